@@ -1,0 +1,192 @@
+// Every error wf throws on purpose: a class per failure a user can act on, each with a stable
+// `code` (like Node's ERR_* codes) so callers can branch without parsing messages.
+
+/** Base class of every error thrown by wf. `code` is stable across releases. */
+export class WfError extends Error {
+  readonly code: string
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A conditional `put` lost: the key existed (`ifAbsent`) or its version changed (`ifVersion`). */
+export class ConditionFailedError extends WfError {
+  readonly key: string
+  constructor(
+    key: string,
+    message = `conditional write to "${key}" failed: the key was written by someone else`,
+  ) {
+    super('WF_CONDITION_FAILED', message)
+    this.key = key
+  }
+}
+
+/** A storage key broke the key rules (see `validateKey`). */
+export class InvalidKeyError extends WfError {
+  readonly key: string
+  constructor(key: string, reason: string) {
+    super('WF_INVALID_KEY', `invalid storage key ${JSON.stringify(key)}: ${reason}`)
+    this.key = key
+  }
+}
+
+/** The storage could not be reached or kept failing after retries. Nothing was committed by the failed call. */
+export class StorageUnavailableError extends WfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WF_STORAGE_UNAVAILABLE', message, options)
+  }
+}
+
+/** A record found in storage could not be read (truncated, corrupt, or written by an unknown version). */
+export class CorruptRecordError extends WfError {
+  readonly key: string
+  constructor(key: string, detail: string, options?: { cause?: unknown }) {
+    super('WF_CORRUPT_RECORD', `the record at "${key}" is corrupt: ${detail}`, options)
+    this.key = key
+  }
+}
+
+/** A storage URI or storage option could not be turned into a storage. */
+export class StorageConfigError extends WfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WF_STORAGE_CONFIG', message, options)
+  }
+}
+
+/** A workflow id is empty, too long, or holds characters that cannot be part of a storage key. */
+export class InvalidWorkflowIdError extends WfError {
+  readonly workflowId: unknown
+  constructor(workflowId: unknown, reason: string) {
+    super('WF_INVALID_WORKFLOW_ID', `invalid workflow id ${JSON.stringify(workflowId)}: ${reason}`)
+    this.workflowId = workflowId
+  }
+}
+
+/** A step name is empty, too long, or holds characters that cannot be part of a storage key. */
+export class InvalidStepNameError extends WfError {
+  constructor(name: unknown, reason: string) {
+    super('WF_INVALID_STEP_NAME', `invalid step name ${JSON.stringify(name)}: ${reason}`)
+  }
+}
+
+/** Options given to a public function were wrong. The message names the option. */
+export class InvalidOptionsError extends WfError {
+  constructor(message: string) {
+    super('WF_INVALID_OPTIONS', message)
+  }
+}
+
+/** Two different functions were registered under one step name. */
+export class StepAlreadyRegisteredError extends WfError {
+  readonly stepName: string
+  constructor(stepName: string) {
+    super(
+      'WF_STEP_ALREADY_REGISTERED',
+      `a different function is already registered as step "${stepName}": step names are the durable identity of the code, give each step its own`,
+    )
+    this.stepName = stepName
+  }
+}
+
+/** Resume found a step name in the stored graph that no loaded module registered. The workflow stays resumable. */
+export class StepNotRegisteredError extends WfError {
+  readonly stepName: string
+  constructor(stepName: string, workflowId: string) {
+    super(
+      'WF_STEP_NOT_REGISTERED',
+      `workflow "${workflowId}" needs step "${stepName}", which is not registered in this process: import the module that calls step("${stepName}", ...) before resuming (the workflow stays resumable)`,
+    )
+    this.stepName = stepName
+  }
+}
+
+/** A value could not be encoded: a function, a symbol, or a class instance without a codec. */
+export class SerializationError extends WfError {
+  readonly path: string
+  readonly stepId: string | undefined
+  constructor(what: string, path: string, stepId: string | undefined, options?: { cause?: unknown }) {
+    const where = stepId === undefined ? '' : ` of step "${stepId}"`
+    super(
+      'WF_SERIALIZATION',
+      `cannot store the ${what}${where}: the value at ${path || '(root)'} cannot be serialized (${options?.cause instanceof Error ? options.cause.message : 'unsupported type'}). Return plain data, or register a codec for the class`,
+      options,
+    )
+    this.path = path
+    this.stepId = stepId
+  }
+}
+
+/** No workflow is stored under this id. */
+export class WorkflowNotFoundError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string) {
+    super('WF_NOT_FOUND', `no workflow with id "${workflowId}" in this storage`)
+    this.workflowId = workflowId
+  }
+}
+
+/** `run({ workflowId, resumeExisting: false })` with an id that is already used. */
+export class WorkflowAlreadyExistsError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string) {
+    super(
+      'WF_ALREADY_EXISTS',
+      `workflow "${workflowId}" already exists: pick another id, delete it first, or pass resumeExisting: true to resume it`,
+    )
+    this.workflowId = workflowId
+  }
+}
+
+/** The workflow is being driven by a live runner (or is waiting to be picked up), so it cannot be resumed, started or deleted now. */
+export class WorkflowStillActiveError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string, detail = 'it is still being run') {
+    super('WF_STILL_ACTIVE', `workflow "${workflowId}" is active: ${detail}`)
+    this.workflowId = workflowId
+  }
+}
+
+/** The workflow cannot be resumed (it was canceled). */
+export class WorkflowNotResumableError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string, status: string) {
+    super('WF_NOT_RESUMABLE', `workflow "${workflowId}" is ${status} and cannot be resumed`)
+    this.workflowId = workflowId
+  }
+}
+
+/** A step failed after its retries; the workflow is FAILED. `cause` is the step's own error. */
+export class WorkflowExecutionError extends WfError {
+  readonly workflowId: string
+  readonly stepId: string
+  constructor(workflowId: string, stepId: string, cause: unknown) {
+    const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
+    super(
+      'WF_EXECUTION_FAILED',
+      `workflow "${workflowId}" failed in step "${stepId}": ${detail}. Fix the cause and resume it; completed steps will not run again`,
+      { cause },
+    )
+    this.workflowId = workflowId
+    this.stepId = stepId
+  }
+}
+
+/** The workflow was canceled; its result will never be available. */
+export class WorkflowCancelledError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string) {
+    super('WF_CANCELED', `workflow "${workflowId}" was canceled`)
+    this.workflowId = workflowId
+  }
+}
+
+/** A step attempt ran past its `timeoutMs`. */
+export class StepTimeoutError extends WfError {
+  readonly stepId: string
+  constructor(stepId: string, timeoutMs: number) {
+    super('WF_STEP_TIMEOUT', `step "${stepId}" did not finish within ${timeoutMs} ms`)
+    this.stepId = stepId
+  }
+}

@@ -1,0 +1,117 @@
+// The storage contract: the small async key-value interface every backend implements, and the
+// key rules core enforces before a key reaches a backend. Leases and exactly-once commits stand
+// on the conditional writes described here.
+
+import { InvalidKeyError } from './errors.js'
+
+/** A stored value and its version. */
+export interface StoredValue {
+  /** The exact bytes last written. */
+  data: Uint8Array
+  /** Opaque version of this value: changes on every write of the key (an ETag, a counter, a hash). */
+  version: string
+}
+
+/**
+ * Condition on a `put`:
+ * - `{ ifAbsent: true }`: write only if the key does not exist (create-if-absent).
+ * - `{ ifVersion }`: write only if the key exists with exactly this version (compare-and-swap).
+ */
+export type PutCondition = { ifAbsent: true } | { ifVersion: string }
+
+/** Options of `Storage.list`. */
+export interface ListOptions {
+  /** Return only keys strictly greater than this one (lexicographic, by UTF-16 code units as in `<`). */
+  after?: string
+  /** At most this many keys. A backend may return fewer; `next` says whether there are more. */
+  limit?: number
+}
+
+/** One page of `Storage.list`. */
+export interface ListPage {
+  /** Keys that start with the prefix, in ascending lexicographic order, without duplicates. */
+  keys: string[]
+  /** When set, more keys may follow: pass it as `after` to get the next page. */
+  next?: string
+}
+
+/**
+ * Where wf keeps workflows: a small async key-value store. Implement it to add a backend; run
+ * `describeStorageContract` from `@wf/core/testing` to prove the implementation.
+ *
+ * Keys are `/`-separated strings that core has already checked with `validateKey`; a backend
+ * should check them too (with `validateKey`) when it is called directly.
+ *
+ * Guarantees a backend must give:
+ * - `get` returns the last successfully written value (read-after-write), or `undefined`.
+ * - `put` is atomic: a concurrent or later reader sees the whole old value or the whole new one,
+ *   never a mix, never a truncated value, even after a crash mid-write.
+ * - `put` with `{ ifAbsent: true }` succeeds for exactly one of many concurrent writers of an
+ *   absent key; the others reject with `ConditionFailedError` and change nothing.
+ * - `put` with `{ ifVersion }` succeeds only if the stored version is that one, for exactly one of
+ *   many concurrent writers; the others (and a write to a missing key) reject with
+ *   `ConditionFailedError` and change nothing.
+ * - `version` is returned by `put` and `get`, is the same for both, and changes on every write,
+ *   even when the same bytes are written again.
+ * - `delete` removes the key; deleting a missing key is not an error.
+ * - `list(prefix)` returns the keys that start with `prefix` (a plain string prefix, not a folder),
+ *   ascending, paginated with `after` and `limit`; it never shows internal files (temp, locks).
+ * - Failures of the medium (network down, disk full) reject with an `Error`, preferably a
+ *   `StorageUnavailableError`, and leave no partial value behind.
+ */
+export interface Storage {
+  get(key: string): Promise<StoredValue | undefined>
+  put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }>
+  delete(key: string): Promise<void>
+  list(prefix: string, options?: ListOptions): Promise<ListPage>
+  /** Optional: delete many keys at once (a backend with a batch delete can be faster). */
+  deleteMany?(keys: string[]): Promise<void>
+  /** Optional: release connections, timers and file handles. */
+  close?(): Promise<void>
+}
+
+/** Longest key core accepts, in UTF-8 bytes (S3 allows 1024; leave room for a prefix). */
+export const MAX_KEY_BYTES = 900
+
+// C0 and C1 control characters, DEL, and lone surrogates cannot be stored safely on every backend.
+function hasForbiddenChar(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = key.charCodeAt(i + 1)
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return true
+      i++
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true
+  }
+  return false
+}
+
+/**
+ * Checks a storage key and throws `InvalidKeyError` when it is not allowed: empty, longer than
+ * `MAX_KEY_BYTES`, starting or ending with `/`, with an empty, `.` or `..` segment, with a
+ * backslash, or with control characters.
+ */
+export function validateKey(key: string): void {
+  if (typeof key !== 'string') throw new InvalidKeyError(String(key), 'a key must be a string')
+  if (key.length === 0) throw new InvalidKeyError(key, 'a key cannot be empty')
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+    throw new InvalidKeyError(key, `a key is at most ${MAX_KEY_BYTES} bytes of UTF-8`)
+  }
+  if (hasForbiddenChar(key))
+    throw new InvalidKeyError(key, 'control characters and lone surrogates are not allowed')
+  if (key.includes('\\')) throw new InvalidKeyError(key, 'backslashes are not allowed')
+  for (const segment of key.split('/')) {
+    if (segment === '')
+      throw new InvalidKeyError(key, 'empty segments (leading, trailing or double "/") are not allowed')
+    if (segment === '.' || segment === '..')
+      throw new InvalidKeyError(key, '"." and ".." segments are not allowed')
+  }
+}
+
+/** Checks a `list` prefix: empty is allowed; otherwise the same rules as a key, except that it may end with `/`. */
+export function validatePrefix(prefix: string): void {
+  if (typeof prefix !== 'string') throw new InvalidKeyError(String(prefix), 'a prefix must be a string')
+  if (prefix === '') return
+  validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+}

@@ -1,0 +1,1 @@
+export const placeholder = 'storage-s3'
