@@ -1,6 +1,38 @@
 // @wf/core: durable workflows for TypeScript. The public API.
 
+export type { Codec, CodecOptions, CodecType } from './codec.js'
+export { createCodec, defaultCodec } from './codec.js'
+export type { StepContext } from './context.js'
+export { currentStep } from './context.js'
 export * from './errors.js'
+export { MAX_STEP_NAME_LENGTH, MAX_WORKFLOW_ID_LENGTH, validateStepName, validateWorkflowId } from './ids.js'
 export { MemoryStorage } from './memory-storage.js'
+export type { StorageFactory, StorageSpec } from './resolve.js'
+export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
+export type { InitOptions, RunOptions, RuntimeOptions, WorkflowHandle } from './runtime.js'
+export { getRuntime, init, Runtime } from './runtime.js'
+export type {
+  Arg,
+  Args,
+  BackoffOptions,
+  Json,
+  StepDefinition,
+  StepFunction,
+  StepOptions,
+  StepOutput,
+  StepResult,
+} from './step.js'
+export { getRegisteredStep, isStepNode, StepNode, step } from './step.js'
 export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage.js'
 export { MAX_KEY_BYTES, validateKey, validatePrefix } from './storage.js'
+export type {
+  RecordedError,
+  RunnerInfo,
+  StepRecord,
+  StoredOutput,
+  StoredStatus,
+  Versioned,
+  WorkflowRecord,
+  WorkflowStatus,
+} from './store.js'
+export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES, WorkflowStore } from './store.js'

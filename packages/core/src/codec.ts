@@ -1,0 +1,110 @@
+// Turns step arguments and results into strings and back, keeping their types: undefined, BigInt,
+// Date, Map, Set, RegExp, URL, typed arrays, Buffer, Error, NaN/±Infinity/-0, shared and circular
+// references. Built on devalue (picked over superjson: it keeps references and typed arrays natively
+// and names the path of a value it cannot store). Extra classes plug in through `types`.
+
+import { DevalueError, parse, stringify } from 'devalue'
+import { SerializationError } from './errors.js'
+
+/** How one class is stored: `test` picks its instances, `reduce` turns one into storable data, `revive` back. */
+export interface CodecType<T = unknown, D = unknown> {
+  test(value: unknown): value is T
+  reduce(value: T): D
+  revive(data: D): T
+}
+
+/** Encodes values to strings and back. Pass your own to `init({ codec })`. */
+export interface Codec {
+  encode(value: unknown): string
+  decode(text: string): unknown
+}
+
+/** Options of `createCodec`. */
+export interface CodecOptions {
+  /** Extra classes, by a stable name (stored with each value: do not rename). */
+  types?: Record<string, CodecType<never, never>>
+}
+
+interface StoredError {
+  name: string
+  message: string
+  stack?: string
+  cause?: unknown
+  props: Record<string, unknown>
+}
+
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+}
+
+/** Rebuilds an error with its name, message, stack, cause and own properties (the class itself is not stored). */
+export function reviveError(data: StoredError): Error {
+  const Ctor = ERROR_CLASSES[data.name] ?? Error
+  const error = new Ctor(data.message, data.cause === undefined ? undefined : { cause: data.cause })
+  if (error.name !== data.name) {
+    Object.defineProperty(error, 'name', { value: data.name, writable: true, configurable: true })
+  }
+  if (data.stack === undefined) delete error.stack
+  else error.stack = data.stack
+  Object.assign(error, data.props)
+  return error
+}
+
+/** The parts of an error that are stored (name, message, stack, cause, own enumerable properties). */
+export function reduceError(error: Error): StoredError {
+  const props: Record<string, unknown> = {}
+  for (const key of Object.keys(error)) {
+    if (key !== 'cause' && key !== 'name' && key !== 'message' && key !== 'stack') {
+      props[key] = (error as unknown as Record<string, unknown>)[key]
+    }
+  }
+  const stored: StoredError = { name: error.name, message: error.message, props }
+  if (error.stack !== undefined) stored.stack = error.stack
+  if ('cause' in error) stored.cause = error.cause
+  return stored
+}
+
+/** Builds a codec with the built-in types and the given extra classes. */
+export function createCodec(options: CodecOptions = {}): Codec {
+  const extra = Object.entries(options.types ?? {}) as [string, CodecType][]
+  // Reducers run before devalue's own handling, so Buffer is kept apart from Uint8Array.
+  const reducers: Record<string, (value: unknown) => unknown> = {
+    // Copy: a small Buffer is a view into a shared 8 KiB pool, which devalue would store whole.
+    Buffer: (value) => Buffer.isBuffer(value) && new Uint8Array(value),
+    WfError: (value) => value instanceof Error && reduceError(value),
+  }
+  const revivers: Record<string, (value: unknown) => unknown> = {
+    Buffer: (value) => {
+      const bytes = value as Uint8Array
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    },
+    WfError: (value) => reviveError(value as StoredError),
+  }
+  for (const [name, type] of extra) {
+    reducers[`x:${name}`] = (value) => type.test(value) && [type.reduce(value)]
+    revivers[`x:${name}`] = (value) => type.revive((value as [unknown])[0])
+  }
+  return {
+    encode: (value) => stringify(value, reducers),
+    decode: (text) => parse(text, revivers),
+  }
+}
+
+/** The codec used when none is given. */
+export const defaultCodec: Codec = createCodec()
+
+/** Encodes `value`, turning codec failures into a `SerializationError` that names what and where. */
+export function encodeValue(codec: Codec, value: unknown, what: string, stepId?: string): string {
+  try {
+    return codec.encode(value)
+  } catch (error) {
+    const path = error instanceof DevalueError ? error.path : ''
+    throw new SerializationError(what, path, stepId, { cause: error })
+  }
+}

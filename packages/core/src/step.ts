@@ -1,0 +1,250 @@
+// `step()` and the lazy graph it builds: a StepFunction registered under a durable name, and the
+// StepNode values calling it returns. Nothing runs until `run()`; the types carry each step's
+// argument and result types through the graph.
+
+import { InvalidOptionsError, StepAlreadyRegisteredError } from './errors.js'
+import { validateStepName } from './ids.js'
+import type { RunOptions, WorkflowHandle } from './runtime.js'
+import { getRuntime } from './runtime.js'
+
+/** A JSON value (for user metadata). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/** Delays between retries: `initialDelayMs * factor^(attempt-1)`, capped at `maxDelayMs`. */
+export interface BackoffOptions {
+  /** Delay before the first retry. Default 100 ms. */
+  initialDelayMs?: number
+  /** Growth per retry. Default 2. */
+  factor?: number
+  /** Longest delay. Default 10,000 ms. */
+  maxDelayMs?: number
+}
+
+/** Options of a step (Ray's step options). */
+export interface StepOptions {
+  /** Retries after a thrown error (not counting the first attempt). Default 3. */
+  maxRetries?: number
+  /** Delays between retries. */
+  backoff?: BackoffOptions
+  /** Decides whether an error is retried. Default: every error is. */
+  retryOn?: (error: unknown) => boolean
+  /** Turn the output into `{ ok: true, value } | { ok: false, error }` instead of failing the workflow. */
+  catchExceptions?: boolean
+  /** Abort an attempt (through `currentStep().signal`) and fail it after this many milliseconds. */
+  timeoutMs?: number
+  /** Store the result (default `true`). With `false` the step runs again on resume when its result is needed. */
+  checkpoint?: boolean
+  /** Your data about the step, returned by `getMetadata(id, { stepId })`. */
+  metadata?: { [key: string]: Json }
+}
+
+/** The output of a step with `catchExceptions: true`. */
+export type StepResult<T> = { ok: true; value: T } | { ok: false; error: Error }
+
+type Primitive = string | number | boolean | bigint | symbol | null | undefined
+type Opaque =
+  | Date
+  | RegExp
+  | URL
+  | Error
+  | ArrayBufferView
+  | ArrayBuffer
+  | Map<unknown, unknown>
+  | Set<unknown>
+  | ((...args: never[]) => unknown)
+
+/**
+ * What a step accepts for a parameter of type `T`: the value, a `StepNode<T>`, or arrays and plain
+ * objects whose members are themselves `Arg`s.
+ */
+export type Arg<T> =
+  | T
+  | StepNode<T>
+  | (T extends Primitive | Opaque
+      ? never
+      : T extends readonly unknown[]
+        ? { [K in keyof T]: Arg<T[K]> }
+        : { [K in keyof T]: Arg<T[K]> })
+
+/** The arguments of a step function, each one an `Arg`. */
+export type Args<A extends readonly unknown[]> = { [K in keyof A]: Arg<A[K]> }
+
+/** What a step body's return value makes the step's output: a returned `StepNode<U>` (a continuation) gives `U`. */
+export type StepOutput<R> = Awaited<R> extends infer V ? (V extends StepNode<infer U> ? U : V) : never
+
+declare const OUTPUT: unique symbol
+
+/** A registered step: its durable name, its body and its default options. */
+export interface StepDefinition {
+  readonly name: string
+  readonly fn: (...args: never[]) => unknown
+  readonly options: Readonly<StepOptions>
+}
+
+/**
+ * A call of a step with its arguments: a node of the workflow graph. Nothing runs until `run()`.
+ * `T` is the step's output type.
+ */
+export class StepNode<T = unknown> {
+  declare readonly [OUTPUT]: T
+  /** The step this node calls. */
+  readonly definition: StepDefinition
+  /** The arguments, values or other nodes, as given. */
+  readonly args: readonly unknown[]
+  /** The options of this call (the step's defaults with overrides applied). */
+  readonly stepOptions: Readonly<StepOptions>
+
+  /** @internal Use a step function to make nodes. */
+  constructor(definition: StepDefinition, args: readonly unknown[], options: Readonly<StepOptions>) {
+    this.definition = definition
+    this.args = args
+    this.stepOptions = options
+  }
+
+  /** The step's name. */
+  get name(): string {
+    return this.definition.name
+  }
+
+  /** A copy of this node with other options (`catchExceptions` changes the type: set it on the step function). */
+  options(options: Omit<StepOptions, 'catchExceptions'>): StepNode<T> {
+    return new StepNode<T>(this.definition, this.args, mergeOptions(this.stepOptions, options))
+  }
+
+  /** Runs the workflow whose final step is this node and resolves to its output. */
+  run(options?: RunOptions): Promise<T> {
+    return getRuntime().run(this, options)
+  }
+
+  /** Submits the workflow durably, starts it, and resolves to a handle once it is stored. */
+  runAsync(options?: RunOptions): Promise<WorkflowHandle<T>> {
+    return getRuntime().runAsync(this, options)
+  }
+}
+
+/** A registered step. Call it with arguments (values or nodes) to get a `StepNode`. */
+export interface StepFunction<A extends readonly unknown[], O, C extends boolean = false> {
+  (...args: Args<A>): StepNode<C extends true ? StepResult<O> : O>
+  /** The step's durable name. */
+  readonly stepName: string
+  /** The step's default options. */
+  readonly stepOptions: Readonly<StepOptions>
+  /** A copy of this step function with other default options (same name, same body). */
+  options<const NewC extends boolean | undefined = undefined>(
+    options: StepOptions & { catchExceptions?: NewC },
+  ): StepFunction<A, O, NewC extends boolean ? NewC : C>
+}
+
+const registry = new Map<string, StepDefinition>()
+
+/** The step registered under `name`, if any (resume uses this to find a stored step's code). */
+export function getRegisteredStep(name: string): StepDefinition | undefined {
+  return registry.get(name)
+}
+
+/**
+ * Registers `fn` as a step under `name`, the durable identity of its code (never derived from
+ * `fn.name`, which minifiers change), and returns a step function.
+ *
+ * ```ts
+ * const add = step('add', (a: number, b: number) => a + b)
+ * const sum = await add(add(1, 2), 3).run({ workflowId: 'sum-1' }) // 6
+ * ```
+ */
+export function step<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => R,
+  options: StepOptions & { catchExceptions: true },
+): StepFunction<A, StepOutput<R>, true>
+export function step<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => R,
+  options?: StepOptions,
+): StepFunction<A, StepOutput<R>, false>
+export function step<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => R,
+  options: StepOptions = {},
+): StepFunction<A, StepOutput<R>, boolean> {
+  validateStepName(name)
+  if (typeof fn !== 'function') throw new InvalidOptionsError(`step("${name}", fn): fn must be a function`)
+  validateStepOptions(options, name)
+  const existing = registry.get(name)
+  if (existing && existing.fn !== fn) throw new StepAlreadyRegisteredError(name)
+  const definition: StepDefinition = existing ?? { name, fn: fn as (...args: never[]) => unknown, options }
+  registry.set(name, definition)
+  return makeStepFunction(definition, options) as unknown as StepFunction<A, StepOutput<R>, boolean>
+}
+
+function makeStepFunction(definition: StepDefinition, options: Readonly<StepOptions>) {
+  const call = (...args: unknown[]) => new StepNode(definition, args, options)
+  return Object.assign(call, {
+    stepName: definition.name,
+    stepOptions: options,
+    options: (more: StepOptions) => {
+      validateStepOptions(more, definition.name)
+      return makeStepFunction(definition, mergeOptions(options, more))
+    },
+  }) as unknown as StepFunction<never[], never, boolean>
+}
+
+function mergeOptions(base: Readonly<StepOptions>, more: StepOptions): StepOptions {
+  validateStepOptions(more, 'options')
+  return {
+    ...base,
+    ...more,
+    ...(more.backoff || base.backoff ? { backoff: { ...base.backoff, ...more.backoff } } : {}),
+  }
+}
+
+/** Throws `InvalidOptionsError` for options that make no sense, naming the option. */
+export function validateStepOptions(options: StepOptions, where: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionsError(`${where}: step options must be an object`)
+  }
+  const nonNegativeInt = (value: unknown, label: string) => {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+      throw new InvalidOptionsError(`${where}: ${label} must be a non-negative integer, got ${String(value)}`)
+    }
+  }
+  nonNegativeInt(options.maxRetries, 'maxRetries')
+  if (options.timeoutMs !== undefined) {
+    nonNegativeInt(options.timeoutMs, 'timeoutMs')
+    if (options.timeoutMs === 0) throw new InvalidOptionsError(`${where}: timeoutMs must be positive`)
+  }
+  if (options.backoff !== undefined) {
+    nonNegativeInt(options.backoff.initialDelayMs, 'backoff.initialDelayMs')
+    nonNegativeInt(options.backoff.maxDelayMs, 'backoff.maxDelayMs')
+    const factor = options.backoff.factor
+    if (factor !== undefined && (typeof factor !== 'number' || !(factor >= 1))) {
+      throw new InvalidOptionsError(`${where}: backoff.factor must be a number >= 1`)
+    }
+  }
+  if (options.retryOn !== undefined && typeof options.retryOn !== 'function') {
+    throw new InvalidOptionsError(`${where}: retryOn must be a function (error) => boolean`)
+  }
+  for (const flag of ['catchExceptions', 'checkpoint'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      throw new InvalidOptionsError(`${where}: ${flag} must be a boolean`)
+    }
+  }
+  if (options.metadata !== undefined) {
+    if (
+      typeof options.metadata !== 'object' ||
+      options.metadata === null ||
+      Array.isArray(options.metadata)
+    ) {
+      throw new InvalidOptionsError(`${where}: metadata must be a plain JSON object`)
+    }
+    try {
+      JSON.stringify(options.metadata)
+    } catch (error) {
+      throw new InvalidOptionsError(`${where}: metadata must be JSON-serializable (${String(error)})`)
+    }
+  }
+}
+
+/** Whether `value` is a `StepNode`. */
+export function isStepNode(value: unknown): value is StepNode<unknown> {
+  return value instanceof StepNode
+}

@@ -1,0 +1,292 @@
+// The store: how workflows become storage keys and records. Every record is JSON; step outputs
+// inside are codec strings. This is the one file that knows the layout:
+//
+//   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap)
+//   workflows/<id>/graph/<nonce>     the submitted graph (unique key: a losing submission cannot overwrite it)
+//   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent)
+//   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   index/<STATUS>/<id>              status index markers (repairable from the workflow record)
+
+import { createHash, randomBytes } from 'node:crypto'
+import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
+import type { StoredGraph } from './graph.js'
+import type { Json } from './step.js'
+import type { Storage } from './storage.js'
+
+/** Statuses kept in the workflow record. `RESUMABLE` is derived from a `RUNNING` record whose runner is gone. */
+export type StoredStatus = 'PENDING' | 'RUNNING' | 'FAILED' | 'CANCELED' | 'SUCCESSFUL'
+/** A workflow's status, as in Ray Workflows. */
+export type WorkflowStatus = StoredStatus | 'RESUMABLE'
+
+export const STORED_STATUSES: readonly StoredStatus[] = [
+  'PENDING',
+  'RUNNING',
+  'FAILED',
+  'CANCELED',
+  'SUCCESSFUL',
+]
+export const WORKFLOW_STATUSES: readonly WorkflowStatus[] = [...STORED_STATUSES, 'RESUMABLE']
+
+/** The runner that drives (or last drove) a workflow. */
+export interface RunnerInfo {
+  host: string
+  pid: number
+  runnerId: string
+}
+
+/** An error as recorded in a FAILED workflow. */
+export interface RecordedError {
+  name: string
+  message: string
+  stack?: string
+  stepId: string
+}
+
+/** A stored output: inline codec text, or a reference to a blob. */
+export type StoredOutput = { inline: string } | { blob: string }
+
+/** The authoritative record of one workflow. */
+export interface WorkflowRecord {
+  v: 1
+  workflowId: string
+  status: StoredStatus
+  createdAt: number
+  updatedAt: number
+  startedAt?: number
+  endedAt?: number
+  metadata: { [key: string]: Json }
+  graph: string
+  rootStepId: string
+  runs: number
+  owner?: RunnerInfo
+  error?: RecordedError
+  output?: StoredOutput
+  /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
+  [extra: string]: unknown
+}
+
+/** The record of one committed step. */
+export interface StepRecord {
+  v: 1
+  name: string
+  /** `value`: `output` holds the result; `continuation`: the step returned a sub-graph, stored in `graph`. */
+  kind: 'value' | 'continuation'
+  output?: StoredOutput
+  graph?: StoredGraph
+  startTime: number
+  endTime: number
+  attempts: number
+}
+
+export interface Versioned<T> {
+  record: T
+  version: string
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export const storeKeys = {
+  workflowPrefix: (workflowId: string): string => `workflows/${workflowId}/`,
+  workflow: (workflowId: string): string => `workflows/${workflowId}/workflow`,
+  graph: (workflowId: string, nonce: string): string => `workflows/${workflowId}/graph/${nonce}`,
+  stepsPrefix: (workflowId: string): string => `workflows/${workflowId}/steps/`,
+  step: (workflowId: string, stepId: string): string => `workflows/${workflowId}/steps/${stepId}`,
+  blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
+  indexPrefix: (status: StoredStatus): string => `index/${status}/`,
+  index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
+  workflowsPrefix: 'workflows/',
+}
+
+function parseJson<T>(key: string, data: Uint8Array): T {
+  try {
+    return JSON.parse(decoder.decode(data)) as T
+  } catch (error) {
+    throw new CorruptRecordError(key, 'not valid JSON (truncated or overwritten by something else)', {
+      cause: error,
+    })
+  }
+}
+
+/** Reads and writes workflow records on a `Storage`. Shared by the runtime and the client. */
+export class WorkflowStore {
+  readonly storage: Storage
+  /** Outputs larger than this (in bytes of codec text) go to a content-addressed blob. */
+  readonly blobThreshold: number
+
+  constructor(storage: Storage, blobThreshold = 256 * 1024) {
+    this.storage = storage
+    this.blobThreshold = blobThreshold
+  }
+
+  async readWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
+    const key = storeKeys.workflow(workflowId)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<WorkflowRecord>(key, found.data)
+    if (record?.v !== 1 || record.workflowId !== workflowId || !STORED_STATUSES.includes(record.status)) {
+      throw new CorruptRecordError(key, 'not a workflow record written by this version of wf')
+    }
+    return { record, version: found.version }
+  }
+
+  async requireWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord>> {
+    const found = await this.readWorkflow(workflowId)
+    if (!found) throw new WorkflowNotFoundError(workflowId)
+    return found
+  }
+
+  /** Writes a submitted graph under a fresh unique key and returns that key's nonce. */
+  async writeGraph(workflowId: string, graph: StoredGraph): Promise<string> {
+    const nonce = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
+    await this.storage.put(storeKeys.graph(workflowId, nonce), encoder.encode(JSON.stringify(graph)))
+    return nonce
+  }
+
+  async readGraph(workflowId: string, nonce: string): Promise<StoredGraph> {
+    const key = storeKeys.graph(workflowId, nonce)
+    const found = await this.storage.get(key)
+    if (!found) throw new CorruptRecordError(key, 'the workflow record names a graph that is not stored')
+    return parseJson<StoredGraph>(key, found.data)
+  }
+
+  /**
+   * Creates the workflow record (create-if-absent: of two submissions of one id, one wins) and its
+   * index marker. The marker goes first: a crash in between leaves a marker without a record,
+   * which listings drop, never a record that listings miss.
+   */
+  async createWorkflow(record: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
+    await this.storage.put(storeKeys.index(record.status, record.workflowId), new Uint8Array())
+    const { version } = await this.storage.put(
+      storeKeys.workflow(record.workflowId),
+      encoder.encode(JSON.stringify(record)),
+      { ifAbsent: true },
+    )
+    return { record, version }
+  }
+
+  /**
+   * Replaces the workflow record by compare-and-swap (`ConditionFailedError` when someone else
+   * wrote it since `previous` was read). The index moves with it: new marker, record, then the old
+   * marker is removed; a crash in between leaves two markers, which `repairIndex` settles.
+   */
+  async updateWorkflow(
+    previous: Versioned<WorkflowRecord>,
+    next: WorkflowRecord,
+  ): Promise<Versioned<WorkflowRecord>> {
+    const moved = previous.record.status !== next.status
+    if (moved) await this.storage.put(storeKeys.index(next.status, next.workflowId), new Uint8Array())
+    next.updatedAt = Date.now()
+    let version: string
+    try {
+      ;({ version } = await this.storage.put(
+        storeKeys.workflow(next.workflowId),
+        encoder.encode(JSON.stringify(next)),
+        { ifVersion: previous.version },
+      ))
+    } catch (error) {
+      // The marker written above may now be wrong: settle the index from whatever record won.
+      if (moved && error instanceof ConditionFailedError)
+        await this.repairIndex(next.workflowId).catch(() => {})
+      throw error
+    }
+    if (moved) await this.storage.delete(storeKeys.index(previous.record.status, next.workflowId))
+    return { record: next, version }
+  }
+
+  /** Makes the index agree with the record: one marker, under the record's status (or none if there is no record). */
+  async repairIndex(workflowId: string): Promise<StoredStatus | undefined> {
+    const found = await this.readWorkflow(workflowId)
+    for (const status of STORED_STATUSES) {
+      if (status !== found?.record.status) await this.storage.delete(storeKeys.index(status, workflowId))
+    }
+    if (found) await this.storage.put(storeKeys.index(found.record.status, workflowId), new Uint8Array())
+    return found?.record.status
+  }
+
+  /** Encodes an output for a record: inline, or as a blob when large. */
+  async storeOutput(workflowId: string, text: string): Promise<StoredOutput> {
+    if (text.length < this.blobThreshold / 3) return { inline: text }
+    const bytes = encoder.encode(text)
+    if (bytes.length <= this.blobThreshold) return { inline: text }
+    const sha = createHash('sha256').update(bytes).digest('hex')
+    try {
+      await this.storage.put(storeKeys.blob(workflowId, sha), bytes, { ifAbsent: true })
+    } catch (error) {
+      // Content-addressed: an existing blob under this hash already holds these bytes.
+      if (!(error instanceof ConditionFailedError)) throw error
+    }
+    return { blob: sha }
+  }
+
+  async loadOutput(workflowId: string, output: StoredOutput): Promise<string> {
+    if ('inline' in output) return output.inline
+    const key = storeKeys.blob(workflowId, output.blob)
+    const found = await this.storage.get(key)
+    if (!found) throw new CorruptRecordError(key, 'a step record refers to a blob that is not stored')
+    return decoder.decode(found.data)
+  }
+
+  /**
+   * Commits a step record once (create-if-absent). When another runner committed first, its record
+   * is returned instead: the duplicate loses the race and adopts the committed value.
+   */
+  async commitStep(workflowId: string, stepId: string, record: StepRecord): Promise<StepRecord> {
+    const key = storeKeys.step(workflowId, stepId)
+    try {
+      await this.storage.put(key, encoder.encode(JSON.stringify(record)), { ifAbsent: true })
+      return record
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error
+      const existing = await this.readStep(workflowId, stepId)
+      if (!existing) throw error
+      return existing
+    }
+  }
+
+  async readStep(workflowId: string, stepId: string): Promise<StepRecord | undefined> {
+    const key = storeKeys.step(workflowId, stepId)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<StepRecord>(key, found.data)
+    if (record?.v !== 1 || (record.kind !== 'value' && record.kind !== 'continuation')) {
+      throw new CorruptRecordError(key, 'not a step record written by this version of wf')
+    }
+    return record
+  }
+
+  /** Every key under `prefix`, following pagination. */
+  async listAllKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await this.storage.list(
+        prefix,
+        after === undefined ? { limit: 1000 } : { after, limit: 1000 },
+      )
+      keys.push(...page.keys)
+      if (page.next === undefined || page.keys.length === 0) return keys
+      after = page.next
+    }
+  }
+
+  /** Ids of the committed steps of a workflow. */
+  async listStepIds(workflowId: string): Promise<string[]> {
+    const prefix = storeKeys.stepsPrefix(workflowId)
+    return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+  }
+
+  /**
+   * Removes every key of a workflow: steps, graph and blobs first (a new workflow under this id
+   * must never find old step records), then the record, then its index markers (a marker without
+   * a record is dropped by listings).
+   */
+  async deleteWorkflow(workflowId: string): Promise<void> {
+    const recordKey = storeKeys.workflow(workflowId)
+    const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
+    if (this.storage.deleteMany) await this.storage.deleteMany(keys)
+    else for (const key of keys) await this.storage.delete(key)
+    await this.storage.delete(recordKey)
+    for (const status of STORED_STATUSES) await this.storage.delete(storeKeys.index(status, workflowId))
+  }
+}
