@@ -124,6 +124,11 @@ export class Runtime {
     return this.#active.has(workflowId)
   }
 
+  /** The result of the run this runtime is driving for `workflowId`, if any. */
+  activeResult(workflowId: string): Promise<unknown> | undefined {
+    return this.#active.get(workflowId)?.result
+  }
+
   /** Runs the workflow ending at `node` and resolves to its output. */
   async run<T>(node: StepNode<T>, options?: RunOptions): Promise<T> {
     return (await this.runAsync(node, options)).result()
