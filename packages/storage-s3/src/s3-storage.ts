@@ -1,0 +1,472 @@
+// `S3Storage`: the wf storage contract over one S3 bucket and prefix. Conditional writes map to
+// `If-None-Match: *` / `If-Match: <etag>` on single PUTs; every write carries a random token so an
+// ambiguous outcome (5xx, 409, timeout, a 412 after a retry) is settled by reading it back.
+
+import { Readable } from 'node:stream'
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import {
+  ConditionFailedError,
+  CorruptRecordError,
+  InvalidKeyError,
+  type ListOptions,
+  type ListPage,
+  type PutCondition,
+  type Storage,
+  StorageConfigError,
+  type StoredValue,
+  validateKey,
+  validatePrefix,
+} from '@wf/core'
+import { decodeObject, encodeHeader, encodeObject, HEADER_BYTES, newToken, readToken } from './envelope.js'
+import { buildClient, type ResolvedOptions, resolveOptions, type S3StorageOptions } from './options.js'
+import { runProbe } from './probe.js'
+import { classify, configErrorFor, type Failure, RetryClock } from './s3-errors.js'
+import { decodeKey, encodeKey } from './s3-keys.js'
+
+/** Top-level folder (under the prefix) of the startup probe's keys; hidden from `list`, refused as a key. */
+export const PROBE_FOLDER = '.wf-s3-probe/'
+const MAX_S3_KEY_BYTES = 1024
+const DELETE_BATCH = 1000
+const LIST_PAGE = 1000
+// Multipart parts: S3's minimum is 5 MiB; 8 MiB × 4 in flight keeps memory bounded and each
+// retried part cheap.
+const PART_BYTES = 8 * 1024 * 1024
+const PART_QUEUE = 4
+
+type Attempt<T> = { ok: true; value: T } | { ok: false; failure: Failure }
+
+/** Runs one S3 request and reads its failure, if any, by HTTP status. */
+async function attempt<T>(request: () => Promise<T>, conditionalWrite = false): Promise<Attempt<T>> {
+  try {
+    return { ok: true, value: await request() }
+  } catch (error) {
+    return { ok: false, failure: classify(error, conditionalWrite) }
+  }
+}
+
+/** What an indeterminate conditional write turned out to be after reading the key back. */
+type Settled = { outcome: 'ours'; version: string } | { outcome: 'lost' } | { outcome: 'retry' }
+
+/**
+ * wf storage in an S3 bucket (AWS S3, or any S3-compatible store that enforces conditional PUTs).
+ *
+ * ```ts
+ * import { S3Storage } from '@wf/storage-s3'
+ * const storage = new S3Storage({ bucket: 'my-bucket', prefix: 'wf/prod', region: 'eu-west-1' })
+ * ```
+ */
+export class S3Storage implements Storage {
+  /** The S3 client in use (built from the options, or the one passed in). */
+  readonly client: S3Client
+  readonly bucket: string
+  /** `""` or the key prefix, ending with `/`. */
+  readonly prefix: string
+  readonly #options: ResolvedOptions
+  readonly #ownsClient: boolean
+  #probe: Promise<void> | undefined
+  #closed = false
+
+  constructor(options: S3StorageOptions) {
+    this.#options = resolveOptions(options)
+    const { client, owned } = buildClient(options)
+    this.client = client
+    this.#ownsClient = owned
+    this.bucket = this.#options.bucket
+    this.prefix = this.#options.prefix
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    this.#checkKey(key)
+    await this.#ready()
+    const s3Key = this.#s3Key(key)
+    const clock = new RetryClock(this.#options.retryBudgetMs, `GET of "${key}"`)
+    for (;;) {
+      // Reading the body can fail mid-way too: it belongs to the attempt.
+      const result = await attempt(async () => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: s3Key }))
+        return { etag: out.ETag, bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array() }
+      })
+      if (result.ok) {
+        const data = decodeObject(result.value.bytes)
+        if (data === undefined) {
+          throw new CorruptRecordError(
+            key,
+            `the S3 object s3://${this.bucket}/${s3Key} was not written by @wf/storage-s3 (its "wf-s3/1" header is missing)`,
+          )
+        }
+        return { data, version: etagOf(result.value.etag, key) }
+      }
+      const { failure } = result
+      if (failure.kind === 'notFound') return undefined
+      if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `GET of "${key}"`)
+      await clock.backoff(failure.error)
+    }
+  }
+
+  async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
+    this.#checkKey(key)
+    if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
+    checkCondition(condition)
+    const size = data.byteLength + HEADER_BYTES
+    if (size > this.#options.maxSinglePutBytes) {
+      if (condition !== undefined) {
+        throw new StorageConfigError(
+          `conditional put of "${key}" is ${data.byteLength} bytes, over the ${this.#options.maxSinglePutBytes}-byte single-PUT limit: S3 enforces conditions only on single PUTs. Raise maxSinglePutBytes (up to 5 GiB), or write the value unconditionally under a unique key and commit a small reference with the condition`,
+        )
+      }
+      await this.#ready()
+      return this.#putMultipart(key, data)
+    }
+    await this.#ready()
+    return this.#putSingle(this.#s3Key(key), key, data, condition)
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#checkKey(key)
+    await this.#ready()
+    await this.#deleteRaw(this.#s3Key(key), key)
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    for (const key of keys) this.#checkKey(key)
+    const unique = [...new Set(keys)]
+    if (unique.length === 0) return
+    await this.#ready()
+    for (let i = 0; i < unique.length; i += DELETE_BATCH) {
+      await this.#deleteBatch(unique.slice(i, i + DELETE_BATCH))
+    }
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix)
+    const { after, limit } = options
+    if (after !== undefined && typeof after !== 'string')
+      throw new TypeError('list() "after" must be a string')
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new TypeError('list() "limit" must be a whole number, 0 or more')
+    }
+    await this.#ready()
+    const wanted = limit ?? Number.POSITIVE_INFINITY
+    const keys: string[] = []
+    if (wanted === 0) return { keys }
+    // encodeKey preserves order and prefixes, so S3's StartAfter and Prefix mean what they should.
+    const fullPrefix = this.prefix + encodeKey(prefix)
+    let startAfter = after !== undefined && after > prefix ? this.prefix + encodeKey(after) : undefined
+    let continuation: string | undefined
+    let truncated = true
+    // Without a limit, return every key: callers that forget `next` must not silently miss keys.
+    while (keys.length < wanted && truncated) {
+      const page = await this.#listPage(
+        fullPrefix,
+        startAfter,
+        continuation,
+        Math.min(LIST_PAGE, wanted - keys.length),
+      )
+      truncated = page.IsTruncated === true && page.NextContinuationToken !== undefined
+      continuation = page.NextContinuationToken
+      startAfter = undefined
+      for (const entry of page.Contents ?? []) {
+        const s3Key = entry.Key
+        if (s3Key === undefined || !s3Key.startsWith(fullPrefix)) continue
+        // Ordered and bounded by S3 (StartAfter), so no filtering by `after` here.
+        const key = decodeKey(s3Key.slice(this.prefix.length))
+        if (key === undefined || key.startsWith(PROBE_FOLDER)) continue
+        keys.push(key)
+      }
+    }
+    const last = keys[keys.length - 1]
+    return truncated && last !== undefined ? { keys, next: last } : { keys }
+  }
+
+  /** Destroys the S3 client if this storage built it; a client passed in stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#ownsClient) this.client.destroy()
+  }
+
+  /** Runs the conditional-write probe now (it otherwise runs on first use). Resolves once it passed. */
+  async probe(): Promise<void> {
+    await this.#ready()
+  }
+
+  #s3Key(key: string): string {
+    return this.prefix + encodeKey(key)
+  }
+
+  #checkKey(key: string): void {
+    validateKey(key)
+    if (key.startsWith(PROBE_FOLDER)) {
+      throw new InvalidKeyError(key, `"${PROBE_FOLDER}" is reserved for the S3 storage's startup probe`)
+    }
+    if (Buffer.byteLength(this.#s3Key(key), 'utf8') > MAX_S3_KEY_BYTES) {
+      throw new InvalidKeyError(
+        key,
+        `with the prefix "${this.prefix}" it makes an S3 object name over ${MAX_S3_KEY_BYTES} bytes (characters U+E000-U+FFFF take 7 bytes each)`,
+      )
+    }
+  }
+
+  // The probe runs once per storage; a probe that failed because the server was down is forgotten,
+  // so the next call tries again, while a server that ignores conditions stays refused.
+  #ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StorageConfigError('this S3 storage was closed'))
+    if (!this.#options.probe) return Promise.resolve()
+    this.#probe ??= runProbe({
+      bucket: this.bucket,
+      key: `${this.prefix}${PROBE_FOLDER}${newToken()}`,
+      put: (s3Key, body, condition) => this.#putSingle(s3Key, s3Key, body, condition),
+      remove: (s3Key) => this.#deleteRaw(s3Key, s3Key),
+    }).catch((error: unknown) => {
+      if (!(error instanceof StorageConfigError)) this.#probe = undefined
+      throw error
+    })
+    return this.#probe
+  }
+
+  /**
+   * One single-part PUT, retried until it succeeds, its condition fails, or the retry budget runs
+   * out. Each attempt carries a fresh token; `tokens` remembers them all, because an earlier
+   * attempt that timed out may still land after a later one was sent.
+   */
+  async #putSingle(
+    s3Key: string,
+    key: string,
+    data: Uint8Array,
+    condition?: PutCondition,
+  ): Promise<{ version: string }> {
+    const clock = new RetryClock(this.#options.retryBudgetMs, `PUT of "${key}"`)
+    const tokens = new Set<string>()
+    const header =
+      condition === undefined
+        ? {}
+        : 'ifAbsent' in condition
+          ? { IfNoneMatch: '*' }
+          : { IfMatch: condition.ifVersion }
+    let uncertain = false
+    for (;;) {
+      const token = newToken()
+      tokens.add(token)
+      const body = encodeObject(token, data)
+      const result = await attempt(
+        () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: s3Key,
+              Body: body,
+              ContentType: 'application/octet-stream',
+              ...header,
+            }),
+          ),
+        condition !== undefined,
+      )
+      if (result.ok) return { version: etagOf(result.value.ETag, key) }
+      const { failure } = result
+      if (failure.kind === 'config' || (failure.kind === 'notFound' && condition === undefined)) {
+        throw configErrorFor(failure, this.bucket, `PUT of "${key}"`)
+      }
+      if (condition === undefined) {
+        // An unconditional PUT can simply be sent again: the last one wins either way.
+        await clock.backoff(failure.error, 'the value may or may not be written')
+        continue
+      }
+      // A plain 412/404 on a first try means the condition did not hold. After an ambiguous
+      // attempt, or when the SDK itself retried, it may be our own earlier write that made it fail.
+      if (failure.kind === 'condition' && !uncertain && failure.attempts <= 1)
+        throw new ConditionFailedError(key)
+      uncertain = true
+      const settled = await this.#settle(s3Key, key, condition, tokens, clock)
+      if (settled.outcome === 'ours') return { version: settled.version }
+      if (settled.outcome === 'lost') throw new ConditionFailedError(key)
+      if (failure.kind === 'transient')
+        await clock.backoff(failure.error, 'the value may or may not be written')
+    }
+  }
+
+  /**
+   * Decides an indeterminate conditional write by reading the key's header (a ranged GET: the
+   * ETag and the token come from the same object version). Our token: it was written. Another
+   * token: someone else won (unless, for compare-and-swap, the expected version is still there,
+   * so nothing was written). Absent: nothing was written.
+   */
+  async #settle(
+    s3Key: string,
+    key: string,
+    condition: PutCondition,
+    tokens: Set<string>,
+    clock: RetryClock,
+  ): Promise<Settled> {
+    for (;;) {
+      const result = await attempt(async () => {
+        const out = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: s3Key, Range: `bytes=0-${HEADER_BYTES - 1}` }),
+        )
+        return { etag: out.ETag, head: out.Body ? await out.Body.transformToByteArray() : new Uint8Array() }
+      })
+      if (result.ok) {
+        const version = etagOf(result.value.etag, key)
+        const token = readToken(result.value.head)
+        if (token !== undefined && tokens.has(token)) return { outcome: 'ours', version }
+        if ('ifVersion' in condition && version === condition.ifVersion) return { outcome: 'retry' }
+        return { outcome: 'lost' }
+      }
+      const { failure } = result
+      if (failure.kind === 'notFound')
+        return 'ifAbsent' in condition ? { outcome: 'retry' } : { outcome: 'lost' }
+      if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `GET of "${key}"`)
+      await clock.backoff(failure.error, 'the conditional write may or may not have happened')
+    }
+  }
+
+  /** An unconditional value too big for one PUT. The whole upload is retried on failure. */
+  async #putMultipart(key: string, data: Uint8Array): Promise<{ version: string }> {
+    const s3Key = this.#s3Key(key)
+    const clock = new RetryClock(this.#options.retryBudgetMs, `multipart upload of "${key}"`)
+    for (;;) {
+      const token = newToken()
+      const upload = new Upload({
+        client: this.client,
+        params: {
+          Bucket: this.bucket,
+          Key: s3Key,
+          Body: Readable.from([encodeHeader(token), data], { objectMode: false }),
+          ContentType: 'application/octet-stream',
+        },
+        partSize: PART_BYTES,
+        queueSize: PART_QUEUE,
+        leavePartsOnError: false,
+      })
+      const result = await attempt(() => upload.done())
+      if (result.ok) {
+        const etag = result.value.ETag === undefined ? '' : stripQuotes(result.value.ETag)
+        if (etag !== '') return { version: etag }
+        // RGW answers CompleteMultipartUpload without an ETag: read it back, and make sure the
+        // object there is still ours.
+        const settled = await this.#settle(s3Key, key, { ifAbsent: true }, new Set([token]), clock)
+        // Overwritten already: hand out a version that no future compare-and-swap can match.
+        return { version: settled.outcome === 'ours' ? settled.version : `overwritten-${token}` }
+      }
+      const { failure } = result
+      if (failure.kind !== 'transient')
+        throw configErrorFor(failure, this.bucket, `multipart upload of "${key}"`)
+      await clock.backoff(failure.error, 'the value may or may not be written')
+    }
+  }
+
+  async #deleteRaw(s3Key: string, key: string): Promise<void> {
+    const clock = new RetryClock(this.#options.retryBudgetMs, `DELETE of "${key}"`)
+    for (;;) {
+      const result = await attempt(() =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: s3Key })),
+      )
+      if (result.ok) return
+      const { failure } = result
+      if (failure.kind === 'notFound') return
+      if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `DELETE of "${key}"`)
+      // Deleting twice is harmless, so a retry needs no settling.
+      await clock.backoff(failure.error, 'the key may or may not be deleted')
+    }
+  }
+
+  async #deleteBatch(keys: string[]): Promise<void> {
+    const clock = new RetryClock(this.#options.retryBudgetMs, `DeleteObjects of ${keys.length} keys`)
+    let pending = keys
+    for (;;) {
+      const result = await attempt(() =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: pending.map((key) => ({ Key: this.#s3Key(key) })), Quiet: true },
+          }),
+        ),
+      )
+      let failure: Failure
+      if (result.ok) {
+        const errors = result.value.Errors ?? []
+        // Per-key failures come back inside a 200: retry just those keys.
+        const failed = new Set(errors.map((e) => e.Key))
+        pending = pending.filter((key) => failed.has(this.#s3Key(key)))
+        if (pending.length === 0) return
+        const first = errors[0]
+        failure = {
+          kind: 'transient',
+          status: undefined,
+          attempts: 1,
+          error: new Error(
+            `DeleteObjects failed for ${errors.length} keys: ${first?.Code} ${first?.Message}`,
+          ),
+        }
+      } else {
+        failure = result.failure
+      }
+      if (failure.kind === 'notFound') return
+      if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, 'DeleteObjects')
+      await clock.backoff(failure.error, 'some of the keys may be deleted')
+    }
+  }
+
+  async #listPage(
+    prefix: string,
+    startAfter: string | undefined,
+    continuation: string | undefined,
+    maxKeys: number,
+  ): Promise<ListObjectsV2CommandOutput> {
+    const clock = new RetryClock(this.#options.retryBudgetMs, `LIST of "${prefix}"`)
+    for (;;) {
+      const result = await attempt(() =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            MaxKeys: maxKeys,
+            ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
+            ...(continuation === undefined ? {} : { ContinuationToken: continuation }),
+          }),
+        ),
+      )
+      if (result.ok) return result.value
+      const { failure } = result
+      if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `LIST of "${prefix}"`)
+      await clock.backoff(failure.error)
+    }
+  }
+}
+
+/** Creates an `S3Storage`. Nothing is sent until first use, which runs the conditional-write probe. */
+export function createS3Storage(options: S3StorageOptions): S3Storage {
+  return new S3Storage(options)
+}
+
+function checkCondition(condition: PutCondition | undefined): void {
+  if (condition === undefined) return
+  if (typeof condition === 'object' && condition !== null) {
+    if ('ifAbsent' in condition && condition.ifAbsent === true) return
+    if ('ifVersion' in condition && typeof condition.ifVersion === 'string' && condition.ifVersion !== '')
+      return
+  }
+  throw new TypeError(
+    'put() condition must be { ifAbsent: true } or { ifVersion: "<version from get or put>" }',
+  )
+}
+
+function stripQuotes(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"|"$/g, '')
+}
+
+// Versions are ETags without quotes: RGW answers 412 to a quoted If-Match.
+function etagOf(etag: string | undefined, key: string): string {
+  const version = etag === undefined ? '' : stripQuotes(etag)
+  if (version === '')
+    throw new CorruptRecordError(key, 'the S3 server returned no ETag, which wf uses as the version')
+  return version
+}
