@@ -1,0 +1,472 @@
+// The folder-backed Storage: one file per key, written to a temp file and renamed into place,
+// with create-if-absent by link() and compare-and-swap under a per-key lock. See README.md for
+// the on-disk layout and what each durability level guarantees.
+
+import { dirname, join, resolve } from 'node:path'
+import {
+  ConditionFailedError,
+  type ListOptions,
+  type ListPage,
+  type PutCondition,
+  type Storage,
+  StorageConfigError,
+  StorageUnavailableError,
+  type StoredValue,
+  validateKey,
+  validatePrefix,
+} from '@wf/core'
+import { type FileHandleLike, type FileSystem, nodeFileSystem } from './file-system.js'
+import { errnoOf, unavailable } from './fs-errors.js'
+import { keyToParts } from './key-path.js'
+import { listKeys } from './list.js'
+import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX } from './lock.js'
+import { isOwnerDead, OWNER_STAMP } from './owner.js'
+import { decodeRecord, encodeHeader, HEADER_BYTES, versionOfHeader } from './record.js'
+
+/** Options of `createFileSystemStorage` and `new FileSystemStorage`. */
+export interface FileSystemStorageOptions {
+  /** The storage folder. Created (with its parents) if missing. */
+  root: string
+  /**
+   * `'fsync'` (default): a put that resolved survives a power loss (data synced before the rename,
+   * folder synced after). `'none'`: still atomic (a reader and a crashed process see the old or
+   * the new value), but the last writes may be lost on power loss. Faster; fine for tests.
+   */
+  durability?: 'fsync' | 'none'
+  /** The filesystem to use; defaults to `node:fs/promises`. Tests pass `memfs().fs.promises`. */
+  fs?: FileSystem
+  /** A lock or temp file older than this is stale even if its owner looks alive. Default 10 s. */
+  lockStaleMs?: number
+  /** How long a write waits for a key's lock before failing. Default 30 s. */
+  lockTimeoutMs?: number
+}
+
+const TEMP_PREFIX = '.tmp.'
+/** Temp files of a live process are removed by `cleanup()` only after this long (other hosts). */
+const TEMP_STALE_MS = 60 * 60 * 1000
+/** Retries when a folder is created and a concurrent delete removes it again before we use it. */
+const FOLDER_RETRIES = 16
+
+interface Location {
+  /** Folder of the value file. */
+  dir: string
+  /** Name of the value file in `dir`. */
+  name: string
+  /** Full path of the value file. */
+  file: string
+}
+
+/**
+ * Stores each key as a file under `root`, atomically and durably.
+ *
+ * @example
+ * const storage = await createFileSystemStorage({ root: './workflow_data' })
+ * await storage.put('greeting', new TextEncoder().encode('hello'))
+ */
+export class FileSystemStorage implements Storage {
+  /** Absolute path of the storage folder. */
+  readonly root: string
+  readonly durability: 'fsync' | 'none'
+  readonly #fs: FileSystem
+  readonly #sync: boolean
+  readonly #locks: KeyLocks
+  readonly #staleMs: number
+  #tempCounter = 0
+
+  /** Creates the storage without touching the disk; prefer `createFileSystemStorage`, which checks the folder. */
+  constructor(options: FileSystemStorageOptions) {
+    if (typeof options?.root !== 'string' || options.root === '') {
+      throw new StorageConfigError('createFileSystemStorage needs `root`: the folder to keep workflows in')
+    }
+    const durability = options.durability ?? 'fsync'
+    if (durability !== 'fsync' && durability !== 'none') {
+      throw new StorageConfigError(`durability must be 'fsync' or 'none', not ${JSON.stringify(durability)}`)
+    }
+    this.root = resolve(options.root)
+    this.durability = durability
+    this.#fs = options.fs ?? nodeFileSystem
+    this.#sync = durability === 'fsync'
+    this.#staleMs = positive(options.lockStaleMs, 10_000, 'lockStaleMs')
+    this.#locks = new KeyLocks(this.#fs, {
+      staleMs: this.#staleMs,
+      timeoutMs: positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
+    })
+  }
+
+  /** Creates the storage and checks that `root` is (or can be made) a writable folder. */
+  static async open(options: FileSystemStorageOptions): Promise<FileSystemStorage> {
+    const storage = new FileSystemStorage(options)
+    await storage.#prepareRoot()
+    return storage
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    validateKey(key)
+    const { file } = this.#locate(key)
+    let bytes: Uint8Array
+    try {
+      bytes = await this.#fs.readFile(file)
+    } catch (error) {
+      const code = errnoOf(error)
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+      throw unavailable(error, 'reading', file)
+    }
+    return decodeRecord(key, file, bytes)
+  }
+
+  async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
+    validateKey(key)
+    if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
+    const at = this.#locate(key)
+    const { header, version } = encodeHeader(data)
+
+    if (condition !== undefined && 'ifVersion' in condition) {
+      await this.#compareAndSwap(key, at, header, data, condition.ifVersion)
+      return { version }
+    }
+
+    const temp = (await this.#writeTemp(at, header, data, true)) as string
+    if (condition !== undefined && 'ifAbsent' in condition) {
+      // link() fails with EEXIST if the key exists, atomically, across processes and on NFS; the
+      // temp file is complete, so the key never appears half-written.
+      try {
+        await this.#fs.link(temp, at.file)
+      } catch (error) {
+        const won = errnoOf(error) === 'EEXIST' && (await this.#linkedAnyway(temp))
+        await this.#unlinkQuiet(temp)
+        if (won) {
+          await this.#syncFolder(at.dir)
+          return { version }
+        }
+        if (errnoOf(error) === 'EEXIST') throw new ConditionFailedError(key)
+        throw unavailable(error, 'creating', at.file)
+      }
+      await this.#unlinkQuiet(temp)
+    } else {
+      // The rename is done under the key's lock so that a plain put cannot land between a
+      // compare-and-swap's version check and its rename (which would let the swap succeed
+      // against a version that is already gone, and lose this put).
+      try {
+        await this.#withLock(key, at, () => this.#fs.rename(temp, at.file))
+      } catch (error) {
+        await this.#unlinkQuiet(temp)
+        throw unavailable(error, 'replacing', at.file)
+      }
+    }
+    await this.#syncFolder(at.dir)
+    return { version }
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key)
+    const at = this.#locate(key)
+    try {
+      await this.#locks.acquire(at.dir, at.name, key)
+    } catch (error) {
+      // No folder, no key: deleting a missing key is not an error.
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return
+      throw unavailable(error, 'locking', at.file)
+    }
+    let removed = false
+    try {
+      await this.#fs.unlink(at.file)
+      removed = true
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'deleting', at.file)
+    } finally {
+      await this.#locks.release(at.dir, at.name)
+    }
+    if (!removed) return
+    await this.#syncFolder(at.dir)
+    await this.#removeEmptyFolders(at.dir)
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    for (const key of keys) await this.delete(key)
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix)
+    return listKeys(this.#fs, this.root, prefix, options)
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  /**
+   * Removes what crashed writers left behind: temp files and locks of processes that are gone
+   * (or older than an hour / `lockStaleMs` when written from another machine), and folders left
+   * empty. Safe to run while other processes use the storage. Returns how many files it removed.
+   */
+  async cleanup(): Promise<number> {
+    return this.#cleanFolder(this.root)
+  }
+
+  // --- writing --------------------------------------------------------------------------------
+
+  #locate(key: string): Location {
+    const parts = keyToParts(key)
+    const name = parts.pop() as string
+    const dir = join(this.root, ...parts)
+    return { dir, name, file: join(dir, name) }
+  }
+
+  /**
+   * Writes header and data to a new temp file next to the target (same folder, so the rename is
+   * atomic) and syncs it. Returns its path, or `undefined` when the folder is missing and
+   * `createFolders` is false. On failure nothing is left behind.
+   */
+  async #writeTemp(
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    createFolders: boolean,
+  ): Promise<string | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
+      const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${this.#tempCounter++}`)
+      let handle: FileHandleLike
+      try {
+        handle = await this.#fs.open(temp, 'wx', 0o666)
+      } catch (error) {
+        if (errnoOf(error) === 'ENOENT' && attempt < FOLDER_RETRIES) {
+          if (!createFolders) return undefined
+          await this.#makeFolders(at.dir)
+          continue
+        }
+        throw unavailable(error, 'creating', temp)
+      }
+      try {
+        await writeAll(handle, header, data)
+        // fdatasync is enough: it also flushes the file size, which is all the metadata we need.
+        if (this.#sync) await handle.datasync()
+        await handle.close()
+      } catch (error) {
+        await handle.close().catch(() => undefined)
+        await this.#unlinkQuiet(temp)
+        throw unavailable(error, 'writing', temp)
+      }
+      return temp
+    }
+  }
+
+  async #compareAndSwap(
+    key: string,
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    expected: string,
+  ): Promise<void> {
+    // The value is written and synced before the lock is taken: the lock covers only the version
+    // check and the rename, so 20 racing writers wait microseconds, not fsyncs.
+    const temp = await this.#writeTemp(at, header, data, false)
+    if (temp === undefined) throw new ConditionFailedError(key)
+    let swapped = false
+    try {
+      await this.#withLock(key, at, async () => {
+        if ((await this.#readVersion(at.file)) !== expected) return
+        await this.#fs.rename(temp, at.file)
+        swapped = true
+      })
+    } catch (error) {
+      throw unavailable(error, 'replacing', at.file)
+    } finally {
+      if (!swapped) await this.#unlinkQuiet(temp)
+    }
+    if (!swapped) throw new ConditionFailedError(key)
+    await this.#syncFolder(at.dir)
+  }
+
+  async #withLock(key: string, at: Location, action: () => Promise<void>): Promise<void> {
+    await this.#locks.acquire(at.dir, at.name, key)
+    try {
+      await action()
+    } finally {
+      await this.#locks.release(at.dir, at.name)
+    }
+  }
+
+  /** The version stored in a value file, read from its header only. */
+  async #readVersion(file: string): Promise<string | undefined> {
+    let handle: FileHandleLike
+    try {
+      handle = await this.#fs.open(file, 'r')
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined
+      throw error
+    }
+    try {
+      const header = new Uint8Array(HEADER_BYTES)
+      const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0)
+      return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
+    } finally {
+      await handle.close()
+    }
+  }
+
+  // NFS may report EEXIST for a link() whose first attempt succeeded but whose reply was lost; the
+  // link count of our temp file tells the truth.
+  async #linkedAnyway(temp: string): Promise<boolean> {
+    try {
+      return (await this.#fs.stat(temp)).nlink === 2
+    } catch {
+      return false
+    }
+  }
+
+  /** Creates `dir` and missing parents, then syncs the parents so the new folders survive a crash. */
+  async #makeFolders(dir: string): Promise<void> {
+    const created: string[] = []
+    await this.#makeFolder(dir, created)
+    for (const folder of created) await this.#syncFolder(dirname(folder))
+  }
+
+  async #makeFolder(dir: string, created: string[]): Promise<void> {
+    try {
+      await this.#fs.mkdir(dir)
+      created.push(dir)
+    } catch (error) {
+      const code = errnoOf(error)
+      if (code === 'EEXIST') return
+      if (code === 'ENOENT' && dirname(dir) !== dir) {
+        await this.#makeFolder(dirname(dir), created)
+        return this.#makeFolder(dir, created)
+      }
+      throw unavailable(error, 'creating the folder', dir)
+    }
+  }
+
+  /** fsync of a folder makes the renames and links in it durable. */
+  async #syncFolder(dir: string): Promise<void> {
+    if (!this.#sync) return
+    let handle: FileHandleLike
+    try {
+      handle = await this.#fs.open(dir, 'r')
+    } catch (error) {
+      // Windows cannot open a folder as a file; there the rename itself is journaled.
+      if (errnoOf(error) === 'EISDIR' || errnoOf(error) === 'EPERM') return
+      throw unavailable(error, 'syncing the folder', dir)
+    }
+    try {
+      await handle.sync()
+    } catch (error) {
+      // Some filesystems (old NFS clients, FUSE) do not support syncing a folder.
+      if (errnoOf(error) !== 'EINVAL' && errnoOf(error) !== 'ENOTSUP') {
+        throw unavailable(error, 'syncing the folder', dir)
+      }
+    } finally {
+      await handle.close().catch(() => undefined)
+    }
+  }
+
+  /** Removes `dir` and its parents while they are empty, never `root`. */
+  async #removeEmptyFolders(dir: string): Promise<void> {
+    let folder = dir
+    while (folder !== this.root && folder.startsWith(this.root)) {
+      try {
+        await this.#fs.rmdir(folder)
+      } catch {
+        return // not empty (or already gone): parents are not empty either
+      }
+      folder = dirname(folder)
+    }
+  }
+
+  async #unlinkQuiet(path: string): Promise<void> {
+    await this.#fs.unlink(path).catch(() => undefined)
+  }
+
+  // --- opening and cleaning -------------------------------------------------------------------
+
+  async #prepareRoot(): Promise<void> {
+    const root = this.root
+    try {
+      await this.#makeFolders(root)
+      if (!(await this.#fs.stat(root)).isDirectory())
+        throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' })
+    } catch (error) {
+      throw new StorageConfigError(
+        `cannot use ${root} as the storage folder: ${describe(error)}. Create it, or point root / WF_STORAGE at a folder this process can write`,
+        { cause: error },
+      )
+    }
+    // Creating a file is the only reliable writability test (access() lies on NFS and for root).
+    const probe = join(root, `${TEMP_PREFIX}${OWNER_STAMP}.probe`)
+    try {
+      const handle = await this.#fs.open(probe, 'w', 0o666)
+      await handle.close()
+      await this.#fs.unlink(probe)
+    } catch (error) {
+      const code = errnoOf(error)
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw unavailable(error, 'creating a file in', root)
+      throw new StorageConfigError(
+        `the storage folder ${root} is not writable: ${describe(error)}. Give this process write access or choose another folder`,
+        { cause: error },
+      )
+    }
+  }
+
+  async #cleanFolder(dir: string): Promise<number> {
+    let names: string[]
+    try {
+      names = await this.#fs.readdir(dir)
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return 0
+      throw unavailable(error, 'cleaning', dir)
+    }
+    let removed = 0
+    for (const name of names) {
+      const path = join(dir, name)
+      if (name.startsWith(TEMP_PREFIX)) {
+        if (await this.#isStaleTemp(name.slice(TEMP_PREFIX.length), path)) {
+          await this.#unlinkQuiet(path)
+          removed++
+        }
+      } else if (name.startsWith(LOCK_PREFIX)) {
+        // removeIfStale also reports a lock released meanwhile; count only what was there before.
+        if (await this.#locks.removeIfStale(dir, name.slice(LOCK_PREFIX.length))) removed++
+      } else if (name.startsWith(BREAKER_PREFIX)) {
+        if (await this.#locks.removeStaleBreaker(dir, name.slice(BREAKER_PREFIX.length))) removed++
+      } else if (!name.startsWith('.')) {
+        removed += await this.#cleanFolder(path)
+      }
+    }
+    if (dir !== this.root) await this.#removeEmptyFolders(dir)
+    return removed
+  }
+
+  async #isStaleTemp(stamp: string, path: string): Promise<boolean> {
+    if (isOwnerDead(stamp)) return true
+    try {
+      return Date.now() - (await this.#fs.lstat(path)).mtimeMs > Math.max(TEMP_STALE_MS, this.#staleMs)
+    } catch {
+      return false
+    }
+  }
+}
+
+/** Writes header then data, completing a short vectored write with positioned writes. */
+async function writeAll(handle: FileHandleLike, header: Uint8Array, data: Uint8Array): Promise<void> {
+  const total = header.byteLength + data.byteLength
+  let written = (await handle.writev([header, data])).bytesWritten
+  while (written < total) {
+    const [buffer, offset] =
+      written < header.byteLength ? [header, written] : [data, written - header.byteLength]
+    const { bytesWritten } = await handle.write(buffer, offset, buffer.byteLength - offset, written)
+    if (bytesWritten === 0) throw new StorageUnavailableError('the filesystem accepted no more bytes')
+    written += bytesWritten
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new StorageConfigError(`${name} must be a positive number of milliseconds, not ${String(value)}`)
+  }
+  return value
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

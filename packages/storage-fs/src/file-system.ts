@@ -1,0 +1,61 @@
+// The slice of `node:fs/promises` this backend uses. Injecting it lets tests run the backend on
+// memfs, or wrap the real one to simulate a full disk.
+
+import * as nodeFs from 'node:fs/promises'
+
+/** The file handle operations used while writing and reading values. */
+export interface FileHandleLike {
+  writev(buffers: Uint8Array[], position?: number): Promise<{ bytesWritten: number }>
+  write(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }>
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
+  datasync(): Promise<void>
+  sync(): Promise<void>
+  close(): Promise<void>
+}
+
+/** What `stat`/`lstat` must report. */
+export interface StatsLike {
+  mtimeMs: number
+  nlink: number
+  isDirectory(): boolean
+}
+
+/**
+ * The filesystem functions the backend calls, shaped like `node:fs/promises` (pass
+ * `memfs().fs.promises` in tests). Paths are strings; `readdir` returns plain names.
+ */
+export interface FileSystem {
+  open(path: string, flags: string, mode?: number): Promise<FileHandleLike>
+  readFile(path: string): Promise<Uint8Array>
+  rename(oldPath: string, newPath: string): Promise<void>
+  link(existingPath: string, newPath: string): Promise<void>
+  symlink(target: string, path: string): Promise<void>
+  readlink(path: string): Promise<string>
+  unlink(path: string): Promise<void>
+  mkdir(path: string): Promise<unknown>
+  rmdir(path: string): Promise<void>
+  readdir(path: string): Promise<string[]>
+  stat(path: string): Promise<StatsLike>
+  lstat(path: string): Promise<StatsLike>
+}
+
+/** The real filesystem. */
+export const nodeFileSystem: FileSystem = {
+  open: (path, flags, mode) => nodeFs.open(path, flags, mode),
+  readFile: (path) => nodeFs.readFile(path),
+  rename: nodeFs.rename,
+  link: nodeFs.link,
+  symlink: (target, path) => nodeFs.symlink(target, path),
+  readlink: (path) => nodeFs.readlink(path),
+  unlink: nodeFs.unlink,
+  mkdir: (path) => nodeFs.mkdir(path),
+  rmdir: (path) => nodeFs.rmdir(path),
+  readdir: (path) => nodeFs.readdir(path),
+  stat: (path) => nodeFs.stat(path),
+  lstat: (path) => nodeFs.lstat(path),
+}

@@ -1,0 +1,134 @@
+// Per-key locks for compare-and-swap, delete and the final rename of a plain put. A lock is a
+// symlink whose target is the owner stamp: symlink() creates it with its content in one atomic
+// step, so there is never a lock without an owner to check for liveness.
+
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { StorageUnavailableError } from '@wf/core'
+import type { FileSystem } from './file-system.js'
+import { errnoOf } from './fs-errors.js'
+import { isOwnerDead, OWNER_STAMP } from './owner.js'
+
+/** Prefix of a key's lock in its folder: `.lk.<value file name>`. */
+export const LOCK_PREFIX = '.lk.'
+/** Prefix of the lock taken to remove a stale lock: `.lb.<value file name>`. */
+export const BREAKER_PREFIX = '.lb.'
+
+export interface LockOptions {
+  /** A lock older than this is stale even if its owner looks alive (other hosts, reused pids). */
+  staleMs: number
+  /** Give up waiting for a live lock after this long. */
+  timeoutMs: number
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Locks are held only around a read of the current version and a rename, never while data is
+ * written or synced, so waiting is short and polling with a small backoff is enough.
+ */
+export class KeyLocks {
+  readonly #fs: FileSystem
+  readonly #options: LockOptions
+
+  constructor(fs: FileSystem, options: LockOptions) {
+    this.#fs = fs
+    this.#options = options
+  }
+
+  /**
+   * Takes the lock of value file `name` in `dir`. Rejects with the raw ENOENT error when the
+   * folder does not exist (callers decide what a missing folder means).
+   */
+  async acquire(dir: string, name: string, key: string): Promise<void> {
+    const lockPath = join(dir, LOCK_PREFIX + name)
+    // A fresh nonce per acquisition: the breaker compares stamps, so two holdings must differ.
+    const stamp = `${OWNER_STAMP}.${randomBytes(4).toString('hex')}`
+    const deadline = Date.now() + this.#options.timeoutMs
+    let backoff = 1
+    for (;;) {
+      try {
+        await this.#fs.symlink(stamp, lockPath)
+        return
+      } catch (error) {
+        if (errnoOf(error) !== 'EEXIST') throw error
+      }
+      if (await this.removeIfStale(dir, name)) continue
+      if (Date.now() > deadline) {
+        const holder = await this.#fs.readlink(lockPath).catch(() => 'unknown')
+        throw new StorageUnavailableError(
+          `timed out after ${this.#options.timeoutMs} ms waiting for the lock of "${key}" (${lockPath}, held by ${holder}): if no process holds it, delete the lock file`,
+        )
+      }
+      await sleep(backoff * (0.5 + Math.random()))
+      backoff = Math.min(backoff * 2, 25)
+    }
+  }
+
+  /** Releases a lock taken with `acquire`. */
+  async release(dir: string, name: string): Promise<void> {
+    try {
+      await this.#fs.unlink(join(dir, LOCK_PREFIX + name))
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw error
+    }
+  }
+
+  /**
+   * Removes the lock of `name` if its owner is dead or it is older than `staleMs`. Returns true
+   * when the lock is gone (removed here or by its owner), false when it is live.
+   */
+  async removeIfStale(dir: string, name: string): Promise<boolean> {
+    const lockPath = join(dir, LOCK_PREFIX + name)
+    const holder = await this.#staleStamp(lockPath)
+    if (holder === 'gone') return true
+    if (holder === 'live') return false
+    // Two waiters can both see the same dead owner. If each simply unlinked the lock, the slower
+    // one could remove the lock the faster one has just taken. So removal happens under a second
+    // lock, and only if the lock still carries the stale stamp that was checked.
+    const breakerPath = join(dir, BREAKER_PREFIX + name)
+    try {
+      await this.#fs.symlink(OWNER_STAMP, breakerPath)
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error
+      // A breaker left by a process killed mid-removal: remove it directly. Getting this wrong
+      // needs two processes to die in the same few microseconds.
+      if ((await this.#staleStamp(breakerPath)) !== 'live') await this.#unlinkQuiet(breakerPath)
+      return false
+    }
+    try {
+      const current = await this.#fs.readlink(lockPath).catch(() => undefined)
+      if (current === holder) await this.#unlinkQuiet(lockPath)
+      return true
+    } finally {
+      await this.#unlinkQuiet(breakerPath)
+    }
+  }
+
+  /** Removes a breaker lock left by a process that died while removing a stale lock. */
+  async removeStaleBreaker(dir: string, name: string): Promise<boolean> {
+    const breakerPath = join(dir, BREAKER_PREFIX + name)
+    const state = await this.#staleStamp(breakerPath)
+    if (state === 'live' || state === 'gone') return false
+    await this.#unlinkQuiet(breakerPath)
+    return true
+  }
+
+  /** The stamp of a stale lock, 'live' for a lock in use, 'gone' when there is no lock. */
+  async #staleStamp(path: string): Promise<string> {
+    let stamp: string
+    let mtimeMs: number
+    try {
+      stamp = await this.#fs.readlink(path)
+      mtimeMs = (await this.#fs.lstat(path)).mtimeMs
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return 'gone'
+      throw error
+    }
+    return isOwnerDead(stamp) || Date.now() - mtimeMs > this.#options.staleMs ? stamp : 'live'
+  }
+
+  async #unlinkQuiet(path: string): Promise<void> {
+    await this.#fs.unlink(path).catch(() => undefined)
+  }
+}
