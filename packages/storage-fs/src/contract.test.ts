@@ -18,9 +18,6 @@ const removeRoot = (storage: unknown) =>
 describeStorageContract('FileSystemStorage on a temp folder (fsync)', () => tempStorage('fsync'), {
   cleanup: removeRoot,
 })
-describeStorageContract('FileSystemStorage on a temp folder (no fsync)', () => tempStorage('none'), {
-  cleanup: removeRoot,
-})
 describeStorageContract('FileSystemStorage on memfs', () =>
   createFileSystemStorage({ root: '/data/wf', fs: memoryFileSystem() }),
 )
