@@ -10,8 +10,8 @@ import { StorageConfigError } from './errors.js'
 import { MemoryStorage } from './memory-storage.js'
 import type { Storage } from './storage.js'
 
-/** A storage, or a URI naming one. `undefined` means `WF_STORAGE`, else the default folder. */
-export type StorageSpec = Storage | string | undefined
+/** A storage (or a promise of one), or a URI naming one. `undefined` means `WF_STORAGE`, else the default folder. */
+export type StorageSpec = Storage | Promise<Storage> | string | undefined
 
 /** Makes a storage from a URI of a registered scheme. */
 export type StorageFactory = (uri: string) => Storage | Promise<Storage>
@@ -93,6 +93,7 @@ export async function resolveStorage(spec: StorageSpec): Promise<Storage> {
     }
     return resolveStorage(path)
   }
+  if (spec instanceof Promise) return resolveStorage(await spec)
   if (isStorage(spec)) return spec
   if (typeof spec !== 'string' || spec.length === 0) {
     throw new StorageConfigError('storage must be a Storage object or a non-empty URI string')

@@ -87,7 +87,7 @@ export class Runtime {
   readonly runner: RunnerInfo
   readonly #active = new Map<string, ActiveRun>()
 
-  constructor(storage: StorageSpec | Promise<Storage>, options: RuntimeOptions = {}) {
+  constructor(storage: StorageSpec, options: RuntimeOptions = {}) {
     const { maxConcurrency = 100, codec = defaultCodec, blobThresholdBytes = 256 * 1024 } = options
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new InvalidOptionsError(
@@ -103,7 +103,7 @@ export class Runtime {
     this.codec = codec
     this.maxConcurrency = maxConcurrency
     this.runner = { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
-    this.#storage = storage instanceof Promise ? storage : resolveStorage(storage)
+    this.#storage = resolveStorage(storage)
     this.#store = this.#storage.then((s) => new WorkflowStore(s, blobThresholdBytes))
     // Surface a bad storage spec on use, not as an unhandled rejection at construction.
     this.#store.catch(() => {})
