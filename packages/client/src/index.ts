@@ -1,1 +1,36 @@
-export const placeholder = 'client'
+// @wf/client: manage wf workflows (status, resume, cancel, list, output, metadata, delete) as a
+// `WorkflowClient` or as module functions bound to the process-wide runtime. The public API.
+
+export { WorkflowClient, type WorkflowClientOptions } from './client.js'
+export { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
+export type { StepView, WorkflowGraph } from './graph-view.js'
+export {
+  cancel,
+  deleteWorkflow,
+  deleteWorkflow as delete,
+  getMetadata,
+  getOutput,
+  getStatus,
+  listAll,
+  listWorkflows,
+  resume,
+  resumeAll,
+  resumeAsync,
+} from './module-api.js'
+export type {
+  FailureInfo,
+  GetOutputOptions,
+  ListWorkflowsOptions,
+  ResumeAllOptions,
+  ResumedWorkflow,
+  StatusFilter,
+  StepMetadata,
+  StepStatus,
+  StoredGraph,
+  StoredGraphNode,
+  StoredStepOptions,
+  WorkflowListEntry,
+  WorkflowMetadata,
+  WorkflowPage,
+  WorkflowSummary,
+} from './types.js'

@@ -1,0 +1,246 @@
+// `WorkflowClient`: the management API (Ray's get_status, resume, cancel, list_all, resume_all,
+// get_output, get_metadata, delete) over one core `Runtime`, so runs it resumes are driven, and
+// runs it cancels are stopped, by that runtime.
+
+import {
+  getRuntime,
+  InvalidOptionsError,
+  Runtime,
+  type RuntimeOptions,
+  type StorageSpec,
+  validateWorkflowId,
+  type WorkflowHandle,
+  WorkflowNotFoundError,
+  WorkflowNotResumableError,
+  type WorkflowStatus,
+  WorkflowStillActiveError,
+} from '@wf/core'
+import { loadGraph, type WorkflowGraph } from './graph-view.js'
+import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
+import { listAll, listWorkflows } from './listing.js'
+import type {
+  GetOutputOptions,
+  ListWorkflowsOptions,
+  ResumeAllOptions,
+  ResumedWorkflow,
+  StatusFilter,
+  StepMetadata,
+  WorkflowListEntry,
+  WorkflowMetadata,
+  WorkflowPage,
+} from './types.js'
+
+/** Options of `new WorkflowClient()`. */
+export interface WorkflowClientOptions extends RuntimeOptions {
+  /**
+   * Where the workflows are: a `Storage` or a URI (a path, `file://`, `s3://`, `memory://`),
+   * resolved as `init()` does; `undefined` means `WF_STORAGE`, else the default folder.
+   */
+  storage?: StorageSpec
+  /** Use this runtime (and its storage) instead of making one. Runs it drives can be canceled at once. */
+  runtime?: Runtime
+}
+
+/**
+ * Manages workflows on one storage.
+ *
+ * ```ts
+ * const client = new WorkflowClient({ storage: '/var/lib/my-app/workflows' })
+ * for (const { workflowId, status } of await client.listAll(['RESUMABLE', 'FAILED'])) {
+ *   console.log(workflowId, status)
+ * }
+ * const total = await client.resume<number>('daily-2026-11-26')
+ * ```
+ *
+ * With `{ storage }` (or runtime options) the client makes its own runtime; with `{ runtime }` it
+ * uses that one; with no options at all it follows the process-wide runtime (`init()`), as the
+ * module functions do. A run is stopped at once by `cancel` only when the client's runtime is the
+ * one driving it; a run driven elsewhere ends as CANCELED when it next writes its record.
+ */
+export class WorkflowClient {
+  readonly #runtime: Runtime | undefined
+  readonly #owned: boolean
+
+  constructor(options: WorkflowClientOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionsError('WorkflowClient options must be an object')
+    }
+    const { runtime, storage, ...runtimeOptions } = options
+    if (runtime !== undefined) {
+      if (!(runtime instanceof Runtime))
+        throw new InvalidOptionsError('runtime must be a Runtime from @wf/core')
+      if ('storage' in options || Object.keys(runtimeOptions).length > 0) {
+        throw new InvalidOptionsError('give either runtime, or storage and runtime options, not both')
+      }
+      this.#runtime = runtime
+      this.#owned = false
+    } else if (Object.keys(options).length > 0) {
+      this.#runtime = new Runtime(storage, runtimeOptions)
+      this.#owned = true
+    } else {
+      this.#runtime = undefined
+      this.#owned = false
+    }
+  }
+
+  /** The runtime this client works through (the process-wide one when none was given). */
+  get runtime(): Runtime {
+    return this.#runtime ?? getRuntime()
+  }
+
+  /**
+   * The workflow's status: `RUNNING`, `PENDING`, `FAILED`, `RESUMABLE` (its runner is gone),
+   * `CANCELED` or `SUCCESSFUL`. Throws `WorkflowNotFoundError` for an unknown id.
+   */
+  async getStatus(workflowId: string): Promise<WorkflowStatus> {
+    validateWorkflowId(workflowId)
+    const runtime = this.runtime
+    const { record } = await (await runtime.store()).requireWorkflow(workflowId)
+    return runtime.deriveStatus(record)
+  }
+
+  /**
+   * Resumes a workflow and resolves to its output, running only the steps not committed yet. A
+   * SUCCESSFUL workflow gives its stored output without running anything; a CANCELED one throws
+   * `WorkflowNotResumableError`; one driven by a live runner throws `WorkflowStillActiveError`.
+   * The modules that define its steps must be loaded.
+   */
+  resume<T = unknown>(workflowId: string): Promise<T> {
+    return this.runtime.resume<T>(workflowId)
+  }
+
+  /** Like `resume`, resolving to a handle as soon as this runtime has taken the workflow over. */
+  resumeAsync<T = unknown>(workflowId: string): Promise<WorkflowHandle<T>> {
+    return this.runtime.resumeAsync<T>(workflowId)
+  }
+
+  /**
+   * Cancels a workflow: it becomes CANCELED and cannot be resumed; a run in this client's runtime
+   * aborts its in-flight steps (through `currentStep().signal`) and its `run()` rejects with
+   * `WorkflowCancelledError`. A SUCCESSFUL workflow is left as it is. Checkpoints stay until `delete`.
+   */
+  cancel(workflowId: string): Promise<void> {
+    return this.runtime.cancel(workflowId)
+  }
+
+  /**
+   * Workflows by status, ordered by id: all of them, those of one status, or of any of several
+   * (`listAll(['RUNNING', 'CANCELED'])`, a Set works too). Reads the status index, not every
+   * record: only RUNNING/PENDING ones (to tell RESUMABLE apart) and any left with two index
+   * entries by a crash (whose index it repairs).
+   */
+  listAll(filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+    return listAll(this.runtime, filter)
+  }
+
+  /**
+   * One page of workflows with their creation time and metadata, ordered by id. Filters by status
+   * use the index; every workflow that passes the status filter has its record read (for
+   * `createdAt`, `metadata` and the time/metadata filters), so prefer narrow status filters on
+   * large stores. Pass the returned `cursor` to get the next page.
+   */
+  listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowPage> {
+    return listWorkflows(this.runtime, options)
+  }
+
+  /**
+   * Resumes every RESUMABLE workflow (and FAILED ones with `includeFailed`). CANCELED and
+   * SUCCESSFUL workflows, and RUNNING ones held by a live runner, are never included; a workflow
+   * that another caller takes over at the same moment is skipped.
+   */
+  async resumeAll<T = unknown>(options: ResumeAllOptions = {}): Promise<ResumedWorkflow<T>[]> {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionsError('resumeAll options must be an object')
+    }
+    const includeFailed = options.includeFailed ?? false
+    if (typeof includeFailed !== 'boolean') throw new InvalidOptionsError('includeFailed must be a boolean')
+    const runtime = this.runtime
+    const store = await runtime.store()
+    const wanted: WorkflowStatus[] = includeFailed ? ['RESUMABLE', 'FAILED'] : ['RESUMABLE']
+    const resumed: ResumedWorkflow<T>[] = []
+    for (const { workflowId } of await listAll(runtime, wanted)) {
+      // Re-read just before taking over: it may have ended since the listing, and resuming a
+      // SUCCESSFUL workflow would hand back its output as if we had run it.
+      const now = await store.readWorkflow(workflowId)
+      if (!now || !wanted.includes(runtime.deriveStatus(now.record))) continue
+      let handle: WorkflowHandle<T>
+      try {
+        handle = await runtime.resumeAsync<T>(workflowId)
+      } catch (error) {
+        if (
+          error instanceof WorkflowStillActiveError ||
+          error instanceof WorkflowNotResumableError ||
+          error instanceof WorkflowNotFoundError
+        ) {
+          continue
+        }
+        throw error
+      }
+      resumed.push({ workflowId, result: handle.result(), handle })
+    }
+    return resumed
+  }
+
+  /**
+   * The workflow's output. Waits while it runs (in this process, or in another one by re-reading
+   * its record every `pollIntervalMs`); rejects with `WorkflowExecutionError` for a FAILED workflow,
+   * `WorkflowCancelledError` for a CANCELED one, `WorkflowOutputUnavailableError` for a RESUMABLE one.
+   * With `stepId`: that step's committed result (`StepNotCommittedError` if it has none yet).
+   */
+  getOutput<T = unknown>(workflowId: string, options: GetOutputOptions = {}): Promise<T> {
+    return workflowOutput(this.runtime, workflowId, options) as Promise<T>
+  }
+
+  /** The workflow's status, user metadata and timing; with `stepId`, that step's. */
+  getMetadata(workflowId: string): Promise<WorkflowMetadata>
+  getMetadata(workflowId: string, options: { stepId: string }): Promise<StepMetadata>
+  getMetadata(workflowId: string, options?: { stepId?: string }): Promise<WorkflowMetadata | StepMetadata>
+  async getMetadata(
+    workflowId: string,
+    options: { stepId?: string } = {},
+  ): Promise<WorkflowMetadata | StepMetadata> {
+    validateWorkflowId(workflowId)
+    const runtime = this.runtime
+    const store = await runtime.store()
+    const { record } = await store.requireWorkflow(workflowId)
+    if (options.stepId !== undefined) return stepMetadata(store, record, options.stepId)
+    return workflowMetadata(runtime, record)
+  }
+
+  /**
+   * The workflow's step graph with each step's status, attempts and timing, continuations nested
+   * under the step that returned them (what `wf show` prints). Reads every committed step record.
+   */
+  async getGraph(workflowId: string): Promise<WorkflowGraph> {
+    validateWorkflowId(workflowId)
+    const store = await this.runtime.store()
+    return loadGraph(store, (await store.requireWorkflow(workflowId)).record)
+  }
+
+  /**
+   * Deletes a workflow: its record, steps, graph, blobs and index entries. Refuses one that is
+   * RUNNING with a live runner or PENDING (`WorkflowStillActiveError`); `WorkflowNotFoundError`
+   * for an unknown id.
+   */
+  async delete(workflowId: string): Promise<void> {
+    validateWorkflowId(workflowId)
+    const runtime = this.runtime
+    if (runtime.isActive(workflowId))
+      throw new WorkflowStillActiveError(workflowId, 'this process is running it')
+    const store = await runtime.store()
+    const { record } = await store.requireWorkflow(workflowId)
+    const status = runtime.deriveStatus(record)
+    if (status === 'RUNNING' || status === 'PENDING') {
+      throw new WorkflowStillActiveError(
+        workflowId,
+        `it is ${status}: cancel it (or wait for it to end) before deleting it`,
+      )
+    }
+    await store.deleteWorkflow(workflowId)
+  }
+
+  /** Releases the storage when this client made its own runtime (a no-op otherwise). */
+  async close(): Promise<void> {
+    if (this.#owned && this.#runtime) await (await this.#runtime.storage()).close?.()
+  }
+}

@@ -1,0 +1,105 @@
+// The step graph of one workflow as stored: the submitted graph, each committed step's record,
+// and the sub-graphs that continuations expanded into, nested under their step. `wf show` and
+// `getMetadata(id, { stepId })` read it; it costs one read per committed step.
+
+import type { StepRecord, WorkflowRecord, WorkflowStore } from '@wf/core'
+import { mapLimit } from './concurrency.js'
+import type { FailureInfo, StepStatus, StoredGraph, StoredStepOptions } from './types.js'
+
+/** One step of a workflow's graph, with what is stored about its run. */
+export interface StepView {
+  stepId: string
+  name: string
+  status: StepStatus
+  options: StoredStepOptions
+  /** Ids of the steps whose outputs this one takes (in the same graph). */
+  dependsOn: string[]
+  /** The committed record; absent when the step has not committed. */
+  record?: StepRecord
+  /** For a step that returned a sub-graph: that sub-graph's steps, upstream first. */
+  children: StepView[]
+  continuationRootId?: string
+  parentStepId?: string
+  error?: FailureInfo
+}
+
+/** A workflow's graph with each step's status. */
+export interface WorkflowGraph {
+  workflowId: string
+  rootStepId: string
+  /** The submitted graph's steps, upstream first; continuations are nested in `children`. */
+  steps: StepView[]
+  /** Every step, continuation steps included, by id. */
+  byId: Map<string, StepView>
+  /** Steps with a committed record. */
+  committed: number
+  /** Steps known so far (sub-graphs not expanded yet are not counted). */
+  total: number
+}
+
+const READ_CONCURRENCY = 16
+
+/** Loads the graph of `record`'s workflow and works out each step's status. */
+export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): Promise<WorkflowGraph> {
+  const workflowId = record.workflowId
+  const committed = new Set(await store.listStepIds(workflowId))
+  const byId = new Map<string, StepView>()
+
+  const build = async (graph: StoredGraph, parentStepId: string | undefined): Promise<StepView[]> => {
+    const views = graph.nodes.map((node): StepView => {
+      const view: StepView = {
+        stepId: node.id,
+        name: node.name,
+        status: 'PENDING',
+        options: node.options,
+        dependsOn: [...new Set(node.refs.map(([, dep]) => dep))],
+        children: [],
+      }
+      if (parentStepId !== undefined) view.parentStepId = parentStepId
+      byId.set(node.id, view)
+      return view
+    })
+    const toRead = views.filter((v) => committed.has(v.stepId))
+    const records = await mapLimit(toRead, READ_CONCURRENCY, (v) => store.readStep(workflowId, v.stepId))
+    await Promise.all(
+      toRead.map(async (view, i) => {
+        const stepRecord = records[i]
+        if (!stepRecord) return // deleted since the listing
+        view.record = stepRecord
+        if (stepRecord.kind === 'continuation' && stepRecord.graph) {
+          view.continuationRootId = stepRecord.graph.root
+          view.children = await build(stepRecord.graph, view.stepId)
+        }
+      }),
+    )
+    return views
+  }
+
+  const steps = await build(await store.readGraph(workflowId, record.graph), undefined)
+
+  const statusOf = (view: StepView): StepStatus => {
+    if (!view.record) return 'PENDING'
+    if (view.record.kind === 'value') return 'SUCCESSFUL'
+    const root = view.continuationRootId === undefined ? undefined : byId.get(view.continuationRootId)
+    return root && statusOf(root) === 'SUCCESSFUL' ? 'SUCCESSFUL' : 'CONTINUED'
+  }
+  for (const view of byId.values()) view.status = statusOf(view)
+
+  // A FAILED workflow names the step that failed; the steps that continued into it failed too.
+  const failure = record.status === 'FAILED' ? record.error : undefined
+  let failed = failure ? byId.get(failure.stepId) : undefined
+  while (failure && failed) {
+    failed.status = 'FAILED'
+    failed.error = {
+      stepId: failure.stepId,
+      name: failure.name,
+      message: failure.message,
+      ...(failure.stack === undefined ? {} : { stack: failure.stack }),
+    }
+    failed = failed.parentStepId === undefined ? undefined : byId.get(failed.parentStepId)
+  }
+
+  let done = 0
+  for (const view of byId.values()) if (view.record) done++
+  return { workflowId, rootStepId: record.rootStepId, steps, byId, committed: done, total: byId.size }
+}

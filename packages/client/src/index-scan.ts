@@ -1,0 +1,110 @@
+// Reads the status index (`index/<STATUS>/<id>` markers) without reading workflow records: the
+// five status prefixes are listed page by page and merged by workflow id, so each id comes out
+// once, in ascending order, with every status it has a marker under.
+
+import {
+  type Runtime,
+  STORED_STATUSES,
+  type StoredStatus,
+  storeKeys,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+  type WorkflowStore,
+} from '@wf/core'
+
+/** A workflow id found in the index, with the statuses it has markers under (two after a crash mid-change). */
+export interface IndexEntry {
+  workflowId: string
+  markers: StoredStatus[]
+}
+
+interface PrefixCursor {
+  status: StoredStatus
+  prefix: string
+  ids: string[]
+  pos: number
+  /** The storage key to list after; `undefined` once the prefix is exhausted. */
+  after: string | undefined
+  exhausted: boolean
+}
+
+async function fill(store: WorkflowStore, cursor: PrefixCursor, pageSize: number): Promise<void> {
+  while (cursor.pos >= cursor.ids.length && !cursor.exhausted) {
+    const page = await store.storage.list(
+      cursor.prefix,
+      cursor.after === undefined ? { limit: pageSize } : { after: cursor.after, limit: pageSize },
+    )
+    cursor.ids = page.keys.map((key) => key.slice(cursor.prefix.length))
+    cursor.pos = 0
+    cursor.after = page.next
+    if (page.next === undefined || page.keys.length === 0) cursor.exhausted = true
+  }
+}
+
+/**
+ * Every workflow id in the index after `afterId` (exclusive), ascending by id (plain `<` on
+ * strings, the order storage lists in), each with the statuses it has markers under.
+ */
+export async function* scanIndex(
+  store: WorkflowStore,
+  afterId?: string,
+  pageSize = 1000,
+): AsyncGenerator<IndexEntry> {
+  const cursors: PrefixCursor[] = STORED_STATUSES.map((status) => {
+    const prefix = storeKeys.indexPrefix(status)
+    return {
+      status,
+      prefix,
+      ids: [],
+      pos: 0,
+      after: afterId === undefined ? undefined : prefix + afterId,
+      exhausted: false,
+    }
+  })
+  for (;;) {
+    await Promise.all(cursors.map((c) => fill(store, c, pageSize)))
+    let least: string | undefined
+    for (const c of cursors) {
+      const id = c.ids[c.pos]
+      if (id !== undefined && (least === undefined || id < least)) least = id
+    }
+    if (least === undefined) return
+    const markers: StoredStatus[] = []
+    for (const c of cursors) {
+      if (c.ids[c.pos] === least) {
+        markers.push(c.status)
+        c.pos++
+      }
+    }
+    yield { workflowId: least, markers }
+  }
+}
+
+/** The statuses a marker can stand for: a RUNNING marker may be a RESUMABLE workflow. */
+export function statusesOfMarker(marker: StoredStatus): WorkflowStatus[] {
+  return marker === 'RUNNING' ? ['RUNNING', 'RESUMABLE'] : [marker]
+}
+
+/**
+ * Reads the record of a workflow with more than one marker and settles the index from it. A
+ * status change in flight also leaves two markers for a moment (new marker, then the record,
+ * then the old marker goes), so: a record held by a live runner is left alone (that runner moves
+ * the index itself), and when the record changed while we repaired, we repair again from the
+ * record that won, so a marker we removed cannot stay lost.
+ */
+export async function readAndRepair(
+  runtime: Runtime,
+  store: WorkflowStore,
+  workflowId: string,
+): Promise<Versioned<WorkflowRecord> | undefined> {
+  const found = await store.readWorkflow(workflowId)
+  // No record: a submission between its marker and its record, or a crashed one. Drop it from the
+  // listing but keep the marker: deleting it could hide a workflow being created right now.
+  if (!found) return undefined
+  if (runtime.deriveStatus(found.record) === 'RUNNING') return found
+  await store.repairIndex(workflowId)
+  const after = await store.readWorkflow(workflowId)
+  if (after && after.version !== found.version) await store.repairIndex(workflowId)
+  return after
+}

@@ -1,0 +1,165 @@
+// Reading results and metadata: a workflow's output (waiting while it runs), a step's committed
+// result (following continuations to the sub-graph that produced it), and the metadata of both.
+
+import {
+  InvalidOptionsError,
+  type Runtime,
+  type StepRecord,
+  validateWorkflowId,
+  WfError,
+  WorkflowCancelledError,
+  WorkflowExecutionError,
+  type WorkflowRecord,
+  type WorkflowStore,
+} from '@wf/core'
+import { sleep } from './concurrency.js'
+import { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
+import { loadGraph, type StepView } from './graph-view.js'
+import type { GetOutputOptions, StepMetadata, WorkflowMetadata } from './types.js'
+
+const DEFAULT_POLL_MS = 500
+
+/** Rebuilds the error of a FAILED workflow from its record, as `run()` rejected with it. */
+export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError {
+  const recorded = record.error
+  const cause = new Error(recorded?.message ?? 'the failure was not recorded')
+  if (recorded) {
+    Object.defineProperty(cause, 'name', { value: recorded.name, writable: true, configurable: true })
+    if (recorded.stack !== undefined) cause.stack = recorded.stack
+  }
+  return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
+}
+
+export function checkStepId(stepId: unknown): asserts stepId is string {
+  if (typeof stepId !== 'string' || stepId === '' || stepId.includes('/')) {
+    throw new InvalidOptionsError(
+      `stepId must be a step id as \`wf show\` prints it, got ${JSON.stringify(stepId)}`,
+    )
+  }
+}
+
+async function decodeStored(runtime: Runtime, store: WorkflowStore, workflowId: string, record: StepRecord) {
+  if (!record.output) throw new WfError('WF_INTERNAL', `step record of "${workflowId}" has no output`)
+  return runtime.codec.decode(await store.loadOutput(workflowId, record.output))
+}
+
+/** The committed result of a step; a continuation's result is its sub-graph's final result. */
+export async function stepOutput(
+  runtime: Runtime,
+  store: WorkflowStore,
+  record: WorkflowRecord,
+  stepId: string,
+): Promise<unknown> {
+  const workflowId = record.workflowId
+  const stepRecord = await store.readStep(workflowId, stepId)
+  if (!stepRecord) {
+    const view = (await loadGraph(store, record)).byId.get(stepId)
+    if (!view) throw new StepNotFoundError(workflowId, stepId)
+    throw new StepNotCommittedError(
+      workflowId,
+      stepId,
+      view.status === 'FAILED' ? `it failed (${view.error?.message})` : 'it has not run to completion yet',
+    )
+  }
+  if (stepRecord.kind === 'value') return decodeStored(runtime, store, workflowId, stepRecord)
+  const subRoot = stepRecord.graph?.root
+  if (subRoot === undefined) throw new WfError('WF_INTERNAL', `continuation ${stepId} has no sub-graph`)
+  let value: unknown
+  try {
+    value = await stepOutput(runtime, store, record, subRoot)
+  } catch (error) {
+    if (!(error instanceof StepNotCommittedError)) throw error
+    throw new StepNotCommittedError(
+      workflowId,
+      stepId,
+      `the sub-graph it returned has not finished (${error.message})`,
+    )
+  }
+  // The engine wraps a continuation's output when the continued step catches exceptions.
+  const view = (await loadGraph(store, record)).byId.get(stepId)
+  return view?.options.catchExceptions ? { ok: true, value } : value
+}
+
+/** The workflow's output, waiting while a runner (in this process or another) drives it. */
+export async function workflowOutput(
+  runtime: Runtime,
+  workflowId: string,
+  options: GetOutputOptions,
+): Promise<unknown> {
+  validateWorkflowId(workflowId)
+  const { pollIntervalMs = DEFAULT_POLL_MS, signal } = options
+  if (!Number.isFinite(pollIntervalMs) || pollIntervalMs < 1) {
+    throw new InvalidOptionsError('pollIntervalMs must be a positive number of milliseconds')
+  }
+  const store = await runtime.store()
+  if (options.stepId !== undefined) {
+    // A step's result is there or not: no waiting (a step of a live run may never be reached).
+    checkStepId(options.stepId)
+    return stepOutput(runtime, store, (await store.requireWorkflow(workflowId)).record, options.stepId)
+  }
+  for (;;) {
+    signal?.throwIfAborted()
+    const active = runtime.activeResult(workflowId)
+    if (active) return active
+    const { record } = await store.requireWorkflow(workflowId)
+    if (record.status === 'SUCCESSFUL') {
+      if (!record.output) throw new WfError('WF_INTERNAL', `workflow "${workflowId}" has no stored output`)
+      return runtime.codec.decode(await store.loadOutput(workflowId, record.output))
+    }
+    if (record.status === 'FAILED') throw executionErrorOf(record)
+    if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
+    const status = runtime.deriveStatus(record)
+    if (status === 'RESUMABLE') throw new WorkflowOutputUnavailableError(workflowId, status)
+    // RUNNING in another runtime or process, or PENDING: its record will say how it ended.
+    await sleep(pollIntervalMs, signal)
+  }
+}
+
+/** `getMetadata(workflowId)`. */
+export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): WorkflowMetadata {
+  const status = runtime.deriveStatus(record)
+  const meta: WorkflowMetadata = {
+    workflowId: record.workflowId,
+    status,
+    userMetadata: record.metadata ?? {},
+    stats: { startTime: record.createdAt, runs: record.runs },
+    rootStepId: record.rootStepId,
+  }
+  if (record.endedAt !== undefined) meta.stats.endTime = record.endedAt
+  if (record.startedAt !== undefined) meta.stats.lastRunStartTime = record.startedAt
+  if (record.status === 'FAILED' && record.error) {
+    const { stepId, name, message, stack } = record.error
+    meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
+  }
+  if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  return meta
+}
+
+/** `getMetadata(workflowId, { stepId })`. */
+export async function stepMetadata(
+  store: WorkflowStore,
+  record: WorkflowRecord,
+  stepId: string,
+): Promise<StepMetadata> {
+  checkStepId(stepId)
+  const view: StepView | undefined = (await loadGraph(store, record)).byId.get(stepId)
+  if (!view) throw new StepNotFoundError(record.workflowId, stepId)
+  const meta: StepMetadata = {
+    workflowId: record.workflowId,
+    stepId,
+    name: view.name,
+    status: view.status,
+    options: view.options,
+    userMetadata: view.options.metadata ?? {},
+    stats: { attempts: view.record?.attempts ?? 0 },
+    dependsOn: view.dependsOn,
+  }
+  if (view.record) {
+    meta.stats.startTime = view.record.startTime
+    meta.stats.endTime = view.record.endTime
+  }
+  if (view.continuationRootId !== undefined) meta.continuationRootId = view.continuationRootId
+  if (view.parentStepId !== undefined) meta.parentStepId = view.parentStepId
+  if (view.error) meta.error = view.error
+  return meta
+}

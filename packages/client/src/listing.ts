@@ -1,0 +1,196 @@
+// `listAll` and `listWorkflows`: workflows by status from the status index. Only the ids whose
+// status the index cannot settle alone are read: RUNNING/PENDING markers (RESUMABLE is derived
+// from the record; a marker may have no record) and ids with two markers (a crash mid-change).
+
+import {
+  InvalidOptionsError,
+  type Json,
+  type Runtime,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+  type WorkflowStore,
+} from '@wf/core'
+import { mapLimit } from './concurrency.js'
+import { type IndexEntry, readAndRepair, scanIndex, statusesOfMarker } from './index-scan.js'
+import { parseStatusFilter } from './status-filter.js'
+import type {
+  ListWorkflowsOptions,
+  StatusFilter,
+  WorkflowListEntry,
+  WorkflowPage,
+  WorkflowSummary,
+} from './types.js'
+
+const READ_CONCURRENCY = 16
+
+/** Whether any status the entry's markers can stand for passes the filter. */
+function mayMatch(entry: IndexEntry, statuses: Set<WorkflowStatus> | undefined): boolean {
+  if (!statuses) return true
+  return entry.markers.some((m) => statusesOfMarker(m).some((s) => statuses.has(s)))
+}
+
+interface Settled {
+  status: WorkflowStatus
+  found?: Versioned<WorkflowRecord>
+}
+
+/** The status of one index entry, reading the record only when the index cannot say (or when `needRecord`). */
+async function settle(
+  runtime: Runtime,
+  store: WorkflowStore,
+  entry: IndexEntry,
+  needRecord: boolean,
+): Promise<Settled | undefined> {
+  const [only] = entry.markers
+  if (entry.markers.length > 1) {
+    const found = await readAndRepair(runtime, store, entry.workflowId)
+    return found && { status: runtime.deriveStatus(found.record), found }
+  }
+  if (only === 'RUNNING' || only === 'PENDING' || needRecord) {
+    const found = await store.readWorkflow(entry.workflowId)
+    return found && { status: runtime.deriveStatus(found.record), found }
+  }
+  return only && { status: only }
+}
+
+/** `listAll`: every workflow passing the filter, by workflow id. */
+export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+  const statuses = parseStatusFilter(filter)
+  const store = await runtime.store()
+  const entries: IndexEntry[] = []
+  for await (const entry of scanIndex(store)) if (mayMatch(entry, statuses)) entries.push(entry)
+  const settled = await mapLimit(entries, READ_CONCURRENCY, (e) => settle(runtime, store, e, false))
+  const out: WorkflowListEntry[] = []
+  for (let i = 0; i < entries.length; i++) {
+    const s = settled[i]
+    if (s && (!statuses || statuses.has(s.status))) {
+      out.push({ workflowId: (entries[i] as IndexEntry).workflowId, status: s.status })
+    }
+  }
+  return out
+}
+
+function toMillis(value: Date | number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  const ms = value instanceof Date ? value.getTime() : value
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new InvalidOptionsError(`${name} must be a Date or milliseconds since the epoch`)
+  }
+  return ms
+}
+
+function encodeCursor(afterId: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, after: afterId })).toString('base64url')
+}
+
+function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined
+  try {
+    const parsed = JSON.parse(Buffer.from(String(cursor), 'base64url').toString('utf8')) as {
+      v?: unknown
+      after?: unknown
+    }
+    if (parsed.v === 1 && typeof parsed.after === 'string') return parsed.after
+  } catch {
+    // reported below
+  }
+  throw new InvalidOptionsError('cursor is not one returned by listWorkflows')
+}
+
+function jsonEqual(a: Json | undefined, b: Json): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  const ra = a as { [key: string]: Json }
+  const rb = b as { [key: string]: Json }
+  return kb.every((k) => Object.hasOwn(ra, k) && jsonEqual(ra[k], rb[k] as Json))
+}
+
+interface PageQuery {
+  statuses: Set<WorkflowStatus> | undefined
+  after: number | undefined
+  before: number | undefined
+  metadata: [string, Json][]
+  limit: number
+  afterId: string | undefined
+}
+
+function parseListOptions(options: ListWorkflowsOptions): PageQuery {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionsError('listWorkflows options must be an object')
+  }
+  const limit = options.limit ?? 100
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new InvalidOptionsError(`limit must be an integer from 1 to 1000, got ${String(limit)}`)
+  }
+  const metadata = options.metadata ?? {}
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new InvalidOptionsError('metadata must be a plain object of { key: JSON value }')
+  }
+  return {
+    statuses: parseStatusFilter(options.status),
+    after: toMillis(options.createdAfter, 'createdAfter'),
+    before: toMillis(options.createdBefore, 'createdBefore'),
+    metadata: Object.entries(metadata),
+    limit,
+    afterId: decodeCursor(options.cursor),
+  }
+}
+
+function summarize(q: PageQuery, s: Settled | undefined): WorkflowSummary | undefined {
+  const record = s?.found?.record
+  if (!s || !record) return undefined
+  if (q.statuses && !q.statuses.has(s.status)) return undefined
+  if (q.after !== undefined && record.createdAt < q.after) return undefined
+  if (q.before !== undefined && record.createdAt >= q.before) return undefined
+  if (!q.metadata.every(([k, v]) => jsonEqual(record.metadata?.[k], v))) return undefined
+  return {
+    workflowId: record.workflowId,
+    status: s.status,
+    createdAt: record.createdAt,
+    metadata: record.metadata,
+  }
+}
+
+/** `listWorkflows`: one page of workflows passing the filters, by workflow id. */
+export async function listWorkflows(
+  runtime: Runtime,
+  options: ListWorkflowsOptions = {},
+): Promise<WorkflowPage> {
+  const q = parseListOptions(options)
+  const store = await runtime.store()
+  const workflows: WorkflowSummary[] = []
+  const scan = scanIndex(store, q.afterId)
+  // Records are read in small batches: enough in flight to be fast, few wasted past the page's end.
+  const batchSize = Math.min(q.limit, 64)
+  let batch: IndexEntry[] = []
+  let scanDone = false
+  while (workflows.length < q.limit) {
+    batch = []
+    while (batch.length < batchSize) {
+      const next = await scan.next()
+      if (next.done) {
+        scanDone = true
+        break
+      }
+      if (mayMatch(next.value, q.statuses)) batch.push(next.value)
+    }
+    const settled = await mapLimit(batch, READ_CONCURRENCY, (e) => settle(runtime, store, e, true))
+    for (let i = 0; i < batch.length; i++) {
+      const summary = summarize(q, settled[i])
+      if (!summary) continue
+      workflows.push(summary)
+      if (workflows.length === q.limit) {
+        const more = i < batch.length - 1 || !scanDone
+        await scan.return(undefined)
+        return more ? { workflows, cursor: encodeCursor(summary.workflowId) } : { workflows }
+      }
+    }
+    if (scanDone) break
+  }
+  return { workflows }
+}

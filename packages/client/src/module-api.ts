@@ -1,0 +1,78 @@
+// The management API as module functions bound to the process-wide runtime (`init()` sets it),
+// Ray's style: `import { getStatus, listAll } from '@wf/client'`.
+
+import type { WorkflowHandle, WorkflowStatus } from '@wf/core'
+import { WorkflowClient } from './client.js'
+import type {
+  GetOutputOptions,
+  ListWorkflowsOptions,
+  ResumeAllOptions,
+  ResumedWorkflow,
+  StatusFilter,
+  StepMetadata,
+  WorkflowListEntry,
+  WorkflowMetadata,
+  WorkflowPage,
+} from './types.js'
+
+// No options: it looks up the process-wide runtime on every call, so a later init() is followed.
+const processClient = new WorkflowClient()
+
+/** See `WorkflowClient.getStatus`. */
+export function getStatus(workflowId: string): Promise<WorkflowStatus> {
+  return processClient.getStatus(workflowId)
+}
+
+/** See `WorkflowClient.resume`. */
+export function resume<T = unknown>(workflowId: string): Promise<T> {
+  return processClient.resume<T>(workflowId)
+}
+
+/** See `WorkflowClient.resumeAsync`. */
+export function resumeAsync<T = unknown>(workflowId: string): Promise<WorkflowHandle<T>> {
+  return processClient.resumeAsync<T>(workflowId)
+}
+
+/** See `WorkflowClient.cancel`. */
+export function cancel(workflowId: string): Promise<void> {
+  return processClient.cancel(workflowId)
+}
+
+/** See `WorkflowClient.listAll`. */
+export function listAll(filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+  return processClient.listAll(filter)
+}
+
+/** See `WorkflowClient.listWorkflows`. */
+export function listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowPage> {
+  return processClient.listWorkflows(options)
+}
+
+/** See `WorkflowClient.resumeAll`. */
+export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflow<T>[]> {
+  return processClient.resumeAll<T>(options)
+}
+
+/** See `WorkflowClient.getOutput`. */
+export function getOutput<T = unknown>(workflowId: string, options?: GetOutputOptions): Promise<T> {
+  return processClient.getOutput<T>(workflowId, options)
+}
+
+/** See `WorkflowClient.getMetadata`. */
+export function getMetadata(workflowId: string): Promise<WorkflowMetadata>
+export function getMetadata(workflowId: string, options: { stepId: string }): Promise<StepMetadata>
+export function getMetadata(
+  workflowId: string,
+  options?: { stepId?: string },
+): Promise<WorkflowMetadata | StepMetadata>
+export function getMetadata(
+  workflowId: string,
+  options?: { stepId?: string },
+): Promise<WorkflowMetadata | StepMetadata> {
+  return processClient.getMetadata(workflowId, options)
+}
+
+/** See `WorkflowClient.delete`. Also exported as `delete`. */
+export function deleteWorkflow(workflowId: string): Promise<void> {
+  return processClient.delete(workflowId)
+}

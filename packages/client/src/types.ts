@@ -1,0 +1,142 @@
+// The shapes the management API returns and accepts. Kept apart from the code so the public
+// surface can be read in one place.
+
+import type { Json, StepRecord, WorkflowHandle, WorkflowStatus } from '@wf/core'
+
+/** The stored form of a step graph (the workflow's, or a continuation's sub-graph). */
+export type StoredGraph = NonNullable<StepRecord['graph']>
+/** One node of a stored graph: step id, step name, options, encoded arguments, references to upstream nodes. */
+export type StoredGraphNode = StoredGraph['nodes'][number]
+/** The options stored with a step node (everything but code such as `retryOn`). */
+export type StoredStepOptions = StoredGraphNode['options']
+
+/** What `listAll()` accepts: one status, any iterable of statuses (an array, a Set…), or nothing for all. */
+export type StatusFilter = WorkflowStatus | Iterable<WorkflowStatus>
+
+/** One row of `listAll()`. */
+export interface WorkflowListEntry {
+  workflowId: string
+  status: WorkflowStatus
+}
+
+/** Options of `listWorkflows()`. */
+export interface ListWorkflowsOptions {
+  /** Only these statuses (as `listAll`'s filter). */
+  status?: StatusFilter
+  /** Only workflows created at or after this time (a Date or milliseconds since the epoch). */
+  createdAfter?: Date | number
+  /** Only workflows created before this time. */
+  createdBefore?: Date | number
+  /** Only workflows whose user metadata has these keys with these (JSON-equal) values. */
+  metadata?: { [key: string]: Json }
+  /** At most this many workflows in the page (1–1000, default 100). */
+  limit?: number
+  /** The `cursor` of the previous page. */
+  cursor?: string
+}
+
+/** One workflow in a page of `listWorkflows()`. */
+export interface WorkflowSummary {
+  workflowId: string
+  status: WorkflowStatus
+  /** Milliseconds since the epoch. */
+  createdAt: number
+  metadata: { [key: string]: Json }
+}
+
+/** A page of `listWorkflows()`; pass `cursor` back for the next one (absent on the last page). */
+export interface WorkflowPage {
+  workflows: WorkflowSummary[]
+  cursor?: string
+}
+
+/** Options of `resumeAll()`. */
+export interface ResumeAllOptions {
+  /** Also resume FAILED workflows (from their failed step). Default false, as in Ray. */
+  includeFailed?: boolean
+}
+
+/** One workflow taken over by `resumeAll()`. */
+export interface ResumedWorkflow<T = unknown> {
+  workflowId: string
+  /** The workflow's output; rejects like `resume()`. */
+  result: Promise<T>
+  /** The handle of the run, to cancel it. */
+  handle: WorkflowHandle<T>
+}
+
+/** Options of `getOutput()`. */
+export interface GetOutputOptions {
+  /** The result of this step instead of the workflow's output. */
+  stepId?: string
+  /** How often to re-read the record while another process runs the workflow. Default 500 ms. */
+  pollIntervalMs?: number
+  /** Stops waiting (rejects with the signal's reason). */
+  signal?: AbortSignal
+}
+
+/** An error as recorded in a FAILED workflow. */
+export interface FailureInfo {
+  stepId: string
+  name: string
+  message: string
+  stack?: string
+}
+
+/** What `getMetadata(workflowId)` returns. */
+export interface WorkflowMetadata {
+  workflowId: string
+  status: WorkflowStatus
+  /** The `metadata` given to `run()`. */
+  userMetadata: { [key: string]: Json }
+  stats: {
+    /** When the workflow was submitted (ms since the epoch). */
+    startTime: number
+    /** When it ended (SUCCESSFUL, FAILED or CANCELED); absent while it can still run. */
+    endTime?: number
+    /** When the latest run (first run or resume) started. */
+    lastRunStartTime?: number
+    /** How many times a runner took it (1 + resumes). */
+    runs: number
+  }
+  /** The id of the step whose output is the workflow's output. */
+  rootStepId: string
+  /** The failure, for a FAILED workflow. */
+  error?: FailureInfo
+  /** The runner driving it (or that last drove it), for a RUNNING/RESUMABLE workflow. */
+  runner?: { host: string; pid: number; runnerId: string }
+}
+
+/**
+ * A step's status: `SUCCESSFUL` (result committed), `FAILED` (the workflow failed in it or in its
+ * continuation), `CONTINUED` (it returned a sub-graph that has not finished), `PENDING` (planned, no
+ * result yet: not started, or in flight in a live run).
+ */
+export type StepStatus = 'SUCCESSFUL' | 'FAILED' | 'CONTINUED' | 'PENDING'
+
+/** What `getMetadata(workflowId, { stepId })` returns. */
+export interface StepMetadata {
+  workflowId: string
+  stepId: string
+  name: string
+  status: StepStatus
+  /** The step's options as stored with the graph. */
+  options: StoredStepOptions
+  /** The step's `metadata` option. */
+  userMetadata: { [key: string]: Json }
+  stats: {
+    /** When the attempt that committed started; absent when nothing is committed. */
+    startTime?: number
+    endTime?: number
+    /** Attempts of the committed run (0 when nothing is committed). */
+    attempts: number
+  }
+  /** Ids of the steps whose outputs this step takes. */
+  dependsOn: string[]
+  /** For a step that returned a sub-graph: the id of that sub-graph's final step. */
+  continuationRootId?: string
+  /** For a step inside a continuation: the step that returned the sub-graph. */
+  parentStepId?: string
+  /** The failure, when this step (or its continuation) failed the workflow. */
+  error?: FailureInfo
+}
