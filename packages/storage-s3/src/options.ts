@@ -12,7 +12,7 @@ export interface S3StorageOptions {
   prefix?: string
   /**
    * A ready S3 client. When given, `region`, `endpoint`, `forcePathStyle`, `credentials` and
-   * `requestTimeoutMs` must not be: configure the client instead. Its own retries stay on; this
+   * `socketTimeoutMs` must not be: configure the client instead. Its own retries stay on; this
    * package still settles their ambiguous outcomes. `close()` leaves it open.
    */
   client?: S3Client
@@ -31,8 +31,8 @@ export interface S3StorageOptions {
   probe?: boolean
   /** How long a call keeps retrying a failing server (from its first failure) before rejecting with `StorageUnavailableError`. Default: 20 000 ms. */
   retryBudgetMs?: number
-  /** Socket idle timeout of one request, for clients built here. Default: 15 000 ms. */
-  requestTimeoutMs?: number
+  /** A request whose socket stays silent this long fails (and is retried), for clients built here. Default: 15 000 ms. */
+  socketTimeoutMs?: number
   /**
    * Largest value written with one PUT. Larger unconditional values use a multipart upload;
    * larger conditional ones are refused, because S3 only enforces conditions on single PUTs.
@@ -65,7 +65,7 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     throw fail('the "bucket" option is required, e.g. createS3Storage({ bucket: "my-bucket" })')
   }
   // Lenient on purpose: S3-compatible stores accept names AWS would not (uppercase, underscores).
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(bucket)) {
     throw fail(
       `"${bucket}" is not a bucket name: use letters, digits, ".", "-" (3 to 63 characters on AWS); put folders in "prefix"`,
     )
@@ -127,7 +127,7 @@ function checkMaxSinglePut(value: unknown): number {
 
 /** The client to use, and whether this package owns it (and so destroys it on `close()`). */
 export function buildClient(options: S3StorageOptions): { client: S3Client; owned: boolean } {
-  const clientSettings = ['region', 'endpoint', 'forcePathStyle', 'credentials', 'requestTimeoutMs'] as const
+  const clientSettings = ['region', 'endpoint', 'forcePathStyle', 'credentials', 'socketTimeoutMs'] as const
   if (options.client !== undefined) {
     // Not only `instanceof`: a second copy of the SDK in node_modules makes another S3Client class.
     if (typeof (options.client as { send?: unknown }).send !== 'function') {
@@ -147,7 +147,7 @@ export function buildClient(options: S3StorageOptions): { client: S3Client; owne
   }
   if (endpoint !== undefined) checkEndpoint(endpoint)
   const forcePathStyle = optionalBoolean(options.forcePathStyle, 'forcePathStyle')
-  const requestTimeout = nonNegativeInteger(options.requestTimeoutMs, 'requestTimeoutMs') ?? 15_000
+  const socketTimeout = nonNegativeInteger(options.socketTimeoutMs, 'socketTimeoutMs') ?? 15_000
   const config: S3ClientConfig = {
     // Only single Uint8Array bodies are sent, and RGW answers 411 to streamed bodies with the
     // SDK's default checksums: checksum only where S3 demands one.
@@ -156,7 +156,8 @@ export function buildClient(options: S3StorageOptions): { client: S3Client; owne
     // Retries happen in S3Storage, where a conditional write's ambiguous outcome can be settled
     // and the total wait bounded by retryBudgetMs.
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: Math.min(requestTimeout, 5_000), requestTimeout },
+    // An idle timeout, not a total one: a large upload may take long, a silent server may not.
+    requestHandler: { connectionTimeout: Math.min(socketTimeout, 5_000), socketTimeout },
   }
   // S3-compatible stores rarely care about the region but the signer needs one.
   if (region !== undefined) config.region = region

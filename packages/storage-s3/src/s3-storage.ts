@@ -160,7 +160,7 @@ export class S3Storage implements Storage {
     if (wanted === 0) return { keys }
     // encodeKey preserves order and prefixes, so S3's StartAfter and Prefix mean what they should.
     const fullPrefix = this.prefix + encodeKey(prefix)
-    let startAfter = after !== undefined && after > prefix ? this.prefix + encodeKey(after) : undefined
+    let startAfter = after !== undefined && after >= prefix ? this.prefix + encodeKey(after) : undefined
     let continuation: string | undefined
     let truncated = true
     // Without a limit, return every key: callers that forget `next` must not silently miss keys.

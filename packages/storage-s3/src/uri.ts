@@ -6,7 +6,7 @@ import type { S3StorageOptions } from './options.js'
 import { S3Storage } from './s3-storage.js'
 
 const EXAMPLE = 's3://my-bucket/wf/prod?region=eu-west-1'
-const PARAMS = ['region', 'endpoint', 'forcePathStyle', 'probe', 'retryBudgetMs', 'requestTimeoutMs'] as const
+const PARAMS = ['region', 'endpoint', 'forcePathStyle', 'probe', 'retryBudgetMs', 'socketTimeoutMs'] as const
 
 const fail = (uri: string, problem: string) =>
   new StorageConfigError(`invalid S3 storage URI "${redact(uri)}": ${problem} (expected e.g. ${EXAMPLE})`)
@@ -19,7 +19,7 @@ function redact(uri: string): string {
 /**
  * Parses an `s3://bucket/optional/prefix?query` URI into `S3StorageOptions`.
  * Query parameters: `region`, `endpoint` (an http(s) URL of an S3-compatible store),
- * `forcePathStyle` and `probe` (`true`/`false`), `retryBudgetMs`, `requestTimeoutMs`.
+ * `forcePathStyle` and `probe` (`true`/`false`), `retryBudgetMs`, `socketTimeoutMs`.
  */
 export function parseS3Uri(uri: string): S3StorageOptions {
   if (typeof uri !== 'string')
@@ -41,9 +41,12 @@ export function parseS3Uri(uri: string): S3StorageOptions {
   if (url.hash !== '') throw fail(uri, 'it must not have a #fragment')
   const bucket = url.hostname
   if (bucket === '') throw fail(uri, 'the bucket name is missing')
+  // The path is read from the raw text: URL would resolve "a/../b" to "b" and hide the mistake.
+  const beforeQuery = uri.slice('s3://'.length).split(/[?#]/, 1)[0] ?? ''
+  const slash = beforeQuery.indexOf('/')
   let prefix: string
   try {
-    prefix = decodeURIComponent(url.pathname)
+    prefix = decodeURIComponent(slash === -1 ? '' : beforeQuery.slice(slash))
   } catch {
     throw fail(uri, 'the prefix has a broken %-escape')
   }
@@ -61,7 +64,7 @@ export function parseS3Uri(uri: string): S3StorageOptions {
         options[name] = parseBoolean(uri, name, value)
         break
       case 'retryBudgetMs':
-      case 'requestTimeoutMs':
+      case 'socketTimeoutMs':
         options[name] = parseMs(uri, name, value)
         break
       default:

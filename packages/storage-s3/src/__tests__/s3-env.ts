@@ -104,18 +104,16 @@ export function networkError(): Error {
   return Object.assign(new Error('socket hang up (injected)'), { code: 'ECONNRESET' })
 }
 
-export interface Injection {
-  /** Called for each matching command; return what to do with this attempt. */
-  (
-    input: Record<string, unknown>,
-    attempt: number,
-  ):
-    | { kind: 'pass' }
-    // Send the request for real, then report this error instead of the answer.
-    | { kind: 'failAfter'; error: Error; before?: () => Promise<void> }
-    // Do not send it; report this error.
-    | { kind: 'failBefore'; error: Error; before?: () => Promise<void> }
-}
+/** What to do with one matching command attempt. */
+export type InjectedAction =
+  | { kind: 'pass' }
+  // Send the request for real, then report this error instead of the answer.
+  | { kind: 'failAfter'; error: Error; before?: () => Promise<void> }
+  // Do not send it; report this error.
+  | { kind: 'failBefore'; error: Error; before?: () => Promise<void> }
+
+/** Called for each matching command with its input and its 1-based call number. */
+export type Injection = (input: Record<string, unknown>, attempt: number) => InjectedAction
 
 /**
  * Adds a middleware to a real client that lets a test fail chosen commands before or after they
