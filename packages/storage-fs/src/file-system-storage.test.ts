@@ -212,7 +212,7 @@ describe('errors', () => {
       'damaged',
       async (file: string) => {
         const bytes = await readFile(file)
-        bytes[bytes.length - 1] ^= 1
+        bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1)
         await writeFile(file, bytes)
       },
       /checksum/,
