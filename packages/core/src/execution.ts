@@ -200,7 +200,7 @@ export class Execution {
       const parent: PlanNode | undefined = node.continuationOf
       // Nobody reads this output any more: drop it so long workflows keep flat memory.
       if (node.consumers === 0 && node !== this.#root && (live || parent)) node.output = undefined
-      if (parent && parent.options.catchExceptions) output = { ok: true, value: output }
+      if (parent?.options.catchExceptions) output = { ok: true, value: output }
       node = parent
     }
   }
