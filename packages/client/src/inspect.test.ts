@@ -1,0 +1,248 @@
+// getOutput, getMetadata, getGraph and delete on memory and on a real folder: waiting for live
+// runs, typed errors for each status, step results through continuations, and complete deletes.
+
+import {
+  currentStep,
+  InvalidOptionsError,
+  Runtime,
+  type Storage,
+  step,
+  storeKeys,
+  WorkflowCancelledError,
+  WorkflowExecutionError,
+  WorkflowNotFoundError,
+  WorkflowStillActiveError,
+} from '@wf/core'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { backends, gate, ProbeStorage } from './__tests__/harness.js'
+import {
+  StepNotCommittedError,
+  StepNotFoundError,
+  WorkflowClient,
+  WorkflowOutputUnavailableError,
+} from './index.js'
+
+let hold = gate()
+let flaky = 0
+const num = step('in-num', (n: number) => n, { metadata: { owner: 'numbers' } })
+const sum = step('in-sum', (a: number, b: number) => a + b)
+const held = step('in-held', async (n: number) => {
+  const { signal } = currentStep()
+  await new Promise<void>((resolve, reject) => {
+    hold.promise.then(resolve)
+    signal.addEventListener('abort', () => reject(new Error('aborted')))
+  })
+  return n
+})
+const bad = step(
+  'in-bad',
+  (_n: number): number => {
+    throw new TypeError('bad input')
+  },
+  { maxRetries: 0 },
+)
+const retried = step(
+  'in-retried',
+  (n: number) => {
+    if (flaky++ === 0) throw new Error('first attempt fails')
+    return n
+  },
+  { backoff: { initialDelayMs: 1 } },
+)
+/** A continuation: the step returns a sub-graph, whose output becomes the step's output. */
+const pair = step('in-pair', (n: number) => sum(num(n), num(n + 1)))
+const guarded = step('in-guarded', (n: number) => num(n), { catchExceptions: true })
+
+describe.each(backends)('on $name storage', (backend) => {
+  let storage: Storage
+  let probe: ProbeStorage
+  let client: WorkflowClient
+  let cleanup: () => Promise<void>
+
+  beforeEach(async () => {
+    const opened = await backend.open()
+    storage = opened.storage
+    cleanup = opened.cleanup
+    probe = new ProbeStorage(storage)
+    client = new WorkflowClient({ storage: probe })
+    hold = gate()
+    flaky = 0
+  })
+  afterEach(() => cleanup())
+
+  describe('getOutput', () => {
+    it('returns the output of a SUCCESSFUL workflow, typed by the caller', async () => {
+      await client.runtime.run(sum(num(2), pair(10)), { workflowId: 'o1' })
+      const out: number = await client.getOutput<number>('o1')
+      expect(out).toBe(23)
+    })
+
+    it('waits for a run in this process', async () => {
+      const handle = await client.runtime.runAsync(held(7), { workflowId: 'o2' })
+      const waiting = client.getOutput('o2')
+      hold.open()
+      expect(await waiting).toBe(7)
+      expect(await handle.result()).toBe(7)
+    })
+
+    it('waits for a run in another runtime by polling its record', async () => {
+      const other = new Runtime(storage)
+      const handle = await other.runAsync(held(8), { workflowId: 'o3' })
+      const waiting = client.getOutput('o3', { pollIntervalMs: 10 })
+      setTimeout(() => hold.open(), 50)
+      expect(await waiting).toBe(8)
+      await handle.result()
+    })
+
+    it('stops waiting when its signal aborts', async () => {
+      const other = new Runtime(storage)
+      const handle = await other.runAsync(held(9), { workflowId: 'o4' })
+      const signal = AbortSignal.timeout(30)
+      await expect(client.getOutput('o4', { pollIntervalMs: 5, signal })).rejects.toThrow(/abort|timeout/i)
+      hold.open()
+      await handle.result()
+    })
+
+    it('rejects with WorkflowExecutionError rebuilt from the record of a FAILED workflow', async () => {
+      await expect(client.runtime.run(sum(num(1), bad(2)), { workflowId: 'o5' })).rejects.toThrow()
+      const error = await client.getOutput('o5').catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(WorkflowExecutionError)
+      expect(error).toMatchObject({ workflowId: 'o5', stepId: 'in-bad', code: 'WF_EXECUTION_FAILED' })
+      expect((error as Error).cause).toMatchObject({ name: 'TypeError', message: 'bad input' })
+    })
+
+    it('rejects with WorkflowCancelledError, WorkflowOutputUnavailableError and WorkflowNotFoundError', async () => {
+      const handle = await client.runtime.runAsync(held(1), { workflowId: 'o6' })
+      await client.cancel('o6')
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowCancelledError)
+      await expect(client.getOutput('o6')).rejects.toBeInstanceOf(WorkflowCancelledError)
+      probe.failWrites = (key) => key.includes('/steps/')
+      await expect(client.runtime.run(num(1), { workflowId: 'o7' })).rejects.toThrow()
+      probe.failWrites = () => false
+      await expect(client.getOutput('o7')).rejects.toBeInstanceOf(WorkflowOutputUnavailableError)
+      await expect(client.getOutput('o8')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('returns a committed step result, following a continuation to its sub-graph result', async () => {
+      await client.runtime.run(sum(num(2), pair(10)), { workflowId: 's1' })
+      expect(await client.getOutput('s1', { stepId: 'in-num' })).toBe(2)
+      expect(await client.getOutput('s1', { stepId: 'in-pair' })).toBe(21)
+      expect(await client.getOutput('s1', { stepId: 'in-pair~in-num_1' })).toBe(11)
+      await client.runtime.run(guarded(5), { workflowId: 's2' })
+      expect(await client.getOutput('s2', { stepId: 'in-guarded' })).toEqual({ ok: true, value: 5 })
+      expect(await client.getOutput('s2')).toEqual({ ok: true, value: 5 })
+    })
+
+    it('throws typed errors for a step without a result, an unknown step and a bad step id', async () => {
+      await expect(client.runtime.run(sum(num(1), bad(2)), { workflowId: 's3' })).rejects.toThrow()
+      await expect(client.getOutput('s3', { stepId: 'in-bad' })).rejects.toBeInstanceOf(StepNotCommittedError)
+      await expect(client.getOutput('s3', { stepId: 'in-sum' })).rejects.toBeInstanceOf(StepNotCommittedError)
+      await expect(client.getOutput('s3', { stepId: 'no-such' })).rejects.toBeInstanceOf(StepNotFoundError)
+      await expect(client.getOutput('s3', { stepId: '' })).rejects.toBeInstanceOf(InvalidOptionsError)
+    })
+  })
+
+  describe('getMetadata', () => {
+    it('describes a workflow: status, user metadata and timing', async () => {
+      const before = Date.now()
+      await client.runtime.run(num(1), { workflowId: 'm1', metadata: { who: 'me', n: [1, 2] } })
+      const meta = await client.getMetadata('m1')
+      expect(meta).toMatchObject({
+        workflowId: 'm1',
+        status: 'SUCCESSFUL',
+        userMetadata: { who: 'me', n: [1, 2] },
+        rootStepId: 'in-num',
+        stats: { runs: 1 },
+      })
+      expect(meta.stats.startTime).toBeGreaterThanOrEqual(before)
+      expect(meta.stats.endTime).toBeGreaterThanOrEqual(meta.stats.startTime)
+      expect(meta.error).toBeUndefined()
+    })
+
+    it('describes a step: status, options, user metadata, timing and attempts', async () => {
+      await client.runtime.run(sum(num(1), retried(2)), { workflowId: 'm2' })
+      const first = await client.getMetadata('m2', { stepId: 'in-num' })
+      expect(first).toMatchObject({
+        stepId: 'in-num',
+        name: 'in-num',
+        status: 'SUCCESSFUL',
+        userMetadata: { owner: 'numbers' },
+        stats: { attempts: 1 },
+      })
+      expect(first.stats.endTime).toBeGreaterThanOrEqual(first.stats.startTime ?? Number.NaN)
+      expect(await client.getMetadata('m2', { stepId: 'in-retried' })).toMatchObject({
+        stats: { attempts: 2 },
+      })
+      expect(await client.getMetadata('m2', { stepId: 'in-sum' })).toMatchObject({
+        dependsOn: ['in-num', 'in-retried'],
+      })
+    })
+
+    it('gives FAILED to the failed step and PENDING to those that did not run', async () => {
+      await expect(client.runtime.run(sum(num(1), bad(2)), { workflowId: 'm3' })).rejects.toThrow()
+      const meta = await client.getMetadata('m3')
+      expect(meta).toMatchObject({ status: 'FAILED', error: { stepId: 'in-bad', name: 'TypeError' } })
+      expect(await client.getMetadata('m3', { stepId: 'in-bad' })).toMatchObject({
+        status: 'FAILED',
+        error: { message: 'bad input' },
+        stats: { attempts: 0 },
+      })
+      expect(await client.getMetadata('m3', { stepId: 'in-sum' })).toMatchObject({ status: 'PENDING' })
+      await expect(client.getMetadata('m3', { stepId: 'zzz' })).rejects.toBeInstanceOf(StepNotFoundError)
+      await expect(client.getMetadata('nope')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('nests continuation steps under the step that returned them', async () => {
+      await client.runtime.run(pair(3), { workflowId: 'm4' })
+      expect(await client.getMetadata('m4', { stepId: 'in-pair' })).toMatchObject({
+        status: 'SUCCESSFUL',
+        continuationRootId: 'in-pair~in-sum',
+      })
+      expect(await client.getMetadata('m4', { stepId: 'in-pair~in-num' })).toMatchObject({
+        parentStepId: 'in-pair',
+        status: 'SUCCESSFUL',
+      })
+      const graph = await client.getGraph('m4')
+      expect(graph.steps.map((s) => s.stepId)).toEqual(['in-pair'])
+      expect(graph.steps[0]?.children.map((s) => s.stepId)).toEqual([
+        'in-pair~in-num',
+        'in-pair~in-num_1',
+        'in-pair~in-sum',
+      ])
+      expect(graph).toMatchObject({ committed: 4, total: 4 })
+    })
+  })
+
+  describe('delete', () => {
+    it('removes every key of the workflow and its index entries, and nothing else', async () => {
+      await client.runtime.run(num(1), { workflowId: 'keep' })
+      await client.runtime.run(sum(num(1), pair(2)), { workflowId: 'gone' })
+      const store = await client.runtime.store()
+      const keysOfKeep = await store.listAllKeys('')
+      await client.delete('gone')
+      expect((await store.listAllKeys('')).filter((k) => k.includes('gone'))).toEqual([])
+      expect((await store.listAllKeys('')).length).toBeLessThan(keysOfKeep.length)
+      expect(await storage.get(storeKeys.index('SUCCESSFUL', 'keep'))).toBeDefined()
+      await expect(client.getStatus('gone')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      expect((await client.listAll()).map((w) => w.workflowId)).toEqual(['keep'])
+    })
+
+    it('deletes FAILED and CANCELED workflows', async () => {
+      await expect(client.runtime.run(bad(1), { workflowId: 'd1' })).rejects.toThrow()
+      await client.cancel('d1')
+      await client.delete('d1')
+      await expect(client.getStatus('d1')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('refuses a RUNNING workflow and an unknown id', async () => {
+      const handle = await client.runtime.runAsync(held(1), { workflowId: 'd2' })
+      await expect(client.delete('d2')).rejects.toBeInstanceOf(WorkflowStillActiveError)
+      const other = new WorkflowClient({ storage })
+      await expect(other.delete('d2')).rejects.toBeInstanceOf(WorkflowStillActiveError)
+      hold.open()
+      await handle.result()
+      await expect(client.delete('nope')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      await expect(client.delete('a/b')).rejects.toThrow(/invalid workflow id/)
+    })
+  })
+})
