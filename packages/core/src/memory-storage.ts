@@ -3,6 +3,7 @@
 
 import { ConditionFailedError } from './errors.js'
 import {
+  compareKeys,
   type ListOptions,
   type ListPage,
   type PutCondition,
@@ -50,7 +51,7 @@ export class MemoryStorage implements Storage {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     validatePrefix(prefix)
-    this.#sortedKeys ??= [...this.#values.keys()].sort()
+    this.#sortedKeys ??= [...this.#values.keys()].sort(compareKeys)
     const keys = this.#sortedKeys
     const start = lowerBound(
       keys,
@@ -62,7 +63,7 @@ export class MemoryStorage implements Storage {
     for (; i < keys.length && page.length < limit; i++) {
       const key = keys[i] as string
       if (!key.startsWith(prefix)) break
-      if (options.after !== undefined && key <= options.after) continue
+      if (options.after !== undefined && compareKeys(key, options.after) <= 0) continue
       page.push(key)
     }
     const more = i < keys.length && (keys[i] as string).startsWith(prefix)
@@ -80,7 +81,7 @@ function lowerBound(sorted: string[], target: string): number {
   let hi = sorted.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if ((sorted[mid] as string) < target) lo = mid + 1
+    if (compareKeys(sorted[mid] as string, target) < 0) lo = mid + 1
     else hi = mid
   }
   return lo

@@ -21,7 +21,7 @@ export type PutCondition = { ifAbsent: true } | { ifVersion: string }
 
 /** Options of `Storage.list`. */
 export interface ListOptions {
-  /** Return only keys strictly greater than this one (lexicographic, by UTF-16 code units as in `<`). */
+  /** Return only keys strictly greater than this one in `compareKeys` order. */
   after?: string
   /** At most this many keys. A backend may return fewer; `next` says whether there are more. */
   limit?: number
@@ -29,7 +29,7 @@ export interface ListOptions {
 
 /** One page of `Storage.list`. */
 export interface ListPage {
-  /** Keys that start with the prefix, in ascending lexicographic order, without duplicates. */
+  /** Keys that start with the prefix, ascending in `compareKeys` order (UTF-8 bytes), without duplicates. */
   keys: string[]
   /** When set, more keys may follow: pass it as `after` to get the next page. */
   next?: string
@@ -55,7 +55,8 @@ export interface ListPage {
  *   even when the same bytes are written again.
  * - `delete` removes the key; deleting a missing key is not an error.
  * - `list(prefix)` returns the keys that start with `prefix` (a plain string prefix, not a folder),
- *   ascending, paginated with `after` and `limit`; it never shows internal files (temp, locks).
+ *   ascending by their UTF-8 bytes (code point order, as S3 and most file systems list; see
+ *   `compareKeys`), paginated with `after` and `limit`; it never shows internal files (temp, locks).
  * - Failures of the medium (network down, disk full) reject with an `Error`, preferably a
  *   `StorageUnavailableError`, and leave no partial value behind.
  */
@@ -114,4 +115,25 @@ export function validatePrefix(prefix: string): void {
   if (typeof prefix !== 'string') throw new InvalidKeyError(String(prefix), 'a prefix must be a string')
   if (prefix === '') return
   validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+}
+
+/**
+ * The order of keys in `list`: by UTF-8 bytes, which is Unicode code point order (S3's order).
+ * It differs from JavaScript's `<` (UTF-16 code units) only between characters above U+FFFF and
+ * those in U+E000–U+FFFF.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    let ca = a.charCodeAt(i)
+    let cb = b.charCodeAt(i)
+    if (ca === cb) continue
+    // Surrogates (D800–DFFF) encode code points above FFFF: move them above E000–FFFF.
+    if (ca >= 0xd800 && cb >= 0xd800) {
+      ca = ca >= 0xe000 ? ca - 0x800 : ca + 0x2000
+      cb = cb >= 0xe000 ? cb - 0x800 : cb + 0x2000
+    }
+    return ca - cb
+  }
+  return a.length - b.length
 }

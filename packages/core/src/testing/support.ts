@@ -4,7 +4,7 @@
 
 import { expect } from 'vitest'
 import { ConditionFailedError, InvalidKeyError } from '../errors.js'
-import type { Storage } from '../storage.js'
+import { compareKeys, type Storage } from '../storage.js'
 
 /** What each group of contract tests needs: the storage of the running test and the settled options. */
 export interface ContractContext {
@@ -154,19 +154,25 @@ export async function listAllPages(storage: Storage, prefix: string, limit?: num
     for (const key of page.keys) {
       const previous = keys[keys.length - 1]
       if (previous !== undefined) {
-        expect(key > previous, `"${key}" listed after "${previous}": not ascending or repeated`).toBe(true)
+        expect(
+          compareKeys(key, previous) > 0,
+          `"${key}" listed after "${previous}": not ascending or repeated`,
+        ).toBe(true)
       }
       keys.push(key)
     }
     if (page.next === undefined) return keys
     if (after !== undefined) {
-      expect(page.next > after, `next "${page.next}" does not move past after "${after}"`).toBe(true)
+      expect(
+        compareKeys(page.next, after) > 0,
+        `next "${page.next}" does not move past after "${after}"`,
+      ).toBe(true)
     }
     after = page.next
   }
 }
 
-/** Sorted as the contract orders keys: by UTF-16 code units, like JavaScript's `<`. */
+/** Sorted as the contract orders keys: by UTF-8 bytes (code points), see `compareKeys`. */
 export function contractOrder(keys: readonly string[]): string[] {
-  return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  return [...keys].sort(compareKeys)
 }
