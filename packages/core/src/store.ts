@@ -210,12 +210,9 @@ export class WorkflowStore {
     const bytes = encoder.encode(text)
     if (bytes.length <= this.blobThreshold) return { inline: text }
     const sha = createHash('sha256').update(bytes).digest('hex')
-    try {
-      await this.storage.put(storeKeys.blob(workflowId, sha), bytes, { ifAbsent: true })
-    } catch (error) {
-      // Content-addressed: an existing blob under this hash already holds these bytes.
-      if (!(error instanceof ConditionFailedError)) throw error
-    }
+    // Unconditional: the key is the hash of the bytes, so every writer writes the same value, and
+    // backends may use multipart uploads (which carry no conditions) for large blobs.
+    await this.storage.put(storeKeys.blob(workflowId, sha), bytes)
     return { blob: sha }
   }
 
