@@ -1,0 +1,108 @@
+// How the `wf` command prints: aligned tables, status colours (only on a TTY, never with
+// NO_COLOR), durations and times, and values (JSON when they are JSON, util.inspect otherwise).
+
+import { inspect } from 'node:util'
+import type { WorkflowStatus } from '@wf/core'
+import type { StepStatus } from '../types.js'
+
+/** Where and how a command writes. */
+export interface Out {
+  color: boolean
+  json: boolean
+  stdout(text: string): void
+  stderr(text: string): void
+}
+
+/** Whether to colour a stream: a TTY, `NO_COLOR` unset or empty, `--no-color` not given. */
+export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {
+  const noColor = process.env.NO_COLOR
+  return flag && Boolean(stream.isTTY) && (noColor === undefined || noColor === '')
+}
+
+const CODES = { red: 31, green: 32, yellow: 33, magenta: 35, cyan: 36, dim: 2, bold: 1 } as const
+export type Style = keyof typeof CODES
+
+export function paint(out: Pick<Out, 'color'>, style: Style, text: string): string {
+  return out.color ? `\u001b[${CODES[style]}m${text}\u001b[0m` : text
+}
+
+const STATUS_STYLE: Record<WorkflowStatus | StepStatus, Style> = {
+  SUCCESSFUL: 'green',
+  FAILED: 'red',
+  RUNNING: 'cyan',
+  RESUMABLE: 'yellow',
+  CANCELED: 'magenta',
+  PENDING: 'dim',
+  CONTINUED: 'cyan',
+}
+
+export function status(out: Pick<Out, 'color'>, value: WorkflowStatus | StepStatus): string {
+  return paint(out, STATUS_STYLE[value], value)
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
+const ANSI = /\u001b\[[0-9;]*m/g
+const visibleLength = (text: string): number => text.replace(ANSI, '').length
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][], out: Pick<Out, 'color'>): string {
+  const all = [header.map((h) => paint(out, 'bold', h)), ...rows]
+  const widths = header.map((_, i) => Math.max(...all.map((row) => visibleLength(row[i] ?? ''))))
+  return all
+    .map((row) =>
+      row
+        .map((cell, i) =>
+          i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)),
+        )
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
+}
+
+/** `1.2s`, `340ms`, `2m05s`, `1h02m`; `-` when unknown. */
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '-'
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  if (ms < 3_600_000)
+    return `${Math.floor(ms / 60_000)}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`
+  return `${Math.floor(ms / 3_600_000)}h${String(Math.floor((ms % 3_600_000) / 60_000)).padStart(2, '0')}m`
+}
+
+/** A local time without the time-zone noise: `2026-11-26 21:40:01`. */
+export function time(ms: number | undefined): string {
+  if (ms === undefined) return '-'
+  const d = new Date(ms)
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}
+
+/** Whether `value` survives JSON unchanged: plain objects, arrays, strings, finite numbers, booleans, null. */
+export function isJsonable(value: unknown, seen = new Set<object>()): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0)
+  if (typeof value !== 'object') return false
+  if (seen.has(value)) return false
+  seen.add(value)
+  const ok = Array.isArray(value)
+    ? value.every((v) => isJsonable(v, seen))
+    : (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) &&
+      Object.values(value).every((v) => isJsonable(v, seen))
+  seen.delete(value)
+  return ok
+}
+
+/** A value for a human: indented JSON when it is JSON, else util.inspect. */
+export function formatValue(value: unknown, out: Pick<Out, 'color'>): string {
+  return isJsonable(value)
+    ? JSON.stringify(value, null, 2)
+    : inspect(value, { depth: null, colors: out.color })
+}
+
+/** A value inside `--json` output: itself when it is JSON, else its util.inspect text, flagged. */
+export function jsonValue(value: unknown): { output: unknown; jsonable: boolean } {
+  return isJsonable(value)
+    ? { output: value, jsonable: true }
+    : { output: inspect(value, { depth: null }), jsonable: false }
+}

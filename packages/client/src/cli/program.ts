@@ -1,0 +1,232 @@
+// The `wf` command's parser and commands (commander). Each command has a human form (aligned
+// tables, colour on a TTY) and a `--json` form for scripts. Exit codes: 0 success, 1 failure,
+// 2 usage error (bad arguments, bad ids, bad storage URI).
+
+import {
+  InvalidOptionsError,
+  InvalidWorkflowIdError,
+  StorageConfigError,
+  WfError,
+  type WorkflowStatus,
+} from '@wf/core'
+import { Command, CommanderError } from 'commander'
+import { WorkflowClient } from '../client.js'
+import { parseStatusFilter } from '../status-filter.js'
+import type { WorkflowSummary } from '../types.js'
+import { formatValue, jsonValue, type Out, paint, status, table, time, useColor } from './format.js'
+import { importModules } from './modules.js'
+import { showProgress } from './progress.js'
+import { showJson, showText } from './show.js'
+
+interface GlobalOptions {
+  storage?: string
+  json?: boolean
+  color: boolean
+}
+
+/** What a run of the program needs from its process: arguments and streams. */
+export interface CliIO {
+  stdout: NodeJS.WriteStream
+  stderr: NodeJS.WriteStream
+}
+
+const USAGE_ERRORS = [InvalidOptionsError, InvalidWorkflowIdError, StorageConfigError]
+
+/** Runs `wf` with `argv` (as `process.argv`) and resolves to the exit code. */
+export async function main(argv: string[], io: CliIO = process): Promise<number> {
+  let client: WorkflowClient | undefined
+  let out: Out = {
+    color: useColor(io.stderr, true),
+    json: argv.includes('--json'),
+    stdout: (t) => io.stdout.write(`${t}\n`),
+    stderr: (t) => io.stderr.write(t),
+  }
+  let code = 0
+  const context = (command: Command): { client: WorkflowClient; out: Out; opts: GlobalOptions } => {
+    const opts = command.optsWithGlobals<GlobalOptions>()
+    out = { ...out, json: Boolean(opts.json), color: useColor(io.stdout, opts.color) }
+    client ??= new WorkflowClient({ storage: opts.storage })
+    return { client, out, opts }
+  }
+  const fail = (message: string): void => {
+    code = 1
+    if (out.json) out.stderr(`${JSON.stringify({ error: { code: 'WF_CLI', message } })}\n`)
+    else out.stderr(`${paint(out, 'red', 'wf:')} ${message}\n`)
+  }
+
+  const program = new Command('wf')
+    .description('Manage wf workflows: list, inspect, resume, cancel and delete them.')
+    .option('--storage <uri>', 'where workflows are stored: a path, file://, s3://… (default: $WF_STORAGE)')
+    .option('--json', 'print JSON for scripts')
+    .option('--no-color', 'never colour the output (NO_COLOR works too)')
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
+    .showSuggestionAfterError()
+
+  const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+  program
+    .command('list')
+    .description('list workflows by id, with their status')
+    .option('--status <status...>', 'only these statuses (repeat, or separate with commas)')
+    .option('-l, --long', 'also show creation time and metadata (reads each record)')
+    .action(async (options: { status?: string[]; long?: boolean }, command: Command) => {
+      const { client, out } = context(command)
+      const wanted = options.status?.flatMap((s) => s.split(',')).filter((s) => s !== '')
+      const filter = parseStatusFilter(wanted as WorkflowStatus[] | undefined)
+      if (options.long) {
+        const all: WorkflowSummary[] = []
+        let cursor: string | undefined
+        do {
+          const page = await client.listWorkflows({ status: filter, limit: 1000, cursor })
+          all.push(...page.workflows)
+          cursor = page.cursor
+        } while (cursor !== undefined)
+        if (out.json) return out.stdout(JSON.stringify(all, null, 2))
+        const rows = all.map((w) => [
+          w.workflowId,
+          status(out, w.status),
+          time(w.createdAt),
+          JSON.stringify(w.metadata),
+        ])
+        return out.stdout(
+          all.length ? table(['WORKFLOW ID', 'STATUS', 'CREATED', 'METADATA'], rows, out) : 'no workflows',
+        )
+      }
+      const list = await client.listAll(filter)
+      if (out.json) return out.stdout(JSON.stringify(list, null, 2))
+      const rows = list.map((w) => [w.workflowId, status(out, w.status)])
+      out.stdout(list.length ? table(['WORKFLOW ID', 'STATUS'], rows, out) : 'no workflows')
+    })
+
+  program
+    .command('status')
+    .description("print a workflow's status")
+    .argument('<id>', 'workflow id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      const value = await client.getStatus(id)
+      out.stdout(out.json ? JSON.stringify({ workflowId: id, status: value }) : status(out, value))
+    })
+
+  program
+    .command('show')
+    .description("show a workflow and its step graph: each step's status, attempts and duration")
+    .argument('<id>', 'workflow id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      const meta = await client.getMetadata(id)
+      const graph = await client.getGraph(id)
+      out.stdout(out.json ? JSON.stringify(showJson(meta, graph), null, 2) : showText(meta, graph, out))
+    })
+
+  program
+    .command('output')
+    .description("print a workflow's output (waits while it runs), or a step's result")
+    .argument('<id>', 'workflow id')
+    .option('--step <stepId>', "this step's result instead")
+    .action(async (id: string, options: { step?: string }, command: Command) => {
+      const { client, out } = context(command)
+      const value = await client.getOutput(id, options.step === undefined ? {} : { stepId: options.step })
+      if (!out.json) return out.stdout(formatValue(value, out))
+      const stepPart = options.step === undefined ? {} : { stepId: options.step }
+      out.stdout(JSON.stringify({ workflowId: id, ...stepPart, ...jsonValue(value) }, null, 2))
+    })
+
+  program
+    .command('cancel')
+    .description('cancel a workflow (it cannot be resumed afterwards)')
+    .argument('<id>', 'workflow id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      await client.cancel(id)
+      const now = await client.getStatus(id)
+      if (now !== 'CANCELED') return fail(`workflow "${id}" is ${now}: there is nothing to cancel`)
+      out.stdout(out.json ? JSON.stringify({ workflowId: id, status: now }) : `canceled ${id}`)
+    })
+
+  program
+    .command('resume')
+    .description('resume a workflow, running only the steps not committed yet, and print its output')
+    .argument('<id>', 'workflow id')
+    .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
+    .action(async (id: string, options: { import: string[] }, command: Command) => {
+      const { client, out } = context(command)
+      await importModules(options.import)
+      const handle = await client.resumeAsync(id)
+      const stop =
+        io.stderr.isTTY && !out.json
+          ? showProgress(await client.runtime.store(), id, (t) => io.stderr.write(t))
+          : () => {}
+      let value: unknown
+      try {
+        value = await handle.result()
+      } finally {
+        stop()
+      }
+      if (!out.json) return out.stdout(formatValue(value, out))
+      out.stdout(JSON.stringify({ workflowId: id, status: 'SUCCESSFUL', ...jsonValue(value) }, null, 2))
+    })
+
+  program
+    .command('resume-all')
+    .description('resume every RESUMABLE workflow (and FAILED ones with --include-failed)')
+    .option('--include-failed', 'also resume FAILED workflows from their failed step')
+    .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
+    .action(async (options: { import: string[]; includeFailed?: boolean }, command: Command) => {
+      const { client, out } = context(command)
+      await importModules(options.import)
+      const resumed = await client.resumeAll({ includeFailed: options.includeFailed ?? false })
+      const settled = await Promise.allSettled(resumed.map((r) => r.result))
+      const results = resumed.map((r, i) => {
+        const s = settled[i] as PromiseSettledResult<unknown>
+        if (s.status === 'fulfilled')
+          return { workflowId: r.workflowId, status: 'SUCCESSFUL', ...jsonValue(s.value) }
+        const name = s.reason instanceof WfError && s.reason.code === 'WF_CANCELED' ? 'CANCELED' : 'FAILED'
+        return {
+          workflowId: r.workflowId,
+          status: name,
+          error: s.reason instanceof Error ? s.reason.message : String(s.reason),
+        }
+      })
+      if (results.some((r) => r.status !== 'SUCCESSFUL')) code = 1
+      if (out.json) return out.stdout(JSON.stringify(results, null, 2))
+      if (results.length === 0) return out.stdout('no workflows to resume')
+      const rows = results.map((r) => [
+        r.workflowId,
+        status(out, r.status as WorkflowStatus),
+        'error' in r ? String(r.error) : JSON.stringify(r.output),
+      ])
+      out.stdout(table(['WORKFLOW ID', 'RESULT', 'OUTPUT / ERROR'], rows, out))
+    })
+
+  program
+    .command('delete')
+    .description('delete a workflow and all its checkpoints (not while it runs)')
+    .argument('<id>', 'workflow id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      await client.delete(id)
+      out.stdout(out.json ? JSON.stringify({ workflowId: id, deleted: true }) : `deleted ${id}`)
+    })
+
+  try {
+    await program.parseAsync(argv)
+    return code
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has printed its message; help and --version are successes.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2
+    }
+    const usage = USAGE_ERRORS.some((E) => error instanceof E)
+    const message = error instanceof Error ? error.message : String(error)
+    if (out.json) {
+      const errCode = error instanceof WfError ? error.code : 'WF_UNEXPECTED'
+      const name = error instanceof Error ? error.name : 'Error'
+      out.stderr(`${JSON.stringify({ error: { code: errCode, name, message } })}\n`)
+    } else out.stderr(`${paint(out, 'red', 'wf:')} ${message}\n`)
+    return usage ? 2 : 1
+  } finally {
+    await client?.close().catch(() => {})
+  }
+}
