@@ -1,6 +1,6 @@
 // Lists keys by walking the folders in key order, so a page reads only the folders it needs and
 // stops once it has `limit` keys. Folder names sort differently from keys (percent-encoding), so
-// each folder's entries are decoded and sorted by the keys they stand for.
+// each folder's entries are decoded and sorted by the keys they stand for (see compareKeys).
 
 import { join } from 'node:path'
 import type { ListOptions, ListPage } from '@wf/core'
@@ -47,6 +47,27 @@ export async function listKeys(
   return { keys: page, next: page[page.length - 1] as string }
 }
 
+/**
+ * The order of keys in a listing: Unicode code points (the order of their UTF-8 bytes, as S3
+ * lists), the order of `compareKeys` in `@wf/core`. It differs from JavaScript's `<` only between
+ * characters above U+FFFF (surrogate pairs) and those in U+E000–U+FFFF.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    let ca = a.charCodeAt(i)
+    let cb = b.charCodeAt(i)
+    if (ca === cb) continue
+    if (ca >= 0xd800 && cb >= 0xd800) {
+      // Move surrogates (D800–DFFF, code points above FFFF) above E000–FFFF.
+      ca = ca >= 0xe000 ? ca - 0x800 : ca + 0x2000
+      cb = cb >= 0xe000 ? cb - 0x800 : cb + 0x2000
+    }
+    return ca - cb
+  }
+  return a.length - b.length
+}
+
 // A value file is listed only if the key's canonical path is the path it was found at: a file
 // dropped by hand under another spelling must not show up as a second copy of a key.
 function isCanonical(key: string, parts: string[], name: string): boolean {
@@ -78,7 +99,7 @@ async function walkFolder(
     if (parsed === undefined) continue
     const text = keyPrefix + parsed.text
     if (parsed.kind === 'value') {
-      if (text.startsWith(prefix) && (after === undefined || text > after)) {
+      if (text.startsWith(prefix) && (after === undefined || compareKeys(text, after) > 0)) {
         entries.push({ kind: 'value', name, sortKey: text })
       }
       continue
@@ -86,10 +107,10 @@ async function walkFolder(
     const covers = parsed.kind === 'folder' ? `${text}/` : text
     if (!covers.startsWith(prefix) && !prefix.startsWith(covers)) continue
     // Every key under `covers` is below `after` unless `after` itself starts with `covers`.
-    if (after !== undefined && covers < after && !after.startsWith(covers)) continue
+    if (after !== undefined && compareKeys(covers, after) < 0 && !after.startsWith(covers)) continue
     entries.push({ kind: parsed.kind, name, sortKey: covers })
   }
-  entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
+  entries.sort((a, b) => compareKeys(a.sortKey, b.sortKey))
 
   for (let i = 0; i < entries.length && out.length < walk.budget; i++) {
     const entry = entries[i] as Entry
@@ -115,7 +136,7 @@ async function walkFolder(
         await walkFolder(unbounded, join(path, member.name), [...parts, member.name], member.sortKey, group)
       }
     }
-    group.sort()
+    group.sort(compareKeys)
     for (const key of group) {
       if (out.length >= walk.budget) break
       out.push(key)
