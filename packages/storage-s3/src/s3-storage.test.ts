@@ -1,11 +1,18 @@
 // S3-specific behaviour beyond the shared contract: multipart for big unconditional values, the
-// single-PUT limit for conditional ones, object layout (prefix, header, escaped names), batches.
+// single-PUT limit for conditional ones, object layout (prefix, header, keys
+// stored as given), batches.
 
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
-import { ConditionFailedError, CorruptRecordError, InvalidKeyError, StorageConfigError } from '@wf/core'
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import {
+  ConditionFailedError,
+  CorruptRecordError,
+  compareKeys,
+  InvalidKeyError,
+  StorageConfigError,
+} from '@wf/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { countCommands, describeS3, freshBucket, testClient, uniqueName } from './__tests__/s3-env.js'
-import { decodeKey, encodeKey } from './s3-keys.js'
+import { decodeListedName, fitsInXml } from './s3-keys.js'
 import { S3Storage } from './s3-storage.js'
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
@@ -17,38 +24,22 @@ function pattern(size: number, seed: number): Uint8Array {
   return data
 }
 
-describe('S3 object names', () => {
-  it('keep every key as it is unless it holds U+E000–U+FFFF or U+10FFFF', () => {
-    for (const key of ['a/b', 'u/日本語/キー', 'u/emoji 😀', 'u/100%', '']) expect(encodeKey(key)).toBe(key)
+describe('listed S3 object names', () => {
+  it('are decoded from EncodingType=url as AWS (space as "+") and RGW (space as %20) send them', () => {
+    expect(decodeListedName('w%2Fa+b%2Bc%20d', 'url')).toBe('w/a b+c d')
+    expect(decodeListedName('w%2F%EF%BF%BF%F0%9F%98%80%25', 'url')).toBe('w/\uffff😀%')
   })
 
-  it('sort in UTF-8 byte order exactly as the keys sort in JavaScript order, and decode back', () => {
-    const keys = [
-      'w/\uff61',
-      'w/😀',
-      'w/\ue000',
-      'w/a',
-      'w/\u{10FFFF}',
-      'w/\uffff',
-      'w/\ud7ff',
-      'w/\u{10FFFF}x',
-      'w/\ue000a',
-    ]
-    const jsOrder = [...keys].sort()
-    const byteOrder = [...keys].sort((a, b) =>
-      Buffer.compare(Buffer.from(encodeKey(a)), Buffer.from(encodeKey(b))),
-    )
-    expect(byteOrder).toEqual(jsOrder)
-    for (const key of keys) expect(decodeKey(encodeKey(key))).toBe(key)
-    // Prefixes stay prefixes, so S3's Prefix filter is the contract's.
-    expect(encodeKey('w/\ue000a').startsWith(encodeKey('w/\ue000'))).toBe(true)
-    // No U+FFFE/U+FFFF reaches S3: they cannot appear in XML listings.
-    expect(encodeKey('\uffff\ufffe')).not.toMatch(/[\ufffe\uffff]/)
+  it('are taken as they are from a server that ignored EncodingType', () => {
+    expect(decodeListedName('w/a+b%20', undefined)).toBe('w/a+b%20')
   })
 
-  it('are ignored in listings when this package could not have written them', () => {
-    expect(decodeKey('a\u{10FFFF}')).toBeUndefined()
-    expect(decodeKey('a\u{10FFFF}z')).toBeUndefined()
+  it('go into DeleteObjects bodies unless they hold U+FFFE or U+FFFF, which XML 1.0 cannot carry', () => {
+    for (const key of ['a/b', 'w/\ue000', 'w/\ufffd', 'w/😀', 'w/\u{10FFFF}', `w/q'"<&>`]) {
+      expect(fitsInXml(key)).toBe(true)
+    }
+    expect(fitsInXml('w/\ufffe')).toBe(false)
+    expect(fitsInXml('w/a\uffff')).toBe(false)
   })
 })
 
@@ -134,10 +125,44 @@ describeS3('S3Storage on a real S3 server', () => {
       await expect(storage.get('foreign')).rejects.toBeInstanceOf(CorruptRecordError)
     })
 
-    it('reserves the probe folder and refuses keys too long for S3 once escaped', async () => {
+    it('stores each key as its object name, as given, and lists them in UTF-8 byte order', async () => {
+      const storage = new S3Storage({ bucket, prefix, client })
+      // Around the old UTF-16 escaping: U+E000–U+FFFF, U+FFFE/U+FFFF (not XML), above U+FFFF.
+      const keys = ['w/a', 'w/\ue000', 'w/\uff61', 'w/\ufffe', 'w/\uffff', 'w/😀', 'w/\u{10FFFF}', 'w/a b+c%']
+      for (const key of keys) await storage.put(key, utf8(key))
+      const raw = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/w/` }))
+      const names = (raw.Contents ?? []).map((o) => o.Key)
+      expect(new Set(names)).toEqual(new Set(keys.map((key) => `${prefix}/${key}`)))
+      const sorted = [...keys].sort(compareKeys)
+      expect((await storage.list('w/')).keys).toEqual(sorted)
+      // `after` in the contract's order: JavaScript's < would put the emoji before U+FF61.
+      expect((await storage.list('w/', { after: 'w/\uff61' })).keys).toEqual(
+        sorted.filter((key) => compareKeys(key, 'w/\uff61') > 0),
+      )
+      expect((await storage.list('w/\uff61', { after: 'w/😀' })).keys).toEqual([])
+      for (const key of keys) expect(Buffer.from((await storage.get(key))?.data ?? []).toString()).toBe(key)
+      // U+FFFE/U+FFFF cannot go in a DeleteObjects body: deleteMany still removes every key.
+      await storage.deleteMany(keys)
+      expect(await storage.list('')).toEqual({ keys: [] })
+    })
+
+    it('fits the longest key under the longest prefix in an S3 object name', async () => {
+      const longPrefix = `${prefix}/${'p'.repeat(123 - prefix.length - 1)}`
+      const storage = new S3Storage({ bucket, prefix: longPrefix, client, probe: false })
+      const key = '\uff61'.repeat(300) // 900 bytes, MAX_KEY_BYTES
+      await storage.put(key, utf8('x'))
+      expect((await storage.list('')).keys).toEqual([key])
+      expect(Buffer.from((await storage.get(key))?.data ?? []).toString()).toBe('x')
+    })
+
+    it('reserves the probe folder and hides it from listings', async () => {
       const storage = new S3Storage({ bucket, prefix, client, probe: false })
       await expect(storage.put('.wf-s3-probe/x', utf8('x'))).rejects.toBeInstanceOf(InvalidKeyError)
-      await expect(storage.put('\uff61'.repeat(200), utf8('x'))).rejects.toThrow(/over 1024 bytes/)
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/.wf-s3-probe/left-over`, Body: utf8('x') }),
+      )
+      await storage.put('.wf-s3-probe-not', utf8('x'))
+      expect((await storage.list('')).keys).toEqual(['.wf-s3-probe-not'])
     })
 
     it('reports rewriting identical bytes as a new version, so compare-and-swap cannot be fooled', async () => {

@@ -16,6 +16,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import {
   ConditionFailedError,
   CorruptRecordError,
+  compareKeys,
   InvalidKeyError,
   type ListOptions,
   type ListPage,
@@ -30,12 +31,13 @@ import { decodeObject, encodeHeader, encodeObject, HEADER_BYTES, newToken, readT
 import { buildClient, type ResolvedOptions, resolveOptions, type S3StorageOptions } from './options.js'
 import { runProbe } from './probe.js'
 import { classify, configErrorFor, type Failure, RetryClock } from './s3-errors.js'
-import { decodeKey, encodeKey } from './s3-keys.js'
+import { decodeListedName, fitsInXml } from './s3-keys.js'
 
 /** Top-level folder (under the prefix) of the startup probe's keys; hidden from `list`, refused as a key. */
 export const PROBE_FOLDER = '.wf-s3-probe/'
-const MAX_S3_KEY_BYTES = 1024
 const DELETE_BATCH = 1000
+// Keys that cannot go into a DeleteObjects body are deleted one request each, this many at once.
+const SINGLE_DELETES_IN_FLIGHT = 16
 const LIST_PAGE = 1000
 // Multipart parts: S3's minimum is 5 MiB; 8 MiB × 4 in flight keeps memory bounded and each
 // retried part cheap.
@@ -141,9 +143,19 @@ export class S3Storage implements Storage {
     const unique = [...new Set(keys)]
     if (unique.length === 0) return
     await this.#ready()
-    for (let i = 0; i < unique.length; i += DELETE_BATCH) {
-      await this.#deleteBatch(unique.slice(i, i + DELETE_BATCH))
+    const batchable = unique.filter(fitsInXml)
+    for (let i = 0; i < batchable.length; i += DELETE_BATCH) {
+      await this.#deleteBatch(batchable.slice(i, i + DELETE_BATCH))
     }
+    const single = unique.filter((key) => !fitsInXml(key))
+    let next = 0
+    await Promise.all(
+      Array.from({ length: Math.min(SINGLE_DELETES_IN_FLIGHT, single.length) }, async () => {
+        for (let key = single[next++]; key !== undefined; key = single[next++]) {
+          await this.#deleteRaw(this.#s3Key(key), key)
+        }
+      }),
+    )
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
@@ -158,9 +170,12 @@ export class S3Storage implements Storage {
     const wanted = limit ?? Number.POSITIVE_INFINITY
     const keys: string[] = []
     if (wanted === 0) return { keys }
-    // encodeKey preserves order and prefixes, so S3's StartAfter and Prefix mean what they should.
-    const fullPrefix = this.prefix + encodeKey(prefix)
-    let startAfter = after !== undefined && after >= prefix ? this.prefix + encodeKey(after) : undefined
+    // Object names are the keys below this.prefix, and S3 orders them by UTF-8 bytes like the
+    // contract does, so S3's Prefix and StartAfter mean exactly what `prefix` and `after` mean.
+    const fullPrefix = this.prefix + prefix
+    // An `after` before the prefix excludes nothing; compared in the contract's order, not with
+    // JavaScript's `<`, which disagrees with it around U+E000–U+FFFF.
+    let startAfter = after !== undefined && compareKeys(after, prefix) >= 0 ? this.prefix + after : undefined
     let continuation: string | undefined
     let truncated = true
     // Without a limit, return every key: callers that forget `next` must not silently miss keys.
@@ -175,11 +190,12 @@ export class S3Storage implements Storage {
       continuation = page.NextContinuationToken
       startAfter = undefined
       for (const entry of page.Contents ?? []) {
-        const s3Key = entry.Key
-        if (s3Key === undefined || !s3Key.startsWith(fullPrefix)) continue
+        if (entry.Key === undefined) continue
+        const s3Key = decodeListedName(entry.Key, page.EncodingType)
+        if (!s3Key.startsWith(fullPrefix)) continue
         // Ordered and bounded by S3 (StartAfter), so no filtering by `after` here.
-        const key = decodeKey(s3Key.slice(this.prefix.length))
-        if (key === undefined || key.startsWith(PROBE_FOLDER)) continue
+        const key = s3Key.slice(this.prefix.length)
+        if (key.startsWith(PROBE_FOLDER)) continue
         keys.push(key)
       }
     }
@@ -199,20 +215,16 @@ export class S3Storage implements Storage {
     await this.#ready()
   }
 
+  // Keys are stored exactly as given: a prefix of at most 124 bytes (checked in options) and a key
+  // of at most MAX_KEY_BYTES (900) always fit S3's 1 024-byte object names.
   #s3Key(key: string): string {
-    return this.prefix + encodeKey(key)
+    return this.prefix + key
   }
 
   #checkKey(key: string): void {
     validateKey(key)
     if (key.startsWith(PROBE_FOLDER)) {
       throw new InvalidKeyError(key, `"${PROBE_FOLDER}" is reserved for the S3 storage's startup probe`)
-    }
-    if (Buffer.byteLength(this.#s3Key(key), 'utf8') > MAX_S3_KEY_BYTES) {
-      throw new InvalidKeyError(
-        key,
-        `with the prefix "${this.prefix}" it makes an S3 object name over ${MAX_S3_KEY_BYTES} bytes (characters U+E000-U+FFFF take 7 bytes each)`,
-      )
     }
   }
 
@@ -429,6 +441,8 @@ export class S3Storage implements Storage {
             Bucket: this.bucket,
             Prefix: prefix,
             MaxKeys: maxKeys,
+            // Names come back URL-encoded: XML 1.0 cannot carry U+FFFE/U+FFFF, which keys may hold.
+            EncodingType: 'url',
             ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
             ...(continuation === undefined ? {} : { ContinuationToken: continuation }),
           }),
