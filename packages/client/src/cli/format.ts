@@ -1,7 +1,7 @@
 // How the `wf` command prints: aligned tables, status colours (only on a TTY, never with
 // NO_COLOR), durations and times, and values (JSON when they are JSON, util.inspect otherwise).
 
-import { inspect } from 'node:util'
+import { inspect, stripVTControlCharacters } from 'node:util'
 import type { WorkflowStatus } from '@wf/core'
 import type { StepStatus } from '../types.js'
 
@@ -40,9 +40,7 @@ export function status(out: Pick<Out, 'color'>, value: WorkflowStatus | StepStat
   return paint(out, STATUS_STYLE[value], value)
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
-const ANSI = /\u001b\[[0-9;]*m/g
-const visibleLength = (text: string): number => text.replace(ANSI, '').length
+const visibleLength = (text: string): number => stripVTControlCharacters(text).length
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(header: string[], rows: string[][], out: Pick<Out, 'color'>): string {

@@ -1,0 +1,88 @@
+// The pieces of the `wf` output that a spawned process cannot show: colour only on a TTY and
+// never with NO_COLOR, table alignment with colour codes, values, and the resume progress line.
+
+import { stripVTControlCharacters } from 'node:util'
+import { MemoryStorage, Runtime, step } from '@wf/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { gate, until } from './__tests__/harness.js'
+import { duration, formatValue, isJsonable, table, useColor } from './cli/format.js'
+import { showProgress } from './cli/progress.js'
+
+const tty = { isTTY: true } as NodeJS.WriteStream
+const pipe = { isTTY: false } as NodeJS.WriteStream
+
+describe('colour', () => {
+  const saved = process.env.NO_COLOR
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NO_COLOR
+    else process.env.NO_COLOR = saved
+  })
+
+  it('is on for a TTY only, and off with NO_COLOR or --no-color', () => {
+    delete process.env.NO_COLOR
+    expect(useColor(tty, true)).toBe(true)
+    expect(useColor(pipe, true)).toBe(false)
+    expect(useColor(tty, false)).toBe(false)
+    process.env.NO_COLOR = '1'
+    expect(useColor(tty, true)).toBe(false)
+  })
+
+  it('does not break table alignment', () => {
+    const text = table(
+      ['ID', 'STATUS'],
+      [
+        ['\u001b[32mlong-id\u001b[0m', 'X'],
+        ['a', 'Y'],
+      ],
+      { color: true },
+    )
+    const plain = stripVTControlCharacters(text)
+    expect(plain.split('\n')).toEqual(['ID       STATUS', 'long-id  X', 'a        Y'])
+  })
+})
+
+describe('values', () => {
+  it('are JSON only when JSON keeps them unchanged', () => {
+    expect(isJsonable({ a: [1, 'x', null, true] })).toBe(true)
+    for (const value of [undefined, Number.NaN, -0, 1n, new Date(), new Map(), { f: () => 1 }]) {
+      expect(isJsonable(value)).toBe(false)
+    }
+    const cyclic: { self?: unknown } = {}
+    cyclic.self = cyclic
+    expect(isJsonable(cyclic)).toBe(false)
+    expect(formatValue({ a: 1 }, { color: false })).toBe('{\n  "a": 1\n}')
+    expect(formatValue(new Set([1]), { color: false })).toBe('Set(1) { 1 }')
+  })
+
+  it('durations read at a glance', () => {
+    expect([
+      duration(5),
+      duration(1500),
+      duration(125_000),
+      duration(3_720_000),
+      duration(undefined),
+    ]).toEqual(['5ms', '1.5s', '2m05s', '1h02m', '-'])
+  })
+})
+
+const hold = gate()
+const first = step('fmt-first', (n: number) => n)
+const second = step('fmt-second', async (n: number) => {
+  await hold.promise
+  return n
+})
+const expand = step('fmt-expand', (n: number) => second(first(n)))
+
+describe('resume progress', () => {
+  it('counts committed steps over the steps known, continuations included', async () => {
+    const runtime = new Runtime(new MemoryStorage())
+    const handle = await runtime.runAsync(expand(1), { workflowId: 'p' })
+    const lines: string[] = []
+    const stop = showProgress(await runtime.store(), 'p', (t) => lines.push(t))
+    await until(() => lines.some((l) => l.endsWith('steps 2/3')))
+    hold.open()
+    await handle.result()
+    stop()
+    expect(lines.at(-1)).toBe('\r\u001b[2K')
+  })
+})
