@@ -3,6 +3,7 @@
 // once, in ascending order, with every status it has a marker under.
 
 import {
+  compareKeys,
   type Runtime,
   STORED_STATUSES,
   type StoredStatus,
@@ -43,8 +44,8 @@ async function fill(store: WorkflowStore, cursor: PrefixCursor, pageSize: number
 }
 
 /**
- * Every workflow id in the index after `afterId` (exclusive), ascending by id (plain `<` on
- * strings, the order storage lists in), each with the statuses it has markers under.
+ * Every workflow id in the index after `afterId` (exclusive), ascending by id in the order
+ * storage lists keys in (`compareKeys`: UTF-8 bytes), each with the statuses it has markers under.
  */
 export async function* scanIndex(
   store: WorkflowStore,
@@ -67,7 +68,8 @@ export async function* scanIndex(
     let least: string | undefined
     for (const c of cursors) {
       const id = c.ids[c.pos]
-      if (id !== undefined && (least === undefined || id < least)) least = id
+      // The storage's own order (UTF-8 bytes), not `<`: the streams must merge as they are sorted.
+      if (id !== undefined && (least === undefined || compareKeys(id, least) < 0)) least = id
     }
     if (least === undefined) return
     const markers: StoredStatus[] = []

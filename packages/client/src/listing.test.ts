@@ -99,6 +99,19 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(recordReads).toEqual([storeKeys.workflow('d-resumable')])
     })
 
+    it('orders ids as storage lists keys (UTF-8 bytes), merging the markers of one id', async () => {
+      // U+FF01 sorts before U+1F600 by code point, after it by UTF-16 code unit (what `<` uses).
+      const wide = 'x-\uff01'
+      const astral = 'x-\u{1f600}'
+      await storage.put(storeKeys.index('SUCCESSFUL', wide), new Uint8Array())
+      await storage.put(storeKeys.index('FAILED', astral), new Uint8Array())
+      await storage.put(storeKeys.index('SUCCESSFUL', astral), new Uint8Array())
+      const listed = await client.listAll(['SUCCESSFUL', 'FAILED'])
+      // Two markers and no record (a crashed submission): read, and dropped.
+      expect(listed).toEqual([{ workflowId: wide, status: 'SUCCESSFUL' }])
+      expect(probe.gets).toContain(storeKeys.workflow(astral))
+    })
+
     it('pages through more index entries than one storage list page returns', async () => {
       const ids = Array.from({ length: 1205 }, (_, i) => `bulk-${String(i).padStart(5, '0')}`)
       // Markers alone are what listAll reads for terminal statuses.
