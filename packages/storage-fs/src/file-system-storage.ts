@@ -346,6 +346,8 @@ export class FileSystemStorage implements Storage {
     } catch (error) {
       // Windows cannot open a folder as a file; there the rename itself is journaled.
       if (errnoOf(error) === 'EISDIR' || errnoOf(error) === 'EPERM') return
+      // A concurrent delete emptied and removed the folder: what we wrote there is gone already.
+      if (errnoOf(error) === 'ENOENT') return
       throw unavailable(error, 'syncing the folder', dir)
     }
     try {
