@@ -16,6 +16,7 @@ import {
   validatePrefix,
 } from '@wf/core'
 import { type FileHandleLike, type FileSystem, nodeFileSystem } from './file-system.js'
+import { FolderSyncs } from './folder-sync.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { keyToParts } from './key-path.js'
 import { listKeys } from './list.js'
@@ -70,6 +71,7 @@ export class FileSystemStorage implements Storage {
   readonly #fs: FileSystem
   readonly #sync: boolean
   readonly #locks: KeyLocks
+  readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
   readonly #staleMs: number
   #tempCounter = 0
 
@@ -337,9 +339,16 @@ export class FileSystemStorage implements Storage {
     }
   }
 
-  /** fsync of a folder makes the renames and links in it durable. */
+  /**
+   * fsync of a folder makes the renames and links in it durable. Concurrent callers for one folder
+   * share an fsync (group commit), but each waits for one that started after it called.
+   */
   async #syncFolder(dir: string): Promise<void> {
     if (!this.#sync) return
+    await this.#folderSyncs.sync(dir)
+  }
+
+  async #fsyncFolder(dir: string): Promise<void> {
     let handle: FileHandleLike
     try {
       handle = await this.#fs.open(dir, 'r')
