@@ -190,3 +190,27 @@ export class StepTimeoutError extends WfError {
     this.stepId = stepId
   }
 }
+
+/** This runner lost its lease on a workflow (paused or cut off from storage longer than the lease time-to-live). It stopped without committing more. */
+export class WorkflowLeaseLostError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string, detail: string) {
+    super(
+      'WF_LEASE_LOST',
+      `this runner lost its lease on workflow "${workflowId}" (${detail}) and stopped: another runner may be driving it; nothing more was committed here`,
+    )
+    this.workflowId = workflowId
+  }
+}
+
+/** The runner was shut down (a worker stopping) and gave the workflow back; it is RESUMABLE and another runner will pick it up. */
+export class RunnerShutdownError extends WfError {
+  readonly workflowId: string
+  constructor(workflowId: string) {
+    super(
+      'WF_RUNNER_SHUTDOWN',
+      `the runner shut down and released workflow "${workflowId}", which is resumable`,
+    )
+    this.workflowId = workflowId
+  }
+}

@@ -22,6 +22,7 @@ import type { StepRecord, WorkflowStore } from './store.js'
 export type ExecutionFailure =
   | { kind: 'step'; stepId: string; error: unknown }
   | { kind: 'canceled' }
+  | { kind: 'released' }
   | { kind: 'infrastructure'; error: unknown }
 
 export class ExecutionStopped extends Error {
@@ -41,6 +42,8 @@ export interface ExecutionOptions {
   signal: AbortSignal
   /** Called after each step commits (progress, heartbeats). */
   onStepDone?: (node: PlanNode) => void
+  /** Called before each commit; throws when this runner may no longer commit (its lease is gone). */
+  beforeCommit?: () => void
 }
 
 const DEFAULT_MAX_RETRIES = 3
@@ -205,6 +208,11 @@ export class Execution {
     }
   }
 
+  /** Stops scheduling for `failure`; running steps finish (their signal is not aborted here). */
+  halt(failure: ExecutionFailure): void {
+    this.#stop(failure)
+  }
+
   #stop(failure: ExecutionFailure): void {
     // The first reason wins; a cancel always wins over a failure that follows it.
     if (!this.#failure) this.#failure = failure
@@ -350,6 +358,7 @@ export class Execution {
         return
       }
       if (checkpoint) {
+        this.#o.beforeCommit?.()
         const record: StepRecord = { ...base, kind: 'continuation', graph: sub.stored, endTime: Date.now() }
         const committed = await store.commitStep(workflowId, node.id, record)
         if (committed !== record) {
@@ -372,6 +381,7 @@ export class Execution {
     if (checkpoint) {
       const output = await store.storeOutput(workflowId, text)
       if (this.#o.signal.aborted) return
+      this.#o.beforeCommit?.()
       const record: StepRecord = { ...base, kind: 'value', output, endTime: Date.now() }
       const committed = await store.commitStep(workflowId, node.id, record)
       if (committed !== record) {

@@ -36,3 +36,5 @@ export type {
   WorkflowStatus,
 } from './store.js'
 export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES, WorkflowStore } from './store.js'
+export type { Worker, WorkerOptions } from './worker.js'
+export { createWorker } from './worker.js'

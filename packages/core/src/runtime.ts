@@ -8,6 +8,7 @@ import { type Codec, defaultCodec, encodeValue, reduceError } from './codec.js'
 import {
   ConditionFailedError,
   InvalidOptionsError,
+  RunnerShutdownError,
   WfError,
   WorkflowAlreadyExistsError,
   WorkflowCancelledError,
@@ -18,6 +19,7 @@ import {
 import { Execution, ExecutionStopped } from './execution.js'
 import { type Plan, planFromStored, planGraph } from './graph.js'
 import { newWorkflowId, validateWorkflowId } from './ids.js'
+import { Lease } from './lease.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
@@ -59,11 +61,31 @@ export interface RuntimeOptions {
   codec?: Codec
   /** Outputs larger than this many bytes go to content-addressed blobs. Default 256 KiB. */
   blobThresholdBytes?: number
+  /**
+   * How long a runner's lease on a workflow lasts without renewal. Default 15,000 ms. A workflow
+   * whose runner died on another machine becomes RESUMABLE this long after its last heartbeat
+   * (on this machine, at once: the runner's process is gone).
+   */
+  leaseTtlMs?: number
+  /** How often a runner renews its leases (and notices a cancel from another process). Default `leaseTtlMs / 3`. */
+  heartbeatMs?: number
+  /**
+   * At most this many workflows run at once in this runtime (Ray's `max_running_workflows`);
+   * more wait as PENDING and start in submission order. Default: no limit.
+   */
+  maxRunningWorkflows?: number
 }
 
 interface ActiveRun {
   controller: AbortController
+  execution: Execution
   result: Promise<unknown>
+}
+
+interface QueuedRun {
+  workflowId: string
+  /** Takes the workflow over; settles once it runs here (or turned out to be someone else's). */
+  start: () => Promise<void>
 }
 
 const HOST = hostname()
@@ -85,10 +107,42 @@ export class Runtime {
   readonly maxConcurrency: number
   /** This runtime's identity in workflow records. */
   readonly runner: RunnerInfo
+  readonly leaseTtlMs: number
+  readonly heartbeatMs: number
+  readonly maxRunningWorkflows: number
   readonly #active = new Map<string, ActiveRun>()
+  readonly #queue: QueuedRun[] = []
+  #starting = 0
+  readonly #idleWaiters = new Set<() => void>()
 
   constructor(storage: StorageSpec, options: RuntimeOptions = {}) {
-    const { maxConcurrency = 100, codec = defaultCodec, blobThresholdBytes = 256 * 1024 } = options
+    const {
+      maxConcurrency = 100,
+      codec = defaultCodec,
+      blobThresholdBytes = 256 * 1024,
+      leaseTtlMs = 15_000,
+      maxRunningWorkflows = Number.POSITIVE_INFINITY,
+    } = options
+    const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseTtlMs / 3))
+    if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 10) {
+      throw new InvalidOptionsError(`leaseTtlMs must be an integer of at least 10, got ${String(leaseTtlMs)}`)
+    }
+    if (!Number.isInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs * 2 > leaseTtlMs) {
+      throw new InvalidOptionsError(
+        `heartbeatMs must be a positive integer at most half of leaseTtlMs (${leaseTtlMs}), got ${String(heartbeatMs)}`,
+      )
+    }
+    if (
+      maxRunningWorkflows !== Number.POSITIVE_INFINITY &&
+      (!Number.isInteger(maxRunningWorkflows) || maxRunningWorkflows < 1)
+    ) {
+      throw new InvalidOptionsError(
+        `maxRunningWorkflows must be a positive integer, got ${String(maxRunningWorkflows)}`,
+      )
+    }
+    this.leaseTtlMs = leaseTtlMs
+    this.heartbeatMs = heartbeatMs
+    this.maxRunningWorkflows = maxRunningWorkflows
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new InvalidOptionsError(
         `maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`,
@@ -129,6 +183,31 @@ export class Runtime {
     return this.#active.get(workflowId)?.result
   }
 
+  /** How many workflows this runtime is driving now. */
+  get runningCount(): number {
+    return this.#active.size
+  }
+
+  /** Resolves when this runtime drives no workflow. */
+  idle(): Promise<void> {
+    if (this.#active.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.add(resolve))
+  }
+
+  /**
+   * Gives a workflow back: schedules no more of its steps, lets running ones finish and commit
+   * for up to `graceMs`, then aborts them and releases the lease, so the workflow is RESUMABLE for
+   * another runner. Its `run()` rejects with `RunnerShutdownError`. Used by workers on shutdown.
+   */
+  async release(workflowId: string, graceMs = 0): Promise<void> {
+    const active = this.#active.get(workflowId)
+    if (!active) return
+    active.execution.halt({ kind: 'released' })
+    const timer = setTimeout(() => active.controller.abort(), graceMs)
+    await active.result.catch(() => {})
+    clearTimeout(timer)
+  }
+
   /** Runs the workflow ending at `node` and resolves to its output. */
   async run<T>(node: StepNode<T>, options?: RunOptions): Promise<T> {
     return (await this.runAsync(node, options)).result()
@@ -136,6 +215,10 @@ export class Runtime {
 
   /** Submits the workflow ending at `node` durably, starts it, and resolves to its handle. */
   async runAsync<T>(node: StepNode<T>, options: RunOptions = {}): Promise<WorkflowHandle<T>> {
+    return this.#submit(node, options, false)
+  }
+
+  async #submit<T>(node: StepNode<T>, options: RunOptions, detached: boolean): Promise<WorkflowHandle<T>> {
     if (typeof options !== 'object' || options === null)
       throw new InvalidOptionsError('run options must be an object')
     const workflowId = options.workflowId ?? newWorkflowId()
@@ -149,31 +232,47 @@ export class Runtime {
     } catch (error) {
       throw new InvalidOptionsError(`metadata must be JSON-serializable: ${String(error)}`)
     }
-    if (this.#active.has(workflowId))
+    if (this.#active.has(workflowId) || this.#queue.some((q) => q.workflowId === workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
     const store = await this.#store
     const existing = await store.readWorkflow(workflowId)
     if (existing) {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
+      if (detached) return this.#handle(workflowId, this.waitForResult<T>(workflowId))
       return this.#resumeRecord<T>(store, existing)
     }
+    const queued =
+      detached || this.#active.size + this.#starting + this.#queue.length >= this.maxRunningWorkflows
     // Plan (and encode every argument) before writing anything: bad input fails with nothing stored.
     const plan = planGraph(node, '', this.codec)
     const graph = await store.writeGraph(workflowId, plan.stored)
     const now = Date.now()
-    const record: WorkflowRecord = {
-      v: 1,
-      workflowId,
-      status: 'RUNNING',
-      createdAt: now,
-      updatedAt: now,
-      startedAt: now,
-      metadata: metadata as WorkflowRecord['metadata'],
-      graph,
-      rootStepId: plan.root.id,
-      runs: 1,
-      owner: this.runner,
-    }
+    const record: WorkflowRecord = queued
+      ? {
+          v: 1,
+          workflowId,
+          status: 'PENDING',
+          createdAt: now,
+          updatedAt: now,
+          metadata: metadata as WorkflowRecord['metadata'],
+          graph,
+          rootStepId: plan.root.id,
+          runs: 0,
+        }
+      : {
+          v: 1,
+          workflowId,
+          status: 'RUNNING',
+          createdAt: now,
+          updatedAt: now,
+          startedAt: now,
+          metadata: metadata as WorkflowRecord['metadata'],
+          graph,
+          rootStepId: plan.root.id,
+          runs: 1,
+          owner: this.runner,
+          leaseExpiresAt: now + this.leaseTtlMs,
+        }
     let created: Versioned<WorkflowRecord>
     try {
       created = await store.createWorkflow(record)
@@ -183,7 +282,71 @@ export class Runtime {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
       return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId))
     }
-    return this.#start<T>(store, created, plan, false)
+    if (detached) return this.#handle(workflowId, this.waitForResult<T>(workflowId))
+    if (queued) return this.#enqueue<T>(workflowId)
+    return this.#start<T>(store, created, plan, false, now)
+  }
+
+  /**
+   * Stores the workflow as PENDING without running it here: a worker (`createWorker`, `wf worker`)
+   * or a later `resume` runs it. The handle's `result()` waits for it by polling the record.
+   */
+  async submit<T>(node: StepNode<T>, options: RunOptions = {}): Promise<WorkflowHandle<T>> {
+    return this.#submit(node, options, true)
+  }
+
+  /** Waits until the workflow ends, polling its record, and resolves to its output. */
+  async waitForResult<T = unknown>(workflowId: string, pollMs = 200): Promise<T> {
+    validateWorkflowId(workflowId)
+    const store = await this.#store
+    for (;;) {
+      const active = this.#active.get(workflowId)
+      if (active) return (await active.result) as T
+      const { record } = await store.requireWorkflow(workflowId)
+      if (record.status === 'SUCCESSFUL') return this.#decodeOutput<T>(store, record)
+      if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
+      if (record.status === 'FAILED') {
+        const cause = new Error(record.error?.message ?? 'unknown error')
+        cause.name = record.error?.name ?? 'Error'
+        if (record.error?.stack !== undefined) cause.stack = record.error.stack
+        throw new WorkflowExecutionError(workflowId, record.error?.stepId ?? '(unknown)', cause)
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    }
+  }
+
+  /** Queues a PENDING workflow of this runtime until a slot under `maxRunningWorkflows` frees up. */
+  #enqueue<T>(workflowId: string): WorkflowHandle<T> {
+    const result = new Promise<T>((resolve, reject) => {
+      this.#queue.push({
+        workflowId,
+        // Taken over like any PENDING workflow; if another runner (a worker) took it first, follow it.
+        start: () =>
+          this.resumeAsync<T>(workflowId).then(
+            (handle) => {
+              handle.result().then(resolve, reject)
+            },
+            (error) => {
+              if (error instanceof WorkflowStillActiveError)
+                this.waitForResult<T>(workflowId).then(resolve, reject)
+              else reject(error)
+            },
+          ),
+      })
+    })
+    return this.#handle(workflowId, result)
+  }
+
+  /** Starts queued workflows, oldest first, while there is room under `maxRunningWorkflows`. */
+  #startQueued(): void {
+    while (this.#queue.length > 0 && this.#active.size + this.#starting < this.maxRunningWorkflows) {
+      const next = this.#queue.shift() as QueuedRun
+      this.#starting++
+      void next.start().finally(() => {
+        this.#starting--
+        this.#startQueued()
+      })
+    }
   }
 
   /** Resumes a workflow: runs only what is not committed. `SUCCESSFUL` resolves to the stored output. */
@@ -208,6 +371,7 @@ export class Runtime {
     if (owner.runnerId === this.runner.runnerId)
       return this.#active.has(record.workflowId) ? 'RUNNING' : 'RESUMABLE'
     if (owner.host === HOST && !pidAlive(owner.pid)) return 'RESUMABLE'
+    if (record.leaseExpiresAt !== undefined && record.leaseExpiresAt < Date.now()) return 'RESUMABLE'
     return 'RUNNING'
   }
 
@@ -220,7 +384,7 @@ export class Runtime {
       const { status } = current.record
       if (status === 'CANCELED' || status === 'SUCCESSFUL') break
       try {
-        const { owner: _owner, ...rest } = current.record
+        const { owner: _owner, leaseExpiresAt: _lease, ...rest } = current.record
         await store.updateWorkflow(current, { ...rest, status: 'CANCELED', endedAt: Date.now() })
         break
       } catch (error) {
@@ -247,12 +411,14 @@ export class Runtime {
     const plan = planFromStored(await store.readGraph(workflowId, record.graph), `workflow ${workflowId}`)
     const { error: _error, ...rest } = record
     let taken: Versioned<WorkflowRecord>
+    const takenAt = Date.now()
     try {
       taken = await store.updateWorkflow(found, {
         ...rest,
         status: 'RUNNING',
         owner: this.runner,
-        startedAt: Date.now(),
+        startedAt: takenAt,
+        leaseExpiresAt: takenAt + this.leaseTtlMs,
         runs: record.runs + 1,
       })
     } catch (error) {
@@ -261,7 +427,7 @@ export class Runtime {
       }
       throw error
     }
-    return this.#start<T>(store, taken, plan, true)
+    return this.#start<T>(store, taken, plan, true, takenAt)
   }
 
   async #decodeOutput<T>(store: WorkflowStore, record: WorkflowRecord): Promise<T> {
@@ -280,40 +446,63 @@ export class Runtime {
     taken: Versioned<WorkflowRecord>,
     plan: Plan,
     resume: boolean,
+    takenAt: number,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
     const controller = new AbortController()
-    const execution = new Execution({
+    let execution: Execution | undefined
+    const timing = { ttlMs: this.leaseTtlMs, heartbeatMs: this.heartbeatMs }
+    const lease = new Lease(store, this.runner, taken, takenAt, timing, {
+      onCancel: () => controller.abort(),
+      onLost: (error) => {
+        execution?.halt({ kind: 'infrastructure', error })
+        controller.abort()
+      },
+    })
+    execution = new Execution({
       workflowId,
       store,
       codec: this.codec,
       maxConcurrency: this.maxConcurrency,
       signal: controller.signal,
+      beforeCommit: () => lease.check(),
     })
-    const result = this.#drive(store, taken, execution.run(plan, resume)).finally(() => {
+    lease.start()
+    const result = this.#drive(lease, execution.run(plan, resume)).finally(() => {
+      lease.stop()
       this.#active.delete(workflowId)
+      this.#startQueued()
+      if (this.#active.size === 0) {
+        for (const wake of this.#idleWaiters) wake()
+        this.#idleWaiters.clear()
+      }
     }) as Promise<T>
-    this.#active.set(workflowId, { controller, result })
+    this.#active.set(workflowId, { controller, execution, result })
     return this.#handle(workflowId, result)
   }
 
   /** Waits for the execution and records how it ended, by compare-and-swap on the record. */
-  async #drive(
-    store: WorkflowStore,
-    taken: Versioned<WorkflowRecord>,
-    running: Promise<unknown>,
-  ): Promise<unknown> {
-    const workflowId = taken.record.workflowId
-    const { owner: _owner, ...base } = taken.record
+  async #drive(lease: Lease, running: Promise<unknown>): Promise<unknown> {
+    const store = await this.#store
+    const taken = lease.current.record
+    const workflowId = taken.workflowId
+    // The final records carry no owner or lease: the workflow is no longer held by anyone.
+    const base = (): WorkflowRecord => {
+      const { owner: _owner, leaseExpiresAt: _lease, ...rest } = lease.current.record
+      return rest
+    }
     try {
       const output = await running
+      lease.check()
       const stored = await store.storeOutput(
         workflowId,
-        encodeValue(this.codec, output, 'output', taken.record.rootStepId),
+        encodeValue(this.codec, output, 'output', taken.rootStepId),
       )
-      await this.#finish(store, taken, { ...base, status: 'SUCCESSFUL', endedAt: Date.now(), output: stored })
+      lease.stop()
+      await this.#finish(lease, { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored })
       return output
     } catch (error) {
+      lease.stop()
       const failure =
         error instanceof ExecutionStopped ? error.failure : ({ kind: 'infrastructure', error } as const)
       if (failure.kind === 'canceled') throw new WorkflowCancelledError(workflowId)
@@ -322,7 +511,7 @@ export class Runtime {
           failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
         )
         const failed: WorkflowRecord = {
-          ...base,
+          ...base(),
           status: 'FAILED',
           endedAt: Date.now(),
           error: {
@@ -332,24 +521,26 @@ export class Runtime {
             stepId: failure.stepId,
           },
         }
-        await this.#finish(store, taken, failed)
+        await this.#finish(lease, failed)
         throw new WorkflowExecutionError(workflowId, failure.stepId, failure.error)
       }
-      // Not the workflow's fault (storage down, step not registered): leave it resumable by
-      // giving up ownership, if the storage lets us.
-      await store.updateWorkflow(taken, { ...base, status: 'RUNNING' }).catch(() => {})
+      // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
+      // it resumable by giving up ownership, if the storage (and the lease) still let us.
+      await lease.update({ ...base(), status: 'RUNNING' }).catch(() => {})
+      if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
       throw failure.error
     }
   }
 
   /** Writes the final record; when a cancel got there first, the run ends as canceled. */
-  async #finish(store: WorkflowStore, taken: Versioned<WorkflowRecord>, next: WorkflowRecord): Promise<void> {
+  async #finish(lease: Lease, next: WorkflowRecord): Promise<void> {
     try {
-      await store.updateWorkflow(taken, next)
+      await lease.update(next)
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error
-      const now = await store.readWorkflow(taken.record.workflowId)
-      if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(taken.record.workflowId)
+      const store = await this.#store
+      const now = await store.readWorkflow(next.workflowId)
+      if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
       throw error
     }
   }

@@ -116,6 +116,11 @@ export class StepNode<T = unknown> {
     return getRuntime().run(this, options)
   }
 
+  /** Stores the workflow as PENDING for a worker to run (see `Runtime.submit`). */
+  submit(options?: RunOptions): Promise<WorkflowHandle<T>> {
+    return getRuntime().submit(this, options)
+  }
+
   /** Submits the workflow durably, starts it, and resolves to a handle once it is stored. */
   runAsync(options?: RunOptions): Promise<WorkflowHandle<T>> {
     return getRuntime().runAsync(this, options)

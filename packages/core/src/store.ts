@@ -59,6 +59,8 @@ export interface WorkflowRecord {
   rootStepId: string
   runs: number
   owner?: RunnerInfo
+  /** When the owner's lease runs out (its clock, ms since the epoch) unless its heartbeat renews it. */
+  leaseExpiresAt?: number
   error?: RecordedError
   output?: StoredOutput
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */

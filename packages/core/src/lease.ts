@@ -1,0 +1,121 @@
+// A runner's lease on a workflow: the owner and expiry in the workflow record, renewed by a
+// heartbeat with compare-and-swap. A failed renewal tells the runner that someone canceled the
+// workflow or took it over; a lease that ran out stops the runner before its next commit.
+
+import { ConditionFailedError, WorkflowLeaseLostError } from './errors.js'
+import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
+
+export interface LeaseTiming {
+  /** How long a lease lasts without renewal. */
+  ttlMs: number
+  /** How often it is renewed. */
+  heartbeatMs: number
+}
+
+export interface LeaseEvents {
+  /** The workflow was canceled (by any process). */
+  onCancel(): void
+  /** The lease is gone: another runner took the workflow, or it ran out. */
+  onLost(error: WorkflowLeaseLostError): void
+}
+
+export class Lease {
+  readonly #store: WorkflowStore
+  readonly #runner: RunnerInfo
+  readonly #timing: LeaseTiming
+  readonly #events: LeaseEvents
+  #current: Versioned<WorkflowRecord>
+  #deadline: number
+  #timer: NodeJS.Timeout | undefined
+  #lost: WorkflowLeaseLostError | undefined
+  #renewing: Promise<void> | undefined
+
+  /** `taken` is the record this runner just wrote with itself as owner, at `takenAt`. */
+  constructor(
+    store: WorkflowStore,
+    runner: RunnerInfo,
+    taken: Versioned<WorkflowRecord>,
+    takenAt: number,
+    timing: LeaseTiming,
+    events: LeaseEvents,
+  ) {
+    this.#store = store
+    this.#runner = runner
+    this.#current = taken
+    this.#deadline = takenAt + timing.ttlMs
+    this.#timing = timing
+    this.#events = events
+  }
+
+  /** The latest version of the record this runner wrote. */
+  get current(): Versioned<WorkflowRecord> {
+    return this.#current
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.#renewing ??= this.#renew().finally(() => {
+        this.#renewing = undefined
+      })
+    }, this.#timing.heartbeatMs)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+
+  /** Throws when this runner may no longer commit: the lease was lost or has run out. */
+  check(): void {
+    if (!this.#lost && Date.now() > this.#deadline) {
+      this.#lose(`its lease ran out ${Date.now() - this.#deadline} ms ago without renewal`)
+    }
+    if (this.#lost) throw this.#lost
+  }
+
+  /** Replaces the record by compare-and-swap from the latest version this runner wrote. */
+  async update(next: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
+    await this.#renewing?.catch(() => {})
+    this.#current = await this.#store.updateWorkflow(this.#current, next)
+    return this.#current
+  }
+
+  #lose(detail: string): void {
+    if (this.#lost) return
+    this.#lost = new WorkflowLeaseLostError(this.#current.record.workflowId, detail)
+    this.stop()
+    this.#events.onLost(this.#lost)
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#lost) return
+    const startedAt = Date.now()
+    const record = this.#current.record
+    try {
+      this.#current = await this.#store.updateWorkflow(this.#current, {
+        ...record,
+        leaseExpiresAt: startedAt + this.#timing.ttlMs,
+      })
+      this.#deadline = startedAt + this.#timing.ttlMs
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) {
+        // Storage unreachable: keep trying until the lease runs out, then stop committing.
+        if (Date.now() > this.#deadline) this.#lose('storage unreachable past the lease time-to-live')
+        return
+      }
+      const now = await this.#store.readWorkflow(record.workflowId).catch(() => undefined)
+      if (now?.record.status === 'CANCELED') {
+        this.stop()
+        this.#events.onCancel()
+      } else if (
+        !now ||
+        now.record.status !== 'RUNNING' ||
+        now.record.owner?.runnerId !== this.#runner.runnerId
+      ) {
+        this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
+      } else {
+        this.#current = now // our own record under a newer version: renew from it next time
+      }
+    }
+  }
+}
