@@ -107,11 +107,7 @@ export class Lease {
       if (now?.record.status === 'CANCELED') {
         this.stop()
         this.#events.onCancel()
-      } else if (
-        !now ||
-        now.record.status !== 'RUNNING' ||
-        now.record.owner?.runnerId !== this.#runner.runnerId
-      ) {
+      } else if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== this.#runner.runnerId) {
         this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
       } else {
         this.#current = now // our own record under a newer version: renew from it next time
