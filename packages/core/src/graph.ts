@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import { type Codec, encodeValue } from './codec.js'
 import { CorruptRecordError } from './errors.js'
+import { fingerprintStep } from './runtime-info.js'
 import { getRegisteredStep, type StepDefinition, StepNode, type StepOptions } from './step.js'
 
 /** A place inside a step's arguments where an upstream output goes. */
@@ -43,6 +44,8 @@ export interface StoredGraph {
   v: 1
   root: string
   nodes: StoredNode[]
+  /** A fingerprint of each step's code and options (by step name), to notice code changes on resume. */
+  fingerprints?: { [name: string]: string }
 }
 
 interface StoredNode {
@@ -204,7 +207,12 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
     })
   }
   const rootPlan = planned.get(root) as PlanNode
-  return { root: rootPlan, nodes, stored: { v: 1, root: rootPlan.id, nodes: storedNodes } }
+  const fingerprints: { [name: string]: string } = {}
+  for (const node of nodes) {
+    if (node.definition && fingerprints[node.name] === undefined)
+      fingerprints[node.name] = fingerprintStep(node.definition)
+  }
+  return { root: rootPlan, nodes, stored: { v: 1, root: rootPlan.id, nodes: storedNodes, fingerprints } }
 }
 
 /** Rebuilds a plan from its stored form, finding each step's code in the registry by name. */

@@ -9,8 +9,16 @@ export { MAX_STEP_NAME_LENGTH, MAX_WORKFLOW_ID_LENGTH, validateStepName, validat
 export { MemoryStorage } from './memory-storage.js'
 export type { StorageFactory, StorageSpec } from './resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
-export type { InitOptions, RunOptions, RuntimeOptions, WorkflowHandle } from './runtime.js'
+export type { InitOptions, ResumeOptions, RunOptions, RuntimeOptions, WorkflowHandle } from './runtime.js'
 export { getRuntime, init, Runtime } from './runtime.js'
+export type { CodeChangePolicy, RuntimeChange, RuntimeInfo } from './runtime-info.js'
+export {
+  compareRuntime,
+  compareSteps,
+  currentRuntimeInfo,
+  fingerprintStep,
+  WorkflowCodeChangedError,
+} from './runtime-info.js'
 export type {
   Arg,
   Args,

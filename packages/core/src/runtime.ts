@@ -21,7 +21,14 @@ import { type Plan, planFromStored, planGraph } from './graph.js'
 import { newWorkflowId, validateWorkflowId } from './ids.js'
 import { Lease } from './lease.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
-import type { Json, StepNode } from './step.js'
+import {
+  type CodeChangePolicy,
+  compareRuntime,
+  compareSteps,
+  currentRuntimeInfo,
+  WorkflowCodeChangedError,
+} from './runtime-info.js'
+import { getRegisteredStep, type Json, type StepNode } from './step.js'
 import type { Storage } from './storage.js'
 import {
   type RunnerInfo,
@@ -74,6 +81,18 @@ export interface RuntimeOptions {
    * more wait as PENDING and start in submission order. Default: no limit.
    */
   maxRunningWorkflows?: number
+  /**
+   * What to do when a workflow is resumed with step code (or options) other than it was submitted
+   * with: `'warn'` (default, a process warning), `'error'` (`WorkflowCodeChangedError`, the workflow
+   * stays resumable) or `'ignore'`. A changed Node version, lockfile or package version alone only warns.
+   */
+  onCodeChange?: CodeChangePolicy
+}
+
+/** Options of `resume` and `resumeAsync`. */
+export interface ResumeOptions {
+  /** Overrides the runtime's `onCodeChange` for this resume. */
+  onCodeChange?: CodeChangePolicy
 }
 
 interface ActiveRun {
@@ -110,6 +129,7 @@ export class Runtime {
   readonly leaseTtlMs: number
   readonly heartbeatMs: number
   readonly maxRunningWorkflows: number
+  readonly onCodeChange: CodeChangePolicy
   readonly #active = new Map<string, ActiveRun>()
   readonly #queue: QueuedRun[] = []
   #starting = 0
@@ -143,6 +163,7 @@ export class Runtime {
     this.leaseTtlMs = leaseTtlMs
     this.heartbeatMs = heartbeatMs
     this.maxRunningWorkflows = maxRunningWorkflows
+    this.onCodeChange = validatePolicy(options.onCodeChange ?? 'warn')
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new InvalidOptionsError(
         `maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`,
@@ -258,6 +279,7 @@ export class Runtime {
           graph,
           rootStepId: plan.root.id,
           runs: 0,
+          runtime: currentRuntimeInfo(),
         }
       : {
           v: 1,
@@ -272,6 +294,7 @@ export class Runtime {
           runs: 1,
           owner: this.runner,
           leaseExpiresAt: now + this.leaseTtlMs,
+          runtime: currentRuntimeInfo(),
         }
     let created: Versioned<WorkflowRecord>
     try {
@@ -350,17 +373,21 @@ export class Runtime {
   }
 
   /** Resumes a workflow: runs only what is not committed. `SUCCESSFUL` resolves to the stored output. */
-  async resume<T = unknown>(workflowId: string): Promise<T> {
-    return (await this.resumeAsync<T>(workflowId)).result()
+  async resume<T = unknown>(workflowId: string, options?: ResumeOptions): Promise<T> {
+    return (await this.resumeAsync<T>(workflowId, options)).result()
   }
 
   /** Like `resume`, resolving to a handle once the workflow is taken over. */
-  async resumeAsync<T = unknown>(workflowId: string): Promise<WorkflowHandle<T>> {
+  async resumeAsync<T = unknown>(
+    workflowId: string,
+    options: ResumeOptions = {},
+  ): Promise<WorkflowHandle<T>> {
     validateWorkflowId(workflowId)
+    const policy = validatePolicy(options.onCodeChange ?? this.onCodeChange)
     if (this.#active.has(workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
     const store = await this.#store
-    return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId))
+    return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId), policy)
   }
 
   /** The status of a stored record: `RUNNING` becomes `RESUMABLE` when its runner is gone. */
@@ -394,7 +421,11 @@ export class Runtime {
     this.#active.get(workflowId)?.controller.abort()
   }
 
-  async #resumeRecord<T>(store: WorkflowStore, found: Versioned<WorkflowRecord>): Promise<WorkflowHandle<T>> {
+  async #resumeRecord<T>(
+    store: WorkflowStore,
+    found: Versioned<WorkflowRecord>,
+    policy: CodeChangePolicy = this.onCodeChange,
+  ): Promise<WorkflowHandle<T>> {
     const { record } = found
     const workflowId = record.workflowId
     if (record.status === 'SUCCESSFUL') {
@@ -408,7 +439,10 @@ export class Runtime {
         `runner ${record.owner?.host}:${record.owner?.pid} is driving it`,
       )
     }
-    const plan = planFromStored(await store.readGraph(workflowId, record.graph), `workflow ${workflowId}`)
+    const stored = await store.readGraph(workflowId, record.graph)
+    const plan = planFromStored(stored, `workflow ${workflowId}`)
+    // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
+    checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
     const { error: _error, ...rest } = record
     let taken: Versioned<WorkflowRecord>
     const takenAt = Date.now()
@@ -544,6 +578,34 @@ export class Runtime {
       throw error
     }
   }
+}
+
+function validatePolicy(policy: unknown): CodeChangePolicy {
+  if (policy !== 'warn' && policy !== 'error' && policy !== 'ignore') {
+    throw new InvalidOptionsError(`onCodeChange must be 'warn', 'error' or 'ignore', got ${String(policy)}`)
+  }
+  return policy
+}
+
+/** Applies the code-change policy to a workflow about to be resumed. */
+function checkCodeChange(
+  workflowId: string,
+  policy: CodeChangePolicy,
+  steps: ReturnType<typeof compareSteps>,
+  record: WorkflowRecord,
+): void {
+  if (policy === 'ignore') return
+  const fields = compareRuntime(record.runtime, currentRuntimeInfo())
+  if (steps.length === 0 && fields.length === 0) return
+  if (policy === 'error' && steps.length > 0)
+    throw new WorkflowCodeChangedError(workflowId, [...steps, ...fields])
+  const list = [...steps, ...fields].map((c) => `${c.what} (${c.before ?? 'none'} → ${c.after ?? 'none'})`)
+  process.emitWarning(
+    `workflow "${workflowId}" is resumed with other code or runtime than it was submitted with: ${list.join(', ')}`,
+    {
+      code: 'WF_CODE_CHANGED',
+    },
+  )
 }
 
 let current: Runtime | undefined

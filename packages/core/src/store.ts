@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
 import type { StoredGraph } from './graph.js'
+import type { RuntimeInfo } from './runtime-info.js'
 import type { Json } from './step.js'
 import type { Storage } from './storage.js'
 
@@ -63,6 +64,8 @@ export interface WorkflowRecord {
   leaseExpiresAt?: number
   error?: RecordedError
   output?: StoredOutput
+  /** What the workflow was submitted with (Node, app, lockfile, @wf/* versions). */
+  runtime?: RuntimeInfo
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
