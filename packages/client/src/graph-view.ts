@@ -2,7 +2,13 @@
 // and the sub-graphs that continuations expanded into, nested under their step. `wf show` and
 // `getMetadata(id, { stepId })` read it; it costs one read per committed step.
 
-import type { StepRecord, WorkflowRecord, WorkflowStore } from '@wf/core'
+import {
+  fingerprintStep,
+  getRegisteredStep,
+  type StepRecord,
+  type WorkflowRecord,
+  type WorkflowStore,
+} from '@wf/core'
 import { mapLimit } from './concurrency.js'
 import type { FailureInfo, StepStatus, StoredGraph, StoredStepOptions } from './types.js'
 
@@ -21,6 +27,11 @@ export interface StepView {
   continuationRootId?: string
   parentStepId?: string
   error?: FailureInfo
+  /**
+   * Whether the step's code or options differ from what the workflow was submitted with, as
+   * registered in this process; `undefined` when this process has not registered the step.
+   */
+  codeChanged?: boolean
 }
 
 /** A workflow's graph with each step's status. */
@@ -56,6 +67,9 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
         children: [],
       }
       if (parentStepId !== undefined) view.parentStepId = parentStepId
+      const recorded = graph.fingerprints?.[node.name]
+      const definition = getRegisteredStep(node.name)
+      if (recorded !== undefined && definition) view.codeChanged = fingerprintStep(definition) !== recorded
       byId.set(node.id, view)
       return view
     })

@@ -157,6 +157,24 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(meta.stats.startTime).toBeGreaterThanOrEqual(before)
       expect(meta.stats.endTime).toBeGreaterThanOrEqual(meta.stats.startTime)
       expect(meta.error).toBeUndefined()
+      expect(meta.runtime).toMatchObject({ node: process.version, platform: process.platform })
+      expect(meta.runtime?.wfPackages['@wf/core']).toMatch(/^\d+\.\d+\.\d+/)
+    })
+
+    it('marks a step whose code changed since submission', async () => {
+      await client.runtime.run(num(3), { workflowId: 'm-changed' })
+      expect(await client.getMetadata('m-changed', { stepId: 'in-num' })).toMatchObject({
+        codeChanged: false,
+      })
+      // Rewrite the stored fingerprint, as if the workflow had been submitted by other code.
+      const store = await client.runtime.store()
+      const { record } = await store.requireWorkflow('m-changed')
+      const storage = await client.runtime.storage()
+      const key = storeKeys.graph('m-changed', record.graph)
+      const graph = JSON.parse(new TextDecoder().decode((await storage.get(key))?.data))
+      graph.fingerprints['in-num'] = '0000000000000000'
+      await storage.put(key, new TextEncoder().encode(JSON.stringify(graph)))
+      expect(await client.getMetadata('m-changed', { stepId: 'in-num' })).toMatchObject({ codeChanged: true })
     })
 
     it('describes a step: status, options, user metadata, timing and attempts', async () => {

@@ -132,6 +132,7 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  if (record.runtime) meta.runtime = record.runtime
   return meta
 }
 
@@ -161,5 +162,6 @@ export async function stepMetadata(
   if (view.continuationRootId !== undefined) meta.continuationRootId = view.continuationRootId
   if (view.parentStepId !== undefined) meta.parentStepId = view.parentStepId
   if (view.error) meta.error = view.error
+  if (view.codeChanged !== undefined) meta.codeChanged = view.codeChanged
   return meta
 }

@@ -1,7 +1,7 @@
 // The shapes the management API returns and accepts. Kept apart from the code so the public
 // surface can be read in one place.
 
-import type { Json, StepRecord, WorkflowHandle, WorkflowStatus } from '@wf/core'
+import type { Json, RuntimeInfo, StepRecord, WorkflowHandle, WorkflowStatus } from '@wf/core'
 
 /** The stored form of a step graph (the workflow's, or a continuation's sub-graph). */
 export type StoredGraph = NonNullable<StepRecord['graph']>
@@ -105,6 +105,8 @@ export interface WorkflowMetadata {
   error?: FailureInfo
   /** The runner driving it (or that last drove it), for a RUNNING/RESUMABLE workflow. */
   runner?: { host: string; pid: number; runnerId: string }
+  /** What it was submitted with: Node, platform, application, lockfile hash, @wf/* versions. */
+  runtime?: RuntimeInfo
 }
 
 /**
@@ -139,4 +141,6 @@ export interface StepMetadata {
   parentStepId?: string
   /** The failure, when this step (or its continuation) failed the workflow. */
   error?: FailureInfo
+  /** Whether its code changed since submission (as registered in this process); absent when unknown. */
+  codeChanged?: boolean
 }
