@@ -1,153 +1,190 @@
-// `pnpm bench`: the engine's per-step cost on each backend next to the floor of the storage itself,
-// written to bench/RESULTS.md. A first cut of the benchmark issue: scenarios (a) 1,000 sequential
-// steps, (b) 1,000 parallel steps and a join, (c) 200 workflows of 10 steps at once. Medians of
-// several runs; `--quick` runs fewer. Trivial step bodies, so the engine's own cost shows.
-import { spawnSync } from 'node:child_process'
-import {
-  closeSync,
-  fdatasyncSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+// `pnpm bench`: every scenario of the benchmark issue on each backend, next to the floors of the
+// storage itself measured in the same run, written to bench/RESULTS.md. Each measurement runs in a
+// worker process of its own (peak RSS is the scenario's); rounds interleave backends and floors, and
+// the tables show medians. `--quick` runs one round of smaller scenarios.
+//
+// Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-none,s3, --compare-fs=<an older
+// storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
+// --no-profile, --no-build, --out=<file>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { importS3Client, s3FromEnv } from '../bench/backends.mjs'
+import { atomicWrites, journalAppends, s3Puts } from '../bench/floors.mjs'
+import { summarise } from '../bench/profile.mjs'
+import { report } from '../bench/report.mjs'
+import { backendsFor, SCENARIOS } from '../bench/scenarios.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const flag = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
 const quick = process.argv.includes('--quick')
-const runs = quick ? 1 : 3
-if (
-  spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
+const rounds = quick ? 1 : 3
+const only = flag('only')?.split(',') ?? Object.keys(SCENARIOS)
+const compareFs = flag('compare-fs') && resolve(flag('compare-fs'))
+const compareLabel = flag('compare-label') ?? compareFs
+const out = flag('out') ?? join(root, 'bench', 'RESULTS.md')
+const s3 = s3FromEnv()
+let backends = [
+  'memory',
+  'fs-fsync',
+  ...(compareFs ? ['fs-fsync-before'] : []),
+  'fs-none',
+  ...(s3 ? ['s3'] : []),
+]
+if (flag('backends')) backends = backends.filter((b) => flag('backends').split(',').includes(b))
+
+if (!process.argv.includes('--no-build')) {
+  const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' }
+  const build = spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
-  }).status !== 0
-)
-  process.exit(1)
+    env,
+  })
+  if (build.status !== 0) process.exit(1)
+}
 
-const core = await import(join(root, 'packages/core/dist/index.js'))
-const fsStorage = await import(join(root, 'packages/storage-fs/dist/index.js'))
-const { MemoryStorage, Runtime, step } = core
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = mkdtempSync(join(tmpdir(), 'wf-bench-'))
-
-/** Counts writes and bytes going to a storage. */
-function counting(storage) {
-  const stats = { puts: 0, bytes: 0 }
-  const put = storage.put.bind(storage)
-  storage.put = (key, data, cond) => {
-    stats.puts++
-    stats.bytes += data.byteLength
-    return put(key, data, cond)
-  }
-  return { storage, stats }
+let s3Client
+let bucket
+if (s3) {
+  const sdk = await importS3Client(root)
+  s3Client = new sdk.S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  })
+  s3Client.PutObjectCommand = sdk.PutObjectCommand
+  bucket = `wf-bench-${Date.now().toString(36)}`
+  await s3Client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
 }
 
-const inc = step('bench.inc', (x) => x + 1)
-const leaf = step('bench.leaf', (i) => i)
-const join_ = step('bench.join', (xs) => xs.length)
-
-const scenarios = {
-  'a: 1,000 sequential steps': {
-    steps: 1001,
-    async run(rt, id) {
-      let n = inc(0)
-      for (let i = 0; i < 1000; i++) n = inc(n)
-      await rt.run(n, { workflowId: id })
-    },
-  },
-  'b: 1,000 parallel steps + join': {
-    steps: 1001,
-    async run(rt, id) {
-      await rt.run(join_(Array.from({ length: 1000 }, (_, i) => leaf(i))), { workflowId: id })
-    },
-  },
-  'c: 200 workflows x 10 steps at once': {
-    steps: 2000,
-    async run(rt, id) {
-      await Promise.all(
-        Array.from({ length: 200 }, (_, w) => {
-          let n = inc(0)
-          for (let i = 1; i < 10; i++) n = inc(n)
-          return rt.run(n, { workflowId: `${id}-${w}` })
-        }),
-      )
-    },
-  },
-}
-
-const backends = {
-  memory: async () => new MemoryStorage(),
-  'folder, fsync': async () => fsStorage.createFileSystemStorage({ root: mkdtempSync(join(work, 'fs-')) }),
-  'folder, no fsync': async () =>
-    fsStorage.createFileSystemStorage({ root: mkdtempSync(join(work, 'fs-')), durability: 'none' }),
-}
-
-function floor(n) {
-  const dir = mkdtempSync(join(work, 'floor-'))
-  const data = Buffer.alloc(100, 7)
-  const t = performance.now()
-  for (let i = 0; i < n; i++) {
-    const tmp = join(dir, `.${i}.tmp`)
-    const fd = openSync(tmp, 'w')
-    writeSync(fd, data)
-    fdatasyncSync(fd)
-    closeSync(fd)
-    renameSync(tmp, join(dir, `k${i}`))
-    const dfd = openSync(dir, 'r')
-    fsyncSync(dfd)
-    closeSync(dfd)
-  }
-  return ((performance.now() - t) * 1000) / n
-}
-
-const floorUs = median(Array.from({ length: runs }, () => floor(quick ? 200 : 500)))
-const lines = [
-  '# wf benchmark results',
-  '',
-  `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString()}: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB. Medians of ${runs} run(s).`,
-  '',
-  `Floor: one durable atomic 100-byte file write (write + fdatasync + rename + directory fsync, sync API), sequential: **${floorUs.toFixed(0)} µs**.`,
-  '',
-]
-for (const [name, scenario] of Object.entries(scenarios)) {
-  lines.push(
-    `## ${name}`,
-    '',
-    '| backend | µs per step | steps/s | writes per step | bytes written per step | peak RSS MB | ratio to floor |',
-    '|---|---|---|---|---|---|---|',
-  )
-  for (const [backendName, make] of Object.entries(backends)) {
-    const times = []
-    let stats
-    for (let r = 0; r < runs; r++) {
-      const counted = counting(await make())
-      const rt = new Runtime(counted.storage)
-      const t = performance.now()
-      await scenario.run(rt, `bench-${r}`)
-      times.push(((performance.now() - t) * 1000) / scenario.steps)
-      stats = counted.stats
-    }
-    const us = median(times)
-    lines.push(
-      `| ${backendName} | ${us.toFixed(1)} | ${Math.round(1e6 / us)} | ${(stats.puts / scenario.steps).toFixed(2)} | ${Math.round(stats.bytes / scenario.steps)} | ${Math.round(process.memoryUsage().rss / 2 ** 20)} | ${backendName.startsWith('folder, fsync') ? (us / floorUs).toFixed(2) : '–'} |`,
+/** Runs one job in a worker process; resolves to its RESULT. */
+function worker(job, execArgv = []) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...execArgv, join(root, 'bench/worker.mjs'), JSON.stringify(job)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
     )
-    console.log(`${name} / ${backendName}: ${us.toFixed(1)} µs per step`)
-  }
-  lines.push('')
+    let stdout = ''
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+    })
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
+      if (code !== 0 || !line)
+        reject(new Error(`worker ${job.scenario}/${job.backend} exited with ${code}: ${stdout.slice(-500)}`))
+      else resolvePromise(JSON.parse(line.slice(7)))
+    })
+  })
 }
-lines.push(
-  "Not measured yet (see the benchmark issue): S3, scenarios d–g, a profile of where a step's time goes.",
-  '',
+
+const floors = {}
+const addFloor = (name, us) => {
+  floors[name] ??= []
+  floors[name].push(us)
+  console.log(`floor ${name}: ${us.toFixed(0)} µs`)
+}
+async function measureFloors() {
+  const n = quick ? 200 : 500
+  addFloor('fs-seq-dirsync', await atomicWrites(work, n, { sync: true, dirSync: true }))
+  addFloor('fs-seq', await atomicWrites(work, n, { sync: true, dirSync: false }))
+  addFloor('fs-par-dirsync', await atomicWrites(work, 1000, { sync: true, dirSync: true, parallel: true }))
+  addFloor('fs-par', await atomicWrites(work, 1000, { sync: true, dirSync: false, parallel: true }))
+  addFloor('fs-seq-nosync', await atomicWrites(work, n, { sync: false, dirSync: false }))
+  addFloor('fs-par-nosync', await atomicWrites(work, 1000, { sync: false, dirSync: false, parallel: true }))
+  addFloor('journal', await journalAppends(work, n))
+  if (s3Client) {
+    addFloor('s3-seq', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, quick ? 100 : 300, 1))
+    addFloor('s3-par', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, 1000, 32))
+  }
+}
+
+const results = {}
+const started = Date.now()
+for (let round = 0; round < rounds; round++) {
+  await measureFloors()
+  for (const id of only) {
+    const scenario = SCENARIOS[id]
+    if (id === 'd' && round > 0) continue // one 100,000-step run per backend: see RESULTS.md
+    const onceOnS3 = id === 'g' && round > 0 // building its chain takes 10,000 sequential PUTs
+    const variants = scenario.variants?.(quick) ?? [undefined]
+    for (const [v, variant] of variants.entries()) {
+      const order = backendsFor(id, backends).filter((b) => !(onceOnS3 && b === 's3'))
+      // Rotate the order each round, so no backend always runs right after another's deletes.
+      for (const backend of order.slice(round % order.length).concat(order.slice(0, round % order.length))) {
+        const job = {
+          root,
+          scenario: id,
+          backend,
+          variant,
+          quick,
+          compareFs,
+          dir: join(work, `${id}${v}-${backend}-${round}`),
+          s3,
+          bucket,
+          prefix: `${id}${v}-${round}/`,
+        }
+        if (id === 'g' && backend !== 'memory') {
+          // Built without fsync (or on S3 itself): only the resume is measured.
+          await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
+        }
+        const result = await worker(job)
+        const key = `${id}|${variant?.label ?? ''}|${backend}`
+        results[key] ??= []
+        results[key].push(result)
+        console.log(
+          `${id} ${variant?.label ?? ''} ${backend}: ${((result.ms * 1000) / result.steps).toFixed(1)} µs/step${result.extra?.untilLastMs ? `, last step after ${result.extra.untilLastMs.toFixed(0)} ms` : ''}`,
+        )
+      }
+    }
+  }
+}
+
+const profiles = []
+if (!process.argv.includes('--no-profile')) {
+  for (const id of ['a', 'b'].filter((s) => only.includes(s))) {
+    for (const backend of ['memory', 'fs-fsync'].filter((b) => backends.includes(b))) {
+      const dir = join(work, `prof-${id}-${backend}`)
+      const result = await worker({ root, scenario: id, backend, quick, dir: join(dir, 'data') }, [
+        '--cpu-prof',
+        `--cpu-prof-dir=${join(dir, 'prof')}`,
+      ])
+      const file = readdirSync(join(dir, 'prof')).find((f) => f.endsWith('.cpuprofile'))
+      profiles.push({
+        id,
+        backend,
+        steps: result.steps,
+        ms: result.ms,
+        ...summarise(join(dir, 'prof', file)),
+      })
+    }
+  }
+}
+
+writeFileSync(
+  out,
+  report({
+    quick,
+    rounds,
+    floors,
+    results,
+    profiles,
+    backends,
+    only,
+    s3,
+    compareFs: compareFs && compareLabel,
+    minutes: (Date.now() - started) / 60000,
+  }),
 )
-mkdirSync(join(root, 'bench'), { recursive: true })
-writeFileSync(join(root, 'bench', 'RESULTS.md'), lines.join('\n'))
-rmSync(work, { recursive: true, force: true })
-console.log('wrote bench/RESULTS.md')
+rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
+console.log(`wrote ${out}`)
+process.exit(0)

@@ -1,0 +1,63 @@
+// What the storage itself costs, measured in the same run as the scenarios: a durable atomic
+// write of a 100-byte record (temp + fdatasync + rename, with and without the folder fsync),
+// sequential and 1,000 at once; appending to one journal file with fdatasync; raw S3 PUTs.
+import { mkdirSync } from 'node:fs'
+import * as fsp from 'node:fs/promises'
+import { join } from 'node:path'
+
+const record = Buffer.alloc(100, 7)
+let unique = 0
+
+/** One atomic write of `record` to `dir/name`: temp file, optional fdatasync, rename, optional folder fsync. */
+async function atomicWrite(dir, name, { sync, dirSync }) {
+  const temp = join(dir, `.tmp.${unique++}`)
+  const handle = await fsp.open(temp, 'wx')
+  await handle.write(record, 0, record.length, 0)
+  if (sync) await handle.datasync()
+  await handle.close()
+  await fsp.rename(temp, join(dir, name))
+  if (dirSync) {
+    const folder = await fsp.open(dir, 'r')
+    await folder.sync()
+    await folder.close()
+  }
+}
+
+/** µs per atomic write, `n` of them sequential or all at once, into a new folder under `work`. */
+export async function atomicWrites(work, n, options) {
+  const dir = join(work, `floor-${unique++}`)
+  mkdirSync(dir, { recursive: true })
+  const t = performance.now()
+  if (options.parallel)
+    await Promise.all(Array.from({ length: n }, (_, i) => atomicWrite(dir, `k${i}`, options)))
+  else for (let i = 0; i < n; i++) await atomicWrite(dir, `k${i}`, options)
+  return ((performance.now() - t) * 1000) / n
+}
+
+/** µs per append of `record` to one journal file followed by fdatasync. */
+export async function journalAppends(work, n) {
+  const handle = await fsp.open(join(work, `journal-${unique++}`), 'a')
+  const t = performance.now()
+  for (let i = 0; i < n; i++) {
+    await handle.write(record)
+    await handle.datasync()
+  }
+  const us = ((performance.now() - t) * 1000) / n
+  await handle.close()
+  return us
+}
+
+/** µs per PUT of `record` to the S3 server, `inFlight` at a time. */
+export async function s3Puts(client, PutObjectCommand, bucket, n, inFlight) {
+  const prefix = `floor-${unique++}/`
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      const i = next++
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}k${i}`, Body: record }))
+    }
+  }
+  const t = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  return ((performance.now() - t) * 1000) / n
+}

@@ -1,0 +1,216 @@
+// Turns the measurements of one `pnpm bench` run into bench/RESULTS.md: the machine, the floors,
+// a table per scenario (medians), the issue's targets as met / missed, and the profile summary.
+import { cpus, release, totalmem } from 'node:os'
+import { BACKEND_LABELS } from './backends.mjs'
+import { SCENARIOS } from './scenarios.mjs'
+
+export const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+const fmt = (x, digits = 0) =>
+  x === undefined || Number.isNaN(x)
+    ? '–'
+    : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+const FLOOR_OF = {
+  'fs-fsync': { sequential: 'fs-seq-dirsync', parallel: 'fs-par-dirsync' },
+  'fs-fsync-before': { sequential: 'fs-seq-dirsync', parallel: 'fs-par-dirsync' },
+  'fs-none': { sequential: 'fs-seq-nosync', parallel: 'fs-par-nosync' },
+  s3: { sequential: 's3-seq', parallel: 's3-par' },
+}
+const FLOOR_TEXT = {
+  'fs-seq-dirsync': 'durable atomic write (temp + write + fdatasync + rename + folder fsync), one at a time',
+  'fs-seq': 'the same without the folder fsync, one at a time',
+  'fs-par-dirsync': 'durable atomic write with folder fsync, 1,000 at once (each its own fsyncs), per write',
+  'fs-par': 'the same without the folder fsync, 1,000 at once, per write',
+  'fs-seq-nosync': 'atomic write without any fsync (temp + write + rename), one at a time',
+  'fs-par-nosync': 'atomic write without any fsync, 1,000 at once, per write',
+  journal: 'append 100 bytes to one journal file + fdatasync, one at a time',
+  's3-seq': 'S3 PUT of 100 bytes, one at a time',
+  's3-par': 'S3 PUT of 100 bytes, 32 in flight, per PUT',
+}
+
+/** Medians of each numeric field (and of `extra`'s fields) over the runs of one measurement. */
+function medianResult(runs) {
+  const pick = (get) => median(runs.map(get).filter((x) => typeof x === 'number'))
+  const extra = {}
+  for (const key of Object.keys(runs[0].extra ?? {})) extra[key] = pick((r) => r.extra[key])
+  return {
+    runs: runs.length,
+    us: pick((r) => (r.ms * 1000) / r.steps),
+    writes: pick((r) => r.puts / r.steps),
+    deletes: pick((r) => r.deletes / r.steps),
+    bytes: pick((r) => r.bytes / r.steps),
+    rss: pick((r) => r.maxRssMb),
+    fileSyncs: pick((r) => r.fileSyncs / r.steps),
+    folderSyncs: pick((r) => r.folderSyncs / r.steps),
+    extra,
+  }
+}
+
+export function report({ quick, rounds, floors, results, profiles, backends, only, s3, compareFs, minutes }) {
+  const floor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, median(v)]))
+  const get = (id, backend, label = '') =>
+    results[`${id}|${label}|${backend}`] && medianResult(results[`${id}|${label}|${backend}`])
+  const lines = [
+    '# wf benchmark results',
+    '',
+    `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
+    '',
+    `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
+    '',
+    "**Columns.** µs per step = wall time of the scenario / steps. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Ratio: µs per step / the floor named in the table.",
+    '',
+    '## Floors (same run)',
+    '',
+    '| floor | µs per operation | operations/s |',
+    '|---|---|---|',
+  ]
+  for (const [name, us] of Object.entries(floor))
+    lines.push(`| ${FLOOR_TEXT[name]} | ${fmt(us)} | ${fmt(1e6 / us)} |`)
+  lines.push('')
+
+  for (const id of only) {
+    const scenario = SCENARIOS[id]
+    const variants = scenario.variants?.(quick) ?? [undefined]
+    const kind = scenario.floor
+    lines.push(`## ${scenario.title}`, '')
+    if (id === 'd') {
+      lines.push(
+        `${quick ? '20,000' : '100,000'} steps, one run per backend. Folder with fsync and S3 are left out: at their (a) rate a run takes ≈ ${quick ? '0.5' : '2.5'} min (fsync) and ≈ ${quick ? '1' : '4'} min (S3), so (a) stands for them.`,
+        '',
+        '| backend | µs per step | steps/s | writes per step | bytes per step | peak RSS MB | steps/s first 10 % | steps/s last 10 % | RSS MB after first 10 % | RSS MB at end |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+      )
+    } else if (id === 'g') {
+      lines.push(
+        "Built by running a chain whose last step throws (maxRetries 0); the folder backends build it without fsync (only the resume is measured). Measured: from `new Runtime(storage)` and `resume()` to the moment the last step's body starts, and to the end.",
+        '',
+        '| backend | ms until the last step starts | µs per committed step | ms until done | writes | peak RSS MB |',
+        '|---|---|---|---|---|---|',
+      )
+    } else {
+      lines.push(
+        `| backend${id === 'f' ? ' | result size' : ''} | µs per step | steps/s | writes per step | bytes written per step | fdatasyncs + folder fsyncs per step | peak RSS MB | floor µs (${kind}) | ratio to floor |`,
+        `|---${id === 'f' ? '|---' : ''}|---|---|---|---|---|---|---|---|`,
+      )
+    }
+    for (const variant of variants) {
+      for (const backend of backends) {
+        const m = get(id, backend, variant?.label)
+        if (!m) continue
+        const name = BACKEND_LABELS[backend]
+        if (id === 'd') {
+          const e = m.extra
+          lines.push(
+            `| ${name} | ${fmt(m.us, 1)} | ${fmt(1e6 / m.us)} | ${fmt(m.writes, 2)} | ${fmt(m.bytes)} | ${fmt(m.rss)} | ${fmt(e.firstRate)} | ${fmt(e.lastRate)} | ${fmt(e.firstRssMb)} | ${fmt(e.lastRssMb)} |`,
+          )
+        } else if (id === 'g') {
+          const e = m.extra
+          lines.push(
+            `| ${name} | ${fmt(e.untilLastMs)} | ${fmt((e.untilLastMs * 1000) / 9999, 1)} | ${fmt(m.us / 1000)} | ${fmt(m.writes)} | ${fmt(m.rss)} |`,
+          )
+        } else {
+          const floorName = FLOOR_OF[backend]?.[kind]
+          const f = floorName && floor[floorName]
+          lines.push(
+            `| ${name}${id === 'f' ? ` | ${variant.label}` : ''} | ${fmt(m.us, 1)} | ${fmt(1e6 / m.us)} | ${fmt(m.writes, 2)} | ${fmt(m.bytes)} | ${backend.startsWith('fs-fsync') ? `${fmt(m.fileSyncs, 2)} + ${fmt(m.folderSyncs, 2)}` : '–'} | ${fmt(m.rss)} | ${f ? fmt(f) : '–'} | ${f ? fmt(m.us / f, 2) : '–'} |`,
+          )
+        }
+      }
+    }
+    lines.push('')
+  }
+
+  lines.push(...targets(get, floor, only, compareFs))
+  lines.push(...profileSection(profiles))
+  return lines.join('\n')
+}
+
+function targets(get, floor, only, compareFs) {
+  const lines = ['## Targets of the issue', '', '| target | measured | |', '|---|---|---|']
+  const row = (target, measured, ok) =>
+    lines.push(`| ${target} | ${measured} | ${ok === undefined ? '–' : ok ? 'met' : '**missed**'} |`)
+  const us = (id, backend) => get(id, backend)?.us
+  if (only.includes('a') && us('a', 'fs-fsync'))
+    row(
+      '(a) folder, fsync within 1.3× of one durable atomic write (with folder fsync)',
+      `${fmt(us('a', 'fs-fsync'))} µs vs ${fmt(floor['fs-seq-dirsync'])} µs: ${fmt(us('a', 'fs-fsync') / floor['fs-seq-dirsync'], 2)}×`,
+      us('a', 'fs-fsync') <= 1.3 * floor['fs-seq-dirsync'],
+    )
+  for (const [id, dbos] of [
+    ['b', 965],
+    ['c', 601],
+  ]) {
+    if (only.includes(id) && us(id, 'fs-fsync'))
+      row(
+        `(${id}) folder, fsync ≥ 5× faster per step than DBOS (${dbos} µs → ≤ ${fmt(dbos / 5)} µs)`,
+        `${fmt(us(id, 'fs-fsync'))} µs: ${fmt(dbos / us(id, 'fs-fsync'), 1)}× DBOS`,
+        us(id, 'fs-fsync') <= dbos / 5,
+      )
+  }
+  for (const id of ['a', 'b'])
+    if (only.includes(id) && us(id, 'memory'))
+      row(
+        `(${id}) MemoryStorage under 15 µs per step`,
+        `${fmt(us(id, 'memory'), 1)} µs`,
+        us(id, 'memory') < 15,
+      )
+  for (const id of ['a', 'b', 'c'])
+    if (only.includes(id) && get(id, 's3'))
+      row(
+        `(${id}) S3 at most 1.2 PUTs per step`,
+        `${fmt(get(id, 's3').writes, 2)} PUTs per step`,
+        get(id, 's3').writes <= 1.2,
+      )
+  lines.push('')
+  if (compareFs) {
+    lines.push(
+      '## Group commit: before and after (folder, fsync, same run)',
+      '',
+      `"before" is storage-fs ${compareFs} (one folder fsync per put); "after" shares folder fsyncs among concurrent puts.`,
+      '',
+      '| scenario | before µs per step | after µs per step | speed-up | folder fsyncs per step before → after |',
+      '|---|---|---|---|---|',
+    )
+    for (const id of ['a', 'b', 'c'].filter((s) => only.includes(s))) {
+      const before = us(id, 'fs-fsync-before')
+      const after = us(id, 'fs-fsync')
+      const syncs = `${fmt(get(id, 'fs-fsync-before')?.folderSyncs, 2)} → ${fmt(get(id, 'fs-fsync')?.folderSyncs, 2)}`
+      if (before && after)
+        lines.push(`| ${id} | ${fmt(before)} | ${fmt(after)} | ${fmt(before / after, 2)}× | ${syncs} |`)
+    }
+    lines.push('')
+  }
+  return lines
+}
+
+function profileSection(profiles) {
+  if (profiles.length === 0) return []
+  const lines = [
+    "## Where a step's time goes (CPU profile)",
+    '',
+    '`node --cpu-prof` on one worker per row (scenario and backend), self time summed per area. µs per step = self time / steps. "idle" is the main thread waiting (for the thread pool: fdatasync, fsync, file I/O).',
+    '',
+  ]
+  for (const p of profiles) {
+    const busy = p.areas.filter((a) => !a.area.startsWith('idle')).reduce((s, a) => s + a.ms, 0)
+    lines.push(
+      `### (${p.id}) on ${BACKEND_LABELS[p.backend]}: ${fmt((p.ms * 1000) / p.steps, 1)} µs per step wall, ${fmt((busy * 1000) / p.steps, 1)} µs per step on the CPU (whole process, incl. start-up)`,
+      '',
+      '| area | self ms | µs per step | share of CPU |',
+      '|---|---|---|---|',
+    )
+    for (const a of p.areas.slice(0, 14))
+      lines.push(
+        `| ${a.area} | ${fmt(a.ms, 1)} | ${fmt((a.ms * 1000) / p.steps, 1)} | ${a.area.startsWith('idle') ? '–' : `${fmt((100 * a.ms) / busy)} %`} |`,
+      )
+    lines.push('', '| top functions (self) | area | self ms |', '|---|---|---|')
+    for (const f of p.functions.filter((f) => !f.area.startsWith('idle')).slice(0, 12))
+      lines.push(`| \`${f.name.replaceAll('|', '\\|')}\` | ${f.area} | ${fmt(f.ms, 1)} |`)
+    lines.push('')
+  }
+  return lines
+}

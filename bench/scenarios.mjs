@@ -1,0 +1,176 @@
+// The scenarios of the benchmark issue, with trivial step bodies so the engine's and the storage's
+// own cost shows. Each `run` gets a fresh storage in a worker process of its own and returns the
+// measured milliseconds and step count (plus scenario-specific numbers).
+
+/** Step definitions, registered once per process (bodies read `marks` for in-flight timings). */
+export function defineSteps(core) {
+  const { step } = core
+  const marks = { fail: false, every: 0, at: [], lastStart: 0 }
+  const sampleAt = (x) => {
+    if (marks.every > 0 && x % marks.every === 0)
+      marks.at.push({ x, t: performance.now(), rss: process.memoryUsage.rss() })
+  }
+  return {
+    marks,
+    inc: step('bench.inc', (x) => {
+      sampleAt(x)
+      return x + 1
+    }),
+    leaf: step('bench.leaf', (i) => i),
+    join: step('bench.join', (xs) => xs.length),
+    payload: step('bench.payload', (_prev, i, bytes) => sizedString(bytes, i)),
+    last: step(
+      'bench.last',
+      (x) => {
+        if (marks.fail) throw new Error('the last step fails until it is fixed')
+        marks.lastStart = performance.now()
+        return x
+      },
+      { maxRetries: 0 },
+    ),
+  }
+}
+
+const strings = new Map()
+/** A string of `bytes` characters, different per `i` (so content-addressed blobs do not repeat). */
+function sizedString(bytes, i) {
+  let base = strings.get(bytes)
+  if (base === undefined) {
+    base = 'x'.repeat(bytes)
+    strings.set(bytes, base)
+  }
+  const tag = `${i}:`
+  return tag + base.slice(tag.length)
+}
+
+function chain(steps, length, first = 0) {
+  let node = steps.inc(first)
+  for (let i = 1; i < length; i++) node = steps.inc(node)
+  return node
+}
+
+async function timed(fn) {
+  const t = performance.now()
+  await fn()
+  return performance.now() - t
+}
+
+export const SCENARIOS = {
+  a: {
+    title: 'a: 1 workflow, 1,000 sequential steps',
+    floor: 'sequential',
+    async run({ core, storage, steps }) {
+      const rt = new core.Runtime(storage)
+      const ms = await timed(() => rt.run(chain(steps, 1000), { workflowId: 'a' }))
+      return { ms, steps: 1000 }
+    },
+  },
+  b: {
+    title: 'b: 1 workflow, 1,000 parallel steps + join',
+    floor: 'parallel',
+    async run({ core, storage, steps }) {
+      const rt = new core.Runtime(storage)
+      const node = steps.join(Array.from({ length: 1000 }, (_, i) => steps.leaf(i)))
+      const ms = await timed(() => rt.run(node, { workflowId: 'b' }))
+      return { ms, steps: 1001 }
+    },
+  },
+  c: {
+    title: 'c: 200 workflows × 10 sequential steps, started at once',
+    floor: 'parallel',
+    async run({ core, storage, steps }) {
+      const rt = new core.Runtime(storage)
+      const ms = await timed(() =>
+        Promise.all(
+          Array.from({ length: 200 }, (_, w) => rt.run(chain(steps, 10), { workflowId: `c-${w}` })),
+        ),
+      )
+      return { ms, steps: 2000 }
+    },
+  },
+  d: {
+    title: 'd: 1 workflow, 100,000 sequential steps',
+    floor: 'sequential',
+    async run({ core, storage, steps, quick }) {
+      const n = quick ? 20_000 : 100_000
+      const window = n / 10
+      steps.marks.every = window
+      const rt = new core.Runtime(storage)
+      const ms = await timed(() => rt.run(chain(steps, n), { workflowId: 'd' }))
+      const at = steps.marks.at
+      const rate = (from, to) => (window * 1000) / (to.t - from.t)
+      const first = rate(at[0], at[1])
+      const last = rate(at[at.length - 2], at[at.length - 1])
+      return {
+        ms,
+        steps: n,
+        extra: {
+          window,
+          firstRate: first,
+          lastRate: last,
+          firstRssMb: at[1].rss / 2 ** 20,
+          lastRssMb: at[at.length - 1].rss / 2 ** 20,
+        },
+      }
+    },
+  },
+  e: {
+    title: 'e: 1 workflow, 10,000-wide fan-out + join',
+    floor: 'parallel',
+    async run({ core, storage, steps }) {
+      const rt = new core.Runtime(storage)
+      const node = steps.join(Array.from({ length: 10_000 }, (_, i) => steps.leaf(i)))
+      const ms = await timed(() => rt.run(node, { workflowId: 'e' }))
+      return { ms, steps: 10_001 }
+    },
+  },
+  f: {
+    title: 'f: step results of 1 KB, 100 KB, 1 MB and 10 MB (sequential)',
+    floor: 'sequential',
+    /** Sizes and steps per size; each size is a separate worker (`variant`). */
+    variants: (quick) => [
+      { label: '1 KB', bytes: 1_000, steps: quick ? 100 : 200 },
+      { label: '100 KB', bytes: 100_000, steps: quick ? 20 : 30 },
+      { label: '1 MB', bytes: 1_000_000, steps: 10 },
+      { label: '10 MB', bytes: 10_000_000, steps: 3 },
+    ],
+    async run({ core, storage, steps, variant }) {
+      const rt = new core.Runtime(storage)
+      let node = steps.payload(null, 0, variant.bytes)
+      for (let i = 1; i < variant.steps; i++) node = steps.payload(node, i, variant.bytes)
+      const ms = await timed(() => rt.run(node, { workflowId: 'f' }))
+      return { ms, steps: variant.steps }
+    },
+  },
+  g: {
+    title: 'g: resuming a 10,000-step chain with 9,999 steps committed',
+    floor: 'sequential',
+    /** Builds the failed chain: 9,999 committed steps and a last one that threw with maxRetries 0. */
+    async build({ core, storage, steps }) {
+      steps.marks.fail = true
+      const rt = new core.Runtime(storage)
+      try {
+        await rt.run(steps.last(chain(steps, 9_999)), { workflowId: 'g' })
+      } catch (error) {
+        if (error?.code !== 'WF_EXECUTION_FAILED') throw error
+      }
+      steps.marks.fail = false
+    },
+    async run({ core, storage, steps }) {
+      const t = performance.now()
+      const rt = new core.Runtime(storage) // a fresh runtime, as after a restart
+      await rt.resume('g')
+      const ms = performance.now() - t
+      if (steps.marks.lastStart === 0) throw new Error('the last step never ran')
+      return { ms, steps: 1, extra: { untilLastMs: steps.marks.lastStart - t } }
+    },
+  },
+}
+
+/** Which backends a scenario runs on, and why some are left out. */
+export function backendsFor(id, all) {
+  // d: 100,000 fsynced steps (~2 min per run at ~1.5 ms) or S3 PUTs (~4 min) do not fit a bench run.
+  if (id === 'd') return all.filter((b) => b === 'memory' || b === 'fs-none')
+  if (id !== 'b' && id !== 'c' && id !== 'a') return all.filter((b) => b !== 'fs-fsync-before')
+  return all
+}
