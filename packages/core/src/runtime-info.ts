@@ -149,8 +149,10 @@ export function currentRuntimeInfo(): RuntimeInfo {
 export function compareRuntime(before: RuntimeInfo | undefined, after: RuntimeInfo): RuntimeChange[] {
   if (!before) return []
   const changes: RuntimeChange[] = []
+  // A field this process cannot tell (no package.json or lockfile where it runs, as under the `wf`
+  // CLI in another folder) is not a change.
   const field = (what: string, a: string | undefined, b: string | undefined) => {
-    if (a !== b) changes.push({ what, before: a, after: b })
+    if (a !== b && b !== undefined) changes.push({ what, before: a, after: b })
   }
   field('node', before.node, after.node)
   field('platform', before.platform, after.platform)
