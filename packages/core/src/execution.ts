@@ -15,6 +15,7 @@ import {
   planGraph,
   resolveArgs,
 } from './graph.js'
+import { runIsolated } from './isolate.js'
 import { isStepNode } from './step.js'
 import type { StepRecord, WorkflowStore } from './store.js'
 
@@ -306,6 +307,25 @@ export class Execution {
     attempt: number,
   ): Promise<unknown> {
     const timeoutMs = node.options.timeoutMs
+    if (node.options.isolate !== undefined) {
+      // In a worker thread or a child process (isolate.ts): the arguments and the result cross as
+      // codec text, and an abort (cancel, timeoutMs) ends the isolate before this settles.
+      const { codec, workflowId } = this.#o
+      const controller = timeoutMs === undefined ? undefined : new AbortController()
+      const timer =
+        controller &&
+        setTimeout(() => controller.abort(new StepTimeoutError(node.id, timeoutMs as number)), timeoutMs)
+      return runIsolated({
+        stepName: node.name,
+        options: node.options,
+        args: encodeValue(codec, args, 'arguments', node.id),
+        context: { workflowId, stepId: node.id, attempt },
+        signal: controller ? AbortSignal.any([this.#o.signal, controller.signal]) : this.#o.signal,
+        codec,
+      })
+        .then((text) => codec.decode(text))
+        .finally(() => clearTimeout(timer))
+    }
     if (timeoutMs === undefined) {
       const context: StepContext = {
         workflowId: this.#o.workflowId,

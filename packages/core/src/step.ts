@@ -2,8 +2,10 @@
 // StepNode values calling it returns. Nothing runs until `run()`; the types carry each step's
 // argument and result types through the graph.
 
+import { isAbsolute } from 'node:path'
 import { InvalidOptionsError, StepAlreadyRegisteredError } from './errors.js'
 import { validateStepName } from './ids.js'
+import { type IsolateResourceLimits, RESOURCE_LIMITS } from './isolate.js'
 import type { RunOptions, WorkflowHandle } from './runtime.js'
 import { getRuntime } from './runtime.js'
 
@@ -36,6 +38,35 @@ export interface StepOptions {
   checkpoint?: boolean
   /** Your data about the step, returned by `getMetadata(id, { stepId })`. */
   metadata?: { [key: string]: Json }
+  /**
+   * Run each attempt in its own worker thread or child process (Ray's per-step environment) instead
+   * of on the runner's event loop; needs `module`. The isolate imports `module`, finds the step by
+   * name, and runs it with the default codec (a runtime codec's extra `types` do not cross). The
+   * step must return a value, not a `StepNode`. Aborting (cancel, `timeoutMs`) aborts
+   * `currentStep().signal` in the isolate, then ends it after a 500 ms grace (`worker.terminate()`,
+   * or SIGTERM then SIGKILL); an isolate that dies is a step failure (`IsolateExitedError`), retried
+   * like a thrown error.
+   *
+   * ```ts
+   * const render = step('render', renderFrames, { isolate: 'process', module: import.meta.url })
+   * ```
+   */
+  isolate?: 'thread' | 'process'
+  /**
+   * The module the isolate imports to register this step: a `file:` URL (`import.meta.url` of the
+   * file that calls `step()`) or an absolute path. It must register the step under the same name,
+   * with the same `@wf/core` as the isolate's bootstrap.
+   */
+  module?: string
+  /** Environment variables of the isolate, added to (and overriding) the runner's `process.env`. */
+  env?: { [name: string]: string }
+  /** Node options of the isolate (default: the runner's `process.execArgv`); threads accept only some. */
+  execArgv?: string[]
+  /**
+   * Memory limits of the isolate: all of them for a thread (worker `resourceLimits`); a process
+   * honours only `maxOldGenerationSizeMb` (as `--max-old-space-size`).
+   */
+  resourceLimits?: IsolateResourceLimits
 }
 
 /** The output of a step with `catchExceptions: true`. */
@@ -174,6 +205,7 @@ export function step<A extends unknown[], R>(
   validateStepName(name)
   if (typeof fn !== 'function') throw new InvalidOptionsError(`step("${name}", fn): fn must be a function`)
   validateStepOptions(options, name)
+  validateIsolation(options, name)
   const existing = registry.get(name)
   if (existing && existing.fn !== fn) throw new StepAlreadyRegisteredError(name)
   const definition: StepDefinition = existing ?? { name, fn: fn as (...args: never[]) => unknown, options }
@@ -195,11 +227,14 @@ function makeStepFunction(definition: StepDefinition, options: Readonly<StepOpti
 
 function mergeOptions(base: Readonly<StepOptions>, more: StepOptions): StepOptions {
   validateStepOptions(more, 'options')
-  return {
+  const merged = {
     ...base,
     ...more,
     ...(more.backoff || base.backoff ? { backoff: { ...base.backoff, ...more.backoff } } : {}),
   }
+  // Checked on the merged options: `.options({ isolate })` may rely on the step's own `module`.
+  validateIsolation(merged, 'options')
+  return merged
 }
 
 /** Throws `InvalidOptionsError` for options that make no sense, naming the option. */
@@ -247,6 +282,66 @@ export function validateStepOptions(options: StepOptions, where: string): void {
       throw new InvalidOptionsError(`${where}: metadata must be JSON-serializable (${String(error)})`)
     }
   }
+  validateIsolateOptions(options, where)
+}
+
+// The isolate options are stored with the graph, so they must be plain JSON and checked here.
+function validateIsolateOptions(options: StepOptions, where: string): void {
+  const { isolate, module, env, execArgv, resourceLimits } = options
+  if (isolate !== undefined && isolate !== 'thread' && isolate !== 'process') {
+    throw new InvalidOptionsError(
+      `${where}: isolate must be 'thread' or 'process', got ${JSON.stringify(isolate)}`,
+    )
+  }
+  if (module !== undefined && !isModuleLocation(module)) {
+    throw new InvalidOptionsError(
+      `${where}: module must be a file: URL or an absolute path (pass import.meta.url), got ${JSON.stringify(module)}`,
+    )
+  }
+  if (env !== undefined) {
+    if (!isPlainObject(env) || !Object.values(env).every((value) => typeof value === 'string')) {
+      throw new InvalidOptionsError(`${where}: env must be an object of string values`)
+    }
+  }
+  if (execArgv !== undefined) {
+    if (!Array.isArray(execArgv) || !execArgv.every((arg) => typeof arg === 'string')) {
+      throw new InvalidOptionsError(`${where}: execArgv must be an array of strings`)
+    }
+  }
+  if (resourceLimits !== undefined) {
+    if (!isPlainObject(resourceLimits)) {
+      throw new InvalidOptionsError(`${where}: resourceLimits must be an object`)
+    }
+    for (const [key, value] of Object.entries(resourceLimits)) {
+      if (!RESOURCE_LIMITS.includes(key as keyof IsolateResourceLimits)) {
+        throw new InvalidOptionsError(
+          `${where}: resourceLimits.${key} is not a resource limit (use ${RESOURCE_LIMITS.join(', ')})`,
+        )
+      }
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new InvalidOptionsError(`${where}: resourceLimits.${key} must be a non-negative number`)
+      }
+    }
+  }
+}
+
+/** Throws when `isolate` is set without a `module` to import in the isolate. */
+function validateIsolation(options: StepOptions, where: string): void {
+  if (options.isolate !== undefined && options.module === undefined) {
+    throw new InvalidOptionsError(
+      `${where}: isolate '${options.isolate}' needs module, the file that registers the step (module: import.meta.url)`,
+    )
+  }
+}
+
+function isModuleLocation(value: unknown): boolean {
+  if (typeof value !== 'string') return false
+  if (value.startsWith('file:')) return URL.canParse(value)
+  return isAbsolute(value)
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** Whether `value` is a `StepNode`. */
