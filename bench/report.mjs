@@ -50,14 +50,27 @@ function medianResult(runs) {
   }
 }
 
-export function report({ quick, rounds, floors, results, profiles, backends, only, s3, compareFs, minutes }) {
+export function report({
+  quick,
+  rounds,
+  floors,
+  results,
+  failures,
+  revision,
+  profiles,
+  backends,
+  only,
+  s3,
+  compareFs,
+  minutes,
+}) {
   const floor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, median(v)]))
   const get = (id, backend, label = '') =>
     results[`${id}|${label}|${backend}`] && medianResult(results[`${id}|${label}|${backend}`])
   const lines = [
     '# wf benchmark results',
     '',
-    `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
+    `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). Code: ${revision}, built by the run. S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
     '',
     `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',
@@ -100,8 +113,13 @@ export function report({ quick, rounds, floors, results, profiles, backends, onl
     for (const variant of variants) {
       for (const backend of backends) {
         const m = get(id, backend, variant?.label)
-        if (!m) continue
         const name = BACKEND_LABELS[backend]
+        const failed = failures[`${id}|${variant?.label ?? ''}|${backend}`]
+        if (failed)
+          lines.push(
+            `| ${name}${id === 'f' ? ` | ${variant.label}` : ''} | **failed ${failed.length}×**: ${failed[0].replaceAll('|', '/')} |`,
+          )
+        if (!m) continue
         if (id === 'd') {
           const e = m.extra
           lines.push(

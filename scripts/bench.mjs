@@ -45,6 +45,8 @@ if (!process.argv.includes('--no-build')) {
   if (build.status !== 0) process.exit(1)
 }
 
+const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? ''
+const revision = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'packages/core') ? ' with uncommitted changes in packages/core' : ''}`
 const work = mkdtempSync(join(tmpdir(), 'wf-bench-'))
 let s3Client
 let bucket
@@ -69,19 +71,22 @@ function worker(job, execArgv = []) {
     const child = spawn(
       process.execPath,
       [...execArgv, join(root, 'bench/worker.mjs'), JSON.stringify(job)],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+      process.stderr.write(chunk)
+    })
     child.stdout.on('data', (chunk) => {
       stdout += chunk
     })
     child.on('error', reject)
     child.on('close', (code) => {
       const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      if (code !== 0 || !line)
-        reject(new Error(`worker ${job.scenario}/${job.backend} exited with ${code}: ${stdout.slice(-500)}`))
+      const why = stderr.match(/^(\w*Error\b.*)$/m)?.[1] ?? stderr.slice(-300)
+      if (code !== 0 || !line) reject(new Error(`worker exited with ${code}: ${why}`))
       else resolvePromise(JSON.parse(line.slice(7)))
     })
   })
@@ -109,6 +114,7 @@ async function measureFloors() {
 }
 
 const results = {}
+const failures = {}
 const started = Date.now()
 for (let round = 0; round < rounds; round++) {
   await measureFloors()
@@ -133,12 +139,21 @@ for (let round = 0; round < rounds; round++) {
           bucket,
           prefix: `${id}${v}-${round}/`,
         }
-        if (id === 'g' && backend !== 'memory') {
-          // Built without fsync (or on S3 itself): only the resume is measured.
-          await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
-        }
-        const result = await worker(job)
         const key = `${id}|${variant?.label ?? ''}|${backend}`
+        let result
+        try {
+          if (id === 'g' && backend !== 'memory') {
+            // Built without fsync (or on S3 itself): only the resume is measured.
+            await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
+          }
+          result = await worker(job)
+        } catch (error) {
+          // One failed measurement (e.g. the engine giving up under load) must not lose the others.
+          failures[key] ??= []
+          failures[key].push(String(error.message).split('\n')[0])
+          console.log(`${key}: FAILED ${failures[key].at(-1)}`)
+          continue
+        }
         results[key] ??= []
         results[key].push(result)
         console.log(
@@ -177,6 +192,8 @@ writeFileSync(
     rounds,
     floors,
     results,
+    failures,
+    revision,
     profiles,
     backends,
     only,
