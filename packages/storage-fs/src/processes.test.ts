@@ -114,7 +114,7 @@ describe('crash safety', () => {
     expect(sawLeftovers).toBeGreaterThan(0)
     await storage.cleanup()
     expect(await internalFiles(root)).toEqual([])
-  }, 60_000)
+  }, 240_000) // 50 child processes: slow on a loaded 2-core machine
 })
 
 interface RaceResult {
@@ -148,7 +148,7 @@ describe('cross-process races', () => {
           ),
       ),
     )
-  }, 60_000)
+  }, 240_000) // 50 child processes: slow on a loaded 2-core machine
   afterAll(async () => {
     for (const child of children) child.stdin?.end()
     await Promise.all(children.map(exited))
