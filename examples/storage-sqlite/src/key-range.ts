@@ -1,6 +1,8 @@
 // Turns a `list` prefix into a key range SQLite can answer from the primary-key index. SQLite's
 // default BINARY collation compares TEXT by its UTF-8 bytes (memcmp), and UTF-8 byte order is
 // code point order: exactly `compareKeys` from @wf/core, so `ORDER BY key` needs no collation.
+// @wf/core should export this next to `compareKeys`: every range-scanning backend (SQL, LMDB,
+// FoundationDB, Redis ZRANGEBYLEX) needs it, and the surrogate and U+10FFFF cases are easy to miss.
 
 /**
  * The smallest string above every string that starts with `prefix`, in code point order, or

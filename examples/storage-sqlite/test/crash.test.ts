@@ -60,11 +60,14 @@ it(`never re-runs a committed step across ${KILLS} SIGKILLs at random moments, a
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 150))
       proc.kill()
       const { stderr } = await proc.exit
-      expect(stderr).toBe('')
+      expect(stderr, `runner ${kill} failed before it was killed`).toBe('')
       kills.push((await store.listStepIds(workflowId)).length)
     }
     // Some kills landed after steps were committed, so resumes had work both done and to do.
-    expect(kills.some((committed) => committed > 0)).toBe(true)
+    expect(
+      kills.some((committed) => committed > 0),
+      `steps committed after each kill: ${kills}`,
+    ).toBe(true)
     const before = new Set(await store.listStepIds(workflowId))
     const last = start()
     committedBefore.set(last.pid, before)
