@@ -17,6 +17,7 @@ import { formatValue, jsonValue, type Out, paint, status, table, time, useColor 
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
+import { runWorker, type WorkerCommandOptions } from './worker.js'
 
 interface GlobalOptions {
   storage?: string
@@ -42,9 +43,13 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     stderr: (t) => io.stderr.write(t),
   }
   let code = 0
-  const context = (command: Command): { client: WorkflowClient; out: Out; opts: GlobalOptions } => {
+  const output = (command: Command): { out: Out; opts: GlobalOptions } => {
     const opts = command.optsWithGlobals<GlobalOptions>()
     out = { ...out, json: Boolean(opts.json), color: useColor(io.stdout, opts.color) }
+    return { out, opts }
+  }
+  const context = (command: Command): { client: WorkflowClient; out: Out; opts: GlobalOptions } => {
+    const { opts } = output(command)
     client ??= new WorkflowClient({ storage: opts.storage })
     return { client, out, opts }
   }
@@ -55,7 +60,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
   }
 
   const program = new Command('wf')
-    .description('Manage wf workflows: list, inspect, resume, cancel and delete them.')
+    .description('Manage wf workflows: list, inspect, resume, cancel and delete them; run workers.')
     .option('--storage <uri>', 'where workflows are stored: a path, file://, s3://… (default: $WF_STORAGE)')
     .option('--json', 'print JSON for scripts')
     .option('--no-color', 'never colour the output (NO_COLOR works too)')
@@ -198,6 +203,27 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
         'error' in r ? String(r.error) : JSON.stringify(r.output),
       ])
       out.stdout(table(['WORKFLOW ID', 'RESULT', 'OUTPUT / ERROR'], rows, out))
+    })
+
+  program
+    .command('worker')
+    .description('run workflows: take PENDING ones (oldest first) and RESUMABLE ones until SIGTERM/SIGINT')
+    .option('--import <module>', 'a module that defines the steps (repeatable, at least one)', collect, [])
+    .option('--concurrency <n>', 'at most this many workflows at once (default 4)')
+    .option('--poll-interval <ms>', 'how often to look for work when idle (default 1000)')
+    .option('--grace <ms>', 'on stop, how long running steps may take to finish (default 10000)')
+    .option(
+      '--lease-ttl <ms>',
+      "how long a lease lasts without renewal: a dead machine's workflows wait this long (default 15000)",
+    )
+    .option('--heartbeat <ms>', 'how often leases are renewed and cancels noticed (default lease-ttl / 3)')
+    .option(
+      '--on-code-change <policy>',
+      'a workflow submitted with other step code: warn (default), error or ignore',
+    )
+    .action(async (options: WorkerCommandOptions, command: Command) => {
+      const { out, opts } = output(command)
+      code = await runWorker(opts.storage, options, out)
     })
 
   program

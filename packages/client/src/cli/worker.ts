@@ -1,0 +1,185 @@
+// `wf worker`: a long-running process that imports the step modules, then runs core's
+// `createWorker` on one storage, printing a line (or a JSON line) per workflow it takes and per
+// workflow that ends. SIGTERM/SIGINT stop it gracefully (exit 0); a second signal exits at once.
+
+import {
+  type CodeChangePolicy,
+  createWorker,
+  InvalidOptionsError,
+  type ResumeOptions,
+  Runtime,
+  type RuntimeOptions,
+  type StorageSpec,
+  type WorkflowHandle,
+} from '@wf/core'
+import { duration, type Out, paint, type Style } from './format.js'
+import { importModules } from './modules.js'
+
+/** The command's options as commander gives them (strings, not yet checked). */
+export interface WorkerCommandOptions {
+  import: string[]
+  concurrency?: string
+  pollInterval?: string
+  grace?: string
+  leaseTtl?: string
+  heartbeat?: string
+  onCodeChange?: string
+}
+
+const POLICIES: readonly CodeChangePolicy[] = ['warn', 'error', 'ignore']
+
+type Outcome = 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'ERROR'
+
+const OUTCOME_STYLE: Record<Outcome, Style> = {
+  SUCCESSFUL: 'green',
+  FAILED: 'red',
+  CANCELED: 'magenta',
+  RELEASED: 'yellow',
+  ERROR: 'red',
+}
+
+/** A whole number from a flag, or a usage error naming the flag. */
+function integer(flag: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new InvalidOptionsError(`${flag} must be a whole number of at least ${min}, got "${value}"`)
+  }
+  return n
+}
+
+/**
+ * A runtime that reports each workflow the worker takes over. `createWorker` takes work through
+ * `resumeAsync` (PENDING and RESUMABLE alike) and reports only how runs end, so the taking is
+ * observed here.
+ */
+class ReportingRuntime extends Runtime {
+  onTaken: (workflowId: string) => void = () => {}
+
+  override async resumeAsync<T = unknown>(
+    workflowId: string,
+    options?: ResumeOptions,
+  ): Promise<WorkflowHandle<T>> {
+    const handle = await super.resumeAsync<T>(workflowId, options)
+    if (this.isActive(workflowId)) this.onTaken(workflowId)
+    return handle
+  }
+}
+
+/** Runs the worker until a signal stops it; resolves to the exit code. */
+export async function runWorker(
+  storage: StorageSpec,
+  options: WorkerCommandOptions,
+  out: Out,
+): Promise<number> {
+  if (options.import.length === 0) {
+    throw new InvalidOptionsError(
+      'wf worker needs --import MODULE: the modules that register the steps its workflows use',
+    )
+  }
+  const concurrency = integer('--concurrency', options.concurrency, 1)
+  const pollIntervalMs = integer('--poll-interval', options.pollInterval, 1)
+  const shutdownGraceMs = integer('--grace', options.grace, 0)
+  const leaseTtlMs = integer('--lease-ttl', options.leaseTtl, 10)
+  const heartbeatMs = integer('--heartbeat', options.heartbeat, 1)
+  const runtimeOptions: RuntimeOptions = {}
+  if (leaseTtlMs !== undefined) runtimeOptions.leaseTtlMs = leaseTtlMs
+  if (heartbeatMs !== undefined) runtimeOptions.heartbeatMs = heartbeatMs
+  if (options.onCodeChange !== undefined) {
+    if (!POLICIES.includes(options.onCodeChange as CodeChangePolicy)) {
+      throw new InvalidOptionsError(
+        `--on-code-change must be one of ${POLICIES.join(', ')}, got "${options.onCodeChange}"`,
+      )
+    }
+    runtimeOptions.onCodeChange = options.onCodeChange as CodeChangePolicy
+  }
+
+  await importModules(options.import)
+  const runtime = new ReportingRuntime(storage, runtimeOptions)
+  await runtime.storage() // a bad URI or an unreachable backend fails here, before any work
+
+  const emit = (event: Record<string, unknown>, text: string): void =>
+    out.stdout(out.json ? JSON.stringify({ time: new Date().toISOString(), ...event }) : text)
+  const clock = () => paint(out, 'dim', new Date().toISOString().slice(11, 23))
+  const takenAt = new Map<string, number>()
+
+  runtime.onTaken = (workflowId) => {
+    takenAt.set(workflowId, Date.now())
+    emit({ event: 'taken', workflowId }, `${clock()} ${paint(out, 'cyan', 'taken')}      ${workflowId}`)
+  }
+
+  let worker: ReturnType<typeof createWorker>
+  try {
+    worker = createWorker({
+      runtime,
+      concurrency,
+      pollIntervalMs,
+      shutdownGraceMs,
+      handleSignals: false, // this command handles them, to print and to force a second time
+      onWorkflow: ({ workflowId, outcome, error }) => {
+        if (workflowId === '') {
+          // The worker's own loop failed (storage unreachable): it keeps polling.
+          const message = error instanceof Error ? error.message : String(error)
+          emit({ event: 'error', message }, `${clock()} ${paint(out, 'red', 'error')}      ${message}`)
+          return
+        }
+        const started = takenAt.get(workflowId)
+        takenAt.delete(workflowId)
+        const durationMs = started === undefined ? undefined : Date.now() - started
+        const e = error as { code?: string; message?: string } | undefined
+        const detail = outcome === 'SUCCESSFUL' || outcome === 'RELEASED' ? undefined : e?.message
+        emit(
+          {
+            event: 'finished',
+            workflowId,
+            outcome,
+            durationMs,
+            ...(error === undefined ? {} : { error: { code: e?.code, message: e?.message } }),
+          },
+          `${clock()} ${paint(out, OUTCOME_STYLE[outcome], outcome.padEnd(10))} ${workflowId} ${duration(durationMs)}${detail ? `: ${detail}` : ''}`,
+        )
+      },
+    })
+  } catch (error) {
+    await (await runtime.storage()).close?.()
+    throw error
+  }
+
+  const settings = {
+    concurrency: concurrency ?? 4,
+    leaseTtlMs: runtime.leaseTtlMs,
+    heartbeatMs: runtime.heartbeatMs,
+  }
+  emit(
+    { event: 'started', pid: process.pid, runnerId: runtime.runner.runnerId, ...settings },
+    `${clock()} worker ${runtime.runner.host}:${process.pid} started (concurrency ${settings.concurrency}, lease ${settings.leaseTtlMs}ms, heartbeat ${settings.heartbeatMs}ms)`,
+  )
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals === 1) {
+      emit(
+        { event: 'stopping', signal, running: runtime.runningCount },
+        `${clock()} ${signal}: stopping (${runtime.runningCount} running; their steps may finish within the grace period, then they are released)`,
+      )
+      void worker.stop()
+      return
+    }
+    // Impatient: leave now. Leases not released stay held until they expire (on this host, until
+    // this pid is gone, which is at once), so nothing is lost but the steps in flight.
+    emit({ event: 'forced', signal }, `${clock()} ${signal} again: exiting without waiting`)
+    process.exit(130)
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  try {
+    await worker.stopped
+    emit({ event: 'stopped' }, `${clock()} stopped`)
+    return 0
+  } finally {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    await (await runtime.storage()).close?.()
+  }
+}

@@ -1,0 +1,43 @@
+// Engine behaviour the `wf worker` command relies on, found while building it. The failing case is
+// skipped until the engine (packages/core) is fixed: un-skip it then.
+
+import { MemoryStorage, Runtime, step } from '@wf/core'
+import { afterEach, expect, it } from 'vitest'
+
+/** A storage whose listings take a little real time, like a folder or S3 (not only microtasks). */
+class SlowListStorage extends MemoryStorage {
+  override async list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    return super.list(...args)
+  }
+}
+
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown) => unhandled.push(reason)
+afterEach(() => {
+  process.off('unhandledRejection', onUnhandled)
+})
+
+// ENGINE BUG (packages/core/src/execution.ts, Execution.run): a run stopped while it is still
+// loading its committed steps on resume (`await this.#loadCommitted(plan)`, before `await result`)
+// rejects the settle promise with nobody listening yet. Node reports an unhandled rejection of
+// ExecutionStopped, which kills the process (Node's default): a worker stopped with SIGTERM just
+// after taking a workflow exits 1 instead of 0; a cancel at that moment does the same. The run's
+// own result is right (RunnerShutdownError / WorkflowCancelledError). Fix: `result.catch(() => {})`
+// where the promise is made, or create it after loading.
+it.skip('stopping a run while it loads committed steps on resume leaves no unhandled rejection', async () => {
+  process.on('unhandledRejection', onUnhandled)
+  const runtime = new Runtime(new SlowListStorage())
+  const one = step('engine.one', async () => 1)
+  await runtime.submit(one(), { workflowId: 'released-while-loading' })
+  const released = await runtime.resumeAsync('released-while-loading')
+  await runtime.release('released-while-loading')
+  await expect(released.result()).rejects.toMatchObject({ code: 'WF_RUNNER_SHUTDOWN' })
+
+  await runtime.submit(one(), { workflowId: 'canceled-while-loading' })
+  const canceled = await runtime.resumeAsync('canceled-while-loading')
+  await runtime.cancel('canceled-while-loading')
+  await expect(canceled.result()).rejects.toMatchObject({ code: 'WF_CANCELED' })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(unhandled).toEqual([])
+})
