@@ -31,11 +31,14 @@ function executions(): { pid: number; stepId: string }[] {
 }
 
 function child(command: 'run' | 'resume', workflowId: string) {
-  return spawn(process.execPath, [join(here, 'child.js'), command, workflowId], {
+  const proc = spawn(process.execPath, [join(here, 'child.js'), command, workflowId], {
     // The children use the same storage as this process (and this process already said where it is).
     env: { ...process.env, WF_STORAGE: process.env.WF_STORAGE ?? defaultStoragePath() },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  // Listen from the start: a child that exits early must not leave us waiting for an 'exit' already gone.
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  return Object.assign(proc, { exited })
 }
 
 // 1. A workflow in this process, on the default storage (a folder under the OS temp dir, or WF_STORAGE).
@@ -56,7 +59,7 @@ const store = await runtime.store()
 while ((await store.listStepIds(second).catch(() => [])).length < 7)
   await new Promise((r) => setTimeout(r, 10))
 victim.kill('SIGKILL')
-await new Promise((resolve) => victim.once('exit', resolve))
+await victim.exited
 const stored = await store.requireWorkflow(second)
 const committed = new Set(await store.listStepIds(second))
 console.log(
@@ -70,7 +73,7 @@ let resumed = ''
 resumer.stdout.on('data', (chunk) => {
   resumed += chunk
 })
-const code = await new Promise((resolve) => resumer.once('exit', resolve))
+const code = await resumer.exited
 if (code !== 0) throw new Error(`the resuming process failed with exit code ${String(code)}`)
 console.log('   output:', JSON.parse(resumed))
 

@@ -31,7 +31,7 @@ it('never re-runs a committed step across 12 SIGKILLs at random moments, and fin
       committedBefore.set(proc.pid as number, before)
       await new Promise((resolve) => setTimeout(resolve, 40 + Math.random() * 250))
       proc.kill('SIGKILL')
-      await new Promise((resolve) => proc.once('exit', resolve))
+      await proc.exited
     }
     const before = new Set(await store.listStepIds(workflowId))
     const last = start()
@@ -40,7 +40,7 @@ it('never re-runs a committed step across 12 SIGKILLs at random moments, and fin
     let err = ''
     last.stdout.on('data', (chunk) => (out += chunk))
     last.stderr.on('data', (chunk) => (err += chunk))
-    const code = await new Promise((resolve) => last.once('exit', resolve))
+    const code = await last.exited
     expect(err).toBe('')
     expect(code).toBe(0)
     expect(JSON.parse(out)).toBe(EXPECTED)

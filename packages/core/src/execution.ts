@@ -45,6 +45,8 @@ export interface ExecutionOptions {
   onStepDone?: (node: PlanNode) => void
   /** Called before each commit; throws when this runner may no longer commit (its lease is gone). */
   beforeCommit?: () => void
+  /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
+  onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
 }
 
 const DEFAULT_MAX_RETRIES = 3
@@ -177,7 +179,9 @@ export class Execution {
       this.#complete(node, this.#o.codec.decode(text), live)
       return undefined
     }
-    const sub = planFromStored(record.graph as NonNullable<StepRecord['graph']>, `step ${node.id}`)
+    const graph = record.graph as NonNullable<StepRecord['graph']>
+    this.#o.onStoredSubGraph?.(graph)
+    const sub = planFromStored(graph, `step ${node.id}`)
     this.#expand(node, sub, live)
     return sub
   }

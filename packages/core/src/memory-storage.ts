@@ -55,7 +55,7 @@ export class MemoryStorage implements Storage {
     const keys = this.#sortedKeys
     const start = lowerBound(
       keys,
-      options.after !== undefined && options.after >= prefix ? options.after : prefix,
+      options.after !== undefined && compareKeys(options.after, prefix) >= 0 ? options.after : prefix,
     )
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     const page: string[] = []

@@ -461,7 +461,7 @@ export class Runtime {
       }
       throw error
     }
-    return this.#start<T>(store, taken, plan, true, takenAt)
+    return this.#start<T>(store, taken, plan, true, takenAt, policy)
   }
 
   async #decodeOutput<T>(store: WorkflowStore, record: WorkflowRecord): Promise<T> {
@@ -481,6 +481,7 @@ export class Runtime {
     plan: Plan,
     resume: boolean,
     takenAt: number,
+    policy: CodeChangePolicy = this.onCodeChange,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
     const controller = new AbortController()
@@ -500,6 +501,9 @@ export class Runtime {
       maxConcurrency: this.maxConcurrency,
       signal: controller.signal,
       beforeCommit: () => lease.check(),
+      // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
+      onStoredSubGraph: (graph) =>
+        checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
     })
     lease.start()
     const result = this.#drive(lease, execution.run(plan, resume)).finally(() => {
@@ -592,10 +596,10 @@ function checkCodeChange(
   workflowId: string,
   policy: CodeChangePolicy,
   steps: ReturnType<typeof compareSteps>,
-  record: WorkflowRecord,
+  record: WorkflowRecord | undefined,
 ): void {
   if (policy === 'ignore') return
-  const fields = compareRuntime(record.runtime, currentRuntimeInfo())
+  const fields = record ? compareRuntime(record.runtime, currentRuntimeInfo()) : []
   if (steps.length === 0 && fields.length === 0) return
   if (policy === 'error' && steps.length > 0)
     throw new WorkflowCodeChangedError(workflowId, [...steps, ...fields])

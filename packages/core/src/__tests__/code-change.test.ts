@@ -131,6 +131,27 @@ describe('checking it on resume', () => {
     expect(warnings).toEqual([])
   })
 
+  it('checks the steps of continuations stored by an earlier run too', async () => {
+    const runtime = new Runtime(new MemoryStorage(), { onCodeChange: 'error' })
+    const inner = step('cc.inner', (x: number) => x * 3)
+    const spawn = step('cc.spawn', (x: number) => second(inner(x)))
+    healthy = false
+    await expect(runtime.run(spawn(2), { workflowId: 'cont' })).rejects.toBeInstanceOf(WorkflowExecutionError)
+    healthy = true
+    // Alter the fingerprint stored in the continuation's record, as if other code had created it.
+    const storage = await runtime.storage()
+    const key = storeKeys.step('cont', 'cc.spawn')
+    const record = JSON.parse(new TextDecoder().decode((await storage.get(key))?.data))
+    record.graph.fingerprints['cc.inner'] = '0000000000000000'
+    await storage.put(key, new TextEncoder().encode(JSON.stringify(record)))
+    const error = await runtime.resume('cont').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkflowCodeChangedError)
+    expect((error as WorkflowCodeChangedError).changes.map((c) => c.what)).toEqual(['step:cc.inner'])
+    const store = await runtime.store()
+    expect(runtime.deriveStatus((await store.requireWorkflow('cont')).record)).toBe('RESUMABLE')
+    await expect(runtime.resume('cont', { onCodeChange: 'warn' })).resolves.toBe(60)
+  })
+
   it('rejects an unknown policy', () => {
     // @ts-expect-error not a policy
     expect(() => new Runtime(new MemoryStorage(), { onCodeChange: 'maybe' })).toThrow(/onCodeChange/)

@@ -102,6 +102,18 @@ export function describeList(ctx: ContractContext): void {
     )
 
     it(
+      'compares `after` with the prefix in code point order too ("\ue000" sorts before "😀")',
+      async () => {
+        const storage = ctx.storage()
+        const keys = ['x/😀', 'x/😀/a', 'x/😀b']
+        for (const key of keys) await storage.put(key, utf8(key))
+        // In UTF-16 order "x/\ue000" would sort after the prefix and hide every key.
+        expect(await listAllPages(storage, 'x/😀', undefined, 'x/\ue000')).toEqual(keys)
+      },
+      timeoutMs,
+    )
+
+    it(
       'returns only keys strictly after `after`, whether or not `after` is itself a key',
       async () => {
         const storage = ctx.storage()

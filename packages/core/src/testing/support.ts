@@ -144,9 +144,14 @@ export async function expectInvalidKey(call: () => Promise<unknown>, what: strin
  * Every key under `prefix`, following `next` until it is absent. Fails on a page longer than
  * `limit`, on keys out of order or repeated across pages, and on a `next` that does not move forward.
  */
-export async function listAllPages(storage: Storage, prefix: string, limit?: number): Promise<string[]> {
+export async function listAllPages(
+  storage: Storage,
+  prefix: string,
+  limit?: number,
+  start?: string,
+): Promise<string[]> {
   const keys: string[] = []
-  let after: string | undefined
+  let after: string | undefined = start
   for (let pages = 0; ; pages++) {
     expect(pages, 'list pages followed without reaching the end').toBeLessThan(100_000)
     const page = await storage.list(prefix, limit === undefined ? { after } : { after, limit })
