@@ -72,7 +72,7 @@ export function report({
     '',
     `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). Code: ${revision}, built by the run. S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
     '',
-    `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
+    `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run once on a MemoryStorage in that process (JIT warm-up, not measured). Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',
     "**Columns.** µs per step = wall time of the scenario / steps. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Ratio: µs per step / the floor named in the table.",
     '',

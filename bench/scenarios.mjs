@@ -57,6 +57,7 @@ async function timed(fn) {
 
 export const SCENARIOS = {
   a: {
+    warmUp: true,
     title: 'a: 1 workflow, 1,000 sequential steps',
     floor: 'sequential',
     async run({ core, storage, steps }) {
@@ -66,6 +67,7 @@ export const SCENARIOS = {
     },
   },
   b: {
+    warmUp: true,
     title: 'b: 1 workflow, 1,000 parallel steps + join',
     floor: 'parallel',
     async run({ core, storage, steps }) {
@@ -76,6 +78,7 @@ export const SCENARIOS = {
     },
   },
   c: {
+    warmUp: true,
     title: 'c: 200 workflows × 10 sequential steps, started at once',
     floor: 'parallel',
     async run({ core, storage, steps }) {
@@ -115,6 +118,7 @@ export const SCENARIOS = {
     },
   },
   e: {
+    warmUp: true,
     title: 'e: 1 workflow, 10,000-wide fan-out + join',
     floor: 'parallel',
     async run({ core, storage, steps }) {

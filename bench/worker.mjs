@@ -16,6 +16,11 @@ const context = { core, storage, steps, quick: job.quick, variant: job.variant }
 if (job.phase === 'build' || (job.scenario === 'g' && job.backend === 'memory')) await scenario.build(context)
 let result = {}
 if (job.phase !== 'build') {
+  if (scenario.warmUp) {
+    // A fresh process runs the engine's code cold: run the scenario once on a MemoryStorage first,
+    // so the numbers are the steady state, not the JIT's warm-up.
+    await scenario.run({ ...context, storage: new core.MemoryStorage() })
+  }
   counter.reset()
   result = await scenario.run(context)
   // The process's high-water mark (no sampling timer: it would cost the scenario time).
