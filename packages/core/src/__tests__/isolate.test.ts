@@ -152,6 +152,7 @@ describe.each(KINDS)('a step isolated in a %s', (kind) => {
     const dir = newDir()
     const running = runtime.run(hangs.options(options)(dir, true), { workflowId: `cancel-${kind}` })
     const pid = Number(await waitForFile(join(dir, 'pid')))
+    await waitForFile(join(dir, 'beat')) // expectStopped compares beats: let the first one land
     await runtime.cancel(`cancel-${kind}`)
     await expect(running).rejects.toBeInstanceOf(WorkflowCancelledError)
     expect(readFileSync(join(dir, 'aborted'), 'utf8')).toBe('AbortError')
