@@ -1,5 +1,4 @@
-// Engine behaviour the `wf worker` command relies on, found while building it. The failing case is
-// skipped until the engine (packages/core) is fixed: un-skip it then.
+// Engine behaviour the `wf worker` command relies on, found while building it.
 
 import { MemoryStorage, Runtime, step } from '@wf/core'
 import { afterEach, expect, it } from 'vitest'
@@ -18,14 +17,10 @@ afterEach(() => {
   process.off('unhandledRejection', onUnhandled)
 })
 
-// ENGINE BUG (packages/core/src/execution.ts, Execution.run): a run stopped while it is still
-// loading its committed steps on resume (`await this.#loadCommitted(plan)`, before `await result`)
-// rejects the settle promise with nobody listening yet. Node reports an unhandled rejection of
-// ExecutionStopped, which kills the process (Node's default): a worker stopped with SIGTERM just
-// after taking a workflow exits 1 instead of 0; a cancel at that moment does the same. The run's
-// own result is right (RunnerShutdownError / WorkflowCancelledError). Fix: `result.catch(() => {})`
-// where the promise is made, or create it after loading.
-it.skip('stopping a run while it loads committed steps on resume leaves no unhandled rejection', async () => {
+// Was an engine bug (Execution.run): a run stopped while it was still loading its committed steps
+// on resume rejected its settle promise before anyone listened, and Node's unhandled rejection
+// killed the process (a worker stopped with SIGTERM just after taking a workflow exited 1).
+it('stopping a run while it loads committed steps on resume leaves no unhandled rejection', async () => {
   process.on('unhandledRejection', onUnhandled)
   const runtime = new Runtime(new SlowListStorage())
   const one = step('engine.one', async () => 1)

@@ -87,6 +87,8 @@ export class Execution {
       const result = new Promise<unknown>((resolve, reject) => {
         this.#settle = { resolve, reject }
       })
+      // A stop while committed steps are still loading settles this before it is awaited below.
+      result.catch(() => {})
       if (resume) await this.#loadCommitted(plan)
       else this.#link(plan.nodes)
       if (this.#o.signal.aborted) this.#stop({ kind: 'canceled' })
