@@ -33,7 +33,7 @@ export type {
 } from './step.js'
 export { getRegisteredStep, isStepNode, StepNode, step } from './step.js'
 export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage.js'
-export { compareKeys, MAX_KEY_BYTES, validateKey, validatePrefix } from './storage.js'
+export { compareKeys, MAX_KEY_BYTES, prefixUpperBound, validateKey, validatePrefix } from './storage.js'
 export type {
   RecordedError,
   RunnerInfo,

@@ -16,7 +16,11 @@ export type StorageSpec = Storage | Promise<Storage> | string | undefined
 /** Makes a storage from a URI of a registered scheme. */
 export type StorageFactory = (uri: string) => Storage | Promise<Storage>
 
-const schemes = new Map<string, StorageFactory>()
+// On globalThis, so a plugin that resolved another copy of @wf/core still registers where init() looks.
+const REGISTRY = Symbol.for('@wf/core/storage-schemes')
+const holder = globalThis as { [REGISTRY]?: Map<string, StorageFactory> }
+holder[REGISTRY] ??= new Map<string, StorageFactory>()
+const schemes: Map<string, StorageFactory> = holder[REGISTRY]
 const memoryStores = new Map<string, MemoryStorage>()
 let defaultNoticeShown = false
 
@@ -124,6 +128,6 @@ export async function resolveStorage(spec: StorageSpec): Promise<Storage> {
   }
   if (scheme === 's3') return (await importBackend('@wf/storage-s3')).fromUri(spec)
   throw new StorageConfigError(
-    `no storage for "${scheme}://": use a path, file://, s3:// or memory://, or registerStorageScheme("${scheme}", factory)`,
+    `no storage for "${scheme}://": import the plugin package that provides it before init() (or WF_STORAGE is read, e.g. node --import <plugin>), or registerStorageScheme("${scheme}", factory); built in: a path, file://, s3:// and memory://`,
   )
 }

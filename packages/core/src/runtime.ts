@@ -194,6 +194,14 @@ export class Runtime {
     return this.#store
   }
 
+  /**
+   * Closes the storage (its connections, handles and timers). Workflows this runtime is running
+   * are not stopped: wait for them (`idle()`), or release them first.
+   */
+  async close(): Promise<void> {
+    await (await this.#storage).close?.()
+  }
+
   /** Whether this runtime is driving `workflowId` right now. */
   isActive(workflowId: string): boolean {
     return this.#active.has(workflowId)

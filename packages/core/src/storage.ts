@@ -137,3 +137,27 @@ export function compareKeys(a: string, b: string): number {
   }
   return a.length - b.length
 }
+
+/**
+ * The smallest string above every string that starts with `prefix`, in code point order, or
+ * `undefined` when there is none (the prefix is empty or made only of U+10FFFF).
+ *
+ * Keys starting with `prefix` are exactly those with `key >= prefix AND key < upperBound`: bump the
+ * last code point by one. Surrogate code points are skipped (they cannot be stored as UTF-8), and a
+ * trailing U+10FFFF, which has no successor, is dropped before bumping the one before it.
+ *
+ * ```ts
+ * prefixUpperBound('workflows/') // 'workflows0' ('/' is U+002F, '0' is U+0030)
+ * ```
+ * For backends that scan key ranges (SQL, LMDB, Redis ZRANGEBYLEX…).
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const codePoints = Array.from(prefix)
+  while (codePoints.length > 0) {
+    const last = (codePoints.pop() as string).codePointAt(0) as number
+    if (last === 0x10ffff) continue
+    const next = last === 0xd7ff ? 0xe000 : last + 1
+    return codePoints.join('') + String.fromCodePoint(next)
+  }
+  return undefined
+}
