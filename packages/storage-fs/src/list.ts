@@ -3,7 +3,7 @@
 // each folder's entries are decoded and sorted by the keys they stand for (see compareKeys).
 
 import { join } from 'node:path'
-import type { ListOptions, ListPage } from '@wf/core'
+import { compareKeys, type ListOptions, type ListPage } from '@wf/core'
 import type { FileSystem } from './file-system.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { keyToParts, parseName, segmentFolderNames } from './key-path.js'
@@ -45,27 +45,6 @@ export async function listKeys(
   if (keys.length <= limit) return { keys }
   const page = keys.slice(0, limit)
   return { keys: page, next: page[page.length - 1] as string }
-}
-
-/**
- * The order of keys in a listing: Unicode code points (the order of their UTF-8 bytes, as S3
- * lists), the order of `compareKeys` in `@wf/core`. It differs from JavaScript's `<` only between
- * characters above U+FFFF (surrogate pairs) and those in U+E000–U+FFFF.
- */
-export function compareKeys(a: string, b: string): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    let ca = a.charCodeAt(i)
-    let cb = b.charCodeAt(i)
-    if (ca === cb) continue
-    if (ca >= 0xd800 && cb >= 0xd800) {
-      // Move surrogates (D800–DFFF, code points above FFFF) above E000–FFFF.
-      ca = ca >= 0xe000 ? ca - 0x800 : ca + 0x2000
-      cb = cb >= 0xe000 ? cb - 0x800 : cb + 0x2000
-    }
-    return ca - cb
-  }
-  return a.length - b.length
 }
 
 // A value file is listed only if the key's canonical path is the path it was found at: a file
