@@ -22,8 +22,14 @@ it('never re-runs a committed step across 12 SIGKILLs at random moments, and fin
   const runtime = new Runtime(storage)
   const store = await runtime.store()
   const committedBefore = new Map<number, Set<string>>() // pid of a process → steps committed before it started
-  const start = () =>
-    spawn(process.execPath, [child, storage, workflowId, log], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const start = () => {
+    const proc = spawn(process.execPath, [child, storage, workflowId, log], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    // Listen from the start: a child that exits before it is killed must not leave us waiting.
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+    return Object.assign(proc, { exited })
+  }
   try {
     for (let kill = 0; kill < 12; kill++) {
       const before = new Set(await store.listStepIds(workflowId).catch(() => []))
