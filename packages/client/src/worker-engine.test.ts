@@ -47,12 +47,9 @@ class CountingStorage extends MemoryStorage {
   }
 }
 
-// ENGINE BUG (packages/core/src/runtime.ts, Runtime.#submit with `detached`): `submit()` starts
-// `waitForResult` at once, so every handle polls its record every 200 ms until the workflow ends,
-// whether or not anyone calls `result()`. A process that only submits (a web request handler, a
-// cron script) never exits while its workflows wait for a worker, and submitting 1,000 workflows
-// costs 5,000 storage reads a second (S3 GETs are billed). Fix: poll lazily, on the first `result()`.
-it.skip('a submitted workflow is not polled until someone asks for its result', async () => {
+// Was an engine bug: `submit()` started polling at once, so a process that only submits (a web
+// handler, a cron script) never exited and 1,000 submissions cost 5,000 reads a second.
+it('a submitted workflow is not polled until someone asks for its result', async () => {
   const storage = new CountingStorage()
   const runtime = new Runtime(storage)
   const one = step('engine.submitted', async () => 1)
@@ -63,13 +60,9 @@ it.skip('a submitted workflow is not polled until someone asks for its result', 
   void handle
 })
 
-// ENGINE BUG (packages/core/src/worker.ts, take/loop): with onCodeChange 'error', a PENDING workflow
-// submitted with other step code makes resumeAsync throw WorkflowCodeChangedError, which `take`
-// rethrows: the poll ends there (reported as an ERROR with no workflow id), and the next poll tries
-// the same oldest workflow first. Every workflow submitted after it waits forever. Expected: skip
-// it (report it with its id) and take the next. The same holds for any error resumeAsync throws
-// for one workflow (a graph that cannot be read, …).
-it.skip('a worker that cannot take one workflow (code changed, policy error) still takes the others', async () => {
+// Was an engine bug: one workflow the worker could not take (here: code changed under policy
+// 'error') ended each poll, so every workflow submitted after it waited forever.
+it('a worker that cannot take one workflow (code changed, policy error) still takes the others', async () => {
   const storage = new MemoryStorage()
   const submitter = new Runtime(storage)
   const store = await submitter.store()

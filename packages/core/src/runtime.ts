@@ -267,7 +267,7 @@ export class Runtime {
     const existing = await store.readWorkflow(workflowId)
     if (existing) {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
-      if (detached) return this.#handle(workflowId, this.waitForResult<T>(workflowId))
+      if (detached) return this.#lazyHandle<T>(workflowId)
       return this.#resumeRecord<T>(store, existing)
     }
     const queued =
@@ -313,7 +313,7 @@ export class Runtime {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
       return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId))
     }
-    if (detached) return this.#handle(workflowId, this.waitForResult<T>(workflowId))
+    if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
     return this.#start<T>(store, created, plan, false, now)
   }
@@ -476,6 +476,19 @@ export class Runtime {
     if (!record.output)
       throw new WfError('WF_INTERNAL', `workflow "${record.workflowId}" has no stored output`)
     return this.codec.decode(await store.loadOutput(record.workflowId, record.output)) as T
+  }
+
+  /** A handle that starts polling for the result only when `result()` is first called. */
+  #lazyHandle<T>(workflowId: string): WorkflowHandle<T> {
+    let result: Promise<T> | undefined
+    return {
+      workflowId,
+      result: () => {
+        result ??= this.waitForResult<T>(workflowId)
+        return result
+      },
+      cancel: () => this.cancel(workflowId),
+    }
   }
 
   #handle<T>(workflowId: string, result: Promise<T>): WorkflowHandle<T> {

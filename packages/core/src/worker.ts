@@ -116,7 +116,10 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       ) {
         return false
       }
-      throw error
+      // This one cannot run here (its code changed under policy 'error', its graph cannot be
+      // read…): say so and go on with the others, or one bad workflow would starve the queue.
+      onWorkflow?.({ workflowId, outcome: 'ERROR', error })
+      return false
     }
   }
 
