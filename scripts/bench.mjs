@@ -5,9 +5,9 @@
 //
 // Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-none,s3, --compare-fs=<an older
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
-// --no-profile, --no-build, --out=<file>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
+// --no-profile, --no-build, --out=<file>, --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,6 +34,14 @@ let backends = [
   ...(s3 ? ['s3'] : []),
 ]
 if (flag('backends')) backends = backends.filter((b) => flag('backends').split(',').includes(b))
+
+if (flag('report-from')) {
+  // Rewrite the report from the raw numbers of an earlier run (written to <tmpdir>/wf-bench-last.json).
+  const measured = JSON.parse(readFileSync(flag('report-from'), 'utf8'))
+  writeFileSync(out, report({ ...measured, compareFs: compareFs && compareLabel, minutes: measured.minutes }))
+  console.log(`wrote ${out}`)
+  process.exit(0)
+}
 
 if (!process.argv.includes('--no-build')) {
   const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' }
@@ -155,7 +163,7 @@ for (let round = 0; round < rounds; round++) {
           continue
         }
         results[key] ??= []
-        results[key].push(result)
+        results[key].push({ ...result, round })
         console.log(
           `${id} ${variant?.label ?? ''} ${backend}: ${((result.ms * 1000) / result.steps).toFixed(1)} µs/step${result.extra?.untilLastMs ? `, last step after ${result.extra.untilLastMs.toFixed(0)} ms` : ''}`,
         )
@@ -185,6 +193,10 @@ if (!process.argv.includes('--no-profile')) {
   }
 }
 
+const minutes = (Date.now() - started) / 60000
+const measured = { quick, rounds, floors, results, failures, revision, profiles, backends, only, s3, minutes }
+// The raw numbers, outside the repository, so the report can be rewritten without a new run.
+writeFileSync(join(tmpdir(), 'wf-bench-last.json'), JSON.stringify(measured))
 writeFileSync(
   out,
   report({
@@ -199,7 +211,7 @@ writeFileSync(
     only,
     s3,
     compareFs: compareFs && compareLabel,
-    minutes: (Date.now() - started) / 60000,
+    minutes,
   }),
 )
 rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
