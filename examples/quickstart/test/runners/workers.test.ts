@@ -27,20 +27,29 @@ it('a surviving worker finishes every workflow of a worker killed mid-run, and n
     const doomed = worker(storage, env)
     const survivor = worker(storage, env)
     await Promise.all([doomed.ready, survivor.ready])
-    // Kill one once both have committed work and it still holds workflows.
+    // Kill one once both have run steps and it holds a workflow (its record names it as owner).
+    const heldBy = async (pid: number) => {
+      const held: string[] = []
+      for (const id of ids) {
+        if ((await store.requireWorkflow(id)).record.owner?.pid === pid) held.push(id)
+      }
+      return held
+    }
+    let heldAtKill: string[] = []
     await until(
-      () => {
+      async () => {
         const pids = new Set(logLines(log).map(([pid]) => Number(pid)))
-        return pids.has(doomed.pid) && pids.has(survivor.pid)
+        if (!pids.has(doomed.pid) || !pids.has(survivor.pid)) return false
+        heldAtKill = await heldBy(doomed.pid)
+        return heldAtKill.length > 0
       },
       30_000,
       'both workers to run steps',
     )
     doomed.proc.kill('SIGKILL')
     const killedAt = (await doomed.exited).at
-    const held = (await store.listAllKeys('')).length // touch the storage: it is still readable
-    expect(held).toBeGreaterThan(0)
-
+    // The survivor takes over what the dead worker held (RESUMABLE at once on this host: its pid
+    // is gone) and finishes every workflow.
     const outputs = await Promise.all(ids.map((id) => runtime.waitForResult(id, 50)))
     expect(outputs).toEqual(Array.from({ length: WORKFLOWS }, (_, n) => 30 * n + 3))
     survivor.proc.kill('SIGTERM')
@@ -57,11 +66,6 @@ it('a surviving worker finishes every workflow of a worker killed mid-run, and n
     const doomedLines = lines.filter((l) => l.pid === doomed.pid)
     expect(doomedLines.length).toBeGreaterThan(0)
     expect(doomedLines.every((l) => l.end <= killedAt)).toBe(true)
-    // The survivor took over at least one workflow the killed worker had started.
-    const doomedWorkflows = new Set(doomedLines.map((l) => l.workflowId))
-    const takenOver = lines.filter((l) => l.pid === survivor.pid && doomedWorkflows.has(l.workflowId))
-    expect(takenOver.length).toBeGreaterThan(0)
-
     for (let n = 0; n < WORKFLOWS; n++) {
       const workflowId = `job-${n}`
       const mine = lines.filter((l) => l.workflowId === workflowId)
