@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { backends } from './__tests__/harness.js'
+import { backends, storageFsDist } from './__tests__/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const bin = join(here, '../bin/wf.js')
@@ -145,6 +145,26 @@ describe.skipIf(!hasFolder)('the wf command on a folder', { timeout: 30_000 }, (
     })
     const fanStep = json.steps.find((s: { stepId: string }) => s.stepId === 'cli-fan')
     expect(fanStep.children).toHaveLength(3)
+  })
+
+  it('shows what the workflow was submitted with, and marks steps whose code changed since', async () => {
+    const plain = await wf(['--storage', data, 'show', 'w-ok'])
+    expect(plain.stdout).toMatch(new RegExp(`^submitted +node ${process.version} ${process.platform}/`, 'm'))
+    expect(plain.stdout).toContain('@wf/core@')
+    // As if w-ok had been submitted by another build of cli-add.
+    const { createFileSystemStorage } = await import(pathToFileURL(storageFsDist).href)
+    const storage = await createFileSystemStorage({ root: data })
+    const record = JSON.parse(new TextDecoder().decode((await storage.get('workflows/w-ok/workflow')).data))
+    const graphKey = `workflows/w-ok/graph/${record.graph}`
+    const graph = JSON.parse(new TextDecoder().decode((await storage.get(graphKey)).data))
+    graph.fingerprints['cli-fan'] = '0000000000000000'
+    await storage.put(graphKey, new TextEncoder().encode(JSON.stringify(graph)))
+    const marked = await wf(['--storage', data, 'show', 'w-ok', '--import', join(fixtures, 'steps.mjs')])
+    expect(marked.code).toBe(0)
+    expect(marked.stdout).toMatch(/^cli-fan {2}\(code changed\) +SUCCESSFUL/m)
+    expect(marked.stdout).not.toMatch(/cli-num.*code changed/)
+    // Without the step modules, nothing can be compared and nothing is marked.
+    expect(plain.stdout).not.toContain('code changed')
   })
 
   it('prints outputs as JSON when they are JSON, and with util.inspect otherwise', async () => {

@@ -118,7 +118,14 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .command('show')
     .description("show a workflow and its step graph: each step's status, attempts and duration")
     .argument('<id>', 'workflow id')
-    .action(async (id: string, _options: object, command: Command) => {
+    .option(
+      '--import <module>',
+      'modules that define the steps, to mark steps whose code changed (repeatable)',
+      collect,
+      [],
+    )
+    .action(async (id: string, options: { import: string[] }, command: Command) => {
+      await importModules(options.import)
       const { client, out } = context(command)
       const meta = await client.getMetadata(id)
       const graph = await client.getGraph(id)
@@ -156,8 +163,9 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .argument('<id>', 'workflow id')
     .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
     .action(async (id: string, options: { import: string[] }, command: Command) => {
-      const { client, out } = context(command)
+      // Import first: a module may register the storage's URI scheme (a storage plugin).
       await importModules(options.import)
+      const { client, out } = context(command)
       const handle = await client.resumeAsync(id)
       const stop =
         io.stderr.isTTY && !out.json
@@ -179,8 +187,9 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .option('--include-failed', 'also resume FAILED workflows from their failed step')
     .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
     .action(async (options: { import: string[]; includeFailed?: boolean }, command: Command) => {
-      const { client, out } = context(command)
+      // Import first: a module may register the storage's URI scheme (a storage plugin).
       await importModules(options.import)
+      const { client, out } = context(command)
       const resumed = await client.resumeAll({ includeFailed: options.includeFailed ?? false })
       const settled = await Promise.allSettled(resumed.map((r) => r.result))
       const results = resumed.map((r, i) => {

@@ -16,6 +16,8 @@ interface StepJson {
   durationMs?: number
   dependsOn: string[]
   error?: StepView['error']
+  /** Whether the step's code changed since submission (only known for steps this process registered). */
+  codeChanged?: boolean
   children: StepJson[]
 }
 
@@ -34,6 +36,7 @@ function stepJson(view: StepView): StepJson {
     out.durationMs = view.record.endTime - view.record.startTime
   }
   if (view.error) out.error = view.error
+  if (view.codeChanged !== undefined) out.codeChanged = view.codeChanged
   return out
 }
 
@@ -55,7 +58,9 @@ function rows(views: StepView[], indent: string, nested: boolean, out: Out): str
     const attempts = view.record ? String(view.record.attempts) : '-'
     const took = view.record ? duration(view.record.endTime - view.record.startTime) : '-'
     const inputs = view.dependsOn.length > 0 ? view.dependsOn.join(', ') : ''
-    const label = view.status === 'PENDING' ? paint(out, 'dim', `${view.stepId}  (not run yet)`) : view.stepId
+    const changed = view.codeChanged ? paint(out, 'yellow', '  (code changed)') : ''
+    const label =
+      (view.status === 'PENDING' ? paint(out, 'dim', `${view.stepId}  (not run yet)`) : view.stepId) + changed
     lines.push([`${indent}${branch}${label}`, status(out, view.status), attempts, took, inputs])
     if (view.children.length > 0) {
       const childIndent = nested ? indent + (last ? '   ' : '│  ') : indent
@@ -77,6 +82,15 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
   ]
   if (Object.keys(meta.userMetadata).length > 0) head.push(['metadata', JSON.stringify(meta.userMetadata)])
   if (meta.runner) head.push(['runner', `${meta.runner.host} pid ${meta.runner.pid}`])
+  const rt = meta.runtime
+  if (rt) {
+    const app = rt.app ? `${rt.app.name ?? '?'}@${rt.app.version ?? '?'}` : 'unknown'
+    const wf = Object.entries(rt.wfPackages)
+      .map(([name, version]) => `${name}@${version}`)
+      .join(' ')
+    const lock = rt.lockfile ? `, lockfile ${rt.lockfile.sha256.slice(0, 12)}` : ''
+    head.push(['submitted', `node ${rt.node} ${rt.platform}/${rt.arch}, app ${app}${lock}; ${wf}`])
+  }
   if (meta.error) {
     head.push([
       'error',
