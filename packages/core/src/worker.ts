@@ -75,6 +75,13 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   }
   const runtime = given ?? new Runtime(storage, runtimeOptions)
   const mine = new Set<string>()
+  // Workflows that could not run here (a step not registered, code changed under 'error', storage
+  // trouble) are retried with a growing delay, not at every poll.
+  const backoff = new Map<string, { until: number; delayMs: number }>()
+  const setBack = (workflowId: string) => {
+    const delayMs = Math.min(60_000, (backoff.get(workflowId)?.delayMs ?? pollIntervalMs / 2) * 2)
+    backoff.set(workflowId, { until: Date.now() + delayMs, delayMs })
+  }
   let stopping = false
   let wake: (() => void) | undefined
   let resolveStopped!: () => void
@@ -89,7 +96,10 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       handle
         .result()
         .then(
-          () => onWorkflow?.({ workflowId, outcome: 'SUCCESSFUL' }),
+          () => {
+            backoff.delete(workflowId)
+            onWorkflow?.({ workflowId, outcome: 'SUCCESSFUL' })
+          },
           (error: { code?: string }) => {
             const outcome =
               error?.code === 'WF_EXECUTION_FAILED'
@@ -99,6 +109,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
                   : error?.code === 'WF_RUNNER_SHUTDOWN'
                     ? 'RELEASED'
                     : 'ERROR'
+            if (outcome === 'ERROR') setBack(workflowId)
+            else backoff.delete(workflowId)
             onWorkflow?.({ workflowId, outcome, error })
           },
         )
@@ -118,6 +130,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       }
       // This one cannot run here (its code changed under policy 'error', its graph cannot be
       // read…): say so and go on with the others, or one bad workflow would starve the queue.
+      setBack(workflowId)
       onWorkflow?.({ workflowId, outcome: 'ERROR', error })
       return false
     }
@@ -133,6 +146,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       for (const key of await store.listAllKeys(prefix)) {
         const workflowId = key.slice(prefix.length)
         if (mine.has(workflowId) || runtime.isActive(workflowId)) continue
+        if ((backoff.get(workflowId)?.until ?? 0) > Date.now()) continue
         const found = await store.readWorkflow(workflowId).catch(() => undefined)
         if (!found) continue
         const status = runtime.deriveStatus(found.record)
@@ -167,6 +181,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         }
       })
       wake = undefined
+      // Woken by a run that ended: still let timers and I/O run first, so a storage that answers
+      // in microtasks (MemoryStorage) and a workflow that fails at once cannot spin this loop.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 

@@ -196,6 +196,44 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
     expect(finished).toBe(1)
   })
 
+  it('retries a workflow it cannot run (a step not registered here) with a growing delay, not at every poll', async () => {
+    const storage = new MemoryStorage()
+    const submitter = new Runtime(storage, fast)
+    const store = await submitter.store()
+    const graph = await store.writeGraph('foreign', {
+      v: 1,
+      root: 'elsewhere.step',
+      nodes: [{ id: 'elsewhere.step', name: 'elsewhere.step', options: {}, args: '[[1],1]', refs: [] }],
+    })
+    const now = Date.now()
+    await store.createWorkflow({
+      v: 1,
+      workflowId: 'foreign',
+      status: 'PENDING',
+      createdAt: now,
+      updatedAt: now,
+      metadata: {},
+      graph,
+      rootStepId: 'elsewhere.step',
+      runs: 0,
+    })
+    const errors: string[] = []
+    const worker = createWorker({
+      storage,
+      pollIntervalMs: 10,
+      handleSignals: false,
+      ...fast,
+      onWorkflow: ({ workflowId, outcome }) => outcome === 'ERROR' && errors.push(workflowId),
+    })
+    await sleep(700)
+    await worker.stop()
+    // Polling every 10 ms would try ~70 times; doubling delays from 10 ms allow about 6.
+    expect(errors.length).toBeGreaterThanOrEqual(2)
+    expect(errors.length).toBeLessThanOrEqual(8)
+    expect(new Set(errors)).toEqual(new Set(['foreign']))
+    expect(submitter.deriveStatus((await store.requireWorkflow('foreign')).record)).toBe('RESUMABLE')
+  })
+
   it('with maxRunningWorkflows, later runs wait as PENDING and start in submission order', async () => {
     const storage = new MemoryStorage()
     const runtime = new Runtime(storage, { ...fast, maxRunningWorkflows: 1 })
