@@ -43,8 +43,8 @@ export interface ExecutionOptions {
   signal: AbortSignal
   /** Called after each step commits (progress, heartbeats). */
   onStepDone?: (node: PlanNode) => void
-  /** Called before each commit; throws when this runner may no longer commit (its lease is gone). */
-  beforeCommit?: () => void
+  /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */
+  beforeCommit?: () => Promise<void>
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
   onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
 }
@@ -384,7 +384,7 @@ export class Execution {
         return
       }
       if (checkpoint) {
-        this.#o.beforeCommit?.()
+        await this.#o.beforeCommit?.()
         const record: StepRecord = { ...base, kind: 'continuation', graph: sub.stored, endTime: Date.now() }
         const committed = await store.commitStep(workflowId, node.id, record)
         if (committed !== record) {
@@ -407,7 +407,7 @@ export class Execution {
     if (checkpoint) {
       const output = await store.storeOutput(workflowId, text)
       if (this.#o.signal.aborted) return
-      this.#o.beforeCommit?.()
+      await this.#o.beforeCommit?.()
       const record: StepRecord = { ...base, kind: 'value', output, endTime: Date.now() }
       const committed = await store.commitStep(workflowId, node.id, record)
       if (committed !== record) {

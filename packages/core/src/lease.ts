@@ -65,11 +65,20 @@ export class Lease {
     clearInterval(this.#timer)
   }
 
-  /** Throws when this runner may no longer commit: the lease was lost or has run out. */
-  check(): void {
-    if (!this.#lost && Date.now() > this.#deadline) {
-      this.#lose(`its lease ran out ${Date.now() - this.#deadline} ms ago without renewal`)
+  /**
+   * Resolves when this runner may still commit; throws `WorkflowLeaseLostError` when it may not.
+   * A lease that ran out locally (a slow storage, a paused process) is renewed first: a renewal by
+   * compare-and-swap from this runner's own version proves nobody took the workflow over meanwhile.
+   */
+  async ensure(): Promise<void> {
+    // Two rounds: a renewal already in flight may have started before the lease ran out.
+    for (let round = 0; round < 2 && !this.#lost && Date.now() > this.#deadline; round++) {
+      this.#renewing ??= this.#renew().finally(() => {
+        this.#renewing = undefined
+      })
+      await this.#renewing
     }
+    if (!this.#lost && Date.now() > this.#deadline) this.#lose('its lease ran out and could not be renewed')
     if (this.#lost) throw this.#lost
   }
 

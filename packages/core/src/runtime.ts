@@ -521,7 +521,7 @@ export class Runtime {
       codec: this.codec,
       maxConcurrency: this.maxConcurrency,
       signal: controller.signal,
-      beforeCommit: () => lease.check(),
+      beforeCommit: () => lease.ensure(),
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
       onStoredSubGraph: (graph) =>
         checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
@@ -552,7 +552,7 @@ export class Runtime {
     }
     try {
       const output = await running
-      lease.check()
+      await lease.ensure()
       const stored = await store.storeOutput(
         workflowId,
         encodeValue(this.codec, output, 'output', taken.rootStepId),

@@ -255,3 +255,27 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
     expect(started).toEqual(['a', 'b', 'c'])
   })
 })
+
+describe('a lease that ran out while nobody took over', () => {
+  it('is renewed before the next commit instead of failing the run', async () => {
+    // The heartbeat's writes to the workflow record are held up (a slow storage) past the lease.
+    class SlowRecordStorage extends MemoryStorage {
+      slow = false
+      override async put(...args: Parameters<MemoryStorage['put']>): ReturnType<MemoryStorage['put']> {
+        if (this.slow && args[0].endsWith('/workflow')) await sleep(250)
+        return super.put(...args)
+      }
+    }
+    const storage = new SlowRecordStorage()
+    const runtime = new Runtime(storage, { leaseTtlMs: 100, heartbeatMs: 30 })
+    const waitThenReturn = step('lease.slowHeartbeat', async () => {
+      storage.slow = true
+      await sleep(300)
+      storage.slow = false
+      return 'committed'
+    })
+    await expect(runtime.run(waitThenReturn(), { workflowId: 'slow-heartbeat' })).resolves.toBe('committed')
+    const store = await runtime.store()
+    expect(await store.listStepIds('slow-heartbeat')).toEqual(['lease.slowHeartbeat'])
+  })
+})
