@@ -2,13 +2,13 @@
 // result (following continuations to the sub-graph that produced it), and the metadata of both.
 
 import {
+  executionErrorOf,
   InvalidOptionsError,
   type Runtime,
   type StepRecord,
   validateWorkflowId,
   WfError,
   WorkflowCancelledError,
-  WorkflowExecutionError,
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
@@ -18,17 +18,6 @@ import { loadGraph, type StepView } from './graph-view.js'
 import type { GetOutputOptions, StepMetadata, WorkflowMetadata } from './types.js'
 
 const DEFAULT_POLL_MS = 500
-
-/** Rebuilds the error of a FAILED workflow from its record, as `run()` rejected with it. */
-export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError {
-  const recorded = record.error
-  const cause = new Error(recorded?.message ?? 'the failure was not recorded')
-  if (recorded) {
-    Object.defineProperty(cause, 'name', { value: recorded.name, writable: true, configurable: true })
-    if (recorded.stack !== undefined) cause.stack = recorded.stack
-  }
-  return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
-}
 
 export function checkStepId(stepId: unknown): asserts stepId is string {
   if (typeof stepId !== 'string' || stepId === '' || stepId.includes('/')) {

@@ -44,7 +44,7 @@ export interface ExecutionOptions {
   /** Called after each step commits (progress, heartbeats). */
   onStepDone?: (node: PlanNode) => void
   /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */
-  beforeCommit?: () => Promise<void>
+  beforeCommit?: () => Promise<void> | undefined
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
   onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
 }
@@ -384,7 +384,8 @@ export class Execution {
         return
       }
       if (checkpoint) {
-        await this.#o.beforeCommit?.()
+        const leaseCheck = this.#o.beforeCommit?.()
+        if (leaseCheck) await leaseCheck
         const record: StepRecord = { ...base, kind: 'continuation', graph: sub.stored, endTime: Date.now() }
         const committed = await store.commitStep(workflowId, node.id, record)
         if (committed !== record) {
@@ -405,9 +406,10 @@ export class Execution {
       return
     }
     if (checkpoint) {
-      const output = await store.storeOutput(workflowId, text)
+      const output = store.inlineOutput(text) ?? (await store.storeOutput(workflowId, text))
       if (this.#o.signal.aborted) return
-      await this.#o.beforeCommit?.()
+      const leaseCheck = this.#o.beforeCommit?.()
+      if (leaseCheck) await leaseCheck
       const record: StepRecord = { ...base, kind: 'value', output, endTime: Date.now() }
       const committed = await store.commitStep(workflowId, node.id, record)
       if (committed !== record) {

@@ -70,7 +70,13 @@ export class Lease {
    * A lease that ran out locally (a slow storage, a paused process) is renewed first: a renewal by
    * compare-and-swap from this runner's own version proves nobody took the workflow over meanwhile.
    */
-  async ensure(): Promise<void> {
+  ensure(): Promise<void> | undefined {
+    // The hot path (once per commit): nothing to wait for while the lease is fresh.
+    if (!this.#lost && Date.now() <= this.#deadline) return undefined
+    return this.#ensureSlow()
+  }
+
+  async #ensureSlow(): Promise<void> {
     // Two rounds: a renewal already in flight may have started before the lease ran out.
     for (let round = 0; round < 2 && !this.#lost && Date.now() > this.#deadline; round++) {
       this.#renewing ??= this.#renew().finally(() => {

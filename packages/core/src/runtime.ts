@@ -336,12 +336,7 @@ export class Runtime {
       const { record } = await store.requireWorkflow(workflowId)
       if (record.status === 'SUCCESSFUL') return this.#decodeOutput<T>(store, record)
       if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
-      if (record.status === 'FAILED') {
-        const cause = new Error(record.error?.message ?? 'unknown error')
-        cause.name = record.error?.name ?? 'Error'
-        if (record.error?.stack !== undefined) cause.stack = record.error.stack
-        throw new WorkflowExecutionError(workflowId, record.error?.stepId ?? '(unknown)', cause)
-      }
+      if (record.status === 'FAILED') throw executionErrorOf(record)
       await new Promise((resolve) => setTimeout(resolve, pollMs))
     }
   }
@@ -603,6 +598,17 @@ export class Runtime {
       throw error
     }
   }
+}
+
+/** Rebuilds the error of a FAILED workflow from its record, as `run()` rejected with it. */
+export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError {
+  const recorded = record.error
+  const cause = new Error(recorded?.message ?? 'the failure was not recorded')
+  if (recorded) {
+    Object.defineProperty(cause, 'name', { value: recorded.name, writable: true, configurable: true })
+    if (recorded.stack !== undefined) cause.stack = recorded.stack
+  }
+  return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
 }
 
 function validatePolicy(policy: unknown): CodeChangePolicy {

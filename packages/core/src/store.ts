@@ -209,9 +209,16 @@ export class WorkflowStore {
     return found?.record.status
   }
 
+  /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
+  inlineOutput(text: string): StoredOutput | undefined {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    return text.length < this.blobThreshold / 3 ? { inline: text } : undefined
+  }
+
   /** Encodes an output for a record: inline, or as a blob when large. */
   async storeOutput(workflowId: string, text: string): Promise<StoredOutput> {
-    if (text.length < this.blobThreshold / 3) return { inline: text }
+    const inline = this.inlineOutput(text)
+    if (inline) return inline
     const bytes = encoder.encode(text)
     if (bytes.length <= this.blobThreshold) return { inline: text }
     const sha = createHash('sha256').update(bytes).digest('hex')
