@@ -154,11 +154,11 @@ describe.skipIf(!hasFolder)('the wf command on a folder', { timeout: 30_000 }, (
     // As if w-ok had been submitted by another build of cli-add.
     const { createFileSystemStorage } = await import(pathToFileURL(storageFsDist).href)
     const storage = await createFileSystemStorage({ root: data })
-    const record = JSON.parse(new TextDecoder().decode((await storage.get('workflows/w-ok/workflow')).data))
-    const graphKey = `workflows/w-ok/graph/${record.graph}`
-    const graph = JSON.parse(new TextDecoder().decode((await storage.get(graphKey)).data))
-    graph.fingerprints['cli-fan'] = '0000000000000000'
-    await storage.put(graphKey, new TextEncoder().encode(JSON.stringify(graph)))
+    const recordKey = 'workflows/w-ok/workflow'
+    const record = JSON.parse(new TextDecoder().decode((await storage.get(recordKey)).data))
+    // A small graph is inline in the workflow record.
+    record.graph.fingerprints['cli-fan'] = '0000000000000000'
+    await storage.put(recordKey, new TextEncoder().encode(JSON.stringify(record)))
     const marked = await wf(['--storage', data, 'show', 'w-ok', '--import', join(fixtures, 'steps.mjs')])
     expect(marked.code).toBe(0)
     expect(marked.stdout).toMatch(/^cli-fan {2}\(code changed\) +SUCCESSFUL/m)

@@ -89,7 +89,7 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
     return views
   }
 
-  const steps = await build(await store.readGraph(workflowId, record.graph), undefined)
+  const steps = await build(await store.loadGraph(record), undefined)
 
   const statusOf = (view: StepView): StepStatus => {
     if (!view.record) return 'PENDING'

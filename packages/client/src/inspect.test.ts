@@ -168,12 +168,10 @@ describe.each(backends)('on $name storage', (backend) => {
       })
       // Rewrite the stored fingerprint, as if the workflow had been submitted by other code.
       const store = await client.runtime.store()
-      const { record } = await store.requireWorkflow('m-changed')
-      const storage = await client.runtime.storage()
-      const key = storeKeys.graph('m-changed', record.graph)
-      const graph = JSON.parse(new TextDecoder().decode((await storage.get(key))?.data))
-      graph.fingerprints['in-num'] = '0000000000000000'
-      await storage.put(key, new TextEncoder().encode(JSON.stringify(graph)))
+      const found = await store.requireWorkflow('m-changed')
+      const graph = await store.loadGraph(found.record)
+      const fingerprints = { ...graph.fingerprints, 'in-num': '0000000000000000' }
+      await store.updateWorkflow(found, { ...found.record, graph: { ...graph, fingerprints } })
       expect(await client.getMetadata('m-changed', { stepId: 'in-num' })).toMatchObject({ codeChanged: true })
     })
 

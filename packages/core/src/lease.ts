@@ -1,6 +1,9 @@
 // A runner's lease on a workflow: the owner and expiry in the workflow record, renewed by a
 // heartbeat with compare-and-swap. A failed renewal tells the runner that someone canceled the
 // workflow or took it over; a lease that ran out stops the runner before its next commit.
+// A heartbeat only renews when the lease would otherwise run low before the next one; the others
+// just read the record (to notice a cancel within one heartbeat), so a run shorter than
+// 2 × heartbeat writes no renewal at all.
 
 import { ConditionFailedError, WorkflowLeaseLostError } from './errors.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
@@ -29,6 +32,10 @@ export class Lease {
   #timer: NodeJS.Timeout | undefined
   #lost: WorkflowLeaseLostError | undefined
   #renewing: Promise<void> | undefined
+  #checking: Promise<void> | undefined
+  /** Counts this runner's writes of the record, begun and ended: a check that saw one ignores its read. */
+  #writes = 0
+  #stopped = false
 
   /** `taken` is the record this runner just wrote with itself as owner, at `takenAt`. */
   constructor(
@@ -54,14 +61,23 @@ export class Lease {
 
   start(): void {
     this.#timer = setInterval(() => {
-      this.#renewing ??= this.#renew().finally(() => {
-        this.#renewing = undefined
-      })
+      // Renew while at least one heartbeat of the lease is left after the next one (a slow
+      // renewal or a late timer must not let it lapse); until then, a read is enough.
+      if (this.#deadline - Date.now() < 2 * this.#timing.heartbeatMs) {
+        this.#renewing ??= this.#renew().finally(() => {
+          this.#renewing = undefined
+        })
+      } else {
+        this.#checking ??= this.#check().finally(() => {
+          this.#checking = undefined
+        })
+      }
     }, this.#timing.heartbeatMs)
     this.#timer.unref()
   }
 
   stop(): void {
+    this.#stopped = true
     clearInterval(this.#timer)
   }
 
@@ -91,7 +107,12 @@ export class Lease {
   /** Replaces the record by compare-and-swap from the latest version this runner wrote. */
   async update(next: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
     await this.#renewing?.catch(() => {})
-    this.#current = await this.#store.updateWorkflow(this.#current, next)
+    this.#writes++
+    try {
+      this.#current = await this.#store.updateWorkflow(this.#current, next)
+    } finally {
+      this.#writes++
+    }
     return this.#current
   }
 
@@ -106,6 +127,7 @@ export class Lease {
     if (this.#lost) return
     const startedAt = Date.now()
     const record = this.#current.record
+    this.#writes++
     try {
       this.#current = await this.#store.updateWorkflow(this.#current, {
         ...record,
@@ -119,14 +141,30 @@ export class Lease {
         return
       }
       const now = await this.#store.readWorkflow(record.workflowId).catch(() => undefined)
-      if (now?.record.status === 'CANCELED') {
-        this.stop()
-        this.#events.onCancel()
-      } else if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== this.#runner.runnerId) {
-        this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
-      } else {
-        this.#current = now // our own record under a newer version: renew from it next time
-      }
+      this.#follow(now)
+    }
+  }
+
+  /** A heartbeat without a write: reads the record to notice a cancel or a takeover. */
+  async #check(): Promise<void> {
+    if (this.#lost || this.#renewing) return
+    const writes = this.#writes
+    const now = await this.#store.readWorkflow(this.#current.record.workflowId).catch(() => null)
+    // Unreachable (null): the next renewal finds out. Our own version: nothing happened. A write
+    // of our own (a renewal, `update`) begun meanwhile makes the read stale or ambiguous: skip it.
+    if (now === null || this.#lost || this.#stopped || writes !== this.#writes) return
+    if (now?.version !== this.#current.version) this.#follow(now)
+  }
+
+  /** Acts on a record someone else may have written since this runner's last write. */
+  #follow(now: Versioned<WorkflowRecord> | undefined): void {
+    if (now?.record.status === 'CANCELED') {
+      this.stop()
+      this.#events.onCancel()
+    } else if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== this.#runner.runnerId) {
+      this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
+    } else {
+      this.#current = now // our own record under a newer version: renew from it next time
     }
   }
 }

@@ -274,7 +274,7 @@ export class Runtime {
       detached || this.#active.size + this.#starting + this.#queue.length >= this.maxRunningWorkflows
     // Plan (and encode every argument) before writing anything: bad input fails with nothing stored.
     const plan = planGraph(node, '', this.codec)
-    const graph = await store.writeGraph(workflowId, plan.stored)
+    const graph = await store.graphRef(workflowId, plan.stored)
     const now = Date.now()
     const record: WorkflowRecord = queued
       ? {
@@ -442,7 +442,7 @@ export class Runtime {
         `runner ${record.owner?.host}:${record.owner?.pid} is driving it`,
       )
     }
-    const stored = await store.readGraph(workflowId, record.graph)
+    const stored = await store.loadGraph(record)
     const plan = planFromStored(stored, `workflow ${workflowId}`)
     // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
     checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)

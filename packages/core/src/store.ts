@@ -1,8 +1,10 @@
 // The store: how workflows become storage keys and records. Every record is JSON; step outputs
 // inside are codec strings. This is the one file that knows the layout:
 //
-//   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap)
-//   workflows/<id>/graph/<nonce>     the submitted graph (unique key: a losing submission cannot overwrite it)
+//   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap);
+//                                    a small submitted graph is inline in it (`graph` is an object)
+//   workflows/<id>/graph/<nonce>     a large submitted graph (`graph` is the nonce; unique key: a losing
+//                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
 //   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent)
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record)
@@ -56,7 +58,11 @@ export interface WorkflowRecord {
   startedAt?: number
   endedAt?: number
   metadata: { [key: string]: Json }
-  graph: string
+  /**
+   * The submitted graph: inline when small, else the nonce of its key (`workflows/<id>/graph/<nonce>`).
+   * Read it with `WorkflowStore.loadGraph(record)`.
+   */
+  graph: string | StoredGraph
   rootStepId: string
   runs: number
   owner?: RunnerInfo
@@ -89,6 +95,12 @@ export interface Versioned<T> {
 }
 
 const encoder = new TextEncoder()
+/**
+ * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
+ * submission. Larger ones get a key of their own: the record is rewritten at every status change
+ * and lease renewal, and is read by listings, so it should stay small.
+ */
+const INLINE_GRAPH_CHARS = 16 * 1024
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export const storeKeys = {
@@ -142,10 +154,32 @@ export class WorkflowStore {
   }
 
   /** Writes a submitted graph under a fresh unique key and returns that key's nonce. */
-  async writeGraph(workflowId: string, graph: StoredGraph): Promise<string> {
+  async writeGraph(workflowId: string, graph: StoredGraph, json = JSON.stringify(graph)): Promise<string> {
     const nonce = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
-    await this.storage.put(storeKeys.graph(workflowId, nonce), encoder.encode(JSON.stringify(graph)))
+    await this.storage.put(storeKeys.graph(workflowId, nonce), encoder.encode(json))
     return nonce
+  }
+
+  /**
+   * What a new workflow record holds as its `graph`: the graph itself when small (no write), else
+   * the nonce of a key written for it now.
+   */
+  async graphRef(workflowId: string, graph: StoredGraph): Promise<WorkflowRecord['graph']> {
+    const json = JSON.stringify(graph)
+    return json.length <= INLINE_GRAPH_CHARS ? graph : this.writeGraph(workflowId, graph, json)
+  }
+
+  /** The submitted graph of a workflow: inline in its record, or under the key the record names. */
+  async loadGraph(record: WorkflowRecord): Promise<StoredGraph> {
+    const { graph } = record
+    if (typeof graph === 'string') return this.readGraph(record.workflowId, graph)
+    if (typeof graph !== 'object' || graph === null || !Array.isArray(graph.nodes)) {
+      throw new CorruptRecordError(
+        storeKeys.workflow(record.workflowId),
+        'its graph is neither inline nor a key',
+      )
+    }
+    return graph
   }
 
   async readGraph(workflowId: string, nonce: string): Promise<StoredGraph> {

@@ -22,7 +22,7 @@ export function showProgress(
       if (total === undefined) {
         const found = await store.readWorkflow(workflowId)
         if (!found) return
-        total = (await store.readGraph(workflowId, found.record.graph)).nodes.length
+        total = (await store.loadGraph(found.record)).nodes.length
       }
       for (const stepId of await store.listStepIds(workflowId)) {
         if (seen.has(stepId)) continue

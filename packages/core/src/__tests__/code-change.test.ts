@@ -31,12 +31,10 @@ async function failedWorkflow(runtime: Runtime, workflowId: string) {
 
 async function changeStepFingerprint(runtime: Runtime, workflowId: string, name: string) {
   const store = await runtime.store()
-  const { record } = await store.requireWorkflow(workflowId)
-  const key = storeKeys.graph(workflowId, record.graph)
-  const storage = await runtime.storage()
-  const graph = JSON.parse(new TextDecoder().decode((await storage.get(key))?.data))
-  graph.fingerprints[name] = '0000000000000000'
-  await storage.put(key, new TextEncoder().encode(JSON.stringify(graph)))
+  const found = await store.requireWorkflow(workflowId)
+  const graph = await store.loadGraph(found.record)
+  const fingerprints = { ...graph.fingerprints, [name]: '0000000000000000' }
+  await store.updateWorkflow(found, { ...found.record, graph: { ...graph, fingerprints } })
 }
 
 let warnings: string[] = []
@@ -61,7 +59,7 @@ describe('recording the runtime', () => {
     expect(found.record.runtime?.node).toBe(process.version)
     expect(found.record.runtime?.lockfile?.sha256).toMatch(/^[0-9a-f]{64}$/)
     expect(found.record.runtime?.wfPackages['@wf/core']).toMatch(/^\d+\.\d+\.\d+/)
-    const graph = await (await runtime.store()).readGraph('recorded', found.record.graph)
+    const graph = await (await runtime.store()).loadGraph(found.record)
     expect(Object.keys(graph.fingerprints ?? {}).sort()).toEqual(['cc.first', 'cc.second'])
   })
 })

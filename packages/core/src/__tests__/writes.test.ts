@@ -1,0 +1,108 @@
+// What a workflow writes: the storage puts per workflow are the budget of benchmark issue #8, and
+// the layout change behind them (inline graphs) must still resume workflows stored the old way.
+import { describe, expect, it } from 'vitest'
+import { MemoryStorage, Runtime, type Storage, step, storeKeys } from '../index.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A MemoryStorage that records the key of every put. */
+function countingStorage(): { storage: Storage; puts: string[] } {
+  const storage = new MemoryStorage()
+  const puts: string[] = []
+  const put = storage.put.bind(storage)
+  storage.put = (key, data, cond) => {
+    puts.push(key)
+    return put(key, data, cond)
+  }
+  return { storage, puts }
+}
+
+const inc = step('writes.inc', (x: number) => x + 1)
+const chain = (length: number) => {
+  let node = inc(0)
+  for (let i = 1; i < length; i++) node = inc(node)
+  return node
+}
+
+let failOnce = true
+const flaky = step(
+  'writes.flaky',
+  (x: number) => {
+    if (failOnce) throw new Error('fails until fixed')
+    return x * 10
+  },
+  { maxRetries: 0 },
+)
+
+const slow = step('writes.slow', async (x: number) => {
+  await sleep(40)
+  return x
+})
+
+describe('writes per workflow', () => {
+  it('a run of 10 sequential steps writes its record twice, two index markers and one record per step', async () => {
+    const { storage, puts } = countingStorage()
+    await new Runtime(storage).run(chain(10), { workflowId: 'ten' })
+    const steps = puts.filter((k) => k.startsWith(storeKeys.stepsPrefix('ten')))
+    expect(steps).toHaveLength(10)
+    expect(puts.filter((k) => !steps.includes(k)).sort()).toEqual([
+      storeKeys.index('RUNNING', 'ten'),
+      storeKeys.index('SUCCESSFUL', 'ten'),
+      storeKeys.workflow('ten'),
+      storeKeys.workflow('ten'),
+    ])
+  })
+
+  it('keeps a small graph inline in the workflow record, with no key of its own', async () => {
+    const { storage, puts } = countingStorage()
+    const runtime = new Runtime(storage)
+    await runtime.run(chain(3), { workflowId: 'small' })
+    expect(puts.some((k) => k.startsWith('workflows/small/graph/'))).toBe(false)
+    const { record } = await (await runtime.store()).requireWorkflow('small')
+    expect(typeof record.graph).toBe('object')
+  })
+
+  it('stores a large graph under a key of its own and resumes from it', async () => {
+    const { storage, puts } = countingStorage()
+    const runtime = new Runtime(storage)
+    failOnce = true
+    // Big arguments make a big graph (each is encoded into it).
+    const big = 'x'.repeat(20_000)
+    const node = flaky(inc(step('writes.len', (s: string) => s.length)(big)))
+    await expect(runtime.run(node, { workflowId: 'large' })).rejects.toThrow()
+    const graphKeys = puts.filter((k) => k.startsWith('workflows/large/graph/'))
+    expect(graphKeys).toHaveLength(1)
+    const { record } = await (await runtime.store()).requireWorkflow('large')
+    expect(typeof record.graph).toBe('string')
+    failOnce = false
+    await expect(runtime.resume('large')).resolves.toBe(200_010)
+  })
+
+  it('resumes a workflow stored by an earlier version, whose graph has a key of its own', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    failOnce = true
+    await expect(runtime.run(flaky(inc(4)), { workflowId: 'old-layout' })).rejects.toThrow()
+    // Rewrite it the way earlier versions stored it: the graph under its key, the record naming it.
+    const store = await runtime.store()
+    const found = await store.requireWorkflow('old-layout')
+    const nonce = await store.writeGraph('old-layout', await store.loadGraph(found.record))
+    await store.updateWorkflow(found, { ...found.record, graph: nonce })
+    failOnce = false
+    await expect(new Runtime(storage).resume('old-layout')).resolves.toBe(50)
+  })
+
+  it('a run shorter than two heartbeats renews no lease; a longer one renews before the lease runs low', async () => {
+    const { storage, puts } = countingStorage()
+    const runtime = new Runtime(storage, { leaseTtlMs: 300, heartbeatMs: 50 })
+    await runtime.run(slow(1), { workflowId: 'short' }) // ≈ 40 ms
+    expect(puts.filter((k) => k === storeKeys.workflow('short'))).toHaveLength(2)
+    // ≈ 400 ms: longer than the lease itself, so it must have been renewed, yet not at every heartbeat.
+    let node = slow(0)
+    for (let i = 1; i < 10; i++) node = slow(node)
+    await runtime.run(node, { workflowId: 'long' })
+    const renewals = puts.filter((k) => k === storeKeys.workflow('long')).length - 2
+    expect(renewals).toBeGreaterThanOrEqual(1)
+    expect(renewals).toBeLessThan(400 / 50 - 1)
+  })
+})
