@@ -8,7 +8,7 @@ import { describeStorageContract } from '@wf/core/testing'
 import { memoryFileSystem } from './__tests__/memory-file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
 
-async function tempStorage(durability: 'fsync' | 'none'): Promise<FileSystemStorage> {
+async function tempStorage(durability: 'fsync' | 'journal' | 'none'): Promise<FileSystemStorage> {
   return createFileSystemStorage({ root: await mkdtemp(join(tmpdir(), 'wf-storage-fs-')), durability })
 }
 
@@ -18,6 +18,15 @@ const removeRoot = (storage: unknown) =>
 describeStorageContract('FileSystemStorage on a temp folder (fsync)', () => tempStorage('fsync'), {
   cleanup: removeRoot,
 })
+describeStorageContract('FileSystemStorage on a temp folder (journal)', () => tempStorage('journal'), {
+  cleanup: async (storage) => {
+    await (storage as FileSystemStorage).close()
+    await removeRoot(storage)
+  },
+})
+describeStorageContract('FileSystemStorage on memfs with the journal', () =>
+  createFileSystemStorage({ root: '/data/wf', fs: memoryFileSystem(), durability: 'journal', bootId: 'b1' }),
+)
 describeStorageContract('FileSystemStorage on memfs', () =>
   createFileSystemStorage({ root: '/data/wf', fs: memoryFileSystem() }),
 )

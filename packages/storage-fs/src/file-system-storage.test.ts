@@ -325,12 +325,15 @@ describe('fromUri and options', () => {
     await rm(relative.root, { recursive: true })
   })
 
-  it('accepts durability=none on a file URL and refuses unknown options and other schemes', async () => {
+  it('accepts durability=none and =journal on a file URL and refuses unknown options and other schemes', async () => {
     const root = await tempRoot()
     const storage = (await fromUri(`${pathToFileURL(root).href}?durability=none`)) as FileSystemStorage
     expect(storage.durability).toBe('none')
     await storage.put('k', utf8('v'))
     expect(text((await storage.get('k'))?.data)).toBe('v')
+    const journaled = (await fromUri(`${pathToFileURL(root).href}?durability=journal`)) as FileSystemStorage
+    expect(journaled.durability).toBe('journal')
+    await journaled.close()
     await expect(fromUri(`${pathToFileURL(root).href}?sync=1`)).rejects.toBeInstanceOf(StorageConfigError)
     await expect(fromUri('s3://bucket/prefix')).rejects.toBeInstanceOf(StorageConfigError)
     await expect(fromUri('')).rejects.toBeInstanceOf(StorageConfigError)

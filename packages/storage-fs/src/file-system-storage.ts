@@ -2,9 +2,11 @@
 // with create-if-absent by link() and compare-and-swap under a per-key lock. See README.md for
 // the on-disk layout and what each durability level guarantees.
 
+import { statfs } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
   ConditionFailedError,
+  CorruptRecordError,
   type ListOptions,
   type ListPage,
   type PutCondition,
@@ -15,9 +17,21 @@ import {
   validateKey,
   validatePrefix,
 } from '@wf/core'
+import { currentBoot, NETWORK_FILESYSTEMS, syncFileSystem } from './boot.js'
 import { type FileHandleLike, type FileSystem, nodeFileSystem } from './file-system.js'
 import { FolderSyncs } from './folder-sync.js'
 import { errnoOf, unavailable } from './fs-errors.js'
+import {
+  type Entry,
+  EntryKind,
+  isAbandoned,
+  JOURNAL_FOLDER,
+  Journal,
+  listSegments,
+  monotonicNow,
+  replayOtherBoots,
+  versionOfFile,
+} from './journal.js'
 import { keyToParts } from './key-path.js'
 import { listKeys } from './list.js'
 import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX } from './lock.js'
@@ -32,15 +46,36 @@ export interface FileSystemStorageOptions {
    * `'fsync'` (default): a put that resolved survives a power loss (data synced before the rename,
    * folder synced after). `'none'`: still atomic (a reader and a crashed process see the old or
    * the new value), but the last writes may be lost on power loss. Faster; fine for tests.
+   * `'journal'`: the same guarantee as `'fsync'` on a local disk of a Linux machine, several times
+   * faster: value files are not synced one by one; instead each put appends its value to this
+   * process's journal segment, and puts made at the same time share one fdatasync. Segments are
+   * checkpointed (one syncfs) in the background and replayed by the next open after a power
+   * loss. Not on network filesystems (NFS, SMB): use `'fsync'` there.
    */
-  durability?: 'fsync' | 'none'
+  durability?: Durability
   /** The filesystem to use; defaults to `node:fs/promises`. Tests pass `memfs().fs.promises`. */
   fs?: FileSystem
   /** A lock or temp file older than this is stale even if its owner looks alive. Default 10 s. */
   lockStaleMs?: number
   /** How long a write waits for a key's lock before failing. Default 30 s. */
   lockTimeoutMs?: number
+  /** `'journal'` only: a journal segment is checkpointed once it is this old. Default 10 s. */
+  checkpointMs?: number
+  /**
+   * The id of this machine's current boot, read from the kernel by default. Tests set it to
+   * simulate a restart after a power loss (the next open then replays the journal).
+   */
+  bootId?: string
 }
+
+/** How a put is made durable; see `FileSystemStorageOptions.durability`. */
+export type Durability = 'fsync' | 'journal' | 'none'
+
+/** Values bigger than this skip the journal (written twice they would cost more than their own fsync). */
+const JOURNAL_MAX_VALUE = 256 * 1024
+/** A journal segment is also checkpointed once it holds this many bytes. */
+const JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024
+const RECOVERY_LOCK = 'recovery'
 
 const TEMP_PREFIX = '.tmp.'
 /** Temp files of a live process are removed by `cleanup()` only after this long (other hosts). */
@@ -67,9 +102,12 @@ interface Location {
 export class FileSystemStorage implements Storage {
   /** Absolute path of the storage folder. */
   readonly root: string
-  readonly durability: 'fsync' | 'none'
+  readonly durability: Durability
   readonly #fs: FileSystem
+  /** True when each file is synced on its own (`'fsync'`). */
   readonly #sync: boolean
+  readonly #journal: Journal | undefined
+  readonly #boot: string | undefined
   readonly #locks: KeyLocks
   readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
   readonly #staleMs: number
@@ -81,8 +119,10 @@ export class FileSystemStorage implements Storage {
       throw new StorageConfigError('createFileSystemStorage needs `root`: the folder to keep workflows in')
     }
     const durability = options.durability ?? 'fsync'
-    if (durability !== 'fsync' && durability !== 'none') {
-      throw new StorageConfigError(`durability must be 'fsync' or 'none', not ${JSON.stringify(durability)}`)
+    if (durability !== 'fsync' && durability !== 'none' && durability !== 'journal') {
+      throw new StorageConfigError(
+        `durability must be 'fsync', 'journal' or 'none', not ${JSON.stringify(durability)}`,
+      )
     }
     this.root = resolve(options.root)
     this.durability = durability
@@ -93,12 +133,40 @@ export class FileSystemStorage implements Storage {
       staleMs: this.#staleMs,
       timeoutMs: positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
     })
+    if (
+      options.bootId !== undefined &&
+      (typeof options.bootId !== 'string' || !/^[0-9a-z]{1,32}$/.test(options.bootId))
+    ) {
+      throw new StorageConfigError(
+        `bootId must be 1 to 32 lowercase letters and digits, not ${JSON.stringify(options.bootId)}`,
+      )
+    }
+    this.#boot = options.bootId ?? currentBoot()
+    if (durability === 'journal') {
+      if (this.#boot === undefined) {
+        throw new StorageConfigError(
+          `durability 'journal' needs Linux (it tells reboots apart by the kernel's boot id); use durability 'fsync' on ${process.platform}`,
+        )
+      }
+      this.#journal = new Journal({
+        fs: this.#fs,
+        root: this.root,
+        boot: this.#boot,
+        syncAll: (keys) => this.#syncAll(keys),
+        syncFolder: (dir) => this.#fsyncFolder(dir),
+        writeDurably: (path, bytes) => this.#writeDurably(path, bytes),
+        rotateMs: positive(options.checkpointMs, 10_000, 'checkpointMs'),
+        rotateBytes: JOURNAL_SEGMENT_BYTES,
+      })
+    }
   }
 
   /** Creates the storage and checks that `root` is (or can be made) a writable folder. */
   static async open(options: FileSystemStorageOptions): Promise<FileSystemStorage> {
     const storage = new FileSystemStorage(options)
     await storage.#prepareRoot()
+    await storage.#checkFilesystem()
+    await storage.#recover()
     return storage
   }
 
@@ -121,6 +189,10 @@ export class FileSystemStorage implements Storage {
     if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
     const at = this.#locate(key)
     const { header, version } = encodeHeader(data)
+    if (this.#journal !== undefined) {
+      await this.#journaledPut(key, at, header, data, condition)
+      return { version }
+    }
 
     if (condition !== undefined && 'ifVersion' in condition) {
       await this.#compareAndSwap(key, at, header, data, condition.ifVersion)
@@ -162,6 +234,7 @@ export class FileSystemStorage implements Storage {
   async delete(key: string): Promise<void> {
     validateKey(key)
     const at = this.#locate(key)
+    if (this.#journal !== undefined) return this.#journaledDelete(key, at, this.#journal)
     try {
       await this.#locks.acquire(at.dir, at.name, key)
     } catch (error) {
@@ -192,8 +265,9 @@ export class FileSystemStorage implements Storage {
     return listKeys(this.#fs, this.root, prefix, options)
   }
 
+  /** Checkpoints the journal (`'journal'` only; other modes hold nothing open between calls). */
   async close(): Promise<void> {
-    // Nothing is held open between calls.
+    await this.#journal?.close()
   }
 
   /**
@@ -224,6 +298,7 @@ export class FileSystemStorage implements Storage {
     header: Uint8Array,
     data: Uint8Array,
     createFolders: boolean,
+    sync = this.#sync,
   ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
@@ -242,7 +317,7 @@ export class FileSystemStorage implements Storage {
       try {
         await writeAll(handle, header, data)
         // fdatasync is enough: it also flushes the file size, which is all the metadata we need.
-        if (this.#sync) await handle.datasync()
+        if (sync) await handle.datasync()
         await handle.close()
       } catch (error) {
         await handle.close().catch(() => undefined)
@@ -278,6 +353,222 @@ export class FileSystemStorage implements Storage {
     }
     if (!swapped) throw new ConditionFailedError(key)
     await this.#syncFolder(at.dir)
+  }
+
+  // --- the journal ----------------------------------------------------------------------------
+
+  /**
+   * A put in `'journal'` mode: the value file is written and moved into place without fsync, all
+   * under the key's lock (so the entry's timestamp orders it among every process's writes of the
+   * key), then the entry is appended to the journal and the put resolves once that is synced.
+   */
+  async #journaledPut(
+    key: string,
+    at: Location,
+    header: Buffer,
+    data: Uint8Array,
+    condition: PutCondition | undefined,
+  ): Promise<void> {
+    const journal = this.#journal as Journal
+    const large = header.byteLength + data.byteLength > JOURNAL_MAX_VALUE
+    const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
+    const create = condition !== undefined && 'ifAbsent' in condition
+    const ticket = await journal.ticket()
+    let entry: Entry | undefined
+    let temp: string | undefined
+    let refused = false
+    try {
+      // A large value is synced in its own file (and only its header journaled, for order).
+      temp = await this.#writeTemp(at, header, data, swap === undefined, large)
+      if (temp === undefined) throw new ConditionFailedError(key)
+      const file = temp
+      await this.#withLock(key, at, async () => {
+        let prev: string | null | undefined
+        if (create) {
+          try {
+            await this.#fs.link(file, at.file)
+          } catch (error) {
+            if (errnoOf(error) !== 'EEXIST') throw error
+            refused = true
+            return
+          }
+          prev = null
+        } else {
+          prev = (await this.#readVersion(at.file)) ?? null
+          if (swap !== undefined && prev !== swap) {
+            refused = true
+            return
+          }
+          await this.#fs.rename(file, at.file)
+          temp = undefined
+        }
+        entry = {
+          kind: large ? EntryKind.Synced : EntryKind.Put,
+          at: monotonicNow(),
+          key,
+          prev,
+          file: large ? header : Buffer.concat([header, data]),
+        }
+      })
+    } catch (error) {
+      if (error instanceof ConditionFailedError) throw error
+      throw unavailable(error, 'writing', at.file)
+    } finally {
+      if (temp !== undefined) await this.#unlinkQuiet(temp)
+      if (entry === undefined) journal.release(ticket)
+    }
+    if (refused || entry === undefined) throw new ConditionFailedError(key)
+    if (large) await this.#folderSyncs.sync(at.dir)
+    await journal.append(ticket, entry)
+  }
+
+  async #journaledDelete(key: string, at: Location, journal: Journal): Promise<void> {
+    const ticket = await journal.ticket()
+    let entry: Entry | undefined
+    try {
+      await this.#withLock(key, at, async () => {
+        const prev = await this.#readVersion(at.file)
+        if (prev === undefined) return
+        await this.#fs.unlink(at.file)
+        entry = { kind: EntryKind.Delete, at: monotonicNow(), key, prev }
+      })
+    } catch (error) {
+      journal.release(ticket)
+      // No folder, no key: deleting a missing key is not an error.
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return
+      throw unavailable(error, 'deleting', at.file)
+    }
+    if (entry === undefined) {
+      journal.release(ticket)
+      return
+    }
+    await journal.append(ticket, entry)
+    await this.#removeEmptyFolders(at.dir)
+  }
+
+  /**
+   * Makes everything written so far durable, for a checkpoint: one syncfs on the real disk of a
+   * Linux machine; elsewhere (or if that fails) an fsync of every file the journal names and of
+   * the folders above them, so a failure of the disk surfaces here instead of being skipped.
+   */
+  async #syncAll(keys: () => Promise<Set<string>>): Promise<void> {
+    if (this.#fs === nodeFileSystem && (await syncFileSystem(this.root))) return
+    const folders = new Set<string>()
+    const files: string[] = []
+    for (const key of await keys()) {
+      const at = this.#locate(key)
+      files.push(at.file)
+      for (let dir = at.dir; dir.startsWith(this.root) && !folders.has(dir); dir = dirname(dir)) {
+        folders.add(dir)
+        if (dir === this.root) break
+      }
+    }
+    await inBatches(files, 32, (file) => this.#fsyncFile(file))
+    await inBatches([...folders], 32, (dir) => this.#fsyncFolder(dir))
+  }
+
+  async #fsyncFile(file: string): Promise<void> {
+    let handle: FileHandleLike
+    try {
+      handle = await this.#fs.open(file, 'r')
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return // deleted since
+      throw unavailable(error, 'syncing', file)
+    }
+    try {
+      await handle.datasync()
+    } catch (error) {
+      throw unavailable(error, 'syncing', file)
+    } finally {
+      await handle.close().catch(() => undefined)
+    }
+  }
+
+  /** Writes a whole file durably and atomically, whatever the durability of this storage. */
+  async #writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+    const at: Location = { dir: dirname(path), name: path.slice(dirname(path).length + 1), file: path }
+    const temp = (await this.#writeTemp(at, bytes, new Uint8Array(), true, true)) as string
+    try {
+      await this.#fs.rename(temp, path)
+    } catch (error) {
+      await this.#unlinkQuiet(temp)
+      throw unavailable(error, 'replacing', path)
+    }
+    await this.#fsyncFolder(at.dir)
+  }
+
+  /** The journal's guarantees rest on one machine owning the disk: refuse it on a network filesystem. */
+  async #checkFilesystem(): Promise<void> {
+    if (this.#journal === undefined || this.#fs !== nodeFileSystem) return
+    let type: number
+    try {
+      type = Number((await statfs(this.root)).type)
+    } catch {
+      return
+    }
+    const name = NETWORK_FILESYSTEMS.get(type >>> 0)
+    if (name !== undefined) {
+      throw new StorageConfigError(
+        `durability 'journal' needs a local disk, and ${this.root} is on ${name}: use durability 'fsync' there (it works across machines)`,
+      )
+    }
+  }
+
+  /**
+   * Replays what a power loss or an OS crash cut short: journal segments of an earlier boot of
+   * this machine. All processes opening the folder wait for the one that replays. Segments of
+   * processes that died on this boot need no replay (their files are in the page cache); a
+   * checkpoint covers and deletes them.
+   */
+  async #recover(): Promise<void> {
+    const boot = this.#boot
+    if (boot === undefined) return
+    const dir = join(this.root, JOURNAL_FOLDER)
+    const segments = await listSegments(this.#fs, dir)
+    if (segments.some((s) => isAbandoned(s, boot) && s.boot !== boot)) {
+      await this.#locks.acquire(dir, RECOVERY_LOCK, `${JOURNAL_FOLDER}/${RECOVERY_LOCK}`)
+      try {
+        await replayOtherBoots(this.#fs, dir, boot, (entry, known) => this.#applyEntry(entry, known))
+        await this.#fsyncFolder(dir)
+      } finally {
+        await this.#locks.release(dir, RECOVERY_LOCK)
+      }
+    }
+    if (this.#journal !== undefined && segments.some((s) => s.boot === boot && isAbandoned(s, boot))) {
+      await this.#journal.checkpoint()
+    }
+  }
+
+  /** Brings one key back to a journaled state after a power loss (see `ApplyEntry`). */
+  async #applyEntry(entry: Entry, known: ReadonlySet<string | null>): Promise<void> {
+    const at = this.#locate(entry.key)
+    let current: string | null | 'torn'
+    try {
+      current = (await this.#readVersion(at.file)) ?? 'torn'
+      if (current !== 'torn') decodeRecord(entry.key, at.file, await this.#fs.readFile(at.file))
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') current = null
+      else if (error instanceof CorruptRecordError) current = 'torn'
+      else throw unavailable(error, 'reading', at.file)
+    }
+    const target = entry.kind === EntryKind.Delete ? null : versionOfFile(entry.file)
+    if (current === target || (current !== 'torn' && !known.has(current))) return
+    if (entry.kind === EntryKind.Delete) {
+      await this.#unlinkQuiet(at.file)
+      await this.#fsyncFolder(at.dir)
+    } else if (entry.kind === EntryKind.Put) {
+      await this.#makeFolder(at.dir, [])
+      await this.#writeDurably(at.file, entry.file as Uint8Array)
+      await this.#syncParents(at.dir)
+    }
+  }
+
+  /** fsyncs every folder from `dir` up to the root (after a replay recreated some of them). */
+  async #syncParents(dir: string): Promise<void> {
+    for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
+      await this.#fsyncFolder(folder)
+      if (folder === this.root) return
+    }
   }
 
   async #withLock(key: string, at: Location, action: () => Promise<void>): Promise<void> {
@@ -455,6 +746,15 @@ export class FileSystemStorage implements Storage {
       return false
     }
   }
+}
+
+/** Runs `action` on every item, `width` at a time. */
+async function inBatches<T>(items: T[], width: number, action: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await action(items[next++] as T)
+  }
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker))
 }
 
 /** Writes header then data, completing a short vectored write with positioned writes. */

@@ -6,8 +6,9 @@ import { type Storage, StorageConfigError } from '@wf/core'
 import { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 
 /**
- * Opens the storage named by a plain path or a `file://` URL. `?durability=none` is accepted on
- * a file URL to turn off fsync (tests, scratch data).
+ * Opens the storage named by a plain path or a `file://` URL. `?durability=journal` (faster, same
+ * guarantee on a local disk) or `?durability=none` (no fsync: tests, scratch data) is accepted on
+ * a file URL.
  *
  * @example
  * const storage = await fromUri('file:///var/lib/myapp/workflow_data')
@@ -29,10 +30,11 @@ export async function fromUri(uri: string): Promise<Storage> {
       )
     }
     for (const [name, value] of url.searchParams) {
-      if (name === 'durability' && (value === 'fsync' || value === 'none')) options.durability = value
+      if (name === 'durability' && (value === 'fsync' || value === 'journal' || value === 'none'))
+        options.durability = value
       else {
         throw new StorageConfigError(
-          `unknown option ${name}=${value} in ${uri}: the only option is durability=fsync|none`,
+          `unknown option ${name}=${value} in ${uri}: the only option is durability=fsync|journal|none`,
         )
       }
     }

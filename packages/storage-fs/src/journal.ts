@@ -1,0 +1,556 @@
+// The write-ahead journal of `durability: 'journal'`. Value files are written atomically as in the
+// other modes but not synced; what makes a put durable is its entry (key, timestamp, the whole
+// file) appended to this process's journal segment, and puts that arrive together share one
+// append and one fdatasync (group commit). Segments are checkpointed (the filesystem synced, then
+// the segment deleted) in the background; after a power loss the next open replays them.
+//
+// Ordering and checkpoints. Every write takes its key's lock, changes the file, and takes a
+// CLOCK_MONOTONIC timestamp (one clock for every process of a boot) before it lets go of the lock.
+// So, per key, timestamps order the writes of all processes as they happened, and a timestamp
+// taken after a write's file change proves that change came first. A checkpoint takes a time T,
+// syncs the whole filesystem, and durably records T: every entry older than T is then on disk in
+// its file, and a segment whose entries are all older than T can be deleted, in any order, by
+// anyone. After a power loss, replay keeps for each key the newest entry not older than T.
+
+import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
+import { CorruptRecordError, StorageUnavailableError } from '@wf/core'
+import type { FileHandleLike, FileSystem } from './file-system.js'
+import { errnoOf, unavailable } from './fs-errors.js'
+import { HOST_TAG, isOwnerDead, OWNER_STAMP } from './owner.js'
+import { versionOfHeader } from './record.js'
+
+/** The version in a journaled value file (or its header); `null` if it has none. */
+export function versionOfFile(file: Uint8Array | undefined): string | null {
+  return (file && versionOfHeader(file)) ?? null
+}
+
+/** The folder of journal segments under the storage root. */
+export const JOURNAL_FOLDER = '.journal'
+const SEGMENT_SUFFIX = '.wal'
+const MAGIC = Buffer.from('WFJ1')
+
+export enum EntryKind {
+  /** The key now holds `file` (header + bytes), in the journal because its file is not synced. */
+  Put = 1,
+  /** The key was deleted. */
+  Delete = 2,
+  /** The key now holds a value whose file was synced on its own (large values): kept for order. */
+  Synced = 3,
+}
+
+export interface Entry {
+  kind: EntryKind
+  /** CLOCK_MONOTONIC nanoseconds of this boot. */
+  at: bigint
+  key: string
+  /** The version the key held before this write; `null`: absent; `undefined`: not known. */
+  prev: string | null | undefined
+  /** `Put`: the whole value file; `Synced`: its header (the version); `Delete`: nothing. */
+  file?: Uint8Array
+}
+
+const PREV_ABSENT = 0xff
+const PREV_UNKNOWN = 0xfe
+
+/** The parts of a segment's file name: `<start>.<boot>.<pid>.<host>.<token>.wal`. */
+export interface SegmentName {
+  name: string
+  /** No entry of the segment is older than this. */
+  start: bigint
+  boot: string
+  /** `pid.host.token` of the writer. */
+  owner: string
+  host: string
+}
+
+export function parseSegmentName(name: string): SegmentName | undefined {
+  if (!name.endsWith(SEGMENT_SUFFIX)) return undefined
+  const parts = name.slice(0, -SEGMENT_SUFFIX.length).split('.')
+  if (parts.length !== 5 || !/^\d{20}$/.test(parts[0] as string)) return undefined
+  const [start, boot, pid, host, token] = parts as [string, string, string, string, string]
+  return { name, start: BigInt(start), boot, owner: `${pid}.${host}.${token}`, host }
+}
+
+function segmentName(start: bigint, boot: string): string {
+  return `${start.toString().padStart(20, '0')}.${boot}.${OWNER_STAMP}${SEGMENT_SUFFIX}`
+}
+
+export function encodeEntry(entry: Entry): Buffer {
+  const key = Buffer.from(entry.key, 'utf8')
+  const prev = typeof entry.prev === 'string' ? Buffer.from(entry.prev, 'utf8') : Buffer.alloc(0)
+  const body = entry.file ?? new Uint8Array()
+  const payload = Buffer.allocUnsafe(1 + 8 + 2 + key.byteLength + 1 + prev.byteLength + body.byteLength)
+  payload.writeUInt8(entry.kind, 0)
+  payload.writeBigUInt64BE(entry.at, 1)
+  payload.writeUInt16BE(key.byteLength, 9)
+  key.copy(payload, 11)
+  let offset = 11 + key.byteLength
+  payload.writeUInt8(
+    entry.prev === null ? PREV_ABSENT : entry.prev === undefined ? PREV_UNKNOWN : prev.byteLength,
+    offset,
+  )
+  prev.copy(payload, offset + 1)
+  offset += 1 + prev.byteLength
+  payload.set(body, offset)
+  const frame = Buffer.allocUnsafe(8)
+  frame.writeUInt32BE(payload.byteLength, 0)
+  frame.writeUInt32BE(crc32(payload), 4)
+  return Buffer.concat([frame, payload])
+}
+
+/**
+ * The entries of a segment file, in order. A torn tail (the entry being appended when the machine
+ * stopped, never acknowledged) ends the list; damage before a valid entry is a CorruptRecordError.
+ */
+export function decodeSegment(path: string, bytes: Uint8Array): Entry[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (buffer.byteLength < MAGIC.byteLength || !buffer.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
+    // A segment whose header never reached the disk holds no acknowledged entry either.
+    if (buffer.byteLength <= MAGIC.byteLength) return []
+    throw new CorruptRecordError(path, `${path} is not a wf journal segment`)
+  }
+  const entries: Entry[] = []
+  let offset = MAGIC.byteLength
+  while (offset + 8 <= buffer.byteLength) {
+    const length = buffer.readUInt32BE(offset)
+    const end = offset + 8 + length
+    if (length < 12 || end > buffer.byteLength) break
+    const payload = buffer.subarray(offset + 8, end)
+    if (crc32(payload) !== buffer.readUInt32BE(offset + 4)) break
+    const kind = payload.readUInt8(0) as EntryKind
+    const keyLength = payload.readUInt16BE(9)
+    let at = 11 + keyLength
+    const prevTag = payload.readUInt8(at)
+    let prev: string | null | undefined
+    if (prevTag === PREV_ABSENT) prev = null
+    else if (prevTag !== PREV_UNKNOWN) {
+      prev = payload.toString('utf8', at + 1, at + 1 + prevTag)
+      at += prevTag
+    }
+    at += 1
+    const entry: Entry = {
+      kind,
+      at: payload.readBigUInt64BE(1),
+      key: payload.toString('utf8', 11, 11 + keyLength),
+      prev,
+    }
+    if (kind !== EntryKind.Delete) entry.file = new Uint8Array(payload.subarray(at))
+    entries.push(entry)
+    offset = end
+  }
+  return entries
+}
+
+interface Pending {
+  bytes: Buffer
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+interface Segment {
+  name: string
+  path: string
+  start: bigint
+  handle: FileHandleLike | undefined
+  opening: Promise<void> | undefined
+  /** Bytes in the file (the position of the next append). */
+  size: number
+  /** Timestamp of the newest entry. */
+  last: bigint
+  entries: number
+  /** Writes that took a timestamp for this segment and have not appended yet. */
+  inFlight: number
+  queue: Pending[]
+  writing: boolean
+  /** No new write takes this segment; it is closed once `inFlight` and `queue` are empty. */
+  retired: boolean
+  openedAt: number
+}
+
+export interface JournalOptions {
+  fs: FileSystem
+  /** The storage root; segments live in `<root>/.journal`. */
+  root: string
+  /** Short id of the current boot (see boot.ts). */
+  boot: string
+  /**
+   * Makes every change made to the filesystem so far durable: syncfs, or failing that an fsync of
+   * each file and folder named by `keys` (every key in every segment).
+   */
+  syncAll: (keys: () => Promise<Set<string>>) => Promise<void>
+  /** Syncs one folder. */
+  syncFolder: (dir: string) => Promise<void>
+  /** Writes a small file durably (temp, fdatasync, rename, folder fsync). */
+  writeDurably: (path: string, bytes: Uint8Array) => Promise<void>
+  /** A segment is retired and checkpointed once it is this old... */
+  rotateMs: number
+  /** ...or this big. */
+  rotateBytes: number
+}
+
+/** A write's place in the journal: the segment its entry goes to. */
+export interface Ticket {
+  segment: Segment
+}
+
+/** Nanoseconds of CLOCK_MONOTONIC, the same clock in every process of this boot. */
+export const monotonicNow = (): bigint => process.hrtime.bigint()
+
+const CHECKPOINT_PREFIX = 'checkpoint.'
+
+/** The checkpoint marks in the journal folder: `checkpoint.<boot>.<T>`. */
+export function parseCheckpointName(name: string): { boot: string; at: bigint } | undefined {
+  const match = /^checkpoint\.([0-9a-z]+)\.(\d{20})$/.exec(name)
+  if (match === null) return undefined
+  return { boot: match[1] as string, at: BigInt(match[2] as string) }
+}
+
+export class Journal {
+  readonly dir: string
+  readonly #options: JournalOptions
+  #current: Segment | undefined
+  /** Segments no new write takes, until a checkpoint deletes them. */
+  readonly #retired = new Set<Segment>()
+  #checkpointing: Promise<void> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(options: JournalOptions) {
+    this.#options = options
+    this.dir = join(options.root, JOURNAL_FOLDER)
+  }
+
+  /** Reserves a place in the current segment, creating one if needed. */
+  async ticket(): Promise<Ticket> {
+    if (this.#closed) throw new StorageUnavailableError('this storage was closed')
+    let segment = this.#current
+    if (segment !== undefined && this.#isDue(segment)) {
+      this.#retire(segment)
+      segment = undefined
+    }
+    if (segment === undefined) {
+      const start = monotonicNow()
+      const name = segmentName(start, this.#options.boot)
+      segment = {
+        name,
+        path: join(this.dir, name),
+        start,
+        handle: undefined,
+        opening: undefined,
+        size: 0,
+        last: start,
+        entries: 0,
+        inFlight: 0,
+        queue: [],
+        writing: false,
+        retired: false,
+        openedAt: Date.now(),
+      }
+      segment.opening = this.#create(segment)
+      this.#current = segment
+      this.#arm()
+    }
+    segment.inFlight++
+    try {
+      await segment.opening
+    } catch (error) {
+      segment.inFlight--
+      if (this.#current === segment) this.#current = undefined
+      throw error
+    }
+    return { segment }
+  }
+
+  /** Gives a ticket back unused (the write did not happen). */
+  release(ticket: Ticket): void {
+    ticket.segment.inFlight--
+    this.#maybeClose(ticket.segment)
+  }
+
+  /**
+   * Appends an entry and resolves once it is on disk (one fdatasync shared by every entry queued
+   * meanwhile). Call it with the timestamp taken under the key's lock, after the file changed.
+   */
+  append(ticket: Ticket, entry: Entry): Promise<void> {
+    const { segment } = ticket
+    const bytes = encodeEntry(entry)
+    if (entry.at > segment.last) segment.last = entry.at
+    segment.entries++
+    return new Promise<void>((resolve, reject) => {
+      segment.queue.push({ bytes, resolve, reject })
+      segment.inFlight--
+      this.#flush(segment)
+    })
+  }
+
+  /** Retires the current segment and checkpoints: a closed storage leaves no segment behind. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    if (this.#current !== undefined) this.#retire(this.#current)
+    await this.#whenIdle()
+    await this.checkpoint()
+  }
+
+  /**
+   * Syncs the filesystem, records the checkpoint, and deletes the retired segments it covers and
+   * those of processes that died (on this boot). Concurrent calls share one run.
+   */
+  checkpoint(): Promise<void> {
+    this.#checkpointing ??= this.#checkpoint().finally(() => {
+      this.#checkpointing = undefined
+    })
+    return this.#checkpointing
+  }
+
+  async #checkpoint(): Promise<void> {
+    const { fs, boot } = this.#options
+    const at = monotonicNow()
+    await this.#options.syncAll(() => keysInSegments(fs, this.dir))
+    const mark = join(this.dir, `${CHECKPOINT_PREFIX}${boot}.${at.toString().padStart(20, '0')}`)
+    await this.#options.writeDurably(mark, new Uint8Array())
+    for (const segment of [...this.#retired]) {
+      if (segment.handle !== undefined || segment.opening !== undefined || segment.last >= at) continue
+      await unlinkQuiet(fs, segment.path)
+      this.#retired.delete(segment)
+    }
+    for (const other of await listSegments(fs, this.dir)) {
+      if (other.owner === OWNER_STAMP || other.boot !== boot || !isOwnerDead(other.owner)) continue
+      const entries = decodeSegment(join(this.dir, other.name), await fs.readFile(join(this.dir, other.name)))
+      if (entries.every((entry) => entry.at < at)) await unlinkQuiet(fs, join(this.dir, other.name))
+    }
+    // Older marks of this boot are superseded by the one just made durable.
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      const parsed = parseCheckpointName(name)
+      if (parsed !== undefined && parsed.boot === boot && parsed.at < at)
+        await unlinkQuiet(fs, join(this.dir, name))
+    }
+  }
+
+  #isDue(segment: Segment): boolean {
+    return (
+      segment.size >= this.#options.rotateBytes || Date.now() - segment.openedAt >= this.#options.rotateMs
+    )
+  }
+
+  /** Rotates and checkpoints in the background while writes come in (the timer does not keep the process alive). */
+  #arm(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(
+      () => {
+        const current = this.#current
+        if (current !== undefined && this.#isDue(current)) this.#retire(current)
+        if (this.#retired.size > 0) this.checkpoint().catch(() => undefined)
+        if (this.#current === undefined && this.#retired.size === 0 && this.#timer !== undefined) {
+          clearInterval(this.#timer)
+          this.#timer = undefined
+        }
+      },
+      Math.max(50, Math.floor(this.#options.rotateMs / 2)),
+    )
+    this.#timer.unref()
+  }
+
+  #retire(segment: Segment): void {
+    if (segment.retired) return
+    segment.retired = true
+    if (this.#current === segment) this.#current = undefined
+    this.#retired.add(segment)
+    this.#maybeClose(segment)
+  }
+
+  async #create(segment: Segment): Promise<void> {
+    const fs = this.#options.fs
+    let handle: FileHandleLike
+    try {
+      handle = await fs.open(segment.path, 'wx', 0o666)
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'creating the journal segment', segment.path)
+      await fs.mkdir(this.dir).catch((e) => {
+        if (errnoOf(e) !== 'EEXIST') throw unavailable(e, 'creating the journal folder', this.dir)
+      })
+      await this.#options.syncFolder(this.#options.root)
+      handle = await fs.open(segment.path, 'wx', 0o666)
+    }
+    try {
+      await handle.write(MAGIC, 0, MAGIC.byteLength, 0)
+      await handle.datasync()
+      await this.#options.syncFolder(this.dir)
+    } catch (error) {
+      await handle.close().catch(() => undefined)
+      throw unavailable(error, 'creating the journal segment', segment.path)
+    }
+    segment.size = MAGIC.byteLength
+    segment.handle = handle
+    segment.opening = undefined
+  }
+
+  #flush(segment: Segment): void {
+    if (segment.writing || segment.queue.length === 0 || segment.handle === undefined) return
+    const batch = segment.queue
+    segment.queue = []
+    segment.writing = true
+    const handle = segment.handle
+    const bytes = batch.length === 1 ? (batch[0] as Pending).bytes : Buffer.concat(batch.map((p) => p.bytes))
+    const position = segment.size
+    segment.size += bytes.byteLength
+    writeFully(handle, bytes, position)
+      .then(() => handle.datasync())
+      .then(
+        () => {
+          for (const pending of batch) pending.resolve()
+        },
+        (error) => {
+          const failure = unavailable(error, 'appending to the journal segment', segment.path)
+          for (const pending of batch) pending.reject(failure)
+        },
+      )
+      .finally(() => {
+        segment.writing = false
+        if (segment.queue.length > 0) this.#flush(segment)
+        else this.#maybeClose(segment)
+      })
+  }
+
+  #maybeClose(segment: Segment): void {
+    if (!segment.retired || segment.inFlight > 0 || segment.writing || segment.queue.length > 0) return
+    const handle = segment.handle
+    if (handle === undefined) return
+    segment.handle = undefined
+    segment.opening = handle
+      .close()
+      .catch(() => undefined)
+      .then(async () => {
+        // A segment that never got an entry holds nothing to replay.
+        if (segment.entries === 0) {
+          await unlinkQuiet(this.#options.fs, segment.path)
+          this.#retired.delete(segment)
+        }
+        segment.opening = undefined
+      })
+  }
+
+  async #whenIdle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.#retired].filter(
+        (s) => s.inFlight > 0 || s.writing || s.queue.length > 0 || s.opening !== undefined,
+      )
+      if (busy.length === 0) return
+      await Promise.all(busy.map((s) => s.opening)).catch(() => undefined)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
+}
+
+async function unlinkQuiet(fs: FileSystem, path: string): Promise<void> {
+  await fs.unlink(path).catch((error) => {
+    if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'deleting', path)
+  })
+}
+
+/** Every key named in the segments of the journal folder (for a checkpoint without syncfs). */
+async function keysInSegments(fs: FileSystem, dir: string): Promise<Set<string>> {
+  const keys = new Set<string>()
+  for (const segment of await listSegments(fs, dir)) {
+    const path = join(dir, segment.name)
+    const bytes = await fs.readFile(path).catch(() => new Uint8Array())
+    for (const entry of decodeSegment(path, bytes)) keys.add(entry.key)
+  }
+  return keys
+}
+
+/** Writes all of `bytes` at `position`. */
+async function writeFully(handle: FileHandleLike, bytes: Uint8Array, position: number): Promise<void> {
+  let written = 0
+  while (written < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(
+      bytes,
+      written,
+      bytes.byteLength - written,
+      position + written,
+    )
+    if (bytesWritten === 0) throw new Error('the filesystem accepted no more bytes')
+    written += bytesWritten
+  }
+}
+
+/** The segments in the journal folder (none if it does not exist). */
+export async function listSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
+  let names: string[]
+  try {
+    names = await fs.readdir(dir)
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return []
+    throw unavailable(error, 'listing the journal', dir)
+  }
+  const segments: SegmentName[] = []
+  for (const name of names) {
+    const parsed = parseSegmentName(name)
+    if (parsed !== undefined) segments.push(parsed)
+  }
+  return segments
+}
+
+/**
+ * What replay does to bring one key back to its newest journaled state. `known` holds every state
+ * the journal saw the key in (versions, and `null` for absent): a file in one of those states, or
+ * torn, lost the newest write in the crash; a file in another state was written since by a
+ * process that does not journal, and is left alone.
+ */
+export type ApplyEntry = (entry: Entry, known: ReadonlySet<string | null>) => Promise<void>
+
+/**
+ * Replays the segments left by an earlier boot of this machine (a power loss or an OS crash came
+ * between their writes and a checkpoint): for each key, the newest entry not covered by that
+ * boot's last checkpoint is applied durably; then the segments and marks are deleted. Call it
+ * under the recovery lock, before this process writes anything. Returns how many keys it set.
+ */
+export async function replayOtherBoots(
+  fs: FileSystem,
+  dir: string,
+  boot: string,
+  apply: ApplyEntry,
+): Promise<number> {
+  const segments = (await listSegments(fs, dir)).filter((s) => s.host === HOST_TAG && s.boot !== boot)
+  if (segments.length === 0) return 0
+  const names = await fs.readdir(dir)
+  const covered = new Map<string, bigint>()
+  for (const name of names) {
+    const mark = parseCheckpointName(name)
+    if (mark !== undefined && mark.at > (covered.get(mark.boot) ?? -1n)) covered.set(mark.boot, mark.at)
+  }
+  const newest = new Map<string, Entry>()
+  const known = new Map<string, Set<string | null>>()
+  for (const segment of segments) {
+    const path = join(dir, segment.name)
+    const since = covered.get(segment.boot) ?? 0n
+    for (const entry of decodeSegment(path, await fs.readFile(path))) {
+      let states = known.get(entry.key)
+      if (states === undefined) {
+        states = new Set()
+        known.set(entry.key, states)
+      }
+      if (entry.prev !== undefined) states.add(entry.prev)
+      states.add(entry.kind === EntryKind.Delete ? null : versionOfFile(entry.file))
+      if (entry.at < since) continue
+      const seen = newest.get(entry.key)
+      if (seen === undefined || entry.at > seen.at) newest.set(entry.key, entry)
+    }
+  }
+  for (const entry of newest.values()) await apply(entry, known.get(entry.key) as Set<string | null>)
+  for (const segment of segments) await unlinkQuiet(fs, join(dir, segment.name))
+  for (const name of names) {
+    const mark = parseCheckpointName(name)
+    if (mark !== undefined && mark.boot !== boot) await unlinkQuiet(fs, join(dir, name))
+  }
+  return newest.size
+}
+
+/** Tells whether a segment's writer is gone: another boot of this machine, or a dead process of this one. */
+export function isAbandoned(segment: SegmentName, boot: string): boolean {
+  if (segment.host !== HOST_TAG) return false
+  return segment.boot !== boot || isOwnerDead(segment.owner)
+}
