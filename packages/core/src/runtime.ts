@@ -74,7 +74,11 @@ export interface RuntimeOptions {
    * (on this machine, at once: the runner's process is gone).
    */
   leaseTtlMs?: number
-  /** How often a runner renews its leases (and notices a cancel from another process). Default `leaseTtlMs / 3`. */
+  /**
+   * How often a runner looks at the records of the workflows it drives, noticing a cancel from
+   * another process. It renews a lease (a write) only when less than two heartbeats of it are
+   * left, so a run shorter than that writes no renewal. Default `leaseTtlMs / 3`.
+   */
   heartbeatMs?: number
   /**
    * At most this many workflows run at once in this runtime (Ray's `max_running_workflows`);
