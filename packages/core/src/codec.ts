@@ -93,9 +93,61 @@ export function createCodec(options: CodecOptions = {}): Codec {
     reducers[`x:${name}`] = (value) => type.test(value) && [type.reduce(value)]
     revivers[`x:${name}`] = (value) => type.revive((value as [unknown])[0])
   }
-  return {
-    encode: (value) => stringify(value, reducers),
-    decode: (text) => parse(text, revivers),
+  // Extra types may claim primitives (their `test` sees every value), so only the built-in set
+  // takes the shortcut for plain values.
+  const encode =
+    extra.length === 0
+      ? (value: unknown) => encodePlain(value) ?? stringify(value, reducers)
+      : (value: unknown) => stringify(value, reducers)
+  return { encode, decode: (text) => parse(text, revivers) }
+}
+
+/**
+ * devalue's text for a primitive, or for a plain array of primitives (no holes), written directly:
+ * what most steps return and most arguments are, for a fraction of a full `stringify` call (which
+ * builds its tables and closures every time). `undefined` when the value needs the general path.
+ * `parse` reads both forms alike (these arrays just do not share repeated values).
+ */
+export function encodePlain(value: unknown): string | undefined {
+  const single = plainIndexValue(value)
+  if (single !== undefined) return single === UNDEFINED ? '-1' : `[${single}]`
+  if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype || value.length > 64)
+    return undefined
+  let indexes = ''
+  let values = ''
+  let next = 1
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) return undefined
+    const item = plainIndexValue(value[i])
+    if (item === undefined) return undefined
+    const comma = i === 0 ? '' : ','
+    if (item === UNDEFINED) indexes += `${comma}-1`
+    else {
+      indexes += `${comma}${next++}`
+      values += `,${item}`
+    }
+  }
+  return `[[${indexes}]${values}]`
+}
+
+const UNDEFINED = 'u'
+
+/** The JSON of a primitive devalue stores as itself, `UNDEFINED` for undefined, else `undefined`. */
+function plainIndexValue(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'number':
+      // NaN, ±Infinity and -0 have codes of their own in devalue.
+      return Number.isFinite(value) && !Object.is(value, -0) ? String(value) : undefined
+    case 'string':
+      return JSON.stringify(value)
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'undefined':
+      return UNDEFINED
+    case 'object':
+      return value === null ? 'null' : undefined
+    default:
+      return undefined
   }
 }
 

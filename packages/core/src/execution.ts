@@ -13,11 +13,12 @@ import {
   type PlanNode,
   planFromStored,
   planGraph,
+  releaseInputs,
   resolveArgs,
 } from './graph.js'
 import { runIsolated } from './isolate.js'
-import { isStepNode } from './step.js'
-import type { StepRecord, WorkflowStore } from './store.js'
+import { isStepNode, type StepNode } from './step.js'
+import type { StepRecord, StoredOutput, WorkflowStore } from './store.js'
 
 /** Why an execution stopped without an output. */
 export type ExecutionFailure =
@@ -64,39 +65,69 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+// The hot path is written without async functions: a step whose body returns a plain value runs
+// and is encoded in the same tick it is started, and its only awaits are the storage write's. Every
+// started node ends in exactly one `#finished` call, which frees its slot and schedules more.
 export class Execution {
   readonly #o: ExecutionOptions
-  readonly #ready: PlanNode[] = []
+  #ready: PlanNode[] = []
   #readyHead = 0
   #running = 0
+  #pumping = false
   #failure: ExecutionFailure | undefined
   #root!: PlanNode
-  #settle!: { resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  #resolve!: (value: unknown) => void
+  #reject!: (error: unknown) => void
   #settled = false
+  /** `signal.aborted`, kept here: the hot path reads it several times per step. */
+  #aborted = false
 
   constructor(options: ExecutionOptions) {
     this.#o = options
   }
 
-  /** Runs `plan` to its output. With `resume`, committed steps are loaded instead of run. */
-  async run(plan: Plan, resume: boolean): Promise<unknown> {
+  /**
+   * Runs `plan` to its output. With `resume`, committed steps are loaded instead of run. The plan
+   * itself is not kept: nodes that finished and that nobody reads any more can be collected.
+   */
+  run(plan: Plan, resume: boolean): Promise<unknown> {
     this.#root = plan.root
-    const stop = () => this.#stop({ kind: 'canceled' })
-    this.#o.signal.addEventListener('abort', stop, { once: true })
-    try {
-      const result = new Promise<unknown>((resolve, reject) => {
-        this.#settle = { resolve, reject }
-      })
-      // A stop while committed steps are still loading settles this before it is awaited below.
-      result.catch(() => {})
-      if (resume) await this.#loadCommitted(plan)
-      else this.#link(plan.nodes)
-      if (this.#o.signal.aborted) this.#stop({ kind: 'canceled' })
-      this.#pump()
-      return await result
-    } finally {
-      this.#o.signal.removeEventListener('abort', stop)
+    const signal = this.#o.signal
+    const stop = () => {
+      this.#aborted = true
+      this.#stop({ kind: 'canceled' })
     }
+    this.#aborted = signal.aborted
+    signal.addEventListener('abort', stop, { once: true })
+    const result = new Promise<unknown>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    if (resume) {
+      // A stop while committed steps are still loading settles the result before they are linked.
+      this.#loadCommitted(plan).then(
+        () => this.#begin(),
+        (error: unknown) => this.#settleWith(error),
+      )
+    } else {
+      this.#link(plan.nodes)
+      this.#begin()
+    }
+    const done = result.finally(() => signal.removeEventListener('abort', stop))
+    // It may settle before the caller awaits it (a step that is not registered fails at once).
+    done.catch(() => {})
+    return done
+  }
+
+  #begin(): void {
+    if (this.#aborted) this.#stop({ kind: 'canceled' })
+    this.#pump()
+  }
+
+  #settleWith(error: unknown): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#reject(error)
   }
 
   /** Counts each node's unfinished inputs and queues the nodes that can start now. */
@@ -108,7 +139,8 @@ export class Execution {
         dep.consumers++
         if (dep.state !== NodeState.Done) {
           waiting++
-          dep.dependents.push(node)
+          if (dep.dependents === undefined) dep.dependents = [node]
+          else dep.dependents.push(node)
         }
       }
       node.waiting = waiting
@@ -201,15 +233,16 @@ export class Execution {
     while (node) {
       node.state = NodeState.Done
       node.output = output
-      if (live) {
+      if (live && node.dependents !== undefined) {
         for (const dependent of node.dependents) {
           if (--dependent.waiting === 0 && dependent.state === NodeState.Planned) this.#enqueue(dependent)
         }
-        node.dependents = []
+        node.dependents = undefined
       }
       const parent: PlanNode | undefined = node.continuationOf
       // Nobody reads this output any more: drop it so long workflows keep flat memory.
       if (node.consumers === 0 && node !== this.#root && (live || parent)) node.output = undefined
+      if (parent) node.continuationOf = undefined
       if (parent?.options.catchExceptions) output = { ok: true, value: output }
       node = parent
     }
@@ -226,92 +259,148 @@ export class Execution {
     this.#pump()
   }
 
+  /**
+   * Starts ready nodes up to `maxConcurrency`, and settles the result when the root is done or
+   * nothing can run any more. Not re-entrant: a step that finishes while its start is still on the
+   * stack (a body returning a value, with `checkpoint: false`) is picked up by the loop already
+   * running, so a long chain of such steps does not grow the stack.
+   */
   #pump(): void {
-    if (this.#settled) return
-    if (this.#root.state === NodeState.Done && !this.#failure) {
-      this.#settled = true
-      this.#settle.resolve(this.#root.output)
-      return
-    }
-    while (!this.#failure && this.#running < this.#o.maxConcurrency && this.#readyHead < this.#ready.length) {
-      const node = this.#ready[this.#readyHead++] as PlanNode
-      this.#running++
-      void this.#execute(node)
+    if (this.#settled || this.#pumping) return
+    this.#pumping = true
+    const max = this.#o.maxConcurrency
+    try {
+      while (!this.#failure && this.#running < max && this.#readyHead < this.#ready.length) {
+        const node = this.#ready[this.#readyHead] as PlanNode
+        this.#ready[this.#readyHead++] = undefined as unknown as PlanNode
+        this.#running++
+        this.#start(node)
+      }
+    } finally {
+      this.#pumping = false
     }
     if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
-      this.#ready.splice(0, this.#readyHead)
+      this.#ready = this.#ready.slice(this.#readyHead)
       this.#readyHead = 0
+    }
+    if (this.#root.state === NodeState.Done && !this.#failure) {
+      this.#settled = true
+      this.#resolve(this.#root.output)
+      return
     }
     if (this.#running > 0) return
     if (this.#failure) {
-      this.#settled = true
-      this.#settle.reject(new ExecutionStopped(this.#failure))
+      this.#settleWith(new ExecutionStopped(this.#failure))
     } else if (this.#readyHead >= this.#ready.length) {
-      this.#settled = true
-      this.#settle.reject(
+      this.#settleWith(
         new WfError('WF_INTERNAL', `workflow "${this.#o.workflowId}" has no step left to run but no output`),
       )
     }
   }
 
-  async #execute(node: PlanNode): Promise<void> {
-    try {
-      node.state = NodeState.Running
-      await this.#runNode(node)
-    } catch (error) {
-      this.#stop({ kind: 'infrastructure', error })
-    } finally {
-      this.#running--
-      this.#pump()
-    }
+  /** The end of a started node, whatever happened to it: frees its slot and schedules more. */
+  #finished(): void {
+    this.#running--
+    this.#pump()
   }
 
-  async #runNode(node: PlanNode): Promise<void> {
-    const { codec, workflowId, signal } = this.#o
+  /** Something outside the step's own code failed (storage, lease, a bug): stop the workflow. */
+  #crashed(error: unknown): void {
+    this.#stop({ kind: 'infrastructure', error })
+    this.#finished()
+  }
+
+  #start(node: PlanNode): void {
+    node.state = NodeState.Running
     const definition = node.definition
     if (!definition) {
-      this.#stop({ kind: 'infrastructure', error: new StepNotRegisteredError(node.name, workflowId) })
+      this.#stop({ kind: 'infrastructure', error: new StepNotRegisteredError(node.name, this.#o.workflowId) })
+      this.#finished()
       return
     }
-    const args = resolveArgs(node, codec)
+    let args: unknown[]
+    try {
+      args = resolveArgs(node, this.#o.codec)
+    } catch (error) {
+      this.#crashed(error)
+      return
+    }
     for (const dep of node.deps) {
       if (--dep.consumers === 0 && dep !== this.#root) dep.output = undefined
     }
+    // Used once: drop the links upstream so a long workflow's memory stays flat.
+    releaseInputs(node)
     node.startTime = Date.now()
-    const maxRetries = node.options.maxRetries ?? DEFAULT_MAX_RETRIES
-    let result: unknown
-    for (let attempt = 1; ; attempt++) {
-      if (this.#failure?.kind === 'canceled' || signal.aborted) return
-      node.attempts = attempt
-      try {
-        result = await this.#attempt(node, definition.fn as (...a: unknown[]) => unknown, args, attempt)
-        if (node.options.catchExceptions && !isStepNode(result)) result = { ok: true, value: result }
-        break
-      } catch (error) {
-        if (signal.aborted) return
-        const retry = attempt <= maxRetries && (node.options.retryOn?.(error) ?? true)
-        if (retry) {
-          await sleep(backoffDelay(node, attempt), signal)
-          continue
-        }
-        if (node.options.catchExceptions) {
-          result = { ok: false, error: error instanceof Error ? error : new Error(String(error)) }
-          break
-        }
-        this.#stop({ kind: 'step', stepId: node.id, error })
-        return
-      }
-    }
-    if (signal.aborted) return
-    await this.#commit(node, result)
+    this.#attempt(node, definition.fn as StepBody, args, 1)
   }
 
-  #attempt(
-    node: PlanNode,
-    fn: (...a: unknown[]) => unknown,
-    args: unknown[],
-    attempt: number,
-  ): Promise<unknown> {
+  /** Runs one attempt of `node`; synchronous to the end when the body returns a plain value. */
+  #attempt(node: PlanNode, fn: StepBody, args: unknown[], attempt: number): void {
+    if (this.#aborted || this.#failure?.kind === 'canceled') {
+      this.#finished()
+      return
+    }
+    node.attempts = attempt
+    let result: unknown
+    try {
+      result =
+        node.options.timeoutMs === undefined && node.options.isolate === undefined
+          ? stepContext.run(
+              { workflowId: this.#o.workflowId, stepId: node.id, attempt, signal: this.#o.signal },
+              callBody,
+              fn,
+              args,
+            )
+          : this.#attemptGuarded(node, fn, args, attempt)
+    } catch (error) {
+      this.#failed(node, fn, args, attempt, error)
+      return
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value: unknown) => this.#succeeded(node, value),
+        (error: unknown) => this.#failed(node, fn, args, attempt, error),
+      )
+    } else {
+      this.#succeeded(node, result)
+    }
+  }
+
+  #succeeded(node: PlanNode, value: unknown): void {
+    let result = value
+    if (node.options.catchExceptions && !isStepNode(result)) result = { ok: true, value: result }
+    this.#commit(node, result)
+  }
+
+  #failed(node: PlanNode, fn: StepBody, args: unknown[], attempt: number, error: unknown): void {
+    if (this.#aborted) {
+      this.#finished()
+      return
+    }
+    let retry: boolean
+    try {
+      retry =
+        attempt <= (node.options.maxRetries ?? DEFAULT_MAX_RETRIES) && (node.options.retryOn?.(error) ?? true)
+    } catch (retryOnError) {
+      this.#crashed(retryOnError)
+      return
+    }
+    if (retry) {
+      sleep(backoffDelay(node, attempt), this.#o.signal).then(() =>
+        this.#attempt(node, fn, args, attempt + 1),
+      )
+      return
+    }
+    if (node.options.catchExceptions) {
+      this.#commit(node, { ok: false, error: error instanceof Error ? error : new Error(String(error)) })
+      return
+    }
+    this.#stop({ kind: 'step', stepId: node.id, error })
+    this.#finished()
+  }
+
+  /** An attempt with a time limit, or in an isolate (isolate.ts): always asynchronous. */
+  #attemptGuarded(node: PlanNode, fn: StepBody, args: unknown[], attempt: number): Promise<unknown> {
     const timeoutMs = node.options.timeoutMs
     if (node.options.isolate !== undefined) {
       // In a worker thread or a child process (isolate.ts): the arguments and the result cross as
@@ -332,21 +421,12 @@ export class Execution {
         .then((text) => codec.decode(text))
         .finally(() => clearTimeout(timer))
     }
-    if (timeoutMs === undefined) {
-      const context: StepContext = {
-        workflowId: this.#o.workflowId,
-        stepId: node.id,
-        attempt,
-        signal: this.#o.signal,
-      }
-      return stepContext.run(context, async () => fn(...args))
-    }
     const controller = new AbortController()
     const signal = AbortSignal.any([this.#o.signal, controller.signal])
     const context: StepContext = { workflowId: this.#o.workflowId, stepId: node.id, attempt, signal }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        const error = new StepTimeoutError(node.id, timeoutMs)
+        const error = new StepTimeoutError(node.id, timeoutMs as number)
         controller.abort(error)
         reject(error)
       }, timeoutMs)
@@ -365,61 +445,156 @@ export class Execution {
     })
   }
 
-  async #commit(node: PlanNode, result: unknown): Promise<void> {
-    const { store, codec, workflowId } = this.#o
-    const checkpoint = node.options.checkpoint !== false
-    const base = {
-      v: 1 as const,
-      name: node.name,
-      startTime: node.startTime,
-      endTime: 0,
-      attempts: node.attempts,
-    }
-    if (isStepNode(result)) {
-      let sub: Plan
-      try {
-        sub = planGraph(result, continuationPrefix(node.id), codec)
-      } catch (error) {
-        this.#stop({ kind: 'step', stepId: node.id, error })
-        return
-      }
-      if (checkpoint) {
-        const leaseCheck = this.#o.beforeCommit?.()
-        if (leaseCheck) await leaseCheck
-        const record: StepRecord = { ...base, kind: 'continuation', graph: sub.stored, endTime: Date.now() }
-        const committed = await store.commitStep(workflowId, node.id, record)
-        if (committed !== record) {
-          await this.#applyRecord(node, committed, true)
-          return
-        }
-      }
-      this.#expand(node, sub, true)
-      this.#o.onStepDone?.(node)
+  /** Commits the result of `node` (once), then completes it; ends in `#finished`. */
+  #commit(node: PlanNode, result: unknown): void {
+    if (this.#aborted) {
+      this.#finished()
       return
     }
-    let text: string
     try {
-      text = encodeValue(codec, result, 'result', node.id)
+      if (isStepNode(result)) {
+        this.#track(this.#commitContinuation(node, result))
+        return
+      }
+      let text: string
+      try {
+        text = encodeValue(this.#o.codec, result, 'result', node.id)
+      } catch (error) {
+        // Not retried: the same value would fail the same way.
+        this.#stop({ kind: 'step', stepId: node.id, error })
+        this.#finished()
+        return
+      }
+      if (node.options.checkpoint === false) {
+        this.#done(node, result)
+        return
+      }
+      const output = this.#o.store.inlineOutput(text)
+      if (output === undefined) {
+        this.#track(this.#commitLarge(node, result, text))
+        return
+      }
+      const leaseCheck = this.#o.beforeCommit?.()
+      if (leaseCheck) {
+        this.#track(leaseCheck.then(() => this.#writeValue(node, result, output)))
+        return
+      }
+      // The hot path: one storage write, one reaction, no async function of our own.
+      const record = this.#valueRecord(node, output)
+      this.#o.store.commitStep(this.#o.workflowId, node.id, record).then(
+        (committed) => this.#committed(node, result, record, committed),
+        (error: unknown) => this.#crashed(error),
+      )
     } catch (error) {
-      // Not retried: the same value would fail the same way.
+      this.#crashed(error)
+    }
+  }
+
+  #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
+    return {
+      v: 1,
+      name: node.name,
+      startTime: node.startTime,
+      endTime: Date.now(),
+      attempts: node.attempts,
+      kind: 'value',
+      output,
+    }
+  }
+
+  /** After the commit of `record`: completes `node` with `result`, or with what another runner committed first. */
+  #committed(node: PlanNode, result: unknown, record: StepRecord, committed: StepRecord): void {
+    if (committed !== record) {
+      this.#track(this.#applyRecord(node, committed, true))
+      return
+    }
+    this.#done(node, result)
+  }
+
+  /** Ends the node when `work` settles. */
+  #track(work: Promise<unknown>): void {
+    work.then(
+      () => this.#finished(),
+      (error: unknown) => this.#crashed(error),
+    )
+  }
+
+  /** Completes `node` with `result`; ends in `#finished`. */
+  #done(node: PlanNode, result: unknown): void {
+    try {
+      this.#complete(node, result, true)
+      this.#o.onStepDone?.(node)
+    } catch (error) {
+      this.#stop({ kind: 'infrastructure', error })
+    }
+    this.#finished()
+  }
+
+  /** Writes the step record (create-if-absent) and completes the node, with the committed value if another runner won. */
+  async #writeValue(node: PlanNode, result: unknown, output: StoredOutput): Promise<void> {
+    const record = this.#valueRecord(node, output)
+    const committed = await this.#o.store.commitStep(this.#o.workflowId, node.id, record)
+    if (committed !== record) await this.#applyRecord(node, committed, true)
+    else {
+      this.#complete(node, result, true)
+      this.#o.onStepDone?.(node)
+    }
+  }
+
+  /** A result too large to inline: stored as a blob first. */
+  async #commitLarge(node: PlanNode, result: unknown, text: string): Promise<void> {
+    const output = await this.#o.store.storeOutput(this.#o.workflowId, text)
+    if (this.#aborted) return
+    await this.#o.beforeCommit?.()
+    await this.#writeValue(node, result, output)
+  }
+
+  async #commitContinuation(node: PlanNode, result: StepNode): Promise<void> {
+    let sub: Plan
+    try {
+      sub = planGraph(result, continuationPrefix(node.id), this.#o.codec)
+    } catch (error) {
       this.#stop({ kind: 'step', stepId: node.id, error })
       return
     }
-    if (checkpoint) {
-      const output = store.inlineOutput(text) ?? (await store.storeOutput(workflowId, text))
-      if (this.#o.signal.aborted) return
-      const leaseCheck = this.#o.beforeCommit?.()
-      if (leaseCheck) await leaseCheck
-      const record: StepRecord = { ...base, kind: 'value', output, endTime: Date.now() }
-      const committed = await store.commitStep(workflowId, node.id, record)
+    if (node.options.checkpoint !== false) {
+      await this.#o.beforeCommit?.()
+      const record: StepRecord = {
+        v: 1,
+        name: node.name,
+        startTime: node.startTime,
+        endTime: Date.now(),
+        attempts: node.attempts,
+        kind: 'continuation',
+        graph: sub.stored,
+      }
+      const committed = await this.#o.store.commitStep(this.#o.workflowId, node.id, record)
       if (committed !== record) {
         await this.#applyRecord(node, committed, true)
         return
       }
     }
-    this.#complete(node, result, true)
+    this.#expand(node, sub, true)
     this.#o.onStepDone?.(node)
   }
+}
+
+type StepBody = (...args: unknown[]) => unknown
+
+/**
+ * Calls a step body inside its context. A thenable that is not a native promise is adopted here,
+ * inside the context, as an async body's result would be.
+ */
+function callBody(fn: StepBody, args: unknown[]): unknown {
+  const result = fn(...args)
+  if (
+    result !== null &&
+    typeof result === 'object' &&
+    !(result instanceof Promise) &&
+    typeof (result as { then?: unknown }).then === 'function'
+  )
+    return Promise.resolve(result)
+  return result
 }
 
 function backoffDelay(node: PlanNode, attempt: number): number {

@@ -11,20 +11,33 @@ import { getRegisteredStep, type StepDefinition, StepNode, type StepOptions } fr
 /** A place inside a step's arguments where an upstream output goes. */
 type Path = (string | number)[]
 
-/** One node of a plan: a step call with its id, its arguments and its place among the other nodes. */
+/** Where an upstream output goes in a node's arguments. */
+export interface PlanRef {
+  readonly path: Path
+  readonly dep: PlanNode
+}
+
+/**
+ * One node of a plan: a step call with its id, its arguments and its place among the other nodes.
+ * Once a node has started, the execution drops what it no longer needs (its arguments, its links
+ * upstream), so a long chain's finished steps can be collected while it runs.
+ */
 export interface PlanNode {
   readonly id: string
   readonly name: string
   /** The registered step; `undefined` when a resumed graph names a step this process does not know. */
   readonly definition: StepDefinition | undefined
   readonly options: StepOptions
-  /** Arguments with `null` where an upstream output goes; `undefined` until decoded from `encodedArgs`. */
+  /** Arguments with `null` where an upstream output goes; on a plan rebuilt from storage, decoded from `encodedArgs` when the node starts. */
   args: unknown[] | undefined
-  readonly encodedArgs: string
-  readonly refs: ReadonlyArray<{ readonly path: Path; readonly dep: PlanNode }>
-  readonly deps: readonly PlanNode[]
+  /** The stored arguments, on a plan rebuilt from storage (a fresh plan has `args`). */
+  encodedArgs: string | undefined
+  refs: readonly PlanRef[]
+  /** The distinct nodes of `refs`. */
+  deps: readonly PlanNode[]
   // Scheduling state, owned by the execution.
-  dependents: PlanNode[]
+  /** Nodes waiting for this one's output (`undefined` while none is linked). */
+  dependents: PlanNode[] | undefined
   waiting: number
   consumers: number
   state: NodeState
@@ -81,46 +94,90 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null
 }
 
-interface Walked {
-  copy: unknown[]
-  found: { path: Path; node: StepNode }[]
+/** The StepNodes found in a node's arguments, and where. */
+interface Found {
+  paths: Path[]
+  nodes: StepNode[]
 }
 
-/** Copies the arrays and plain objects of `args`, cutting out StepNodes (replaced by null) and noting where they were. */
-function walkArgs(args: readonly unknown[]): Walked {
-  const found: Walked['found'] = []
-  const visit = (value: unknown, path: Path): unknown => {
-    if (value instanceof StepNode) {
-      found.push({ path: [...path], node: value })
-      return null
-    }
-    if (Array.isArray(value)) {
-      const out = new Array(value.length)
-      for (let i = 0; i < value.length; i++) {
-        path.push(i)
-        out[i] = visit(value[i], path)
-        path.pop()
-      }
-      return out
-    }
-    if (isPlainObject(value)) {
-      const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {}
-      for (const key of Object.keys(value)) {
-        path.push(key)
-        out[key] = visit(value[key], path)
-        path.pop()
-      }
-      return out
-    }
-    return value
+// Paths of top-level arguments (the usual place of an upstream node), shared by every plan: a
+// 100,000-step chain would otherwise hold 100,000 copies of `[0]`.
+const TOP_PATHS: Path[] = []
+function topPath(i: number): Path {
+  let path = TOP_PATHS[i]
+  if (path === undefined) {
+    path = [i]
+    if (i < 64) TOP_PATHS[i] = path
   }
-  const copy = visit(args, []) as unknown[]
-  return { copy, found }
+  return path
+}
+
+function isNested(value: unknown): boolean {
+  return Array.isArray(value) || isPlainObject(value)
+}
+
+/**
+ * Copies the arrays and plain objects of `args`, cutting out StepNodes (replaced by null) and
+ * noting where they were in `found`.
+ */
+function walkArgs(args: readonly unknown[], found: Found): unknown[] {
+  const copy = new Array(args.length)
+  for (let i = 0; i < args.length; i++) {
+    const value = args[i]
+    if (value instanceof StepNode) {
+      found.paths.push(topPath(i))
+      found.nodes.push(value)
+      copy[i] = null
+    } else if (isNested(value)) {
+      copy[i] = walkNested(value, [i], found)
+    } else {
+      copy[i] = value
+    }
+  }
+  return copy
+}
+
+function walkNested(value: unknown, path: Path, found: Found): unknown {
+  if (value instanceof StepNode) {
+    found.paths.push([...path])
+    found.nodes.push(value)
+    return null
+  }
+  if (Array.isArray(value)) {
+    const out = new Array(value.length)
+    for (let i = 0; i < value.length; i++) {
+      path.push(i)
+      out[i] = walkNested(value[i], path, found)
+      path.pop()
+    }
+    return out
+  }
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {}
+    for (const key of Object.keys(value)) {
+      path.push(key)
+      out[key] = walkNested(value[key], path, found)
+      path.pop()
+    }
+    return out
+  }
+  return value
 }
 
 function storedOptions(options: StepOptions): StoredOptions {
+  if (options.retryOn === undefined) return options
   const { retryOn: _dropped, ...rest } = options
   return rest
+}
+
+const NO_REFS: readonly PlanRef[] = Object.freeze([])
+const NO_NODES: readonly PlanNode[] = Object.freeze([])
+
+/** The distinct nodes of `refs`, in order. */
+function depsOf(refs: readonly PlanRef[]): readonly PlanNode[] {
+  if (refs.length === 0) return NO_NODES
+  if (refs.length === 1) return [(refs[0] as PlanRef).dep]
+  return [...new Set(refs.map((r) => r.dep))]
 }
 
 function newPlanNode(
@@ -129,10 +186,9 @@ function newPlanNode(
   definition: StepDefinition | undefined,
   options: StepOptions,
   args: unknown[] | undefined,
-  encodedArgs: string,
-  refs: { path: Path; dep: PlanNode }[],
+  encodedArgs: string | undefined,
+  refs: readonly PlanRef[],
 ): PlanNode {
-  const deps = [...new Set(refs.map((r) => r.dep))]
   return {
     id,
     name,
@@ -141,16 +197,26 @@ function newPlanNode(
     args,
     encodedArgs,
     refs,
-    deps,
-    dependents: [],
+    deps: depsOf(refs),
+    dependents: undefined,
     waiting: 0,
     consumers: 0,
     state: NodeState.Planned,
     output: undefined,
     continuationOf: undefined,
-    startTime: 0,
+    // Not 0: a field that starts as a small integer and then holds a timestamp changes its
+    // representation, and V8 throws away the code optimized for the old one.
+    startTime: Number.NaN,
     attempts: 0,
   }
+}
+
+/** Forgets what a started node no longer needs: its links upstream (so finished steps can be collected). */
+export function releaseInputs(node: PlanNode): void {
+  node.refs = NO_REFS
+  node.deps = NO_NODES
+  node.args = undefined
+  node.encodedArgs = undefined
 }
 
 /**
@@ -166,7 +232,7 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
   const allocateId = (name: string): string => {
     let n = counters.get(name) ?? 0
     for (;;) {
-      const id = `${prefix}${n === 0 ? name : `${name}_${n}`}`
+      const id = n === 0 ? prefix + name : `${prefix}${name}_${n}`
       n++
       if (!used.has(id)) {
         counters.set(name, n)
@@ -175,27 +241,41 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
       }
     }
   }
-  const stack: { node: StepNode; walked?: Walked }[] = [{ node: root }]
+  // Depth-first, upstream first: a node is walked (its arguments copied) when first met, and
+  // planned when met again after everything it refers to.
+  const stack: StepNode[] = [root]
+  const walked = new Map<StepNode, { copy: unknown[]; found: Found }>()
   while (stack.length > 0) {
-    const top = stack[stack.length - 1] as { node: StepNode; walked?: Walked }
-    if (planned.has(top.node)) {
+    const node = stack[stack.length - 1] as StepNode
+    if (planned.has(node)) {
       stack.pop()
       continue
     }
-    if (!top.walked) {
-      top.walked = walkArgs(top.node.args)
-      for (let i = top.walked.found.length - 1; i >= 0; i--) {
-        const child = (top.walked.found[i] as { node: StepNode }).node
-        if (!planned.has(child)) stack.push({ node: child })
+    let w = walked.get(node)
+    if (w === undefined) {
+      const found: Found = { paths: [], nodes: [] }
+      w = { copy: walkArgs(node.args, found), found }
+      walked.set(node, w)
+      for (let i = found.nodes.length - 1; i >= 0; i--) {
+        const child = found.nodes[i] as StepNode
+        if (!planned.has(child)) stack.push(child)
       }
       continue
     }
     stack.pop()
-    const { node, walked } = top
+    walked.delete(node)
     const id = allocateId(node.name)
-    const refs = walked.found.map((f) => ({ path: f.path, dep: planned.get(f.node) as PlanNode }))
-    const encodedArgs = encodeValue(codec, walked.copy, `arguments of step "${id}"`, id)
-    const plan = newPlanNode(id, node.name, node.definition, node.stepOptions, walked.copy, encodedArgs, refs)
+    const { paths, nodes: found } = w.found
+    const refs: PlanRef[] = new Array(found.length)
+    const storedRefs: [Path, string][] = new Array(found.length)
+    for (let i = 0; i < found.length; i++) {
+      const dep = planned.get(found[i] as StepNode) as PlanNode
+      const path = paths[i] as Path
+      refs[i] = { path, dep }
+      storedRefs[i] = [path, dep.id]
+    }
+    const encodedArgs = encodeValue(codec, w.copy, `arguments of step "${id}"`, id)
+    const plan = newPlanNode(id, node.name, node.definition, node.stepOptions, w.copy, undefined, refs)
     planned.set(node, plan)
     nodes.push(plan)
     storedNodes.push({
@@ -203,7 +283,7 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
       name: node.name,
       options: storedOptions(node.stepOptions),
       args: encodedArgs,
-      refs: refs.map((r) => [r.path, r.dep.id]),
+      refs: storedRefs,
     })
   }
   const rootPlan = planned.get(root) as PlanNode
@@ -242,8 +322,7 @@ export function planFromStored(stored: StoredGraph, key: string): Plan {
 
 /** The arguments of `node` with its upstream outputs put in place. */
 export function resolveArgs(node: PlanNode, codec: Codec): unknown[] {
-  const args = node.args ?? (codec.decode(node.encodedArgs) as unknown[])
-  node.args = undefined // used once: drop it so a long workflow's memory stays flat
+  const args = node.args ?? (codec.decode(node.encodedArgs as string) as unknown[])
   for (const { path, dep } of node.refs) {
     if (path.length === 1) {
       args[path[0] as number] = dep.output

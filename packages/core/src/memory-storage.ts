@@ -1,6 +1,7 @@
 // An in-process storage with the full contract, conditional writes included: for tests, for
 // `memory://`, and as the reference a plugin author can read next to the contract.
 
+import { constants } from 'node:buffer'
 import { ConditionFailedError } from './errors.js'
 import {
   compareKeys,
@@ -13,17 +14,45 @@ import {
   validatePrefix,
 } from './storage.js'
 
+const MAX_STRING_LENGTH = constants.MAX_STRING_LENGTH
+
+/**
+ * A stored value. Bytes are kept as a Latin-1 string (one character per byte, the exact bytes):
+ * a string lives on the JS heap, where an `Uint8Array` would also cost an `ArrayBuffer`, its
+ * backing store and their bookkeeping, twice the memory for the small records a workflow writes.
+ * Values too long for a string stay bytes.
+ */
+interface Entry {
+  bytes: string | Uint8Array
+  version: string
+}
+
+function keep(data: Uint8Array): string | Uint8Array {
+  // A copy either way: a caller mutating its bytes later must not change what is stored.
+  return data.byteLength <= MAX_STRING_LENGTH
+    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+    : data.slice()
+}
+
+function bytesOf(bytes: string | Uint8Array): Uint8Array {
+  if (typeof bytes !== 'string') return bytes.slice()
+  // Its own buffer, not a view into Buffer's shared pool: the caller may keep and change it.
+  const out = new Uint8Array(bytes.length)
+  Buffer.from(out.buffer, 0, out.byteLength).write(bytes, 'latin1')
+  return out
+}
+
 /** Keeps every value in memory. Nothing survives the process. */
 export class MemoryStorage implements Storage {
-  readonly #values = new Map<string, StoredValue>()
+  readonly #values = new Map<string, Entry>()
   #sortedKeys: string[] | undefined
   #counter = 0
 
   async get(key: string): Promise<StoredValue | undefined> {
     validateKey(key)
-    const value = this.#values.get(key)
+    const entry = this.#values.get(key)
     // Hand out a copy: a caller mutating the bytes must not change what is stored.
-    return value && { data: value.data.slice(), version: value.version }
+    return entry && { data: bytesOf(entry.bytes), version: entry.version }
   }
 
   async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
@@ -35,8 +64,13 @@ export class MemoryStorage implements Storage {
       throw new ConditionFailedError(key)
     }
     const version = String(++this.#counter)
-    if (!current) this.#sortedKeys = undefined
-    this.#values.set(key, { data: data.slice(), version })
+    if (current === undefined) {
+      this.#sortedKeys = undefined
+      this.#values.set(key, { bytes: keep(data), version })
+    } else {
+      current.bytes = keep(data)
+      current.version = version
+    }
     return { version }
   }
 
