@@ -1,9 +1,9 @@
 // A runner's lease on a workflow: the owner and expiry in the workflow record, renewed by a
 // heartbeat with compare-and-swap. A failed renewal tells the runner that someone canceled the
 // workflow or took it over; a lease that ran out stops the runner before its next commit.
-// A heartbeat only renews when the lease would otherwise run low before the next one; the others
-// just read the record (to notice a cancel within one heartbeat), so a run shorter than
-// 2 × heartbeat writes no renewal at all.
+// A heartbeat renews only once half of the lease is used up (and always while at least one
+// heartbeat of it would be left at the next one); the others just read the record, to notice a
+// cancel within one heartbeat. A run shorter than half the lease writes no renewal at all.
 
 import { ConditionFailedError, WorkflowLeaseLostError } from './errors.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
@@ -61,9 +61,10 @@ export class Lease {
 
   start(): void {
     this.#timer = setInterval(() => {
-      // Renew while at least one heartbeat of the lease is left after the next one (a slow
-      // renewal or a late timer must not let it lapse); until then, a read is enough.
-      if (this.#deadline - Date.now() < 2 * this.#timing.heartbeatMs) {
+      // Renew with half the lease left, and never later than with two heartbeats of it left (a
+      // failed or slow renewal then has another heartbeat before it lapses); until then, read.
+      const { ttlMs, heartbeatMs } = this.#timing
+      if (this.#deadline - Date.now() < Math.max(2 * heartbeatMs, ttlMs / 2)) {
         this.#renewing ??= this.#renew().finally(() => {
           this.#renewing = undefined
         })

@@ -76,8 +76,9 @@ export interface RuntimeOptions {
   leaseTtlMs?: number
   /**
    * How often a runner looks at the records of the workflows it drives, noticing a cancel from
-   * another process. It renews a lease (a write) only when less than two heartbeats of it are
-   * left, so a run shorter than that writes no renewal. Default `leaseTtlMs / 3`.
+   * another process. It renews a lease (a write) only once half of it is used up (or less than
+   * two heartbeats of it are left), so a run shorter than that writes no renewal. Default
+   * `leaseTtlMs / 3`.
    */
   heartbeatMs?: number
   /**

@@ -92,7 +92,7 @@ describe('writes per workflow', () => {
     await expect(new Runtime(storage).resume('old-layout')).resolves.toBe(50)
   })
 
-  it('a run shorter than two heartbeats renews no lease; a longer one renews before the lease runs low', async () => {
+  it('a run shorter than half the lease renews no lease; a longer one renews before the lease runs low', async () => {
     const { storage, puts } = countingStorage()
     const runtime = new Runtime(storage, { leaseTtlMs: 300, heartbeatMs: 50 })
     await runtime.run(slow(1), { workflowId: 'short' }) // ≈ 40 ms
