@@ -257,7 +257,9 @@ export class FileSystemStorage implements Storage {
   }
 
   async deleteMany(keys: string[]): Promise<void> {
-    for (const key of keys) await this.delete(key)
+    // With the journal, deletes made together share its fdatasyncs.
+    if (this.#journal !== undefined) await inBatches(keys, 64, (key) => this.delete(key))
+    else for (const key of keys) await this.delete(key)
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
@@ -375,8 +377,12 @@ export class FileSystemStorage implements Storage {
     const create = condition !== undefined && 'ifAbsent' in condition
     const ticket = await journal.ticket()
     let entry: Entry | undefined
+    // A small value's entry is queued while the key is still locked, so the journal's fdatasync
+    // overlaps the unlocking and the removal of the temp file.
+    let appended: Promise<void> | undefined
     let temp: string | undefined
     let refused = false
+    let cleanup: Promise<void> | undefined
     try {
       // A large value is synced in its own file (and only its header journaled, for order).
       temp = await this.#writeTemp(at, header, data, swap === undefined, large)
@@ -402,23 +408,32 @@ export class FileSystemStorage implements Storage {
           await this.#fs.rename(file, at.file)
           temp = undefined
         }
-        entry = {
-          kind: large ? EntryKind.Synced : EntryKind.Put,
-          at: monotonicNow(),
-          key,
-          prev,
-          file: large ? header : Buffer.concat([header, data]),
+        const kind = large ? EntryKind.Synced : EntryKind.Put
+        entry = { kind, at: monotonicNow(), key, prev, file: large ? header : Buffer.concat([header, data]) }
+        if (!large) {
+          appended = journal.append(ticket, entry)
+          appended.catch(() => undefined) // awaited below; this only keeps it from being "unhandled"
         }
       })
     } catch (error) {
+      if (appended === undefined) journal.release(ticket)
       if (error instanceof ConditionFailedError) throw error
       throw unavailable(error, 'writing', at.file)
     } finally {
-      if (temp !== undefined) await this.#unlinkQuiet(temp)
-      if (entry === undefined) journal.release(ticket)
+      if (temp !== undefined) cleanup = this.#unlinkQuiet(temp)
     }
-    if (refused || entry === undefined) throw new ConditionFailedError(key)
-    if (large) await this.#folderSyncs.sync(at.dir)
+    if (refused || entry === undefined) {
+      journal.release(ticket)
+      await cleanup
+      throw new ConditionFailedError(key)
+    }
+    if (appended !== undefined) {
+      await Promise.all([appended, cleanup])
+      return
+    }
+    // Large: the file must be in place for good before its entry says so.
+    await cleanup
+    await this.#folderSyncs.sync(at.dir)
     await journal.append(ticket, entry)
   }
 
@@ -452,7 +467,8 @@ export class FileSystemStorage implements Storage {
    * the folders above them, so a failure of the disk surfaces here instead of being skipped.
    */
   async #syncAll(keys: () => Promise<Set<string>>): Promise<void> {
-    if (this.#fs === nodeFileSystem && (await syncFileSystem(this.root))) return
+    // With an injected filesystem (memfs in tests) the root is not on the disk and `sync -f` fails.
+    if (await syncFileSystem(this.root)) return
     const folders = new Set<string>()
     const files: string[] = []
     for (const key of await keys()) {

@@ -14,7 +14,7 @@
 
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { CorruptRecordError, StorageUnavailableError } from '@wf/core'
+import { CorruptRecordError } from '@wf/core'
 import type { FileHandleLike, FileSystem } from './file-system.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { HOST_TAG, isOwnerDead, OWNER_STAMP } from './owner.js'
@@ -214,7 +214,6 @@ export class Journal {
   readonly #retired = new Set<Segment>()
   #checkpointing: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
-  #closed = false
 
   constructor(options: JournalOptions) {
     this.#options = options
@@ -223,7 +222,6 @@ export class Journal {
 
   /** Reserves a place in the current segment, creating one if needed. */
   async ticket(): Promise<Ticket> {
-    if (this.#closed) throw new StorageUnavailableError('this storage was closed')
     let segment = this.#current
     if (segment !== undefined && this.#isDue(segment)) {
       this.#retire(segment)
@@ -284,10 +282,11 @@ export class Journal {
     })
   }
 
-  /** Retires the current segment and checkpoints: a closed storage leaves no segment behind. */
+  /**
+   * Retires the current segment and checkpoints: a closed storage leaves no segment behind. A
+   * write after `close()` starts a new segment.
+   */
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
     this.#timer = undefined
     if (this.#current !== undefined) this.#retire(this.#current)
