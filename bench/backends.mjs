@@ -11,6 +11,7 @@ export const BACKEND_LABELS = {
   memory: 'memory',
   'fs-fsync': 'folder, fsync',
   'fs-fsync-before': 'folder, fsync (before)',
+  'fs-journal': 'folder, journal',
   'fs-none': 'folder, no fsync',
   s3: 'S3 (Ceph RGW)',
 }
@@ -37,14 +38,14 @@ export async function importS3Client(root) {
 export async function openBackend(root, name, where) {
   const core = await import(join(root, 'packages/core/dist/index.js'))
   if (name === 'memory') return new core.MemoryStorage()
-  if (name === 'fs-fsync' || name === 'fs-none' || name === 'fs-fsync-before') {
+  if (name === 'fs-fsync' || name === 'fs-none' || name === 'fs-journal' || name === 'fs-fsync-before') {
     mkdirSync(where.dir, { recursive: true })
     const entry =
       name === 'fs-fsync-before' ? where.compareFs : join(root, 'packages/storage-fs/dist/index.js')
     const { createFileSystemStorage } = await import(pathToFileURL(entry).href)
     return createFileSystemStorage({
       root: where.dir,
-      durability: name === 'fs-none' ? 'none' : 'fsync',
+      durability: name === 'fs-none' ? 'none' : name === 'fs-journal' ? 'journal' : 'fsync',
       fs: syncCountingFs(where.syncs),
     })
   }

@@ -3,7 +3,7 @@
 // worker process of its own (peak RSS is the scenario's); rounds interleave backends and floors, and
 // the tables show medians. `--quick` runs one round of smaller scenarios.
 //
-// Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-none,s3, --compare-fs=<an older
+// Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-journal,fs-none,s3, --compare-fs=<an older
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
 // --no-profile, --no-build, --out=<file>, --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
@@ -30,6 +30,7 @@ let backends = [
   'memory',
   'fs-fsync',
   ...(compareFs ? ['fs-fsync-before'] : []),
+  'fs-journal',
   'fs-none',
   ...(s3 ? ['s3'] : []),
 ]
