@@ -1,6 +1,8 @@
 // The scenarios of the benchmark issue, with trivial step bodies so the engine's and the storage's
-// own cost shows. Each `run` gets a fresh storage in a worker process of its own and returns the
-// measured milliseconds and step count (plus scenario-specific numbers).
+// own cost shows. Each `run` gets a fresh storage and returns the wall time of one real run, from
+// submission to result, in milliseconds, and its step count (plus scenario-specific numbers).
+// `warmUp: true` marks the scenarios that worker.mjs runs several times in its process before
+// measuring (and, on memory, measures several times): see worker.mjs for exactly what is measured.
 
 /** Step definitions, registered once per process (bodies read `marks` for in-flight timings). */
 export function defineSteps(core) {
