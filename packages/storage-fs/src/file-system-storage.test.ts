@@ -232,6 +232,20 @@ describe('errors', () => {
   })
 })
 
+describe('two storages on one folder in one process', () => {
+  it('open at the same time and write the same keys without their temp files colliding', async () => {
+    const root = await tempRoot()
+    const [a, b] = await Promise.all([createFileSystemStorage({ root }), createFileSystemStorage({ root })])
+    const writes = Array.from({ length: 20 }, (_, i) => [
+      (a as FileSystemStorage).put(`k/${i % 5}`, utf8(`a${i}`)),
+      (b as FileSystemStorage).put(`k/${i % 5}`, utf8(`b${i}`)),
+    ]).flat()
+    await Promise.all(writes)
+    for (let i = 0; i < 5; i++)
+      expect(text((await (a as FileSystemStorage).get(`k/${i}`))?.data)).toMatch(/^[ab]\d+$/)
+  })
+})
+
 describe('locks', () => {
   it('a plain put that arrives while a compare-and-swap holds the key is applied after it, not lost', async () => {
     const base = memoryFileSystem()

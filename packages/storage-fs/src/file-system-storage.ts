@@ -78,6 +78,11 @@ const JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024
 const RECOVERY_LOCK = 'recovery'
 
 const TEMP_PREFIX = '.tmp.'
+/**
+ * Numbers the temp files of this process. Module-wide, not per storage: two storages opened on
+ * one folder in one process must not pick the same temp name.
+ */
+let tempCounter = 0
 /** Temp files of a live process are removed by `cleanup()` only after this long (other hosts). */
 const TEMP_STALE_MS = 60 * 60 * 1000
 /** Retries when a folder is created and a concurrent delete removes it again before we use it. */
@@ -111,7 +116,6 @@ export class FileSystemStorage implements Storage {
   readonly #locks: KeyLocks
   readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
   readonly #staleMs: number
-  #tempCounter = 0
 
   /** Creates the storage without touching the disk; prefer `createFileSystemStorage`, which checks the folder. */
   constructor(options: FileSystemStorageOptions) {
@@ -304,7 +308,7 @@ export class FileSystemStorage implements Storage {
   ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
-      const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${this.#tempCounter++}`)
+      const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${tempCounter++}`)
       let handle: FileHandleLike
       try {
         handle = await this.#fs.open(temp, 'wx', 0o666)
@@ -710,7 +714,7 @@ export class FileSystemStorage implements Storage {
       )
     }
     // Creating a file is the only reliable writability test (access() lies on NFS and for root).
-    const probe = join(root, `${TEMP_PREFIX}${OWNER_STAMP}.probe`)
+    const probe = join(root, `${TEMP_PREFIX}${OWNER_STAMP}.probe${tempCounter++}`)
     try {
       const handle = await this.#fs.open(probe, 'w', 0o666)
       await handle.close()

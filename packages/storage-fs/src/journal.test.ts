@@ -192,6 +192,22 @@ describe('journal', () => {
     await storage.close()
   }, 60_000)
 
+  it('lets one of several processes opening after the reboot replay, while the others wait for it', async () => {
+    const root = await freshRoot()
+    const run = await runWriter(root, 'boot1', 600_000, 150)
+    for (const name of await readdir(root))
+      if (name !== JOURNAL_FOLDER) await rm(join(root, name), { recursive: true })
+    const opened = await Promise.all(
+      [1, 2, 3].map(() => createFileSystemStorage({ root, durability: 'journal', bootId: 'boot2' })),
+    )
+    for (const storage of opened) {
+      for (const [key, acked] of run.acked) {
+        expect([acked, run.tried.get(key)]).toContain(await stateOf(storage, key))
+      }
+    }
+    await Promise.all(opened.map((storage) => storage.close()))
+  }, 60_000)
+
   it('leaves a key alone that a process without the journal wrote after the last journaled write', async () => {
     const root = await freshRoot()
     const journaled = await createFileSystemStorage({ root, durability: 'journal', bootId: 'boot1' })
