@@ -116,13 +116,17 @@ export function encodePlain(value: unknown): string | undefined {
   let indexes = ''
   let values = ''
   let next = 1
+  // Like devalue, `null` (the place of an upstream output in stored arguments) is stored once.
+  let nullIndex = 0
   for (let i = 0; i < value.length; i++) {
     if (!(i in value)) return undefined
     const item = plainIndexValue(value[i])
     if (item === undefined) return undefined
     const comma = i === 0 ? '' : ','
     if (item === UNDEFINED) indexes += `${comma}-1`
+    else if (item === 'null' && nullIndex !== 0) indexes += `${comma}${nullIndex}`
     else {
+      if (item === 'null') nullIndex = next
       indexes += `${comma}${next++}`
       values += `,${item}`
     }

@@ -1,5 +1,6 @@
 // The execution's hot path runs a step that returns a plain value without any await of its own:
 // these pin down what must still hold there (context, thenables, errors, stack depth, memory).
+import { stringify } from 'devalue'
 import { describe, expect, it } from 'vitest'
 import { encodePlain } from '../codec.js'
 import { Execution } from '../execution.js'
@@ -168,6 +169,12 @@ describe('encoding plain values', () => {
     expect(encodePlain(value)).toBeUndefined()
     expect(Object.is(defaultCodec.decode(defaultCodec.encode(value)), value) || true).toBe(true)
     expect(defaultCodec.decode(defaultCodec.encode(value))).toEqual(value)
+  })
+
+  it('writes arguments with upstream nodes cut out as devalue does (one shared null)', () => {
+    for (const args of [[null], [null, 1, null], [null, 'a', true, null, undefined]]) {
+      expect(encodePlain(args)).toBe(stringify(args))
+    }
   })
 
   it('leaves plain values to devalue when extra types could claim them', () => {
