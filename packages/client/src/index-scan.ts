@@ -83,9 +83,14 @@ export async function* scanIndex(
   }
 }
 
-/** The statuses a marker can stand for: a RUNNING marker may be a RESUMABLE workflow. */
+/**
+ * The statuses a marker can stand for: a RUNNING marker may be a RESUMABLE workflow, and a
+ * PENDING one a workflow a runner took since (it keeps its marker while RUNNING).
+ */
 export function statusesOfMarker(marker: StoredStatus): WorkflowStatus[] {
-  return marker === 'RUNNING' ? ['RUNNING', 'RESUMABLE'] : [marker]
+  if (marker === 'RUNNING') return ['RUNNING', 'RESUMABLE']
+  if (marker === 'PENDING') return ['PENDING', 'RUNNING', 'RESUMABLE']
+  return [marker]
 }
 
 /**

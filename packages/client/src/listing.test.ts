@@ -19,6 +19,11 @@ const slow = step('ls-slow', async () => {
   await held.promise
   return 1
 })
+let taking = gate()
+const waiting = step('ls-waiting', async () => {
+  await taking.promise
+  return 1
+})
 
 describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
@@ -146,6 +151,23 @@ describe.each(backends)('on $name storage', (backend) => {
       await storage.put(storeKeys.index('RUNNING', 'never-created'), new Uint8Array())
       expect(await client.listAll()).toEqual([])
       expect(await client.listAll(['RUNNING', 'RESUMABLE'])).toEqual([])
+    })
+
+    it('lists a submitted workflow a runner took as RUNNING, though it keeps its PENDING marker', async () => {
+      taking = gate()
+      await client.runtime.submit(waiting(), { workflowId: 'taken' })
+      expect(await client.listAll('PENDING')).toEqual([{ workflowId: 'taken', status: 'PENDING' }])
+      const handle = await client.runtime.resumeAsync('taken')
+      expect(await markersOf('taken')).toEqual(['PENDING'])
+      expect(await client.listAll('RUNNING')).toEqual([{ workflowId: 'taken', status: 'RUNNING' }])
+      expect(await client.listAll('PENDING')).toEqual([])
+      expect((await client.listWorkflows({ status: 'RUNNING' })).workflows).toMatchObject([
+        { workflowId: 'taken', status: 'RUNNING' },
+      ])
+      taking.open()
+      await handle.result()
+      expect(await markersOf('taken')).toEqual(['SUCCESSFUL'])
+      expect(await client.listAll('SUCCESSFUL')).toEqual([{ workflowId: 'taken', status: 'SUCCESSFUL' }])
     })
 
     it('leaves the markers of a workflow a live runner is moving alone', async () => {

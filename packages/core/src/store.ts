@@ -7,7 +7,8 @@
 //                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
 //   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent)
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
-//   index/<STATUS>/<id>              status index markers (repairable from the workflow record)
+//   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
+//                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
 
 import { createHash, randomBytes } from 'node:crypto'
 import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
@@ -72,6 +73,11 @@ export interface WorkflowRecord {
   output?: StoredOutput
   /** What the workflow was submitted with (Node, app, lockfile, @wf/* versions). */
   runtime?: RuntimeInfo
+  /**
+   * The status whose index marker the workflow has, when not `status`: a PENDING workflow keeps
+   * its PENDING marker while RUNNING (see `indexStatus`).
+   */
+  indexedAs?: StoredStatus
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
@@ -113,6 +119,18 @@ export const storeKeys = {
   indexPrefix: (status: StoredStatus): string => `index/${status}/`,
   index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
   workflowsPrefix: 'workflows/',
+}
+
+const isActive = (status: StoredStatus): boolean => status === 'PENDING' || status === 'RUNNING'
+
+/**
+ * The status under which the index lists a record. Listings and workers read the record behind a
+ * PENDING or RUNNING marker anyway (RESUMABLE is derived from it), so a workflow going from
+ * PENDING to RUNNING keeps its marker: one write less for every workflow a worker takes.
+ */
+export function indexStatus(record: WorkflowRecord): StoredStatus {
+  const { indexedAs, status } = record
+  return indexedAs !== undefined && isActive(indexedAs) && isActive(status) ? indexedAs : status
 }
 
 function parseJson<T>(key: string, data: Uint8Array): T {
@@ -207,14 +225,19 @@ export class WorkflowStore {
   /**
    * Replaces the workflow record by compare-and-swap (`ConditionFailedError` when someone else
    * wrote it since `previous` was read). The index moves with it: new marker, record, then the old
-   * marker is removed; a crash in between leaves two markers, which `repairIndex` settles.
+   * marker is removed; a crash in between leaves two markers, which `repairIndex` settles. From
+   * PENDING to RUNNING the marker stays (`indexStatus`).
    */
   async updateWorkflow(
     previous: Versioned<WorkflowRecord>,
     next: WorkflowRecord,
   ): Promise<Versioned<WorkflowRecord>> {
-    const moved = previous.record.status !== next.status
-    if (moved) await this.storage.put(storeKeys.index(next.status, next.workflowId), new Uint8Array())
+    const from = indexStatus(previous.record)
+    const to = isActive(from) && isActive(next.status) ? from : next.status
+    if (to === next.status) delete next.indexedAs
+    else next.indexedAs = to
+    const moved = from !== to
+    if (moved) await this.storage.put(storeKeys.index(to, next.workflowId), new Uint8Array())
     next.updatedAt = Date.now()
     let version: string
     try {
@@ -229,17 +252,21 @@ export class WorkflowStore {
         await this.repairIndex(next.workflowId).catch(() => {})
       throw error
     }
-    if (moved) await this.storage.delete(storeKeys.index(previous.record.status, next.workflowId))
+    if (moved) await this.storage.delete(storeKeys.index(from, next.workflowId))
     return { record: next, version }
   }
 
-  /** Makes the index agree with the record: one marker, under the record's status (or none if there is no record). */
+  /**
+   * Makes the index agree with the record: one marker, under its `indexStatus` (or none if there is
+   * no record). Returns the record's status.
+   */
   async repairIndex(workflowId: string): Promise<StoredStatus | undefined> {
     const found = await this.readWorkflow(workflowId)
+    const marker = found && indexStatus(found.record)
     for (const status of STORED_STATUSES) {
-      if (status !== found?.record.status) await this.storage.delete(storeKeys.index(status, workflowId))
+      if (status !== marker) await this.storage.delete(storeKeys.index(status, workflowId))
     }
-    if (found) await this.storage.put(storeKeys.index(found.record.status, workflowId), new Uint8Array())
+    if (marker) await this.storage.put(storeKeys.index(marker, workflowId), new Uint8Array())
     return found?.record.status
   }
 

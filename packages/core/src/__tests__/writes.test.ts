@@ -1,7 +1,7 @@
 // What a workflow writes: the storage puts per workflow are the budget of benchmark issue #8, and
 // the layout change behind them (inline graphs) must still resume workflows stored the old way.
 import { describe, expect, it } from 'vitest'
-import { MemoryStorage, Runtime, type Storage, step, storeKeys } from '../index.js'
+import { createWorker, MemoryStorage, Runtime, type Storage, step, storeKeys } from '../index.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -51,6 +51,52 @@ describe('writes per workflow', () => {
       storeKeys.workflow('ten'),
       storeKeys.workflow('ten'),
     ])
+  })
+
+  it('a submitted workflow keeps its PENDING marker when a runner takes it', async () => {
+    const { storage, puts } = countingStorage()
+    const runtime = new Runtime(storage)
+    await runtime.submit(chain(3), { workflowId: 'queued' })
+    await runtime.resume('queued')
+    expect(puts.filter((k) => !k.startsWith(storeKeys.stepsPrefix('queued'))).sort()).toEqual([
+      storeKeys.index('PENDING', 'queued'),
+      storeKeys.index('SUCCESSFUL', 'queued'),
+      storeKeys.workflow('queued'),
+      storeKeys.workflow('queued'),
+      storeKeys.workflow('queued'),
+    ])
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('SUCCESSFUL', 'queued')])
+  })
+
+  it('a canceled or released workflow moves its PENDING marker', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    await runtime.submit(chain(3), { workflowId: 'gone' })
+    const store = await runtime.store()
+    const found = await store.requireWorkflow('gone')
+    // As a runner that took it and died would leave it: RUNNING, still under its PENDING marker.
+    const taken = await store.updateWorkflow(found, { ...found.record, status: 'RUNNING', runs: 1 })
+    expect(taken.record.indexedAs).toBe('PENDING')
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('PENDING', 'gone')])
+    expect(await store.repairIndex('gone')).toBe('RUNNING')
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('PENDING', 'gone')])
+    await runtime.cancel('gone')
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('CANCELED', 'gone')])
+    expect((await store.requireWorkflow('gone')).record.indexedAs).toBeUndefined()
+  })
+
+  it('a worker finds a RESUMABLE workflow that is still under its PENDING marker', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    await runtime.submit(chain(2), { workflowId: 'orphan' })
+    const store = await runtime.store()
+    const found = await store.requireWorkflow('orphan')
+    // Taken by a runner that died at once: RUNNING, no live owner.
+    await store.updateWorkflow(found, { ...found.record, status: 'RUNNING', runs: 1 })
+    const worker = createWorker({ storage, pollIntervalMs: 10, handleSignals: false })
+    await expect(worker.runtime.waitForResult('orphan', 10)).resolves.toBe(2)
+    await worker.stop()
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('SUCCESSFUL', 'orphan')])
   })
 
   it('keeps a small graph inline in the workflow record, with no key of its own', async () => {
