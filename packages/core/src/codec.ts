@@ -158,6 +158,15 @@ function plainIndexValue(value: unknown): string | undefined {
 /** The codec used when none is given. */
 export const defaultCodec: Codec = createCodec()
 
+/** Encodes the arguments of step `stepId` (the message naming them is only built on failure). */
+export function encodeArguments(codec: Codec, args: unknown[], stepId: string): string {
+  try {
+    return codec.encode(args)
+  } catch {
+    return encodeValue(codec, args, `arguments of step "${stepId}"`, stepId)
+  }
+}
+
 /** Encodes `value`, turning codec failures into a `SerializationError` that names what and where. */
 export function encodeValue(codec: Codec, value: unknown, what: string, stepId?: string): string {
   try {

@@ -132,10 +132,14 @@ export class Execution {
 
   /** Counts each node's unfinished inputs and queues the nodes that can start now. */
   #link(nodes: readonly PlanNode[]): void {
-    for (const node of nodes) {
+    // Indexed loops here and below: these run once or more per step.
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i] as PlanNode
       if (node.state !== NodeState.Planned) continue
       let waiting = 0
-      for (const dep of node.deps) {
+      const deps = node.deps
+      for (let d = 0; d < deps.length; d++) {
+        const dep = deps[d] as PlanNode
         dep.consumers++
         if (dep.state !== NodeState.Done) {
           waiting++
@@ -233,8 +237,10 @@ export class Execution {
     while (node) {
       node.state = NodeState.Done
       node.output = output
-      if (live && node.dependents !== undefined) {
-        for (const dependent of node.dependents) {
+      const dependents = node.dependents
+      if (live && dependents !== undefined) {
+        for (let i = 0; i < dependents.length; i++) {
+          const dependent = dependents[i] as PlanNode
           if (--dependent.waiting === 0 && dependent.state === NodeState.Planned) this.#enqueue(dependent)
         }
         node.dependents = undefined
@@ -325,7 +331,9 @@ export class Execution {
       this.#crashed(error)
       return
     }
-    for (const dep of node.deps) {
+    const deps = node.deps
+    for (let i = 0; i < deps.length; i++) {
+      const dep = deps[i] as PlanNode
       if (--dep.consumers === 0 && dep !== this.#root) dep.output = undefined
     }
     // Used once: drop the links upstream so a long workflow's memory stays flat.

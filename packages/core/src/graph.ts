@@ -3,7 +3,7 @@
 // nodes cut out as references, and the stored form of all that, so a new process can rebuild it.
 
 import { createHash } from 'node:crypto'
-import { type Codec, encodeValue } from './codec.js'
+import { type Codec, encodeArguments } from './codec.js'
 import { CorruptRecordError } from './errors.js'
 import { fingerprintStep } from './runtime-info.js'
 import { getRegisteredStep, type StepDefinition, StepNode, type StepOptions } from './step.js'
@@ -244,7 +244,7 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
       refs[r] = { path, dep }
       storedRefs[r] = [path, dep.id]
     }
-    const encodedArgs = encodeValue(codec, copy, `arguments of step "${id}"`, id)
+    const encodedArgs = encodeArguments(codec, copy, id)
     nodes[i] = newPlanNode(id, step.name, step.definition, step.stepOptions, copy, undefined, refs)
     storedNodes[i] = {
       id,
@@ -371,7 +371,9 @@ export function planFromStored(stored: StoredGraph, key: string): Plan {
 /** The arguments of `node` with its upstream outputs put in place. */
 export function resolveArgs(node: PlanNode, codec: Codec): unknown[] {
   const args = node.args ?? (codec.decode(node.encodedArgs as string) as unknown[])
-  for (const { path, dep } of node.refs) {
+  const refs = node.refs
+  for (let r = 0; r < refs.length; r++) {
+    const { path, dep } = refs[r] as PlanRef
     if (path.length === 1) {
       args[path[0] as number] = dep.output
       continue

@@ -167,7 +167,6 @@ describe('encoding plain values', () => {
     [[Number.NaN]],
   ])('leaves %o to devalue', (value) => {
     expect(encodePlain(value)).toBeUndefined()
-    expect(Object.is(defaultCodec.decode(defaultCodec.encode(value)), value) || true).toBe(true)
     expect(defaultCodec.decode(defaultCodec.encode(value))).toEqual(value)
   })
 
