@@ -101,13 +101,13 @@ export interface Versioned<T> {
 }
 
 const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
  * submission. Larger ones get a key of their own: the record is rewritten at every status change
  * and lease renewal, and is read by listings, so it should stay small.
  */
 const INLINE_GRAPH_CHARS = 16 * 1024
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export const storeKeys = {
   workflowPrefix: (workflowId: string): string => `workflows/${workflowId}/`,
