@@ -3,24 +3,29 @@
 //
 // What is measured, for the scenarios with `warmUp` (a, b, c, e):
 // - Warm-up, not measured: a fresh process runs the engine's code cold, and V8 optimizes its hot
-//   functions only after thousands of calls (a 1,000-step chain ran at ~60-120 µs per step the
-//   first time and reached its steady rate only after ~7,000 steps). So the scenario first runs
-//   on a MemoryStorage until at least WARM_UP_STEPS steps and WARM_UP_RUNS runs are done.
+//   functions only after thousands of calls, then revises its choices (which allocations to put
+//   straight in the old generation) after a few dozen more runs: a 1,000-step chain ran at ~50-120
+//   µs per step the first time, reached ~5 µs after ~8 runs, and still had runs of 20-70 µs around
+//   the 25th (code thrown away and optimized again). So the scenario first runs on a MemoryStorage
+//   until at least WARM_UP_STEPS steps and WARM_UP_RUNS runs are done.
 // - Then the measured runs, each one real run of the scenario, timed from submission to result:
 //   on `memory`, MEASURED_RUNS_MEMORY runs (each on a fresh MemoryStorage) and `ms` is their
 //   median; on the other backends, one run. Writes and bytes are those of the first measured run.
 // - `extra` keeps the rest: `coldMs` (the first warm-up run: what a process that just started
-//   sees), `firstMs` (the first measured run) and, on memory, `minMs` and `maxMs`. Each is also
-//   printed to stderr.
+//   sees), `firstMs` (the first measured run), `warmUpRuns` and, on memory, `minMs` and `maxMs`.
+//   They are also printed to stderr.
 // Scenario d (one long run) and f, g are measured once, without warm-up. Peak RSS is the whole
 // process's, warm-up included.
+// Under `--cpu-prof` (the profile rows of the report), the worker keeps to one warm-up run and one
+// measured run: the report divides the whole process's CPU time by twice the scenario's steps.
 import { join } from 'node:path'
 import { countWrites, openBackend } from './backends.mjs'
 import { defineSteps, SCENARIOS } from './scenarios.mjs'
 
-const WARM_UP_STEPS = 20_000
-const WARM_UP_RUNS = 3
-const MEASURED_RUNS_MEMORY = 5
+const profiled = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'))
+const WARM_UP_STEPS = profiled ? 0 : 50_000
+const WARM_UP_RUNS = profiled ? 1 : 3
+const MEASURED_RUNS_MEMORY = profiled ? 1 : 5
 
 const job = JSON.parse(process.argv[2])
 const core = await import(join(job.root, 'packages/core/dist/index.js'))
@@ -42,9 +47,10 @@ if (job.phase === 'build' || (job.scenario === 'g' && job.backend === 'memory'))
 let result = {}
 if (job.phase !== 'build') {
   let coldMs
+  let warmUpRuns = 0
   if (scenario.warmUp) {
     let warmSteps = 0
-    for (let runs = 0; runs < WARM_UP_RUNS || warmSteps < WARM_UP_STEPS; runs++) {
+    for (; warmUpRuns < WARM_UP_RUNS || warmSteps < WARM_UP_STEPS; warmUpRuns++) {
       const warm = await scenario.run({ ...context, storage: spareMemory() })
       coldMs ??= warm.ms
       warmSteps += warm.steps
@@ -62,12 +68,12 @@ if (job.phase !== 'build') {
     }
     const sorted = [...all].sort((x, y) => x - y)
     const ms = sorted[sorted.length >> 1]
-    const extra = { ...result.extra, coldMs, firstMs }
+    const extra = { ...result.extra, coldMs, firstMs, warmUpRuns }
     if (all.length > 1) Object.assign(extra, { minMs: sorted[0], maxMs: sorted[sorted.length - 1] })
     result = { ...result, ms, extra }
     process.stderr.write(
       `  ${job.scenario} ${job.backend}: cold (first run in the process) ${perStep(coldMs, result.steps)}; ` +
-        `after warm-up: ${all.length > 1 ? `median of ${all.length} runs ${perStep(ms, result.steps)} (runs: ${all.map((x) => ((x * 1000) / result.steps).toFixed(1)).join(', ')})` : perStep(ms, result.steps)}\n`,
+        `after ${warmUpRuns} warm-up run(s): ${all.length > 1 ? `median of ${all.length} runs ${perStep(ms, result.steps)} (runs: ${all.map((x) => ((x * 1000) / result.steps).toFixed(1)).join(', ')})` : perStep(ms, result.steps)}\n`,
     )
   }
   // The process's high-water mark (no sampling timer: it would cost the scenario time).
