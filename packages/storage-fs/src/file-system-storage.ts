@@ -305,6 +305,7 @@ export class FileSystemStorage implements Storage {
     data: Uint8Array,
     createFolders: boolean,
     sync = this.#sync,
+    closing?: Promise<void>[],
   ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
@@ -324,7 +325,10 @@ export class FileSystemStorage implements Storage {
         await writeAll(handle, header, data)
         // fdatasync is enough: it also flushes the file size, which is all the metadata we need.
         if (sync) await handle.datasync()
-        await handle.close()
+        // Closing is left to the caller when it can overlap other work: a file can be linked or
+        // renamed while open, and its bytes are in place once written.
+        if (closing !== undefined && !sync) closing.push(handle.close().catch(() => undefined))
+        else await handle.close()
       } catch (error) {
         await handle.close().catch(() => undefined)
         await this.#unlinkQuiet(temp)
@@ -387,9 +391,10 @@ export class FileSystemStorage implements Storage {
     let temp: string | undefined
     let refused = false
     let cleanup: Promise<void> | undefined
+    const closing: Promise<void>[] = []
     try {
       // A large value is synced in its own file (and only its header journaled, for order).
-      temp = await this.#writeTemp(at, header, data, swap === undefined, large)
+      temp = await this.#writeTemp(at, header, data, swap === undefined, large, closing)
       if (temp === undefined) throw new ConditionFailedError(key)
       const file = temp
       await this.#withLock(key, at, async () => {
@@ -424,7 +429,8 @@ export class FileSystemStorage implements Storage {
       if (error instanceof ConditionFailedError) throw error
       throw unavailable(error, 'writing', at.file)
     } finally {
-      if (temp !== undefined) cleanup = this.#unlinkQuiet(temp)
+      const unlinked = temp !== undefined ? this.#unlinkQuiet(temp) : undefined
+      cleanup = Promise.all([...closing, unlinked]).then(() => undefined)
     }
     if (refused || entry === undefined) {
       journal.release(ticket)
