@@ -107,7 +107,8 @@ function topPath(i: number): Path {
   let path = TOP_PATHS[i]
   if (path === undefined) {
     path = [i]
-    if (i < 64) TOP_PATHS[i] = path
+    // Frozen: shared by every plan (and their stored forms), nobody may change one.
+    if (i < 64) TOP_PATHS[i] = Object.freeze(path) as Path
   }
   return path
 }
@@ -172,6 +173,7 @@ function storedOptions(options: StepOptions): StoredOptions {
 
 const NO_REFS: readonly PlanRef[] = Object.freeze([])
 const NO_NODES: readonly PlanNode[] = Object.freeze([])
+const NO_STORED_REFS: readonly [Path, string][] = Object.freeze([])
 
 /** The distinct nodes of `refs`, in order. */
 function depsOf(refs: readonly PlanRef[]): readonly PlanNode[] {
@@ -236,9 +238,10 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
     found.paths.length = 0
     found.nodes.length = 0
     const copy = walkArgs(step.args, found)
-    const refs: PlanRef[] = new Array(found.nodes.length)
-    const storedRefs: [Path, string][] = new Array(found.nodes.length)
-    for (let r = 0; r < refs.length; r++) {
+    const count = found.nodes.length
+    const refs: PlanRef[] = count === 0 ? (NO_REFS as PlanRef[]) : new Array(count)
+    const storedRefs: [Path, string][] = count === 0 ? (NO_STORED_REFS as [Path, string][]) : new Array(count)
+    for (let r = 0; r < count; r++) {
       const dep = nodes[index.get(found.nodes[r] as StepNode) as number] as PlanNode
       const path = found.paths[r] as Path
       refs[r] = { path, dep }
