@@ -98,6 +98,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 interface Found {
   paths: Path[]
   nodes: StepNode[]
+  /** How many of `paths` and `nodes` are this node's: the arrays are reused from node to node. */
+  count: number
+}
+
+function addFound(found: Found, path: Path, node: StepNode): void {
+  found.paths[found.count] = path
+  found.nodes[found.count] = node
+  found.count++
 }
 
 // Paths of top-level arguments (the usual place of an upstream node), shared by every plan: a
@@ -126,8 +134,7 @@ function walkArgs(args: readonly unknown[], found: Found): unknown[] {
   for (let i = 0; i < args.length; i++) {
     const value = args[i]
     if (value instanceof StepNode) {
-      found.paths.push(topPath(i))
-      found.nodes.push(value)
+      addFound(found, topPath(i), value)
       copy[i] = null
     } else if (isNested(value)) {
       copy[i] = walkNested(value, [i], found)
@@ -140,8 +147,7 @@ function walkArgs(args: readonly unknown[], found: Found): unknown[] {
 
 function walkNested(value: unknown, path: Path, found: Found): unknown {
   if (value instanceof StepNode) {
-    found.paths.push([...path])
-    found.nodes.push(value)
+    addFound(found, [...path], value)
     return null
   }
   if (Array.isArray(value)) {
@@ -231,14 +237,13 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
   const ids = new IdAllocator(prefix, order)
   const nodes: PlanNode[] = new Array(order.length)
   const storedNodes: StoredNode[] = new Array(order.length)
-  const found: Found = { paths: [], nodes: [] }
+  const found: Found = { paths: [], nodes: [], count: 0 }
   for (let i = 0; i < order.length; i++) {
     const step = order[i] as StepNode
     const id = ids.next(step.name)
-    found.paths.length = 0
-    found.nodes.length = 0
+    found.count = 0
     const copy = walkArgs(step.args, found)
-    const count = found.nodes.length
+    const count = found.count
     const refs: PlanRef[] = count === 0 ? (NO_REFS as PlanRef[]) : new Array(count)
     const storedRefs: [Path, string][] = count === 0 ? (NO_STORED_REFS as [Path, string][]) : new Array(count)
     for (let r = 0; r < count; r++) {
@@ -276,18 +281,18 @@ function upstreamFirst(root: StepNode): { order: StepNode[]; index: Map<StepNode
   const order: StepNode[] = []
   const index = new Map<StepNode, number>()
   const stack: StepNode[] = [root]
-  const children: StepNode[] = []
   while (stack.length > 0) {
     const node = stack[stack.length - 1] as StepNode
     const seen = index.get(node)
     if (seen === undefined) {
       index.set(node, VISITING)
-      children.length = 0
-      childrenOf(node.args, children)
-      // Reversed, so the first argument's sub-graph is planned (and numbered) first.
-      for (let i = children.length - 1; i >= 0; i--) {
-        const child = children[i] as StepNode
-        if (index.get(child) === undefined) stack.push(child)
+      const from = stack.length
+      pushChildren(node.args, stack, index)
+      // Reversed in place, so the first argument's sub-graph is planned (and numbered) first.
+      for (let i = from, j = stack.length - 1; i < j; i++, j--) {
+        const swap = stack[i] as StepNode
+        stack[i] = stack[j] as StepNode
+        stack[j] = swap
       }
       continue
     }
@@ -300,19 +305,22 @@ function upstreamFirst(root: StepNode): { order: StepNode[]; index: Map<StepNode
   return { order, index }
 }
 
-/** The StepNodes in `args` (also inside arrays and plain objects), in the order `walkArgs` finds them. */
-function childrenOf(args: readonly unknown[], out: StepNode[]): void {
+/** Pushes the StepNodes in `args` not met yet (also inside arrays and plain objects), in the order `walkArgs` finds them. */
+function pushChildren(args: readonly unknown[], out: StepNode[], index: Map<StepNode, number>): void {
   for (let i = 0; i < args.length; i++) {
     const value = args[i]
-    if (value instanceof StepNode) out.push(value)
-    else if (isNested(value)) nestedChildrenOf(value, out)
+    if (value instanceof StepNode) {
+      if (index.get(value) === undefined) out.push(value)
+    } else if (isNested(value)) pushNestedChildren(value, out, index)
   }
 }
 
-function nestedChildrenOf(value: unknown, out: StepNode[]): void {
-  if (value instanceof StepNode) out.push(value)
-  else if (Array.isArray(value)) for (const item of value) nestedChildrenOf(item, out)
-  else if (isPlainObject(value)) for (const key of Object.keys(value)) nestedChildrenOf(value[key], out)
+function pushNestedChildren(value: unknown, out: StepNode[], index: Map<StepNode, number>): void {
+  if (value instanceof StepNode) {
+    if (index.get(value) === undefined) out.push(value)
+  } else if (Array.isArray(value)) for (const item of value) pushNestedChildren(item, out, index)
+  else if (isPlainObject(value))
+    for (const key of Object.keys(value)) pushNestedChildren(value[key], out, index)
 }
 
 /** Step ids: the name for the first call of a step, then `name_1`, `name_2`… skipping ids already given. */

@@ -124,6 +124,43 @@ describe('running steps', () => {
   })
 })
 
+describe('planning', () => {
+  it('numbers steps as every earlier version did: depth first, arguments in order, names that clash skipped', () => {
+    // The expected ids were produced by the planner before it was split in two passes; step ids
+    // are durable (continuations are prefixed by their parent's id), so they must never change.
+    const fn = (..._: unknown[]) => 0
+    const a = step('a', fn)
+    const b = step('b', fn)
+    const a1 = step('a_1', fn)
+    const c = step('c', fn)
+    const shared = a(1)
+    const x = b(shared, { k: [shared, a(2)], z: { deep: a1(shared) } }, [c(), c(a(3))])
+    const y = a1(x, shared, a(x))
+    const d1 = a(9)
+    const dd = b(d1, d1, [d1, c(d1)], { q: d1 })
+    const root = c(y, [x, b(y, a1())], 'lit', { o: null }, dd, dd, c(dd, shared))
+    const plan = planGraph(root, 'p~', defaultCodec)
+    expect(plan.nodes.map((n) => n.id)).toEqual(
+      'p~a p~a_1 p~a_1_1 p~c p~a_2 p~c_1 p~b p~a_3 p~a_1_2 p~a_1_3 p~b_1 p~a_4 p~c_2 p~b_2 p~c_3 p~c_4'.split(
+        ' ',
+      ),
+    )
+    expect(plan.stored.nodes.find((n) => n.id === 'p~b_2')).toEqual({
+      id: 'p~b_2',
+      name: 'b',
+      options: {},
+      args: '[[1,1,2,3],null,[1,1],{"q":1}]',
+      refs: [
+        [[0], 'p~a_4'],
+        [[1], 'p~a_4'],
+        [[2, 0], 'p~a_4'],
+        [[2, 1], 'p~c_2'],
+        [[3, 'q'], 'p~a_4'],
+      ],
+    })
+  })
+})
+
 /** `[1, <hole>, 2]`. */
 function holey(): unknown[] {
   const array = [1, 2, 3]
