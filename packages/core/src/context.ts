@@ -2,7 +2,7 @@
 // body (and anything it calls) can read it without threading it through arguments.
 
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { WfError } from './errors.js'
+import { StepTimeoutError, WfError } from './errors.js'
 
 /** What a running step knows about itself. */
 export interface StepContext {
@@ -33,4 +33,62 @@ export function currentStep(): StepContext {
   if (!context)
     throw new WfError('WF_NOT_IN_STEP', 'currentStep() can only be called while a step is running')
   return context
+}
+
+/** A step body as the engine calls it. */
+export type StepBody = (...args: unknown[]) => unknown
+
+/**
+ * Calls `fn` in `context`, synchronously: a plain value comes back as it is (no promise, no
+ * microtask), a promise as it is. A thenable that is not a native promise is adopted here, inside
+ * the context, as an async body's result would be. Throws what `fn` throws.
+ */
+export function callInContext(context: StepContext, fn: StepBody, args: unknown[]): unknown {
+  return stepContext.run(context, callBody, fn, args)
+}
+
+function callBody(fn: StepBody, args: unknown[]): unknown {
+  const result = fn(...args)
+  if (
+    result !== null &&
+    typeof result === 'object' &&
+    !(result instanceof Promise) &&
+    typeof (result as { then?: unknown }).then === 'function'
+  )
+    return Promise.resolve(result)
+  return result
+}
+
+/**
+ * Calls `fn` in a context whose signal also aborts after `timeoutMs`; rejects with
+ * `StepTimeoutError` then, even if the body ignores its signal.
+ */
+export function callWithTimeout(
+  context: Omit<StepContext, 'signal'>,
+  parent: AbortSignal,
+  timeoutMs: number,
+  fn: StepBody,
+  args: unknown[],
+): Promise<unknown> {
+  const controller = new AbortController()
+  const signal = AbortSignal.any([parent, controller.signal])
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new StepTimeoutError(context.stepId, timeoutMs)
+      controller.abort(error)
+      reject(error)
+    }, timeoutMs)
+    stepContext
+      .run({ ...context, signal }, async () => fn(...args))
+      .then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+  })
 }

@@ -4,7 +4,7 @@
 
 import type { Codec } from './codec.js'
 import { encodeValue } from './codec.js'
-import { type StepContext, stepContext } from './context.js'
+import { callInContext, callWithTimeout, type StepBody } from './context.js'
 import { StepNotRegisteredError, StepTimeoutError, WfError } from './errors.js'
 import {
   continuationPrefix,
@@ -351,15 +351,14 @@ export class Execution {
     node.attempts = attempt
     let result: unknown
     try {
+      const { workflowId, signal } = this.#o
+      const { timeoutMs, isolate } = node.options
       result =
-        node.options.timeoutMs === undefined && node.options.isolate === undefined
-          ? stepContext.run(
-              { workflowId: this.#o.workflowId, stepId: node.id, attempt, signal: this.#o.signal },
-              callBody,
-              fn,
-              args,
-            )
-          : this.#attemptGuarded(node, fn, args, attempt)
+        isolate !== undefined
+          ? this.#attemptIsolated(node, args, attempt)
+          : timeoutMs === undefined
+            ? callInContext({ workflowId, stepId: node.id, attempt, signal }, fn, args)
+            : callWithTimeout({ workflowId, stepId: node.id, attempt }, signal, timeoutMs, fn, args)
     } catch (error) {
       this.#failed(node, fn, args, attempt, error)
       return
@@ -407,50 +406,27 @@ export class Execution {
     this.#finished()
   }
 
-  /** An attempt with a time limit, or in an isolate (isolate.ts): always asynchronous. */
-  #attemptGuarded(node: PlanNode, fn: StepBody, args: unknown[], attempt: number): Promise<unknown> {
+  /**
+   * An attempt in a worker thread or a child process (isolate.ts): the arguments and the result
+   * cross as codec text, and an abort (cancel, timeoutMs) ends the isolate before this settles.
+   */
+  #attemptIsolated(node: PlanNode, args: unknown[], attempt: number): Promise<unknown> {
     const timeoutMs = node.options.timeoutMs
-    if (node.options.isolate !== undefined) {
-      // In a worker thread or a child process (isolate.ts): the arguments and the result cross as
-      // codec text, and an abort (cancel, timeoutMs) ends the isolate before this settles.
-      const { codec, workflowId } = this.#o
-      const controller = timeoutMs === undefined ? undefined : new AbortController()
-      const timer =
-        controller &&
-        setTimeout(() => controller.abort(new StepTimeoutError(node.id, timeoutMs as number)), timeoutMs)
-      return runIsolated({
-        stepName: node.name,
-        options: node.options,
-        args: encodeValue(codec, args, 'arguments', node.id),
-        context: { workflowId, stepId: node.id, attempt },
-        signal: controller ? AbortSignal.any([this.#o.signal, controller.signal]) : this.#o.signal,
-        codec,
-      })
-        .then((text) => codec.decode(text))
-        .finally(() => clearTimeout(timer))
-    }
-    const controller = new AbortController()
-    const signal = AbortSignal.any([this.#o.signal, controller.signal])
-    const context: StepContext = { workflowId: this.#o.workflowId, stepId: node.id, attempt, signal }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const error = new StepTimeoutError(node.id, timeoutMs as number)
-        controller.abort(error)
-        reject(error)
-      }, timeoutMs)
-      stepContext
-        .run(context, async () => fn(...args))
-        .then(
-          (value) => {
-            clearTimeout(timer)
-            resolve(value)
-          },
-          (error) => {
-            clearTimeout(timer)
-            reject(error)
-          },
-        )
+    const { codec, workflowId } = this.#o
+    const controller = timeoutMs === undefined ? undefined : new AbortController()
+    const timer =
+      controller &&
+      setTimeout(() => controller.abort(new StepTimeoutError(node.id, timeoutMs as number)), timeoutMs)
+    return runIsolated({
+      stepName: node.name,
+      options: node.options,
+      args: encodeValue(codec, args, 'arguments', node.id),
+      context: { workflowId, stepId: node.id, attempt },
+      signal: controller ? AbortSignal.any([this.#o.signal, controller.signal]) : this.#o.signal,
+      codec,
     })
+      .then((text) => codec.decode(text))
+      .finally(() => clearTimeout(timer))
   }
 
   /** Commits the result of `node` (once), then completes it; ends in `#finished`. */
@@ -478,24 +454,51 @@ export class Execution {
         return
       }
       const output = this.#o.store.inlineOutput(text)
-      if (output === undefined) {
-        this.#track(this.#commitLarge(node, result, text))
-        return
+      if (output !== undefined) this.#checkAndWrite(node, result, output)
+      else {
+        // Too large to inline: stored as a blob first.
+        this.#o.store.storeOutput(this.#o.workflowId, text).then(
+          (blob) => this.#checkAndWrite(node, result, blob),
+          (error: unknown) => this.#crashed(error),
+        )
       }
-      const leaseCheck = this.#o.beforeCommit?.()
-      if (leaseCheck) {
-        this.#track(leaseCheck.then(() => this.#writeValue(node, result, output)))
-        return
-      }
-      // The hot path: one storage write, one reaction, no async function of our own.
-      const record = this.#valueRecord(node, output)
-      this.#o.store.commitStep(this.#o.workflowId, node.id, record).then(
-        (committed) => this.#committed(node, result, record, committed),
-        (error: unknown) => this.#crashed(error),
-      )
     } catch (error) {
       this.#crashed(error)
     }
+  }
+
+  /** Waits for the lease check when there is one (`beforeCommit`), then writes; ends in `#finished`. */
+  #checkAndWrite(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.#aborted) {
+      this.#finished()
+      return
+    }
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.#o.beforeCommit?.()
+    } catch (error) {
+      this.#crashed(error)
+      return
+    }
+    if (leaseCheck === undefined) this.#writeValue(node, result, output)
+    else
+      leaseCheck.then(
+        () => this.#writeValue(node, result, output),
+        (error: unknown) => this.#crashed(error),
+      )
+  }
+
+  /**
+   * Writes the step record (create-if-absent), then completes the node, with the committed value
+   * if another runner won; ends in `#finished`. The hot path: one storage write and one reaction,
+   * no async function of our own.
+   */
+  #writeValue(node: PlanNode, result: unknown, output: StoredOutput): void {
+    const record = this.#valueRecord(node, output)
+    this.#o.store.commitStep(this.#o.workflowId, node.id, record).then(
+      (committed) => this.#committed(node, result, record, committed),
+      (error: unknown) => this.#crashed(error),
+    )
   }
 
   #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
@@ -538,25 +541,6 @@ export class Execution {
     this.#finished()
   }
 
-  /** Writes the step record (create-if-absent) and completes the node, with the committed value if another runner won. */
-  async #writeValue(node: PlanNode, result: unknown, output: StoredOutput): Promise<void> {
-    const record = this.#valueRecord(node, output)
-    const committed = await this.#o.store.commitStep(this.#o.workflowId, node.id, record)
-    if (committed !== record) await this.#applyRecord(node, committed, true)
-    else {
-      this.#complete(node, result, true)
-      this.#o.onStepDone?.(node)
-    }
-  }
-
-  /** A result too large to inline: stored as a blob first. */
-  async #commitLarge(node: PlanNode, result: unknown, text: string): Promise<void> {
-    const output = await this.#o.store.storeOutput(this.#o.workflowId, text)
-    if (this.#aborted) return
-    await this.#o.beforeCommit?.()
-    await this.#writeValue(node, result, output)
-  }
-
   async #commitContinuation(node: PlanNode, result: StepNode): Promise<void> {
     let sub: Plan
     try {
@@ -585,24 +569,6 @@ export class Execution {
     this.#expand(node, sub, true)
     this.#o.onStepDone?.(node)
   }
-}
-
-type StepBody = (...args: unknown[]) => unknown
-
-/**
- * Calls a step body inside its context. A thenable that is not a native promise is adopted here,
- * inside the context, as an async body's result would be.
- */
-function callBody(fn: StepBody, args: unknown[]): unknown {
-  const result = fn(...args)
-  if (
-    result !== null &&
-    typeof result === 'object' &&
-    !(result instanceof Promise) &&
-    typeof (result as { then?: unknown }).then === 'function'
-  )
-    return Promise.resolve(result)
-  return result
 }
 
 function backoffDelay(node: PlanNode, attempt: number): number {

@@ -3,7 +3,7 @@
 import { stringify } from 'devalue'
 import { describe, expect, it } from 'vitest'
 import { encodePlain } from '../codec.js'
-import { Execution } from '../execution.js'
+import { Execution, ExecutionStopped } from '../execution.js'
 import { planGraph } from '../graph.js'
 import {
   type CodecType,
@@ -102,6 +102,48 @@ describe('running steps', () => {
     let node: StepNode<number> = next(0)
     for (let i = 1; i < 30_000; i++) node = next(node)
     expect(await newRuntime().run(node, { workflowId: 'deep' })).toBe(30_000)
+  })
+
+  it('adopts what another runner committed first, also for a body that returns at once', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    const store = await runtime.store()
+    const now = step('ex.now', () => 1)
+    // A duplicate runner got there first (its record is already stored when this one commits).
+    await store.commitStep('early', 'ex.now', {
+      v: 1,
+      kind: 'value',
+      name: 'ex.now',
+      output: { inline: runtime.codec.encode(42) },
+      startTime: 0,
+      endTime: 0,
+      attempts: 1,
+    })
+    expect(await runtime.run(now(), { workflowId: 'early' })).toBe(42)
+  })
+
+  it('waits for the lease check before each commit, and stops the workflow when it fails', async () => {
+    const inc = step('ex.leased', (x: number) => x + 1)
+    const run = (beforeCommit: () => Promise<void> | undefined) => {
+      const plan = planGraph(inc(inc(inc(0))), '', defaultCodec)
+      return new Execution({
+        workflowId: 'leased',
+        store: new WorkflowStore(new MemoryStorage()),
+        codec: defaultCodec,
+        maxConcurrency: 10,
+        signal: new AbortController().signal,
+        beforeCommit,
+      }).run(plan, false)
+    }
+    let checks = 0
+    expect(await run(() => new Promise((resolve) => setTimeout(() => resolve(void checks++), 1)))).toBe(3)
+    expect(checks).toBe(3)
+    const lost = new Error('lease lost')
+    let calls = 0
+    const error = await run(() => (++calls === 2 ? Promise.reject(lost) : undefined)).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ExecutionStopped)
+    expect((error as ExecutionStopped).failure).toEqual({ kind: 'infrastructure', error: lost })
+    expect(calls).toBe(2)
   })
 
   it('drops what started steps no longer need, so a long chain does not keep its whole plan', async () => {
