@@ -10,9 +10,11 @@ import { cp, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { StorageConfigError } from '@wf/core'
+import { StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureBuilt } from './__tests__/build-once.js'
+import { memoryFileSystem } from './__tests__/memory-file-system.js'
+import type { FileSystem } from './file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
 import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './journal.js'
 import { keyToParts } from './key-path.js'
@@ -220,6 +222,46 @@ describe('journal', () => {
     const after = await createFileSystemStorage({ root, durability: 'fsync', bootId: 'boot2' })
     expect(await stateOf(after, 'shared')).toBe('plain')
     expect(await stateOf(after, 'mine')).toBe('journaled')
+  })
+
+  it('fails the puts of an append whose fdatasync failed, and journals later puts in a new segment that replay finds', async () => {
+    const fs = memoryFileSystem()
+    let failNext = false
+    const flaky: FileSystem = {
+      ...fs,
+      async open(path, flags, mode) {
+        const handle = await fs.open(path, flags, mode)
+        if (!path.endsWith('.wal')) return handle
+        return {
+          ...handle,
+          writev: handle.writev.bind(handle),
+          write: handle.write.bind(handle),
+          read: handle.read.bind(handle),
+          sync: handle.sync.bind(handle),
+          close: handle.close.bind(handle),
+          datasync: async () => {
+            if (failNext) {
+              failNext = false
+              throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })
+            }
+            await handle.datasync()
+          },
+        }
+      },
+    }
+    const root = '/data/wf'
+    const storage = await createFileSystemStorage({ root, fs: flaky, durability: 'journal', bootId: 'b1' })
+    await storage.put('before', encode('1'))
+    failNext = true
+    await expect(storage.put('failed', encode('2'))).rejects.toThrow(StorageUnavailableError)
+    await storage.put('after', encode('3'))
+    const names = (await fs.readdir(join(root, JOURNAL_FOLDER))).filter((name) => name.endsWith('.wal'))
+    expect(names).toHaveLength(2)
+    // Power loss before any checkpoint: only the journal survives.
+    for (const key of ['before', 'failed', 'after']) await fs.unlink(fileOf(root, key)).catch(() => undefined)
+    const rebooted = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b2' })
+    expect(await stateOf(rebooted, 'before')).toBe('1')
+    expect(await stateOf(rebooted, 'after')).toBe('3')
   })
 
   it('rejects bad journal options with StorageConfigError', async () => {

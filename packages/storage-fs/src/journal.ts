@@ -166,6 +166,13 @@ interface Segment {
   /** No new write takes this segment; it is closed once `inFlight` and `queue` are empty. */
   retired: boolean
   openedAt: number
+  /**
+   * Why an append failed. After a failed write or fdatasync nothing more is appended to the
+   * segment: the failed bytes may be a hole that would hide every later entry from replay (and
+   * Linux may report a lost write only once), so later entries fail too, and new writes go to a
+   * new segment.
+   */
+  failed?: unknown
 }
 
 export interface JournalOptions {
@@ -391,6 +398,11 @@ export class Journal {
     if (segment.writing || segment.queue.length === 0 || segment.handle === undefined) return
     const batch = segment.queue
     segment.queue = []
+    if (segment.failed !== undefined) {
+      for (const pending of batch) pending.reject(segment.failed)
+      this.#maybeClose(segment)
+      return
+    }
     segment.writing = true
     const handle = segment.handle
     const bytes = batch.length === 1 ? (batch[0] as Pending).bytes : Buffer.concat(batch.map((p) => p.bytes))
@@ -404,6 +416,8 @@ export class Journal {
         },
         (error) => {
           const failure = unavailable(error, 'appending to the journal segment', segment.path)
+          segment.failed = failure
+          this.#retire(segment)
           for (const pending of batch) pending.reject(failure)
         },
       )
