@@ -44,6 +44,8 @@ function medianResult(runs, floors, floorName) {
   return {
     runs: runs.length,
     us: pick((r) => (r.ms * 1000) / r.steps),
+    steps: pick((r) => r.steps),
+    closeMs: pick((r) => r.closeMs),
     writes: pick((r) => r.puts / r.steps),
     deletes: pick((r) => r.deletes / r.steps),
     bytes: pick((r) => r.bytes / r.steps),
@@ -79,9 +81,9 @@ export function report({
     '',
     `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). Code: ${revision}, built by the run. S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
     '',
-    `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run once on a MemoryStorage in that process (JIT warm-up, not measured). Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
+    `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run on a MemoryStorage in that process until 50,000 steps are done (JIT warm-up, not measured; see bench/worker.mjs), then are measured: 5 runs on memory (the table shows their median), one run on the other backends. The first run in a fresh process (cold: V8 has not optimized anything yet) is shown apart. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',
-    "**Columns.** µs per step = wall time of the scenario / steps. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Floor: the median over rounds; ratio: the median over rounds of µs per step / the floor measured in the same round (the load on this machine changes between rounds, not within one).",
+    "**Columns.** µs per step = wall time of the scenario / steps. Cold: the first run in a fresh worker process, on a MemoryStorage. close(): the storage's `close()` after the measured run, not included in µs per step; for the journal it is the checkpoint (one syncfs, then the segment is deleted), work that otherwise happens in the background every 10 s. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Floor: the median over rounds; ratio: the median over rounds of µs per step / the floor measured in the same round (the load on this machine changes between rounds, not within one).",
     '',
     '## Floors (same run)',
     '',
@@ -113,8 +115,8 @@ export function report({
       )
     } else {
       lines.push(
-        `| backend${id === 'f' ? ' | result size' : ''} | µs per step | steps/s | writes per step | bytes written per step | fdatasyncs + folder fsyncs per step | peak RSS MB | floor µs (${kind}) | ratio to floor |`,
-        `|---${id === 'f' ? '|---' : ''}|---|---|---|---|---|---|---|---|`,
+        `| backend${id === 'f' ? ' | result size' : ''} | µs per step | steps/s | writes per step | bytes written per step | fdatasyncs + folder fsyncs per step | peak RSS MB | floor µs (${kind}) | ratio to floor |${scenario.warmUp ? ' cold µs per step | close() ms |' : ''}`,
+        `|---${id === 'f' ? '|---' : ''}|---|---|---|---|---|---|---|---|${scenario.warmUp ? '---|---|' : ''}`,
       )
     }
     for (const variant of variants) {
@@ -141,7 +143,7 @@ export function report({
           const floorName = FLOOR_OF[backend]?.[kind]
           const f = floorName && floor[floorName]
           lines.push(
-            `| ${name}${id === 'f' ? ` | ${variant.label}` : ''} | ${fmt(m.us, 1)} | ${fmt(1e6 / m.us)} | ${fmt(m.writes, 2)} | ${fmt(m.bytes)} | ${backend.startsWith('fs-fsync') || backend === 'fs-journal' ? `${fmt(m.fileSyncs, 2)} + ${fmt(m.folderSyncs, 2)}` : '–'} | ${fmt(m.rss)} | ${f ? fmt(f) : '–'} | ${f ? fmt(m.ratio, 2) : '–'} |`,
+            `| ${name}${id === 'f' ? ` | ${variant.label}` : ''} | ${fmt(m.us, 1)} | ${fmt(1e6 / m.us)} | ${fmt(m.writes, 2)} | ${fmt(m.bytes)} | ${backend.startsWith('fs-fsync') || backend === 'fs-journal' ? `${fmt(m.fileSyncs, 2)} + ${fmt(m.folderSyncs, 2)}` : '–'} | ${fmt(m.rss)} | ${f ? fmt(f) : '–'} | ${f ? fmt(m.ratio, 2) : '–'} |${scenario.warmUp ? ` ${fmt((m.extra.coldMs * 1000) / m.steps, 1)} | ${fmt(m.closeMs, 1)} |` : ''}`,
           )
         }
       }
@@ -257,7 +259,7 @@ function profileSection(profiles) {
   const lines = [
     "## Where a step's time goes (CPU profile)",
     '',
-    '`node --cpu-prof` on one worker per row (scenario and backend), self time summed per area. µs per step = self time / steps. "idle" is the main thread waiting (for the thread pool: fdatasync, fsync, file I/O).',
+    '`node --cpu-prof` on one worker per row (scenario and backend), self time summed per area. µs per step = self time / steps. "idle" is the main thread waiting (for the thread pool: fdatasync, fsync, file I/O). A profiled worker runs the scenario twice only (one warm-up run, one measured run), so these rows show mostly code V8 has not optimized yet: the tables above, measured warm, are the engine\'s steady state; this says where the time goes and what a cold process pays.',
     '',
   ]
   for (const p of profiles) {

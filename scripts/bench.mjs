@@ -176,7 +176,7 @@ for (let round = 0; round < rounds; round++) {
 const profiles = []
 if (!process.argv.includes('--no-profile')) {
   for (const id of ['a', 'b'].filter((s) => only.includes(s))) {
-    for (const backend of ['memory', 'fs-fsync'].filter((b) => backends.includes(b))) {
+    for (const backend of ['memory', 'fs-fsync', 'fs-journal'].filter((b) => backends.includes(b))) {
       const dir = join(work, `prof-${id}-${backend}`)
       const result = await worker({ root, scenario: id, backend, quick, dir: join(dir, 'data') }, [
         '--cpu-prof',
