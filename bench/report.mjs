@@ -152,6 +152,7 @@ export function report({
   }
 
   lines.push(...targets(get, floor, only, compareFs, results))
+  lines.push(...limits(get, floor, only))
   lines.push(...profileSection(profiles))
   return lines.join('\n')
 }
@@ -250,6 +251,46 @@ function targets(get, floor, only, compareFs, results) {
         )
     }
     lines.push('')
+  }
+  return lines
+}
+
+/**
+ * Why the missed folder and S3 targets are out of reach of this design, from the same run's
+ * numbers: each row compares a target with a cost that no durability scheme can remove.
+ */
+function limits(get, floor, only) {
+  const us = (id, backend) => get(id, backend)?.us
+  const lines = []
+  const rows = []
+  for (const [id, dbos] of [
+    ['b', 965],
+    ['c', 601],
+  ]) {
+    const none = us(id, 'fs-none')
+    const journal = us(id, 'fs-journal')
+    if (!only.includes(id) || none === undefined) continue
+    rows.push(
+      `| (${id}) ≤ ${fmt(dbos / 5)} µs per step | the same steps on the folder **without any fsync** (durability \`'none'\`): ${fmt(none)} µs per step; the journal adds ${journal === undefined ? '–' : `${fmt(journal - none)} µs (${fmt(((journal - none) / none) * 100)} %)`} for durability | floor of an atomic write without fsync, 1,000 at once: ${fmt(floor['fs-par-nosync'])} µs per write; (${id}) writes ${fmt(get(id, 'fs-none')?.writes, 2)} per step |`,
+    )
+  }
+  if (rows.length > 0) {
+    lines.push(
+      '## Limits: what the missed folder targets would need',
+      '',
+      'A step on the folder storage is a file: written to a temp file, then linked or renamed into place under its key. Before any fsync, that alone costs what the row "without any fsync" shows, and the journal brings the durable cost close to it (its fdatasyncs are shared: see the fdatasyncs column). A target below the no-fsync row is out of reach of any way of syncing: it needs a layout without a file per step (values appended to a log that readers consult), which gives up what one file per key gives (per-key atomic replace, `ls`-able data, several processes and NFS without a server).',
+      '',
+      '| target | what the folder costs here without durability | the floor |',
+      '|---|---|---|',
+      ...rows,
+      '',
+    )
+  }
+  if (only.includes('c') && get('c', 's3')) {
+    lines.push(
+      "**S3 writes in (c).** With 10 steps per workflow, 1.2 PUTs per step leaves 2 writes per workflow besides its steps. The engine needs: the workflow record, created only if absent (two submissions of one id must not both run); a status-index marker, written before it (a crashed workflow must be findable by a worker without reading every record, the design rule for listing); and at the end the record updated by compare-and-swap (a cancel racing the completion must lose or win cleanly) plus the marker of the final status. The root step's own record is one more. Small graphs now ride inside the record (one PUT less than before); what is left is the minimum of this layout. Reaching 1.2 needs the root step committed by the final record update and active records kept under the index prefix, so that creating one is also its marker: a change of the storage layout.",
+      '',
+    )
   }
   return lines
 }
