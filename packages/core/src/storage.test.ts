@@ -71,6 +71,22 @@ describe('validateKey', () => {
     expect(reasonFor(() => validateKey('a//b')).message).toMatch(/empty segments/)
     expect(reasonFor(() => validateKey('x'.repeat(MAX_KEY_BYTES + 1))).message).toMatch(String(MAX_KEY_BYTES))
   })
+
+  it.each([
+    [
+      'the byte limit before anything else',
+      `${'x'.repeat(MAX_KEY_BYTES)}/\u0000`,
+      new RegExp(`at most ${MAX_KEY_BYTES} bytes`),
+    ],
+    ['a control character before a backslash', 'a\\b/\u0001', /control characters/],
+    ['a lone surrogate before an empty segment', 'a//\ud800', /lone surrogates/],
+    ['a backslash before an empty segment', 'a//b\\', /backslashes/],
+    ['a backslash before a ".." segment', '../b\\', /backslashes/],
+    ['the first bad segment: empty', 'a//../b', /empty segments/],
+    ['the first bad segment: ".."', 'a/../b//', /"\." and "\.\." segments/],
+  ])('reports %s when a key has several faults', (_, key, message) => {
+    expect(reasonFor(() => validateKey(key)).message).toMatch(message)
+  })
 })
 
 describe('validatePrefix', () => {

@@ -74,18 +74,47 @@ export interface Storage {
 /** Longest key core accepts, in UTF-8 bytes (S3 allows 1024; leave room for a prefix). */
 export const MAX_KEY_BYTES = 900
 
-// C0 and C1 control characters, DEL, and lone surrogates cannot be stored safely on every backend.
-function hasForbiddenChar(key: string): boolean {
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i)
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true
-    if (c >= 0xd800 && c <= 0xdbff) {
+// What `keyFault` finds, most serious first: a key with several faults is reported by the first.
+enum KeyFault {
+  None,
+  ForbiddenChar,
+  Backslash,
+  EmptySegment,
+  DotSegment,
+}
+
+/**
+ * One pass over the key (it runs for every storage call, so no `split`): C0 and C1 control
+ * characters, DEL and lone surrogates cannot be stored safely on every backend; then backslashes;
+ * then the first empty, `.` or `..` segment.
+ */
+function keyFault(key: string): KeyFault {
+  let backslash = false
+  let segmentFault = KeyFault.None
+  let segmentStart = 0
+  const n = key.length
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? key.charCodeAt(i) : 0x2f // the end closes the last segment, as a '/' would
+    if (c === 0x2f) {
+      if (segmentFault === KeyFault.None) {
+        const length = i - segmentStart
+        if (length === 0) segmentFault = KeyFault.EmptySegment
+        else if (
+          key.charCodeAt(segmentStart) === 0x2e &&
+          (length === 1 || (length === 2 && key.charCodeAt(segmentStart + 1) === 0x2e))
+        )
+          segmentFault = KeyFault.DotSegment
+      }
+      segmentStart = i + 1
+    } else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return KeyFault.ForbiddenChar
+    else if (c === 0x5c) backslash = true
+    else if (c >= 0xd800 && c <= 0xdbff) {
       const next = key.charCodeAt(i + 1)
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return true
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return KeyFault.ForbiddenChar
       i++
-    } else if (c >= 0xdc00 && c <= 0xdfff) return true
+    } else if (c >= 0xdc00 && c <= 0xdfff) return KeyFault.ForbiddenChar
   }
-  return false
+  return backslash ? KeyFault.Backslash : segmentFault
 }
 
 /**
@@ -96,16 +125,20 @@ function hasForbiddenChar(key: string): boolean {
 export function validateKey(key: string): void {
   if (typeof key !== 'string') throw new InvalidKeyError(String(key), 'a key must be a string')
   if (key.length === 0) throw new InvalidKeyError(key, 'a key cannot be empty')
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short keys need no count.
+  if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
     throw new InvalidKeyError(key, `a key is at most ${MAX_KEY_BYTES} bytes of UTF-8`)
   }
-  if (hasForbiddenChar(key))
-    throw new InvalidKeyError(key, 'control characters and lone surrogates are not allowed')
-  if (key.includes('\\')) throw new InvalidKeyError(key, 'backslashes are not allowed')
-  for (const segment of key.split('/')) {
-    if (segment === '')
+  switch (keyFault(key)) {
+    case KeyFault.None:
+      return
+    case KeyFault.ForbiddenChar:
+      throw new InvalidKeyError(key, 'control characters and lone surrogates are not allowed')
+    case KeyFault.Backslash:
+      throw new InvalidKeyError(key, 'backslashes are not allowed')
+    case KeyFault.EmptySegment:
       throw new InvalidKeyError(key, 'empty segments (leading, trailing or double "/") are not allowed')
-    if (segment === '.' || segment === '..')
+    case KeyFault.DotSegment:
       throw new InvalidKeyError(key, '"." and ".." segments are not allowed')
   }
 }

@@ -100,7 +100,16 @@ export interface Versioned<T> {
   version: string
 }
 
-const encoder = new TextEncoder()
+/**
+ * JSON text as UTF-8 bytes. `Buffer.from` is an order of magnitude faster than `TextEncoder` on
+ * the small records written per step; a small Buffer is a view into Node's shared pool (non-zero
+ * `byteOffset`), which the storage contract requires every backend to honour.
+ */
+function utf8(text: string): Uint8Array {
+  return Buffer.from(text, 'utf8')
+}
+
+const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
 const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
@@ -174,7 +183,7 @@ export class WorkflowStore {
   /** Writes a submitted graph under a fresh unique key and returns that key's nonce. */
   async writeGraph(workflowId: string, graph: StoredGraph, json = JSON.stringify(graph)): Promise<string> {
     const nonce = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
-    await this.storage.put(storeKeys.graph(workflowId, nonce), encoder.encode(json))
+    await this.storage.put(storeKeys.graph(workflowId, nonce), utf8(json))
     return nonce
   }
 
@@ -216,7 +225,7 @@ export class WorkflowStore {
     await this.storage.put(storeKeys.index(record.status, record.workflowId), new Uint8Array())
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
-      encoder.encode(JSON.stringify(record)),
+      utf8(JSON.stringify(record)),
       { ifAbsent: true },
     )
     return { record, version }
@@ -243,7 +252,7 @@ export class WorkflowStore {
     try {
       ;({ version } = await this.storage.put(
         storeKeys.workflow(next.workflowId),
-        encoder.encode(JSON.stringify(next)),
+        utf8(JSON.stringify(next)),
         { ifVersion: previous.version },
       ))
     } catch (error) {
@@ -280,7 +289,7 @@ export class WorkflowStore {
   async storeOutput(workflowId: string, text: string): Promise<StoredOutput> {
     const inline = this.inlineOutput(text)
     if (inline) return inline
-    const bytes = encoder.encode(text)
+    const bytes = utf8(text)
     if (bytes.length <= this.blobThreshold) return { inline: text }
     const sha = createHash('sha256').update(bytes).digest('hex')
     // Unconditional: the key is the hash of the bytes, so every writer writes the same value, and
@@ -301,17 +310,27 @@ export class WorkflowStore {
    * Commits a step record once (create-if-absent). When another runner committed first, its record
    * is returned instead: the duplicate loses the race and adopts the committed value.
    */
-  async commitStep(workflowId: string, stepId: string, record: StepRecord): Promise<StepRecord> {
-    const key = storeKeys.step(workflowId, stepId)
+  commitStep(workflowId: string, stepId: string, record: StepRecord): Promise<StepRecord> {
+    // Once per step: no async function, so an uncontended commit costs the write's promise and one
+    // reaction (each promise also pays the AsyncLocalStorage hooks).
+    let written: Promise<unknown>
     try {
-      await this.storage.put(key, encoder.encode(JSON.stringify(record)), { ifAbsent: true })
-      return record
+      written = this.storage.put(storeKeys.step(workflowId, stepId), utf8(JSON.stringify(record)), IF_ABSENT)
     } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error
-      const existing = await this.readStep(workflowId, stepId)
-      if (!existing) throw error
-      return existing
+      return Promise.reject(error)
     }
+    return written.then(
+      () => record,
+      (error: unknown) => this.#committedStep(workflowId, stepId, error),
+    )
+  }
+
+  /** After a lost create-if-absent of a step record: the record that won. */
+  async #committedStep(workflowId: string, stepId: string, error: unknown): Promise<StepRecord> {
+    if (!(error instanceof ConditionFailedError)) throw error
+    const existing = await this.readStep(workflowId, stepId)
+    if (!existing) throw error
+    return existing
   }
 
   async readStep(workflowId: string, stepId: string): Promise<StepRecord | undefined> {
