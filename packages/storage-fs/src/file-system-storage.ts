@@ -756,7 +756,8 @@ export class FileSystemStorage implements Storage {
         if (await this.#locks.removeIfStale(dir, name.slice(LOCK_PREFIX.length))) removed++
       } else if (name.startsWith(BREAKER_PREFIX)) {
         if (await this.#locks.removeStaleBreaker(dir, name.slice(BREAKER_PREFIX.length))) removed++
-      } else if (!name.startsWith('.')) {
+      } else if (!name.startsWith('.') || (name === JOURNAL_FOLDER && dir === this.root)) {
+        // The journal folder holds temp files of checkpoint marks and the recovery lock too.
         removed += await this.#cleanFolder(path)
       }
     }

@@ -370,16 +370,20 @@ export class Journal {
 
   async #create(segment: Segment): Promise<void> {
     const fs = this.#options.fs
-    let handle: FileHandleLike
-    try {
-      handle = await fs.open(segment.path, 'wx', 0o666)
-    } catch (error) {
-      if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'creating the journal segment', segment.path)
-      await fs.mkdir(this.dir).catch((e) => {
-        if (errnoOf(e) !== 'EEXIST') throw unavailable(e, 'creating the journal folder', this.dir)
-      })
-      await this.#options.syncFolder(this.#options.root)
-      handle = await fs.open(segment.path, 'wx', 0o666)
+    let handle: FileHandleLike | undefined
+    // A few tries: `cleanup()` may remove the journal folder when it is empty.
+    for (let attempt = 0; handle === undefined; attempt++) {
+      try {
+        handle = await fs.open(segment.path, 'wx', 0o666)
+      } catch (error) {
+        if (errnoOf(error) !== 'ENOENT' || attempt === 3) {
+          throw unavailable(error, 'creating the journal segment', segment.path)
+        }
+        await fs.mkdir(this.dir).catch((e) => {
+          if (errnoOf(e) !== 'EEXIST') throw unavailable(e, 'creating the journal folder', this.dir)
+        })
+        await this.#options.syncFolder(this.#options.root)
+      }
     }
     try {
       await handle.write(MAGIC, 0, MAGIC.byteLength, 0)

@@ -1,11 +1,11 @@
 // Child process of the crash test: writes and overwrites keys through the built package as fast
 // as it can until the test kills it with SIGKILL, printing each write once put() has resolved.
-// Usage: node crash-writer.mjs <root> <first sequence number>
+// Usage: node crash-writer.mjs <root> <first sequence number> [durability]
 
 import { createFileSystemStorage } from '../../dist/index.js'
 
-const [root, firstSeq] = process.argv.slice(2)
-const storage = await createFileSystemStorage({ root })
+const [root, firstSeq, durability = 'fsync'] = process.argv.slice(2)
+const storage = await createFileSystemStorage({ root, durability })
 const keys = ['a', 'a/b', 'deep/er/key', 'deep/er/key2', 'odd/.dot ~%', 'counter']
 
 // A self-checking value: a JSON header naming key and sequence, then a pattern derived from the
