@@ -1,6 +1,7 @@
-// The step graph of one workflow as stored: the submitted graph, each committed step's record,
-// and the sub-graphs that continuations expanded into, nested under their step. `wf show` and
-// `getMetadata(id, { stepId })` read it; it costs one read per committed step.
+// The step graph of one workflow as stored: the submitted graph, each committed step's record
+// (the root step's comes from the workflow record when that committed it), and the sub-graphs that
+// continuations expanded into, nested under their step. `wf show` and `getMetadata(id, { stepId })`
+// read it; it costs one read per committed step.
 
 import {
   fingerprintStep,
@@ -53,7 +54,7 @@ const READ_CONCURRENCY = 16
 /** Loads the graph of `record`'s workflow and works out each step's status. */
 export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): Promise<WorkflowGraph> {
   const workflowId = record.workflowId
-  const committed = new Set(await store.listStepIds(workflowId))
+  const committed = new Set(await store.listStepIds(workflowId, record))
   const byId = new Map<string, StepView>()
 
   const build = async (graph: StoredGraph, parentStepId: string | undefined): Promise<StepView[]> => {
@@ -74,7 +75,9 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
       return view
     })
     const toRead = views.filter((v) => committed.has(v.stepId))
-    const records = await mapLimit(toRead, READ_CONCURRENCY, (v) => store.readStep(workflowId, v.stepId))
+    const records = await mapLimit(toRead, READ_CONCURRENCY, (v) =>
+      store.readStep(workflowId, v.stepId, record),
+    )
     await Promise.all(
       toRead.map(async (view, i) => {
         const stepRecord = records[i]

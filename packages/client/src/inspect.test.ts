@@ -116,7 +116,8 @@ describe.each(backends)('on $name storage', (backend) => {
       await client.cancel('o6')
       await expect(handle.result()).rejects.toBeInstanceOf(WorkflowCancelledError)
       await expect(client.getOutput('o6')).rejects.toBeInstanceOf(WorkflowCancelledError)
-      probe.failWrites = (key) => key.includes('/steps/')
+      // The storage refuses the final record (its SUCCESSFUL marker is written first): left RESUMABLE.
+      probe.failWrites = (key) => key.startsWith('index/SUCCESSFUL/')
       await expect(client.runtime.run(num(1), { workflowId: 'o7' })).rejects.toThrow()
       probe.failWrites = () => false
       await expect(client.getOutput('o7')).rejects.toBeInstanceOf(WorkflowOutputUnavailableError)
@@ -192,6 +193,27 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(await client.getMetadata('m2', { stepId: 'in-sum' })).toMatchObject({
         dependsOn: ['in-num', 'in-retried'],
       })
+    })
+
+    it('shows the root step as committed, from the final record or, as earlier versions stored it, from its own record', async () => {
+      await client.runtime.run(sum(num(1), num(2)), { workflowId: 'm-root' })
+      const store = await client.runtime.store()
+      expect(await storage.get(storeKeys.step('m-root', 'in-sum'))).toBeUndefined()
+      const check = async () => {
+        const root = await client.getMetadata('m-root', { stepId: 'in-sum' })
+        expect(root).toMatchObject({ status: 'SUCCESSFUL', stats: { attempts: 1 } })
+        expect(root.stats.endTime).toBeGreaterThanOrEqual(root.stats.startTime ?? Number.NaN)
+        expect(await client.getOutput('m-root', { stepId: 'in-sum' })).toBe(3)
+        expect(await client.getGraph('m-root')).toMatchObject({ committed: 3, total: 3 })
+      }
+      await check()
+      // Rewrite it as earlier versions stored it: the root's own step record, no `rootStep`.
+      const found = await store.requireWorkflow('m-root')
+      const { rootStep, ...rest } = found.record
+      if (!rootStep || !rest.output) throw new Error('expected the root committed by the record')
+      await store.commitStep('m-root', 'in-sum', { v: 1, kind: 'value', output: rest.output, ...rootStep })
+      await store.updateWorkflow(found, rest)
+      await check()
     })
 
     it('gives FAILED to the failed step and PENDING to those that did not run', async () => {

@@ -40,7 +40,7 @@ export async function stepOutput(
   stepId: string,
 ): Promise<unknown> {
   const workflowId = record.workflowId
-  const stepRecord = await store.readStep(workflowId, stepId)
+  const stepRecord = await store.readStep(workflowId, stepId, record)
   if (!stepRecord) {
     const view = (await loadGraph(store, record)).byId.get(stepId)
     if (!view) throw new StepNotFoundError(workflowId, stepId)

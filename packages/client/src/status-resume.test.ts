@@ -82,9 +82,12 @@ describe.each(backends)('on $name storage', (backend) => {
     await cleanup()
   })
 
-  /** A workflow left RESUMABLE: the storage refused the write of its final step, then came back. */
+  /**
+   * A workflow left RESUMABLE: the storage refused the commit of its final step (the root step,
+   * committed by the SUCCESSFUL record, whose index marker is written first), then came back.
+   */
   async function resumable(workflowId: string): Promise<void> {
-    probe.failWrites = (key) => key.includes('/steps/sr-add')
+    probe.failWrites = (key) => key.startsWith('index/SUCCESSFUL/')
     await expect(client.runtime.run(add(load(1), load(2)), { workflowId })).rejects.toThrow(/injected/)
     probe.failWrites = () => false
   }

@@ -18,7 +18,7 @@ import {
 } from './graph.js'
 import { runIsolated } from './isolate.js'
 import { isStepNode, type StepNode } from './step.js'
-import type { StepRecord, StoredOutput, WorkflowStore } from './store.js'
+import type { RootStepRun, StepRecord, StoredOutput, WorkflowStore } from './store.js'
 
 /** Why an execution stopped without an output. */
 export type ExecutionFailure =
@@ -48,6 +48,18 @@ export interface ExecutionOptions {
   beforeCommit?: () => Promise<void> | undefined
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
   onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
+  /**
+   * The root step's value is committed by the caller's final workflow record, not by a step record
+   * of its own (one write less per workflow): when the root returns a value, the execution resolves
+   * with it uncommitted and leaves its stored form in `rootCommit`.
+   */
+  deferRootCommit?: boolean
+}
+
+/** A root step's value that the final workflow record must commit (`ExecutionOptions.deferRootCommit`). */
+export interface RootCommit {
+  output: StoredOutput
+  run: RootStepRun
 }
 
 const DEFAULT_MAX_RETRIES = 3
@@ -81,9 +93,15 @@ export class Execution {
   #settled = false
   /** `signal.aborted`, kept here: the hot path reads it several times per step. */
   #aborted = false
+  #rootCommit: RootCommit | undefined
 
   constructor(options: ExecutionOptions) {
     this.#o = options
+  }
+
+  /** Set when the root returned a value that is not committed yet (`deferRootCommit`). */
+  get rootCommit(): RootCommit | undefined {
+    return this.#rootCommit
   }
 
   /**
@@ -289,7 +307,12 @@ export class Execution {
       this.#ready = this.#ready.slice(this.#readyHead)
       this.#readyHead = 0
     }
-    if (this.#root.state === NodeState.Done && !this.#failure) {
+    // A release lets running steps finish and commit: a root that did can still be committed.
+    const failure = this.#failure
+    if (
+      this.#root.state === NodeState.Done &&
+      (!failure || (failure.kind === 'released' && this.#rootCommit !== undefined))
+    ) {
       this.#settled = true
       this.#resolve(this.#root.output)
       return
@@ -453,18 +476,37 @@ export class Execution {
         this.#done(node, result)
         return
       }
+      const then =
+        node === this.#root && this.#o.deferRootCommit
+          ? (output: StoredOutput) => this.#deferRoot(node, result, output)
+          : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
       const output = this.#o.store.inlineOutput(text)
-      if (output !== undefined) this.#checkAndWrite(node, result, output)
+      if (output !== undefined) then(output)
       else {
         // Too large to inline: stored as a blob first.
-        this.#o.store.storeOutput(this.#o.workflowId, text).then(
-          (blob) => this.#checkAndWrite(node, result, blob),
-          (error: unknown) => this.#crashed(error),
-        )
+        this.#o.store
+          .storeOutput(this.#o.workflowId, text)
+          .then(then, (error: unknown) => this.#crashed(error))
       }
     } catch (error) {
       this.#crashed(error)
     }
+  }
+
+  /**
+   * The root returned a value: it is done here, and the caller's final record commits it. A crash
+   * before that record is written leaves the root uncommitted, so a resume runs it again.
+   */
+  #deferRoot(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.#aborted) {
+      this.#finished()
+      return
+    }
+    this.#rootCommit = {
+      output,
+      run: { name: node.name, startTime: node.startTime, endTime: Date.now(), attempts: node.attempts },
+    }
+    this.#done(node, result)
   }
 
   /** Waits for the lease check when there is one (`beforeCommit`), then writes; ends in `#finished`. */

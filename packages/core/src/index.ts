@@ -36,6 +36,7 @@ export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from '
 export { compareKeys, MAX_KEY_BYTES, prefixUpperBound, validateKey, validatePrefix } from './storage.js'
 export type {
   RecordedError,
+  RootStepRun,
   RunnerInfo,
   StepRecord,
   StoredOutput,

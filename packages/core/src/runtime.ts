@@ -525,9 +525,14 @@ export class Runtime {
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
       onStoredSubGraph: (graph) =>
         checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
+      // The first runner of a workflow commits its root step in the final record: no other runner
+      // can hold an older version of the record. After a takeover, a runner that lost the
+      // workflow (of an earlier version of wf, too) may still commit the root's step record: the
+      // root then commits by create-if-absent as every step does, adopting such a record.
+      deferRootCommit: taken.record.runs === 1,
     })
     lease.start()
-    const result = this.#drive(lease, execution.run(plan, resume)).finally(() => {
+    const result = this.#drive(lease, execution, execution.run(plan, resume)).finally(() => {
       lease.stop()
       this.#active.delete(workflowId)
       this.#startQueued()
@@ -540,26 +545,32 @@ export class Runtime {
     return this.#handle(workflowId, result)
   }
 
-  /** Waits for the execution and records how it ended, by compare-and-swap on the record. */
-  async #drive(lease: Lease, running: Promise<unknown>): Promise<unknown> {
+  /**
+   * Waits for the execution and records how it ended, by compare-and-swap on the record. When the
+   * root step returned a value, the SUCCESSFUL record is that step's commit (`rootStep`): exactly
+   * once, as the compare-and-swap from this runner's version succeeds for one runner only.
+   */
+  async #drive(lease: Lease, execution: Execution, running: Promise<unknown>): Promise<unknown> {
     const store = await this.#store
     const taken = lease.current.record
     const workflowId = taken.workflowId
     // The final records carry no owner or lease: the workflow is no longer held by anyone.
     const base = (): WorkflowRecord => {
-      const { owner: _owner, leaseExpiresAt: _lease, ...rest } = lease.current.record
+      const { owner: _owner, leaseExpiresAt: _lease, rootStep: _root, ...rest } = lease.current.record
       return rest
     }
     try {
       const output = await running
       await lease.ensure()
-      const stored = await store.storeOutput(
-        workflowId,
-        encodeValue(this.codec, output, 'output', taken.rootStepId),
-      )
+      const root = execution.rootCommit
+      const stored =
+        root?.output ??
+        (await store.storeOutput(workflowId, encodeValue(this.codec, output, 'output', taken.rootStepId)))
       lease.stop()
-      await this.#finish(lease, { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored })
-      return output
+      const next: WorkflowRecord = { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
+      if (root) next.rootStep = root.run
+      const won = await this.#finish(lease, next)
+      return won ? this.#decodeOutput(store, won) : output
     } catch (error) {
       lease.stop()
       const failure =
@@ -580,7 +591,8 @@ export class Runtime {
             stepId: failure.stepId,
           },
         }
-        await this.#finish(lease, failed)
+        const won = await this.#finish(lease, failed)
+        if (won) return this.#decodeOutput(store, won)
         throw new WorkflowExecutionError(workflowId, failure.stepId, failure.error)
       }
       // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
@@ -591,15 +603,22 @@ export class Runtime {
     }
   }
 
-  /** Writes the final record; when a cancel got there first, the run ends as canceled. */
-  async #finish(lease: Lease, next: WorkflowRecord): Promise<void> {
+  /**
+   * Writes the final record. When someone else wrote the record first, the run ends as it ended
+   * there, never overwriting it: canceled, failed, or SUCCESSFUL (that record is returned, and its
+   * output adopted: another runner committed the root step first).
+   */
+  async #finish(lease: Lease, next: WorkflowRecord): Promise<WorkflowRecord | undefined> {
     try {
       await lease.update(next)
+      return undefined
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error
       const store = await this.#store
       const now = await store.readWorkflow(next.workflowId)
       if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
+      if (now?.record.status === 'SUCCESSFUL') return now.record
+      if (now?.record.status === 'FAILED') throw executionErrorOf(now.record)
       throw error
     }
   }

@@ -5,7 +5,9 @@
 //                                    a small submitted graph is inline in it (`graph` is an object)
 //   workflows/<id>/graph/<nonce>     a large submitted graph (`graph` is the nonce; unique key: a losing
 //                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
-//   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent)
+//   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent); the
+//                                    root step, when it returns a value, has none: the SUCCESSFUL workflow
+//                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
@@ -15,7 +17,7 @@ import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from 
 import type { StoredGraph } from './graph.js'
 import type { RuntimeInfo } from './runtime-info.js'
 import type { Json } from './step.js'
-import type { Storage } from './storage.js'
+import { compareKeys, type Storage } from './storage.js'
 
 /** Statuses kept in the workflow record. `RESUMABLE` is derived from a `RUNNING` record whose runner is gone. */
 export type StoredStatus = 'PENDING' | 'RUNNING' | 'FAILED' | 'CANCELED' | 'SUCCESSFUL'
@@ -71,6 +73,12 @@ export interface WorkflowRecord {
   leaseExpiresAt?: number
   error?: RecordedError
   output?: StoredOutput
+  /**
+   * In a SUCCESSFUL record that is also the commit of the root step (which returned a value, now
+   * `output`): that step's run. Its `steps/<rootStepId>` record is then not written.
+   * `readStep` and `listStepIds` show the root step as committed either way.
+   */
+  rootStep?: RootStepRun
   /** What the workflow was submitted with (Node, app, lockfile, @wf/* versions). */
   runtime?: RuntimeInfo
   /**
@@ -90,6 +98,14 @@ export interface StepRecord {
   kind: 'value' | 'continuation'
   output?: StoredOutput
   graph?: StoredGraph
+  startTime: number
+  endTime: number
+  attempts: number
+}
+
+/** The run of a root step whose commit is the final workflow record (`WorkflowRecord.rootStep`). */
+export interface RootStepRun {
+  name: string
   startTime: number
   endTime: number
   attempts: number
@@ -149,6 +165,31 @@ function parseJson<T>(key: string, data: Uint8Array): T {
     throw new CorruptRecordError(key, 'not valid JSON (truncated or overwritten by something else)', {
       cause: error,
     })
+  }
+}
+
+/**
+ * The record of the root step committed by the final workflow record (see `WorkflowRecord.rootStep`),
+ * or `undefined` when `stepId` is not that step.
+ */
+function rootStepRecord(workflow: WorkflowRecord, stepId: string): StepRecord | undefined {
+  const run = workflow.rootStep
+  if (run === undefined || workflow.status !== 'SUCCESSFUL' || workflow.rootStepId !== stepId)
+    return undefined
+  if (workflow.output === undefined) {
+    throw new CorruptRecordError(
+      storeKeys.workflow(workflow.workflowId),
+      'it commits its root step but has no output',
+    )
+  }
+  return {
+    v: 1,
+    name: run.name,
+    kind: 'value',
+    output: workflow.output,
+    startTime: run.startTime,
+    endTime: run.endTime,
+    attempts: run.attempts,
   }
 }
 
@@ -333,10 +374,26 @@ export class WorkflowStore {
     return existing
   }
 
-  async readStep(workflowId: string, stepId: string): Promise<StepRecord | undefined> {
+  /**
+   * The committed record of a step, or `undefined`. The root step of a workflow whose final record
+   * committed it has no key of its own: its record is built from the workflow record (`workflow`,
+   * read here when not given and the step has no key).
+   */
+  async readStep(
+    workflowId: string,
+    stepId: string,
+    workflow?: WorkflowRecord,
+  ): Promise<StepRecord | undefined> {
+    // The workflow record is authoritative for the root: check it first when it is at hand.
+    const fromWorkflow = workflow && rootStepRecord(workflow, stepId)
+    if (fromWorkflow) return fromWorkflow
     const key = storeKeys.step(workflowId, stepId)
     const found = await this.storage.get(key)
-    if (!found) return undefined
+    if (!found) {
+      if (workflow) return undefined
+      const read = await this.readWorkflow(workflowId)
+      return read && rootStepRecord(read.record, stepId)
+    }
     const record = parseJson<StepRecord>(key, found.data)
     if (record?.v !== 1 || (record.kind !== 'value' && record.kind !== 'continuation')) {
       throw new CorruptRecordError(key, 'not a step record written by this version of wf')
@@ -359,10 +416,20 @@ export class WorkflowStore {
     }
   }
 
-  /** Ids of the committed steps of a workflow. */
-  async listStepIds(workflowId: string): Promise<string[]> {
+  /**
+   * Ids of the committed steps of a workflow, in key order: those with a record of their own, and
+   * the root step when the final workflow record committed it (`workflow`, read when not given).
+   */
+  async listStepIds(workflowId: string, workflow?: WorkflowRecord): Promise<string[]> {
     const prefix = storeKeys.stepsPrefix(workflowId)
-    return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+    const ids = (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+    const record = workflow ?? (await this.readWorkflow(workflowId))?.record
+    const root = record && rootStepRecord(record, record.rootStepId) ? record.rootStepId : undefined
+    if (root !== undefined && !ids.includes(root)) {
+      const at = ids.findIndex((id) => compareKeys(id, root) > 0)
+      ids.splice(at === -1 ? ids.length : at, 0, root)
+    }
+    return ids
   }
 
   /**

@@ -109,6 +109,7 @@ describe('running steps', () => {
     const runtime = new Runtime(storage)
     const store = await runtime.store()
     const now = step('ex.now', () => 1)
+    const pass = step('ex.pass', (x: number) => x)
     // A duplicate runner got there first (its record is already stored when this one commits).
     await store.commitStep('early', 'ex.now', {
       v: 1,
@@ -119,7 +120,7 @@ describe('running steps', () => {
       endTime: 0,
       attempts: 1,
     })
-    expect(await runtime.run(now(), { workflowId: 'early' })).toBe(42)
+    expect(await runtime.run(pass(now()), { workflowId: 'early' })).toBe(42)
   })
 
   it('waits for the lease check before each commit, and stops the workflow when it fails', async () => {

@@ -68,13 +68,15 @@ describe('running a graph', () => {
   it('assigns deterministic step ids: the name, then _1, _2 for repeats', async () => {
     const { runtime, storage } = newRuntime()
     await runtime.run(sum([double(1), double(2), double(3)]), { workflowId: 'ids' })
-    const { keys } = await storage.list(storeKeys.stepsPrefix('ids'))
-    expect(keys.map((k) => k.slice(storeKeys.stepsPrefix('ids').length))).toEqual([
+    expect(await (await runtime.store()).listStepIds('ids')).toEqual([
       'rt.double',
       'rt.double_1',
       'rt.double_2',
       'rt.sum',
     ])
+    // The root's commit is the final workflow record: no key of its own.
+    const { keys } = await storage.list(storeKeys.stepsPrefix('ids'))
+    expect(keys).not.toContain(storeKeys.step('ids', 'rt.sum'))
   })
 
   it('runs continuations: a recursive Fibonacci step', async () => {
@@ -431,14 +433,18 @@ describe('resume', () => {
     expect(storage.size).toBe(0)
   })
 
-  it('adopts a result another runner committed first instead of overwriting it', async () => {
+  it('after a takeover, adopts a root result a runner that lost the workflow committed first, instead of overwriting it', async () => {
     const { runtime, storage } = newRuntime()
     const store = await runtime.store()
     let release!: () => void
     const waiter = step('rt.waiter', () => new Promise<number>((r) => (release = () => r(1))))
-    const result = runtime.run(waiter(), { workflowId: 'adopt' })
+    await runtime.submit(waiter(), { workflowId: 'adopt' })
+    // Taken by a runner that lost it: this run is the second, so the root commits by create-if-absent.
+    const found = await store.requireWorkflow('adopt')
+    await store.updateWorkflow(found, { ...found.record, status: 'RUNNING', runs: 1 })
+    const result = runtime.resume('adopt')
     await new Promise((r) => setTimeout(r, 5))
-    // A duplicate runner commits its own result for the same step first.
+    // The runner that lost the workflow commits its own result for the root step first.
     const output = await store.storeOutput('adopt', runtime.codec.encode(42))
     await store.commitStep('adopt', 'rt.waiter', {
       v: 1,
@@ -454,6 +460,9 @@ describe('resume', () => {
     await expect(
       storage.put(storeKeys.step('adopt', 'rt.waiter'), new Uint8Array([1]), { ifAbsent: true }),
     ).rejects.toBeInstanceOf(ConditionFailedError)
+    const { record } = await store.requireWorkflow('adopt')
+    expect(runtime.codec.decode(await store.loadOutput('adopt', record.output ?? { inline: '' }))).toBe(42)
+    expect(record.rootStep).toBeUndefined()
   })
 
   it('reports a corrupt workflow record with CorruptRecordError naming its key', async () => {
