@@ -50,6 +50,17 @@ function faultyFileSystem(overrides: Partial<FileSystem>): FileSystem {
 const errno = (code: string) => Object.assign(new Error(`${code}: simulated`), { code })
 
 describe('on-disk layout', () => {
+  it('stores an empty value from an array without a backing store (Node 20 crc32 quirk)', async () => {
+    for (const durability of ['fsync', 'journal', 'none'] as const) {
+      const storage = await createFileSystemStorage({ root: await tempRoot(), durability })
+      await storage.put('k', new Uint8Array(new ArrayBuffer(0)))
+      await storage.put('j', new Uint8Array(new ArrayBuffer(0)), { ifAbsent: true })
+      expect((await storage.get('k'))?.data.byteLength).toBe(0)
+      expect((await storage.get('j'))?.data.byteLength).toBe(0)
+      await storage.close()
+    }
+  })
+
   it('stores key segments as folders and the value in "<segment>~", with a header and the bytes', async () => {
     const root = await tempRoot()
     const storage = await createFileSystemStorage({ root })

@@ -25,8 +25,18 @@ export function encodeHeader(data: Uint8Array): { header: Buffer; version: strin
   header.writeUInt32BE(Math.floor(data.byteLength / 2 ** 32), LENGTH_OFFSET)
   header.writeUInt32BE(data.byteLength >>> 0, LENGTH_OFFSET + 4)
   // The checksum covers the token and length too, so a damaged header is not read as a version.
-  header.writeUInt32BE(crc32(data, crc32(header.subarray(TOKEN_OFFSET, CRC_OFFSET))), CRC_OFFSET)
+  header.writeUInt32BE(checksum(header, data), CRC_OFFSET)
   return { header, version: versionOfHeader(header) as string }
+}
+
+/**
+ * CRC-32 of the header's token and length, continued over the bytes. Empty bytes are skipped:
+ * Node 20's `zlib.crc32` returns 0, not the running value, for an empty array without a backing
+ * store (`new Uint8Array(new ArrayBuffer(0))`, or one that went through `writev`).
+ */
+function checksum(header: Uint8Array, data: Uint8Array): number {
+  const head = crc32(header.subarray(TOKEN_OFFSET, CRC_OFFSET))
+  return data.byteLength === 0 ? head : crc32(data, head)
 }
 
 /** The version in a header, or `undefined` when the bytes are not a header of this format. */
@@ -57,7 +67,8 @@ export function decodeRecord(key: string, path: string, file: Uint8Array): Store
   }
   const data = buffer.subarray(HEADER_BYTES)
   const expected = buffer.readUInt32BE(CRC_OFFSET)
-  if (crc32(data, crc32(buffer.subarray(TOKEN_OFFSET, CRC_OFFSET))) !== expected) {
+  // 0 for empty bytes: what versions before 0.2 wrote when hit by the crc32 quirk (see checksum).
+  if (checksum(buffer, data) !== expected && !(data.byteLength === 0 && expected === 0)) {
     throw corrupt('the checksum does not match the content')
   }
   // A plain Uint8Array view (no copy): callers compare values with Uint8Array, not Buffer.

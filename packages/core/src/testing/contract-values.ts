@@ -59,6 +59,20 @@ export function describeValues(ctx: ContractContext): void {
     )
 
     it(
+      'stores an empty value given as an array without a backing store (new Uint8Array(new ArrayBuffer(0)))',
+      async () => {
+        // Node 20's zlib.crc32 returns 0 instead of its seed for such an array: a checksum that
+        // chains over the value must skip empty bytes.
+        const storage = ctx.storage()
+        await storage.put('empty/plain', new Uint8Array(new ArrayBuffer(0)))
+        await storage.put('empty/created', new Uint8Array(new ArrayBuffer(0)), { ifAbsent: true })
+        expect((await storage.get('empty/plain'))?.data.byteLength).toBe(0)
+        expect((await storage.get('empty/created'))?.data.byteLength).toBe(0)
+      },
+      timeoutMs,
+    )
+
+    it(
       'stores exactly the bytes of a Uint8Array view with an offset into a larger buffer',
       async () => {
         const storage = ctx.storage()
