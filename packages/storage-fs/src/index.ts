@@ -2,7 +2,7 @@
 
 import { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 
-export type { FileHandleLike, FileSystem, StatsLike } from './file-system.js'
+export type { FileHandleLike, FileSystem, StatsLike, SyncFileSystem } from './file-system.js'
 export { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 export { fromUri } from './uri.js'
 

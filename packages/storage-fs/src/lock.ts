@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { StorageUnavailableError } from '@wf/core'
-import type { FileSystem } from './file-system.js'
+import type { FileSystem, SyncFileSystem } from './file-system.js'
 import { errnoOf } from './fs-errors.js'
 import { isOwnerDead, OWNER_STAMP } from './owner.js'
 
@@ -62,6 +62,29 @@ export class KeyLocks {
       }
       await sleep(backoff * (0.5 + Math.random()))
       backoff = Math.min(backoff * 2, 25)
+    }
+  }
+
+  /**
+   * Takes the lock at once with a synchronous call if it is free (the journal's fast path);
+   * false if someone holds it (then wait with `acquire`).
+   */
+  tryAcquireSync(sync: SyncFileSystem, dir: string, name: string): boolean {
+    try {
+      sync.symlinkSync(`${OWNER_STAMP}.${randomBytes(4).toString('hex')}`, join(dir, LOCK_PREFIX + name))
+      return true
+    } catch (error) {
+      if (errnoOf(error) === 'EEXIST') return false
+      throw error
+    }
+  }
+
+  /** Releases a lock with a synchronous call. */
+  releaseSync(sync: SyncFileSystem, dir: string, name: string): void {
+    try {
+      sync.unlinkSync(join(dir, LOCK_PREFIX + name))
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw error
     }
   }
 
