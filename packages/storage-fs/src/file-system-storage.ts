@@ -147,6 +147,11 @@ export class FileSystemStorage implements Storage {
     }
     this.#boot = options.bootId ?? currentBoot()
     if (durability === 'journal') {
+      if (this.#fs.sync === undefined) {
+        throw new StorageConfigError(
+          "durability 'journal' needs the synchronous calls of `fs.sync` (see SyncFileSystem): the given `fs` has none",
+        )
+      }
       if (this.#boot === undefined) {
         throw new StorageConfigError(
           `durability 'journal' needs Linux (it tells reboots apart by the kernel's boot id); use durability 'fsync' on ${process.platform}`,
@@ -305,7 +310,6 @@ export class FileSystemStorage implements Storage {
     data: Uint8Array,
     createFolders: boolean,
     sync = this.#sync,
-    closing?: Promise<void>[],
   ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt++) {
       // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
@@ -325,10 +329,7 @@ export class FileSystemStorage implements Storage {
         await writeAll(handle, header, data)
         // fdatasync is enough: it also flushes the file size, which is all the metadata we need.
         if (sync) await handle.datasync()
-        // Closing is left to the caller when it can overlap other work: a file can be linked or
-        // renamed while open, and its bytes are in place once written.
-        if (closing !== undefined && !sync) closing.push(handle.close().catch(() => undefined))
-        else await handle.close()
+        await handle.close()
       } catch (error) {
         await handle.close().catch(() => undefined)
         await this.#unlinkQuiet(temp)
@@ -380,28 +381,23 @@ export class FileSystemStorage implements Storage {
     condition: PutCondition | undefined,
   ): Promise<void> {
     const journal = this.#journal as Journal
-    const large = header.byteLength + data.byteLength > JOURNAL_MAX_VALUE
-    const sync = this.#fs.sync
-    if (sync !== undefined && !large)
+    const sync = this.#fs.sync as SyncFileSystem
+    if (header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE) {
       return this.#journaledPutSync(sync, journal, key, at, header, data, condition)
+    }
+    // A large value is synced in its own file, and only its header journaled (for order).
     const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
     const create = condition !== undefined && 'ifAbsent' in condition
     const ticket = await journal.ticket()
     let entry: Entry | undefined
-    // A small value's entry is queued while the key is still locked, so the journal's fdatasync
-    // overlaps the unlocking and the removal of the temp file.
-    let appended: Promise<void> | undefined
     let temp: string | undefined
     let refused = false
-    let cleanup: Promise<void> | undefined
-    const closing: Promise<void>[] = []
     try {
-      // A large value is synced in its own file (and only its header journaled, for order).
-      temp = await this.#writeTemp(at, header, data, swap === undefined, large, closing)
+      temp = await this.#writeTemp(at, header, data, swap === undefined, true)
       if (temp === undefined) throw new ConditionFailedError(key)
       const file = temp
       await this.#withLock(key, at, async () => {
-        let prev: string | null | undefined
+        let prev: string | null = null
         if (create) {
           try {
             await this.#fs.link(file, at.file)
@@ -410,7 +406,6 @@ export class FileSystemStorage implements Storage {
             refused = true
             return
           }
-          prev = null
         } else {
           prev = (await this.#readVersion(at.file)) ?? null
           if (swap !== undefined && prev !== swap) {
@@ -420,32 +415,20 @@ export class FileSystemStorage implements Storage {
           await this.#fs.rename(file, at.file)
           temp = undefined
         }
-        const kind = large ? EntryKind.Synced : EntryKind.Put
-        entry = { kind, at: monotonicNow(), key, prev, file: large ? header : Buffer.concat([header, data]) }
-        if (!large) {
-          appended = journal.append(ticket, entry)
-          appended.catch(() => undefined) // awaited below; this only keeps it from being "unhandled"
-        }
+        entry = { kind: EntryKind.Synced, at: monotonicNow(), key, prev, file: header }
       })
     } catch (error) {
-      if (appended === undefined) journal.release(ticket)
+      journal.release(ticket)
       if (error instanceof ConditionFailedError) throw error
       throw unavailable(error, 'writing', at.file)
     } finally {
-      const unlinked = temp !== undefined ? this.#unlinkQuiet(temp) : undefined
-      cleanup = Promise.all([...closing, unlinked]).then(() => undefined)
+      if (temp !== undefined) await this.#unlinkQuiet(temp)
     }
     if (refused || entry === undefined) {
       journal.release(ticket)
-      await cleanup
       throw new ConditionFailedError(key)
     }
-    if (appended !== undefined) {
-      await Promise.all([appended, cleanup])
-      return
-    }
-    // Large: the file must be in place for good before its entry says so.
-    await cleanup
+    // The file must be in place for good before its entry says so.
     await this.#folderSyncs.sync(at.dir)
     await journal.append(ticket, entry)
   }

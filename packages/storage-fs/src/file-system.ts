@@ -44,10 +44,10 @@ export interface FileSystem {
   stat(path: string): Promise<StatsLike>
   lstat(path: string): Promise<StatsLike>
   /**
-   * Optional synchronous calls, shaped like `node:fs`. With `durability: 'journal'`, a put makes
-   * its few small metadata calls (create, write, link, unlock) with these, on a local disk: each
-   * takes microseconds in the kernel, far less than a round trip through libuv's thread pool.
-   * Without them the journal uses the promise calls above.
+   * Synchronous calls, shaped like `node:fs`; required by `durability: 'journal'`, where a put of
+   * a small value makes its few metadata calls (create, write, link, unlock) with these, on a
+   * local disk: each takes microseconds in the kernel, far less than a round trip through
+   * libuv's thread pool. (memfs has them: `memfs().fs`.)
    */
   sync?: SyncFileSystem
 }

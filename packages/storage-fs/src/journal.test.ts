@@ -272,5 +272,9 @@ describe('journal', () => {
     await expect(createFileSystemStorage({ root, durability: 'journal', checkpointMs: -1 })).rejects.toThrow(
       /checkpointMs/,
     )
+    const withoutSync: FileSystem = { ...memoryFileSystem(), sync: undefined }
+    await expect(
+      createFileSystemStorage({ root: '/data/wf', fs: withoutSync, durability: 'journal', bootId: 'b1' }),
+    ).rejects.toThrow(/fs\.sync/)
   })
 })
