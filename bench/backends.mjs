@@ -1,7 +1,6 @@
 // The storages the benchmark runs on, opened inside a worker process from plain options (a folder,
 // an S3 prefix), plus a counter of what each scenario writes.
 import * as fs from 'node:fs'
-import { mkdirSync } from 'node:fs'
 import * as fsp from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -40,7 +39,7 @@ export async function openBackend(root, name, where) {
   const core = await import(join(root, 'packages/core/dist/index.js'))
   if (name === 'memory') return new core.MemoryStorage()
   if (name === 'fs-fsync' || name === 'fs-none' || name === 'fs-journal' || name === 'fs-fsync-before') {
-    mkdirSync(where.dir, { recursive: true })
+    fs.mkdirSync(where.dir, { recursive: true })
     const entry =
       name === 'fs-fsync-before' ? where.compareFs : join(root, 'packages/storage-fs/dist/index.js')
     const { createFileSystemStorage } = await import(pathToFileURL(entry).href)
@@ -97,17 +96,7 @@ function syncCountingFs(syncs) {
     stat: (path) => fsp.stat(path),
     lstat: (path) => fsp.lstat(path),
     // The journal's synchronous fast path (no syncs go through it).
-    sync: {
-      openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
-      writevSync: (fd, buffers, position) => fs.writevSync(fd, buffers, position),
-      readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
-      closeSync: (fd) => fs.closeSync(fd),
-      linkSync: (from, to) => fs.linkSync(from, to),
-      symlinkSync: (target, path) => fs.symlinkSync(target, path),
-      renameSync: (from, to) => fs.renameSync(from, to),
-      unlinkSync: (path) => fs.unlinkSync(path),
-      mkdirSync: (path) => fs.mkdirSync(path),
-    },
+    sync: fs,
   }
 }
 

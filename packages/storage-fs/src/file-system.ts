@@ -79,16 +79,6 @@ export const nodeFileSystem: FileSystem = {
   readdir: (path) => nodeFs.readdir(path),
   stat: (path) => nodeFs.stat(path),
   lstat: (path) => nodeFs.lstat(path),
-  sync: {
-    openSync: (path, flags, mode) => nodeSyncFs.openSync(path, flags, mode),
-    writevSync: (fd, buffers, position) => nodeSyncFs.writevSync(fd, buffers, position),
-    readSync: (fd, buffer, offset, length, position) =>
-      nodeSyncFs.readSync(fd, buffer, offset, length, position),
-    closeSync: (fd) => nodeSyncFs.closeSync(fd),
-    linkSync: (existingPath, newPath) => nodeSyncFs.linkSync(existingPath, newPath),
-    symlinkSync: (target, path) => nodeSyncFs.symlinkSync(target, path),
-    renameSync: (oldPath, newPath) => nodeSyncFs.renameSync(oldPath, newPath),
-    unlinkSync: (path) => nodeSyncFs.unlinkSync(path),
-    mkdirSync: (path) => nodeSyncFs.mkdirSync(path),
-  },
+  // node:fs has every call of SyncFileSystem, with compatible signatures.
+  sync: nodeSyncFs,
 }

@@ -8,18 +8,7 @@ export function memoryFileSystem(): FileSystem {
   const volume = memfs().fs
   const fs = volume.promises
   return {
-    sync: {
-      openSync: (path, flags, mode) => volume.openSync(path, flags, mode),
-      writevSync: (fd, buffers, position) => volume.writevSync(fd, buffers, position),
-      readSync: (fd, buffer, offset, length, position) =>
-        volume.readSync(fd, buffer, offset, length, position),
-      closeSync: (fd) => volume.closeSync(fd),
-      linkSync: (from, to) => volume.linkSync(from, to),
-      symlinkSync: (target, path) => volume.symlinkSync(target, path),
-      renameSync: (from, to) => volume.renameSync(from, to),
-      unlinkSync: (path) => volume.unlinkSync(path),
-      mkdirSync: (path) => volume.mkdirSync(path),
-    },
+    sync: volume, // memfs has the synchronous calls of node:fs
     open: async (path, flags, mode) => (await fs.open(path, flags, mode)) as unknown as FileHandleLike,
     readFile: async (path) => {
       const content = await fs.readFile(path)
