@@ -2,7 +2,6 @@
 // symlink whose target is the owner stamp: symlink() creates it with its content in one atomic
 // step, so there is never a lock without an owner to check for liveness.
 
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { StorageUnavailableError } from '@wf/core'
 import type { FileSystem, SyncFileSystem } from './file-system.js'
@@ -24,6 +23,14 @@ export interface LockOptions {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
+ * The stamp of one holding: the owner, then a number new for every acquisition in this process
+ * (the breaker compares stamps, so two holdings must differ; a counter is enough, and unlike
+ * random bytes costs nothing on the hot path).
+ */
+let holdings = 0
+const nextStamp = () => `${OWNER_STAMP}.${(holdings++).toString(36)}`
+
+/**
  * Locks are held only around a read of the current version and a rename, never while data is
  * written or synced, so waiting is short and polling with a small backoff is enough.
  */
@@ -42,8 +49,7 @@ export class KeyLocks {
    */
   async acquire(dir: string, name: string, key: string): Promise<void> {
     const lockPath = join(dir, LOCK_PREFIX + name)
-    // A fresh nonce per acquisition: the breaker compares stamps, so two holdings must differ.
-    const stamp = `${OWNER_STAMP}.${randomBytes(4).toString('hex')}`
+    const stamp = nextStamp()
     const deadline = Date.now() + this.#options.timeoutMs
     let backoff = 1
     for (;;) {
@@ -71,7 +77,7 @@ export class KeyLocks {
    */
   tryAcquireSync(sync: SyncFileSystem, dir: string, name: string): boolean {
     try {
-      sync.symlinkSync(`${OWNER_STAMP}.${randomBytes(4).toString('hex')}`, join(dir, LOCK_PREFIX + name))
+      sync.symlinkSync(nextStamp(), join(dir, LOCK_PREFIX + name))
       return true
     } catch (error) {
       if (errnoOf(error) === 'EEXIST') return false
