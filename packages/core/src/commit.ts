@@ -1,0 +1,240 @@
+// The committing half of an Execution: each step's result encoded and committed exactly once (a
+// value inline or as a blob, a continuation as its sub-graph), and committed records read back,
+// on resume and when another runner committed a step first. Scheduling is scheduler.ts's.
+
+import { encodeValue } from './codec.js'
+import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
+import { StepScheduler } from './scheduler.js'
+import { isStepNode, type StepNode } from './step.js'
+import type { StepRecord, StoredOutput } from './store.js'
+
+export abstract class StepCommitter extends StepScheduler {
+  /** Commits the result of `node` (once), then completes it; ends in `finished`. */
+  protected commit(node: PlanNode, result: unknown): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    try {
+      if (isStepNode(result)) {
+        this.track(this.#commitContinuation(node, result))
+        return
+      }
+      let text: string
+      try {
+        text = encodeValue(this.options.codec, result, 'result', node.id)
+      } catch (error) {
+        // Not retried: the same value would fail the same way.
+        this.stop({ kind: 'step', stepId: node.id, error })
+        this.finished()
+        return
+      }
+      if (node.options.checkpoint === false) {
+        this.done(node, result)
+        return
+      }
+      const then =
+        node === this.root && this.options.deferRootCommit
+          ? (output: StoredOutput) => this.#deferRoot(node, result, output)
+          : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
+      const output = this.options.store.inlineOutput(text)
+      if (output !== undefined) then(output)
+      else {
+        // Too large to inline: stored as a blob first.
+        this.options.store
+          .storeOutput(this.options.workflowId, text)
+          .then(then, (error: unknown) => this.crashed(error))
+      }
+    } catch (error) {
+      this.crashed(error)
+    }
+  }
+
+  /**
+   * The root returned a value: it is done here, and the caller's final record commits it. A crash
+   * before that record is written leaves the root uncommitted, so a resume runs it again.
+   */
+  #deferRoot(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    this.deferredRoot = {
+      output,
+      run: { name: node.name, startTime: node.startTime, endTime: Date.now(), attempts: node.attempts },
+    }
+    this.done(node, result)
+  }
+
+  /** Waits for the lease check when there is one (`beforeCommit`), then writes; ends in `finished`. */
+  #checkAndWrite(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.options.beforeCommit?.()
+    } catch (error) {
+      this.crashed(error)
+      return
+    }
+    if (leaseCheck === undefined) this.#writeValue(node, result, output)
+    else
+      leaseCheck.then(
+        () => this.#writeValue(node, result, output),
+        (error: unknown) => this.crashed(error),
+      )
+  }
+
+  /**
+   * Writes the step record (create-if-absent), then completes the node, with the committed value
+   * if another runner won; ends in `finished`. The hot path: one storage write and one reaction,
+   * no async function of our own.
+   */
+  #writeValue(node: PlanNode, result: unknown, output: StoredOutput): void {
+    const record = this.#valueRecord(node, output)
+    this.options.store.commitStep(this.options.workflowId, node.id, record).then(
+      (committed) => this.#committed(node, result, record, committed),
+      (error: unknown) => this.crashed(error),
+    )
+  }
+
+  #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
+    return {
+      v: 1,
+      name: node.name,
+      startTime: node.startTime,
+      endTime: Date.now(),
+      attempts: node.attempts,
+      kind: 'value',
+      output,
+    }
+  }
+
+  /** After the commit of `record`: completes `node` with `result`, or with what another runner committed first. */
+  #committed(node: PlanNode, result: unknown, record: StepRecord, committed: StepRecord): void {
+    if (committed !== record) {
+      this.track(this.#applyRecord(node, committed, true))
+      return
+    }
+    this.done(node, result)
+  }
+
+  async #commitContinuation(node: PlanNode, result: StepNode): Promise<void> {
+    let sub: Plan
+    try {
+      sub = planGraph(result, continuationPrefix(node.id), this.options.codec)
+    } catch (error) {
+      this.stop({ kind: 'step', stepId: node.id, error })
+      return
+    }
+    if (node.options.checkpoint !== false) {
+      await this.options.beforeCommit?.()
+      const record: StepRecord = {
+        v: 1,
+        name: node.name,
+        startTime: node.startTime,
+        endTime: Date.now(),
+        attempts: node.attempts,
+        kind: 'continuation',
+        graph: sub.stored,
+      }
+      const committed = await this.options.store.commitStep(this.options.workflowId, node.id, record)
+      if (committed !== record) {
+        await this.#applyRecord(node, committed, true)
+        return
+      }
+    }
+    this.expand(node, sub, true)
+    this.options.onStepDone?.(node)
+  }
+
+  /**
+   * Resume: walks down from the root, loading the committed records it needs (the outputs that
+   * uncommitted steps consume, and the continuations to expand) and planning only what is missing.
+   */
+  protected async loadCommitted(plan: Plan): Promise<void> {
+    const { store, workflowId } = this.options
+    const committed = new Set(await store.listStepIds(workflowId))
+    const toRun = new Set<PlanNode>()
+    const order: PlanNode[] = []
+    let roots: PlanNode[] = [plan.root]
+    let plans: Plan[] = [plan]
+    while (roots.length > 0) {
+      for (const p of plans) order.push(...p.nodes)
+      const toLoad: PlanNode[] = []
+      const seen = new Set<PlanNode>()
+      const queue = [...roots]
+      while (queue.length > 0) {
+        const node = queue.pop() as PlanNode
+        if (seen.has(node)) continue
+        seen.add(node)
+        if (committed.has(node.id)) toLoad.push(node)
+        else {
+          toRun.add(node)
+          for (const dep of node.deps) queue.push(dep)
+        }
+      }
+      roots = []
+      plans = []
+      const records = await mapLimit(toLoad, 32, (node) => store.readStep(workflowId, node.id))
+      for (let i = 0; i < toLoad.length; i++) {
+        const node = toLoad[i] as PlanNode
+        const record = records[i]
+        if (!record) {
+          // Deleted since the listing: plan it again from its inputs.
+          committed.delete(node.id)
+          roots.push(node)
+          continue
+        }
+        const sub = await this.#applyRecord(node, record, false)
+        if (sub) {
+          roots.push(sub.root)
+          plans.push(sub)
+        }
+      }
+    }
+    // Upstream before downstream, so steps start in the order a fresh run would start them.
+    this.link(order.filter((node) => toRun.has(node)))
+  }
+
+  /**
+   * Applies a committed record to its node: a value completes it; a continuation expands it into
+   * its sub-graph (returned, so the caller can plan it). With `live`, the sub-graph is linked now.
+   */
+  async #applyRecord(node: PlanNode, record: StepRecord, live: boolean): Promise<Plan | undefined> {
+    node.attempts = record.attempts
+    if (record.kind === 'value') {
+      const text = await this.options.store.loadOutput(
+        this.options.workflowId,
+        record.output as { inline: string },
+      )
+      this.complete(node, this.options.codec.decode(text), live)
+      return undefined
+    }
+    const graph = record.graph as NonNullable<StepRecord['graph']>
+    this.options.onStoredSubGraph?.(graph)
+    const sub = planFromStored(graph, `step ${node.id}`)
+    this.expand(node, sub, live)
+    return sub
+  }
+}
+
+/** Maps with at most `limit` calls in flight, keeping order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
