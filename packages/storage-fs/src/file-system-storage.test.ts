@@ -241,6 +241,22 @@ describe('errors', () => {
     expect(String(error)).toContain(file)
     expect(String(error)).toMatch(detail)
   })
+
+  it('deletes a damaged file, in every durability (the error tells users to delete it)', async () => {
+    for (const durability of ['fsync', 'journal', 'none'] as const) {
+      const root = await tempRoot()
+      const storage = await createFileSystemStorage({ root, durability })
+      await storage.put('runs/r1', utf8('a value long enough to cut in the middle'))
+      await storage.put('runs/r2', utf8('kept'))
+      await truncate(join(root, 'runs', 'r1~'), 10)
+      expect(await rejection(storage.get('runs/r1'))).toBeInstanceOf(CorruptRecordError)
+      await storage.delete('runs/r1')
+      expect(await storage.get('runs/r1')).toBeUndefined()
+      await storage.put('runs/r1', utf8('new'), { ifAbsent: true })
+      expect(text((await storage.get('runs/r1'))?.data)).toBe('new')
+      await storage.close()
+    }
+  })
 })
 
 describe('two storages on one folder in one process', () => {

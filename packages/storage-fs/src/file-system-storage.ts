@@ -184,7 +184,11 @@ export class FileSystemStorage implements Storage {
     const { file } = this.#locate(key)
     let bytes: Uint8Array
     try {
-      bytes = await this.#fs.readFile(file)
+      // The journal's disk is local: a synchronous read costs less than a thread-pool round trip.
+      const sync = this.#journal !== undefined ? this.#fs.sync : undefined
+      const read = sync !== undefined ? sync.readFileSync(file) : await this.#fs.readFile(file)
+      if (typeof read === 'string') throw new TypeError('fs.sync.readFileSync returned text, not bytes')
+      bytes = read
     } catch (error) {
       const code = errnoOf(error)
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
@@ -459,7 +463,7 @@ export class FileSystemStorage implements Storage {
       if (temp === undefined) throw new ConditionFailedError(key)
       if (!this.#locks.tryAcquireSync(sync, at.dir, at.name)) await this.#locks.acquire(at.dir, at.name, key)
       try {
-        let prev: string | null = null
+        let prev: string | null | undefined = null
         if (create) {
           try {
             sync.linkSync(temp, at.file)
@@ -468,7 +472,8 @@ export class FileSystemStorage implements Storage {
             refused = true
           }
         } else {
-          prev = readVersionSync(sync, at.file) ?? null
+          // A torn file's version is not known (`undefined`): the entry says so.
+          prev = fileVersionSync(sync, at.file)
           if (swap !== undefined && prev !== swap) refused = true
           else {
             sync.renameSync(temp, at.file)
@@ -532,28 +537,39 @@ export class FileSystemStorage implements Storage {
     }
   }
 
+  /**
+   * A delete in `'journal'` mode, with synchronous calls like a small put: under the key's lock,
+   * the file's version is read and the file removed, and the entry is appended. A file whose
+   * version cannot be read (torn or damaged) is removed too, its entry's previous version unknown.
+   */
   async #journaledDelete(key: string, at: Location, journal: Journal): Promise<void> {
+    const sync = this.#fs.sync as SyncFileSystem
     const ticket = await journal.ticket()
-    let entry: Entry | undefined
+    let appended: Promise<void> | undefined
     try {
-      await this.#withLock(key, at, async () => {
-        const prev = await this.#readVersion(at.file)
-        if (prev === undefined) return
-        await this.#fs.unlink(at.file)
-        entry = { kind: EntryKind.Delete, at: monotonicNow(), key, prev }
-      })
+      if (!this.#locks.tryAcquireSync(sync, at.dir, at.name)) await this.#locks.acquire(at.dir, at.name, key)
+      try {
+        const prev = fileVersionSync(sync, at.file)
+        if (prev !== null) {
+          sync.unlinkSync(at.file)
+          appended = journal.append(ticket, { kind: EntryKind.Delete, at: monotonicNow(), key, prev })
+          appended.catch(() => undefined) // awaited below; this only keeps it from being "unhandled"
+        }
+      } finally {
+        this.#locks.releaseSync(sync, at.dir, at.name)
+      }
     } catch (error) {
-      journal.release(ticket)
+      if (appended === undefined) journal.release(ticket)
       // No folder, no key: deleting a missing key is not an error.
       if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return
       throw unavailable(error, 'deleting', at.file)
     }
-    if (entry === undefined) {
+    if (appended === undefined) {
       journal.release(ticket)
       return
     }
-    await journal.append(ticket, entry)
-    await this.#removeEmptyFolders(at.dir)
+    await appended
+    removeEmptyFoldersSync(sync, this.root, at.dir)
   }
 
   /**
@@ -875,13 +891,16 @@ function writeAllSync(sync: SyncFileSystem, fd: number, header: Uint8Array, data
   }
 }
 
-/** The version in a value file's header, read with synchronous calls; undefined if there is no file. */
-function readVersionSync(sync: SyncFileSystem, file: string): string | undefined {
+/**
+ * The version in a value file's header, read with synchronous calls: `null` when there is no file,
+ * `undefined` when there is one without a readable version (torn or damaged).
+ */
+function fileVersionSync(sync: SyncFileSystem, file: string): string | null | undefined {
   let fd: number
   try {
     fd = sync.openSync(file, 'r')
   } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return undefined
+    if (errnoOf(error) === 'ENOENT') return null
     throw error
   }
   try {
@@ -890,6 +909,17 @@ function readVersionSync(sync: SyncFileSystem, file: string): string | undefined
     return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
   } finally {
     sync.closeSync(fd)
+  }
+}
+
+/** Removes `dir` and its parents while they are empty, never `root`, with synchronous calls. */
+function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string): void {
+  for (let folder = dir; folder !== root && folder.startsWith(root); folder = dirname(folder)) {
+    try {
+      sync.rmdirSync(folder)
+    } catch {
+      return // not empty (or already gone): parents are not empty either
+    }
   }
 }
 

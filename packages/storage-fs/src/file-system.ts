@@ -44,10 +44,10 @@ export interface FileSystem {
   stat(path: string): Promise<StatsLike>
   lstat(path: string): Promise<StatsLike>
   /**
-   * Synchronous calls, shaped like `node:fs`; required by `durability: 'journal'`, where a put of
-   * a small value makes its few metadata calls (create, write, link, unlock) with these, on a
-   * local disk: each takes microseconds in the kernel, far less than a round trip through
-   * libuv's thread pool. (memfs has them: `memfs().fs`.)
+   * Synchronous calls, shaped like `node:fs`; required by `durability: 'journal'`, where gets,
+   * deletes and puts of small values make their few calls (read; create, write, link, unlock)
+   * with these, on a local disk: each takes microseconds in the kernel, far less than a round
+   * trip through libuv's thread pool. (memfs has them: `memfs().fs`.)
    */
   sync?: SyncFileSystem
 }
@@ -63,6 +63,9 @@ export interface SyncFileSystem {
   renameSync(oldPath: string, newPath: string): void
   unlinkSync(path: string): void
   mkdirSync(path: string): unknown
+  rmdirSync(path: string): void
+  /** Called without an encoding, so bytes come back (`string` only because memfs's type allows it). */
+  readFileSync(path: string): Uint8Array | string
 }
 
 /** The real filesystem. */
