@@ -263,7 +263,7 @@ export class WorkflowStore {
    * which listings drop, never a record that listings miss.
    */
   async createWorkflow(record: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
-    await this.storage.put(storeKeys.index(record.status, record.workflowId), new Uint8Array())
+    await this.#mark(record.status, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
       utf8(JSON.stringify(record)),
@@ -287,7 +287,7 @@ export class WorkflowStore {
     if (to === next.status) delete next.indexedAs
     else next.indexedAs = to
     const moved = from !== to
-    if (moved) await this.storage.put(storeKeys.index(to, next.workflowId), new Uint8Array())
+    if (moved) await this.#mark(to, next.workflowId)
     next.updatedAt = Date.now()
     let version: string
     try {
@@ -316,8 +316,21 @@ export class WorkflowStore {
     for (const status of STORED_STATUSES) {
       if (status !== marker) await this.storage.delete(storeKeys.index(status, workflowId))
     }
-    if (marker) await this.storage.put(storeKeys.index(marker, workflowId), new Uint8Array())
+    if (marker) await this.#mark(marker, workflowId)
     return found?.record.status
+  }
+
+  /**
+   * Writes an index marker. Markers are empty, so one that exists already is as good as a new one:
+   * creating it if absent is enough, and a create is the cheaper write on every backend (the
+   * folder storage links the file in without taking the key's lock or reading its version).
+   */
+  async #mark(status: StoredStatus, workflowId: string): Promise<void> {
+    try {
+      await this.storage.put(storeKeys.index(status, workflowId), new Uint8Array(), { ifAbsent: true })
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error
+    }
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
