@@ -10,7 +10,7 @@ export { IsolateExitedError, type IsolateResourceLimits } from './isolate.js'
 export { MemoryStorage } from './memory-storage.js'
 export type { StorageFactory, StorageSpec } from './resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
-export type { InitOptions, ResumeOptions, RunOptions, RuntimeOptions, WorkflowHandle } from './runtime.js'
+export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime.js'
 export { executionErrorOf, getRuntime, init, Runtime } from './runtime.js'
 export type { CodeChangePolicy, RuntimeChange, RuntimeInfo } from './runtime-info.js'
 export {
@@ -20,6 +20,7 @@ export {
   fingerprintStep,
   WorkflowCodeChangedError,
 } from './runtime-info.js'
+export type { RuntimeOptions } from './runtime-options.js'
 export type {
   Arg,
   Args,

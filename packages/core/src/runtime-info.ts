@@ -1,14 +1,16 @@
 // Dependency management (the Ray page's unimplemented section): what a workflow was submitted
 // with — Node, platform, the application and its lockfile, the @wf/* versions, and a fingerprint
-// of each step's code and options — and how that compares with what is loaded on resume.
+// of each step's code and options — how that compares with what is loaded on resume, and what a
+// resume does about a change (`onCodeChange`).
 
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { WfError } from './errors.js'
+import { InvalidOptionsError, WfError } from './errors.js'
 import type { StepDefinition } from './step.js'
+import type { WorkflowRecord } from './store.js'
 
 /** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
 export interface RuntimeInfo {
@@ -179,4 +181,36 @@ export function compareSteps(
     if (after !== before) changes.push({ what: `step:${name}`, before, after })
   }
   return changes
+}
+
+/** `onCodeChange` as given to a runtime or a resume, checked. */
+export function validatePolicy(policy: unknown): CodeChangePolicy {
+  if (policy !== 'warn' && policy !== 'error' && policy !== 'ignore') {
+    throw new InvalidOptionsError(`onCodeChange must be 'warn', 'error' or 'ignore', got ${String(policy)}`)
+  }
+  return policy
+}
+
+/**
+ * Applies the code-change policy to a workflow about to be resumed: `steps` from `compareSteps`,
+ * and with `record`, its runtime against this process's.
+ */
+export function checkCodeChange(
+  workflowId: string,
+  policy: CodeChangePolicy,
+  steps: RuntimeChange[],
+  record: WorkflowRecord | undefined,
+): void {
+  if (policy === 'ignore') return
+  const fields = record ? compareRuntime(record.runtime, currentRuntimeInfo()) : []
+  if (steps.length === 0 && fields.length === 0) return
+  if (policy === 'error' && steps.length > 0)
+    throw new WorkflowCodeChangedError(workflowId, [...steps, ...fields])
+  const list = [...steps, ...fields].map((c) => `${c.what} (${c.before ?? 'none'} → ${c.after ?? 'none'})`)
+  process.emitWarning(
+    `workflow "${workflowId}" is resumed with other code or runtime than it was submitted with: ${list.join(', ')}`,
+    {
+      code: 'WF_CODE_CHANGED',
+    },
+  )
 }

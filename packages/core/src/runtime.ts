@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { type Codec, defaultCodec, encodeValue, reduceError } from './codec.js'
+import { type Codec, encodeValue, reduceError } from './codec.js'
 import {
   ConditionFailedError,
   InvalidOptionsError,
@@ -23,11 +23,12 @@ import { Lease } from './lease.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
 import {
   type CodeChangePolicy,
-  compareRuntime,
+  checkCodeChange,
   compareSteps,
   currentRuntimeInfo,
-  WorkflowCodeChangedError,
+  validatePolicy,
 } from './runtime-info.js'
+import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import { getRegisteredStep, type Json, type StepNode } from './step.js'
 import type { Storage } from './storage.js'
 import {
@@ -58,40 +59,6 @@ export interface WorkflowHandle<T> {
   result(): Promise<T>
   /** Cancels the workflow (see `Runtime.cancel`). */
   cancel(): Promise<void>
-}
-
-/** Options of a runtime (`init({ storage, ...options })`). */
-export interface RuntimeOptions {
-  /** At most this many steps of one workflow run at once. Default 100. */
-  maxConcurrency?: number
-  /** How values are stored. Default: `defaultCodec` (devalue with Buffer and Error). */
-  codec?: Codec
-  /** Outputs larger than this many bytes go to content-addressed blobs. Default 256 KiB. */
-  blobThresholdBytes?: number
-  /**
-   * How long a runner's lease on a workflow lasts without renewal. Default 15,000 ms. A workflow
-   * whose runner died on another machine becomes RESUMABLE this long after its last heartbeat
-   * (on this machine, at once: the runner's process is gone).
-   */
-  leaseTtlMs?: number
-  /**
-   * How often a runner looks at the records of the workflows it drives, noticing a cancel from
-   * another process. It renews a lease (a write) only once half of it is used up (or less than
-   * two heartbeats of it are left), so a run shorter than that writes no renewal. Default
-   * `leaseTtlMs / 3`.
-   */
-  heartbeatMs?: number
-  /**
-   * At most this many workflows run at once in this runtime (Ray's `max_running_workflows`);
-   * more wait as PENDING and start in submission order. Default: no limit.
-   */
-  maxRunningWorkflows?: number
-  /**
-   * What to do when a workflow is resumed with step code (or options) other than it was submitted
-   * with: `'warn'` (default, a process warning), `'error'` (`WorkflowCodeChangedError`, the workflow
-   * stays resumable) or `'ignore'`. A changed Node version, lockfile or package version alone only warns.
-   */
-  onCodeChange?: CodeChangePolicy
 }
 
 /** Options of `resume` and `resumeAsync`. */
@@ -141,50 +108,16 @@ export class Runtime {
   readonly #idleWaiters = new Set<() => void>()
 
   constructor(storage: StorageSpec, options: RuntimeOptions = {}) {
-    const {
-      maxConcurrency = 100,
-      codec = defaultCodec,
-      blobThresholdBytes = 256 * 1024,
-      leaseTtlMs = 15_000,
-      maxRunningWorkflows = Number.POSITIVE_INFINITY,
-    } = options
-    const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseTtlMs / 3))
-    if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 10) {
-      throw new InvalidOptionsError(`leaseTtlMs must be an integer of at least 10, got ${String(leaseTtlMs)}`)
-    }
-    if (!Number.isInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs * 2 > leaseTtlMs) {
-      throw new InvalidOptionsError(
-        `heartbeatMs must be a positive integer at most half of leaseTtlMs (${leaseTtlMs}), got ${String(heartbeatMs)}`,
-      )
-    }
-    if (
-      maxRunningWorkflows !== Number.POSITIVE_INFINITY &&
-      (!Number.isInteger(maxRunningWorkflows) || maxRunningWorkflows < 1)
-    ) {
-      throw new InvalidOptionsError(
-        `maxRunningWorkflows must be a positive integer, got ${String(maxRunningWorkflows)}`,
-      )
-    }
-    this.leaseTtlMs = leaseTtlMs
-    this.heartbeatMs = heartbeatMs
-    this.maxRunningWorkflows = maxRunningWorkflows
-    this.onCodeChange = validatePolicy(options.onCodeChange ?? 'warn')
-    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
-      throw new InvalidOptionsError(
-        `maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`,
-      )
-    }
-    if (!Number.isInteger(blobThresholdBytes) || blobThresholdBytes < 1024) {
-      throw new InvalidOptionsError('blobThresholdBytes must be an integer of at least 1024')
-    }
-    if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') {
-      throw new InvalidOptionsError('codec must have encode(value) and decode(text)')
-    }
-    this.codec = codec
-    this.maxConcurrency = maxConcurrency
+    const settings = runtimeSettings(options)
+    this.leaseTtlMs = settings.leaseTtlMs
+    this.heartbeatMs = settings.heartbeatMs
+    this.maxRunningWorkflows = settings.maxRunningWorkflows
+    this.onCodeChange = settings.onCodeChange
+    this.codec = settings.codec
+    this.maxConcurrency = settings.maxConcurrency
     this.runner = { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
     this.#storage = resolveStorage(storage)
-    this.#store = this.#storage.then((s) => new WorkflowStore(s, blobThresholdBytes))
+    this.#store = this.#storage.then((s) => new WorkflowStore(s, settings.blobThresholdBytes))
     // Surface a bad storage spec on use, not as an unhandled rejection at construction.
     this.#store.catch(() => {})
   }
@@ -633,34 +566,6 @@ export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError
     if (recorded.stack !== undefined) cause.stack = recorded.stack
   }
   return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
-}
-
-function validatePolicy(policy: unknown): CodeChangePolicy {
-  if (policy !== 'warn' && policy !== 'error' && policy !== 'ignore') {
-    throw new InvalidOptionsError(`onCodeChange must be 'warn', 'error' or 'ignore', got ${String(policy)}`)
-  }
-  return policy
-}
-
-/** Applies the code-change policy to a workflow about to be resumed. */
-function checkCodeChange(
-  workflowId: string,
-  policy: CodeChangePolicy,
-  steps: ReturnType<typeof compareSteps>,
-  record: WorkflowRecord | undefined,
-): void {
-  if (policy === 'ignore') return
-  const fields = record ? compareRuntime(record.runtime, currentRuntimeInfo()) : []
-  if (steps.length === 0 && fields.length === 0) return
-  if (policy === 'error' && steps.length > 0)
-    throw new WorkflowCodeChangedError(workflowId, [...steps, ...fields])
-  const list = [...steps, ...fields].map((c) => `${c.what} (${c.before ?? 'none'} → ${c.after ?? 'none'})`)
-  process.emitWarning(
-    `workflow "${workflowId}" is resumed with other code or runtime than it was submitted with: ${list.join(', ')}`,
-    {
-      code: 'WF_CODE_CHANGED',
-    },
-  )
 }
 
 let current: Runtime | undefined

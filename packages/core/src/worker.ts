@@ -9,7 +9,8 @@ import {
   WorkflowStillActiveError,
 } from './errors.js'
 import type { StorageSpec } from './resolve.js'
-import { Runtime, type RuntimeOptions } from './runtime.js'
+import { Runtime } from './runtime.js'
+import type { RuntimeOptions } from './runtime-options.js'
 import { storeKeys, type WorkflowRecord } from './store.js'
 
 /** Options of `createWorker`. */
