@@ -2,12 +2,10 @@
 // keeps each status change a compare-and-swap on the workflow record. One runtime per process is
 // the usual case (`init()`); tests and tools may create more.
 
-import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
+import { derivedStatus, newRunner, submission, submittedRecord, takeOver } from './claim.js'
 import { type Codec, encodeValue, reduceError } from './codec.js'
 import {
   ConditionFailedError,
-  InvalidOptionsError,
   RunnerShutdownError,
   WfError,
   WorkflowAlreadyExistsError,
@@ -17,17 +15,11 @@ import {
   WorkflowStillActiveError,
 } from './errors.js'
 import { Execution, ExecutionStopped } from './execution.js'
-import { type Plan, planFromStored, planGraph } from './graph.js'
-import { newWorkflowId, validateWorkflowId } from './ids.js'
+import { type Plan, planGraph } from './graph.js'
+import { validateWorkflowId } from './ids.js'
 import { Lease } from './lease.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
-import {
-  type CodeChangePolicy,
-  checkCodeChange,
-  compareSteps,
-  currentRuntimeInfo,
-  validatePolicy,
-} from './runtime-info.js'
+import { type CodeChangePolicy, checkCodeChange, compareSteps, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import { getRegisteredStep, type Json, type StepNode } from './step.js'
 import type { Storage } from './storage.js'
@@ -79,17 +71,6 @@ interface QueuedRun {
   start: () => Promise<void>
 }
 
-const HOST = hostname()
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Runs, resumes and cancels workflows on one storage. */
 export class Runtime {
   readonly #storage: Promise<Storage>
@@ -115,7 +96,7 @@ export class Runtime {
     this.onCodeChange = settings.onCodeChange
     this.codec = settings.codec
     this.maxConcurrency = settings.maxConcurrency
-    this.runner = { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
+    this.runner = newRunner()
     this.#storage = resolveStorage(storage)
     this.#store = this.#storage.then((s) => new WorkflowStore(s, settings.blobThresholdBytes))
     // Surface a bad storage spec on use, not as an unhandled rejection at construction.
@@ -186,19 +167,7 @@ export class Runtime {
   }
 
   async #submit<T>(node: StepNode<T>, options: RunOptions, detached: boolean): Promise<WorkflowHandle<T>> {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionsError('run options must be an object')
-    const workflowId = options.workflowId ?? newWorkflowId()
-    validateWorkflowId(workflowId)
-    const metadata = options.metadata ?? {}
-    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-      throw new InvalidOptionsError('metadata must be a plain JSON object')
-    }
-    try {
-      JSON.stringify(metadata)
-    } catch (error) {
-      throw new InvalidOptionsError(`metadata must be JSON-serializable: ${String(error)}`)
-    }
+    const { workflowId, metadata } = submission(options)
     if (this.#active.has(workflowId) || this.#queue.some((q) => q.workflowId === workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
     const store = await this.#store
@@ -214,34 +183,8 @@ export class Runtime {
     const plan = planGraph(node, '', this.codec)
     const graph = await store.graphRef(workflowId, plan.stored)
     const now = Date.now()
-    const record: WorkflowRecord = queued
-      ? {
-          v: 1,
-          workflowId,
-          status: 'PENDING',
-          createdAt: now,
-          updatedAt: now,
-          metadata: metadata as WorkflowRecord['metadata'],
-          graph,
-          rootStepId: plan.root.id,
-          runs: 0,
-          runtime: currentRuntimeInfo(),
-        }
-      : {
-          v: 1,
-          workflowId,
-          status: 'RUNNING',
-          createdAt: now,
-          updatedAt: now,
-          startedAt: now,
-          metadata: metadata as WorkflowRecord['metadata'],
-          graph,
-          rootStepId: plan.root.id,
-          runs: 1,
-          owner: this.runner,
-          leaseExpiresAt: now + this.leaseTtlMs,
-          runtime: currentRuntimeInfo(),
-        }
+    const lease = queued ? undefined : { owner: this.runner, leaseExpiresAt: now + this.leaseTtlMs }
+    const record = submittedRecord(workflowId, metadata, plan, graph, now, lease)
     let created: Versioned<WorkflowRecord>
     try {
       created = await store.createWorkflow(record)
@@ -333,14 +276,7 @@ export class Runtime {
 
   /** The status of a stored record: `RUNNING` becomes `RESUMABLE` when its runner is gone. */
   deriveStatus(record: WorkflowRecord): WorkflowStatus {
-    if (record.status !== 'RUNNING') return record.status
-    const owner = record.owner
-    if (!owner) return 'RESUMABLE'
-    if (owner.runnerId === this.runner.runnerId)
-      return this.#active.has(record.workflowId) ? 'RUNNING' : 'RESUMABLE'
-    if (owner.host === HOST && !pidAlive(owner.pid)) return 'RESUMABLE'
-    if (record.leaseExpiresAt !== undefined && record.leaseExpiresAt < Date.now()) return 'RESUMABLE'
-    return 'RUNNING'
+    return derivedStatus(record, this.runner, this.#active.has(record.workflowId))
   }
 
   /** Cancels a workflow: it becomes `CANCELED`, and a run in this process aborts its steps. A finished workflow is left as it is. */
@@ -380,28 +316,7 @@ export class Runtime {
         `runner ${record.owner?.host}:${record.owner?.pid} is driving it`,
       )
     }
-    const stored = await store.loadGraph(record)
-    const plan = planFromStored(stored, `workflow ${workflowId}`)
-    // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
-    checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
-    const { error: _error, ...rest } = record
-    let taken: Versioned<WorkflowRecord>
-    const takenAt = Date.now()
-    try {
-      taken = await store.updateWorkflow(found, {
-        ...rest,
-        status: 'RUNNING',
-        owner: this.runner,
-        startedAt: takenAt,
-        leaseExpiresAt: takenAt + this.leaseTtlMs,
-        runs: record.runs + 1,
-      })
-    } catch (error) {
-      if (error instanceof ConditionFailedError) {
-        throw new WorkflowStillActiveError(workflowId, 'another runner took it over at the same moment')
-      }
-      throw error
-    }
+    const { taken, plan, takenAt } = await takeOver(store, found, this.runner, this.leaseTtlMs, policy)
     return this.#start<T>(store, taken, plan, true, takenAt, policy)
   }
 

@@ -1,0 +1,156 @@
+// Claiming a workflow: the first record a submission writes (PENDING, or RUNNING and owned by this
+// runner), the compare-and-swap that takes a stored workflow over on resume (one runner wins), and
+// whether the runner a RUNNING record names is still there to drive it.
+
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import { ConditionFailedError, InvalidOptionsError, WorkflowStillActiveError } from './errors.js'
+import { type Plan, planFromStored } from './graph.js'
+import { newWorkflowId, validateWorkflowId } from './ids.js'
+import type { RunOptions } from './runtime.js'
+import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
+import { getRegisteredStep } from './step.js'
+import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus, WorkflowStore } from './store.js'
+
+const HOST = hostname()
+
+/** A runtime's identity in the records of the workflows it drives: new for each runtime. */
+export function newRunner(): RunnerInfo {
+  return { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * The status of a stored record as `runner` sees it: `RUNNING` becomes `RESUMABLE` when its runner
+ * is gone. `drivenHere`: whether `runner` is driving this workflow now.
+ */
+export function derivedStatus(
+  record: WorkflowRecord,
+  runner: RunnerInfo,
+  drivenHere: boolean,
+): WorkflowStatus {
+  if (record.status !== 'RUNNING') return record.status
+  const owner = record.owner
+  if (!owner) return 'RESUMABLE'
+  if (owner.runnerId === runner.runnerId) return drivenHere ? 'RUNNING' : 'RESUMABLE'
+  if (owner.host === HOST && !pidAlive(owner.pid)) return 'RESUMABLE'
+  if (record.leaseExpiresAt !== undefined && record.leaseExpiresAt < Date.now()) return 'RESUMABLE'
+  return 'RUNNING'
+}
+
+/** The workflow id and metadata of a submission, checked before anything is stored. */
+export function submission(options: RunOptions): {
+  workflowId: string
+  metadata: WorkflowRecord['metadata']
+} {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionsError('run options must be an object')
+  const workflowId = options.workflowId ?? newWorkflowId()
+  validateWorkflowId(workflowId)
+  const metadata = options.metadata ?? {}
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new InvalidOptionsError('metadata must be a plain JSON object')
+  }
+  try {
+    JSON.stringify(metadata)
+  } catch (error) {
+    throw new InvalidOptionsError(`metadata must be JSON-serializable: ${String(error)}`)
+  }
+  return { workflowId, metadata: metadata as WorkflowRecord['metadata'] }
+}
+
+/**
+ * The first record of a submitted workflow: PENDING when it waits for a runner (a worker, a free
+ * slot), else RUNNING with `owner` holding the lease until `leaseExpiresAt`.
+ */
+export function submittedRecord(
+  workflowId: string,
+  metadata: WorkflowRecord['metadata'],
+  plan: Plan,
+  graph: WorkflowRecord['graph'],
+  now: number,
+  lease: { owner: RunnerInfo; leaseExpiresAt: number } | undefined,
+): WorkflowRecord {
+  if (!lease) {
+    return {
+      v: 1,
+      workflowId,
+      status: 'PENDING',
+      createdAt: now,
+      updatedAt: now,
+      metadata,
+      graph,
+      rootStepId: plan.root.id,
+      runs: 0,
+      runtime: currentRuntimeInfo(),
+    }
+  }
+  return {
+    v: 1,
+    workflowId,
+    status: 'RUNNING',
+    createdAt: now,
+    updatedAt: now,
+    startedAt: now,
+    metadata,
+    graph,
+    rootStepId: plan.root.id,
+    runs: 1,
+    owner: lease.owner,
+    leaseExpiresAt: lease.leaseExpiresAt,
+    runtime: currentRuntimeInfo(),
+  }
+}
+
+/** A workflow this runner took over, and the plan to run it by. */
+export interface TakenOver {
+  taken: Versioned<WorkflowRecord>
+  plan: Plan
+  takenAt: number
+}
+
+/**
+ * Takes a stored workflow that nobody drives over for `runner`, by compare-and-swap from `found`:
+ * of two runners resuming it at once, one wins and the other gets `WorkflowStillActiveError`.
+ */
+export async function takeOver(
+  store: WorkflowStore,
+  found: Versioned<WorkflowRecord>,
+  runner: RunnerInfo,
+  leaseTtlMs: number,
+  policy: CodeChangePolicy,
+): Promise<TakenOver> {
+  const { record } = found
+  const workflowId = record.workflowId
+  const stored = await store.loadGraph(record)
+  const plan = planFromStored(stored, `workflow ${workflowId}`)
+  // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
+  checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
+  const { error: _error, ...rest } = record
+  let taken: Versioned<WorkflowRecord>
+  const takenAt = Date.now()
+  try {
+    taken = await store.updateWorkflow(found, {
+      ...rest,
+      status: 'RUNNING',
+      owner: runner,
+      startedAt: takenAt,
+      leaseExpiresAt: takenAt + leaseTtlMs,
+      runs: record.runs + 1,
+    })
+  } catch (error) {
+    if (error instanceof ConditionFailedError) {
+      throw new WorkflowStillActiveError(workflowId, 'another runner took it over at the same moment')
+    }
+    throw error
+  }
+  return { taken, plan, takenAt }
+}
