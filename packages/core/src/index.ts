@@ -11,7 +11,7 @@ export { MemoryStorage } from './memory-storage.js'
 export type { StorageFactory, StorageSpec } from './resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
 export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime.js'
-export { executionErrorOf, getRuntime, init, Runtime } from './runtime.js'
+export { getRuntime, init, Runtime } from './runtime.js'
 export type { CodeChangePolicy, RuntimeChange, RuntimeInfo } from './runtime-info.js'
 export {
   compareRuntime,
@@ -49,3 +49,4 @@ export type {
 export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES, WorkflowStore } from './store.js'
 export type { Worker, WorkerOptions } from './worker.js'
 export { createWorker } from './worker.js'
+export { executionErrorOf } from './workflow-run.js'

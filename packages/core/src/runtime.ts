@@ -1,27 +1,24 @@
-// The runtime: submits workflows, drives them with an Execution, resumes and cancels them, and
-// keeps each status change a compare-and-swap on the workflow record. One runtime per process is
-// the usual case (`init()`); tests and tools may create more.
+// The runtime: submits, resumes and cancels workflows, and keeps what one process knows about
+// them (the runs it drives, the queue under maxRunningWorkflows). Claiming a record is claim.ts's,
+// driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
+// (`init()`); tests and tools may create more.
 
 import { derivedStatus, newRunner, submission, submittedRecord, takeOver } from './claim.js'
-import { type Codec, encodeValue, reduceError } from './codec.js'
+import type { Codec } from './codec.js'
 import {
   ConditionFailedError,
-  RunnerShutdownError,
-  WfError,
   WorkflowAlreadyExistsError,
   WorkflowCancelledError,
-  WorkflowExecutionError,
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from './errors.js'
-import { Execution, ExecutionStopped } from './execution.js'
+import type { Execution } from './execution.js'
 import { type Plan, planGraph } from './graph.js'
 import { validateWorkflowId } from './ids.js'
-import { Lease } from './lease.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
-import { type CodeChangePolicy, checkCodeChange, compareSteps, validatePolicy } from './runtime-info.js'
+import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
-import { getRegisteredStep, type Json, type StepNode } from './step.js'
+import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
 import {
   type RunnerInfo,
@@ -30,6 +27,7 @@ import {
   type WorkflowStatus,
   WorkflowStore,
 } from './store.js'
+import { decodeOutput, executionErrorOf, startRun } from './workflow-run.js'
 
 /** Options of `run()` and `runAsync()`. */
 export interface RunOptions {
@@ -215,7 +213,7 @@ export class Runtime {
       const active = this.#active.get(workflowId)
       if (active) return (await active.result) as T
       const { record } = await store.requireWorkflow(workflowId)
-      if (record.status === 'SUCCESSFUL') return this.#decodeOutput<T>(store, record)
+      if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
       if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
       if (record.status === 'FAILED') throw executionErrorOf(record)
       await new Promise((resolve) => setTimeout(resolve, pollMs))
@@ -306,7 +304,7 @@ export class Runtime {
     const { record } = found
     const workflowId = record.workflowId
     if (record.status === 'SUCCESSFUL') {
-      const output = this.#decodeOutput<T>(store, record)
+      const output = decodeOutput<T>(store, this.codec, record)
       return this.#handle(workflowId, output)
     }
     if (record.status === 'CANCELED') throw new WorkflowNotResumableError(workflowId, 'CANCELED')
@@ -318,12 +316,6 @@ export class Runtime {
     }
     const { taken, plan, takenAt } = await takeOver(store, found, this.runner, this.leaseTtlMs, policy)
     return this.#start<T>(store, taken, plan, true, takenAt, policy)
-  }
-
-  async #decodeOutput<T>(store: WorkflowStore, record: WorkflowRecord): Promise<T> {
-    if (!record.output)
-      throw new WfError('WF_INTERNAL', `workflow "${record.workflowId}" has no stored output`)
-    return this.codec.decode(await store.loadOutput(record.workflowId, record.output)) as T
   }
 
   /** A handle that starts polling for the result only when `result()` is first called. */
@@ -353,35 +345,9 @@ export class Runtime {
     policy: CodeChangePolicy = this.onCodeChange,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
-    const controller = new AbortController()
-    let execution: Execution | undefined
-    const timing = { ttlMs: this.leaseTtlMs, heartbeatMs: this.heartbeatMs }
-    const lease = new Lease(store, this.runner, taken, takenAt, timing, {
-      onCancel: () => controller.abort(),
-      onLost: (error) => {
-        execution?.halt({ kind: 'infrastructure', error })
-        controller.abort()
-      },
-    })
-    execution = new Execution({
-      workflowId,
-      store,
-      codec: this.codec,
-      maxConcurrency: this.maxConcurrency,
-      signal: controller.signal,
-      beforeCommit: () => lease.ensure(),
-      // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
-      onStoredSubGraph: (graph) =>
-        checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
-      // The first runner of a workflow commits its root step in the final record: no other runner
-      // can hold an older version of the record. After a takeover, a runner that lost the
-      // workflow (of an earlier version of wf, too) may still commit the root's step record: the
-      // root then commits by create-if-absent as every step does, adopting such a record.
-      deferRootCommit: taken.record.runs === 1,
-    })
-    lease.start()
-    const result = this.#drive(lease, execution, execution.run(plan, resume)).finally(() => {
-      lease.stop()
+    const run = startRun(this, store, taken, plan, resume, takenAt, policy)
+    const result = run.result.finally(() => {
+      run.lease.stop()
       this.#active.delete(workflowId)
       this.#startQueued()
       if (this.#active.size === 0) {
@@ -389,98 +355,9 @@ export class Runtime {
         this.#idleWaiters.clear()
       }
     }) as Promise<T>
-    this.#active.set(workflowId, { controller, execution, result })
+    this.#active.set(workflowId, { controller: run.controller, execution: run.execution, result })
     return this.#handle(workflowId, result)
   }
-
-  /**
-   * Waits for the execution and records how it ended, by compare-and-swap on the record. When the
-   * root step returned a value, the SUCCESSFUL record is that step's commit (`rootStep`): exactly
-   * once, as the compare-and-swap from this runner's version succeeds for one runner only.
-   */
-  async #drive(lease: Lease, execution: Execution, running: Promise<unknown>): Promise<unknown> {
-    const store = await this.#store
-    const taken = lease.current.record
-    const workflowId = taken.workflowId
-    // The final records carry no owner or lease: the workflow is no longer held by anyone.
-    const base = (): WorkflowRecord => {
-      const { owner: _owner, leaseExpiresAt: _lease, rootStep: _root, ...rest } = lease.current.record
-      return rest
-    }
-    try {
-      const output = await running
-      await lease.ensure()
-      const root = execution.rootCommit
-      const stored =
-        root?.output ??
-        (await store.storeOutput(workflowId, encodeValue(this.codec, output, 'output', taken.rootStepId)))
-      lease.stop()
-      const next: WorkflowRecord = { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
-      if (root) next.rootStep = root.run
-      const won = await this.#finish(lease, next)
-      return won ? this.#decodeOutput(store, won) : output
-    } catch (error) {
-      lease.stop()
-      const failure =
-        error instanceof ExecutionStopped ? error.failure : ({ kind: 'infrastructure', error } as const)
-      if (failure.kind === 'canceled') throw new WorkflowCancelledError(workflowId)
-      if (failure.kind === 'step') {
-        const recorded = reduceError(
-          failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
-        )
-        const failed: WorkflowRecord = {
-          ...base(),
-          status: 'FAILED',
-          endedAt: Date.now(),
-          error: {
-            name: recorded.name,
-            message: recorded.message,
-            stack: recorded.stack,
-            stepId: failure.stepId,
-          },
-        }
-        const won = await this.#finish(lease, failed)
-        if (won) return this.#decodeOutput(store, won)
-        throw new WorkflowExecutionError(workflowId, failure.stepId, failure.error)
-      }
-      // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
-      // it resumable by giving up ownership, if the storage (and the lease) still let us.
-      await lease.update({ ...base(), status: 'RUNNING' }).catch(() => {})
-      if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
-      throw failure.error
-    }
-  }
-
-  /**
-   * Writes the final record. When someone else wrote the record first, the run ends as it ended
-   * there, never overwriting it: canceled, failed, or SUCCESSFUL (that record is returned, and its
-   * output adopted: another runner committed the root step first).
-   */
-  async #finish(lease: Lease, next: WorkflowRecord): Promise<WorkflowRecord | undefined> {
-    try {
-      await lease.update(next)
-      return undefined
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error
-      const store = await this.#store
-      const now = await store.readWorkflow(next.workflowId)
-      if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
-      if (now?.record.status === 'SUCCESSFUL') return now.record
-      if (now?.record.status === 'FAILED') throw executionErrorOf(now.record)
-      throw error
-    }
-  }
-}
-
-/** Rebuilds the error of a FAILED workflow from its record, as `run()` rejected with it. */
-export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError {
-  const recorded = record.error
-  const cause = new Error(recorded?.message ?? 'the failure was not recorded')
-  if (recorded) {
-    Object.defineProperty(cause, 'name', { value: recorded.name, writable: true, configurable: true })
-    if (recorded.stack !== undefined) cause.stack = recorded.stack
-  }
-  return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
 }
 
 let current: Runtime | undefined

@@ -1,0 +1,185 @@
+// One run of a workflow in this process: its lease and its Execution wired together, and the final
+// record that says how the run ended (SUCCESSFUL, FAILED, or RUNNING without an owner, for another
+// runner to resume), written by compare-and-swap so that a run never overwrites another's end.
+
+import { type Codec, encodeValue, reduceError } from './codec.js'
+import {
+  ConditionFailedError,
+  RunnerShutdownError,
+  WfError,
+  WorkflowCancelledError,
+  WorkflowExecutionError,
+} from './errors.js'
+import { Execution, ExecutionStopped } from './execution.js'
+import type { Plan } from './graph.js'
+import { Lease } from './lease.js'
+import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
+import { getRegisteredStep } from './step.js'
+import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
+
+/** What a run takes from its runtime (a `Runtime` is one). */
+export interface RunSettings {
+  readonly codec: Codec
+  readonly maxConcurrency: number
+  readonly runner: RunnerInfo
+  readonly leaseTtlMs: number
+  readonly heartbeatMs: number
+}
+
+/** A run under way. Its lease is the caller's to stop once `result` settles. */
+export interface WorkflowRun {
+  readonly controller: AbortController
+  readonly execution: Execution
+  readonly lease: Lease
+  /** The workflow's output once the final record is written; rejects as `run()` does. */
+  readonly result: Promise<unknown>
+}
+
+/** Starts driving `taken` (a record this runner just wrote as its owner, at `takenAt`) by `plan`. */
+export function startRun(
+  settings: RunSettings,
+  store: WorkflowStore,
+  taken: Versioned<WorkflowRecord>,
+  plan: Plan,
+  resume: boolean,
+  takenAt: number,
+  policy: CodeChangePolicy,
+): WorkflowRun {
+  const workflowId = taken.record.workflowId
+  const controller = new AbortController()
+  let execution: Execution | undefined
+  const timing = { ttlMs: settings.leaseTtlMs, heartbeatMs: settings.heartbeatMs }
+  const lease = new Lease(store, settings.runner, taken, takenAt, timing, {
+    onCancel: () => controller.abort(),
+    onLost: (error) => {
+      execution?.halt({ kind: 'infrastructure', error })
+      controller.abort()
+    },
+  })
+  execution = new Execution({
+    workflowId,
+    store,
+    codec: settings.codec,
+    maxConcurrency: settings.maxConcurrency,
+    signal: controller.signal,
+    beforeCommit: () => lease.ensure(),
+    // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
+    onStoredSubGraph: (graph) =>
+      checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
+    // The first runner of a workflow commits its root step in the final record: no other runner
+    // can hold an older version of the record. After a takeover, a runner that lost the
+    // workflow (of an earlier version of wf, too) may still commit the root's step record: the
+    // root then commits by create-if-absent as every step does, adopting such a record.
+    deferRootCommit: taken.record.runs === 1,
+  })
+  lease.start()
+  const result = driveToEnd(store, settings.codec, lease, execution, execution.run(plan, resume))
+  return { controller, execution, lease, result }
+}
+
+/**
+ * Waits for the execution and records how it ended, by compare-and-swap on the record. When the
+ * root step returned a value, the SUCCESSFUL record is that step's commit (`rootStep`): exactly
+ * once, as the compare-and-swap from this runner's version succeeds for one runner only.
+ */
+async function driveToEnd(
+  store: WorkflowStore,
+  codec: Codec,
+  lease: Lease,
+  execution: Execution,
+  running: Promise<unknown>,
+): Promise<unknown> {
+  const taken = lease.current.record
+  const workflowId = taken.workflowId
+  // The final records carry no owner or lease: the workflow is no longer held by anyone.
+  const base = (): WorkflowRecord => {
+    const { owner: _owner, leaseExpiresAt: _lease, rootStep: _root, ...rest } = lease.current.record
+    return rest
+  }
+  try {
+    const output = await running
+    await lease.ensure()
+    const root = execution.rootCommit
+    const stored =
+      root?.output ??
+      (await store.storeOutput(workflowId, encodeValue(codec, output, 'output', taken.rootStepId)))
+    lease.stop()
+    const next: WorkflowRecord = { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
+    if (root) next.rootStep = root.run
+    const won = await writeEnd(store, lease, next)
+    return won ? decodeOutput(store, codec, won) : output
+  } catch (error) {
+    lease.stop()
+    const failure =
+      error instanceof ExecutionStopped ? error.failure : ({ kind: 'infrastructure', error } as const)
+    if (failure.kind === 'canceled') throw new WorkflowCancelledError(workflowId)
+    if (failure.kind === 'step') {
+      const recorded = reduceError(
+        failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
+      )
+      const failed: WorkflowRecord = {
+        ...base(),
+        status: 'FAILED',
+        endedAt: Date.now(),
+        error: {
+          name: recorded.name,
+          message: recorded.message,
+          stack: recorded.stack,
+          stepId: failure.stepId,
+        },
+      }
+      const won = await writeEnd(store, lease, failed)
+      if (won) return decodeOutput(store, codec, won)
+      throw new WorkflowExecutionError(workflowId, failure.stepId, failure.error)
+    }
+    // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
+    // it resumable by giving up ownership, if the storage (and the lease) still let us.
+    await lease.update({ ...base(), status: 'RUNNING' }).catch(() => {})
+    if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
+    throw failure.error
+  }
+}
+
+/**
+ * Writes the final record. When someone else wrote the record first, the run ends as it ended
+ * there, never overwriting it: canceled, failed, or SUCCESSFUL (that record is returned, and its
+ * output adopted: another runner committed the root step first).
+ */
+async function writeEnd(
+  store: WorkflowStore,
+  lease: Lease,
+  next: WorkflowRecord,
+): Promise<WorkflowRecord | undefined> {
+  try {
+    await lease.update(next)
+    return undefined
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error
+    const now = await store.readWorkflow(next.workflowId)
+    if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
+    if (now?.record.status === 'SUCCESSFUL') return now.record
+    if (now?.record.status === 'FAILED') throw executionErrorOf(now.record)
+    throw error
+  }
+}
+
+/** The stored output of a SUCCESSFUL workflow, decoded. */
+export async function decodeOutput<T>(
+  store: WorkflowStore,
+  codec: Codec,
+  record: WorkflowRecord,
+): Promise<T> {
+  if (!record.output) throw new WfError('WF_INTERNAL', `workflow "${record.workflowId}" has no stored output`)
+  return codec.decode(await store.loadOutput(record.workflowId, record.output)) as T
+}
+
+/** Rebuilds the error of a FAILED workflow from its record, as `run()` rejected with it. */
+export function executionErrorOf(record: WorkflowRecord): WorkflowExecutionError {
+  const recorded = record.error
+  const cause = new Error(recorded?.message ?? 'the failure was not recorded')
+  if (recorded) {
+    Object.defineProperty(cause, 'name', { value: recorded.name, writable: true, configurable: true })
+    if (recorded.stack !== undefined) cause.stack = recorded.stack
+  }
+  return new WorkflowExecutionError(record.workflowId, recorded?.stepId ?? record.rootStepId, cause)
+}
