@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 
 const CORE_AREAS = {
-  'execution.js': 'engine: scheduling (execution.js)',
+  'scheduler.js': 'engine: scheduling (scheduler.js)',
+  'commit.js': 'engine: step commits (commit.js)',
+  'execution.js': 'engine: step attempts (execution.js)',
   'store.js': 'engine: records (store.js)',
   'codec.js': 'engine: encode (codec.js)',
   'graph.js': 'engine: graph (graph.js)',
