@@ -19,6 +19,7 @@ export function newRunner(): RunnerInfo {
   return { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
 }
 
+/** Signal 0 checks that the process exists; EPERM means it does, under another user. */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)

@@ -1,6 +1,6 @@
-// The committing half of an Execution: each step's result encoded and committed exactly once (a
-// value inline or as a blob, a continuation as its sub-graph), and committed records read back,
-// on resume and when another runner committed a step first. Scheduling is scheduler.ts's.
+// The middle layer of an Execution (see scheduler.ts): each step's result encoded and committed
+// exactly once (a value inline or as a blob, a continuation as its sub-graph), and committed records
+// read back, on resume and when another runner committed a step first.
 
 import { encodeValue } from './codec.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'

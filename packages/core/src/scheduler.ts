@@ -1,7 +1,6 @@
-// The scheduling half of an Execution: which node of a plan runs when. Counts each node's
-// unfinished inputs, starts ready nodes up to maxConcurrency, wakes dependents as outputs arrive,
-// and settles the run when the root is done or nothing can run any more. What a start does is
-// the subclasses' (commit.ts, execution.ts): one class in layers, so the hot path stays plain calls.
+// Which node of a plan runs when: the base layer of an Execution (then commit.ts, execution.ts).
+// Layers of one class, not objects calling each other: they share the per-step state, and a step's
+// path from start to commit stays plain method calls on one object, with nothing allocated for it.
 
 import type { Codec } from './codec.js'
 import { WfError } from './errors.js'
@@ -50,6 +49,10 @@ export interface RootCommit {
   run: RootStepRun
 }
 
+/**
+ * Counts each node's unfinished inputs, starts ready nodes up to `maxConcurrency`, wakes dependents
+ * as outputs arrive, and settles the run when the root is done or nothing can run any more.
+ */
 // The hot path is written without async functions: a step whose body returns a plain value runs
 // and is encoded in the same tick it is started, and its only awaits are the storage write's. Every
 // started node ends in exactly one `finished` call, which frees its slot and schedules more.
