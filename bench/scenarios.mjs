@@ -62,9 +62,9 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'a: 1 workflow, 1,000 sequential steps',
     floor: 'sequential',
-    async run({ core, storage, steps }) {
+    async run({ core, storage, steps, tag = '' }) {
       const rt = new core.Runtime(storage)
-      const ms = await timed(() => rt.run(chain(steps, 1000), { workflowId: 'a' }))
+      const ms = await timed(() => rt.run(chain(steps, 1000), { workflowId: `a${tag}` }))
       return { ms, steps: 1000 }
     },
   },
@@ -72,10 +72,10 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'b: 1 workflow, 1,000 parallel steps + join',
     floor: 'parallel',
-    async run({ core, storage, steps }) {
+    async run({ core, storage, steps, tag = '' }) {
       const rt = new core.Runtime(storage)
       const node = steps.join(Array.from({ length: 1000 }, (_, i) => steps.leaf(i)))
-      const ms = await timed(() => rt.run(node, { workflowId: 'b' }))
+      const ms = await timed(() => rt.run(node, { workflowId: `b${tag}` }))
       return { ms, steps: 1001 }
     },
   },
@@ -83,11 +83,11 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'c: 200 workflows × 10 sequential steps, started at once',
     floor: 'parallel',
-    async run({ core, storage, steps }) {
+    async run({ core, storage, steps, tag = '' }) {
       const rt = new core.Runtime(storage)
       const ms = await timed(() =>
         Promise.all(
-          Array.from({ length: 200 }, (_, w) => rt.run(chain(steps, 10), { workflowId: `c-${w}` })),
+          Array.from({ length: 200 }, (_, w) => rt.run(chain(steps, 10), { workflowId: `c${tag}-${w}` })),
         ),
       )
       return { ms, steps: 2000 }
@@ -123,10 +123,10 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'e: 1 workflow, 10,000-wide fan-out + join',
     floor: 'parallel',
-    async run({ core, storage, steps }) {
+    async run({ core, storage, steps, tag = '' }) {
       const rt = new core.Runtime(storage)
       const node = steps.join(Array.from({ length: 10_000 }, (_, i) => steps.leaf(i)))
-      const ms = await timed(() => rt.run(node, { workflowId: 'e' }))
+      const ms = await timed(() => rt.run(node, { workflowId: `e${tag}` }))
       return { ms, steps: 10_001 }
     },
   },
