@@ -67,7 +67,8 @@ export async function openBackend(root, name, where) {
 
 /**
  * `node:fs/promises` in the shape storage-fs takes (its `fs` option), counting the fdatasyncs of
- * files and the fsyncs (of folders: storage-fs fsyncs nothing else) into `syncs`.
+ * files (and the writes to files opened with O_DSYNC) and the fsyncs (of folders: storage-fs fsyncs
+ * nothing else) into `syncs`.
  */
 function syncCountingFs(syncs) {
   return {
@@ -81,6 +82,18 @@ function syncCountingFs(syncs) {
       handle.datasync = () => {
         syncs.file++
         return datasync.call(handle)
+      }
+      // A file opened with O_DSYNC (the journal's segments) syncs on every write: count those.
+      if (typeof flags === 'number' && (flags & fs.constants.O_DSYNC) !== 0) {
+        const { write, writev } = handle
+        handle.write = (...args) => {
+          syncs.file++
+          return write.apply(handle, args)
+        }
+        handle.writev = (...args) => {
+          syncs.file++
+          return writev.apply(handle, args)
+        }
       }
       return handle
     },

@@ -2,7 +2,16 @@
 // write of a 100-byte record (temp + fdatasync + rename, with and without the folder fsync),
 // sequential and 1,000 at once; the file calls of a journaled put without the journal; appending
 // to one journal file with fdatasync; raw S3 PUTs.
-import { closeSync, linkSync, mkdirSync, openSync, symlinkSync, unlinkSync, writevSync } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  linkSync,
+  mkdirSync,
+  openSync,
+  symlinkSync,
+  unlinkSync,
+  writevSync,
+} from 'node:fs'
 import * as fsp from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -59,13 +68,17 @@ export function syncCreates(work, n, { lock }) {
   return ((performance.now() - t) * 1000) / n
 }
 
-/** µs per append of `record` to one journal file followed by fdatasync. */
-export async function journalAppends(work, n) {
-  const handle = await fsp.open(join(work, `journal-${unique++}`), 'a')
+/**
+ * µs per append of `record` to one journal file followed by fdatasync, or (`dsync`) written to a
+ * file opened with O_DSYNC, which syncs within the write (how storage-fs's journal appends).
+ */
+export async function journalAppends(work, n, { dsync = false } = {}) {
+  const flags = dsync ? constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC : 'a'
+  const handle = await fsp.open(join(work, `journal-${unique++}`), flags, 0o666)
   const t = performance.now()
   for (let i = 0; i < n; i++) {
     await handle.write(record)
-    await handle.datasync()
+    if (!dsync) await handle.datasync()
   }
   const us = ((performance.now() - t) * 1000) / n
   await handle.close()

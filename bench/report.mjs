@@ -34,6 +34,8 @@ const FLOOR_TEXT = {
     "a journaled put's file calls without the journal: temp file (open, write, close), lock (symlink), link, unlock, unlink temp; synchronous calls, no fsync, 1,000 in a row, per file",
   'fs-create-sync-nolock': 'the same without the lock (symlink, unlink), per file',
   journal: 'append 100 bytes to one journal file + fdatasync, one at a time',
+  'journal-dsync':
+    "the same append to a file opened with O_DSYNC (synced within the write, as storage-fs's journal does), one at a time",
   's3-seq': 'S3 PUT of 100 bytes, one at a time',
   's3-par': 'S3 PUT of 100 bytes, 32 in flight, per PUT',
 }
@@ -86,7 +88,7 @@ export function report({
     '',
     `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run on a MemoryStorage in that process until 50,000 steps are done (JIT warm-up, not measured; see bench/worker.mjs), then are measured: 5 runs on memory (the table shows their median); on the folder backends, a–c run once more on the measured storage to warm its code up, then 3 times under new workflow ids (the median is shown); e on the folder and everything on S3 run once. The first run in a fresh process (cold: V8 has not optimized anything yet) is shown apart. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',
-    "**Columns.** µs per step = wall time of the scenario / steps. Cold: the first run in a fresh worker process, on a MemoryStorage. close(): the storage's `close()` after the measured run, not included in µs per step; for the journal it is the checkpoint (one syncfs, then the segment is deleted), work that otherwise happens in the background every 10 s. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Floor: the median over rounds; ratio: the median over rounds of µs per step / the floor measured in the same round (the load on this machine changes between rounds, not within one).",
+    "**Columns.** µs per step = wall time of the scenario / steps. Cold: the first run in a fresh worker process, on a MemoryStorage. close(): the storage's `close()` after the measured run, not included in µs per step; for the journal it is the checkpoint (one syncfs, then the segment is deleted), work that otherwise happens in the background every 10 s. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). fdatasyncs: calls to fdatasync, plus writes to files opened with O_DSYNC (the journal's segments), each a sync of its own. Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Floor: the median over rounds; ratio: the median over rounds of µs per step / the floor measured in the same round (the load on this machine changes between rounds, not within one).",
     '',
     '## Floors (same run)',
     '',

@@ -128,6 +128,7 @@ async function measureFloors() {
   addFloor('fs-create-sync', median(creates.lock))
   addFloor('fs-create-sync-nolock', median(creates.nolock))
   addFloor('journal', await journalAppends(work, n))
+  addFloor('journal-dsync', await journalAppends(work, n, { dsync: true }))
   if (s3Client) {
     addFloor('s3-seq', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, quick ? 100 : 300, 1))
     addFloor('s3-par', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, 1000, 32))

@@ -31,7 +31,8 @@ export interface StatsLike {
  * `memfs().fs.promises` in tests). Paths are strings; `readdir` returns plain names.
  */
 export interface FileSystem {
-  open(path: string, flags: string, mode?: number): Promise<FileHandleLike>
+  /** `flags` as in `node:fs`: a string, or `fs.constants` bits (the journal opens its segments with `O_DSYNC`). */
+  open(path: string, flags: string | number, mode?: number): Promise<FileHandleLike>
   readFile(path: string): Promise<Uint8Array>
   rename(oldPath: string, newPath: string): Promise<void>
   link(existingPath: string, newPath: string): Promise<void>
