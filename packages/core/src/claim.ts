@@ -1,16 +1,24 @@
 // Claiming a workflow: the first record a submission writes (PENDING, or RUNNING and owned by this
-// runner), the compare-and-swap that takes a stored workflow over on resume (one runner wins), and
-// whether the runner a RUNNING record names is still there to drive it.
+// runner), the compare-and-swap that takes a stored workflow over on resume (one runner wins), both
+// only once the runner lease holds, and whether the runner a RUNNING record names is still there.
 
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ConditionFailedError, InvalidOptionsError, WorkflowStillActiveError } from './errors.js'
 import { type Plan, planFromStored } from './graph.js'
 import { newWorkflowId, validateWorkflowId } from './ids.js'
+import type { RunnerLease } from './runner-lease.js'
 import type { RunOptions } from './runtime.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
 import { getRegisteredStep } from './step.js'
-import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus, WorkflowStore } from './store.js'
+import {
+  type RunnerInfo,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+  type WorkflowStore,
+  withoutOwner,
+} from './store.js'
 
 const HOST = hostname()
 
@@ -31,7 +39,9 @@ function pidAlive(pid: number): boolean {
 
 /**
  * The status of a stored record as `runner` sees it: `RUNNING` becomes `RESUMABLE` when its runner
- * is gone. `drivenHere`: whether `runner` is driving this workflow now.
+ * is gone (its process on this host, or its lease: the record's own in records of earlier
+ * versions, else the runner's, filled in by `WorkflowStore.readWorkflow`). `drivenHere`: whether
+ * `runner` is driving this workflow now.
  */
 export function derivedStatus(
   record: WorkflowRecord,
@@ -70,7 +80,7 @@ export function submission(options: RunOptions): {
 
 /**
  * The first record of a submitted workflow: PENDING when it waits for a runner (a worker, a free
- * slot), else RUNNING with `owner` holding the lease until `leaseExpiresAt`.
+ * slot), else RUNNING and held by `owner` under its runner lease.
  */
 export function submittedRecord(
   workflowId: string,
@@ -78,9 +88,9 @@ export function submittedRecord(
   plan: Plan,
   graph: WorkflowRecord['graph'],
   now: number,
-  lease: { owner: RunnerInfo; leaseExpiresAt: number } | undefined,
+  owner: RunnerInfo | undefined,
 ): WorkflowRecord {
-  if (!lease) {
+  if (!owner) {
     return {
       v: 1,
       workflowId,
@@ -105,9 +115,32 @@ export function submittedRecord(
     graph,
     rootStepId: plan.root.id,
     runs: 1,
-    owner: lease.owner,
-    leaseExpiresAt: lease.leaseExpiresAt,
+    owner,
+    lease: 'runner',
     runtime: currentRuntimeInfo(),
+  }
+}
+
+/**
+ * Runs `claim`, a write that names this runner as a workflow's owner, once the runner lease holds:
+ * the runner record is always written before a record names it, and claims at the same moment
+ * share one renewal. The claim holds the runner lease (its heartbeat runs) from here on: the run
+ * it begins gives the hold back when it ends, or this does when the claim fails. `epoch`: the
+ * runner lease's, before the claim was written.
+ */
+export async function underRunnerLease<C>(
+  runnerLease: RunnerLease,
+  claim: () => Promise<C>,
+): Promise<{ claimed: C; epoch: number }> {
+  runnerLease.hold()
+  try {
+    const ready = runnerLease.ready()
+    if (ready) await ready
+    const epoch = runnerLease.epoch
+    return { claimed: await claim(), epoch }
+  } catch (error) {
+    runnerLease.unhold()
+    throw error
   }
 }
 
@@ -115,18 +148,18 @@ export function submittedRecord(
 export interface TakenOver {
   taken: Versioned<WorkflowRecord>
   plan: Plan
-  takenAt: number
 }
 
 /**
- * Takes a stored workflow that nobody drives over for `runner`, by compare-and-swap from `found`:
- * of two runners resuming it at once, one wins and the other gets `WorkflowStillActiveError`.
+ * Takes a stored workflow that nobody drives over for `runner` (whose runner lease must hold), by
+ * compare-and-swap from `found`: of two runners resuming it at once, one wins and the other gets
+ * `WorkflowStillActiveError`. The record is then held under `runner`'s lease, whatever kind of
+ * lease it had before.
  */
 export async function takeOver(
   store: WorkflowStore,
   found: Versioned<WorkflowRecord>,
   runner: RunnerInfo,
-  leaseTtlMs: number,
   policy: CodeChangePolicy,
 ): Promise<TakenOver> {
   const { record } = found
@@ -135,16 +168,15 @@ export async function takeOver(
   const plan = planFromStored(stored, `workflow ${workflowId}`)
   // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
   checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
-  const { error: _error, ...rest } = record
+  const { error: _error, ...rest } = withoutOwner(record)
   let taken: Versioned<WorkflowRecord>
-  const takenAt = Date.now()
   try {
     taken = await store.updateWorkflow(found, {
       ...rest,
       status: 'RUNNING',
       owner: runner,
-      startedAt: takenAt,
-      leaseExpiresAt: takenAt + leaseTtlMs,
+      lease: 'runner',
+      startedAt: Date.now(),
       runs: record.runs + 1,
     })
   } catch (error) {
@@ -153,5 +185,5 @@ export async function takeOver(
     }
     throw error
   }
-  return { taken, plan, takenAt }
+  return { taken, plan }
 }

@@ -1,19 +1,11 @@
-// A runner's lease on a workflow: the owner and expiry in the workflow record, renewed by a
-// heartbeat with compare-and-swap. A failed renewal tells the runner that someone canceled the
-// workflow or took it over; a lease that ran out stops the runner before its next commit.
-// A heartbeat renews only once half of the lease is used up (and always while at least one
-// heartbeat of it would be left at the next one); the others just read the record, to notice a
-// cancel within one heartbeat. A run shorter than half the lease writes no renewal at all.
+// A runner's hold on one workflow, under its runner lease (runner-lease.ts): the record that names
+// it as owner, which this runner changes only by compare-and-swap from the last version it wrote.
+// A heartbeat reads the record (no write) to notice a cancel or a takeover within one heartbeat;
+// before each commit the runner lease's local deadline is checked, with no I/O while it holds.
 
-import { ConditionFailedError, WorkflowLeaseLostError } from './errors.js'
+import { ConditionFailedError, WorkflowCancelledError, WorkflowLeaseLostError } from './errors.js'
+import type { HeldWorkflow, RunnerLease } from './runner-lease.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
-
-export interface LeaseTiming {
-  /** How long a lease lasts without renewal. */
-  ttlMs: number
-  /** How often it is renewed. */
-  heartbeatMs: number
-}
 
 export interface LeaseEvents {
   /** The workflow was canceled (by any process). */
@@ -22,35 +14,43 @@ export interface LeaseEvents {
   onLost(error: WorkflowLeaseLostError): void
 }
 
-export class Lease {
+export class Lease implements HeldWorkflow {
   readonly #store: WorkflowStore
   readonly #runner: RunnerInfo
-  readonly #timing: LeaseTiming
+  readonly #runnerLease: RunnerLease
+  readonly #heartbeatMs: number
   readonly #events: LeaseEvents
   #current: Versioned<WorkflowRecord>
-  #deadline: number
+  /** The runner lease's epoch in which this runner last knew it held the record (see `RunnerLease.epoch`). */
+  #epoch: number
   #timer: NodeJS.Timeout | undefined
   #lost: WorkflowLeaseLostError | undefined
-  #renewing: Promise<void> | undefined
+  #canceled = false
   #checking: Promise<void> | undefined
+  #reasserting: Promise<void> | undefined
   /** Counts this runner's writes of the record, begun and ended: a check that saw one ignores its read. */
   #writes = 0
   #stopped = false
 
-  /** `taken` is the record this runner just wrote with itself as owner, at `takenAt`. */
+  /**
+   * `taken` is the record this runner just wrote with itself as owner, after its runner lease was
+   * ready in `epoch`.
+   */
   constructor(
     store: WorkflowStore,
     runner: RunnerInfo,
+    runnerLease: RunnerLease,
     taken: Versioned<WorkflowRecord>,
-    takenAt: number,
-    timing: LeaseTiming,
+    epoch: number,
+    heartbeatMs: number,
     events: LeaseEvents,
   ) {
     this.#store = store
     this.#runner = runner
+    this.#runnerLease = runnerLease
     this.#current = taken
-    this.#deadline = takenAt + timing.ttlMs
-    this.#timing = timing
+    this.#epoch = epoch
+    this.#heartbeatMs = heartbeatMs
     this.#events = events
   }
 
@@ -60,54 +60,49 @@ export class Lease {
   }
 
   start(): void {
+    this.#runnerLease.watch(this)
     this.#timer = setInterval(() => {
-      // Renew with half the lease left, and never later than with two heartbeats of it left (a
-      // failed or slow renewal then has another heartbeat before it lapses); until then, read.
-      const { ttlMs, heartbeatMs } = this.#timing
-      if (this.#deadline - Date.now() < Math.max(2 * heartbeatMs, ttlMs / 2)) {
-        this.#renewing ??= this.#renew().finally(() => {
-          this.#renewing = undefined
-        })
-      } else {
-        this.#checking ??= this.#check().finally(() => {
-          this.#checking = undefined
-        })
-      }
-    }, this.#timing.heartbeatMs)
+      this.#checking ??= this.#check().finally(() => {
+        this.#checking = undefined
+      })
+    }, this.#heartbeatMs)
     this.#timer.unref()
   }
 
   stop(): void {
     this.#stopped = true
     clearInterval(this.#timer)
+    this.#runnerLease.unwatch(this)
   }
 
   /**
    * Resolves when this runner may still commit; throws `WorkflowLeaseLostError` when it may not.
-   * A lease that ran out locally (a slow storage, a paused process) is renewed first: a renewal by
-   * compare-and-swap from this runner's own version proves nobody took the workflow over meanwhile.
+   * A runner lease that ran out locally (a slow storage, a paused process) is renewed first, and
+   * the record is then re-asserted by compare-and-swap from this runner's own version: that
+   * proves nobody took the workflow over meanwhile, and makes a takeover decided in the gap fail.
    */
   ensure(): Promise<void> | undefined {
-    // The hot path (once per commit): nothing to wait for while the lease is fresh.
-    if (!this.#lost && Date.now() <= this.#deadline) return undefined
+    // The hot path (once per commit): nothing to wait for while the runner lease holds.
+    const runner = this.#runnerLease
+    if (!this.#lost && this.#epoch === runner.epoch && Date.now() <= runner.deadline) return undefined
     return this.#ensureSlow()
   }
 
   async #ensureSlow(): Promise<void> {
-    // Two rounds: a renewal already in flight may have started before the lease ran out.
-    for (let round = 0; round < 2 && !this.#lost && Date.now() > this.#deadline; round++) {
-      this.#renewing ??= this.#renew().finally(() => {
-        this.#renewing = undefined
-      })
-      await this.#renewing
+    const runner = this.#runnerLease
+    // Two rounds: a renewal already in flight may have begun before the lease ran out.
+    for (let round = 0; round < 2 && !this.#lost && Date.now() > runner.deadline; round++) {
+      await runner.renew().catch(() => {})
     }
-    if (!this.#lost && Date.now() > this.#deadline) this.#lose('its lease ran out and could not be renewed')
+    if (!this.#lost && Date.now() > runner.deadline) this.#lose('its lease ran out and could not be renewed')
+    if (!this.#lost && !this.#canceled && this.#epoch !== runner.epoch) await this.#reassert()
     if (this.#lost) throw this.#lost
+    if (this.#canceled) throw new WorkflowCancelledError(this.#current.record.workflowId)
   }
 
   /** Replaces the record by compare-and-swap from the latest version this runner wrote. */
   async update(next: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
-    await this.#renewing?.catch(() => {})
+    await this.#reasserting?.catch(() => {})
     this.#writes++
     try {
       this.#current = await this.#store.updateWorkflow(this.#current, next)
@@ -117,6 +112,11 @@ export class Lease {
     return this.#current
   }
 
+  /** The runner lease lapsed for good (see `HeldWorkflow`). */
+  lapsed(detail: string): void {
+    this.#lose(detail)
+  }
+
   #lose(detail: string): void {
     if (this.#lost) return
     this.#lost = new WorkflowLeaseLostError(this.#current.record.workflowId, detail)
@@ -124,48 +124,74 @@ export class Lease {
     this.#events.onLost(this.#lost)
   }
 
-  async #renew(): Promise<void> {
-    if (this.#lost) return
-    const startedAt = Date.now()
-    const record = this.#current.record
+  #reassert(): Promise<void> {
+    this.#reasserting ??= this.#writeOwn().finally(() => {
+      this.#reasserting = undefined
+    })
+    return this.#reasserting
+  }
+
+  /**
+   * After a gap in the runner lease: rewrites the record as it is, by compare-and-swap from the
+   * version this runner wrote last. It succeeds only while nobody else wrote the record; a
+   * takeover decided during the gap then fails its own compare-and-swap.
+   */
+  async #writeOwn(): Promise<void> {
+    const epoch = this.#runnerLease.epoch
+    const workflowId = this.#current.record.workflowId
     this.#writes++
     try {
-      this.#current = await this.#store.updateWorkflow(this.#current, {
-        ...record,
-        leaseExpiresAt: startedAt + this.#timing.ttlMs,
-      })
-      this.#deadline = startedAt + this.#timing.ttlMs
+      this.#current = await this.#store.updateWorkflow(this.#current, { ...this.#current.record })
+      this.#epoch = epoch
     } catch (error) {
-      if (!(error instanceof ConditionFailedError)) {
-        // Storage unreachable: keep trying until the lease runs out, then stop committing.
-        if (Date.now() > this.#deadline) this.#lose('storage unreachable past the lease time-to-live')
-        return
+      if (!(error instanceof ConditionFailedError)) throw error
+      const now = await this.#store.readWorkflow(workflowId).catch(() => undefined)
+      if (now?.record.status === 'CANCELED') this.#cancel()
+      else {
+        const by = now?.record.owner
+        const detail = !now
+          ? 'deleted'
+          : by
+            ? `now ${now.record.status}, held by ${by.host}:${by.pid}`
+            : `now ${now.record.status}`
+        this.#lose(`the workflow record changed while this runner's lease had run out: ${detail}`)
       }
-      const now = await this.#store.readWorkflow(record.workflowId).catch(() => undefined)
-      this.#follow(now)
+    } finally {
+      this.#writes++
     }
   }
 
   /** A heartbeat without a write: reads the record to notice a cancel or a takeover. */
   async #check(): Promise<void> {
-    if (this.#lost || this.#renewing) return
+    if (this.#lost || this.#stopped) return
+    const runner = this.#runnerLease
+    // The runner lease was renewed after a gap: re-assert now rather than at the next commit.
+    if (this.#epoch !== runner.epoch && Date.now() <= runner.deadline) {
+      await this.#reassert().catch(() => {})
+      return
+    }
     const writes = this.#writes
     const now = await this.#store.readWorkflow(this.#current.record.workflowId).catch(() => null)
-    // Unreachable (null): the next renewal finds out. Our own version: nothing happened. A write
-    // of our own (a renewal, `update`) begun meanwhile makes the read stale or ambiguous: skip it.
+    // Unreachable (null): the runner lease's renewal finds out. Our own version: nothing happened.
+    // A write of our own begun meanwhile makes the read stale or ambiguous: skip it.
     if (now === null || this.#lost || this.#stopped || writes !== this.#writes) return
     if (now?.version !== this.#current.version) this.#follow(now)
+  }
+
+  #cancel(): void {
+    this.#canceled = true
+    this.stop()
+    this.#events.onCancel()
   }
 
   /** Acts on a record someone else may have written since this runner's last write. */
   #follow(now: Versioned<WorkflowRecord> | undefined): void {
     if (now?.record.status === 'CANCELED') {
-      this.stop()
-      this.#events.onCancel()
+      this.#cancel()
     } else if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== this.#runner.runnerId) {
       this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
     } else {
-      this.#current = now // our own record under a newer version: renew from it next time
+      this.#current = now // our own record under a newer version: write from it next time
     }
   }
 }

@@ -3,7 +3,7 @@
 // driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
 // (`init()`); tests and tools may create more.
 
-import { derivedStatus, newRunner, submission, submittedRecord, takeOver } from './claim.js'
+import { derivedStatus, newRunner, submission, submittedRecord, takeOver, underRunnerLease } from './claim.js'
 import type { Codec } from './codec.js'
 import {
   ConditionFailedError,
@@ -16,6 +16,7 @@ import type { Execution } from './execution.js'
 import { type Plan, planGraph } from './graph.js'
 import { validateWorkflowId } from './ids.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
+import { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import type { Json, StepNode } from './step.js'
@@ -26,6 +27,7 @@ import {
   type WorkflowRecord,
   type WorkflowStatus,
   WorkflowStore,
+  withoutOwner,
 } from './store.js'
 import { decodeOutput, executionErrorOf, startRun } from './workflow-run.js'
 
@@ -81,6 +83,8 @@ export class Runtime {
   readonly heartbeatMs: number
   readonly maxRunningWorkflows: number
   readonly onCodeChange: CodeChangePolicy
+  /** The one lease under which this runtime holds every workflow it drives (`runners/<runnerId>`). */
+  readonly #runnerLease: RunnerLease
   readonly #active = new Map<string, ActiveRun>()
   readonly #queue: QueuedRun[] = []
   #starting = 0
@@ -99,6 +103,10 @@ export class Runtime {
     this.#store = this.#storage.then((s) => new WorkflowStore(s, settings.blobThresholdBytes))
     // Surface a bad storage spec on use, not as an unhandled rejection at construction.
     this.#store.catch(() => {})
+    this.#runnerLease = new RunnerLease(this.#store, this.runner, {
+      ttlMs: this.leaseTtlMs,
+      heartbeatMs: this.heartbeatMs,
+    })
   }
 
   /** The storage this runtime uses. */
@@ -113,9 +121,11 @@ export class Runtime {
 
   /**
    * Closes the storage (its connections, handles and timers). Workflows this runtime is running
-   * are not stopped: wait for them (`idle()`), or release them first.
+   * are not stopped: wait for them (`idle()`), or release them first. A runtime that drives no
+   * workflow deletes its runner record first (best effort: an expired one is harmless).
    */
   async close(): Promise<void> {
+    if (this.#active.size === 0 && this.#starting === 0) await this.#runnerLease.retire().catch(() => {})
     await (await this.#storage).close?.()
   }
 
@@ -180,12 +190,15 @@ export class Runtime {
     // Plan (and encode every argument) before writing anything: bad input fails with nothing stored.
     const plan = planGraph(node, '', this.codec)
     const graph = await store.graphRef(workflowId, plan.stored)
-    const now = Date.now()
-    const lease = queued ? undefined : { owner: this.runner, leaseExpiresAt: now + this.leaseTtlMs }
-    const record = submittedRecord(workflowId, metadata, plan, graph, now, lease)
+    const create = () =>
+      store.createWorkflow(
+        submittedRecord(workflowId, metadata, plan, graph, Date.now(), queued ? undefined : this.runner),
+      )
     let created: Versioned<WorkflowRecord>
+    let epoch = 0
     try {
-      created = await store.createWorkflow(record)
+      if (queued) created = await create()
+      else ({ claimed: created, epoch } = await underRunnerLease(this.#runnerLease, create))
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error
       // Another submission of this id won the race.
@@ -194,7 +207,7 @@ export class Runtime {
     }
     if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
-    return this.#start<T>(store, created, plan, false, now)
+    return this.#start<T>(store, created, epoch, plan, false)
   }
 
   /**
@@ -286,8 +299,11 @@ export class Runtime {
       const { status } = current.record
       if (status === 'CANCELED' || status === 'SUCCESSFUL') break
       try {
-        const { owner: _owner, leaseExpiresAt: _lease, ...rest } = current.record
-        await store.updateWorkflow(current, { ...rest, status: 'CANCELED', endedAt: Date.now() })
+        await store.updateWorkflow(current, {
+          ...withoutOwner(current.record),
+          status: 'CANCELED',
+          endedAt: Date.now(),
+        })
         break
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error
@@ -308,14 +324,25 @@ export class Runtime {
       return this.#handle(workflowId, output)
     }
     if (record.status === 'CANCELED') throw new WorkflowNotResumableError(workflowId, 'CANCELED')
-    if (this.deriveStatus(record) === 'RUNNING') {
+    let status = this.deriveStatus(record)
+    if (
+      status === 'RESUMABLE' &&
+      record.lease === 'runner' &&
+      record.owner?.runnerId !== this.runner.runnerId
+    ) {
+      // The runner record behind that may be a cached read: take over only on a fresh one.
+      status = this.deriveStatus(await store.fillRunnerLease(record, { fresh: true }))
+    }
+    if (status === 'RUNNING') {
       throw new WorkflowStillActiveError(
         workflowId,
         `runner ${record.owner?.host}:${record.owner?.pid} is driving it`,
       )
     }
-    const { taken, plan, takenAt } = await takeOver(store, found, this.runner, this.leaseTtlMs, policy)
-    return this.#start<T>(store, taken, plan, true, takenAt, policy)
+    const { claimed, epoch } = await underRunnerLease(this.#runnerLease, () =>
+      takeOver(store, found, this.runner, policy),
+    )
+    return this.#start<T>(store, claimed.taken, epoch, claimed.plan, true, policy)
   }
 
   /** A handle that starts polling for the result only when `result()` is first called. */
@@ -336,18 +363,20 @@ export class Runtime {
     return { workflowId, result: () => result, cancel: () => this.cancel(workflowId) }
   }
 
+  /** Drives `taken`, claimed under the runner lease in `epoch` (`underRunnerLease`), holding it until the run ends. */
   #start<T>(
     store: WorkflowStore,
     taken: Versioned<WorkflowRecord>,
+    epoch: number,
     plan: Plan,
     resume: boolean,
-    takenAt: number,
     policy: CodeChangePolicy = this.onCodeChange,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
-    const run = startRun(this, store, taken, plan, resume, takenAt, policy)
+    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, policy)
     const result = run.result.finally(() => {
       run.lease.stop()
+      this.#runnerLease.unhold()
       this.#active.delete(workflowId)
       this.#startQueued()
       if (this.#active.size === 0) {

@@ -11,10 +11,18 @@
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
+//   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
+//                                    conditionally: only that runner writes it) before any workflow record
+//                                    names the runner as owner, renewed by its heartbeat once half of it is
+//                                    used up, deleted when the runner closes idle. A record left by a dead
+//                                    runner is small and harmless. Workflow records owned under it say
+//                                    `lease: 'runner'` and are not rewritten to renew; records of earlier
+//                                    versions carry their own `leaseExpiresAt` and keep meaning it.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
 import type { StoredGraph } from './graph.js'
+import { RunnerCache } from './runner-cache.js'
 import type { RuntimeInfo } from './runtime-info.js'
 import type { Json } from './step.js'
 import { compareKeys, type Storage } from './storage.js'
@@ -69,7 +77,17 @@ export interface WorkflowRecord {
   rootStepId: string
   runs: number
   owner?: RunnerInfo
-  /** When the owner's lease runs out (its clock, ms since the epoch) unless its heartbeat renews it. */
+  /**
+   * `'runner'`: the owner holds the workflow under its runner lease (`runners/<owner.runnerId>`),
+   * which its heartbeat renews; this record is not rewritten to renew. Absent in records of
+   * earlier versions of wf, whose `leaseExpiresAt` is their own.
+   */
+  lease?: 'runner'
+  /**
+   * When the owner's lease runs out (the owner's clock, ms since the epoch) unless its heartbeat
+   * renews it. For `lease: 'runner'` it is never stored: `WorkflowStore.readWorkflow` fills it in
+   * from the runner record (0 when there is none), for `deriveStatus`.
+   */
   leaseExpiresAt?: number
   error?: RecordedError
   output?: StoredOutput
@@ -111,6 +129,18 @@ export interface RootStepRun {
   attempts: number
 }
 
+/**
+ * A runner's lease (`runners/<runnerId>`): every workflow record that names the runner as owner
+ * with `lease: 'runner'` is held until `leaseExpiresAt`.
+ */
+export interface RunnerRecord {
+  v: 1
+  runner: RunnerInfo
+  /** Until when (the runner's clock, ms since the epoch) the runner holds its workflows. */
+  leaseExpiresAt: number
+  updatedAt: number
+}
+
 export interface Versioned<T> {
   record: T
   version: string
@@ -141,9 +171,32 @@ export const storeKeys = {
   stepsPrefix: (workflowId: string): string => `workflows/${workflowId}/steps/`,
   step: (workflowId: string, stepId: string): string => `workflows/${workflowId}/steps/${stepId}`,
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
+  runner: (runnerId: string): string => `runners/${runnerId}`,
+  runnersPrefix: 'runners/',
   indexPrefix: (status: StoredStatus): string => `index/${status}/`,
   index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
   workflowsPrefix: 'workflows/',
+}
+
+/** Runner ids are made by `newRunner` (hex); anything else in a record must not reach a key. */
+const RUNNER_ID = /^[0-9A-Za-z_-]{1,64}$/
+
+/**
+ * The record without an owner: no runner holds the workflow any more (it ended, was canceled, or
+ * was given back). Drops the owner's lease, whichever kind it was.
+ */
+export function withoutOwner(record: WorkflowRecord): WorkflowRecord {
+  const { owner: _owner, lease: _lease, leaseExpiresAt: _expiry, ...rest } = record
+  return rest
+}
+
+/**
+ * A runner-leased record is stored without `leaseExpiresAt`: one filled in from the runner record
+ * by a reader must never be written back as if it were the record's own.
+ */
+function stored(record: WorkflowRecord): WorkflowRecord {
+  if (record.lease === 'runner') delete record.leaseExpiresAt
+  return record
 }
 
 const isActive = (status: StoredStatus): boolean => status === 'PENDING' || status === 'RUNNING'
@@ -198,12 +251,19 @@ export class WorkflowStore {
   readonly storage: Storage
   /** Outputs larger than this (in bytes of codec text) go to a content-addressed blob. */
   readonly blobThreshold: number
+  /** Runner records read lately, by runner id: a listing of many workflows of one runner reads its record once. */
+  readonly #runners = new RunnerCache((runnerId) => this.readRunner(runnerId))
 
   constructor(storage: Storage, blobThreshold = 256 * 1024) {
     this.storage = storage
     this.blobThreshold = blobThreshold
   }
 
+  /**
+   * The workflow record, or `undefined`. A record held under its runner's lease (`lease: 'runner'`)
+   * comes with `leaseExpiresAt` filled in from the runner record (see `fillRunnerLease`), so that
+   * `Runtime.deriveStatus` can tell RUNNING from RESUMABLE without I/O.
+   */
   async readWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
     const key = storeKeys.workflow(workflowId)
     const found = await this.storage.get(key)
@@ -212,7 +272,61 @@ export class WorkflowStore {
     if (record?.v !== 1 || record.workflowId !== workflowId || !STORED_STATUSES.includes(record.status)) {
       throw new CorruptRecordError(key, 'not a workflow record written by this version of wf')
     }
+    if (record.lease === 'runner') await this.fillRunnerLease(record)
     return { record, version: found.version }
+  }
+
+  /**
+   * Sets `leaseExpiresAt` of a runner-leased record to its runner's (0 when the runner record is
+   * gone: the runner closed, so it drives nothing). Runner records are cached: one that says the
+   * runner is alive until its expiry, one that says it is gone for a second. `fresh` reads it
+   * anyway: a takeover decides on a fresh read, never on a cached "gone".
+   */
+  async fillRunnerLease(record: WorkflowRecord, options: { fresh?: boolean } = {}): Promise<WorkflowRecord> {
+    if (record.lease !== 'runner') return record
+    const runnerId = record.owner?.runnerId
+    if (runnerId === undefined) {
+      delete record.leaseExpiresAt
+      return record
+    }
+    if (typeof runnerId !== 'string' || !RUNNER_ID.test(runnerId)) {
+      throw new CorruptRecordError(storeKeys.workflow(record.workflowId), 'its owner has no valid runner id')
+    }
+    const runner = await (options.fresh ? this.#runners.read(runnerId) : this.#runners.get(runnerId))
+    record.leaseExpiresAt = runner?.leaseExpiresAt ?? 0
+    return record
+  }
+
+  /** A runner's lease record, read from storage (not cached). */
+  async readRunner(runnerId: string): Promise<RunnerRecord | undefined> {
+    const key = storeKeys.runner(runnerId)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<RunnerRecord>(key, found.data)
+    if (
+      record?.v !== 1 ||
+      record.runner?.runnerId !== runnerId ||
+      typeof record.leaseExpiresAt !== 'number'
+    ) {
+      throw new CorruptRecordError(key, 'not a runner record written by this version of wf')
+    }
+    return record
+  }
+
+  /**
+   * Writes a runner's lease record. Unconditional: only that runner writes it. The cache takes it
+   * too, so the runner's own reads of its workflows need no read of it.
+   */
+  async writeRunner(record: RunnerRecord): Promise<void> {
+    const runnerId = record.runner.runnerId
+    await this.storage.put(storeKeys.runner(runnerId), utf8(JSON.stringify(record)))
+    this.#runners.wrote(record)
+  }
+
+  /** Deletes a runner's lease record (a runner closing with no workflow left). */
+  async deleteRunner(runnerId: string): Promise<void> {
+    this.#runners.forget(runnerId)
+    await this.storage.delete(storeKeys.runner(runnerId))
   }
 
   async requireWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord>> {
@@ -266,7 +380,7 @@ export class WorkflowStore {
     await this.#mark(record.status, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
-      utf8(JSON.stringify(record)),
+      utf8(JSON.stringify(stored(record))),
       { ifAbsent: true },
     )
     return { record, version }
@@ -293,7 +407,7 @@ export class WorkflowStore {
     try {
       ;({ version } = await this.storage.put(
         storeKeys.workflow(next.workflowId),
-        utf8(JSON.stringify(next)),
+        utf8(JSON.stringify(stored(next))),
         { ifVersion: previous.version },
       ))
     } catch (error) {

@@ -13,16 +13,22 @@ import {
 import { Execution, ExecutionStopped } from './execution.js'
 import type { Plan } from './graph.js'
 import { Lease } from './lease.js'
+import type { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
 import { getRegisteredStep } from './step.js'
-import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
+import {
+  type RunnerInfo,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStore,
+  withoutOwner,
+} from './store.js'
 
 /** What a run takes from its runtime (a `Runtime` is one). */
 export interface RunSettings {
   readonly codec: Codec
   readonly maxConcurrency: number
   readonly runner: RunnerInfo
-  readonly leaseTtlMs: number
   readonly heartbeatMs: number
 }
 
@@ -35,21 +41,24 @@ export interface WorkflowRun {
   readonly result: Promise<unknown>
 }
 
-/** Starts driving `taken` (a record this runner just wrote as its owner, at `takenAt`) by `plan`. */
+/**
+ * Starts driving `taken` (a record this runner just wrote as its owner, under `runnerLease` ready
+ * in `epoch`) by `plan`.
+ */
 export function startRun(
   settings: RunSettings,
   store: WorkflowStore,
+  runnerLease: RunnerLease,
+  epoch: number,
   taken: Versioned<WorkflowRecord>,
   plan: Plan,
   resume: boolean,
-  takenAt: number,
   policy: CodeChangePolicy,
 ): WorkflowRun {
   const workflowId = taken.record.workflowId
   const controller = new AbortController()
   let execution: Execution | undefined
-  const timing = { ttlMs: settings.leaseTtlMs, heartbeatMs: settings.heartbeatMs }
-  const lease = new Lease(store, settings.runner, taken, takenAt, timing, {
+  const lease = new Lease(store, settings.runner, runnerLease, taken, epoch, settings.heartbeatMs, {
     onCancel: () => controller.abort(),
     onLost: (error) => {
       execution?.halt({ kind: 'infrastructure', error })
@@ -93,7 +102,7 @@ async function driveToEnd(
   const workflowId = taken.workflowId
   // The final records carry no owner or lease: the workflow is no longer held by anyone.
   const base = (): WorkflowRecord => {
-    const { owner: _owner, leaseExpiresAt: _lease, rootStep: _root, ...rest } = lease.current.record
+    const { rootStep: _root, ...rest } = withoutOwner(lease.current.record)
     return rest
   }
   try {

@@ -42,13 +42,16 @@ const slow = step('writes.slow', async (x: number) => {
 describe('writes per workflow', () => {
   it('a run of 10 sequential steps writes its record twice, two index markers and one record per step but the root, which the final record commits', async () => {
     const { storage, puts } = countingStorage()
-    await new Runtime(storage).run(chain(10), { workflowId: 'ten' })
+    const runtime = new Runtime(storage)
+    await runtime.run(chain(10), { workflowId: 'ten' })
     const steps = puts.filter((k) => k.startsWith(storeKeys.stepsPrefix('ten')))
     expect(steps).toHaveLength(9)
     expect(steps).not.toContain(storeKeys.step('ten', 'writes.inc_9'))
+    // And the runner's lease, once for the runtime (not per workflow).
     expect(puts.filter((k) => !steps.includes(k)).sort()).toEqual([
       storeKeys.index('RUNNING', 'ten'),
       storeKeys.index('SUCCESSFUL', 'ten'),
+      storeKeys.runner(runtime.runner.runnerId),
       storeKeys.workflow('ten'),
       storeKeys.workflow('ten'),
     ])
@@ -62,6 +65,7 @@ describe('writes per workflow', () => {
     expect(puts.filter((k) => !k.startsWith(storeKeys.stepsPrefix('queued'))).sort()).toEqual([
       storeKeys.index('PENDING', 'queued'),
       storeKeys.index('SUCCESSFUL', 'queued'),
+      storeKeys.runner(runtime.runner.runnerId),
       storeKeys.workflow('queued'),
       storeKeys.workflow('queued'),
       storeKeys.workflow('queued'),
@@ -139,16 +143,20 @@ describe('writes per workflow', () => {
     await expect(new Runtime(storage).resume('old-layout')).resolves.toBe(50)
   })
 
-  it('a run shorter than half the lease renews no lease; a longer one renews before the lease runs low', async () => {
+  it('a run shorter than half the lease renews no lease; a longer one renews the runner lease, never the workflow record', async () => {
     const { storage, puts } = countingStorage()
     const runtime = new Runtime(storage, { leaseTtlMs: 300, heartbeatMs: 50 })
+    const runnerKey = storeKeys.runner(runtime.runner.runnerId)
     await runtime.run(slow(1), { workflowId: 'short' }) // ≈ 40 ms
     expect(puts.filter((k) => k === storeKeys.workflow('short'))).toHaveLength(2)
+    expect(puts.filter((k) => k === runnerKey)).toHaveLength(1)
     // ≈ 400 ms: longer than the lease itself, so it must have been renewed, yet not at every heartbeat.
     let node = slow(0)
     for (let i = 1; i < 10; i++) node = slow(node)
+    const before = puts.filter((k) => k === runnerKey).length
     await runtime.run(node, { workflowId: 'long' })
-    const renewals = puts.filter((k) => k === storeKeys.workflow('long')).length - 2
+    expect(puts.filter((k) => k === storeKeys.workflow('long'))).toHaveLength(2)
+    const renewals = puts.filter((k) => k === runnerKey).length - before
     expect(renewals).toBeGreaterThanOrEqual(1)
     expect(renewals).toBeLessThan(400 / 50 - 1)
   })
