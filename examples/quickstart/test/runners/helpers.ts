@@ -52,6 +52,11 @@ export function runner(
   return start('runner.mjs', [scenario, storage, workflowId], env)
 }
 
+/** A runner process that passes for one on another machine, running `count` workflows far-0… (fixtures/elsewhere.mjs). */
+export function runnerElsewhere(storage: string, count: number, env: Record<string, string>): Child {
+  return start('elsewhere.mjs', [storage, String(count)], env)
+}
+
 /** A worker process (createWorker) on `storage`. */
 export function worker(storage: string, env: Record<string, string>): Child {
   return start('worker.mjs', [storage], env)

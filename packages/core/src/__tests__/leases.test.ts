@@ -258,11 +258,12 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
 
 describe('a lease that ran out while nobody took over', () => {
   it('is renewed before the next commit instead of failing the run', async () => {
-    // The heartbeat's writes to the workflow record are held up (a slow storage) past the lease.
+    // The heartbeat's writes of the runner record (and any write of the workflow record) are held
+    // up (a slow storage) past the lease.
     class SlowRecordStorage extends MemoryStorage {
       slow = false
       override async put(...args: Parameters<MemoryStorage['put']>): ReturnType<MemoryStorage['put']> {
-        if (this.slow && args[0].endsWith('/workflow')) await sleep(250)
+        if (this.slow && (args[0].endsWith('/workflow') || args[0].startsWith('runners/'))) await sleep(250)
         return super.put(...args)
       }
     }
