@@ -15,16 +15,17 @@ export interface RuntimeOptions {
   /** Outputs larger than this many bytes go to content-addressed blobs. Default 256 KiB. */
   blobThresholdBytes?: number
   /**
-   * How long a runner's lease on a workflow lasts without renewal. Default 15,000 ms. A workflow
-   * whose runner died on another machine becomes RESUMABLE this long after its last heartbeat
-   * (on this machine, at once: the runner's process is gone).
+   * How long a runner's lease (its record `runners/<runnerId>`, under which it holds every
+   * workflow it drives) lasts without renewal. Default 15,000 ms. A workflow whose runner died on
+   * another machine becomes RESUMABLE this long after the runner's last renewal (on this machine,
+   * at once: the runner's process is gone).
    */
   leaseTtlMs?: number
   /**
-   * How often a runner looks at the records of the workflows it drives, noticing a cancel from
-   * another process. It renews a lease (a write) only once half of it is used up (or less than
-   * two heartbeats of it are left), so a run shorter than that writes no renewal. Default
-   * `leaseTtlMs / 3`.
+   * How often a runner looks at the records of the workflows it drives (reads), noticing a cancel
+   * from another process, and checks its runner lease: it renews it (one write, however many
+   * workflows) when less than half of it, or less than two heartbeats of it, is left. A runtime
+   * that drives nothing renews nothing. Default `leaseTtlMs / 3`.
    */
   heartbeatMs?: number
   /**

@@ -223,9 +223,12 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .option('--grace <ms>', 'on stop, how long running steps may take to finish (default 10000)')
     .option(
       '--lease-ttl <ms>',
-      "how long a lease lasts without renewal: a dead machine's workflows wait this long (default 15000)",
+      "how long the worker's lease lasts without renewal: a dead machine's workflows wait this long (default 15000)",
     )
-    .option('--heartbeat <ms>', 'how often leases are renewed and cancels noticed (default lease-ttl / 3)')
+    .option(
+      '--heartbeat <ms>',
+      "how often the worker's lease is renewed when due and cancels are noticed (default lease-ttl / 3)",
+    )
     .option(
       '--on-code-change <policy>',
       'a workflow submitted with other step code: warn (default), error or ignore',
