@@ -119,6 +119,10 @@ describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => 
       }),
     )
     expect(all.slice(-2).map((e) => e.event)).toEqual(['stopping', 'stopped'])
+    // Stopped with nothing left to drive, it deleted its runner record (its one lease).
+    const { runnerId } = all[0] as { runnerId?: string }
+    expect(runnerId).toMatch(/^[0-9a-f]{16}$/)
+    expect(await store.readRunner(runnerId as string)).toBeUndefined()
     // Every step ran in the worker process, once.
     const lines = readFileSync(join(app, 'ok.log'), 'utf8').trim().split('\n')
     expect(new Set(lines.map((l) => l.split(' ')[0]))).toEqual(new Set([String(worker.proc.pid)]))

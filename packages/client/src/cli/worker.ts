@@ -180,6 +180,7 @@ export async function runWorker(
   } finally {
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
-    await (await runtime.storage()).close?.()
+    // Stopped with nothing left to drive: this also deletes the worker's runner record.
+    await runtime.close()
   }
 }
