@@ -308,7 +308,12 @@ export class WorkflowStore {
       record.runner?.runnerId !== runnerId ||
       typeof record.leaseExpiresAt !== 'number'
     ) {
-      throw new CorruptRecordError(key, 'not a runner record written by this version of wf')
+      // Thrown, not read as "gone": a live runner's workflows must not be taken over on garbage.
+      // Deleting the record makes them RESUMABLE (a live runner notices a takeover at its heartbeat).
+      throw new CorruptRecordError(
+        key,
+        'not a runner record written by this version of wf (delete it: the workflows of that runner then become RESUMABLE)',
+      )
     }
     return record
   }

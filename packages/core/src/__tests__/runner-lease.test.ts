@@ -238,6 +238,30 @@ describe('one lease per runner', () => {
     await expect(runtime.resume('remote')).resolves.toBe('resumed')
   })
 
+  it('a corrupt runner record is a CorruptRecordError naming its key, not a runner taken for gone', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    const store = await runtime.store()
+    await runtime.submit(lone(), { workflowId: 'garbled' })
+    const pending = await store.requireWorkflow('garbled')
+    const owner = { host: 'another-machine', pid: 1, runnerId: 'garbled0runner' }
+    await store.updateWorkflow(pending, {
+      ...pending.record,
+      status: 'RUNNING',
+      owner,
+      lease: 'runner',
+      runs: 1,
+    })
+    await storage.put(storeKeys.runner(owner.runnerId), Buffer.from('{"v":1,"runn'))
+    await expect(store.readWorkflow('garbled')).rejects.toMatchObject({
+      code: 'WF_CORRUPT_RECORD',
+      key: storeKeys.runner(owner.runnerId),
+    })
+    // Deleting it, as the error says, makes the workflow RESUMABLE.
+    await storage.delete(storeKeys.runner(owner.runnerId))
+    expect(runtime.deriveStatus((await store.requireWorkflow('garbled')).record)).toBe('RESUMABLE')
+  })
+
   it('a runtime that closes with no workflow deletes its runner record', async () => {
     const storage = new MemoryStorage()
     const runtime = new Runtime(storage)
