@@ -13,11 +13,11 @@
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
 //   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
 //                                    conditionally: only that runner writes it) before any workflow record
-//                                    names the runner as owner, renewed by its heartbeat (once half of it, or
-//                                    all but two heartbeats, is used up), deleted when the runner closes idle. A record left by a dead
-//                                    runner is small and harmless. Workflow records owned under it say
-//                                    `lease: 'runner'` and are not rewritten to renew; records of earlier
-//                                    versions carry their own `leaseExpiresAt` and keep meaning it.
+//                                    names the runner as owner, renewed by its heartbeat (once half of it,
+//                                    or all but two heartbeats, is used up), deleted when the runner closes
+//                                    idle. A record left by a dead runner is small and harmless. Workflow
+//                                    records owned under it say `lease: 'runner'` and are not rewritten to
+//                                    renew; records of earlier versions carry their own `leaseExpiresAt`.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
