@@ -156,30 +156,38 @@ export function report({
     lines.push('')
   }
 
-  lines.push(...targets(get, floor, only, compareFs, results))
+  lines.push(...targets(get, floor, only, compareFs, results, floors))
   lines.push(...limits(get, floor, only))
   lines.push(...profileSection(profiles))
   return lines.join('\n')
 }
 
-function targets(get, floor, only, compareFs, results) {
+function targets(get, floor, only, compareFs, results, floors) {
   const lines = ['## Targets of the issue', '', '| target | measured | |', '|---|---|---|']
   const row = (target, measured, ok) =>
     lines.push(`| ${target} | ${measured} | ${ok === undefined ? '–' : ok ? 'met' : '**missed**'} |`)
   const us = (id, backend) => get(id, backend)?.us
+  // The issue asks for ratios to the floor "measured in the same run": per round, as the tables do.
+  const sameRound = (id, backend, floorName) => {
+    const ratios = (results[`${id}||${backend}`] ?? []).flatMap((r) => {
+      const f = floors[floorName]?.[r.round]
+      return f ? [(r.ms * 1000) / r.steps / f] : []
+    })
+    return ratios.length > 0 ? median(ratios) : us(id, backend) / floor[floorName]
+  }
   // Both durable folder modes keep the same promise (a put that resolved survives power loss).
   for (const backend of ['fs-fsync', 'fs-journal']) {
     const label = BACKEND_LABELS[backend]
     if (only.includes('a') && us('a', backend))
       row(
         `(a) ${label} within 1.3× of one durable atomic write (with folder fsync)`,
-        `${fmt(us('a', backend))} µs vs ${fmt(floor['fs-seq-dirsync'])} µs: ${fmt(us('a', backend) / floor['fs-seq-dirsync'], 2)}×`,
-        us('a', backend) / floor['fs-seq-dirsync'] <= 1.3,
+        `${fmt(us('a', backend))} µs vs ${fmt(floor['fs-seq-dirsync'])} µs (medians); ${fmt(sameRound('a', backend, 'fs-seq-dirsync'), 2)}× (median of each round's ratio to its own floor)`,
+        sameRound('a', backend, 'fs-seq-dirsync') <= 1.3,
       )
     if (backend === 'fs-journal' && only.includes('a') && us('a', backend))
       row(
         `(a) stretch: ${label} near the journal-append floor`,
-        `${fmt(us('a', backend))} µs vs ${fmt(floor.journal)} µs: ${fmt(us('a', backend) / floor.journal, 2)}×`,
+        `${fmt(us('a', backend))} µs vs ${fmt(floor.journal)} µs (medians); ${fmt(sameRound('a', backend, 'journal'), 2)}× (same-round ratio)`,
         undefined,
       )
     for (const [id, dbos] of [
@@ -211,8 +219,8 @@ function targets(get, floor, only, compareFs, results) {
   if (only.includes('b') && get('b', 's3') && floor['s3-par'])
     row(
       '(b) S3 within 1.5× of the server’s raw PUT rate at 32 in flight',
-      `${fmt(us('b', 's3'))} µs vs ${fmt(floor['s3-par'])} µs per PUT: ${fmt(us('b', 's3') / floor['s3-par'], 2)}×`,
-      us('b', 's3') / floor['s3-par'] <= 1.5,
+      `${fmt(us('b', 's3'))} µs vs ${fmt(floor['s3-par'])} µs per PUT (medians); ${fmt(sameRound('b', 's3', 's3-par'), 2)}× (same-round ratio)`,
+      sameRound('b', 's3', 's3-par') <= 1.5,
     )
   for (const backend of ['memory', 'fs-none'])
     if (only.includes('d') && get('d', backend)) {
