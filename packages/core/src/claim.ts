@@ -52,9 +52,16 @@ export function derivedStatus(
   const owner = record.owner
   if (!owner) return 'RESUMABLE'
   if (owner.runnerId === runner.runnerId) return drivenHere ? 'RUNNING' : 'RESUMABLE'
-  if (owner.host === HOST && !pidAlive(owner.pid)) return 'RESUMABLE'
-  if (record.leaseExpiresAt !== undefined && record.leaseExpiresAt < Date.now()) return 'RESUMABLE'
-  return 'RUNNING'
+  return ownerGone(owner, record.leaseExpiresAt) ? 'RESUMABLE' : 'RUNNING'
+}
+
+/**
+ * Whether another runner, named as owner by a RUNNING record, is gone: its process on this host
+ * exited, or its lease (`leaseExpiresAt`: the record's own, or its runner record's) ran out.
+ */
+export function ownerGone(owner: RunnerInfo, leaseExpiresAt: number | undefined): boolean {
+  if (owner.host === HOST && !pidAlive(owner.pid)) return true
+  return leaseExpiresAt !== undefined && leaseExpiresAt < Date.now()
 }
 
 /** The workflow id and metadata of a submission, checked before anything is stored. */

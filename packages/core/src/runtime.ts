@@ -125,8 +125,18 @@ export class Runtime {
    * workflow deletes its runner record first (best effort: an expired one is harmless).
    */
   async close(): Promise<void> {
-    if (this.#active.size === 0 && this.#starting === 0) await this.#runnerLease.retire().catch(() => {})
+    await this.retire()
     await (await this.#storage).close?.()
+  }
+
+  /**
+   * Deletes this runtime's runner record if it drives no workflow, as `close` does but leaving the
+   * storage open: workers that skip the records of this runner's workflows while its record lives
+   * then read them again at their next poll. The record is written again before this runtime
+   * takes another workflow. Best effort.
+   */
+  async retire(): Promise<void> {
+    if (this.#active.size === 0 && this.#starting === 0) await this.#runnerLease.retire().catch(() => {})
   }
 
   /** Whether this runtime is driving `workflowId` right now. */
@@ -154,6 +164,11 @@ export class Runtime {
    * Gives a workflow back: schedules no more of its steps, lets running ones finish and commit
    * for up to `graceMs`, then aborts them and releases the lease, so the workflow is RESUMABLE for
    * another runner. Its `run()` rejects with `RunnerShutdownError`. Used by workers on shutdown.
+   *
+   * Workers skip the records of a runner's workflows while its runner record lives, so they see a
+   * workflow given back at once only when this runtime then holds nothing and retires that record
+   * (`retire` or `close`, as a stopping worker does). A workflow released by a runtime that keeps
+   * others may wait up to `leaseTtlMs` (a worker's slow re-read of every record) to be taken over.
    */
   async release(workflowId: string, graceMs = 0): Promise<void> {
     const active = this.#active.get(workflowId)

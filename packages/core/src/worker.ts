@@ -2,6 +2,8 @@
 // submission order and RESUMABLE ones (whose runner died), without anyone calling resumeAll.
 // Several workers on one storage share the work; leases keep each workflow with one of them.
 
+import { ownerGone } from './claim.js'
+import { mapLimit } from './commit.js'
 import {
   InvalidOptionsError,
   WorkflowNotFoundError,
@@ -11,7 +13,17 @@ import {
 import type { StorageSpec } from './resolve.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
-import { storeKeys, type WorkflowRecord } from './store.js'
+import { type RunnerInfo, storeKeys, type WorkflowRecord } from './store.js'
+
+/** Records a poll reads at once (workflow records, then runner records). */
+const READS_IN_FLIGHT = 16
+
+/** A workflow last read RUNNING under another runner's lease. */
+interface HeldElsewhere {
+  owner: RunnerInfo
+  /** When to read its record again even if its owner still lives (the slow rotation). */
+  rereadAt: number
+}
 
 /** Options of `createWorker`. */
 export interface WorkerOptions extends RuntimeOptions {
@@ -137,23 +149,81 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     }
   }
 
+  // Workflows last read RUNNING under another runner's lease, by id. Their records are not read
+  // again while that runner's record lives: a poll reads each such runner record once instead of
+  // every record it holds (10,000 running workflows would be 10,000 reads a poll). A workflow is
+  // given back with its runner record deleted (a stopping worker) or left to expire (a dead one),
+  // so a poll still sees it at once. Each record is re-read anyway within `leaseTtlMs`, at spread
+  // times: a change the runner record does not show (one workflow released by a runner that goes
+  // on) waits for that rotation.
+  const heldElsewhere = new Map<string, HeldElsewhere>()
+  const rotation = () => runtime.leaseTtlMs * (0.5 + Math.random() / 2)
+
+  /** The workflow ids whose records this poll must read: all but those held by a live runner. */
+  const toRead = async (
+    candidates: string[],
+    now: number,
+  ): Promise<{ ids: string[]; expiries: Map<string, number> }> => {
+    const store = await runtime.store()
+    const owners = new Map<string, RunnerInfo>()
+    for (const workflowId of candidates) {
+      const held = heldElsewhere.get(workflowId)
+      if (held && held.rereadAt > now) owners.set(held.owner.runnerId, held.owner)
+    }
+    // Fresh, not from the store's cache: a runner record deleted on a graceful stop must show now.
+    const expiries = new Map<string, number>()
+    await mapLimit([...owners.keys()], READS_IN_FLIGHT, async (runnerId) => {
+      const runner = await store.readRunner(runnerId).catch(() => null)
+      if (runner !== null) expiries.set(runnerId, runner?.leaseExpiresAt ?? 0)
+    })
+    const ids = candidates.filter((workflowId) => {
+      const held = heldElsewhere.get(workflowId)
+      if (!held || held.rereadAt <= now) return true
+      const expiry = expiries.get(held.owner.runnerId)
+      return expiry === undefined || ownerGone(held.owner, expiry)
+    })
+    return { ids, expiries }
+  }
+
   /** PENDING workflows oldest first, then RESUMABLE ones. */
   const findWork = async (room: number): Promise<string[]> => {
     const store = await runtime.store()
-    const pending: WorkflowRecord[] = []
-    const resumable: string[] = []
+    const now = Date.now()
+    const marked = new Set<string>()
     for (const status of ['PENDING', 'RUNNING'] as const) {
       const prefix = storeKeys.indexPrefix(status)
-      for (const key of await store.listAllKeys(prefix)) {
-        const workflowId = key.slice(prefix.length)
-        if (mine.has(workflowId) || runtime.isActive(workflowId)) continue
-        if ((backoff.get(workflowId)?.until ?? 0) > Date.now()) continue
-        const found = await store.readWorkflow(workflowId).catch(() => undefined)
-        if (!found) continue
-        const status = runtime.deriveStatus(found.record)
-        if (status === 'PENDING') pending.push(found.record)
-        else if (status === 'RESUMABLE') resumable.push(workflowId)
-      }
+      for (const key of await store.listAllKeys(prefix)) marked.add(key.slice(prefix.length))
+    }
+    for (const workflowId of heldElsewhere.keys())
+      if (!marked.has(workflowId)) heldElsewhere.delete(workflowId)
+    const candidates = [...marked].filter(
+      (workflowId) =>
+        !mine.has(workflowId) &&
+        !runtime.isActive(workflowId) &&
+        (backoff.get(workflowId)?.until ?? 0) <= now,
+    )
+    const { ids, expiries } = await toRead(candidates, now)
+    const found = await mapLimit(ids, READS_IN_FLIGHT, (workflowId) =>
+      store.readWorkflow(workflowId).catch(() => undefined),
+    )
+    const pending: WorkflowRecord[] = []
+    const resumable: string[] = []
+    for (const [i, workflowId] of ids.entries()) {
+      heldElsewhere.delete(workflowId)
+      const record = found[i]?.record
+      if (!record) continue
+      const owner = record.lease === 'runner' ? record.owner : undefined
+      // This poll's fresh read of the owner's runner record wins when it ends the lease sooner:
+      // the store's cache may still hold a deleted one alive (a takeover reads it fresh again).
+      const expiry = owner && expiries.get(owner.runnerId)
+      if (expiry !== undefined && expiry < (record.leaseExpiresAt ?? Number.POSITIVE_INFINITY))
+        record.leaseExpiresAt = expiry
+      const status = runtime.deriveStatus(record)
+      if (status === 'PENDING') pending.push(record)
+      else if (status === 'RESUMABLE') resumable.push(workflowId)
+      // Records of earlier versions, with a lease of their own, are read at every poll.
+      else if (status === 'RUNNING' && owner && owner.runnerId !== runtime.runner.runnerId)
+        heldElsewhere.set(workflowId, { owner, rereadAt: now + rotation() })
     }
     pending.sort((a, b) => a.createdAt - b.createdAt || (a.workflowId < b.workflowId ? -1 : 1))
     return [...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
@@ -194,6 +264,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       wake?.()
       await running
       await Promise.all([...mine].map((workflowId) => runtime.release(workflowId, shutdownGraceMs)))
+      // Holding nothing now: delete the runner record, so that other workers read the records of
+      // the workflows given back at their next poll (they skip them while it lives).
+      await runtime.retire()
       if (handleSignals) {
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)

@@ -1,0 +1,216 @@
+// What a polling worker reads: the records of workflows another live runner holds are read about
+// once, not at every poll; their runner record is read instead. A runner that dies or stops still
+// hands its workflows over within about one poll.
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createWorker,
+  currentStep,
+  MemoryStorage,
+  type PutCondition,
+  Runtime,
+  type StoredValue,
+  step,
+  storeKeys,
+  type Worker,
+} from '../index.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(2)
+  }
+}
+
+/** A view of a shared MemoryStorage that counts this view's gets per key (one process's reads). */
+class CountingView extends MemoryStorage {
+  readonly gets = new Map<string, number>()
+  lists = 0
+  readonly #inner: MemoryStorage
+  constructor(inner: MemoryStorage) {
+    super()
+    this.#inner = inner
+  }
+  override get(key: string): Promise<StoredValue | undefined> {
+    this.gets.set(key, (this.gets.get(key) ?? 0) + 1)
+    return this.#inner.get(key)
+  }
+  override put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
+    return this.#inner.put(key, data, cond)
+  }
+  override delete(key: string): Promise<void> {
+    return this.#inner.delete(key)
+  }
+  override list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
+    if (args[1]?.after === undefined && args[0] === storeKeys.indexPrefix('RUNNING')) this.lists++
+    return this.#inner.list(...args)
+  }
+  count(test: (key: string) => boolean): number {
+    let n = 0
+    for (const [key, c] of this.gets) if (test(key)) n += c
+    return n
+  }
+}
+
+/** A view whose calls can be frozen: they wait until it thaws (a runner paused, or cut off). */
+class FreezableView extends MemoryStorage {
+  readonly #inner: MemoryStorage
+  #thawed: Promise<void> = Promise.resolve()
+  #thaw: () => void = () => {}
+  constructor(inner: MemoryStorage) {
+    super()
+    this.#inner = inner
+  }
+  freeze(): void {
+    this.#thawed = new Promise((resolve) => {
+      this.#thaw = resolve
+    })
+  }
+  thaw(): void {
+    this.#thaw()
+  }
+  override async get(key: string): Promise<StoredValue | undefined> {
+    await this.#thawed
+    return this.#inner.get(key)
+  }
+  override async put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
+    await this.#thawed
+    return this.#inner.put(key, data, cond)
+  }
+  override async delete(key: string): Promise<void> {
+    await this.#thawed
+    return this.#inner.delete(key)
+  }
+  override list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
+    return this.#inner.list(...args)
+  }
+}
+
+/** A step that waits until `open()`, or fails when its run is aborted. */
+function gate(name: string) {
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const fn = step(name, async (i: number) => {
+    const { signal } = currentStep()
+    await new Promise<void>((resolve, reject) => {
+      void opened.then(resolve)
+      signal.addEventListener('abort', () => reject(signal.reason))
+    })
+    return i
+  })
+  return { fn, open }
+}
+
+const N = 40
+const isWorkflowRecord = (key: string) => key.startsWith('workflows/') && key.endsWith('/workflow')
+
+const workers: Worker[] = []
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()))
+})
+function startWorker(storage: MemoryStorage, options: Parameters<typeof createWorker>[0]): Worker {
+  const worker = createWorker({ storage, handleSignals: false, concurrency: N, ...options })
+  workers.push(worker)
+  return worker
+}
+
+describe('a polling worker', () => {
+  it('reads the records of workflows a live runner holds about once, then only that runner record at each poll', async () => {
+    const shared = new MemoryStorage()
+    const { fn, open } = gate('poll.held')
+    const owner = new Runtime(shared, { leaseTtlMs: 5000, heartbeatMs: 1000 })
+    const runs = []
+    for (let i = 0; i < N; i++) runs.push(await owner.runAsync(fn(i), { workflowId: `held-${i}` }))
+    const view = new CountingView(shared)
+    // Its own lease (hence the rotation, at most leaseTtlMs) is long: about 30 polls fall in it.
+    startWorker(view, { pollIntervalMs: 10, leaseTtlMs: 2000, heartbeatMs: 500 })
+    await until(() => view.lists >= 30, '30 polls')
+    const polls = view.lists
+    const reads = view.count(isWorkflowRecord)
+    const runnerReads = view.count((key) => key === storeKeys.runner(owner.runner.runnerId))
+    // Before: N reads a poll (1,200 here). Now: each record once, and one runner record a poll.
+    expect(reads).toBe(N)
+    expect(runnerReads).toBeGreaterThanOrEqual(polls - 2)
+    expect(runnerReads).toBeLessThanOrEqual(polls + 1)
+    open()
+    await Promise.all(runs.map((r) => r.result()))
+    await owner.close()
+  })
+
+  it('still reads every record again within its leaseTtlMs (the slow rotation)', async () => {
+    const shared = new MemoryStorage()
+    const { fn, open } = gate('poll.rotated')
+    const owner = new Runtime(shared, { leaseTtlMs: 5000, heartbeatMs: 1000 })
+    const runs = []
+    for (let i = 0; i < N; i++) runs.push(await owner.runAsync(fn(i), { workflowId: `rotated-${i}` }))
+    const view = new CountingView(shared)
+    startWorker(view, { pollIntervalMs: 10, leaseTtlMs: 200, heartbeatMs: 50 })
+    await sleep(700)
+    // Re-read at a spread time between half the lease and the lease (plus a poll): 4 to 8 reads
+    // each in 700 ms, not 60 or so (one a poll).
+    for (let i = 0; i < N; i++) {
+      const reads = view.gets.get(storeKeys.workflow(`rotated-${i}`)) ?? 0
+      expect(reads).toBeGreaterThanOrEqual(3)
+      expect(reads).toBeLessThanOrEqual(8)
+    }
+    open()
+    await Promise.all(runs.map((r) => r.result()))
+    await owner.close()
+  })
+
+  it('takes the workflows of a runner that stops renewing within about one poll of its lease running out, and finishes them', async () => {
+    const shared = new MemoryStorage()
+    const { fn, open } = gate('poll.orphaned')
+    const cutOff = new FreezableView(shared)
+    const dying = new Runtime(cutOff, { leaseTtlMs: 300, heartbeatMs: 50 })
+    const runs = []
+    for (let i = 0; i < N; i++) runs.push(await dying.runAsync(fn(i), { workflowId: `orphan-${i}` }))
+    const view = new CountingView(shared)
+    const pollIntervalMs = 20
+    const worker = startWorker(view, { pollIntervalMs, leaseTtlMs: 10_000, heartbeatMs: 1000 })
+    await until(() => view.lists >= 5, 'a few polls')
+    expect(worker.runtime.runningCount).toBe(0)
+    // Cut the runner off its storage: its heartbeat can no longer renew its runner record.
+    cutOff.freeze()
+    await sleep(5) // a renewal already past the freeze lands first
+    const raw = await shared.get(storeKeys.runner(dying.runner.runnerId))
+    const { leaseExpiresAt } = JSON.parse(Buffer.from(raw?.data ?? []).toString()) as {
+      leaseExpiresAt: number
+    }
+    await until(() => worker.runtime.runningCount === N, 'the worker to take every workflow over')
+    const late = Date.now() - leaseExpiresAt
+    expect(late).toBeGreaterThanOrEqual(0)
+    // Within about a poll (its rotation, 10 s, plays no part); slack for a loaded machine.
+    expect(late).toBeLessThan(pollIntervalMs + 250)
+    open()
+    for (let i = 0; i < N; i++) await expect(worker.runtime.waitForResult(`orphan-${i}`)).resolves.toBe(i)
+    cutOff.thaw()
+    await Promise.allSettled(runs.map((r) => r.result()))
+  })
+
+  it('takes the workflows of a worker that stops gracefully at its next poll, whatever the lease', async () => {
+    const shared = new MemoryStorage()
+    const { fn, open } = gate('poll.handed')
+    const submitter = new Runtime(shared)
+    const handles = []
+    for (let i = 0; i < N; i++) handles.push(await submitter.submit(fn(i), { workflowId: `handed-${i}` }))
+    const long = { leaseTtlMs: 10_000, heartbeatMs: 1000 }
+    const first = startWorker(shared, { pollIntervalMs: 10, shutdownGraceMs: 0, ...long })
+    await until(() => first.runtime.runningCount === N, 'the first worker to take every workflow')
+    const view = new CountingView(shared)
+    const pollIntervalMs = 20
+    const second = startWorker(view, { pollIntervalMs, ...long })
+    await until(() => view.lists >= 10, 'ten polls of the second worker')
+    // These records keep their PENDING marker while RUNNING: still read once, not at every poll.
+    expect(view.count(isWorkflowRecord)).toBe(N)
+    const stopping = Date.now()
+    await first.stop()
+    await until(() => second.runtime.runningCount === N, 'the second worker to take every workflow')
+    expect(Date.now() - stopping).toBeLessThan(pollIntervalMs + 250)
+    open()
+    expect(await Promise.all(handles.map((h) => h.result()))).toEqual(Array.from({ length: N }, (_, i) => i))
+  })
+})
