@@ -14,6 +14,7 @@ import {
   type WorkflowRecord,
   WorkflowStillActiveError,
 } from '../index.js'
+import { FreezableStorage } from './freezable-storage.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const lone = step('rl.lone', () => 'resumed')
@@ -35,40 +36,6 @@ class CountingStorage extends MemoryStorage {
     let n = 0
     for (const [key, c] of counts) if (test(key)) n += c
     return n
-  }
-}
-
-/** A storage in front of another that can be frozen: calls made while frozen wait until it thaws (a paused process). */
-class FreezableStorage extends MemoryStorage {
-  readonly #inner: MemoryStorage
-  #thawed: Promise<void> = Promise.resolve()
-  #thaw: () => void = () => {}
-  constructor(inner: MemoryStorage) {
-    super()
-    this.#inner = inner
-  }
-  freeze(): void {
-    this.#thawed = new Promise((resolve) => {
-      this.#thaw = resolve
-    })
-  }
-  thaw(): void {
-    this.#thaw()
-  }
-  override async get(key: string): Promise<StoredValue | undefined> {
-    await this.#thawed
-    return this.#inner.get(key)
-  }
-  override async put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
-    await this.#thawed
-    return this.#inner.put(key, data, cond)
-  }
-  override async delete(key: string): Promise<void> {
-    await this.#thawed
-    return this.#inner.delete(key)
-  }
-  override list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
-    return this.#inner.list(...args)
   }
 }
 

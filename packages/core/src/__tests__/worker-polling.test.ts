@@ -13,6 +13,7 @@ import {
   storeKeys,
   type Worker,
 } from '../index.js'
+import { FreezableStorage } from './freezable-storage.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {
@@ -50,40 +51,6 @@ class CountingView extends MemoryStorage {
     let n = 0
     for (const [key, c] of this.gets) if (test(key)) n += c
     return n
-  }
-}
-
-/** A view whose calls can be frozen: they wait until it thaws (a runner paused, or cut off). */
-class FreezableView extends MemoryStorage {
-  readonly #inner: MemoryStorage
-  #thawed: Promise<void> = Promise.resolve()
-  #thaw: () => void = () => {}
-  constructor(inner: MemoryStorage) {
-    super()
-    this.#inner = inner
-  }
-  freeze(): void {
-    this.#thawed = new Promise((resolve) => {
-      this.#thaw = resolve
-    })
-  }
-  thaw(): void {
-    this.#thaw()
-  }
-  override async get(key: string): Promise<StoredValue | undefined> {
-    await this.#thawed
-    return this.#inner.get(key)
-  }
-  override async put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
-    await this.#thawed
-    return this.#inner.put(key, data, cond)
-  }
-  override async delete(key: string): Promise<void> {
-    await this.#thawed
-    return this.#inner.delete(key)
-  }
-  override list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
-    return this.#inner.list(...args)
   }
 }
 
@@ -164,7 +131,7 @@ describe('a polling worker', () => {
   it('takes the workflows of a runner that stops renewing within about one poll of its lease running out, and finishes them', async () => {
     const shared = new MemoryStorage()
     const { fn, open } = gate('poll.orphaned')
-    const cutOff = new FreezableView(shared)
+    const cutOff = new FreezableStorage(shared)
     const dying = new Runtime(cutOff, { leaseTtlMs: 300, heartbeatMs: 50 })
     const runs = []
     for (let i = 0; i < N; i++) runs.push(await dying.runAsync(fn(i), { workflowId: `orphan-${i}` }))
