@@ -229,6 +229,26 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     return [...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
   }
 
+  // Runner records of runners that died without closing stay behind. An expired one already
+  // means "gone" (workflows held under it are RESUMABLE, and a runner that comes back writes its
+  // record anew and re-asserts its workflows), so now and then a worker deletes those expired for
+  // more than ten leases. Best effort: a record that cannot be read or deleted is left alone.
+  const staleMs = 10 * runtime.leaseTtlMs
+  let sweptAt = Date.now()
+  const sweepRunners = async (now: number): Promise<void> => {
+    if (now - sweptAt < staleMs) return
+    sweptAt = now
+    const store = await runtime.store()
+    const prefix = storeKeys.runnersPrefix
+    await mapLimit(await store.listAllKeys(prefix), READS_IN_FLIGHT, async (key) => {
+      const runnerId = key.slice(prefix.length)
+      if (runnerId === runtime.runner.runnerId) return
+      const runner = await store.readRunner(runnerId).catch(() => undefined)
+      if (runner !== undefined && runner.leaseExpiresAt < now - staleMs)
+        await store.deleteRunner(runnerId).catch(() => undefined)
+    })
+  }
+
   const loop = async () => {
     while (!stopping) {
       try {
@@ -240,6 +260,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
             if (await take(workflowId)) took++
           }
         }
+        await sweepRunners(Date.now())
       } catch (error) {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }

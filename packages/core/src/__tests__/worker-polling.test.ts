@@ -180,4 +180,28 @@ describe('a polling worker', () => {
     open()
     expect(await Promise.all(handles.map((h) => h.result()))).toEqual(Array.from({ length: N }, (_, i) => i))
   })
+
+  it('deletes runner records expired for more than ten of its leases, and no others', async () => {
+    const shared = new MemoryStorage()
+    const store = await new Runtime(shared).store()
+    const now = Date.now()
+    const record = (runnerId: string, leaseExpiresAt: number) => ({
+      v: 1 as const,
+      runner: { host: 'elsewhere', pid: 1, runnerId },
+      leaseExpiresAt,
+      updatedAt: leaseExpiresAt - 1000,
+    })
+    await store.writeRunner(record('deadlong', now - 60_000))
+    await store.writeRunner(record('deadlately', now + 200))
+    await store.writeRunner(record('alive', now + 60_000))
+    await shared.put(storeKeys.runner('garbage'), new TextEncoder().encode('not json'))
+    // Ten leases of 100 ms: a record expired for more than a second goes, at a sweep every second.
+    startWorker(shared, { pollIntervalMs: 10, leaseTtlMs: 100, heartbeatMs: 20 })
+    await until(async () => (await shared.get(storeKeys.runner('deadlong'))) === undefined, 'the sweep')
+    expect(await shared.get(storeKeys.runner('alive'))).toBeDefined()
+    // Expired for less than ten leases at the first sweep (a second in): kept until a later one.
+    expect(await shared.get(storeKeys.runner('deadlately'))).toBeDefined()
+    // Unreadable: left for a person to look at (its CorruptRecordError says to delete it).
+    expect(await shared.get(storeKeys.runner('garbage'))).toBeDefined()
+  })
 })
