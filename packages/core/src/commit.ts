@@ -4,6 +4,7 @@
 
 import { encodeValue } from './codec.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
+import { mapLimit } from './map-limit.js'
 import { StepScheduler } from './scheduler.js'
 import { isStepNode, type StepNode } from './step.js'
 import type { StepRecord, StoredOutput } from './store.js'
@@ -219,22 +220,4 @@ export abstract class StepCommitter extends StepScheduler {
     this.expand(node, sub, live)
     return sub
   }
-}
-
-/** Maps with at most `limit` calls in flight, keeping order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }

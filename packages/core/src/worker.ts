@@ -3,13 +3,13 @@
 // Several workers on one storage share the work; leases keep each workflow with one of them.
 
 import { ownerGone } from './claim.js'
-import { mapLimit } from './commit.js'
 import {
   InvalidOptionsError,
   WorkflowNotFoundError,
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from './errors.js'
+import { mapLimit } from './map-limit.js'
 import type { StorageSpec } from './resolve.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
