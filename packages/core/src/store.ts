@@ -199,6 +199,35 @@ function stored(record: WorkflowRecord): WorkflowRecord {
   return record
 }
 
+/**
+ * The JSON of inline graphs, by graph. A workflow record is written two or three times per run and
+ * carries its inline graph each time, by far its largest part: serializing the graph once per
+ * graph, not once per write, is most of a record's serialization cost. Stored graphs are never
+ * changed in place (a record with another graph holds another object), so the text stays right.
+ */
+const graphJson = new WeakMap<StoredGraph, string>()
+
+function jsonOfGraph(graph: StoredGraph): string {
+  let json = graphJson.get(graph)
+  if (json === undefined) {
+    json = JSON.stringify(graph)
+    graphJson.set(graph, json)
+  }
+  return json
+}
+
+/**
+ * A workflow record as JSON (after `stored`). An inline graph is written from `jsonOfGraph`, as the
+ * record's last field: readers parse the record, so the order of its fields does not matter.
+ */
+function recordJson(record: WorkflowRecord): string {
+  const { graph } = record
+  if (typeof graph !== 'object' || graph === null) return JSON.stringify(record)
+  // `undefined` leaves the field out; the spread keeps the other fields in their order.
+  const rest = JSON.stringify({ ...record, graph: undefined })
+  return `${rest.length > 2 ? `${rest.slice(0, -1)},` : '{'}"graph":${jsonOfGraph(graph)}}`
+}
+
 const isActive = (status: StoredStatus): boolean => status === 'PENDING' || status === 'RUNNING'
 
 /**
@@ -352,7 +381,7 @@ export class WorkflowStore {
    * the nonce of a key written for it now.
    */
   async graphRef(workflowId: string, graph: StoredGraph): Promise<WorkflowRecord['graph']> {
-    const json = JSON.stringify(graph)
+    const json = jsonOfGraph(graph)
     return json.length <= INLINE_GRAPH_CHARS ? graph : this.writeGraph(workflowId, graph, json)
   }
 
@@ -385,7 +414,7 @@ export class WorkflowStore {
     await this.#mark(record.status, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
-      utf8(JSON.stringify(stored(record))),
+      utf8(recordJson(stored(record))),
       { ifAbsent: true },
     )
     return { record, version }
@@ -412,7 +441,7 @@ export class WorkflowStore {
     try {
       ;({ version } = await this.storage.put(
         storeKeys.workflow(next.workflowId),
-        utf8(JSON.stringify(stored(next))),
+        utf8(recordJson(stored(next))),
         { ifVersion: previous.version },
       ))
     } catch (error) {

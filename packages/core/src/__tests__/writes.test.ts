@@ -1,6 +1,6 @@
 // What a workflow writes: the storage puts per workflow are the budget of benchmark issue #8, and
 // the layout change behind them (inline graphs) must still resume workflows stored the old way.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createWorker, MemoryStorage, Runtime, type Storage, step, storeKeys } from '../index.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -111,6 +111,30 @@ describe('writes per workflow', () => {
     expect(puts.some((k) => k.startsWith('workflows/small/graph/'))).toBe(false)
     const { record } = await (await runtime.store()).requireWorkflow('small')
     expect(typeof record.graph).toBe('object')
+  })
+
+  it('serializes an inline graph once per submission, not at each write of the record that carries it', async () => {
+    const runtime = new Runtime(new MemoryStorage())
+    const holdsGraph = (value: unknown) =>
+      typeof value === 'object' &&
+      value !== null &&
+      ('nodes' in value || typeof (value as { graph?: unknown }).graph === 'object')
+    const stringify = vi.spyOn(JSON, 'stringify')
+    try {
+      await runtime.run(chain(3), { workflowId: 'once' })
+      expect(stringify.mock.calls.filter(([value]) => holdsGraph(value))).toHaveLength(1)
+    } finally {
+      stringify.mockRestore()
+    }
+    // The record was written twice (RUNNING, SUCCESSFUL), each time with its graph.
+    const store = await runtime.store()
+    const { record } = await store.requireWorkflow('once')
+    expect(record.status).toBe('SUCCESSFUL')
+    expect((await store.loadGraph(record)).nodes.map((n) => n.id)).toEqual([
+      'writes.inc',
+      'writes.inc_1',
+      'writes.inc_2',
+    ])
   })
 
   it('stores a large graph under a key of its own and resumes from it', async () => {
