@@ -35,6 +35,28 @@ export function currentStep(): StepContext {
   return context
 }
 
+/**
+ * The context of one attempt of a step run in this process. Its signal is the run's, made only
+ * when the step reads it (see `LazyAbortController`): most steps never do.
+ */
+export class AttemptContext implements StepContext {
+  readonly workflowId: string
+  readonly stepId: string
+  readonly attempt: number
+  readonly #abort: { readonly signal: AbortSignal }
+
+  constructor(workflowId: string, stepId: string, attempt: number, abort: { readonly signal: AbortSignal }) {
+    this.workflowId = workflowId
+    this.stepId = stepId
+    this.attempt = attempt
+    this.#abort = abort
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal
+  }
+}
+
 /** A step body as the engine calls it. */
 export type StepBody = (...args: unknown[]) => unknown
 

@@ -5,7 +5,7 @@
 
 import { encodeValue } from './codec.js'
 import { StepCommitter } from './commit.js'
-import { callInContext, callWithTimeout, type StepBody } from './context.js'
+import { AttemptContext, callInContext, callWithTimeout, type StepBody } from './context.js'
 import { StepNotRegisteredError, StepTimeoutError } from './errors.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from './graph.js'
 import { runIsolated } from './isolate.js'
@@ -42,13 +42,12 @@ export class Execution extends StepCommitter {
    */
   run(plan: Plan, resume: boolean): Promise<unknown> {
     this.root = plan.root
-    const signal = this.options.signal
-    const stop = () => {
+    const abort = this.options.abort
+    this.aborted = abort.aborted
+    abort.onAbort = () => {
       this.aborted = true
       this.stop({ kind: 'canceled' })
     }
-    this.aborted = signal.aborted
-    signal.addEventListener('abort', stop, { once: true })
     const result = this.newResult()
     if (resume) {
       // A stop while committed steps are still loading settles the result before they are linked.
@@ -60,7 +59,9 @@ export class Execution extends StepCommitter {
       this.link(plan.nodes)
       this.#begin()
     }
-    const done = result.finally(() => signal.removeEventListener('abort', stop))
+    const done = result.finally(() => {
+      abort.onAbort = undefined
+    })
     // It may settle before the caller awaits it (a step that is not registered fails at once).
     done.catch(() => {})
     return done
@@ -114,14 +115,14 @@ export class Execution extends StepCommitter {
     node.attempts = attempt
     let result: unknown
     try {
-      const { workflowId, signal } = this.options
+      const { workflowId, abort } = this.options
       const { timeoutMs, isolate } = node.options
       result =
         isolate !== undefined
           ? this.#attemptIsolated(node, args, attempt)
           : timeoutMs === undefined
-            ? callInContext({ workflowId, stepId: node.id, attempt, signal }, fn, args)
-            : callWithTimeout({ workflowId, stepId: node.id, attempt }, signal, timeoutMs, fn, args)
+            ? callInContext(new AttemptContext(workflowId, node.id, attempt, abort), fn, args)
+            : callWithTimeout({ workflowId, stepId: node.id, attempt }, abort.signal, timeoutMs, fn, args)
     } catch (error) {
       this.#failed(node, fn, args, attempt, error)
       return
@@ -156,7 +157,7 @@ export class Execution extends StepCommitter {
       return
     }
     if (retry) {
-      sleep(backoffDelay(node, attempt), this.options.signal).then(() =>
+      sleep(backoffDelay(node, attempt), this.options.abort.signal).then(() =>
         this.#attempt(node, fn, args, attempt + 1),
       )
       return
@@ -175,7 +176,7 @@ export class Execution extends StepCommitter {
    */
   #attemptIsolated(node: PlanNode, args: unknown[], attempt: number): Promise<unknown> {
     const timeoutMs = node.options.timeoutMs
-    const { codec, workflowId } = this.options
+    const { codec, workflowId, abort } = this.options
     const controller = timeoutMs === undefined ? undefined : new AbortController()
     const timer =
       controller &&
@@ -185,7 +186,7 @@ export class Execution extends StepCommitter {
       options: node.options,
       args: encodeValue(codec, args, 'arguments', node.id),
       context: { workflowId, stepId: node.id, attempt },
-      signal: controller ? AbortSignal.any([this.options.signal, controller.signal]) : this.options.signal,
+      signal: controller ? AbortSignal.any([abort.signal, controller.signal]) : abort.signal,
       codec,
     })
       .then((text) => codec.decode(text))

@@ -15,6 +15,7 @@ import {
 import type { Execution } from './execution.js'
 import { type Plan, planGraph } from './graph.js'
 import { validateWorkflowId } from './ids.js'
+import type { LazyAbortController } from './lazy-abort.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
 import { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
@@ -60,7 +61,7 @@ export interface ResumeOptions {
 }
 
 interface ActiveRun {
-  controller: AbortController
+  controller: LazyAbortController
   execution: Execution
   result: Promise<unknown>
 }

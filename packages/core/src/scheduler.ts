@@ -5,6 +5,7 @@
 import type { Codec } from './codec.js'
 import { WfError } from './errors.js'
 import { NodeState, type Plan, type PlanNode } from './graph.js'
+import type { LazyAbortController } from './lazy-abort.js'
 import type { RootStepRun, StepRecord, StoredOutput, WorkflowStore } from './store.js'
 
 /** Why an execution stopped without an output. */
@@ -27,8 +28,8 @@ export interface ExecutionOptions {
   store: WorkflowStore
   codec: Codec
   maxConcurrency: number
-  /** Aborted when the workflow is canceled. */
-  signal: AbortSignal
+  /** Aborted when the workflow is canceled; its signal is made only if a step asks for it. */
+  abort: LazyAbortController
   /** Called after each step commits (progress, heartbeats). */
   onStepDone?: (node: PlanNode) => void
   /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */

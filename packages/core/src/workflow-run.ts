@@ -12,6 +12,7 @@ import {
 } from './errors.js'
 import { Execution, ExecutionStopped } from './execution.js'
 import type { Plan } from './graph.js'
+import { LazyAbortController } from './lazy-abort.js'
 import { Lease } from './lease.js'
 import type { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
@@ -34,7 +35,7 @@ export interface RunSettings {
 
 /** A run under way. Its lease is the caller's to stop once `result` settles. */
 export interface WorkflowRun {
-  readonly controller: AbortController
+  readonly controller: LazyAbortController
   readonly execution: Execution
   readonly lease: Lease
   /** The workflow's output once the final record is written; rejects as `run()` does. */
@@ -56,7 +57,7 @@ export function startRun(
   policy: CodeChangePolicy,
 ): WorkflowRun {
   const workflowId = taken.record.workflowId
-  const controller = new AbortController()
+  const controller = new LazyAbortController()
   let execution: Execution | undefined
   const lease = new Lease(store, settings.runner, runnerLease, taken, epoch, settings.heartbeatMs, {
     onCancel: () => controller.abort(),
@@ -70,7 +71,7 @@ export function startRun(
     store,
     codec: settings.codec,
     maxConcurrency: settings.maxConcurrency,
-    signal: controller.signal,
+    abort: controller,
     beforeCommit: () => lease.ensure(),
     // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
     onStoredSubGraph: (graph) =>

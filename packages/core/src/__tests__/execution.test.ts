@@ -15,6 +15,7 @@ import {
   type StepNode,
   step,
 } from '../index.js'
+import { LazyAbortController } from '../lazy-abort.js'
 import { WorkflowStore } from '../store.js'
 
 const newRuntime = () => new Runtime(new MemoryStorage())
@@ -132,7 +133,7 @@ describe('running steps', () => {
         store: new WorkflowStore(new MemoryStorage()),
         codec: defaultCodec,
         maxConcurrency: 10,
-        signal: new AbortController().signal,
+        abort: new LazyAbortController(),
         beforeCommit,
       }).run(plan, false)
     }
@@ -158,7 +159,7 @@ describe('running steps', () => {
       store: new WorkflowStore(new MemoryStorage()),
       codec: defaultCodec,
       maxConcurrency: 10,
-      signal: new AbortController().signal,
+      abort: new LazyAbortController(),
     })
     expect(await execution.run(plan, false)).toBe(2_000)
     // No node links upstream any more, and only the root keeps its output.
