@@ -42,12 +42,6 @@ export class Execution extends StepCommitter {
    */
   run(plan: Plan, resume: boolean): Promise<unknown> {
     this.root = plan.root
-    const abort = this.options.abort
-    this.aborted = abort.aborted
-    abort.onAbort = () => {
-      this.aborted = true
-      this.stop({ kind: 'canceled' })
-    }
     const result = this.newResult()
     if (resume) {
       // A stop while committed steps are still loading settles the result before they are linked.
@@ -59,12 +53,7 @@ export class Execution extends StepCommitter {
       this.link(plan.nodes)
       this.#begin()
     }
-    const done = result.finally(() => {
-      abort.onAbort = undefined
-    })
-    // It may settle before the caller awaits it (a step that is not registered fails at once).
-    done.catch(() => {})
-    return done
+    return result
   }
 
   #begin(): void {

@@ -102,7 +102,7 @@ export class Lease implements HeldWorkflow {
 
   /** Replaces the record by compare-and-swap from the latest version this runner wrote. */
   async update(next: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
-    await this.#reasserting?.catch(() => {})
+    if (this.#reasserting) await this.#reasserting.catch(() => {})
     this.#writes++
     try {
       this.#current = await this.#store.updateWorkflow(this.#current, next)

@@ -76,6 +76,8 @@ interface QueuedRun {
 export class Runtime {
   readonly #storage: Promise<Storage>
   #store: Promise<WorkflowStore>
+  /** `#store` once resolved: a submission then starts without waiting a turn for it. */
+  #readyStore: WorkflowStore | undefined
   readonly codec: Codec
   readonly maxConcurrency: number
   /** This runtime's identity in workflow records. */
@@ -101,7 +103,10 @@ export class Runtime {
     this.maxConcurrency = settings.maxConcurrency
     this.runner = newRunner()
     this.#storage = resolveStorage(storage)
-    this.#store = this.#storage.then((s) => new WorkflowStore(s, settings.blobThresholdBytes))
+    this.#store = this.#storage.then((s) => {
+      this.#readyStore = new WorkflowStore(s, settings.blobThresholdBytes)
+      return this.#readyStore
+    })
     // Surface a bad storage spec on use, not as an unhandled rejection at construction.
     this.#store.catch(() => {})
     this.#runnerLease = new RunnerLease(this.#store, this.runner, {
@@ -181,12 +186,13 @@ export class Runtime {
   }
 
   /** Runs the workflow ending at `node` and resolves to its output. */
-  async run<T>(node: StepNode<T>, options?: RunOptions): Promise<T> {
-    return (await this.runAsync(node, options)).result()
+  run<T>(node: StepNode<T>, options?: RunOptions): Promise<T> {
+    return this.runAsync(node, options).then(resultOf)
   }
 
   /** Submits the workflow ending at `node` durably, starts it, and resolves to its handle. */
-  async runAsync<T>(node: StepNode<T>, options: RunOptions = {}): Promise<WorkflowHandle<T>> {
+  runAsync<T>(node: StepNode<T>, options: RunOptions = {}): Promise<WorkflowHandle<T>> {
+    // Not async: `#submit` is, and wrapping its promise in another costs each workflow two more.
     return this.#submit(node, options, false)
   }
 
@@ -194,7 +200,7 @@ export class Runtime {
     const { workflowId, metadata } = submission(options)
     if (this.#active.has(workflowId) || this.#queue.some((q) => q.workflowId === workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
-    const store = await this.#store
+    const store = this.#readyStore ?? (await this.#store)
     const existing = await store.readWorkflow(workflowId)
     if (existing) {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
@@ -205,7 +211,7 @@ export class Runtime {
       detached || this.#active.size + this.#starting + this.#queue.length >= this.maxRunningWorkflows
     // Plan (and encode every argument) before writing anything: bad input fails with nothing stored.
     const plan = planGraph(node, '', this.codec)
-    const graph = await store.graphRef(workflowId, plan.stored)
+    const graph = store.inlineGraph(plan.stored) ?? (await store.graphRef(workflowId, plan.stored))
     const create = () =>
       store.createWorkflow(
         submittedRecord(workflowId, metadata, plan, graph, Date.now(), queued ? undefined : this.runner),
@@ -390,7 +396,7 @@ export class Runtime {
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
     const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, policy)
-    const result = run.result.finally(() => {
+    const ended = () => {
       run.lease.stop()
       this.#runnerLease.unhold()
       this.#active.delete(workflowId)
@@ -399,11 +405,24 @@ export class Runtime {
         for (const wake of this.#idleWaiters) wake()
         this.#idleWaiters.clear()
       }
-    }) as Promise<T>
+    }
+    // Not `finally`, which costs two more promises per workflow.
+    const result = run.result.then(
+      (value) => {
+        ended()
+        return value
+      },
+      (error: unknown) => {
+        ended()
+        throw error
+      },
+    ) as Promise<T>
     this.#active.set(workflowId, { controller: run.controller, execution: run.execution, result })
     return this.#handle(workflowId, result)
   }
 }
+
+const resultOf = <T>(handle: WorkflowHandle<T>): Promise<T> => handle.result()
 
 let current: Runtime | undefined
 

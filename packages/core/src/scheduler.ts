@@ -82,17 +82,30 @@ export abstract class StepScheduler {
   /** Runs one attempt (or more) of a ready node; every start ends in exactly one `finished`. */
   protected abstract start(node: PlanNode): void
 
-  /** The run's result, settled by `pump` or `settleWith`. Made once, before anything is scheduled. */
+  /**
+   * The run's result, settled by `pump` or `settleWith`. Made once, before anything is scheduled;
+   * from then until it settles, an abort stops scheduling at once.
+   */
   protected newResult(): Promise<unknown> {
-    return new Promise<unknown>((resolve, reject) => {
+    const abort = this.options.abort
+    this.aborted = abort.aborted
+    abort.onAbort = () => {
+      this.aborted = true
+      this.stop({ kind: 'canceled' })
+    }
+    const result = new Promise<unknown>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
+    // It may settle before the caller awaits it (a step that is not registered fails at once).
+    result.catch(() => {})
+    return result
   }
 
   protected settleWith(error: unknown): void {
     if (this.#settled) return
     this.#settled = true
+    this.options.abort.onAbort = undefined
     this.#reject(error)
   }
 
@@ -191,6 +204,7 @@ export abstract class StepScheduler {
       (!failure || (failure.kind === 'released' && this.deferredRoot !== undefined))
     ) {
       this.#settled = true
+      this.options.abort.onAbort = undefined
       this.#resolve(this.root.output)
       return
     }

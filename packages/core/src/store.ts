@@ -156,6 +156,10 @@ function utf8(text: string): Uint8Array {
 }
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
+const ignore = (): void => {}
+const ignoreConditionFailed = (error: unknown): void => {
+  if (!(error instanceof ConditionFailedError)) throw error
+}
 const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
@@ -376,6 +380,11 @@ export class WorkflowStore {
     return nonce
   }
 
+  /** The graph itself when small enough to go inline in its workflow record (no I/O), else `undefined`. */
+  inlineGraph(graph: StoredGraph): StoredGraph | undefined {
+    return jsonOfGraph(graph).length <= INLINE_GRAPH_CHARS ? graph : undefined
+  }
+
   /**
    * What a new workflow record holds as its `graph`: the graph itself when small (no write), else
    * the nonce of a key written for it now.
@@ -473,12 +482,11 @@ export class WorkflowStore {
    * creating it if absent is enough, and a create is the cheaper write on every backend (the
    * folder storage links the file in without taking the key's lock or reading its version).
    */
-  async #mark(status: StoredStatus, workflowId: string): Promise<void> {
-    try {
-      await this.storage.put(storeKeys.index(status, workflowId), new Uint8Array(), { ifAbsent: true })
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error
-    }
+  #mark(status: StoredStatus, workflowId: string): Promise<void> {
+    // Not async: twice per workflow, and an async function costs two more promises.
+    return this.storage
+      .put(storeKeys.index(status, workflowId), new Uint8Array(), IF_ABSENT)
+      .then(ignore, ignoreConditionFailed)
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */

@@ -108,7 +108,8 @@ async function driveToEnd(
   }
   try {
     const output = await running
-    await lease.ensure()
+    const ensuring = lease.ensure()
+    if (ensuring) await ensuring
     const root = execution.rootCommit
     const stored =
       root?.output ??
