@@ -33,6 +33,7 @@ import {
   versionOfFile,
 } from './journal.js'
 import { keyToParts } from './key-path.js'
+import { KnownFolders } from './known-folders.js'
 import { listKeys } from './list.js'
 import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX } from './lock.js'
 import { isOwnerDead, OWNER_STAMP } from './owner.js'
@@ -115,6 +116,8 @@ export class FileSystemStorage implements Storage {
   readonly #boot: string | undefined
   readonly #locks: KeyLocks
   readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
+  /** `'journal'`: folders its synchronous puts wrote to lately. */
+  readonly #knownFolders = new KnownFolders()
   readonly #staleMs: number
 
   /** Creates the storage without touching the disk; prefer `createFileSystemStorage`, which checks the folder. */
@@ -502,7 +505,11 @@ export class FileSystemStorage implements Storage {
     await appended
   }
 
-  /** `#writeTemp` with synchronous calls and no fsync (the journal's fast path). */
+  /**
+   * `#writeTemp` with synchronous calls and no fsync (the journal's fast path). A folder it has not
+   * written to lately is created first (most are new: a workflow's own folders), rather than found
+   * missing by a failed open.
+   */
   #writeTempSync(
     sync: SyncFileSystem,
     at: Location,
@@ -510,6 +517,7 @@ export class FileSystemStorage implements Storage {
     data: Uint8Array,
     createFolders: boolean,
   ): string | undefined {
+    if (createFolders && !this.#knownFolders.has(at.dir)) makeFoldersSync(sync, at.dir)
     for (let attempt = 0; ; attempt++) {
       const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${tempCounter++}`)
       let fd: number
@@ -517,12 +525,14 @@ export class FileSystemStorage implements Storage {
         fd = sync.openSync(temp, 'wx', 0o666)
       } catch (error) {
         if (errnoOf(error) === 'ENOENT' && attempt < FOLDER_RETRIES) {
+          this.#knownFolders.forget(at.dir)
           if (!createFolders) return undefined
           makeFoldersSync(sync, at.dir)
           continue
         }
         throw unavailable(error, 'creating', temp)
       }
+      this.#knownFolders.add(at.dir)
       try {
         writeAllSync(sync, fd, header, data)
       } catch (error) {
@@ -569,7 +579,7 @@ export class FileSystemStorage implements Storage {
       return
     }
     await appended
-    removeEmptyFoldersSync(sync, this.root, at.dir)
+    removeEmptyFoldersSync(sync, this.root, at.dir, this.#knownFolders)
   }
 
   /**
@@ -798,6 +808,7 @@ export class FileSystemStorage implements Storage {
       } catch {
         return // not empty (or already gone): parents are not empty either
       }
+      this.#knownFolders.forget(folder)
       folder = dirname(folder)
     }
   }
@@ -879,7 +890,7 @@ export class FileSystemStorage implements Storage {
 /** Writes header then data with synchronous calls, completing short writes. */
 function writeAllSync(sync: SyncFileSystem, fd: number, header: Uint8Array, data: Uint8Array): void {
   const total = header.byteLength + data.byteLength
-  let written = sync.writevSync(fd, [header, data], 0)
+  let written = sync.writevSync(fd, buffersOf(header, data), 0)
   while (written < total) {
     const rest =
       written < header.byteLength
@@ -913,13 +924,14 @@ function fileVersionSync(sync: SyncFileSystem, file: string): string | null | un
 }
 
 /** Removes `dir` and its parents while they are empty, never `root`, with synchronous calls. */
-function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string): void {
+function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string, known: KnownFolders): void {
   for (let folder = dir; folder !== root && folder.startsWith(root); folder = dirname(folder)) {
     try {
       sync.rmdirSync(folder)
     } catch {
       return // not empty (or already gone): parents are not empty either
     }
+    known.forget(folder)
   }
 }
 
@@ -954,10 +966,18 @@ async function inBatches<T>(items: T[], width: number, action: (item: T) => Prom
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker))
 }
 
+/**
+ * What a value file's first vectored write takes. Without an empty value's empty buffer: libuv
+ * writes until every buffer is done, so an empty one would cost a write call of its own.
+ */
+function buffersOf(header: Uint8Array, data: Uint8Array): Uint8Array[] {
+  return data.byteLength === 0 ? [header] : [header, data]
+}
+
 /** Writes header then data, completing a short vectored write with positioned writes. */
 async function writeAll(handle: FileHandleLike, header: Uint8Array, data: Uint8Array): Promise<void> {
   const total = header.byteLength + data.byteLength
-  let written = (await handle.writev([header, data])).bytesWritten
+  let written = (await handle.writev(buffersOf(header, data))).bytesWritten
   while (written < total) {
     const [buffer, offset] =
       written < header.byteLength ? [header, written] : [data, written - header.byteLength]

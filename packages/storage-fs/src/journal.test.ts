@@ -14,7 +14,7 @@ import { StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureBuilt } from './__tests__/build-once.js'
 import { memoryFileSystem } from './__tests__/memory-file-system.js'
-import type { FileSystem } from './file-system.js'
+import type { FileSystem, SyncFileSystem } from './file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
 import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './journal.js'
 import { keyToParts } from './key-path.js'
@@ -281,5 +281,79 @@ describe('journal', () => {
     await expect(
       createFileSystemStorage({ root: '/data/wf', fs: withoutSync, durability: 'journal', bootId: 'b1' }),
     ).rejects.toThrow(/fs\.sync/)
+  })
+})
+
+interface SyncCall {
+  name: string
+  args: unknown[]
+  /** The errno code, when the call threw. */
+  failed?: string
+}
+
+/** memfs whose synchronous calls (the journal's fast path) are recorded, failed ones with their code. */
+function recordingFileSystem(): { fs: FileSystem; base: FileSystem; calls: SyncCall[] } {
+  const base = memoryFileSystem()
+  const sync = base.sync as SyncFileSystem
+  const calls: SyncCall[] = []
+  const recorded: Record<string, unknown> = {}
+  for (const name of Object.keys(sync) as (keyof SyncFileSystem)[]) {
+    const call = sync[name]
+    if (typeof call !== 'function') continue
+    recorded[name] = (...args: unknown[]) => {
+      const entry: SyncCall = { name, args }
+      calls.push(entry)
+      try {
+        return (call as (...a: unknown[]) => unknown).apply(sync, args)
+      } catch (error) {
+        entry.failed = (error as { code?: string }).code ?? 'unknown'
+        throw error
+      }
+    }
+  }
+  return { fs: { ...base, sync: recorded as unknown as SyncFileSystem }, base, calls }
+}
+
+describe('journal: the file calls of a put', () => {
+  const root = '/data/wf'
+
+  it('creates a folder new to it before writing there, and writes straight into one it wrote to: no call fails', async () => {
+    const { fs, calls } = recordingFileSystem()
+    const storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
+    await storage.put('w/record', encode('1'), { ifAbsent: true })
+    await storage.put('w/steps/a', encode('2'), { ifAbsent: true })
+    await storage.put('w/steps/b', encode('3'), { ifAbsent: true })
+    await storage.put('w/steps/b', encode('4'))
+    expect(calls.filter((call) => call.failed !== undefined)).toEqual([])
+    const made = calls.filter((call) => call.name === 'mkdirSync').map((call) => call.args[0])
+    expect(made).toEqual([dirname(fileOf(root, 'w/record')), dirname(fileOf(root, 'w/steps/a'))])
+    expect(await stateOf(storage, 'w/steps/b')).toBe('4')
+  })
+
+  it('lands a put in a folder it knows that another process removed meanwhile (a workflow deleted), by creating it again', async () => {
+    const { fs, base } = recordingFileSystem()
+    const storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
+    await storage.put('w/steps/a', encode('1'), { ifAbsent: true })
+    await base.unlink(fileOf(root, 'w/steps/a'))
+    await base.rmdir(dirname(fileOf(root, 'w/steps/a')))
+    await base.rmdir(dirname(fileOf(root, 'w/record')))
+    await storage.put('w/steps/b', encode('2'), { ifAbsent: true })
+    expect(await stateOf(storage, 'w/steps/b')).toBe('2')
+    // A swap finds no folder, hence no value: it fails, and creates nothing.
+    await base.unlink(fileOf(root, 'w/steps/b'))
+    await base.rmdir(dirname(fileOf(root, 'w/steps/b')))
+    await expect(storage.put('w/steps/b', encode('3'), { ifVersion: 'x' })).rejects.toThrow(/condition/i)
+    expect(await stateOf(storage, 'w/steps/b')).toBe('-')
+  })
+
+  it('writes an empty value with one write call (no empty buffer, which would cost a call of its own)', async () => {
+    const { fs, calls } = recordingFileSystem()
+    const storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
+    await storage.put('index/RUNNING/w', new Uint8Array(), { ifAbsent: true })
+    const writes = calls.filter((call) => call.name === 'writevSync')
+    expect(writes).toHaveLength(1)
+    const buffers = (writes[0] as SyncCall).args[1] as Uint8Array[]
+    expect(buffers.every((buffer) => buffer.byteLength > 0)).toBe(true)
+    expect((await storage.get('index/RUNNING/w'))?.data).toEqual(new Uint8Array())
   })
 })
