@@ -35,7 +35,7 @@ import {
 import { keyToParts } from './key-path.js'
 import { KnownFolders } from './known-folders.js'
 import { listKeys } from './list.js'
-import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX } from './lock.js'
+import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX, OWNER_LINK_PREFIX } from './lock.js'
 import { isOwnerDead, OWNER_STAMP } from './owner.js'
 import { decodeRecord, encodeHeader, HEADER_BYTES, versionOfHeader } from './record.js'
 
@@ -137,6 +137,7 @@ export class FileSystemStorage implements Storage {
     this.#sync = durability === 'fsync'
     this.#staleMs = positive(options.lockStaleMs, 10_000, 'lockStaleMs')
     this.#locks = new KeyLocks(this.#fs, {
+      ownerDir: this.root,
       staleMs: this.#staleMs,
       timeoutMs: positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
     })
@@ -286,6 +287,7 @@ export class FileSystemStorage implements Storage {
   /** Checkpoints the journal (`'journal'` only; other modes hold nothing open between calls). */
   async close(): Promise<void> {
     await this.#journal?.close()
+    if (this.#fs.sync !== undefined) this.#locks.dropOwnerLink(this.#fs.sync)
   }
 
   /**
@@ -868,6 +870,9 @@ export class FileSystemStorage implements Storage {
         if (await this.#locks.removeIfStale(dir, name.slice(LOCK_PREFIX.length))) removed++
       } else if (name.startsWith(BREAKER_PREFIX)) {
         if (await this.#locks.removeStaleBreaker(dir, name.slice(BREAKER_PREFIX.length))) removed++
+      } else if (name.startsWith(OWNER_LINK_PREFIX) && dir === this.root) {
+        const maxAgeMs = Math.max(TEMP_STALE_MS, this.#staleMs)
+        if (await this.#locks.removeStaleOwnerLink(dir, name, maxAgeMs)) removed++
       } else if (!name.startsWith('.') || (name === JOURNAL_FOLDER && dir === this.root)) {
         // The journal folder holds temp files of checkpoint marks and the recovery lock too.
         removed += await this.#cleanFolder(path)

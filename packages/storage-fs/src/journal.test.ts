@@ -5,7 +5,7 @@
 // which is the worst a filesystem may do to files that were never fsynced. Replay on the next
 // boot (a different boot id) must then bring back every acknowledged write.
 
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { cp, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -18,6 +18,8 @@ import type { FileSystem, SyncFileSystem } from './file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
 import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './journal.js'
 import { keyToParts } from './key-path.js'
+import { OWNER_LINK_PREFIX } from './lock.js'
+import { HOST_TAG } from './owner.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const journalWriter = join(here, '__tests__', 'journal-writer.mjs')
@@ -314,6 +316,8 @@ function recordingFileSystem(): { fs: FileSystem; base: FileSystem; calls: SyncC
   return { fs: { ...base, sync: recorded as unknown as SyncFileSystem }, base, calls }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 describe('journal: the file calls of a put', () => {
   const root = '/data/wf'
 
@@ -355,5 +359,93 @@ describe('journal: the file calls of a put', () => {
     const buffers = (writes[0] as SyncCall).args[1] as Uint8Array[]
     expect(buffers.every((buffer) => buffer.byteLength > 0)).toBe(true)
     expect((await storage.get('index/RUNNING/w'))?.data).toEqual(new Uint8Array())
+  })
+
+  it('takes its locks as hard links to one owner link, renewed once a quarter of lockStaleMs old and removed by close()', async () => {
+    const { fs, base, calls } = recordingFileSystem()
+    const storage = await createFileSystemStorage({
+      root,
+      fs,
+      durability: 'journal',
+      bootId: 'b1',
+      lockStaleMs: 200,
+    })
+    const owners = async () => (await base.readdir(root)).filter((name) => name.startsWith(OWNER_LINK_PREFIX))
+    for (let i = 0; i < 10; i++) await storage.put(`k${i}`, encode('v'))
+    expect(calls.filter((call) => call.name === 'symlinkSync')).toHaveLength(1)
+    const [first] = await owners()
+    expect(await owners()).toHaveLength(1)
+    // To every reader the owner link is what a lock is: a symlink to the owner's stamp.
+    expect(await base.readlink(join(root, first as string))).toBe(
+      (first as string).slice(OWNER_LINK_PREFIX.length),
+    )
+    await sleep(80)
+    await storage.put('k0', encode('w'))
+    const renewed = await owners()
+    expect(renewed).toHaveLength(1)
+    expect(renewed[0]).not.toBe(first)
+    await storage.close()
+    expect(await owners()).toEqual([])
+  })
+
+  it('takes its locks as symlinks of their own where the owner link cannot be linked, or again if it was removed', async () => {
+    const { fs, base, calls } = recordingFileSystem()
+    const sync = fs.sync as SyncFileSystem
+    let refuse = 'ENOENT'
+    const refusing: FileSystem = {
+      ...fs,
+      sync: {
+        ...sync,
+        linkSync: (from, to) => {
+          if (from.includes(OWNER_LINK_PREFIX) && refuse !== '') {
+            calls.push({ name: 'linkSync', args: [from, to], failed: refuse })
+            throw Object.assign(new Error(`${refuse}: simulated`), { code: refuse })
+          }
+          return sync.linkSync(from, to)
+        },
+      },
+    }
+    const storage = await createFileSystemStorage({ root, fs: refusing, durability: 'journal', bootId: 'b1' })
+    const owners = async () => (await base.readdir(root)).filter((name) => name.startsWith(OWNER_LINK_PREFIX))
+    await storage.put('a', encode('1')) // the owner link is gone (ENOENT): a symlink this time...
+    refuse = ''
+    await storage.put('b', encode('2')) // ...and a new owner link the next
+    expect(calls.filter((call) => call.name === 'symlinkSync')).toHaveLength(3)
+    expect(await owners()).toHaveLength(2) // the first one was not really gone here
+    refuse = 'EXDEV'
+    await storage.put('c', encode('3'))
+    await storage.put('d', encode('4'))
+    expect(calls.filter((call) => call.failed === 'EXDEV')).toHaveLength(1)
+    expect(calls.filter((call) => call.name === 'symlinkSync')).toHaveLength(5)
+    expect(await owners()).toHaveLength(1)
+    expect(await Promise.all(['a', 'b', 'c', 'd'].map((key) => stateOf(storage, key)))).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+    ])
+  })
+
+  it('takes over at once a lock linked to the owner link of a dead process; cleanup() removes that owner link', async () => {
+    const { fs, base } = recordingFileSystem()
+    const storage = await createFileSystemStorage({
+      root,
+      fs,
+      durability: 'journal',
+      bootId: 'b1',
+      lockTimeoutMs: 2_000,
+    })
+    await storage.put('k', encode('v1'))
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout
+    const stamp = `${deadPid.toString()}.${HOST_TAG}.token.0`
+    const ownerLink = join(root, `${OWNER_LINK_PREFIX}${stamp}`)
+    await base.symlink(stamp, ownerLink)
+    await base.link(ownerLink, join(root, '.lk.k~'))
+    const started = Date.now()
+    await storage.put('k', encode('v2'))
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(await stateOf(storage, 'k')).toBe('v2')
+    expect(await storage.cleanup()).toBe(1)
+    expect((await base.readdir(root)).filter((name) => name.startsWith(OWNER_LINK_PREFIX))).toHaveLength(1)
   })
 })
