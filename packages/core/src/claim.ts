@@ -7,18 +7,12 @@ import { hostname } from 'node:os'
 import { ConditionFailedError, InvalidOptionsError, WorkflowStillActiveError } from './errors.js'
 import { type Plan, planFromStored } from './graph.js'
 import { newWorkflowId, validateWorkflowId } from './ids.js'
+import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from './records.js'
 import type { RunnerLease } from './runner-lease.js'
 import type { RunOptions } from './runtime.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
 import { getRegisteredStep } from './step.js'
-import {
-  type RunnerInfo,
-  type Versioned,
-  type WorkflowRecord,
-  type WorkflowStatus,
-  type WorkflowStore,
-  withoutOwner,
-} from './store.js'
+import { type WorkflowStore, withoutOwner } from './store.js'
 
 const HOST = hostname()
 

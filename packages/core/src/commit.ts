@@ -5,9 +5,9 @@
 import { encodeValue } from './codec.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
 import { mapLimit } from './map-limit.js'
+import type { StepRecord, StoredOutput } from './records.js'
 import { StepScheduler } from './scheduler.js'
 import { isStepNode, type StepNode } from './step.js'
-import type { StepRecord, StoredOutput } from './store.js'
 
 export abstract class StepCommitter extends StepScheduler {
   /** Commits the result of `node` (once), then completes it; ends in `finished`. */

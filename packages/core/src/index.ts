@@ -8,6 +8,18 @@ export * from './errors.js'
 export { MAX_STEP_NAME_LENGTH, MAX_WORKFLOW_ID_LENGTH, validateStepName, validateWorkflowId } from './ids.js'
 export { IsolateExitedError, type IsolateResourceLimits } from './isolate.js'
 export { MemoryStorage } from './memory-storage.js'
+export type {
+  RecordedError,
+  RootStepRun,
+  RunnerInfo,
+  StepRecord,
+  StoredOutput,
+  StoredStatus,
+  Versioned,
+  WorkflowRecord,
+  WorkflowStatus,
+} from './records.js'
+export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './records.js'
 export type { StorageFactory, StorageSpec } from './resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
 export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime.js'
@@ -35,18 +47,7 @@ export type {
 export { getRegisteredStep, isStepNode, StepNode, step } from './step.js'
 export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage.js'
 export { compareKeys, MAX_KEY_BYTES, prefixUpperBound, validateKey, validatePrefix } from './storage.js'
-export type {
-  RecordedError,
-  RootStepRun,
-  RunnerInfo,
-  StepRecord,
-  StoredOutput,
-  StoredStatus,
-  Versioned,
-  WorkflowRecord,
-  WorkflowStatus,
-} from './store.js'
-export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES, WorkflowStore } from './store.js'
+export { WorkflowStore } from './store.js'
 export type { Worker, WorkerOptions } from './worker.js'
 export { createWorker } from './worker.js'
 export { executionErrorOf } from './workflow-run.js'

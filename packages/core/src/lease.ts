@@ -4,8 +4,9 @@
 // before each commit the runner lease's local deadline is checked, with no I/O while it holds.
 
 import { ConditionFailedError, WorkflowCancelledError, WorkflowLeaseLostError } from './errors.js'
+import type { RunnerInfo, Versioned, WorkflowRecord } from './records.js'
 import type { HeldWorkflow, RunnerLease } from './runner-lease.js'
-import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStore } from './store.js'
+import type { WorkflowStore } from './store.js'
 
 export interface LeaseEvents {
   /** The workflow was canceled (by any process). */

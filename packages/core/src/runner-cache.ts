@@ -3,7 +3,7 @@
 // its own expiry (a runner only ever extends it); one that says the runner is gone (expired, or no
 // record) is kept for a second only, since its runner may renew it after a pause.
 
-import type { RunnerRecord } from './store.js'
+import type { RunnerRecord } from './records.js'
 
 /** How long a read that says the runner is gone is trusted. */
 const GONE_MS = 1000

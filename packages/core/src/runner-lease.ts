@@ -4,7 +4,8 @@
 // rewritten to renew. The record is written before any workflow record names this runner as owner.
 
 import { StorageUnavailableError } from './errors.js'
-import type { RunnerInfo, WorkflowStore } from './store.js'
+import type { RunnerInfo } from './records.js'
+import type { WorkflowStore } from './store.js'
 
 export interface LeaseTiming {
   /** How long a lease lasts without renewal. */

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidOptionsError, WfError } from './errors.js'
+import type { WorkflowRecord } from './records.js'
 import type { StepDefinition } from './step.js'
-import type { WorkflowRecord } from './store.js'
 
 /** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
 export interface RuntimeInfo {

@@ -16,20 +16,14 @@ import type { Execution } from './execution.js'
 import { type Plan, planGraph } from './graph.js'
 import { validateWorkflowId } from './ids.js'
 import type { LazyAbortController } from './lazy-abort.js'
+import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from './records.js'
 import { resolveStorage, type StorageSpec } from './resolve.js'
 import { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
-import {
-  type RunnerInfo,
-  type Versioned,
-  type WorkflowRecord,
-  type WorkflowStatus,
-  WorkflowStore,
-  withoutOwner,
-} from './store.js'
+import { WorkflowStore, withoutOwner } from './store.js'
 import { decodeOutput, executionErrorOf, startRun } from './workflow-run.js'
 
 /** Options of `run()` and `runAsync()`. */

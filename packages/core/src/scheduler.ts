@@ -6,7 +6,8 @@ import type { Codec } from './codec.js'
 import { WfError } from './errors.js'
 import { NodeState, type Plan, type PlanNode } from './graph.js'
 import type { LazyAbortController } from './lazy-abort.js'
-import type { RootStepRun, StepRecord, StoredOutput, WorkflowStore } from './store.js'
+import type { RootStepRun, StepRecord, StoredOutput } from './records.js'
+import type { WorkflowStore } from './store.js'
 
 /** Why an execution stopped without an output. */
 export type ExecutionFailure =

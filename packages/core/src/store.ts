@@ -1,189 +1,39 @@
-// The store: how workflows become storage keys and records. Every record is JSON; step outputs
-// inside are codec strings. This is the one file that knows the layout:
-//
-//   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap);
-//                                    a small submitted graph is inline in it (`graph` is an object)
-//   workflows/<id>/graph/<nonce>     a large submitted graph (`graph` is the nonce; unique key: a losing
-//                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
-//   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent); the
-//                                    root step, when it returns a value, has none: the SUCCESSFUL workflow
-//                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
-//   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
-//   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
-//                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
-//   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
-//                                    conditionally: only that runner writes it) before any workflow record
-//                                    names the runner as owner, renewed by its heartbeat (once half of it,
-//                                    or all but two heartbeats, is used up), deleted when the runner closes
-//                                    idle. A record left by a dead runner is small and harmless. Workflow
-//                                    records owned under it say `lease: 'runner'` and are not rewritten to
-//                                    renew; records of earlier versions carry their own `leaseExpiresAt`.
+// The store: reads and writes workflow and step records (and, through runner-records.ts, runner
+// records) on a `Storage`, at the keys records.ts lays out: create-if-absent commits, compare-and-swap
+// status changes with their index markers, inline or separate graphs and outputs.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
 import type { StoredGraph } from './graph.js'
-import { RunnerCache } from './runner-cache.js'
-import type { RuntimeInfo } from './runtime-info.js'
-import type { Json } from './step.js'
+import {
+  fromUtf8,
+  jsonOfGraph,
+  parseJson,
+  type RunnerRecord,
+  recordJson,
+  STORED_STATUSES,
+  type StepRecord,
+  type StoredOutput,
+  type StoredStatus,
+  storeKeys,
+  utf8,
+  type Versioned,
+  type WorkflowRecord,
+} from './records.js'
+import { RunnerRecords } from './runner-records.js'
 import { compareKeys, type Storage } from './storage.js'
-
-/** Statuses kept in the workflow record. `RESUMABLE` is derived from a `RUNNING` record whose runner is gone. */
-export type StoredStatus = 'PENDING' | 'RUNNING' | 'FAILED' | 'CANCELED' | 'SUCCESSFUL'
-/** A workflow's status, as in Ray Workflows. */
-export type WorkflowStatus = StoredStatus | 'RESUMABLE'
-
-export const STORED_STATUSES: readonly StoredStatus[] = [
-  'PENDING',
-  'RUNNING',
-  'FAILED',
-  'CANCELED',
-  'SUCCESSFUL',
-]
-export const WORKFLOW_STATUSES: readonly WorkflowStatus[] = [...STORED_STATUSES, 'RESUMABLE']
-
-/** The runner that drives (or last drove) a workflow. */
-export interface RunnerInfo {
-  host: string
-  pid: number
-  runnerId: string
-}
-
-/** An error as recorded in a FAILED workflow. */
-export interface RecordedError {
-  name: string
-  message: string
-  stack?: string
-  stepId: string
-}
-
-/** A stored output: inline codec text, or a reference to a blob. */
-export type StoredOutput = { inline: string } | { blob: string }
-
-/** The authoritative record of one workflow. */
-export interface WorkflowRecord {
-  v: 1
-  workflowId: string
-  status: StoredStatus
-  createdAt: number
-  updatedAt: number
-  startedAt?: number
-  endedAt?: number
-  metadata: { [key: string]: Json }
-  /**
-   * The submitted graph: inline when small, else the nonce of its key (`workflows/<id>/graph/<nonce>`).
-   * Read it with `WorkflowStore.loadGraph(record)`.
-   */
-  graph: string | StoredGraph
-  rootStepId: string
-  runs: number
-  owner?: RunnerInfo
-  /**
-   * `'runner'`: the owner holds the workflow under its runner lease (`runners/<owner.runnerId>`),
-   * which its heartbeat renews; this record is not rewritten to renew. Absent in records of
-   * earlier versions of wf, whose `leaseExpiresAt` is their own.
-   */
-  lease?: 'runner'
-  /**
-   * When the owner's lease runs out (the owner's clock, ms since the epoch) unless its heartbeat
-   * renews it. For `lease: 'runner'` it is never stored: `WorkflowStore.readWorkflow` fills it in
-   * from the runner record (0 when there is none), for `deriveStatus`.
-   */
-  leaseExpiresAt?: number
-  error?: RecordedError
-  output?: StoredOutput
-  /**
-   * In a SUCCESSFUL record that is also the commit of the root step (which returned a value, now
-   * `output`): that step's run. Its `steps/<rootStepId>` record is then not written.
-   * `readStep` and `listStepIds` show the root step as committed either way.
-   */
-  rootStep?: RootStepRun
-  /** What the workflow was submitted with (Node, app, lockfile, @wf/* versions). */
-  runtime?: RuntimeInfo
-  /**
-   * The status whose index marker the workflow has, when not `status`: a PENDING workflow keeps
-   * its PENDING marker while RUNNING (see `indexStatus`).
-   */
-  indexedAs?: StoredStatus
-  /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
-  [extra: string]: unknown
-}
-
-/** The record of one committed step. */
-export interface StepRecord {
-  v: 1
-  name: string
-  /** `value`: `output` holds the result; `continuation`: the step returned a sub-graph, stored in `graph`. */
-  kind: 'value' | 'continuation'
-  output?: StoredOutput
-  graph?: StoredGraph
-  startTime: number
-  endTime: number
-  attempts: number
-}
-
-/** The run of a root step whose commit is the final workflow record (`WorkflowRecord.rootStep`). */
-export interface RootStepRun {
-  name: string
-  startTime: number
-  endTime: number
-  attempts: number
-}
-
-/**
- * A runner's lease (`runners/<runnerId>`): every workflow record that names the runner as owner
- * with `lease: 'runner'` is held until `leaseExpiresAt`.
- */
-export interface RunnerRecord {
-  v: 1
-  runner: RunnerInfo
-  /** Until when (the runner's clock, ms since the epoch) the runner holds its workflows. */
-  leaseExpiresAt: number
-  updatedAt: number
-}
-
-export interface Versioned<T> {
-  record: T
-  version: string
-}
-
-/**
- * JSON text as UTF-8 bytes. `Buffer.from` is an order of magnitude faster than `TextEncoder` on
- * the small records written per step; a small Buffer is a view into Node's shared pool (non-zero
- * `byteOffset`), which the storage contract requires every backend to honour.
- */
-function utf8(text: string): Uint8Array {
-  return Buffer.from(text, 'utf8')
-}
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
 const ignore = (): void => {}
 const ignoreConditionFailed = (error: unknown): void => {
   if (!(error instanceof ConditionFailedError)) throw error
 }
-const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
  * submission. Larger ones get a key of their own: the record is rewritten at every status change
  * and lease renewal, and is read by listings, so it should stay small.
  */
 const INLINE_GRAPH_CHARS = 16 * 1024
-
-export const storeKeys = {
-  workflowPrefix: (workflowId: string): string => `workflows/${workflowId}/`,
-  workflow: (workflowId: string): string => `workflows/${workflowId}/workflow`,
-  graph: (workflowId: string, nonce: string): string => `workflows/${workflowId}/graph/${nonce}`,
-  stepsPrefix: (workflowId: string): string => `workflows/${workflowId}/steps/`,
-  step: (workflowId: string, stepId: string): string => `workflows/${workflowId}/steps/${stepId}`,
-  blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
-  runner: (runnerId: string): string => `runners/${runnerId}`,
-  runnersPrefix: 'runners/',
-  indexPrefix: (status: StoredStatus): string => `index/${status}/`,
-  index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
-  workflowsPrefix: 'workflows/',
-}
-
-/** Runner ids are made by `newRunner` (hex); anything else in a record must not reach a key. */
-const RUNNER_ID = /^[0-9A-Za-z_-]{1,64}$/
 
 /**
  * The record without an owner: no runner holds the workflow any more (it ended, was canceled, or
@@ -203,35 +53,6 @@ function stored(record: WorkflowRecord): WorkflowRecord {
   return record
 }
 
-/**
- * The JSON of inline graphs, by graph. A workflow record is written two or three times per run and
- * carries its inline graph each time, by far its largest part: serializing the graph once per
- * graph, not once per write, is most of a record's serialization cost. Stored graphs are never
- * changed in place (a record with another graph holds another object), so the text stays right.
- */
-const graphJson = new WeakMap<StoredGraph, string>()
-
-function jsonOfGraph(graph: StoredGraph): string {
-  let json = graphJson.get(graph)
-  if (json === undefined) {
-    json = JSON.stringify(graph)
-    graphJson.set(graph, json)
-  }
-  return json
-}
-
-/**
- * A workflow record as JSON (after `stored`). An inline graph is written from `jsonOfGraph`, as the
- * record's last field: readers parse the record, so the order of its fields does not matter.
- */
-function recordJson(record: WorkflowRecord): string {
-  const { graph } = record
-  if (typeof graph !== 'object' || graph === null) return JSON.stringify(record)
-  // `undefined` leaves the field out; the spread keeps the other fields in their order.
-  const rest = JSON.stringify({ ...record, graph: undefined })
-  return `${rest.length > 2 ? `${rest.slice(0, -1)},` : '{'}"graph":${jsonOfGraph(graph)}}`
-}
-
 const isActive = (status: StoredStatus): boolean => status === 'PENDING' || status === 'RUNNING'
 
 /**
@@ -242,16 +63,6 @@ const isActive = (status: StoredStatus): boolean => status === 'PENDING' || stat
 export function indexStatus(record: WorkflowRecord): StoredStatus {
   const { indexedAs, status } = record
   return indexedAs !== undefined && isActive(indexedAs) && isActive(status) ? indexedAs : status
-}
-
-function parseJson<T>(key: string, data: Uint8Array): T {
-  try {
-    return JSON.parse(decoder.decode(data)) as T
-  } catch (error) {
-    throw new CorruptRecordError(key, 'not valid JSON (truncated or overwritten by something else)', {
-      cause: error,
-    })
-  }
 }
 
 /**
@@ -284,12 +95,13 @@ export class WorkflowStore {
   readonly storage: Storage
   /** Outputs larger than this (in bytes of codec text) go to a content-addressed blob. */
   readonly blobThreshold: number
-  /** Runner records read lately, by runner id: a listing of many workflows of one runner reads its record once. */
-  readonly #runners = new RunnerCache((runnerId) => this.readRunner(runnerId))
+  /** The runner records, with their cache: a listing of many workflows of one runner reads its record once. */
+  readonly #runners: RunnerRecords
 
   constructor(storage: Storage, blobThreshold = 256 * 1024) {
     this.storage = storage
     this.blobThreshold = blobThreshold
+    this.#runners = new RunnerRecords(storage)
   }
 
   /**
@@ -311,60 +123,25 @@ export class WorkflowStore {
 
   /**
    * Sets `leaseExpiresAt` of a runner-leased record to its runner's (0 when the runner record is
-   * gone: the runner closed, so it drives nothing). Runner records are cached: one that says the
-   * runner is alive until its expiry, one that says it is gone for a second. `fresh` reads it
-   * anyway: a takeover decides on a fresh read, never on a cached "gone".
+   * gone), from a cache of runner records unless `fresh` (see `RunnerRecords.fillLease`).
    */
-  async fillRunnerLease(record: WorkflowRecord, options: { fresh?: boolean } = {}): Promise<WorkflowRecord> {
-    if (record.lease !== 'runner') return record
-    const runnerId = record.owner?.runnerId
-    if (runnerId === undefined) {
-      delete record.leaseExpiresAt
-      return record
-    }
-    if (typeof runnerId !== 'string' || !RUNNER_ID.test(runnerId)) {
-      throw new CorruptRecordError(storeKeys.workflow(record.workflowId), 'its owner has no valid runner id')
-    }
-    const runner = await (options.fresh ? this.#runners.read(runnerId) : this.#runners.get(runnerId))
-    record.leaseExpiresAt = runner?.leaseExpiresAt ?? 0
-    return record
+  fillRunnerLease(record: WorkflowRecord, options: { fresh?: boolean } = {}): Promise<WorkflowRecord> {
+    return this.#runners.fillLease(record, options)
   }
 
   /** A runner's lease record, read from storage (not cached). */
-  async readRunner(runnerId: string): Promise<RunnerRecord | undefined> {
-    const key = storeKeys.runner(runnerId)
-    const found = await this.storage.get(key)
-    if (!found) return undefined
-    const record = parseJson<RunnerRecord>(key, found.data)
-    if (
-      record?.v !== 1 ||
-      record.runner?.runnerId !== runnerId ||
-      typeof record.leaseExpiresAt !== 'number'
-    ) {
-      // Thrown, not read as "gone": a live runner's workflows must not be taken over on garbage.
-      // Deleting the record makes them RESUMABLE (a live runner notices a takeover at its heartbeat).
-      throw new CorruptRecordError(
-        key,
-        'not a runner record written by this version of wf (delete it: the workflows of that runner then become RESUMABLE)',
-      )
-    }
-    return record
+  readRunner(runnerId: string): Promise<RunnerRecord | undefined> {
+    return this.#runners.read(runnerId)
   }
 
-  /**
-   * Writes a runner's lease record. Unconditional: only that runner writes it. The cache takes it
-   * too, so the runner's own reads of its workflows need no read of it.
-   */
-  async writeRunner(record: RunnerRecord): Promise<void> {
-    const runnerId = record.runner.runnerId
-    await this.storage.put(storeKeys.runner(runnerId), utf8(JSON.stringify(record)))
-    this.#runners.wrote(record)
+  /** Writes a runner's lease record (unconditional: only that runner writes it). */
+  writeRunner(record: RunnerRecord): Promise<void> {
+    return this.#runners.write(record)
   }
 
   /** Deletes a runner's lease record (a runner closing with no workflow left). */
-  async deleteRunner(runnerId: string): Promise<void> {
-    this.#runners.forget(runnerId)
-    await this.storage.delete(storeKeys.runner(runnerId))
+  deleteRunner(runnerId: string): Promise<void> {
+    return this.#runners.delete(runnerId)
   }
 
   async requireWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord>> {
@@ -513,7 +290,7 @@ export class WorkflowStore {
     const key = storeKeys.blob(workflowId, output.blob)
     const found = await this.storage.get(key)
     if (!found) throw new CorruptRecordError(key, 'a step record refers to a blob that is not stored')
-    return decoder.decode(found.data)
+    return fromUtf8(found.data)
   }
 
   /**

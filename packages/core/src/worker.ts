@@ -10,10 +10,10 @@ import {
   WorkflowStillActiveError,
 } from './errors.js'
 import { mapLimit } from './map-limit.js'
+import { type RunnerInfo, storeKeys, type WorkflowRecord } from './records.js'
 import type { StorageSpec } from './resolve.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
-import { type RunnerInfo, storeKeys, type WorkflowRecord } from './store.js'
 
 /** Records a poll reads at once (workflow records, then runner records). */
 const READS_IN_FLIGHT = 16

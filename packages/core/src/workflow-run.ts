@@ -14,16 +14,11 @@ import { Execution, ExecutionStopped } from './execution.js'
 import type { Plan } from './graph.js'
 import { LazyAbortController } from './lazy-abort.js'
 import { Lease } from './lease.js'
+import type { RunnerInfo, Versioned, WorkflowRecord } from './records.js'
 import type { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
 import { getRegisteredStep } from './step.js'
-import {
-  type RunnerInfo,
-  type Versioned,
-  type WorkflowRecord,
-  type WorkflowStore,
-  withoutOwner,
-} from './store.js'
+import { type WorkflowStore, withoutOwner } from './store.js'
 
 /** What a run takes from its runtime (a `Runtime` is one). */
 export interface RunSettings {
