@@ -361,6 +361,32 @@ describe('journal: the file calls of a put', () => {
     expect((await storage.get('index/RUNNING/w'))?.data).toEqual(new Uint8Array())
   })
 
+  it('renames over an existing value through the thread pool, holding the lock meanwhile; a new key with a synchronous call', async () => {
+    const base = memoryFileSystem()
+    const renamed: string[] = []
+    let storage!: FileSystemStorage
+    let racing: Promise<unknown> | undefined
+    const fs: FileSystem = {
+      ...base,
+      rename: async (from, to) => {
+        renamed.push(to)
+        // A plain put arriving while the swap holds the key waits for it, and is applied after it.
+        if (racing === undefined) {
+          racing = storage.put('k', encode('later'))
+          await sleep(30)
+        }
+        return base.rename(from, to)
+      },
+    }
+    storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
+    const { version } = await storage.put('k', encode('1'))
+    expect(renamed).toEqual([])
+    await storage.put('k', encode('2'), { ifVersion: version })
+    await racing
+    expect(renamed).toEqual([fileOf(root, 'k'), fileOf(root, 'k')])
+    expect(await stateOf(storage, 'k')).toBe('later')
+  })
+
   it('takes its locks as hard links to one owner link, renewed once a quarter of lockStaleMs old and removed by close()', async () => {
     const { fs, base, calls } = recordingFileSystem()
     const storage = await createFileSystemStorage({
