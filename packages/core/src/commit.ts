@@ -8,6 +8,7 @@ import { mapLimit } from './map-limit.js'
 import type { StepRecord, StoredOutput } from './records.js'
 import { StepScheduler } from './scheduler.js'
 import { isStepNode, type StepNode } from './step.js'
+import { committedStep, writeStep } from './store.js'
 
 export abstract class StepCommitter extends StepScheduler {
   /** Commits the result of `node` (once), then completes it; ends in `finished`. */
@@ -94,11 +95,16 @@ export abstract class StepCommitter extends StepScheduler {
    * no async function of our own.
    */
   #writeValue(node: PlanNode, result: unknown, output: StoredOutput): void {
-    const record = this.#valueRecord(node, output)
-    this.options.store.commitStep(this.options.workflowId, node.id, record).then(
-      (committed) => this.#committed(node, result, record, committed),
-      (error: unknown) => this.crashed(error),
+    writeStep(this.options.store, this.options.workflowId, node.id, this.#valueRecord(node, output)).then(
+      () => this.done(node, result),
+      (error: unknown) => this.track(this.#adoptCommitted(node, error)),
     )
+  }
+
+  /** After a lost commit of `node` (`error`): completes it with what another runner committed first. */
+  async #adoptCommitted(node: PlanNode, error: unknown): Promise<void> {
+    const committed = await committedStep(this.options.store, this.options.workflowId, node.id, error)
+    await this.#applyRecord(node, committed, true)
   }
 
   #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
@@ -111,15 +117,6 @@ export abstract class StepCommitter extends StepScheduler {
       kind: 'value',
       output,
     }
-  }
-
-  /** After the commit of `record`: completes `node` with `result`, or with what another runner committed first. */
-  #committed(node: PlanNode, result: unknown, record: StepRecord, committed: StepRecord): void {
-    if (committed !== record) {
-      this.track(this.#applyRecord(node, committed, true))
-      return
-    }
-    this.done(node, result)
   }
 
   async #commitContinuation(node: PlanNode, result: StepNode): Promise<void> {

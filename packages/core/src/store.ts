@@ -298,26 +298,10 @@ export class WorkflowStore {
    * is returned instead: the duplicate loses the race and adopts the committed value.
    */
   commitStep(workflowId: string, stepId: string, record: StepRecord): Promise<StepRecord> {
-    // Once per step: no async function, so an uncontended commit costs the write's promise and one
-    // reaction (each promise also pays the AsyncLocalStorage hooks).
-    let written: Promise<unknown>
-    try {
-      written = this.storage.put(storeKeys.step(workflowId, stepId), utf8(JSON.stringify(record)), IF_ABSENT)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    return written.then(
+    return writeStep(this, workflowId, stepId, record).then(
       () => record,
-      (error: unknown) => this.#committedStep(workflowId, stepId, error),
+      (error: unknown) => committedStep(this, workflowId, stepId, error),
     )
-  }
-
-  /** After a lost create-if-absent of a step record: the record that won. */
-  async #committedStep(workflowId: string, stepId: string, error: unknown): Promise<StepRecord> {
-    if (!(error instanceof ConditionFailedError)) throw error
-    const existing = await this.readStep(workflowId, stepId)
-    if (!existing) throw error
-    return existing
   }
 
   /**
@@ -391,4 +375,36 @@ export class WorkflowStore {
     await this.storage.delete(recordKey)
     for (const status of STORED_STATUSES) await this.storage.delete(storeKeys.index(status, workflowId))
   }
+}
+
+/**
+ * The write of `WorkflowStore.commitStep`, for the engine's hot path (once per step, so no async
+ * function and no reaction of its own: each promise also pays the AsyncLocalStorage hooks).
+ * Resolves once `record` is committed; rejects with `ConditionFailedError` when another runner
+ * committed the step first, whose record `committedStep` then reads.
+ */
+export function writeStep(
+  store: WorkflowStore,
+  workflowId: string,
+  stepId: string,
+  record: StepRecord,
+): Promise<unknown> {
+  try {
+    return store.storage.put(storeKeys.step(workflowId, stepId), utf8(JSON.stringify(record)), IF_ABSENT)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/** After a lost create-if-absent of a step record (`error`): the record that won. */
+export async function committedStep(
+  store: WorkflowStore,
+  workflowId: string,
+  stepId: string,
+  error: unknown,
+): Promise<StepRecord> {
+  if (!(error instanceof ConditionFailedError)) throw error
+  const existing = await store.readStep(workflowId, stepId)
+  if (!existing) throw error
+  return existing
 }
