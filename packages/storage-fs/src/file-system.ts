@@ -46,7 +46,7 @@ export interface FileSystem {
   lstat(path: string): Promise<StatsLike>
   /**
    * Synchronous calls, shaped like `node:fs`; required by `durability: 'journal'`, where gets,
-   * deletes and puts of small values make their few calls (read; create, write, link, unlock)
+   * deletes and puts of small values make their few calls (stat, read; create, write, link, unlock)
    * with these, on a local disk: each takes microseconds in the kernel, far less than a round
    * trip through libuv's thread pool. (memfs has them: `memfs().fs`.)
    */
@@ -65,8 +65,8 @@ export interface SyncFileSystem {
   unlinkSync(path: string): void
   mkdirSync(path: string): unknown
   rmdirSync(path: string): void
-  /** Called without an encoding, so bytes come back (`string` only because memfs's type allows it). */
-  readFileSync(path: string): Uint8Array | string
+  /** `undefined` when there is no such file (ENOENT, ENOTDIR); throws on other errors. */
+  statSync(path: string, options: { throwIfNoEntry: false }): { size: number } | undefined
 }
 
 /** The real filesystem. */

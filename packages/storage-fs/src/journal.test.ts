@@ -350,6 +350,23 @@ describe('journal: the file calls of a put', () => {
     expect(await stateOf(storage, 'w/steps/b')).toBe('-')
   })
 
+  it('reads a missing key without a failed call, and an existing one whole', async () => {
+    const { fs, calls } = recordingFileSystem()
+    const storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
+    const long = 'x'.repeat(100_000)
+    await storage.put('w/record', encode(long))
+    calls.length = 0
+    expect(await storage.get('w/none')).toBeUndefined()
+    expect(await storage.get('other/none')).toBeUndefined()
+    expect(calls.filter((call) => call.failed !== undefined)).toEqual([])
+    expect(await stateOf(storage, 'w/record')).toBe(long)
+    // A file replaced by a bigger one between the stat and the read is read to its end.
+    const sync = fs.sync as SyncFileSystem
+    const stale: FileSystem = { ...fs, sync: { ...sync, statSync: () => ({ size: 10 }) } }
+    const staleStat = await createFileSystemStorage({ root, fs: stale, durability: 'journal', bootId: 'b1' })
+    expect(await stateOf(staleStat, 'w/record')).toBe(long)
+  })
+
   it('writes an empty value with one write call (no empty buffer, which would cost a call of its own)', async () => {
     const { fs, calls } = recordingFileSystem()
     const storage = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b1' })
