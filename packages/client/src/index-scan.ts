@@ -1,6 +1,8 @@
 // Reads the status index (`index/<STATUS>/<id>` markers) without reading workflow records: the
 // five status prefixes are listed page by page and merged by workflow id, so each id comes out
-// once, in ascending order, with every status it has a marker under.
+// once, in ascending order, with every status it has a marker under. Start batches (`starts/`,
+// the workflows a runner started together, each without a RUNNING marker of its own) are read
+// first and merged in too.
 
 import {
   compareKeys,
@@ -13,11 +15,14 @@ import {
   type WorkflowStatus,
   type WorkflowStore,
 } from '@wf/core'
+import { mapLimit } from './concurrency.js'
 
 /** A workflow id found in the index, with the statuses it has markers under (two after a crash mid-change). */
 export interface IndexEntry {
   workflowId: string
   markers: StoredStatus[]
+  /** Listed by a start batch: RUNNING, or it was when the batch was written (its record says). */
+  batched: boolean
 }
 
 interface PrefixCursor {
@@ -52,6 +57,9 @@ export async function* scanIndex(
   afterId?: string,
   pageSize = 1000,
 ): AsyncGenerator<IndexEntry> {
+  // Read first: a workflow leaves its batch only once it has a marker (see start-batches.ts in core).
+  const batched = await batchedIds(store, afterId)
+  let nextBatched = 0
   const cursors: PrefixCursor[] = STORED_STATUSES.map((status) => {
     const prefix = storeKeys.indexPrefix(status)
     return {
@@ -65,7 +73,7 @@ export async function* scanIndex(
   })
   for (;;) {
     await Promise.all(cursors.map((c) => fill(store, c, pageSize)))
-    let least: string | undefined
+    let least = batched[nextBatched]
     for (const c of cursors) {
       const id = c.ids[c.pos]
       // The storage's own order (UTF-8 bytes), not `<`: the streams must merge as they are sorted.
@@ -79,8 +87,22 @@ export async function* scanIndex(
         c.pos++
       }
     }
-    yield { workflowId: least, markers }
+    const inBatch = batched[nextBatched] === least
+    if (inBatch) nextBatched++
+    yield { workflowId: least, markers, batched: inBatch }
   }
+}
+
+/** The ids the start batches list after `afterId`, once each, in storage key order. */
+async function batchedIds(store: WorkflowStore, afterId: string | undefined): Promise<string[]> {
+  const batches = await mapLimit(await store.listStartBatches(), 16, (name) => store.readStartBatch(name))
+  const ids = new Set<string>()
+  for (const batch of batches) {
+    for (const id of batch?.record.workflowIds ?? []) {
+      if (afterId === undefined || compareKeys(id, afterId) > 0) ids.add(id)
+    }
+  }
+  return [...ids].sort(compareKeys)
 }
 
 /**

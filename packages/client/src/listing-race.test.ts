@@ -16,8 +16,8 @@ class HeldLists extends ProbeStorage {
 
   override async list(prefix: string, options?: ListOptions): Promise<ListPage> {
     this.listed.push(prefix)
-    // Step keys (`workflows/…`) are the runtime's own; only the index a listing reads is held.
-    if (!prefix.startsWith('workflows/') && this.hold(prefix)) await this.#held.promise
+    // Only the status prefixes are held: step keys (`workflows/…`) are the runtime's own.
+    if (prefix.startsWith('index/') && this.hold(prefix)) await this.#held.promise
     return this.inner.list(prefix, options)
   }
 

@@ -176,13 +176,17 @@ describe.each(backends)('on $name storage', (backend) => {
       held = gate()
       const { open: release } = held
       const handle = await client.runtime.runAsync(slow(), { workflowId: 'moving' })
-      // The runner is about to finish: its SUCCESSFUL marker is written, its record not yet.
+      // The runner is about to finish: its SUCCESSFUL marker is written, its record not yet. Its
+      // start batch stands for its RUNNING marker meanwhile.
       await storage.put(storeKeys.index('SUCCESSFUL', 'moving'), new Uint8Array())
       expect(await client.listAll()).toEqual([{ workflowId: 'moving', status: 'RUNNING' }])
-      expect(await markersOf('moving')).toEqual(['RUNNING', 'SUCCESSFUL'])
+      expect(await client.listAll('SUCCESSFUL')).toEqual([])
+      expect(await markersOf('moving')).toEqual(['SUCCESSFUL'])
+      expect((await storage.list(storeKeys.startBatchesPrefix)).keys).toHaveLength(1)
       release()
       await handle.result()
       expect(await markersOf('moving')).toEqual(['SUCCESSFUL'])
+      expect((await storage.list(storeKeys.startBatchesPrefix)).keys).toEqual([])
     })
   })
 

@@ -6,6 +6,7 @@ import {
   InvalidOptionsError,
   type Json,
   type Runtime,
+  type StoredStatus,
   type Versioned,
   type WorkflowRecord,
   type WorkflowStatus,
@@ -24,10 +25,11 @@ import type {
 
 const READ_CONCURRENCY = 16
 
-/** Whether any status the entry's markers can stand for passes the filter. */
+/** Whether any status the entry's markers (a start batch counts as RUNNING) can stand for passes the filter. */
 function mayMatch(entry: IndexEntry, statuses: Set<WorkflowStatus> | undefined): boolean {
   if (!statuses) return true
-  return entry.markers.some((m) => statusesOfMarker(m).some((s) => statuses.has(s)))
+  const markers: StoredStatus[] = entry.batched ? [...entry.markers, 'RUNNING'] : entry.markers
+  return markers.some((m) => statusesOfMarker(m).some((s) => statuses.has(s)))
 }
 
 interface Settled {
@@ -47,7 +49,8 @@ async function settle(
     const found = await readAndRepair(runtime, store, entry.workflowId)
     return found && { status: runtime.deriveStatus(found.record), found }
   }
-  if (only === 'RUNNING' || only === 'PENDING' || needRecord) {
+  // In a start batch, whatever its marker says: a final marker is written before the final record.
+  if (entry.batched || only === 'RUNNING' || only === 'PENDING' || needRecord) {
     const found = await store.readWorkflow(entry.workflowId)
     return found && { status: runtime.deriveStatus(found.record), found }
   }

@@ -81,7 +81,7 @@ export function submission(options: RunOptions): {
 
 /**
  * The first record of a submitted workflow: PENDING when it waits for a runner (a worker, a free
- * slot), else RUNNING and held by `owner` under its runner lease.
+ * slot), else RUNNING, held by `owner` under its runner lease and listed by its start `batch`.
  */
 export function submittedRecord(
   workflowId: string,
@@ -89,9 +89,9 @@ export function submittedRecord(
   plan: Plan,
   graph: WorkflowRecord['graph'],
   now: number,
-  owner: RunnerInfo | undefined,
+  started?: { owner: RunnerInfo; batch: string },
 ): WorkflowRecord {
-  if (!owner) {
+  if (!started) {
     return {
       v: 1,
       workflowId,
@@ -116,8 +116,9 @@ export function submittedRecord(
     graph,
     rootStepId: plan.root.id,
     runs: 1,
-    owner,
+    owner: started.owner,
     lease: 'runner',
+    startBatch: started.batch,
     runtime: currentRuntimeInfo(),
   }
 }
@@ -169,7 +170,8 @@ export async function takeOver(
   const plan = planFromStored(stored, `workflow ${workflowId}`)
   // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
   checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
-  const { error: _error, ...rest } = withoutOwner(record)
+  // From now on it has a marker of its own: its start batch may be gone once the others ended.
+  const { error: _error, startBatch: _batch, ...rest } = withoutOwner(record)
   let taken: Versioned<WorkflowRecord>
   try {
     taken = await store.updateWorkflow(found, {
@@ -186,5 +188,8 @@ export async function takeOver(
     }
     throw error
   }
+  // It has its own marker now. Best effort: a worker's sweep takes it out otherwise.
+  if (typeof record.startBatch === 'string')
+    await store.removeFromStartBatch(record.startBatch, workflowId).catch(() => {})
   return { taken, plan }
 }

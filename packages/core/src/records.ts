@@ -11,6 +11,11 @@
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
+//   starts/<runnerId>.<n>            a start batch: the ids of workflows a runner started together, written
+//                                    before their records, in place of a RUNNING marker each (a record says
+//                                    `startBatch`). The runner deletes it when the last of them ends; a
+//                                    worker, once each ended or left it; a workflow deleted or taken over
+//                                    leaves it. Earlier versions wrote a RUNNING marker each.
 //   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
 //                                    conditionally: only that runner writes it) before any workflow record
 //                                    names the runner as owner, renewed by its heartbeat (once half of it,
@@ -101,6 +106,11 @@ export interface WorkflowRecord {
    * its PENDING marker while RUNNING (see `indexStatus`).
    */
   indexedAs?: StoredStatus
+  /**
+   * The start batch (`starts/<name>`) that lists this workflow: while it is PENDING or RUNNING, it
+   * has no marker of its own (see `indexStatus`). A takeover drops it. Kept in the final record.
+   */
+  startBatch?: string
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
@@ -139,6 +149,18 @@ export interface RunnerRecord {
 }
 
 /** A record with the version of the storage value it was read from or written as. */
+/**
+ * A start batch (`starts/<name>`): workflows a runner started together, listed before their records
+ * were written. Only removals change it (`WorkflowStore.removeFromStartBatch`): of a deleted
+ * workflow, of one taken over, of one whose submission lost to another.
+ */
+export interface StartBatchRecord {
+  v: 1
+  runnerId: string
+  createdAt: number
+  workflowIds: string[]
+}
+
 export interface Versioned<T> {
   record: T
   version: string
@@ -154,6 +176,8 @@ export const storeKeys = {
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
   runnersPrefix: 'runners/',
+  startBatch: (name: string): string => `starts/${name}`,
+  startBatchesPrefix: 'starts/',
   indexPrefix: (status: StoredStatus): string => `index/${status}/`,
   index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
   workflowsPrefix: 'workflows/',

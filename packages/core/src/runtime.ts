@@ -9,6 +9,7 @@ import {
   ConditionFailedError,
   WorkflowAlreadyExistsError,
   WorkflowCancelledError,
+  WorkflowExecutionError,
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from './errors.js'
@@ -21,6 +22,7 @@ import { resolveStorage, type StorageSpec } from './resolve.js'
 import { RunnerLease } from './runner-lease.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
+import { type BatchOutcome, StartBatches } from './start-batches.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
 import { WorkflowStore, withoutOwner } from './store.js'
@@ -82,6 +84,8 @@ export class Runtime {
   readonly onCodeChange: CodeChangePolicy
   /** The one lease under which this runtime holds every workflow it drives (`runners/<runnerId>`). */
   readonly #runnerLease: RunnerLease
+  /** How the workflows this runtime starts are indexed (start-batches.ts). */
+  readonly #batches: StartBatches
   readonly #active = new Map<string, ActiveRun>()
   readonly #queue: QueuedRun[] = []
   #starting = 0
@@ -107,6 +111,7 @@ export class Runtime {
       ttlMs: this.leaseTtlMs,
       heartbeatMs: this.heartbeatMs,
     })
+    this.#batches = new StartBatches(this.#store, this.runner.runnerId)
   }
 
   /** The storage this runtime uses. */
@@ -206,10 +211,21 @@ export class Runtime {
     // Plan (and encode every argument) before writing anything: bad input fails with nothing stored.
     const plan = planGraph(node, '', this.codec)
     const graph = store.inlineGraph(plan.stored) ?? (await store.graphRef(workflowId, plan.stored))
-    const create = () =>
-      store.createWorkflow(
-        submittedRecord(workflowId, metadata, plan, graph, Date.now(), queued ? undefined : this.runner),
-      )
+    const create = async () => {
+      if (queued) return store.createWorkflow(submittedRecord(workflowId, metadata, plan, graph, Date.now()))
+      const batch = await this.#batches.join(workflowId)
+      // The batch may have waited behind another one's write: the runner lease must still hold.
+      const ready = this.#runnerLease.ready()
+      if (ready) await ready
+      try {
+        return await store.createWorkflow(
+          submittedRecord(workflowId, metadata, plan, graph, Date.now(), { owner: this.runner, batch }),
+        )
+      } catch (error) {
+        await this.#batches.settle(batch, await this.#lostCreate(store, workflowId, batch, error))
+        throw error
+      }
+    }
     let created: Versioned<WorkflowRecord>
     let epoch = 0
     try {
@@ -224,6 +240,23 @@ export class Runtime {
     if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
     return this.#start<T>(store, created, epoch, plan, false)
+  }
+
+  /**
+   * After the create of a record listed by `batch` failed: `'gone'` when another submission's record
+   * won (not in this batch, which lets the id go), else `'left'` (ours may have been written).
+   */
+  async #lostCreate(
+    store: WorkflowStore,
+    workflowId: string,
+    batch: string,
+    error: unknown,
+  ): Promise<BatchOutcome> {
+    if (!(error instanceof ConditionFailedError)) return 'left'
+    const now = await store.readWorkflow(workflowId).catch(() => null)
+    if (now === null || now?.record.startBatch === batch) return 'left'
+    await store.removeFromStartBatch(batch, workflowId).catch(() => {})
+    return 'gone'
   }
 
   /**
@@ -400,15 +433,28 @@ export class Runtime {
         this.#idleWaiters.clear()
       }
     }
+    // The start batch goes when its last workflow ends here: before `run()` settles, so that the
+    // storage is tidy then. Any other end leaves the workflow RUNNING under the batch.
+    const batch = taken.record.startBatch
+    const finish = <V>(outcome: BatchOutcome, settle: () => V): V | Promise<V> => {
+      const deleting = batch === undefined ? undefined : this.#batches.settle(batch, outcome)
+      if (!deleting) {
+        ended()
+        return settle()
+      }
+      return deleting.then(() => {
+        ended()
+        return settle()
+      })
+    }
     // Not `finally`, which costs two more promises per workflow.
     const result = run.result.then(
-      (value) => {
-        ended()
-        return value
-      },
+      (value) => finish('ended', () => value),
       (error: unknown) => {
-        ended()
-        throw error
+        const final = error instanceof WorkflowExecutionError || error instanceof WorkflowCancelledError
+        return finish(final ? 'ended' : 'left', () => {
+          throw error
+        })
       },
     ) as Promise<T>
     this.#active.set(workflowId, { controller: run.controller, execution: run.execution, result })

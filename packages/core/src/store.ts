@@ -12,6 +12,7 @@ import {
   type RunnerRecord,
   recordJson,
   STORED_STATUSES,
+  type StartBatchRecord,
   type StepRecord,
   type StoredOutput,
   type StoredStatus,
@@ -56,13 +57,16 @@ function stored(record: WorkflowRecord): WorkflowRecord {
 const isActive = (status: StoredStatus): boolean => status === 'PENDING' || status === 'RUNNING'
 
 /**
- * The status under which the index lists a record. Listings and workers read the record behind a
- * PENDING or RUNNING marker anyway (RESUMABLE is derived from it), so a workflow going from
- * PENDING to RUNNING keeps its marker: one write less for every workflow a worker takes.
+ * The status under which the index lists a record, or `undefined` while its start batch lists it
+ * (`startBatch`). Listings and workers read the record behind a PENDING or RUNNING marker anyway
+ * (RESUMABLE is derived from it), so a workflow going from PENDING to RUNNING keeps its marker:
+ * one write less for every workflow a worker takes.
  */
-export function indexStatus(record: WorkflowRecord): StoredStatus {
+export function indexStatus(record: WorkflowRecord): StoredStatus | undefined {
   const { indexedAs, status } = record
-  return indexedAs !== undefined && isActive(indexedAs) && isActive(status) ? indexedAs : status
+  if (!isActive(status)) return status
+  if (record.startBatch !== undefined) return undefined
+  return indexedAs !== undefined && isActive(indexedAs) ? indexedAs : status
 }
 
 /**
@@ -193,11 +197,12 @@ export class WorkflowStore {
 
   /**
    * Creates the workflow record (create-if-absent: of two submissions of one id, one wins) and its
-   * index marker. The marker goes first: a crash in between leaves a marker without a record,
-   * which listings drop, never a record that listings miss.
+   * index marker, unless a start batch written before lists it. The marker goes first: a crash in
+   * between leaves a marker without a record, which listings drop, never a record that listings miss.
    */
   async createWorkflow(record: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
-    await this.#mark(record.status, record.workflowId)
+    const marker = indexStatus(record)
+    if (marker !== undefined) await this.#mark(marker, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
       utf8(recordJson(stored(record))),
@@ -217,11 +222,14 @@ export class WorkflowStore {
     next: WorkflowRecord,
   ): Promise<Versioned<WorkflowRecord>> {
     const from = indexStatus(previous.record)
-    const to = isActive(from) && isActive(next.status) ? from : next.status
-    if (to === next.status) delete next.indexedAs
-    else next.indexedAs = to
+    delete next.indexedAs
+    const listed = indexStatus(next)
+    // A workflow going from PENDING to RUNNING keeps its PENDING marker (see `indexStatus`).
+    const to =
+      listed !== undefined && from !== undefined && isActive(from) && isActive(listed) ? from : listed
+    if (to !== listed) next.indexedAs = to
     const moved = from !== to
-    if (moved) await this.#mark(to, next.workflowId)
+    if (moved && to !== undefined) await this.#mark(to, next.workflowId)
     next.updatedAt = Date.now()
     let version: string
     try {
@@ -236,13 +244,13 @@ export class WorkflowStore {
         await this.repairIndex(next.workflowId).catch(() => {})
       throw error
     }
-    if (moved) await this.storage.delete(storeKeys.index(from, next.workflowId))
+    if (moved && from !== undefined) await this.storage.delete(storeKeys.index(from, next.workflowId))
     return { record: next, version }
   }
 
   /**
-   * Makes the index agree with the record: one marker, under its `indexStatus` (or none if there is
-   * no record). Returns the record's status.
+   * Makes the index agree with the record: one marker, under its `indexStatus` (none if there is no
+   * record, or while its start batch lists it). Returns the record's status.
    */
   async repairIndex(workflowId: string): Promise<StoredStatus | undefined> {
     const found = await this.readWorkflow(workflowId)
@@ -252,6 +260,11 @@ export class WorkflowStore {
     }
     if (marker) await this.#mark(marker, workflowId)
     return found?.record.status
+  }
+
+  /** Writes an index marker for a workflow, if it has none under `status` (see `#mark`). */
+  addMarker(status: StoredStatus, workflowId: string): Promise<void> {
+    return this.#mark(status, workflowId)
   }
 
   /**
@@ -369,11 +382,74 @@ export class WorkflowStore {
    */
   async deleteWorkflow(workflowId: string): Promise<void> {
     const recordKey = storeKeys.workflow(workflowId)
+    const batch = (await this.readWorkflow(workflowId).catch(() => undefined))?.record.startBatch
     const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
     if (this.storage.deleteMany) await this.storage.deleteMany(keys)
     else for (const key of keys) await this.storage.delete(key)
     await this.storage.delete(recordKey)
     for (const status of STORED_STATUSES) await this.storage.delete(storeKeys.index(status, workflowId))
+    if (typeof batch === 'string') await this.removeFromStartBatch(batch, workflowId)
+  }
+
+  /** Writes a start batch: before any record it lists is created. */
+  async writeStartBatch(name: string, batch: StartBatchRecord): Promise<void> {
+    await this.storage.put(storeKeys.startBatch(name), utf8(JSON.stringify(batch)))
+  }
+
+  /** A start batch, or `undefined` when it is gone. */
+  async readStartBatch(name: string): Promise<Versioned<StartBatchRecord> | undefined> {
+    const key = storeKeys.startBatch(name)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<StartBatchRecord>(key, found.data)
+    if (
+      record?.v !== 1 ||
+      !Array.isArray(record.workflowIds) ||
+      !record.workflowIds.every((id) => typeof id === 'string') ||
+      typeof record.runnerId !== 'string'
+    ) {
+      // Its workflows would be missed by listings and workers: say so rather than skip it.
+      throw new CorruptRecordError(
+        key,
+        'not a start batch written by this version of wf (workflows listed only by it are missing from listings and workers: find their records under workflows/, resume those still RUNNING with `wf resume <id>`, then delete it)',
+      )
+    }
+    return { record, version: found.version }
+  }
+
+  /** The names of the start batches in storage. */
+  async listStartBatches(): Promise<string[]> {
+    const prefix = storeKeys.startBatchesPrefix
+    return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+  }
+
+  async deleteStartBatch(name: string): Promise<void> {
+    await this.storage.delete(storeKeys.startBatch(name))
+  }
+
+  /**
+   * Takes a workflow's id out of its start batch (by compare-and-swap: removals may meet), deleting
+   * the batch with its last id: a workflow deleted, taken over (it has a marker of its own), or
+   * whose submission lost to another. Otherwise a batch left by a runner that died could not be
+   * cleared: a listed id without a record may be a record about to be created.
+   */
+  async removeFromStartBatch(name: string, workflowId: string): Promise<void> {
+    for (;;) {
+      const found = await this.readStartBatch(name)
+      if (!found?.record.workflowIds.includes(workflowId)) return
+      const workflowIds = found.record.workflowIds.filter((id) => id !== workflowId)
+      if (workflowIds.length === 0) return this.deleteStartBatch(name)
+      try {
+        await this.storage.put(
+          storeKeys.startBatch(name),
+          utf8(JSON.stringify({ ...found.record, workflowIds })),
+          { ifVersion: found.version },
+        )
+        return
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error
+      }
+    }
   }
 }
 

@@ -14,15 +14,38 @@ import { type RunnerInfo, storeKeys, type WorkflowRecord } from './records.js'
 import type { StorageSpec } from './resolve.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
+import type { WorkflowStore } from './store.js'
 
 /** Records a poll reads at once (workflow records, then runner records). */
 const READS_IN_FLIGHT = 16
+
+const ENDED: ReadonlySet<string> = new Set(['SUCCESSFUL', 'FAILED', 'CANCELED'])
 
 /** A workflow last read RUNNING under another runner's lease. */
 interface HeldElsewhere {
   owner: RunnerInfo
   /** When to read its record again even if its owner still lives (the slow rotation). */
   rereadAt: number
+}
+
+/** A start batch (start-batches.ts) as a worker last read it. */
+interface KnownBatch {
+  name: string
+  runnerId: string
+  workflowIds: string[]
+  /** Ids that no longer need this batch: their record is final, or has a marker of its own. */
+  done: Set<string>
+  /** Ids without a record (deleted, or a start that crashed before its record): not read again until `rereadAt`. */
+  absent: Set<string>
+  /** When to read the batch again (ids taken out by deletions, absent records created since). */
+  rereadAt: number
+  /** It could not be read (reported): its ids are unknown until it is read again. */
+  unreadable?: boolean
+}
+
+function unreadableBatch(name: string, rereadAt: number): KnownBatch {
+  const none = new Set<string>()
+  return { name, runnerId: '', workflowIds: [], done: none, absent: none, rereadAt, unreadable: true }
 }
 
 /** Options of `createWorker`. */
@@ -185,6 +208,34 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     return { ids, expiries }
   }
 
+  // Start batches stand for RUNNING markers of the workflows they list. Their ids are read until
+  // each is done with the batch (ended, or taken over with a marker of its own: for good); a batch
+  // is read again at the slow rotation, since deletions take ids out of it, and records missing
+  // then may have been created since.
+  const batches = new Map<string, KnownBatch>()
+  const readBatches = async (store: WorkflowStore, now: number): Promise<void> => {
+    const names = new Set(await store.listStartBatches())
+    const earlier = new Map<string, KnownBatch>()
+    for (const [name, known] of batches) {
+      if (names.has(name) && known.rereadAt > now) continue
+      batches.delete(name)
+      if (names.has(name)) earlier.set(name, known)
+    }
+    const fresh = [...names].filter((name) => !batches.has(name))
+    await mapLimit(fresh, READS_IN_FLIGHT, async (name) => {
+      const found = await store.readStartBatch(name).catch((error: unknown) => {
+        // Reported, and read again at the rotation: the other batches' workflows go on.
+        onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
+        batches.set(name, unreadableBatch(name, now + rotation()))
+        return undefined
+      })
+      if (!found) return
+      const { runnerId, workflowIds } = found.record
+      const done = new Set(workflowIds.filter((id) => earlier.get(name)?.done.has(id)))
+      batches.set(name, { name, runnerId, workflowIds, done, absent: new Set(), rereadAt: now + rotation() })
+    })
+  }
+
   /** PENDING workflows oldest first, then RESUMABLE ones. */
   const findWork = async (room: number): Promise<string[]> => {
     const store = await runtime.store()
@@ -193,6 +244,15 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     for (const status of ['PENDING', 'RUNNING'] as const) {
       const prefix = storeKeys.indexPrefix(status)
       for (const key of await store.listAllKeys(prefix)) marked.add(key.slice(prefix.length))
+    }
+    await readBatches(store, now)
+    const inBatch = new Map<string, KnownBatch>()
+    for (const batch of batches.values()) {
+      for (const workflowId of batch.workflowIds) {
+        if (batch.done.has(workflowId) || batch.absent.has(workflowId)) continue
+        marked.add(workflowId)
+        inBatch.set(workflowId, batch)
+      }
     }
     for (const workflowId of heldElsewhere.keys())
       if (!marked.has(workflowId)) heldElsewhere.delete(workflowId)
@@ -203,14 +263,19 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         (backoff.get(workflowId)?.until ?? 0) <= now,
     )
     const { ids, expiries } = await toRead(candidates, now)
+    // `null`: unreadable now (read again at the next poll); `undefined`: no record.
     const found = await mapLimit(ids, READS_IN_FLIGHT, (workflowId) =>
-      store.readWorkflow(workflowId).catch(() => undefined),
+      store.readWorkflow(workflowId).catch(() => null),
     )
     const pending: WorkflowRecord[] = []
     const resumable: string[] = []
     for (const [i, workflowId] of ids.entries()) {
       heldElsewhere.delete(workflowId)
       const record = found[i]?.record
+      const batch = inBatch.get(workflowId)
+      if (batch && found[i] === undefined) batch.absent.add(workflowId)
+      else if (batch && record && (ENDED.has(record.status) || record.startBatch !== batch.name))
+        batch.done.add(workflowId)
       if (!record) continue
       const owner = record.lease === 'runner' ? record.owner : undefined
       // This poll's fresh read of the owner's runner record wins when it ends the lease sooner:
@@ -235,7 +300,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   // more than ten leases. Best effort: a record that cannot be read or deleted is left alone.
   const staleMs = 10 * runtime.leaseTtlMs
   let sweptAt = Date.now()
-  const sweepRunners = async (now: number): Promise<void> => {
+  /** Deletes what nothing needs any more: runner records of runners long gone, spent start batches. */
+  const sweep = async (now: number): Promise<void> => {
     if (now - sweptAt < staleMs) return
     sweptAt = now
     const store = await runtime.store()
@@ -247,6 +313,39 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       if (runner !== undefined && runner.leaseExpiresAt < now - staleMs)
         await store.deleteRunner(runnerId).catch(() => undefined)
     })
+    await mapLimit([...batches.values()], READS_IN_FLIGHT, (batch) =>
+      clearBatch(store, batch, now).catch(() => undefined),
+    )
+  }
+
+  // A start batch whose every workflow is done with it (ended, or taken over with a marker of its
+  // own) indexes nothing any more, whether its runner lives or not: it is deleted. An id without a
+  // record is a start that crashed between its batch and its record, or one about to be created:
+  // once its runner is gone for good (its record expired ten leases ago, or deleted), that id gets
+  // a RUNNING marker, as earlier versions wrote first (listings skip a marker without a record),
+  // and leaves the batch.
+  const clearBatch = async (store: WorkflowStore, batch: KnownBatch, now: number): Promise<void> => {
+    if (batch.unreadable) return
+    const { done, absent } = batch
+    if (!batch.workflowIds.every((workflowId) => done.has(workflowId) || absent.has(workflowId))) return
+    const fresh = await store.readStartBatch(batch.name)
+    if (!fresh) {
+      batches.delete(batch.name)
+      return
+    }
+    const missing = fresh.record.workflowIds.filter((workflowId) => !done.has(workflowId))
+    if (missing.length === 0) {
+      await store.deleteStartBatch(batch.name)
+      batches.delete(batch.name)
+      return
+    }
+    if (batch.runnerId === runtime.runner.runnerId) return
+    const runner = await store.readRunner(batch.runnerId)
+    if (runner && runner.leaseExpiresAt >= now - staleMs) return
+    for (const workflowId of missing) {
+      await store.addMarker('RUNNING', workflowId)
+      await store.removeFromStartBatch(batch.name, workflowId)
+    }
   }
 
   const loop = async () => {
@@ -260,7 +359,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
             if (await take(workflowId)) took++
           }
         }
-        await sweepRunners(Date.now())
+        await sweep(Date.now())
       } catch (error) {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }

@@ -40,7 +40,7 @@ const slow = step('writes.slow', async (x: number) => {
 })
 
 describe('writes per workflow', () => {
-  it('a run of 10 sequential steps writes its record twice, two index markers and one record per step but the root, which the final record commits', async () => {
+  it('a run of 10 sequential steps writes its record twice, a start batch, its final marker and one record per step but the root, which the final record commits', async () => {
     const { storage, puts } = countingStorage()
     const runtime = new Runtime(storage)
     await runtime.run(chain(10), { workflowId: 'ten' })
@@ -49,12 +49,33 @@ describe('writes per workflow', () => {
     expect(steps).not.toContain(storeKeys.step('ten', 'writes.inc_9'))
     // And the runner's lease, once for the runtime (not per workflow).
     expect(puts.filter((k) => !steps.includes(k)).sort()).toEqual([
-      storeKeys.index('RUNNING', 'ten'),
       storeKeys.index('SUCCESSFUL', 'ten'),
       storeKeys.runner(runtime.runner.runnerId),
+      storeKeys.startBatch(`${runtime.runner.runnerId}.0`),
       storeKeys.workflow('ten'),
       storeKeys.workflow('ten'),
     ])
+    // The batch is gone with its one workflow; the index lists it by its final marker.
+    expect((await storage.list(storeKeys.startBatchesPrefix)).keys).toEqual([])
+    expect((await storage.list('index/')).keys).toEqual([storeKeys.index('SUCCESSFUL', 'ten')])
+  })
+
+  it('workflows started at the same moment share start batches: 12 writes per 10-step workflow', async () => {
+    const { storage, puts } = countingStorage()
+    const runtime = new Runtime(storage)
+    const ids = Array.from({ length: 50 }, (_, i) => `many-${i}`)
+    await Promise.all(ids.map((workflowId) => runtime.run(chain(10), { workflowId })))
+    const batches = puts.filter((k) => k.startsWith(storeKeys.startBatchesPrefix))
+    expect(batches.length).toBeLessThanOrEqual(3)
+    expect(puts.filter((k) => k.startsWith('index/RUNNING/'))).toEqual([])
+    for (const workflowId of ids) {
+      const own = puts.filter(
+        (k) => k.startsWith(storeKeys.workflowPrefix(workflowId)) || k.endsWith(`/${workflowId}`),
+      )
+      // The record twice, 9 steps, the SUCCESSFUL marker.
+      expect(own).toHaveLength(12)
+    }
+    expect((await storage.list(storeKeys.startBatchesPrefix)).keys).toEqual([])
   })
 
   it('a submitted workflow keeps its PENDING marker when a runner takes it', async () => {
