@@ -31,8 +31,8 @@ const FLOOR_TEXT = {
   'fs-seq-nosync': 'atomic write without any fsync (temp + write + rename), one at a time',
   'fs-par-nosync': 'atomic write without any fsync, 1,000 at once, per write',
   'fs-create-sync':
-    "a journaled put's file calls without the journal: temp file (open, write, close), lock (symlink), link, unlock, unlink temp; synchronous calls, no fsync, 1,000 in a row, per file",
-  'fs-create-sync-nolock': 'the same without the lock (symlink, unlink), per file',
+    "a journaled put's file calls without the journal: temp file (open, write, close), lock (a hard link to the process's owner link), link, unlock, unlink temp; synchronous calls, no fsync, 1,000 in a row, per file",
+  'fs-create-sync-nolock': 'the same without the lock (link, unlink), per file',
   journal: 'append 100 bytes to one journal file + fdatasync, one at a time',
   'journal-dsync':
     "the same append to a file opened with O_DSYNC (synced within the write, as storage-fs's journal does), one at a time",
@@ -312,7 +312,7 @@ function limits(get, floor, only) {
     lines.push(
       '## Limits: what the folder targets need',
       '',
-      "A step on the folder storage is a file, written to a temp file and linked or renamed into place under its key, whatever the durability. The table sets each target against the least a step can cost with a file per write: the engine's own time (the memory row of the same scenario) plus, per write, the floor of that durability measured in the same run with nothing else around it. With `'fsync'` each file needs its own fdatasync (group commit shares the folder fsyncs only): the floor is a durable atomic write without the folder fsync, 1,000 at once. The journal's group commit takes the fsyncs out of a step's cost, but not the file calls: about seven per write (temp file open, write, close; the key's lock, a symlink; link into place; unlock; remove the temp name), made synchronously: the floor is those calls alone, warmed up, 1,000 in a row (the floor table shows them without the lock too). When the least cost exceeds the target, no engine work can meet it with that durability. The journal's lock cannot simply be dropped for creates: a journal entry's timestamp must order a create after a delete of the same key by another process, or a replay after a power cut could undo an acknowledged write (see the top of storage-fs's journal.ts).",
+      "A step on the folder storage is a file, written to a temp file and linked or renamed into place under its key, whatever the durability. The table sets each target against the least a step can cost with a file per write: the engine's own time (the memory row of the same scenario) plus, per write, the floor of that durability measured in the same run with nothing else around it. With `'fsync'` each file needs its own fdatasync (group commit shares the folder fsyncs only): the floor is a durable atomic write without the folder fsync, 1,000 at once. The journal's group commit takes the fsyncs out of a step's cost, but not the file calls: about seven per write (temp file open, write, close; the key's lock, a hard link; link into place; unlock; remove the temp name), made synchronously: the floor is those calls alone, warmed up, 1,000 in a row (the floor table shows them without the lock too). When the least cost exceeds the target, no engine work can meet it with that durability. The journal's lock cannot simply be dropped for creates: a journal entry's timestamp must order a create after a delete of the same key by another process, or a replay after a power cut could undo an acknowledged write (see the top of storage-fs's journal.ts).",
       '',
       '| target | durability | writes per step | engine (memory) per step | budget per write | floor per write | least per step: engine + writes × floor | measured | |',
       '|---|---|---|---|---|---|---|---|---|',
