@@ -15,8 +15,8 @@ import {
   WorkflowStillActiveError,
 } from '../index.js'
 import { FreezableStorage } from './freezable-storage.js'
+import { sleep, until } from './waiting.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const lone = step('rl.lone', () => 'resumed')
 const old = step('rl.old', () => 'taken over')
 
@@ -44,14 +44,6 @@ function gated(name: string) {
   const waiting: ((value: string) => void)[] = []
   const fn = step(name, () => new Promise<string>((resolve) => waiting.push(resolve)))
   return { fn, waiting, started: () => waiting.length }
-}
-
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
 }
 
 describe('one lease per runner', () => {

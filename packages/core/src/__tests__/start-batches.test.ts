@@ -13,15 +13,7 @@ import {
   type Worker,
 } from '../index.js'
 import { FreezableStorage } from './freezable-storage.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
+import { sleep, until } from './waiting.js'
 
 let opened = false
 /** Waits until `opened`, or fails when its run is aborted. */
