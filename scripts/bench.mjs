@@ -46,7 +46,9 @@ if (flag('report-from')) {
 
 if (!process.argv.includes('--no-build')) {
   const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' }
-  const build = spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
+  // Through pnpm: turbo needs a pnpm on PATH, which `node scripts/bench.mjs` alone does not give.
+  const turbo = ['-y', 'pnpm@10.34.9', 'exec', 'turbo', 'run', 'build', '--output-logs=errors-only']
+  const build = spawnSync('npx', turbo, {
     cwd: root,
     stdio: 'inherit',
     env,
