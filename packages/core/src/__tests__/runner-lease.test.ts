@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import {
   MemoryStorage,
   type PutCondition,
+  type RunnerInfo,
   Runtime,
   type StoredValue,
   step,
@@ -13,12 +14,31 @@ import {
   WorkflowLeaseLostError,
   type WorkflowRecord,
   WorkflowStillActiveError,
+  type WorkflowStore,
 } from '../index.js'
 import { FreezableStorage } from './freezable-storage.js'
 import { sleep, until } from './waiting.js'
 
 const lone = step('rl.lone', () => 'resumed')
 const old = step('rl.old', () => 'taken over')
+
+/** Makes a submitted workflow RUNNING under the lease of a runner on another machine, as it would have left it. */
+async function holdElsewhere(
+  store: WorkflowStore,
+  workflowId: string,
+  runnerId: string,
+): Promise<RunnerInfo> {
+  const owner = { host: 'another-machine', pid: 1, runnerId }
+  const pending = await store.requireWorkflow(workflowId)
+  await store.updateWorkflow(pending, {
+    ...pending.record,
+    status: 'RUNNING',
+    owner,
+    lease: 'runner',
+    runs: 1,
+  })
+  return owner
+}
 
 /** A MemoryStorage that counts puts and gets per key. */
 class CountingStorage extends MemoryStorage {
@@ -167,15 +187,7 @@ describe('one lease per runner', () => {
     const store = await runtime.store()
     // A workflow submitted here, then held by a runner on another machine (as it would have left it).
     await runtime.submit(lone(), { workflowId: 'remote' })
-    const owner = { host: 'another-machine', pid: 1, runnerId: 'remote0runner' }
-    const pending = await store.requireWorkflow('remote')
-    await store.updateWorkflow(pending, {
-      ...pending.record,
-      status: 'RUNNING',
-      owner,
-      lease: 'runner',
-      runs: 1,
-    })
+    const owner = await holdElsewhere(store, 'remote', 'remote0runner')
     // No runner record (the runner closed): gone.
     expect(runtime.deriveStatus((await store.requireWorkflow('remote')).record)).toBe('RESUMABLE')
     await store.writeRunner({
@@ -202,15 +214,7 @@ describe('one lease per runner', () => {
     const runtime = new Runtime(storage)
     const store = await runtime.store()
     await runtime.submit(lone(), { workflowId: 'garbled' })
-    const pending = await store.requireWorkflow('garbled')
-    const owner = { host: 'another-machine', pid: 1, runnerId: 'garbled0runner' }
-    await store.updateWorkflow(pending, {
-      ...pending.record,
-      status: 'RUNNING',
-      owner,
-      lease: 'runner',
-      runs: 1,
-    })
+    const owner = await holdElsewhere(store, 'garbled', 'garbled0runner')
     await storage.put(storeKeys.runner(owner.runnerId), Buffer.from('{"v":1,"runn'))
     await expect(store.readWorkflow('garbled')).rejects.toMatchObject({
       code: 'WF_CORRUPT_RECORD',

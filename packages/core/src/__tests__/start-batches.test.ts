@@ -2,16 +2,8 @@
 // ids instead of a RUNNING marker each. A batch left behind (a runner cut off, workflows released)
 // must keep them findable until each has a marker of its own, then be cleared.
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  createWorker,
-  currentStep,
-  MemoryStorage,
-  Runtime,
-  type StoredValue,
-  step,
-  storeKeys,
-  type Worker,
-} from '../index.js'
+import { createWorker, currentStep, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
+import { CountingView } from './counting-view.js'
 import { FreezableStorage } from './freezable-storage.js'
 import { sleep, until } from './waiting.js'
 
@@ -125,15 +117,7 @@ describe('start batches', () => {
   it('are read by a worker once per workflow that ended, not at every rotation', async () => {
     opened = false
     const shared = new MemoryStorage()
-    const gets = new Map<string, number>()
-    const view = new MemoryStorage()
-    view.get = (key: string): Promise<StoredValue | undefined> => {
-      gets.set(key, (gets.get(key) ?? 0) + 1)
-      return shared.get(key)
-    }
-    view.put = shared.put.bind(shared)
-    view.delete = shared.delete.bind(shared)
-    view.list = shared.list.bind(shared)
+    const view = new CountingView(shared)
     const runtime = new Runtime(shared)
     const ids = Array.from({ length: 10 }, (_, i) => `some-${i}`)
     const handles = await Promise.all(
@@ -145,7 +129,7 @@ describe('start batches', () => {
     workers.push(worker)
     await sleep(1000)
     for (const [i, id] of ids.entries()) {
-      const reads = gets.get(storeKeys.workflow(id)) ?? 0
+      const reads = view.gets.get(storeKeys.workflow(id)) ?? 0
       // Ended: read once (not at all when its batch went with it). Running under a live runner:
       // read again at each rotation.
       if (i % 2 === 0) expect(reads).toBeLessThanOrEqual(1)
