@@ -236,7 +236,7 @@ export class WorkflowClient {
         `it is ${status}: cancel it (or wait for it to end) before deleting it`,
       )
     }
-    await store.deleteWorkflow(workflowId)
+    await store.deleteWorkflow(workflowId, record)
   }
 
   /** Releases the storage when this client made its own runtime (a no-op otherwise). */

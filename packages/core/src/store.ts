@@ -378,11 +378,13 @@ export class WorkflowStore {
   /**
    * Removes every key of a workflow: steps, graph and blobs first (a new workflow under this id
    * must never find old step records), then the record, then its index markers (a marker without
-   * a record is dropped by listings).
+   * a record is dropped by listings), then its id from its start batch.
    */
-  async deleteWorkflow(workflowId: string): Promise<void> {
+  async deleteWorkflow(workflowId: string, record?: WorkflowRecord): Promise<void> {
     const recordKey = storeKeys.workflow(workflowId)
-    const batch = (await this.readWorkflow(workflowId).catch(() => undefined))?.record.startBatch
+    // Its start batch, to take its id out (`record`: the caller's read of it, saving one).
+    const known = record ?? (await this.readWorkflow(workflowId).catch(() => undefined))?.record
+    const batch = known?.startBatch
     const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
     if (this.storage.deleteMany) await this.storage.deleteMany(keys)
     else for (const key of keys) await this.storage.delete(key)
