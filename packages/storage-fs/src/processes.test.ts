@@ -63,6 +63,9 @@ function exited(child: ChildProcess): Promise<void> {
   })
 }
 
+/** Acknowledged writes a writer makes before the random moment it is killed at begins. */
+const ACKS_BEFORE_KILL = 4
+
 describe.each([
   ['fsync', 50],
   ['journal', 30],
@@ -79,22 +82,25 @@ describe.each([
       const child = spawn(process.execPath, [crashWriter, root, String(round * 10_000_000), durability], {
         stdio: ['ignore', 'pipe', 'inherit'],
       })
-      let ready!: () => void
-      const isReady = new Promise<void>((resolve) => {
-        ready = resolve
+      // Killed at a random moment after its first few acknowledged writes: on a slow disk a fixed
+      // delay after start-up could kill writers before they wrote anything.
+      let writing!: () => void
+      const isWriting = new Promise<void>((resolve) => {
+        writing = resolve
       })
+      let acksThisRound = 0
       lines(child, (line) => {
-        if (line === 'ready') ready()
         // "ack <seq> <key>": the key last, as it may contain spaces.
         const [word, seq] = line.split(' ', 2)
         const key = line.slice(`${word} ${seq} `.length)
         if (word === 'ack') {
           acknowledged.set(key, Math.max(acknowledged.get(key) ?? -1, Number(seq)))
           writesSeen++
+          if (++acksThisRound === ACKS_BEFORE_KILL) writing()
         }
       })
-      await Promise.race([isReady, exited(child)])
-      await sleep(2 + Math.random() * 40)
+      await Promise.race([isWriting, exited(child)])
+      await sleep(Math.random() * 40)
       child.kill('SIGKILL')
       await exited(child)
       expect(child.signalCode, 'the writer died of something else than our SIGKILL').toBe('SIGKILL')
