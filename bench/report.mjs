@@ -75,6 +75,7 @@ export function report({
   s3,
   compareFs,
   minutes,
+  spread,
 }) {
   const floor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, median(v)]))
   const get = (id, backend, label = '') => {
@@ -89,6 +90,8 @@ export function report({
     `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run on a MemoryStorage in that process until 50,000 steps are done (JIT warm-up, not measured; see bench/worker.mjs), then are measured: 5 runs on memory (the table shows their median); on the folder backends, a–c run once more on the measured storage to warm its code up, then 3 times under new workflow ids (the median is shown); e on the folder and everything on S3 run once. The first run in a fresh process (cold: V8 has not optimized anything yet) is shown apart. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',
     "**Columns.** µs per step = wall time of the scenario / steps. Cold: the first run in a fresh worker process, on a MemoryStorage. close(): the storage's `close()` after the measured run, not included in µs per step; for the journal it is the checkpoint (one syncfs, then the segment is deleted), work that otherwise happens in the background every 10 s. Writes and bytes per step: `storage.put` calls and their bytes (deletes are counted apart: the status index moves once per workflow). fdatasyncs: calls to fdatasync, plus writes to files opened with O_DSYNC (the journal's segments), each a sync of its own. Peak RSS: the worker process's high-water mark (`process.resourceUsage().maxRSS`, includes Node itself, ≈ 45 MB). Floor: the median over rounds; ratio: the median over rounds of µs per step / the floor measured in the same round (the load on this machine changes between rounds, not within one).",
+    '',
+    `**This disk.** ext4 without a journal does not reuse an inode freed in the last 60 s (300 s more while its inode table block is unwritten): a new file skips every such inode of its block group, one cache lookup each (fs/ext4/ialloc.c, \`recently_deleted()\`). After many deletes or renames over files, a create in that group costs 0.2-1 ms instead of 25 µs for minutes (here: 20,000 files deleted, then 3,000 created in a sibling folder: 250-410 µs per create; in a folder that the allocator put in another group: 26-27 µs). A new folder goes to its parent's group, so the folders of this run would share one with each other and with whatever the machine deleted in its temp folder lately. ${spread === false ? '**In this run `chattr +T` failed on the work folder, so they did share it: folder figures include the deletes of earlier measurements.**' : 'The run marks its work folder `chattr +T`, so the allocator spreads its folders over groups of their own: each measurement pays for what its own run deletes (wf renames over a record once per workflow), as on a machine that runs wf alone, and not for the runs before it.'}`,
     '',
     '## Floors (same run)',
     '',
