@@ -7,7 +7,7 @@
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
 // --no-profile, --no-build, --out=<file>, --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -58,14 +58,26 @@ if (!process.argv.includes('--no-build')) {
 
 const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? ''
 const revision = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'packages/core') ? ' with uncommitted changes in packages/core' : ''}`
-const work = mkdtempSync(join(tmpdir(), 'wf-bench-'))
 // On ext4 without a journal (this machine's disk), a new file skips every inode of its block group
-// freed in the last 60-360 s (fs/ext4/ialloc.c, recently_deleted()), one cache lookup each: after
-// many deletes or renames over files, creates there cost 0.2-1 ms instead of 25 µs, for minutes.
-// A new folder goes to its parent's group, so every worker's folder would share a group with the
-// others' and with whatever the machine deleted in its temp folder lately. The Orlov allocator
-// spreads the folders of a folder marked +T ("top of a hierarchy") over groups of their own, so
-// each measurement pays only for what its own run deletes, as on a machine running wf alone.
+// freed in the last 60 s, or 360 s while that inode's table block is unwritten (fs/ext4/ialloc.c,
+// recently_deleted()), one cache lookup each: after many deletes, creates cost 0.2-1 ms instead of
+// 25 µs for up to 6 minutes. A run deletes its files only at its end, and the next run waits until
+// that deletion is over 6 minutes old.
+const deletedAtFile = join(tmpdir(), 'wf-bench-deleted-at')
+const REST_MS = 370_000
+const lastDeletion = Number(existsSync(deletedAtFile) ? readFileSync(deletedAtFile, 'utf8') : 0)
+const restLeft = lastDeletion + REST_MS - Date.now()
+if (restLeft > 0) {
+  console.log(
+    `waiting ${Math.ceil(restLeft / 1000)} s: the last run deleted its files less than 6 minutes ago (see bench/RESULTS.md, "This disk")`,
+  )
+  spawnSync('sync')
+  await new Promise((resolvePromise) => setTimeout(resolvePromise, restLeft))
+}
+const work = mkdtempSync(join(tmpdir(), 'wf-bench-'))
+// A new folder goes to its parent's block group: the folders of one run would share a group with
+// each other and with whatever the machine deleted in its temp folder lately. The Orlov allocator
+// spreads the folders of a folder marked +T ("top of a hierarchy") over groups of their own.
 const spread = spawnSync('chattr', ['+T', work]).status === 0
 let s3Client
 let bucket
@@ -178,6 +190,9 @@ for (let round = 0; round < rounds; round++) {
             // Built without fsync (or on S3 itself): only the resume is measured.
             await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
           }
+          // Every measurement starts with the disk's write-back done: files an earlier one left
+          // unsynced (no fsync, the journal's value files) are otherwise written out during it.
+          spawnSync('sync')
           result = await worker(job)
         } catch (error) {
           // One failed measurement (e.g. the engine giving up under load) must not lose the others.
@@ -198,7 +213,7 @@ for (let round = 0; round < rounds; round++) {
 
 const profiles = []
 if (!process.argv.includes('--no-profile')) {
-  for (const id of ['a', 'b'].filter((s) => only.includes(s))) {
+  for (const id of ['a', 'b', 'c'].filter((s) => only.includes(s))) {
     for (const backend of ['memory', 'fs-fsync', 'fs-journal'].filter((b) => backends.includes(b))) {
       const dir = join(work, `prof-${id}-${backend}`)
       const result = await worker({ root, scenario: id, backend, quick, dir: join(dir, 'data') }, [
@@ -253,5 +268,6 @@ writeFileSync(
   }),
 )
 rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
+writeFileSync(deletedAtFile, String(Date.now()))
 console.log(`wrote ${out}`)
 process.exit(0)
