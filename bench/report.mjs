@@ -76,6 +76,7 @@ export function report({
   compareFs,
   minutes,
   spread,
+  peers,
 }) {
   const floor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, median(v)]))
   const get = (id, backend, label = '') => {
@@ -159,13 +160,14 @@ export function report({
     lines.push('')
   }
 
-  lines.push(...targets(get, floor, only, compareFs, results, floors))
+  lines.push(...targets(get, floor, only, compareFs, results, floors, peers))
+  lines.push(...peerSection(results, only, peers))
   lines.push(...limits(get, floor, only))
   lines.push(...profileSection(profiles))
   return lines.join('\n')
 }
 
-function targets(get, floor, only, compareFs, results, floors) {
+function targets(get, floor, only, compareFs, results, floors, peers) {
   const lines = ['## Targets of the issue', '', '| target | measured | |', '|---|---|---|']
   const row = (target, measured, ok) =>
     lines.push(`| ${target} | ${measured} | ${ok === undefined ? '–' : ok ? 'met' : '**missed**'} |`)
@@ -202,6 +204,13 @@ function targets(get, floor, only, compareFs, results, floors) {
           `(${id}) ${label} ≥ 5× faster per step than DBOS (${dbos} µs → ≤ ${fmt(dbos / 5)} µs)`,
           `${fmt(us(id, backend))} µs: ${fmt(dbos / us(id, backend), 1)}× DBOS`,
           us(id, backend) <= dbos / 5,
+        )
+      const times = peers?.dbos && dbosTimes(results, peers.dbos, id, backend)
+      if (only.includes(id) && times)
+        row(
+          `(${id}) ${label} ≥ 5× faster per step than DBOS ${peers.dbos.version} measured in this run`,
+          `${fmt(times.wf)} µs vs DBOS ${fmt(times.dbos)} µs (medians); ${fmt(times.ratio, 1)}× (median of each round's ratio)`,
+          times.ratio >= 5,
         )
     }
   }
@@ -332,6 +341,55 @@ function limits(get, floor, only) {
       '',
     )
   }
+  return lines
+}
+
+/**
+ * wf and DBOS in the same rounds: medians of µs per step, and the median over rounds of DBOS's
+ * time per step over wf's (how many times faster wf was); undefined when either is missing.
+ */
+function dbosTimes(results, dbos, id, backend) {
+  const perStep = (r) => (r.ms * 1000) / r.steps
+  const pairs = dbos.rounds.flatMap(({ round, results: peer }) => {
+    const ours = (results[`${id}||${backend}`] ?? []).find((r) => r.round === round)
+    const theirs = peer[id]
+    return ours && theirs && theirs.error === undefined ? [{ wf: perStep(ours), dbos: perStep(theirs) }] : []
+  })
+  if (pairs.length === 0) return undefined
+  return {
+    wf: median(pairs.map((p) => p.wf)),
+    dbos: median(pairs.map((p) => p.dbos)),
+    ratio: median(pairs.map((p) => p.dbos / p.wf)),
+  }
+}
+
+function peerSection(results, only, peers) {
+  if (peers?.dbos === undefined) return []
+  const { dbos } = peers
+  const lines = ['## DBOS in the same run', '']
+  if (dbos.rounds.length === 0) {
+    lines.push(`Not measured: ${dbos.error ?? 'no round measured it'}.`, '')
+    return lines
+  }
+  lines.push(
+    `DBOS ${dbos.version} (\`@dbos-inc/dbos-sdk\`, installed on demand outside the workspace) on a throwaway PostgreSQL cluster of this machine (fsync and synchronous_commit on, the defaults), measured in each round after wf's scenarios, the same scenarios with the same trivial steps: every step a DBOS step, checkpointed to PostgreSQL (bench/peers/). The issue's figures for DBOS were measured on another day: this machine's disk speed changes from day to day (compare the floors above with the issue's), so these are the ones measured beside wf. Ratio: the median over rounds of DBOS's time per step over wf's in the same round.${dbos.error ? ` A later round failed: ${dbos.error}.` : ''}`,
+    '',
+    '| scenario | DBOS µs per step | folder, journal µs per step | ratio | folder, fsync µs per step | ratio | memory µs per step |',
+    '|---|---|---|---|---|---|---|',
+  )
+  for (const id of ['a', 'b', 'c'].filter((s) => only.includes(s))) {
+    const journal = dbosTimes(results, dbos, id, 'fs-journal')
+    const fsync = dbosTimes(results, dbos, id, 'fs-fsync')
+    const memory = dbosTimes(results, dbos, id, 'memory')
+    const any = journal ?? fsync ?? memory
+    if (any === undefined) continue
+    const cell = (t) => (t ? fmt(t.wf) : '–')
+    const ratio = (t) => (t ? `${fmt(t.ratio, 1)}×` : '–')
+    lines.push(
+      `| ${SCENARIOS[id].title} | ${fmt(any.dbos)} | ${cell(journal)} | ${ratio(journal)} | ${cell(fsync)} | ${ratio(fsync)} | ${memory ? fmt(memory.wf, 1) : '–'} |`,
+    )
+  }
+  lines.push('')
   return lines
 }
 

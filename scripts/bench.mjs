@@ -5,7 +5,8 @@
 //
 // Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-journal,fs-none,s3, --compare-fs=<an older
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
-// --no-profile, --no-build, --out=<file>, --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
+// --no-profile, --no-peers (skips DBOS, measured in each round when PostgreSQL is installed), --no-build, --out=<file>,
+// --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -159,6 +160,11 @@ async function measureFloors() {
 
 const results = {}
 const failures = {}
+// DBOS on a throwaway local PostgreSQL, measured in every round like the floors, so the issue's
+// "faster than DBOS" targets are also checked against DBOS on this machine on the same day.
+const peerScenarios = ['a', 'b', 'c'].filter((id) => only.includes(id))
+const peers =
+  process.argv.includes('--no-peers') || peerScenarios.length === 0 ? undefined : { dbos: { rounds: [] } }
 const started = Date.now()
 for (let round = 0; round < rounds; round++) {
   await measureFloors()
@@ -209,6 +215,26 @@ for (let round = 0; round < rounds; round++) {
       }
     }
   }
+  if (peers && peers.dbos.error === undefined) {
+    spawnSync('sync')
+    try {
+      const { measureDbos } = await import('../bench/peers/dbos.mjs')
+      const measuredDbos = await measureDbos({
+        root,
+        work: join(work, `dbos-${round}`),
+        quick,
+        scenarios: peerScenarios,
+      })
+      peers.dbos.version = measuredDbos.version
+      peers.dbos.rounds.push({ round, results: measuredDbos.results })
+      for (const [id, r] of Object.entries(measuredDbos.results))
+        console.log(`${id} DBOS: ${r.error ?? `${((r.ms * 1000) / r.steps).toFixed(1)} µs/step`}`)
+    } catch (error) {
+      // No PostgreSQL here, or the install failed: the report says why, the rest stands.
+      peers.dbos.error = String(error.message).split('\n')[0]
+      console.log(`DBOS: not measured: ${peers.dbos.error}`)
+    }
+  }
 }
 
 const profiles = []
@@ -246,6 +272,7 @@ const measured = {
   s3,
   minutes,
   spread,
+  peers,
 }
 // The raw numbers, outside the repository, so the report can be rewritten without a new run.
 writeFileSync(join(tmpdir(), 'wf-bench-last.json'), JSON.stringify(measured))
@@ -265,6 +292,7 @@ writeFileSync(
     compareFs: compareFs && compareLabel,
     minutes,
     spread,
+    peers,
   }),
 )
 rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
