@@ -276,25 +276,7 @@ const measured = {
 }
 // The raw numbers, outside the repository, so the report can be rewritten without a new run.
 writeFileSync(join(tmpdir(), 'wf-bench-last.json'), JSON.stringify(measured))
-writeFileSync(
-  out,
-  report({
-    quick,
-    rounds,
-    floors,
-    results,
-    failures,
-    revision,
-    profiles,
-    backends,
-    only,
-    s3,
-    compareFs: compareFs && compareLabel,
-    minutes,
-    spread,
-    peers,
-  }),
-)
+writeFileSync(out, report({ ...measured, compareFs: compareFs && compareLabel }))
 rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
 writeFileSync(deletedAtFile, String(Date.now()))
 console.log(`wrote ${out}`)
