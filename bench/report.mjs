@@ -77,6 +77,7 @@ export function report({
   minutes,
   spread,
   peers,
+  finishedAt,
 }) {
   const floor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, median(v)]))
   const get = (id, backend, label = '') => {
@@ -86,7 +87,7 @@ export function report({
   const lines = [
     '# wf benchmark results',
     '',
-    `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). Code: ${revision}, built by the run. S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
+    `Written by \`pnpm bench${quick ? ' --quick' : ''}\` on ${new Date(finishedAt ?? Date.now()).toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(minutes, 1)} min: Node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, disk: ext4 without a journal (a VM disk). Code: ${revision}, built by the run. S3: ${s3 ? `Ceph RGW 16.2 on the same machine (${s3.endpoint})` : 'not configured (set WF_S3_ENDPOINT)'}.`,
     '',
     `Medians of ${rounds} round(s); each round measures the floors, then every scenario on every backend (order rotated per round), each in a fresh worker process; a–c and e first run on a MemoryStorage in that process until 50,000 steps are done (JIT warm-up, not measured; see bench/worker.mjs), then are measured: 5 runs on memory (the table shows their median); on the folder backends, a–c run once more on the measured storage to warm its code up, then 3 times under new workflow ids (the median is shown); e on the folder and everything on S3 run once. The first run in a fresh process (cold: V8 has not optimized anything yet) is shown apart. Scenario d runs once per backend, and g once on S3. Step bodies are trivial. The machine is shared with other engineers' test runs: expect ±20 % between runs; compare rows of one run.`,
     '',

@@ -273,6 +273,7 @@ const measured = {
   minutes,
   spread,
   peers,
+  finishedAt: Date.now(),
 }
 // The raw numbers, outside the repository, so the report can be rewritten without a new run.
 writeFileSync(join(tmpdir(), 'wf-bench-last.json'), JSON.stringify(measured))
