@@ -110,7 +110,8 @@ async function batchedIds(store: WorkflowStore, afterId: string | undefined): Pr
  * PENDING one a workflow a runner took since (it keeps its marker while RUNNING).
  */
 export function statusesOfMarker(marker: StoredStatus): WorkflowStatus[] {
-  if (marker === 'RUNNING') return ['RUNNING', 'RESUMABLE']
+  // A RUNNING record may read FAILED: a resume of a failure whose runner died before it committed.
+  if (marker === 'RUNNING') return ['RUNNING', 'RESUMABLE', 'FAILED']
   if (marker === 'PENDING') return ['PENDING', 'RUNNING', 'RESUMABLE']
   return [marker]
 }

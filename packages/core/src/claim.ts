@@ -34,7 +34,8 @@ function pidAlive(pid: number): boolean {
 /**
  * The status of a stored record as `runner` sees it: `RUNNING` becomes `RESUMABLE` when its runner
  * is gone (its process on this host, or its lease: the record's own in records of earlier
- * versions, else the runner's, filled in by `WorkflowStore.readWorkflow`). `drivenHere`: whether
+ * versions, else the runner's, filled in by `WorkflowStore.readWorkflow`), or `FAILED` for a
+ * resume of a FAILED workflow that had committed nothing (`resumedFrom`). `drivenHere`: whether
  * `runner` is driving this workflow now.
  */
 export function derivedStatus(
@@ -43,10 +44,12 @@ export function derivedStatus(
   drivenHere: boolean,
 ): WorkflowStatus {
   if (record.status !== 'RUNNING') return record.status
+  // A resume of a FAILED workflow whose runner died before its first commit failed where it was.
+  const left = record.resumedFrom === 'FAILED' ? 'FAILED' : 'RESUMABLE'
   const owner = record.owner
-  if (!owner) return 'RESUMABLE'
-  if (owner.runnerId === runner.runnerId) return drivenHere ? 'RUNNING' : 'RESUMABLE'
-  return ownerGone(owner, record.leaseExpiresAt) ? 'RESUMABLE' : 'RUNNING'
+  if (!owner) return left
+  if (owner.runnerId === runner.runnerId) return drivenHere ? 'RUNNING' : left
+  return ownerGone(owner, record.leaseExpiresAt) ? left : 'RUNNING'
 }
 
 /**
@@ -146,42 +149,58 @@ export async function underRunnerLease<C>(
   }
 }
 
-/** A workflow this runner took over, and the plan to run it by. */
-export interface TakenOver {
-  taken: Versioned<WorkflowRecord>
-  plan: Plan
+/**
+ * The plan to resume a stored workflow by, checked against this process's code before anything is
+ * written: with `'error'`, a code change leaves the workflow untouched.
+ */
+export async function planResume(
+  store: WorkflowStore,
+  record: WorkflowRecord,
+  policy: CodeChangePolicy,
+): Promise<Plan> {
+  const workflowId = record.workflowId
+  const stored = await store.loadGraph(record)
+  const plan = planFromStored(stored, `workflow ${workflowId}`)
+  checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
+  return plan
+}
+
+/** Whether a resume of this record resumes a failure (the record reads FAILED). */
+export function resumesFailure(record: WorkflowRecord): boolean {
+  return record.status === 'FAILED' || (record.status === 'RUNNING' && record.resumedFrom === 'FAILED')
 }
 
 /**
  * Takes a stored workflow that nobody drives over for `runner` (whose runner lease must hold), by
  * compare-and-swap from `found`: of two runners resuming it at once, one wins and the other gets
  * `WorkflowStillActiveError`. The record is then held under `runner`'s lease, whatever kind of
- * lease it had before.
+ * lease it had before. A FAILED workflow keeps its error and says `resumedFrom: 'FAILED'` until
+ * its first commit (see `derivedStatus`).
  */
 export async function takeOver(
   store: WorkflowStore,
   found: Versioned<WorkflowRecord>,
   runner: RunnerInfo,
-  policy: CodeChangePolicy,
-): Promise<TakenOver> {
+): Promise<Versioned<WorkflowRecord>> {
   const { record } = found
   const workflowId = record.workflowId
-  const stored = await store.loadGraph(record)
-  const plan = planFromStored(stored, `workflow ${workflowId}`)
-  // Before taking it over: with 'error', a code change leaves the workflow untouched and resumable.
-  checkCodeChange(workflowId, policy, compareSteps(stored.fingerprints, getRegisteredStep), record)
   // From now on it has a marker of its own: its start batch may be gone once the others ended.
-  const { error: _error, startBatch: _batch, ...rest } = withoutOwner(record)
+  const { error, startBatch: _batch, resumedFrom: _from, ...rest } = withoutOwner(record)
+  const next: WorkflowRecord = {
+    ...rest,
+    status: 'RUNNING',
+    owner: runner,
+    lease: 'runner',
+    startedAt: Date.now(),
+    runs: record.runs + 1,
+  }
+  if (resumesFailure(record)) {
+    next.resumedFrom = 'FAILED'
+    if (error) next.error = error
+  }
   let taken: Versioned<WorkflowRecord>
   try {
-    taken = await store.updateWorkflow(found, {
-      ...rest,
-      status: 'RUNNING',
-      owner: runner,
-      lease: 'runner',
-      startedAt: Date.now(),
-      runs: record.runs + 1,
-    })
+    taken = await store.updateWorkflow(found, next)
   } catch (error) {
     if (error instanceof ConditionFailedError) {
       throw new WorkflowStillActiveError(workflowId, 'another runner took it over at the same moment')
@@ -191,5 +210,5 @@ export async function takeOver(
   // It has its own marker now. Best effort: a worker's sweep takes it out otherwise.
   if (typeof record.startBatch === 'string')
     await store.removeFromStartBatch(record.startBatch, workflowId).catch(() => {})
-  return { taken, plan }
+  return taken
 }

@@ -151,8 +151,9 @@ export abstract class StepCommitter extends StepScheduler {
   /**
    * Resume: walks down from the root, loading the committed records it needs (the outputs that
    * uncommitted steps consume, and the continuations to expand) and planning only what is missing.
+   * Resolves to the name of a step left to run whose code is not registered here, if any.
    */
-  protected async loadCommitted(plan: Plan): Promise<void> {
+  protected async loadCommitted(plan: Plan): Promise<string | undefined> {
     const { store, workflowId } = this.options
     const committed = new Set(await store.listStepIds(workflowId))
     const toRun = new Set<PlanNode>()
@@ -194,7 +195,9 @@ export abstract class StepCommitter extends StepScheduler {
       }
     }
     // Upstream before downstream, so steps start in the order a fresh run would start them.
-    this.link(order.filter((node) => toRun.has(node)))
+    const remaining = order.filter((node) => toRun.has(node))
+    this.link(remaining)
+    return remaining.find((node) => node.definition === undefined)?.name
   }
 
   /**

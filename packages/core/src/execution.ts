@@ -43,7 +43,9 @@ export class Execution extends StepCommitter {
   run(plan: Plan, resume: boolean): Promise<unknown> {
     this.root = plan.root
     const result = this.newResult()
-    if (resume) {
+    if (this.#preloaded) {
+      this.#begin()
+    } else if (resume) {
       // A stop while committed steps are still loading settles the result before they are linked.
       this.loadCommitted(plan).then(
         () => this.#begin(),
@@ -55,6 +57,20 @@ export class Execution extends StepCommitter {
     }
     return result
   }
+
+  /**
+   * A resume's first half, before the workflow is taken over: loads the committed records the
+   * remaining steps need (rejecting when one cannot be read) and plans the rest, so that a resume
+   * that cannot go on fails with the stored workflow untouched. `run(plan, true)` then begins at
+   * once. Resolves to the name of a step left to run that is not registered here, if any.
+   */
+  preload(plan: Plan): Promise<string | undefined> {
+    this.root = plan.root
+    this.#preloaded = true
+    return this.loadCommitted(plan)
+  }
+
+  #preloaded = false
 
   #begin(): void {
     if (this.aborted) this.stop({ kind: 'canceled' })

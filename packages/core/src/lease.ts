@@ -29,6 +29,8 @@ export class Lease implements HeldWorkflow {
   #canceled = false
   #checking: Promise<void> | undefined
   #reasserting: Promise<void> | undefined
+  /** A write of the record by `update` in flight. */
+  #updating: Promise<Versioned<WorkflowRecord>> | undefined
   /** Counts this runner's writes of the record, begun and ended: a check that saw one ignores its read. */
   #writes = 0
   #stopped = false
@@ -105,10 +107,14 @@ export class Lease implements HeldWorkflow {
   async update(next: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
     if (this.#reasserting) await this.#reasserting.catch(() => {})
     this.#writes++
+    const writing = this.#store.updateWorkflow(this.#current, next)
+    // A re-assertion must not race this write from the same version (it would lose the lease).
+    this.#updating = writing
     try {
-      this.#current = await this.#store.updateWorkflow(this.#current, next)
+      this.#current = await writing
     } finally {
       this.#writes++
+      if (this.#updating === writing) this.#updating = undefined
     }
     return this.#current
   }
@@ -138,6 +144,7 @@ export class Lease implements HeldWorkflow {
    * takeover decided during the gap then fails its own compare-and-swap.
    */
   async #writeOwn(): Promise<void> {
+    if (this.#updating) await this.#updating.catch(() => {})
     const epoch = this.#runnerLease.epoch
     const workflowId = this.#current.record.workflowId
     this.#writes++

@@ -111,6 +111,12 @@ export interface WorkflowRecord {
    * has no marker of its own (see `indexStatus`). A takeover drops it. Kept in the final record.
    */
   startBatch?: string
+  /**
+   * `'FAILED'`: this RUNNING record is a resume of a FAILED workflow that has committed no step yet;
+   * it keeps the failure's `error` until its first commit. Should its runner die before then, the
+   * workflow reads FAILED again (never RESUMABLE), so no worker re-runs it unasked.
+   */
+  resumedFrom?: 'FAILED'
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }

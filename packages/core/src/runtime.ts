@@ -3,10 +3,20 @@
 // driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
 // (`init()`); tests and tools may create more.
 
-import { derivedStatus, newRunner, submission, submittedRecord, takeOver, underRunnerLease } from './claim.js'
+import {
+  derivedStatus,
+  newRunner,
+  planResume,
+  resumesFailure,
+  submission,
+  submittedRecord,
+  takeOver,
+  underRunnerLease,
+} from './claim.js'
 import type { Codec } from './codec.js'
 import {
   ConditionFailedError,
+  StepNotRegisteredError,
   WorkflowAlreadyExistsError,
   WorkflowCancelledError,
   WorkflowExecutionError,
@@ -26,7 +36,7 @@ import { type BatchOutcome, StartBatches } from './start-batches.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
 import { WorkflowStore, withoutOwner } from './store.js'
-import { decodeOutput, executionErrorOf, startRun } from './workflow-run.js'
+import { decodeOutput, executionErrorOf, type PreparedRun, prepareRun, startRun } from './workflow-run.js'
 
 /** Options of `run()` and `runAsync()`. */
 export interface RunOptions {
@@ -239,7 +249,8 @@ export class Runtime {
     }
     if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
-    return this.#start<T>(store, created, epoch, plan, false)
+    const prepared = prepareRun(this, store, workflowId, this.onCodeChange, true)
+    return this.#start<T>(store, created, epoch, plan, false, prepared)
   }
 
   /**
@@ -277,7 +288,7 @@ export class Runtime {
       const { record } = await store.requireWorkflow(workflowId)
       if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
       if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
-      if (record.status === 'FAILED') throw executionErrorOf(record)
+      if (this.deriveStatus(record) === 'FAILED') throw executionErrorOf(record)
       await new Promise((resolve) => setTimeout(resolve, pollMs))
     }
   }
@@ -388,10 +399,17 @@ export class Runtime {
         `runner ${record.owner?.host}:${record.owner?.pid} is driving it`,
       )
     }
+    // Everything that can refuse the resume is checked before the record is touched: the code
+    // (changed, or a step left to run that is not registered here) and the committed records.
+    const plan = await planResume(store, record, policy)
+    const fromFailed = resumesFailure(record)
+    const prepared = prepareRun(this, store, workflowId, policy, record.runs === 0, fromFailed)
+    const missing = await prepared.execution.preload(plan)
+    if (missing !== undefined) throw new StepNotRegisteredError(missing, workflowId)
     const { claimed, epoch } = await underRunnerLease(this.#runnerLease, () =>
-      takeOver(store, found, this.runner, policy),
+      takeOver(store, found, this.runner),
     )
-    return this.#start<T>(store, claimed.taken, epoch, claimed.plan, true, policy)
+    return this.#start<T>(store, claimed, epoch, plan, true, prepared)
   }
 
   /** A handle that starts polling for the result only when `result()` is first called. */
@@ -419,10 +437,10 @@ export class Runtime {
     epoch: number,
     plan: Plan,
     resume: boolean,
-    policy: CodeChangePolicy = this.onCodeChange,
+    prepared: PreparedRun,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
-    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, policy)
+    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, prepared)
     const ended = () => {
       run.lease.stop()
       this.#runnerLease.unhold()

@@ -38,8 +38,68 @@ export interface WorkflowRun {
 }
 
 /**
+ * A run's Execution and abort controller, made before its lease exists: a resume loads the
+ * committed records (`Execution.preload`) before it takes the workflow over.
+ */
+export interface PreparedRun {
+  readonly controller: LazyAbortController
+  readonly execution: Execution
+}
+
+interface RunParts extends PreparedRun {
+  lease?: Lease
+  /** The write that drops `resumedFrom` after the first commit of a resumed FAILED workflow. */
+  cleared?: Promise<unknown>
+}
+
+/**
+ * Makes the Execution of one run of `workflowId`. `firstRun`: no runner drove it before (its root
+ * step may be committed by the final record). `fromFailed`: a resume of a FAILED workflow, whose
+ * record keeps its error until the first step commits.
+ */
+export function prepareRun(
+  settings: RunSettings,
+  store: WorkflowStore,
+  workflowId: string,
+  policy: CodeChangePolicy,
+  firstRun: boolean,
+  fromFailed = false,
+): PreparedRun {
+  const controller = new LazyAbortController()
+  const parts: RunParts = {
+    controller,
+    execution: new Execution({
+      workflowId,
+      store,
+      codec: settings.codec,
+      maxConcurrency: settings.maxConcurrency,
+      abort: controller,
+      beforeCommit: () => parts.lease?.ensure(),
+      // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
+      onStoredSubGraph: (graph) =>
+        checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
+      onStepDone: fromFailed
+        ? (node) => {
+            const lease = parts.lease
+            if (parts.cleared || !lease || node.options.checkpoint === false) return
+            // The first commit: the workflow is no longer the failure it was.
+            const { resumedFrom: _from, error: _error, ...rest } = lease.current.record
+            parts.cleared = lease.update(rest).catch(() => {})
+          }
+        : undefined,
+      // The first runner of a workflow commits its root step in the final record: no other runner
+      // can hold an older version of the record. After a takeover, a runner that lost the
+      // workflow (of an earlier version of wf, too) may still commit the root's step record: the
+      // root then commits by create-if-absent as every step does, adopting such a record.
+      deferRootCommit: firstRun,
+    }),
+  }
+  return parts
+}
+
+/**
  * Starts driving `taken` (a record this runner just wrote as its owner, under `runnerLease` ready
- * in `epoch`) by `plan`.
+ * in `epoch`) by `plan`, with the execution `prepared` for it.
  */
 export function startRun(
   settings: RunSettings,
@@ -49,36 +109,20 @@ export function startRun(
   taken: Versioned<WorkflowRecord>,
   plan: Plan,
   resume: boolean,
-  policy: CodeChangePolicy,
+  prepared: PreparedRun,
 ): WorkflowRun {
-  const workflowId = taken.record.workflowId
-  const controller = new LazyAbortController()
-  let execution: Execution | undefined
+  const parts = prepared as RunParts
+  const { controller, execution } = parts
   const lease = new Lease(store, settings.runner, runnerLease, taken, epoch, settings.heartbeatMs, {
     onCancel: () => controller.abort(),
     onLost: (error) => {
-      execution?.halt({ kind: 'infrastructure', error })
+      execution.halt({ kind: 'infrastructure', error })
       controller.abort()
     },
   })
-  execution = new Execution({
-    workflowId,
-    store,
-    codec: settings.codec,
-    maxConcurrency: settings.maxConcurrency,
-    abort: controller,
-    beforeCommit: () => lease.ensure(),
-    // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
-    onStoredSubGraph: (graph) =>
-      checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
-    // The first runner of a workflow commits its root step in the final record: no other runner
-    // can hold an older version of the record. After a takeover, a runner that lost the
-    // workflow (of an earlier version of wf, too) may still commit the root's step record: the
-    // root then commits by create-if-absent as every step does, adopting such a record.
-    deferRootCommit: taken.record.runs === 1,
-  })
+  parts.lease = lease
   lease.start()
-  const result = driveToEnd(store, settings.codec, lease, execution, execution.run(plan, resume))
+  const result = driveToEnd(store, settings.codec, parts, execution.run(plan, resume))
   return { controller, execution, lease, result }
 }
 
@@ -90,19 +134,27 @@ export function startRun(
 async function driveToEnd(
   store: WorkflowStore,
   codec: Codec,
-  lease: Lease,
-  execution: Execution,
+  parts: RunParts,
   running: Promise<unknown>,
 ): Promise<unknown> {
+  const lease = parts.lease as Lease
+  const execution = parts.execution
   const taken = lease.current.record
   const workflowId = taken.workflowId
-  // The final records carry no owner or lease: the workflow is no longer held by anyone.
-  const base = (): WorkflowRecord => {
+  // The final records carry no owner or lease: the workflow is no longer held by anyone. An end
+  // that is not a failure drops a resumed failure's error; one that leaves the workflow for
+  // another runner keeps `resumedFrom` (and the error) while nothing was committed.
+  const base = (final: boolean): WorkflowRecord => {
     const { rootStep: _root, ...rest } = withoutOwner(lease.current.record)
+    if (final) {
+      delete rest.resumedFrom
+      delete rest.error
+    }
     return rest
   }
   try {
     const output = await running
+    if (parts.cleared) await parts.cleared
     const ensuring = lease.ensure()
     if (ensuring) await ensuring
     const root = execution.rootCommit
@@ -110,12 +162,13 @@ async function driveToEnd(
       root?.output ??
       (await store.storeOutput(workflowId, encodeValue(codec, output, 'output', taken.rootStepId)))
     lease.stop()
-    const next: WorkflowRecord = { ...base(), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
+    const next: WorkflowRecord = { ...base(true), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
     if (root) next.rootStep = root.run
     const won = await writeEnd(store, lease, next)
     return won ? decodeOutput(store, codec, won) : output
   } catch (error) {
     lease.stop()
+    if (parts.cleared) await parts.cleared
     const failure =
       error instanceof ExecutionStopped ? error.failure : ({ kind: 'infrastructure', error } as const)
     if (failure.kind === 'canceled') throw new WorkflowCancelledError(workflowId)
@@ -124,7 +177,7 @@ async function driveToEnd(
         failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
       )
       const failed: WorkflowRecord = {
-        ...base(),
+        ...base(true),
         status: 'FAILED',
         endedAt: Date.now(),
         error: {
@@ -140,7 +193,7 @@ async function driveToEnd(
     }
     // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
     // it resumable by giving up ownership, if the storage (and the lease) still let us.
-    await lease.update({ ...base(), status: 'RUNNING' }).catch(() => {})
+    await lease.update({ ...base(false), status: 'RUNNING' }).catch(() => {})
     if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
     throw failure.error
   }

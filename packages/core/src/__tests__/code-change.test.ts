@@ -145,8 +145,9 @@ describe('checking it on resume', () => {
     const error = await runtime.resume('cont').catch((e: unknown) => e)
     expect(error).toBeInstanceOf(WorkflowCodeChangedError)
     expect((error as WorkflowCodeChangedError).changes.map((c) => c.what)).toEqual(['step:cc.inner'])
+    // Refused before the takeover: it stays the FAILED workflow it was.
     const store = await runtime.store()
-    expect(runtime.deriveStatus((await store.requireWorkflow('cont')).record)).toBe('RESUMABLE')
+    expect(runtime.deriveStatus((await store.requireWorkflow('cont')).record)).toBe('FAILED')
     await expect(runtime.resume('cont', { onCodeChange: 'warn' })).resolves.toBe(60)
   })
 

@@ -231,7 +231,10 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
     expect(errors.length).toBeGreaterThanOrEqual(2)
     expect(errors.length).toBeLessThanOrEqual(8)
     expect(new Set(errors)).toEqual(new Set(['foreign']))
-    expect(submitter.deriveStatus((await store.requireWorkflow('foreign')).record)).toBe('RESUMABLE')
+    // Refused before any takeover: the record is as it was submitted.
+    const { record } = await store.requireWorkflow('foreign')
+    expect(submitter.deriveStatus(record)).toBe('PENDING')
+    expect(record.runs).toBe(0)
   })
 
   it('with maxRunningWorkflows, later runs wait as PENDING and start in submission order', async () => {

@@ -1,0 +1,283 @@
+// A resume that cannot go on (a step not registered here, a code change refused, an unreadable
+// record, a storage error) leaves a FAILED workflow exactly as it was; one whose runner dies
+// before its first commit reads FAILED again, so no worker re-runs it unasked. On memory, a real
+// folder and, when the gateway is there, a real S3 bucket; the dying runner is a child process
+// killed with SIGKILL.
+
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import {
+  CorruptRecordError,
+  createWorker,
+  Runtime,
+  StepNotRegisteredError,
+  type Storage,
+  StorageUnavailableError,
+  storeKeys,
+  WorkflowCodeChangedError,
+  type WorkflowRecord,
+  type WorkflowStore,
+} from '@wf/core'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { first, pay, second } from './__tests__/fixtures/resume-steps.mjs'
+import { type Backend, backends, ProbeStorage, until } from './__tests__/harness.js'
+import { WorkflowClient } from './index.js'
+
+const child = fileURLToPath(new URL('./__tests__/fixtures/resume-child.mjs', import.meta.url))
+const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
+const s3Endpoint = process.env.WF_S3_ENDPOINT
+const s3Credentials = {
+  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
+  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
+}
+
+interface Opened {
+  storage: Storage
+  /** The URI a child process opens the same storage with (none for memory). */
+  uri?: string
+  cleanup(): Promise<void>
+}
+
+/** A fresh bucket on the test gateway, through the S3 backend's build and its SDK. */
+const s3: Backend & { open(): Promise<Opened> } = {
+  name: 's3',
+  open: async () => {
+    // fromUri takes credentials from the SDK's chain, as an application's would.
+    process.env.AWS_ACCESS_KEY_ID = s3Credentials.accessKeyId
+    process.env.AWS_SECRET_ACCESS_KEY = s3Credentials.secretAccessKey
+    const sdk = createRequire(s3Dist)('@aws-sdk/client-s3')
+    const client = new sdk.S3Client({
+      endpoint: s3Endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: s3Credentials,
+    })
+    const bucket = `wf-resume-${Math.random().toString(36).slice(2, 10)}`
+    await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
+    const uri = `s3://${bucket}/wf?region=us-east-1&forcePathStyle=true&endpoint=${encodeURIComponent(s3Endpoint ?? '')}`
+    const mod = (await import(pathToFileURL(s3Dist).href)) as { fromUri(uri: string): Promise<Storage> }
+    const storage = await mod.fromUri(uri)
+    return {
+      storage,
+      uri,
+      cleanup: async () => {
+        await storage.close?.()
+        for (;;) {
+          const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket }))
+          const keys = (page.Contents ?? []).map((o: { Key: string }) => ({ Key: o.Key }))
+          if (keys.length === 0) break
+          await client.send(new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }))
+        }
+        await client.send(new sdk.DeleteBucketCommand({ Bucket: bucket }))
+        client.destroy()
+      },
+    }
+  },
+}
+
+const withS3 = s3Endpoint !== undefined && existsSync(s3Dist)
+if (!withS3 && process.env.WF_S3_REQUIRED === '1') {
+  it('has an S3 endpoint and a built @wf/storage-s3 to test against', () => {
+    throw new Error('WF_S3_REQUIRED=1 but WF_S3_ENDPOINT is not set or @wf/storage-s3 is not built')
+  })
+}
+
+const fast = { leaseTtlMs: 1000, heartbeatMs: 100 }
+const ENV = ['RF_FAIL', 'RF_HANG', 'RF_HANG_AT'] as const
+
+/** The stored record, exactly: its version and its JSON. */
+async function snapshot(storage: Storage, workflowId: string): Promise<{ version: string; text: string }> {
+  const value = await storage.get(storeKeys.workflow(workflowId))
+  if (!value) throw new Error(`no record for ${workflowId}`)
+  return { version: value.version, text: new TextDecoder().decode(value.data) }
+}
+
+/** Starts a child that resumes `workflowId`; resolves once it hangs in step `hangAt`. */
+async function resumeInChild(
+  uri: string,
+  workflowId: string,
+  hangAt: string,
+  dir: string,
+): Promise<ChildProcess> {
+  const marker = join(dir, `${workflowId}.started`)
+  const proc = spawn(process.execPath, [child, uri, workflowId], {
+    env: {
+      ...process.env,
+      RF_HANG: marker,
+      RF_HANG_AT: hangAt,
+      AWS_ACCESS_KEY_ID: s3Credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3Credentials.secretAccessKey,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  proc.stderr?.on('data', (chunk) => {
+    stderr += chunk
+  })
+  await until(() => existsSync(marker) || proc.exitCode !== null, 20_000)
+  if (!existsSync(marker)) throw new Error(`the resuming child exited early: ${stderr}`)
+  return proc
+}
+
+async function kill(proc: ChildProcess): Promise<void> {
+  const gone = new Promise((resolve) => proc.once('exit', resolve))
+  proc.kill('SIGKILL')
+  await gone
+}
+
+for (const backend of withS3 ? [...backends, s3] : backends) {
+  describe(`a resume that cannot go on (${backend.name})`, () => {
+    let opened: Opened
+    let runtime: Runtime
+    let client: WorkflowClient
+    let store: WorkflowStore
+    let dir: string
+
+    beforeEach(async () => {
+      opened = (await backend.open()) as Opened
+      if (backend.name === 'folder' && 'dir' in opened)
+        opened.uri = pathToFileURL((opened as { dir: string }).dir).href
+      runtime = new Runtime(opened.storage, fast)
+      client = new WorkflowClient({ runtime })
+      store = await runtime.store()
+      dir = mkdtempSync(join(tmpdir(), 'wf-resume-refused-'))
+      for (const name of ENV) delete process.env[name]
+    })
+    afterEach(async () => {
+      for (const name of ENV) delete process.env[name]
+      await runtime.idle()
+      await opened.cleanup()
+      rmSync(dir, { recursive: true, force: true })
+    })
+
+    /** Runs pay(second(first(n))) until `rf-second` fails: a FAILED workflow, `rf-first` committed. */
+    async function failedWorkflow(workflowId: string, n = 1): Promise<WorkflowRecord> {
+      process.env.RF_FAIL = '1'
+      await expect(runtime.run(pay(second(first(n))), { workflowId })).rejects.toThrow(/second failed/)
+      delete process.env.RF_FAIL
+      const { record } = await store.requireWorkflow(workflowId)
+      expect(record.status).toBe('FAILED')
+      return record
+    }
+
+    it('leaves a FAILED workflow as it was when a step left to run is not registered here', async () => {
+      await failedWorkflow('rf-missing')
+      // As if the process had not imported the module of `rf-second`: its stored name is unknown.
+      const storage = opened.storage
+      const { record } = await store.requireWorkflow('rf-missing')
+      const graph = JSON.stringify(await store.loadGraph(record)).replaceAll('"rf-second"', '"rf-gone"')
+      const next = { ...record, graph: JSON.parse(graph) }
+      await store.updateWorkflow(await store.requireWorkflow('rf-missing'), next)
+      const before = await snapshot(storage, 'rf-missing')
+      const error = await client.resume('rf-missing').catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(StepNotRegisteredError)
+      expect((error as StepNotRegisteredError).stepName).toBe('rf-gone')
+      expect(await snapshot(storage, 'rf-missing')).toEqual(before)
+      expect(await client.getStatus('rf-missing')).toBe('FAILED')
+    })
+
+    it('leaves a FAILED workflow as it was when the code changed and the policy is error', async () => {
+      await failedWorkflow('rf-changed')
+      const { record } = await store.requireWorkflow('rf-changed')
+      const stored = await store.loadGraph(record)
+      const next = {
+        ...record,
+        graph: { ...stored, fingerprints: { ...stored.fingerprints, 'rf-second': '0' } },
+      }
+      await store.updateWorkflow(await store.requireWorkflow('rf-changed'), next)
+      const before = await snapshot(opened.storage, 'rf-changed')
+      const error = await runtime.resume('rf-changed', { onCodeChange: 'error' }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(WorkflowCodeChangedError)
+      expect(await snapshot(opened.storage, 'rf-changed')).toEqual(before)
+      expect(await client.getStatus('rf-changed')).toBe('FAILED')
+    })
+
+    it('leaves a FAILED workflow as it was when a committed step record is corrupt', async () => {
+      await failedWorkflow('rf-corrupt')
+      await opened.storage.put(
+        storeKeys.step('rf-corrupt', 'rf-first'),
+        new TextEncoder().encode('{"v":1,"na'),
+      )
+      const before = await snapshot(opened.storage, 'rf-corrupt')
+      await expect(client.resume('rf-corrupt')).rejects.toBeInstanceOf(CorruptRecordError)
+      expect(await snapshot(opened.storage, 'rf-corrupt')).toEqual(before)
+      expect(await client.getStatus('rf-corrupt')).toBe('FAILED')
+    })
+
+    it('leaves a FAILED workflow as it was when the storage fails while the resume reads', async () => {
+      await failedWorkflow('rf-down')
+      const before = await snapshot(opened.storage, 'rf-down')
+      const probe = new ProbeStorage(opened.storage)
+      const failing: Storage = {
+        get: (key) =>
+          key.includes('/steps/')
+            ? Promise.reject(new StorageUnavailableError(`injected failure reading ${key}`))
+            : probe.get(key),
+        put: (key, data, condition) => probe.put(key, data, condition),
+        delete: (key) => probe.delete(key),
+        list: (prefix, options) => probe.list(prefix, options),
+      }
+      const other = new Runtime(failing, fast)
+      await expect(other.resume('rf-down')).rejects.toBeInstanceOf(StorageUnavailableError)
+      expect(await snapshot(opened.storage, 'rf-down')).toEqual(before)
+      expect(await client.getStatus('rf-down')).toBe('FAILED')
+    })
+
+    it('resumes a FAILED workflow that a refused resume left alone, from the failed step', async () => {
+      const failed = await failedWorkflow('rf-after')
+      await expect(runtime.resume('rf-after', { onCodeChange: 'error' })).resolves.toBe(40)
+      const { record } = await store.requireWorkflow('rf-after')
+      expect(record).toMatchObject({ status: 'SUCCESSFUL', runs: failed.runs + 1 })
+      expect(record.error).toBeUndefined()
+      expect(record.resumedFrom).toBeUndefined()
+    })
+
+    it.skipIf(backend.name === 'memory')(
+      'reads FAILED, keeps its error and is never taken by a worker when its runner dies before the first commit',
+      { timeout: 60_000 },
+      async () => {
+        await failedWorkflow('rf-early', 2)
+        await failedWorkflow('rf-later', 1)
+        // Killed in the first step it runs again: nothing committed since the takeover.
+        await kill(await resumeInChild(opened.uri as string, 'rf-early', 'rf-second', dir))
+        // Killed after `rf-second` committed: a resume that made progress is an ordinary one.
+        await kill(await resumeInChild(opened.uri as string, 'rf-later', 'rf-pay', dir))
+
+        const { record } = await store.requireWorkflow('rf-early')
+        expect(record).toMatchObject({ status: 'RUNNING', resumedFrom: 'FAILED', runs: 2 })
+        expect(record.error?.message).toBe('second failed')
+        expect(await client.getStatus('rf-early')).toBe('FAILED')
+        expect(await client.getStatus('rf-later')).toBe('RESUMABLE')
+        expect(await client.listAll('FAILED')).toEqual([{ workflowId: 'rf-early', status: 'FAILED' }])
+        expect(await client.listAll('RESUMABLE')).toEqual([{ workflowId: 'rf-later', status: 'RESUMABLE' }])
+
+        // A worker takes the RESUMABLE one (so it is polling), and never the FAILED one.
+        const worker = createWorker({
+          storage: opened.storage,
+          pollIntervalMs: 20,
+          handleSignals: false,
+          ...fast,
+        })
+        try {
+          await until(async () => (await client.getStatus('rf-later')) === 'SUCCESSFUL', 20_000)
+          await new Promise((resolve) => setTimeout(resolve, 300))
+        } finally {
+          await worker.stop()
+        }
+        expect((await store.requireWorkflow('rf-early')).record.runs).toBe(2)
+        expect(await client.getStatus('rf-early')).toBe('FAILED')
+        expect(await client.resumeAll()).toEqual([])
+
+        // Resumed on purpose, it runs on from the failed step.
+        await expect(client.resume('rf-early')).resolves.toBe(60)
+        const done = (await store.requireWorkflow('rf-early')).record
+        expect(done.error).toBeUndefined()
+        expect(done.resumedFrom).toBeUndefined()
+      },
+    )
+  })
+}
