@@ -3,9 +3,9 @@
 // only once the runner lease holds, and whether the runner a RUNNING record names is still there.
 
 import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
 import { ConditionFailedError, InvalidOptionsError, WorkflowStillActiveError } from './errors.js'
 import { type Plan, planFromStored } from './graph.js'
+import { HOST, pidAlive } from './host.js'
 import { newWorkflowId, validateWorkflowId } from './ids.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from './records.js'
 import type { RunnerLease } from './runner-lease.js'
@@ -14,21 +14,9 @@ import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInf
 import { getRegisteredStep } from './step.js'
 import { type WorkflowStore, withoutOwner } from './store.js'
 
-const HOST = hostname()
-
 /** A runtime's identity in the records of the workflows it drives: new for each runtime. */
 export function newRunner(): RunnerInfo {
   return { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
-}
-
-/** Signal 0 checks that the process exists; EPERM means it does, under another user. */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /**

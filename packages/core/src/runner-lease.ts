@@ -33,6 +33,7 @@ export class RunnerLease {
    */
   #epoch = 0
   #written = false
+  #swept = false
   #renewing: Promise<void> | undefined
   /** Workflows held (or being claimed): the heartbeat runs while there is one. */
   #holds = 0
@@ -145,5 +146,10 @@ export class RunnerLease {
     if (Date.now() > this.#deadline) this.#epoch++
     this.#deadline = leaseExpiresAt
     this.#written = true
+    if (!this.#swept) {
+      // Once per runner, in the background: records of runners that died without closing.
+      this.#swept = true
+      store.sweepRunners(this.#runner.runnerId, startedAt, 10 * this.#timing.ttlMs).catch(() => {})
+    }
   }
 }

@@ -4,6 +4,7 @@
 // runner's record once.
 
 import { CorruptRecordError } from './errors.js'
+import { HOST, pidAlive } from './host.js'
 import { parseJson, type RunnerRecord, storeKeys, utf8, type WorkflowRecord } from './records.js'
 import { RunnerCache } from './runner-cache.js'
 import type { Storage } from './storage.js'
@@ -70,6 +71,41 @@ export class RunnerRecords {
     const runnerId = record.runner.runnerId
     await this.#storage.put(storeKeys.runner(runnerId), utf8(JSON.stringify(record)))
     this.#cache.wrote(record)
+  }
+
+  /**
+   * Deletes the records of runners that are gone for sure: on this host with their process gone,
+   * or expired more than `staleMs` ago (a runner that comes back writes its record anew and
+   * re-asserts its workflows, so an expired record already means "gone"). Runners that died
+   * without closing leave their records behind, so storage would otherwise grow with restarts.
+   * Best effort: a record that cannot be read or deleted is left alone. `keep`: the caller's own.
+   */
+  async sweep(keep: string, now: number, staleMs: number): Promise<number> {
+    const prefix = storeKeys.runnersPrefix
+    let removed = 0
+    let after: string | undefined
+    for (let page = 0; page < 1000; page++) {
+      const listed = await this.#storage.list(
+        prefix,
+        after === undefined ? { limit: 1000 } : { after, limit: 1000 },
+      )
+      for (const key of listed.keys) {
+        const runnerId = key.slice(prefix.length)
+        if (runnerId === keep || !RUNNER_ID.test(runnerId)) continue
+        const record = await this.read(runnerId).catch(() => undefined)
+        if (!record) continue
+        const { host, pid } = record.runner
+        const dead = host === HOST && typeof pid === 'number' && pid !== process.pid && !pidAlive(pid)
+        if (!dead && record.leaseExpiresAt >= now - staleMs) continue
+        await this.delete(runnerId).then(
+          () => removed++,
+          () => {},
+        )
+      }
+      if (listed.next === undefined || listed.keys.length === 0) break
+      after = listed.next
+    }
+    return removed
   }
 
   /** Deletes a runner's lease record (a runner closing with no workflow left). */

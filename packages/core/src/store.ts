@@ -147,6 +147,10 @@ export class WorkflowStore {
   deleteRunner(runnerId: string): Promise<void> {
     return this.#runners.delete(runnerId)
   }
+  /** Deletes the records of runners gone for sure (see `RunnerRecords.sweep`); resolves to how many. */
+  sweepRunners(keep: string, now: number, staleMs: number): Promise<number> {
+    return this.#runners.sweep(keep, now, staleMs)
+  }
 
   async requireWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord>> {
     const found = await this.readWorkflow(workflowId)

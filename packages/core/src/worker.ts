@@ -294,10 +294,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     return [...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
   }
 
-  // Runner records of runners that died without closing stay behind. An expired one already
-  // means "gone" (workflows held under it are RESUMABLE, and a runner that comes back writes its
-  // record anew and re-asserts its workflows), so now and then a worker deletes those expired for
-  // more than ten leases. Best effort: a record that cannot be read or deleted is left alone.
+  // Runner records of runners that died without closing stay behind: now and then a worker deletes
+  // those gone for sure (see `WorkflowStore.sweepRunners`), as each runtime does once at its start.
   const staleMs = 10 * runtime.leaseTtlMs
   let sweptAt = Date.now()
   /** Deletes what nothing needs any more: runner records of runners long gone, spent start batches. */
@@ -305,14 +303,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     if (now - sweptAt < staleMs) return
     sweptAt = now
     const store = await runtime.store()
-    const prefix = storeKeys.runnersPrefix
-    await mapLimit(await store.listAllKeys(prefix), READS_IN_FLIGHT, async (key) => {
-      const runnerId = key.slice(prefix.length)
-      if (runnerId === runtime.runner.runnerId) return
-      const runner = await store.readRunner(runnerId).catch(() => undefined)
-      if (runner !== undefined && runner.leaseExpiresAt < now - staleMs)
-        await store.deleteRunner(runnerId).catch(() => undefined)
-    })
+    await store.sweepRunners(runtime.runner.runnerId, now, staleMs)
     await mapLimit([...batches.values()], READS_IN_FLIGHT, (batch) =>
       clearBatch(store, batch, now).catch(() => undefined),
     )
