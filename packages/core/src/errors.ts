@@ -1,6 +1,18 @@
 // Every error wf throws on purpose: a class per failure a user can act on, each with a stable
 // `code` (like Node's ERR_* codes) so callers can branch without parsing messages.
 
+/**
+ * An id, name or key as an error message quotes it: in double quotes, and cut in the middle past
+ * 80 characters so a 200-character id keeps its start and end readable.
+ */
+export function quote(text: string, max = 80): string {
+  const value = String(text)
+  if (value.length <= max) return `"${value}"`
+  const keep = max - 1
+  const head = Math.ceil(keep / 2)
+  return `"${value.slice(0, head)}…${value.slice(value.length - (keep - head))}"`
+}
+
 /** Base class of every error thrown by wf. `code` is stable across releases. */
 export class WfError extends Error {
   readonly code: string
@@ -16,7 +28,7 @@ export class ConditionFailedError extends WfError {
   readonly key: string
   constructor(
     key: string,
-    message = `conditional write to "${key}" failed: the key was written by someone else`,
+    message = `conditional write to ${quote(key)} failed: the key was written by someone else`,
   ) {
     super('WF_CONDITION_FAILED', message)
     this.key = key
@@ -43,7 +55,7 @@ export class StorageUnavailableError extends WfError {
 export class CorruptRecordError extends WfError {
   readonly key: string
   constructor(key: string, detail: string, options?: { cause?: unknown }) {
-    super('WF_CORRUPT_RECORD', `the record at "${key}" is corrupt: ${detail}`, options)
+    super('WF_CORRUPT_RECORD', `the record at ${quote(key)} is corrupt: ${detail}`, options)
     this.key = key
   }
 }
@@ -84,7 +96,7 @@ export class StepAlreadyRegisteredError extends WfError {
   constructor(stepName: string) {
     super(
       'WF_STEP_ALREADY_REGISTERED',
-      `a different function is already registered as step "${stepName}": step names are the durable identity of the code, give each step its own`,
+      `a different function is already registered as step ${quote(stepName)}: step names are the durable identity of the code, give each step its own`,
     )
     this.stepName = stepName
   }
@@ -96,7 +108,7 @@ export class StepNotRegisteredError extends WfError {
   constructor(stepName: string, workflowId: string) {
     super(
       'WF_STEP_NOT_REGISTERED',
-      `workflow "${workflowId}" needs step "${stepName}", which is not registered in this process: import the module that calls step("${stepName}", ...) before resuming (the workflow stays resumable)`,
+      `workflow ${quote(workflowId)} needs step ${quote(stepName)}, which is not registered in this process: import the module that calls step(${quote(stepName)}, ...) before resuming (the workflow stays resumable)`,
     )
     this.stepName = stepName
   }
@@ -107,7 +119,7 @@ export class SerializationError extends WfError {
   readonly path: string
   readonly stepId: string | undefined
   constructor(what: string, path: string, stepId: string | undefined, options?: { cause?: unknown }) {
-    const where = stepId === undefined ? '' : ` of step "${stepId}"`
+    const where = stepId === undefined ? '' : ` of step ${quote(stepId)}`
     super(
       'WF_SERIALIZATION',
       `cannot store the ${what}${where}: the value at ${path || '(root)'} cannot be serialized (${options?.cause instanceof Error ? options.cause.message : 'unsupported type'}). Return plain data, or register a codec for the class`,
@@ -122,7 +134,7 @@ export class SerializationError extends WfError {
 export class WorkflowNotFoundError extends WfError {
   readonly workflowId: string
   constructor(workflowId: string) {
-    super('WF_NOT_FOUND', `no workflow with id "${workflowId}" in this storage`)
+    super('WF_NOT_FOUND', `no workflow with id ${quote(workflowId)} in this storage`)
     this.workflowId = workflowId
   }
 }
@@ -133,7 +145,7 @@ export class WorkflowAlreadyExistsError extends WfError {
   constructor(workflowId: string) {
     super(
       'WF_ALREADY_EXISTS',
-      `workflow "${workflowId}" already exists: pick another id, delete it first, or pass resumeExisting: true to resume it`,
+      `workflow ${quote(workflowId)} already exists: pick another id, delete it first, or pass resumeExisting: true to resume it`,
     )
     this.workflowId = workflowId
   }
@@ -143,7 +155,10 @@ export class WorkflowAlreadyExistsError extends WfError {
 export class WorkflowStillActiveError extends WfError {
   readonly workflowId: string
   constructor(workflowId: string, detail = 'it is still being run') {
-    super('WF_STILL_ACTIVE', `workflow "${workflowId}" is active: ${detail}`)
+    super(
+      'WF_STILL_ACTIVE',
+      `workflow ${quote(workflowId)} is active: ${detail}. To wait for its result, call getOutput(workflowId) from @wf/client, or run \`wf output <workflowId>\``,
+    )
     this.workflowId = workflowId
   }
 }
@@ -152,7 +167,7 @@ export class WorkflowStillActiveError extends WfError {
 export class WorkflowNotResumableError extends WfError {
   readonly workflowId: string
   constructor(workflowId: string, status: string) {
-    super('WF_NOT_RESUMABLE', `workflow "${workflowId}" is ${status} and cannot be resumed`)
+    super('WF_NOT_RESUMABLE', `workflow ${quote(workflowId)} is ${status} and cannot be resumed`)
     this.workflowId = workflowId
   }
 }
@@ -165,7 +180,7 @@ export class WorkflowExecutionError extends WfError {
     const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
     super(
       'WF_EXECUTION_FAILED',
-      `workflow "${workflowId}" failed in step "${stepId}": ${detail}. Fix the cause and resume it; completed steps will not run again`,
+      `workflow ${quote(workflowId)} failed in step ${quote(stepId)}: ${detail}. Fix the cause and resume it; completed steps will not run again`,
       { cause },
     )
     this.workflowId = workflowId
@@ -177,7 +192,7 @@ export class WorkflowExecutionError extends WfError {
 export class WorkflowCancelledError extends WfError {
   readonly workflowId: string
   constructor(workflowId: string) {
-    super('WF_CANCELED', `workflow "${workflowId}" was canceled`)
+    super('WF_CANCELED', `workflow ${quote(workflowId)} was canceled`)
     this.workflowId = workflowId
   }
 }
@@ -186,7 +201,7 @@ export class WorkflowCancelledError extends WfError {
 export class StepTimeoutError extends WfError {
   readonly stepId: string
   constructor(stepId: string, timeoutMs: number) {
-    super('WF_STEP_TIMEOUT', `step "${stepId}" did not finish within ${timeoutMs} ms`)
+    super('WF_STEP_TIMEOUT', `step ${quote(stepId)} did not finish within ${timeoutMs} ms`)
     this.stepId = stepId
   }
 }
@@ -197,7 +212,7 @@ export class WorkflowLeaseLostError extends WfError {
   constructor(workflowId: string, detail: string) {
     super(
       'WF_LEASE_LOST',
-      `this runner lost its lease on workflow "${workflowId}" (${detail}) and stopped: another runner may be driving it; nothing more was committed here`,
+      `this runner lost its lease on workflow ${quote(workflowId)} (${detail}) and stopped: another runner may be driving it; nothing more was committed here`,
     )
     this.workflowId = workflowId
   }
@@ -209,7 +224,7 @@ export class RunnerShutdownError extends WfError {
   constructor(workflowId: string) {
     super(
       'WF_RUNNER_SHUTDOWN',
-      `the runner shut down and released workflow "${workflowId}", which is resumable`,
+      `the runner shut down and released workflow ${quote(workflowId)}, which is resumable`,
     )
     this.workflowId = workflowId
   }

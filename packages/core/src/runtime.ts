@@ -98,6 +98,8 @@ export class Runtime {
   readonly #batches: StartBatches
   readonly #active = new Map<string, ActiveRun>()
   readonly #queue: QueuedRun[] = []
+  /** The results of queued runs (and of those starting), by workflow id, until they end. */
+  readonly #queued = new Map<string, Promise<unknown>>()
   #starting = 0
   readonly #idleWaiters = new Set<() => void>()
 
@@ -207,14 +209,14 @@ export class Runtime {
 
   async #submit<T>(node: StepNode<T>, options: RunOptions, detached: boolean): Promise<WorkflowHandle<T>> {
     const { workflowId, metadata } = submission(options)
-    if (this.#active.has(workflowId) || this.#queue.some((q) => q.workflowId === workflowId))
-      throw new WorkflowStillActiveError(workflowId, 'this process is running it')
+    const joined = this.#join<T>(workflowId, options)
+    if (joined) return joined
     const store = this.#readyStore ?? (await this.#store)
     const existing = await store.readWorkflow(workflowId)
     if (existing) {
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
       if (detached) return this.#lazyHandle<T>(workflowId)
-      return this.#resumeRecord<T>(store, existing)
+      return this.#join<T>(workflowId, options) ?? this.#resumeRecord<T>(store, existing)
     }
     const queued =
       detached || this.#active.size + this.#starting + this.#queue.length >= this.maxRunningWorkflows
@@ -245,12 +247,24 @@ export class Runtime {
       if (!(error instanceof ConditionFailedError)) throw error
       // Another submission of this id won the race.
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
-      return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId))
+      const found = await store.requireWorkflow(workflowId)
+      return this.#join<T>(workflowId, options) ?? this.#resumeRecord<T>(store, found)
     }
     if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
     const prepared = prepareRun(this, store, workflowId, this.onCodeChange, true)
     return this.#start<T>(store, created, epoch, plan, false, prepared)
+  }
+
+  /**
+   * A run of an id this process is already running (or has queued) joins that run: the same
+   * result, whatever graph it was given (as a resume of a stored workflow ignores the new graph).
+   */
+  #join<T>(workflowId: string, options: RunOptions): WorkflowHandle<T> | undefined {
+    const result = this.#active.get(workflowId)?.result ?? this.#queued.get(workflowId)
+    if (result === undefined) return undefined
+    if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
+    return this.#handle(workflowId, result as Promise<T>)
   }
 
   /**
@@ -312,6 +326,12 @@ export class Runtime {
           ),
       })
     })
+    // Until it ends, a run of the same id joins it (`#join`), queued or starting.
+    this.#queued.set(workflowId, result)
+    const forget = () => {
+      if (this.#queued.get(workflowId) === result) this.#queued.delete(workflowId)
+    }
+    result.then(forget, forget)
     return this.#handle(workflowId, result)
   }
 

@@ -315,15 +315,68 @@ describe('workflow ids and existing workflows', () => {
     ).rejects.toBeInstanceOf(WorkflowAlreadyExistsError)
   })
 
-  it('refuses to start a workflow this process is already running', async () => {
+  it('joins a second run of an id this process is running: the same result, the body run once', async () => {
     const { runtime } = newRuntime()
     let release!: () => void
-    const gate = step('rt.gate', () => new Promise<number>((r) => (release = () => r(1))))
+    let bodies = 0
+    const gate = step('rt.gate', () => {
+      bodies++
+      return new Promise<number>((r) => (release = () => r(1)))
+    })
     const first = runtime.run(gate(), { workflowId: 'busy' })
     await new Promise((r) => setTimeout(r, 5))
-    await expect(runtime.run(gate(), { workflowId: 'busy' })).rejects.toBeInstanceOf(WorkflowStillActiveError)
+    const second = runtime.run(gate(), { workflowId: 'busy' })
+    // At the same moment, before either is running: they join too.
+    const third = runtime.run(double(1), { workflowId: 'busy-twice' })
+    const fourth = runtime.run(double(1), { workflowId: 'busy-twice' })
+    await expect(runtime.run(gate(), { workflowId: 'busy', resumeExisting: false })).rejects.toBeInstanceOf(
+      WorkflowAlreadyExistsError,
+    )
     release()
     await expect(first).resolves.toBe(1)
+    await expect(second).resolves.toBe(1)
+    expect(bodies).toBe(1)
+    await expect(Promise.all([third, fourth])).resolves.toEqual([2, 2])
+  })
+
+  it('joins a run of an id that waits in the queue under maxRunningWorkflows', async () => {
+    const { runtime } = newRuntime({ maxRunningWorkflows: 1 })
+    let release!: () => void
+    const hold = step('rt.hold', () => new Promise<number>((r) => (release = () => r(7))))
+    const running = runtime.run(hold(), { workflowId: 'first-in' })
+    await new Promise((r) => setTimeout(r, 5))
+    const queued = runtime.run(double(21), { workflowId: 'queued' })
+    await new Promise((r) => setTimeout(r, 5))
+    const joined = runtime.run(double(21), { workflowId: 'queued' })
+    release()
+    await expect(Promise.all([running, queued, joined])).resolves.toEqual([7, 42, 42])
+  })
+
+  it('tells another process starting an active id how to wait for its result', async () => {
+    const storage = new MemoryStorage()
+    const a = new Runtime(storage)
+    const b = new Runtime(storage)
+    let release!: () => void
+    const held = step('rt.held', () => new Promise<number>((r) => (release = () => r(3))))
+    const first = a.run(held(), { workflowId: 'held-elsewhere' })
+    await new Promise((r) => setTimeout(r, 5))
+    const error = await b.run(held(), { workflowId: 'held-elsewhere' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkflowStillActiveError)
+    expect((error as Error).message).toMatch(/getOutput\(workflowId\)/)
+    expect((error as Error).message).toMatch(/wf output <workflowId>/)
+    release()
+    await expect(first).resolves.toBe(3)
+  })
+
+  it('quotes a long workflow id in error messages cut in the middle', async () => {
+    const { runtime } = newRuntime()
+    const id = `${'a'.repeat(95)}-middle-${'z'.repeat(95)}`
+    const error = await runtime.resume(id).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkflowNotFoundError)
+    const message = (error as Error).message
+    expect(message).toMatch(/"a{40}…z{39}"/)
+    expect(message).not.toContain('middle')
+    expect((error as WorkflowNotFoundError).workflowId).toBe(id)
   })
 
   it('resolves runAsync once the workflow is stored, with a handle to its result', async () => {
