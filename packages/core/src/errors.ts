@@ -51,6 +51,16 @@ export class StorageUnavailableError extends WfError {
   }
 }
 
+/**
+ * A storage broke its contract in a way wf cannot work around (a listing whose `next` does not
+ * move forward would page for ever): a bug in the backend or plugin, named in the message.
+ */
+export class StorageContractError extends WfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WF_STORAGE_CONTRACT', message, options)
+  }
+}
+
 /** A record found in storage could not be read (truncated, corrupt, or written by an unknown version). */
 export class CorruptRecordError extends WfError {
   readonly key: string

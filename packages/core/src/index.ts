@@ -46,7 +46,14 @@ export type {
 } from './step.js'
 export { getRegisteredStep, isStepNode, StepNode, step } from './step.js'
 export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage.js'
-export { compareKeys, MAX_KEY_BYTES, prefixUpperBound, validateKey, validatePrefix } from './storage.js'
+export {
+  compareKeys,
+  MAX_KEY_BYTES,
+  nextPageAfter,
+  prefixUpperBound,
+  validateKey,
+  validatePrefix,
+} from './storage.js'
 export { WorkflowStore } from './store.js'
 export type { Worker, WorkerOptions } from './worker.js'
 export { createWorker } from './worker.js'

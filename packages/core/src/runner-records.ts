@@ -7,7 +7,7 @@ import { CorruptRecordError } from './errors.js'
 import { HOST, pidAlive } from './host.js'
 import { parseJson, type RunnerRecord, storeKeys, utf8, type WorkflowRecord } from './records.js'
 import { RunnerCache } from './runner-cache.js'
-import type { Storage } from './storage.js'
+import { nextPageAfter, type Storage } from './storage.js'
 
 /** Runner ids are made by `newRunner` (hex); anything else in a record must not reach a key. */
 const RUNNER_ID = /^[0-9A-Za-z_-]{1,64}$/
@@ -84,7 +84,7 @@ export class RunnerRecords {
     const prefix = storeKeys.runnersPrefix
     let removed = 0
     let after: string | undefined
-    for (let page = 0; page < 1000; page++) {
+    for (;;) {
       const listed = await this.#storage.list(
         prefix,
         after === undefined ? { limit: 1000 } : { after, limit: 1000 },
@@ -102,10 +102,9 @@ export class RunnerRecords {
           () => {},
         )
       }
-      if (listed.next === undefined || listed.keys.length === 0) break
-      after = listed.next
+      after = nextPageAfter(prefix, after, listed)
+      if (after === undefined) return removed
     }
-    return removed
   }
 
   /** Deletes a runner's lease record (a runner closing with no workflow left). */

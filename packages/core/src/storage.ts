@@ -2,7 +2,7 @@
 // key rules core enforces before a key reaches a backend. Leases and exactly-once commits stand
 // on the conditional writes described here.
 
-import { InvalidKeyError } from './errors.js'
+import { InvalidKeyError, quote, StorageContractError } from './errors.js'
 
 /** A stored value and its version. */
 export interface StoredValue {
@@ -193,4 +193,19 @@ export function prefixUpperBound(prefix: string): string | undefined {
     return codePoints.join('') + String.fromCodePoint(next)
   }
   return undefined
+}
+
+/**
+ * The `after` of the page following `page` of a listing of `prefix` (`undefined` at the end).
+ * Throws `StorageContractError` when the storage's `next` does not move past `after`, which
+ * would make a paging loop run for ever.
+ */
+export function nextPageAfter(prefix: string, after: string | undefined, page: ListPage): string | undefined {
+  if (page.next === undefined || page.keys.length === 0) return undefined
+  if (after !== undefined && compareKeys(page.next, after) <= 0) {
+    throw new StorageContractError(
+      `the storage's list(${quote(prefix)}) returned next ${quote(page.next)}, which is not after ${quote(after)}: its pagination does not move forward (a bug in the storage backend)`,
+    )
+  }
+  return page.next
 }

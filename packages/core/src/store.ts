@@ -3,7 +3,13 @@
 // status changes with their index markers, inline or separate graphs and outputs.
 
 import { createHash, randomBytes } from 'node:crypto'
-import { ConditionFailedError, CorruptRecordError, WorkflowNotFoundError } from './errors.js'
+import {
+  ConditionFailedError,
+  CorruptRecordError,
+  quote,
+  StorageUnavailableError,
+  WorkflowNotFoundError,
+} from './errors.js'
 import type { StoredGraph } from './graph.js'
 import {
   fromUtf8,
@@ -22,13 +28,17 @@ import {
   type WorkflowRecord,
 } from './records.js'
 import { RunnerRecords } from './runner-records.js'
-import { compareKeys, type Storage } from './storage.js'
+import { compareKeys, nextPageAfter, type Storage } from './storage.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
 const ignore = (): void => {}
 const ignoreConditionFailed = (error: unknown): void => {
   if (!(error instanceof ConditionFailedError)) throw error
 }
+
+/** How many compare-and-swap rounds a start batch update may take (see `removeFromStartBatch`). */
+const MAX_BATCH_ROUNDS = 256
+
 /**
  * Graphs up to this many characters of JSON go inline in the workflow record, saving a write per
  * submission. Larger ones get a key of their own: the record is rewritten at every status change
@@ -358,8 +368,8 @@ export class WorkflowStore {
         after === undefined ? { limit: 1000 } : { after, limit: 1000 },
       )
       keys.push(...page.keys)
-      if (page.next === undefined || page.keys.length === 0) return keys
-      after = page.next
+      after = nextPageAfter(prefix, after, page)
+      if (after === undefined) return keys
     }
   }
 
@@ -440,7 +450,9 @@ export class WorkflowStore {
    * cleared: a listed id without a record may be a record about to be created.
    */
   async removeFromStartBatch(name: string, workflowId: string): Promise<void> {
-    for (;;) {
+    // Each lost compare-and-swap is another writer's removal landing: a batch of n ids settles
+    // within n rounds, so a bound well above any batch only stops a storage that never settles.
+    for (let attempt = 0; attempt < MAX_BATCH_ROUNDS; attempt++) {
       const found = await this.readStartBatch(name)
       if (!found?.record.workflowIds.includes(workflowId)) return
       const workflowIds = found.record.workflowIds.filter((id) => id !== workflowId)
@@ -456,6 +468,9 @@ export class WorkflowStore {
         if (!(error instanceof ConditionFailedError)) throw error
       }
     }
+    throw new StorageUnavailableError(
+      `could not take workflow ${quote(workflowId)} out of start batch ${quote(name)}: its record changed at each of ${MAX_BATCH_ROUNDS} compare-and-swap attempts`,
+    )
   }
 }
 
