@@ -2,6 +2,13 @@
 // `WorkflowClient` or as module functions bound to the process-wide runtime. The public API.
 
 export { WorkflowClient, type WorkflowClientOptions } from './client.js'
+export {
+  type CheckStorageOptions,
+  checkStorage,
+  type OrphanedWorkflow,
+  type StaleIndexEntry,
+  type StorageReport,
+} from './doctor.js'
 export { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 export type { StepView, WorkflowGraph } from './graph-view.js'
 export {
@@ -18,17 +25,21 @@ export {
   resumeAsync,
 } from './module-api.js'
 export type {
+  DeleteOptions,
   FailureInfo,
   GetOutputOptions,
   ListWorkflowsOptions,
   ResumeAllOptions,
   ResumedWorkflow,
+  ResumedWorkflows,
   StatusFilter,
   StepMetadata,
   StepStatus,
   StoredGraph,
   StoredGraphNode,
   StoredStepOptions,
+  UnreadableWorkflow,
+  WorkflowList,
   WorkflowListEntry,
   WorkflowMetadata,
   WorkflowPage,
