@@ -124,6 +124,11 @@ export function shortenQuoted(message: string, max = READABLE_LENGTH): string {
   )
 }
 
+/** `text` cut to `width` (`shorten`), or whole when there is no width to fit. */
+export function fitWidth(text: string, width: number | undefined): string {
+  return width === undefined ? text : shorten(text, width)
+}
+
 /**
  * The width the first column of a table may take so that rows fit `columns` (the terminal's
  * width), given the width the other columns need; `undefined` when there is no terminal to fit.
