@@ -16,6 +16,7 @@ import {
   type WorkflowStatus,
   WorkflowStillActiveError,
 } from '@wf/core'
+import { type CheckStorageOptions, checkStore, type StorageReport } from './doctor.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
@@ -273,6 +274,21 @@ export class WorkflowClient {
       )
     }
     await store.deleteWorkflow(workflowId, record)
+  }
+
+  /**
+   * Checks the storage for records that cannot be read, keys of workflows without a record
+   * (orphans) and index markers that disagree with their record (what `wf doctor` prints); with
+   * `{ fix: true }`, repairs the index and removes orphans whose keys are older than ten lease
+   * periods (and whose start batch's runner is gone), never a readable workflow. Reads every key.
+   *
+   * ```ts
+   * const report = await client.checkStorage()
+   * for (const bad of report.corrupt) console.log(bad.key, bad.message)
+   * ```
+   */
+  checkStorage(options?: CheckStorageOptions): Promise<StorageReport> {
+    return checkStore(this.runtime, options)
   }
 
   /** Releases the storage when this client made its own runtime (a no-op otherwise). */

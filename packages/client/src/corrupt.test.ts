@@ -6,7 +6,7 @@
 import { CorruptRecordError, type Storage, step, storeKeys, WorkflowNotFoundError } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { backends, ProbeStorage } from './__tests__/harness.js'
-import { checkStorage, WorkflowClient } from './index.js'
+import { WorkflowClient } from './index.js'
 
 const inc = step('cr-inc', (n: number) => n + 1)
 const add = step('cr-add', (a: number, b: number) => a + b)
@@ -126,7 +126,7 @@ describe.each(backends)('on $name storage', (backend) => {
     it('reports corrupt records, orphans and stale markers without changing anything', async () => {
       await seed()
       const before = await keysOf('')
-      const report = await checkStorage(client.runtime)
+      const report = await client.checkStorage()
       expect(report.corrupt.map((c) => c.workflowId)).toEqual(['b-garbled'])
       expect(report.staleIndex).toEqual([
         {
@@ -150,7 +150,7 @@ describe.each(backends)('on $name storage', (backend) => {
 
     it('with fix, repairs the index and removes old orphans, never a readable workflow nor a corrupt record', async () => {
       await seed()
-      const report = await checkStorage(client.runtime, { fix: true, now: later })
+      const report = await client.checkStorage({ fix: true, now: later })
       expect(report.staleIndex[0]?.repaired).toBe(true)
       expect(report.orphans.filter((o) => o.removed).map((o) => o.workflowId)).toEqual([
         'c-by-hand',
@@ -164,7 +164,7 @@ describe.each(backends)('on $name storage', (backend) => {
       ])
       expect(await storage.get(storeKeys.workflow('b-garbled'))).toBeDefined()
       expect(await client.getOutput('a-ok')).toBe(2)
-      const again = await checkStorage(client.runtime, { now: later })
+      const again = await client.checkStorage({ now: later })
       expect(again.staleIndex).toEqual([])
       expect(again.orphans.map((o) => o.workflowId)).toEqual(['f-lone-running'])
     })
@@ -185,7 +185,7 @@ describe.each(backends)('on $name storage', (backend) => {
         workflowIds: ['in-flight'],
       })
       await store.writeStartBatch('dead.1', { v: 1, runnerId: 'dead', createdAt: 1, workflowIds: ['lost'] })
-      const report = await checkStorage(client.runtime, { fix: true, now: later })
+      const report = await client.checkStorage({ fix: true, now: later })
       expect(report.orphans.map((o) => [o.workflowId, o.removed ?? false])).toEqual([
         ['in-flight', false],
         ['lost', true],

@@ -1,4 +1,4 @@
-// `checkStorage` (what `wf doctor` runs): finds what listings and workers cannot see past, namely
+// `checkStore` (`checkStorage` in the API, what `wf doctor` runs): finds what listings and workers cannot see past, namely
 // records that cannot be read, keys of workflows without a record (orphans), and index markers
 // that disagree with their record; with `fix`, repairs the index and removes old orphans. It reads
 // the whole store (every key under workflows/, index/ and starts/), so it is a tool, not a poll.
@@ -78,16 +78,10 @@ interface Batch {
 const FINAL: ReadonlySet<StoredStatus> = new Set(['SUCCESSFUL', 'FAILED', 'CANCELED'])
 
 /**
- * Checks a store for unreadable records, orphaned keys and stale index markers; with `fix`,
- * repairs the index and removes orphans, never a readable workflow nor what may belong to a
- * submission still in flight.
- *
- * ```ts
- * const report = await checkStorage(client.runtime, { fix: true })
- * for (const bad of report.corrupt) console.log(bad.key, bad.message)
- * ```
+ * `checkStorage` on a runtime's store (see `WorkflowClient.checkStorage`): reports, and with
+ * `fix` repairs, never touching a readable workflow nor what may belong to a submission in flight.
  */
-export async function checkStorage(
+export async function checkStore(
   runtime: Runtime,
   options: CheckStorageOptions = {},
 ): Promise<StorageReport> {

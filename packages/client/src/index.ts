@@ -2,17 +2,12 @@
 // `WorkflowClient` or as module functions bound to the process-wide runtime. The public API.
 
 export { WorkflowClient, type WorkflowClientOptions } from './client.js'
-export {
-  type CheckStorageOptions,
-  checkStorage,
-  type OrphanedWorkflow,
-  type StaleIndexEntry,
-  type StorageReport,
-} from './doctor.js'
+export type { CheckStorageOptions, OrphanedWorkflow, StaleIndexEntry, StorageReport } from './doctor.js'
 export { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 export type { StepView, WorkflowGraph } from './graph-view.js'
 export {
   cancel,
+  checkStorage,
   deleteWorkflow,
   deleteWorkflow as delete,
   getMetadata,

@@ -3,6 +3,7 @@
 
 import type { WorkflowHandle, WorkflowStatus } from '@wf/core'
 import { WorkflowClient } from './client.js'
+import type { CheckStorageOptions, StorageReport } from './doctor.js'
 import type {
   DeleteOptions,
   GetOutputOptions,
@@ -76,4 +77,9 @@ export function getMetadata(
 /** See `WorkflowClient.delete`. Also exported as `delete`. */
 export function deleteWorkflow(workflowId: string, options?: DeleteOptions): Promise<void> {
   return processClient.delete(workflowId, options)
+}
+
+/** See `WorkflowClient.checkStorage`. */
+export function checkStorage(options?: CheckStorageOptions): Promise<StorageReport> {
+  return processClient.checkStorage(options)
 }

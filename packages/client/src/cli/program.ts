@@ -19,7 +19,6 @@ import {
 } from '@wf/core'
 import { Command, CommanderError } from 'commander'
 import { WorkflowClient } from '../client.js'
-import { checkStorage } from '../doctor.js'
 import { parseStatusFilter } from '../status-filter.js'
 import type { UnreadableWorkflow, WorkflowSummary } from '../types.js'
 import { chooseStorage, describeStorage, findConfig, type ProjectConfig } from './config.js'
@@ -340,7 +339,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     )
     .action(async (options: { fix?: boolean }, command: Command) => {
       const { client, out } = context(command)
-      const report = await checkStorage(client.runtime, { fix: options.fix ?? false })
+      const report = await client.checkStorage({ fix: options.fix ?? false })
       if (problemsLeft(report) && code === 0) code = UNREADABLE_EXIT
       out.stdout(out.json ? JSON.stringify(report, null, 2) : doctorText(report, out))
     })
