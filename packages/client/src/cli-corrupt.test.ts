@@ -137,6 +137,11 @@ describe.skipIf(!hasFolder)('the wf command and unreadable records', { timeout: 
     const young = { ...old, startTime: Date.now(), endTime: Date.now() }
     await storage.put(storeKeys.step('w-young', 'cli-num'), new TextEncoder().encode(JSON.stringify(young)))
     await storage.put(storeKeys.index('RUNNING', 'w-young'), new Uint8Array())
+    // Listed from its marker, unknown to status: the message says how to clear it.
+    expect((await wf(['--storage', data, 'list'])).stdout).toMatch(/^w-gone +SUCCESSFUL/m)
+    expect((await wf(['--storage', data, 'status', 'w-gone'])).stderr).toMatch(
+      /no workflow with id "w-gone".*if `wf list` still shows it.*`wf delete w-gone --force` or `wf doctor --fix`/,
+    )
     // A marker beside the right one.
     await storage.put(storeKeys.index('FAILED', 'w-ok'), new Uint8Array())
     const report = await wf(['--storage', data, 'doctor'])
@@ -184,10 +189,10 @@ describe.skipIf(!hasFolder)('the wf command in a project', { timeout: 60_000 }, 
     expect(listed.stderr.split('\n')[0]).toBe(
       `wf: storage ${join(project, 'store')} (from ${join(project, 'wf.config.json')})`,
     )
+    // Not with --json: stderr stays one JSON error object for scripts.
     const json = await wf(['--json', 'list'], {}, project)
-    expect(JSON.parse(json.stderr.split('\n')[0] ?? '')).toEqual({
-      storage: { uri: join(project, 'store'), from: 'config' },
-    })
+    expect(json).toMatchObject({ code: 0, stderr: '' })
+    expect(JSON.parse(json.stdout)).toHaveLength(2)
     const other = await mkdtemp(join(project, 'other-'))
     const env = await wf(['list'], { WF_STORAGE: other }, project)
     expect(env).toMatchObject({ code: 0, stdout: 'no workflows\n' })

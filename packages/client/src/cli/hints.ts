@@ -1,7 +1,7 @@
 // What to do next, for the errors a user of the `wf` command meets most: the error messages come
 // from the API (and say what to do there); these add the command's own way out.
 
-import { CorruptRecordError, StepNotRegisteredError } from '@wf/core'
+import { CorruptRecordError, StepNotRegisteredError, WorkflowNotFoundError } from '@wf/core'
 import { shorten } from './format.js'
 
 /** A hint for `error` in the command's words, or `''`. */
@@ -14,6 +14,10 @@ export function hint(error: unknown): string {
     const remove =
       workflowId === undefined ? '' : `; \`wf delete ${shorten(workflowId)} --force\` removes that workflow`
     return ` (\`wf doctor\` lists every unreadable record${remove})`
+  }
+  if (error instanceof WorkflowNotFoundError) {
+    // `wf list` reads the index: a record removed by hand leaves its marker (and steps) behind.
+    return ` (if \`wf list\` still shows it, its record was removed by other means: \`wf delete ${shorten(error.workflowId)} --force\` or \`wf doctor --fix\` clears what is left)`
   }
   return ''
 }

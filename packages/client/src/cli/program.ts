@@ -7,7 +7,7 @@
 //
 // The storage is `--storage`, else WF_STORAGE, else `storage` in wf.config.json (or the `wf` field
 // of package.json) found from the working directory up, else the default folder; unless it came
-// from the flag, the first line on stderr says which (a JSON line with --json). The same file's
+// from the flag, the first line on stderr says which (not with --json). The same file's
 // `import` stands in for `--import` when none is given.
 
 import {
@@ -85,10 +85,8 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     if (storage !== undefined) return storage
     const choice = chooseStorage(opts.storage, project())
     const line = describeStorage(choice)
-    if (line !== undefined) {
-      if (out.json) out.stderr(`${JSON.stringify({ storage: { uri: choice.uri, from: choice.from } })}\n`)
-      else out.stderr(`${paint(out, 'dim', `wf: ${line}`)}\n`)
-    }
+    // Not with --json: scripts read stderr as one JSON error object, and name their storage anyway.
+    if (line !== undefined && !out.json) out.stderr(`${paint(out, 'dim', `wf: ${line}`)}\n`)
     storage = choice.uri
     return storage
   }
