@@ -5,7 +5,16 @@ import { stripVTControlCharacters } from 'node:util'
 import { MemoryStorage, Runtime, step } from '@wf/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { gate, until } from './__tests__/harness.js'
-import { duration, formatValue, isJsonable, table, useColor } from './cli/format.js'
+import {
+  duration,
+  firstColumnWidth,
+  formatValue,
+  isJsonable,
+  shorten,
+  shortenQuoted,
+  table,
+  useColor,
+} from './cli/format.js'
 import { showProgress } from './cli/progress.js'
 
 const tty = { isTTY: true } as NodeJS.WriteStream
@@ -84,5 +93,28 @@ describe('resume progress', () => {
     await handle.result()
     stop()
     expect(lines.at(-1)).toBe('\r\u001b[2K')
+  })
+})
+
+describe('readable ids', () => {
+  it('shortens text past the limit with an ellipsis in the middle, keeping both ends', () => {
+    expect(shorten('short')).toBe('short')
+    const long = `${'a'.repeat(50)}${'b'.repeat(50)}`
+    expect(shorten(long)).toBe(`${'a'.repeat(40)}…${'b'.repeat(39)}`)
+    expect(shorten(long)).toHaveLength(80)
+    expect(shorten('abcdefghij', 5)).toBe('ab…ij')
+  })
+
+  it('shortens only the quoted ids and keys of a message that are too long', () => {
+    const id = `w-${'x'.repeat(100)}`
+    expect(shortenQuoted(`no workflow with id "${id}" (see "wf list")`)).toBe(
+      `no workflow with id "${shorten(id)}" (see "wf list")`,
+    )
+  })
+
+  it('gives the id column what the terminal has left, and nothing to fit without a terminal', () => {
+    expect(firstColumnWidth(100, 12)).toBe(86)
+    expect(firstColumnWidth(20, 12)).toBe(12)
+    expect(firstColumnWidth(undefined, 12)).toBeUndefined()
   })
 })

@@ -3,6 +3,7 @@
 // runs it cancels are stopped, by that runtime.
 
 import {
+  CorruptRecordError,
   getRuntime,
   InvalidOptionsError,
   Runtime,
@@ -15,20 +16,25 @@ import {
   type WorkflowStatus,
   WorkflowStillActiveError,
 } from '@wf/core'
+import { type CheckStorageOptions, checkStore, type StorageReport } from './doctor.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
 import type {
+  DeleteOptions,
   GetOutputOptions,
   ListWorkflowsOptions,
   ResumeAllOptions,
   ResumedWorkflow,
+  ResumedWorkflows,
   StatusFilter,
   StepMetadata,
-  WorkflowListEntry,
+  UnreadableWorkflow,
+  WorkflowList,
   WorkflowMetadata,
   WorkflowPage,
 } from './types.js'
+import { unreadable, withErrors } from './unreadable.js'
 
 /** Options of `new WorkflowClient()`. */
 export interface WorkflowClientOptions extends RuntimeOptions {
@@ -128,8 +134,11 @@ export class WorkflowClient {
    * (`listAll(['RUNNING', 'CANCELED'])`, a Set works too). Reads the status index, not every
    * record: only RUNNING/PENDING ones (to tell RESUMABLE apart) and any left with two index
    * entries by a crash (whose index it repairs).
+   *
+   * A record that cannot be read (corrupt) does not fail the listing: the array holds every
+   * workflow that could be read, and its `errors` the ones that could not (see `WorkflowList`).
    */
-  listAll(filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+  listAll(filter?: StatusFilter): Promise<WorkflowList> {
     return listAll(this.runtime, filter)
   }
 
@@ -137,7 +146,8 @@ export class WorkflowClient {
    * One page of workflows with their creation time and metadata, ordered by id. Filters by status
    * use the index; every workflow that passes the status filter has its record read (for
    * `createdAt`, `metadata` and the time/metadata filters), so prefer narrow status filters on
-   * large stores. Pass the returned `cursor` to get the next page.
+   * large stores. Pass the returned `cursor` to get the next page. Records that cannot be read are
+   * reported in the page's `errors`, not thrown.
    */
   listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowPage> {
     return listWorkflows(this.runtime, options)
@@ -146,9 +156,10 @@ export class WorkflowClient {
   /**
    * Resumes every RESUMABLE workflow (and FAILED ones with `includeFailed`). CANCELED and
    * SUCCESSFUL workflows, and RUNNING ones held by a live runner, are never included; a workflow
-   * that another caller takes over at the same moment is skipped.
+   * that another caller takes over at the same moment is skipped. A workflow whose record cannot be
+   * read is not resumed: it is reported in the result's `errors`, and the others are resumed.
    */
-  async resumeAll<T = unknown>(options: ResumeAllOptions = {}): Promise<ResumedWorkflow<T>[]> {
+  async resumeAll<T = unknown>(options: ResumeAllOptions = {}): Promise<ResumedWorkflows<T>> {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionsError('resumeAll options must be an object')
     }
@@ -158,13 +169,15 @@ export class WorkflowClient {
     const store = await runtime.store()
     const wanted: WorkflowStatus[] = includeFailed ? ['RESUMABLE', 'FAILED'] : ['RESUMABLE']
     const resumed: ResumedWorkflow<T>[] = []
-    for (const { workflowId } of await listAll(runtime, wanted)) {
-      // Re-read just before taking over: it may have ended since the listing, and resuming a
-      // SUCCESSFUL workflow would hand back its output as if we had run it.
-      const now = await store.readWorkflow(workflowId)
-      if (!now || !wanted.includes(runtime.deriveStatus(now.record))) continue
+    const listed = await listAll(runtime, wanted)
+    const errors: UnreadableWorkflow[] = [...listed.errors]
+    for (const { workflowId } of listed) {
       let handle: WorkflowHandle<T>
       try {
+        // Re-read just before taking over: it may have ended since the listing, and resuming a
+        // SUCCESSFUL workflow would hand back its output as if we had run it.
+        const now = await store.readWorkflow(workflowId)
+        if (!now || !wanted.includes(runtime.deriveStatus(now.record))) continue
         handle = await runtime.resumeAsync<T>(workflowId)
       } catch (error) {
         if (
@@ -174,11 +187,16 @@ export class WorkflowClient {
         ) {
           continue
         }
+        // Unreadable since the listing (or a step record of it): report it, resume the others.
+        if (error instanceof CorruptRecordError) {
+          errors.push(unreadable(error, workflowId))
+          continue
+        }
         throw error
       }
       resumed.push({ workflowId, result: handle.result(), handle })
     }
-    return resumed
+    return withErrors(resumed, errors)
   }
 
   /**
@@ -220,15 +238,34 @@ export class WorkflowClient {
   /**
    * Deletes a workflow: its record, steps, graph, blobs and index entries. Refuses one that is
    * RUNNING with a live runner or PENDING (`WorkflowStillActiveError`); `WorkflowNotFoundError`
-   * for an unknown id.
+   * for an unknown id. A workflow whose record cannot be read throws `CorruptRecordError`, unless
+   * `{ force: true }`: then every key of it is removed (as for one whose record is gone while its
+   * steps or index markers remain). Nobody can be running a workflow with an unreadable record:
+   * every status change reads it first.
    */
-  async delete(workflowId: string): Promise<void> {
+  async delete(workflowId: string, options: DeleteOptions = {}): Promise<void> {
     validateWorkflowId(workflowId)
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionsError('delete options must be an object')
+    const force = options.force ?? false
+    if (typeof force !== 'boolean') throw new InvalidOptionsError('force must be a boolean')
     const runtime = this.runtime
     if (runtime.isActive(workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
     const store = await runtime.store()
-    const { record } = await store.requireWorkflow(workflowId)
+    let found: Awaited<ReturnType<typeof store.readWorkflow>>
+    try {
+      found = await store.readWorkflow(workflowId)
+    } catch (error) {
+      if (!(force && error instanceof CorruptRecordError)) throw error
+      await store.purgeWorkflow(workflowId)
+      return
+    }
+    if (!found) {
+      if (force && (await store.purgeWorkflow(workflowId)).length > 0) return
+      throw new WorkflowNotFoundError(workflowId)
+    }
+    const { record } = found
     const status = runtime.deriveStatus(record)
     if (status === 'RUNNING' || status === 'PENDING') {
       throw new WorkflowStillActiveError(
@@ -237,6 +274,21 @@ export class WorkflowClient {
       )
     }
     await store.deleteWorkflow(workflowId, record)
+  }
+
+  /**
+   * Checks the storage for records that cannot be read, keys of workflows without a record
+   * (orphans) and index markers that disagree with their record (what `wf doctor` prints); with
+   * `{ fix: true }`, repairs the index and removes orphans whose keys are older than ten lease
+   * periods (and whose start batch's runner is gone), never a readable workflow. Reads every key.
+   *
+   * ```ts
+   * const report = await client.checkStorage()
+   * for (const bad of report.corrupt) console.log(bad.key, bad.message)
+   * ```
+   */
+  checkStorage(options?: CheckStorageOptions): Promise<StorageReport> {
+    return checkStore(this.runtime, options)
   }
 
   /** Releases the storage when this client made its own runtime (a no-op otherwise). */

@@ -16,6 +16,8 @@ import {
   type WorkflowStore,
 } from '@wf/core'
 import { mapLimit } from './concurrency.js'
+import type { UnreadableWorkflow } from './types.js'
+import { unreadable } from './unreadable.js'
 
 /** A workflow id found in the index, with the statuses it has markers under (two after a crash mid-change). */
 export interface IndexEntry {
@@ -56,9 +58,10 @@ export async function* scanIndex(
   store: WorkflowStore,
   afterId?: string,
   pageSize = 1000,
+  errors?: UnreadableWorkflow[],
 ): AsyncGenerator<IndexEntry> {
   // Read first: a workflow leaves its batch only once it has a marker (see start-batches.ts in core).
-  const batched = await batchedIds(store, afterId)
+  const batched = await batchedIds(store, afterId, errors)
   let nextBatched = 0
   const cursors: PrefixCursor[] = STORED_STATUSES.map((status) => {
     const prefix = storeKeys.indexPrefix(status)
@@ -94,8 +97,20 @@ export async function* scanIndex(
 }
 
 /** The ids the start batches list after `afterId`, once each, in storage key order. */
-async function batchedIds(store: WorkflowStore, afterId: string | undefined): Promise<string[]> {
-  const batches = await mapLimit(await store.listStartBatches(), 16, (name) => store.readStartBatch(name))
+async function batchedIds(
+  store: WorkflowStore,
+  afterId: string | undefined,
+  errors: UnreadableWorkflow[] | undefined,
+): Promise<string[]> {
+  // A batch that cannot be read is reported (with `errors`): the workflows of the others still list.
+  const batches = await mapLimit(await store.listStartBatches(), 16, (name) =>
+    errors === undefined
+      ? store.readStartBatch(name)
+      : store.readStartBatch(name).catch((error: unknown) => {
+          errors.push(unreadable(error))
+          return undefined
+        }),
+  )
   const ids = new Set<string>()
   for (const batch of batches) {
     for (const id of batch?.record.workflowIds ?? []) {

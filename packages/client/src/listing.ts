@@ -18,10 +18,13 @@ import { parseStatusFilter } from './status-filter.js'
 import type {
   ListWorkflowsOptions,
   StatusFilter,
+  UnreadableWorkflow,
+  WorkflowList,
   WorkflowListEntry,
   WorkflowPage,
   WorkflowSummary,
 } from './types.js'
+import { unreadable, withErrors } from './unreadable.js'
 
 const READ_CONCURRENCY = 16
 
@@ -35,6 +38,25 @@ function mayMatch(entry: IndexEntry, statuses: Set<WorkflowStatus> | undefined):
 interface Settled {
   status: WorkflowStatus
   found?: Versioned<WorkflowRecord>
+}
+
+/**
+ * `settle`, reporting a record that cannot be read to `errors` instead of failing the listing: one
+ * corrupt record must not hide every other workflow.
+ */
+async function settleOrReport(
+  runtime: Runtime,
+  store: WorkflowStore,
+  entry: IndexEntry,
+  needRecord: boolean,
+  errors: UnreadableWorkflow[],
+): Promise<Settled | undefined> {
+  try {
+    return await settle(runtime, store, entry, needRecord)
+  } catch (error) {
+    errors.push(unreadable(error, entry.workflowId))
+    return undefined
+  }
 }
 
 /** The status of one index entry, reading the record only when the index cannot say (or when `needRecord`). */
@@ -58,12 +80,16 @@ async function settle(
 }
 
 /** `listAll`: every workflow passing the filter, by workflow id. */
-export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<WorkflowList> {
   const statuses = parseStatusFilter(filter)
   const store = await runtime.store()
   const entries: IndexEntry[] = []
-  for await (const entry of scanIndex(store)) if (mayMatch(entry, statuses)) entries.push(entry)
-  const settled = await mapLimit(entries, READ_CONCURRENCY, (e) => settle(runtime, store, e, false))
+  const errors: UnreadableWorkflow[] = []
+  for await (const entry of scanIndex(store, undefined, undefined, errors))
+    if (mayMatch(entry, statuses)) entries.push(entry)
+  const settled = await mapLimit(entries, READ_CONCURRENCY, (e) =>
+    settleOrReport(runtime, store, e, false, errors),
+  )
   const out: WorkflowListEntry[] = []
   for (let i = 0; i < entries.length; i++) {
     const s = settled[i]
@@ -71,7 +97,7 @@ export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<
       out.push({ workflowId: (entries[i] as IndexEntry).workflowId, status: s.status })
     }
   }
-  return out
+  return withErrors(out, errors)
 }
 
 function toMillis(value: Date | number | undefined, name: string): number | undefined {
@@ -167,7 +193,8 @@ export async function listWorkflows(
   const q = parseListOptions(options)
   const store = await runtime.store()
   const workflows: WorkflowSummary[] = []
-  const scan = scanIndex(store, q.afterId)
+  const errors: UnreadableWorkflow[] = []
+  const scan = scanIndex(store, q.afterId, undefined, errors)
   // Records are read in small batches: enough in flight to be fast, few wasted past the page's end.
   const batchSize = Math.min(q.limit, 64)
   let batch: IndexEntry[] = []
@@ -182,7 +209,9 @@ export async function listWorkflows(
       }
       if (mayMatch(next.value, q.statuses)) batch.push(next.value)
     }
-    const settled = await mapLimit(batch, READ_CONCURRENCY, (e) => settle(runtime, store, e, true))
+    const settled = await mapLimit(batch, READ_CONCURRENCY, (e) =>
+      settleOrReport(runtime, store, e, true, errors),
+    )
     for (let i = 0; i < batch.length; i++) {
       const summary = summarize(q, settled[i])
       if (!summary) continue
@@ -190,10 +219,10 @@ export async function listWorkflows(
       if (workflows.length === q.limit) {
         const more = i < batch.length - 1 || !scanDone
         await scan.return(undefined)
-        return more ? { workflows, cursor: encodeCursor(summary.workflowId) } : { workflows }
+        return more ? { workflows, cursor: encodeCursor(summary.workflowId), errors } : { workflows, errors }
       }
     }
     if (scanDone) break
   }
-  return { workflows }
+  return { workflows, errors }
 }

@@ -3,14 +3,16 @@
 
 import type { WorkflowHandle, WorkflowStatus } from '@wf/core'
 import { WorkflowClient } from './client.js'
+import type { CheckStorageOptions, StorageReport } from './doctor.js'
 import type {
+  DeleteOptions,
   GetOutputOptions,
   ListWorkflowsOptions,
   ResumeAllOptions,
-  ResumedWorkflow,
+  ResumedWorkflows,
   StatusFilter,
   StepMetadata,
-  WorkflowListEntry,
+  WorkflowList,
   WorkflowMetadata,
   WorkflowPage,
 } from './types.js'
@@ -39,7 +41,7 @@ export function cancel(workflowId: string): Promise<void> {
 }
 
 /** See `WorkflowClient.listAll`. */
-export function listAll(filter?: StatusFilter): Promise<WorkflowListEntry[]> {
+export function listAll(filter?: StatusFilter): Promise<WorkflowList> {
   return processClient.listAll(filter)
 }
 
@@ -49,7 +51,7 @@ export function listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowP
 }
 
 /** See `WorkflowClient.resumeAll`. */
-export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflow<T>[]> {
+export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflows<T>> {
   return processClient.resumeAll<T>(options)
 }
 
@@ -73,6 +75,11 @@ export function getMetadata(
 }
 
 /** See `WorkflowClient.delete`. Also exported as `delete`. */
-export function deleteWorkflow(workflowId: string): Promise<void> {
-  return processClient.delete(workflowId)
+export function deleteWorkflow(workflowId: string, options?: DeleteOptions): Promise<void> {
+  return processClient.delete(workflowId, options)
+}
+
+/** See `WorkflowClient.checkStorage`. */
+export function checkStorage(options?: CheckStorageOptions): Promise<StorageReport> {
+  return processClient.checkStorage(options)
 }

@@ -19,6 +19,30 @@ export interface WorkflowListEntry {
   status: WorkflowStatus
 }
 
+/**
+ * A workflow (or a start batch) that a listing could not read: its record is corrupt (truncated,
+ * overwritten, written by an unknown version of wf). Listings show every other workflow and
+ * report these; `wf doctor` lists them all, `delete(id, { force: true })` removes one.
+ */
+export interface UnreadableWorkflow {
+  /** The workflow's id; absent for a start batch that cannot be read (the ids it lists are unknown). */
+  workflowId?: string
+  /** The storage key that could not be read. */
+  key: string
+  /** The error's stable code (`WF_CORRUPT_RECORD`). */
+  code: string
+  message: string
+}
+
+/**
+ * What `listAll()` returns: an array of the workflows it could read (as before), carrying in
+ * `errors` those it could not. `errors` is not enumerable, so the array compares, spreads and
+ * prints as a plain one; copies made with `map`/`filter` do not keep it.
+ */
+export interface WorkflowList extends Array<WorkflowListEntry> {
+  readonly errors: UnreadableWorkflow[]
+}
+
 /** Options of `listWorkflows()`. */
 export interface ListWorkflowsOptions {
   /** Only these statuses (as `listAll`'s filter). */
@@ -48,12 +72,29 @@ export interface WorkflowSummary {
 export interface WorkflowPage {
   workflows: WorkflowSummary[]
   cursor?: string
+  /** Workflows of this page's stretch of ids whose records could not be read (not in `workflows`). */
+  errors: UnreadableWorkflow[]
 }
 
 /** Options of `resumeAll()`. */
 export interface ResumeAllOptions {
   /** Also resume FAILED workflows (from their failed step). Default false, as in Ray. */
   includeFailed?: boolean
+}
+
+/** What `resumeAll()` returns: the workflows taken over, carrying in `errors` those it could not read (as `WorkflowList`). */
+export interface ResumedWorkflows<T = unknown> extends Array<ResumedWorkflow<T>> {
+  readonly errors: UnreadableWorkflow[]
+}
+
+/** Options of `delete()`. */
+export interface DeleteOptions {
+  /**
+   * Also delete a workflow whose record cannot be read (corrupt), or is gone while other keys of
+   * it remain (steps, index markers, its id in a start batch): every key of it is removed. A
+   * readable workflow is deleted as without it (never while RUNNING or PENDING).
+   */
+  force?: boolean
 }
 
 /** One workflow taken over by `resumeAll()`. */

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Runtime, step, type WorkflowStore } from '@wf/core'
+import { Runtime, step, storeKeys, type WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backends, folderStorage, until } from './__tests__/harness.js'
 
@@ -183,6 +183,28 @@ describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => 
     const lines = readFileSync(log, 'utf8').trim().split('\n')
     const byStep = lines.map((l) => l.split(' ').slice(1).join(' '))
     expect(new Set(byStep).size).toBe(byStep.length)
+  })
+
+  it('prints a line for a workflow whose record it cannot read, once, and runs the others', async () => {
+    const good = await runtime.submit(wkSum(wkDouble(1), wkDouble(2)), { workflowId: 'readable' })
+    await runtime.submit(wkSum(wkDouble(3), wkDouble(4)), { workflowId: 'garbled' })
+    await store.storage.put(storeKeys.workflow('garbled'), new TextEncoder().encode('{"v":1,"wor'))
+    const worker = startWorker(['--import', steps, '--poll-interval', '20', '--lease-ttl', '1000'])
+    expect(await good.result()).toBe(6)
+    await until(() => /skipped/.test(worker.stdout()), 20_000)
+    // Many polls later, still one line.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    worker.proc.kill('SIGTERM')
+    expect(await worker.exited).toBe(0)
+    const skipped = worker
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('skipped'))
+    expect(skipped).toHaveLength(1)
+    expect(skipped[0]).toMatch(
+      /skipped +garbled: the record at "workflows\/garbled\/workflow" is corrupt: .*\(`wf doctor` lists every unreadable record; `wf delete garbled --force` removes that workflow\)/,
+    )
+    await store.purgeWorkflow('garbled')
   })
 
   it('exits 2 without --import or with a bad number, naming the flag', async () => {

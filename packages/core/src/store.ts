@@ -407,6 +407,143 @@ export class WorkflowStore {
     if (typeof batch === 'string') await this.removeFromStartBatch(batch, workflowId)
   }
 
+  /**
+   * Every key that belongs to a workflow, whatever its record says or whether it can be read: its
+   * keys under `workflows/<id>/` (the record included), its index markers, and the start batches
+   * that list it (a batch that cannot be read is skipped: `wf doctor` reports it). Empty when
+   * nothing of it is stored.
+   */
+  async workflowKeys(workflowId: string): Promise<string[]> {
+    const keys = await this.listAllKeys(storeKeys.workflowPrefix(workflowId))
+    const markers = await Promise.all(
+      STORED_STATUSES.map(async (status) => {
+        const key = storeKeys.index(status, workflowId)
+        return (await this.storage.get(key)) ? key : undefined
+      }),
+    )
+    for (const key of markers) if (key !== undefined) keys.push(key)
+    for (const name of await this.#batchesListing(workflowId)) keys.push(storeKeys.startBatch(name))
+    return keys
+  }
+
+  /** The start batches that list a workflow (those that can be read). */
+  async #batchesListing(workflowId: string): Promise<string[]> {
+    const names: string[] = []
+    for (const name of await this.listStartBatches()) {
+      const batch = await this.readStartBatch(name).catch(() => undefined)
+      if (batch?.record.workflowIds.includes(workflowId)) names.push(name)
+    }
+    return names
+  }
+
+  /**
+   * Removes every key of a workflow without trusting its record: for a record that cannot be read,
+   * or one gone while its other keys stayed (deleted by hand), which `deleteWorkflow` cannot clear.
+   * In `deleteWorkflow`'s order: other keys, the record, the markers, then its id from every start
+   * batch that lists it (found by reading them all: the record that names its batch is unreadable).
+   * Returns the keys it found (`workflowKeys`); nothing is removed when there are none.
+   */
+  async purgeWorkflow(workflowId: string): Promise<string[]> {
+    const found = await this.workflowKeys(workflowId)
+    const recordKey = storeKeys.workflow(workflowId)
+    const batchPrefix = storeKeys.startBatchesPrefix
+    const own = found.filter((k) => k.startsWith(storeKeys.workflowPrefix(workflowId)) && k !== recordKey)
+    if (this.storage.deleteMany) await this.storage.deleteMany(own)
+    else for (const key of own) await this.storage.delete(key)
+    if (found.includes(recordKey)) await this.storage.delete(recordKey)
+    for (const key of found) if (key.startsWith('index/')) await this.storage.delete(key)
+    for (const key of found) {
+      if (key.startsWith(batchPrefix))
+        await this.removeFromStartBatch(key.slice(batchPrefix.length), workflowId)
+    }
+    return found
+  }
+
+  /**
+   * Removes the given keys of a workflow that has no record (an orphan, as `wf doctor --fix` found
+   * it), never its record key: a submission of the same id may create one meanwhile. The keys are
+   * the ones listed before (a new submission's graph has a new nonce, so it is not among them);
+   * afterwards the record is read again, and if one appeared, its index is repaired, since a
+   * marker removed here may have been the one its submission relied on.
+   */
+  async removeOrphanKeys(workflowId: string, keys: readonly string[]): Promise<void> {
+    const recordKey = storeKeys.workflow(workflowId)
+    const own = keys.filter((k) => k.startsWith(storeKeys.workflowPrefix(workflowId)) && k !== recordKey)
+    if (this.storage.deleteMany) await this.storage.deleteMany(own)
+    else for (const key of own) await this.storage.delete(key)
+    for (const status of STORED_STATUSES) {
+      const key = storeKeys.index(status, workflowId)
+      if (keys.includes(key)) await this.storage.delete(key)
+    }
+    const batchPrefix = storeKeys.startBatchesPrefix
+    for (const key of keys) {
+      if (key.startsWith(batchPrefix))
+        await this.removeFromStartBatch(key.slice(batchPrefix.length), workflowId)
+    }
+    if (await this.storage.get(recordKey)) await this.repairIndex(workflowId)
+  }
+
+  /**
+   * Every workflow id that has keys under `workflows/`, with those keys (one listing of them all:
+   * for whole-store checks such as `wf doctor`, not for hot paths).
+   */
+  async storedWorkflows(): Promise<Map<string, string[]>> {
+    const prefix = storeKeys.workflowsPrefix
+    const byId = new Map<string, string[]>()
+    for (const key of await this.listAllKeys(prefix)) {
+      const workflowId = key.slice(prefix.length, key.indexOf('/', prefix.length))
+      const keys = byId.get(workflowId)
+      if (keys) keys.push(key)
+      else byId.set(workflowId, [key])
+    }
+    return byId
+  }
+
+  /** Every workflow id with index markers, with the statuses it is marked under (one listing per status). */
+  async indexMarkers(): Promise<Map<string, StoredStatus[]>> {
+    const byId = new Map<string, StoredStatus[]>()
+    for (const status of STORED_STATUSES) {
+      const prefix = storeKeys.indexPrefix(status)
+      for (const key of await this.listAllKeys(prefix)) {
+        const workflowId = key.slice(prefix.length)
+        byId.set(workflowId, [...(byId.get(workflowId) ?? []), status])
+      }
+    }
+    return byId
+  }
+
+  /** The marker the index should hold for a record (`undefined` while its start batch lists it): see `indexStatus`. */
+  expectedMarker(record: WorkflowRecord): StoredStatus | undefined {
+    return indexStatus(record)
+  }
+
+  /**
+   * The latest time written inside a workflow's keys, ms since the epoch, or `undefined` when none
+   * says. Storage keeps no modification times, so age is read from the records themselves: a step
+   * record's `endTime`, and a graph key's nonce (it starts with its creation time in base 36).
+   * Blobs and markers carry no time. Reads each step record: for checks, not hot paths.
+   */
+  async lastWrittenAt(workflowId: string, keys: readonly string[]): Promise<number | undefined> {
+    let latest: number | undefined
+    const later = (ms: number | undefined) => {
+      if (ms !== undefined && Number.isFinite(ms) && (latest === undefined || ms > latest)) latest = ms
+    }
+    const steps = storeKeys.stepsPrefix(workflowId)
+    const graphs = storeKeys.graph(workflowId, '')
+    for (const key of keys) {
+      if (key.startsWith(graphs)) later(Number.parseInt(key.slice(graphs.length).split('-')[0] ?? '', 36))
+      else if (key.startsWith(steps)) {
+        const found = await this.storage.get(key)
+        try {
+          later(found && parseJson<StepRecord>(key, found.data)?.endTime)
+        } catch {
+          // An unreadable step record tells no time.
+        }
+      }
+    }
+    return latest
+  }
+
   /** Writes a start batch: before any record it lists is created. */
   async writeStartBatch(name: string, batch: StartBatchRecord): Promise<void> {
     await this.storage.put(storeKeys.startBatch(name), utf8(JSON.stringify(batch)))

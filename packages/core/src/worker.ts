@@ -62,11 +62,18 @@ export interface WorkerOptions extends RuntimeOptions {
   shutdownGraceMs?: number
   /** Stop gracefully on SIGTERM and SIGINT. Default `true`. */
   handleSignals?: boolean
-  /** Called with every workflow the worker takes, and how it ended. */
+  /**
+   * Called with every workflow the worker takes, and how it ended; and with every workflow it
+   * skips (`skipped: true`, outcome `ERROR`): its record cannot be read (reported once until it
+   * reads again), or it cannot run here (a step not registered, its code changed under 'error').
+   * Skipped workflows are tried again later, with a growing delay. `workflowId` is `''` when the
+   * worker's own loop failed (storage unreachable, a start batch unreadable).
+   */
   onWorkflow?: (event: {
     workflowId: string
     outcome: 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'ERROR'
     error?: unknown
+    skipped?: boolean
   }) => void
 }
 
@@ -167,7 +174,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       // This one cannot run here (its code changed under policy 'error', its graph cannot be
       // read…): say so and go on with the others, or one bad workflow would starve the queue.
       setBack(workflowId)
-      onWorkflow?.({ workflowId, outcome: 'ERROR', error })
+      onWorkflow?.({ workflowId, outcome: 'ERROR', error, skipped: true })
       return false
     }
   }
@@ -180,6 +187,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   // times: a change the runner record does not show (one workflow released by a runner that goes
   // on) waits for that rotation.
   const heldElsewhere = new Map<string, HeldElsewhere>()
+  // Workflows whose record could not be read, with the message reported: a corrupt record is
+  // reported once, not at every poll, and again only if it reads differently.
+  const unreadable = new Map<string, string>()
   const rotation = () => runtime.leaseTtlMs * (0.5 + Math.random() / 2)
 
   /** The workflow ids whose records this poll must read: all but those held by a live runner. */
@@ -256,6 +266,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     }
     for (const workflowId of heldElsewhere.keys())
       if (!marked.has(workflowId)) heldElsewhere.delete(workflowId)
+    for (const workflowId of unreadable.keys()) if (!marked.has(workflowId)) unreadable.delete(workflowId)
     const candidates = [...marked].filter(
       (workflowId) =>
         !mine.has(workflowId) &&
@@ -263,9 +274,24 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         (backoff.get(workflowId)?.until ?? 0) <= now,
     )
     const { ids, expiries } = await toRead(candidates, now)
-    // `null`: unreadable now (read again at the next poll); `undefined`: no record.
+    // `null`: unreadable now (read again after a growing delay, reported when first seen so);
+    // `undefined`: no record.
     const found = await mapLimit(ids, READS_IN_FLIGHT, (workflowId) =>
-      store.readWorkflow(workflowId).catch(() => null),
+      store.readWorkflow(workflowId).then(
+        (read) => {
+          unreadable.delete(workflowId)
+          return read
+        },
+        (error: unknown) => {
+          setBack(workflowId)
+          const message = error instanceof Error ? error.message : String(error)
+          if (unreadable.get(workflowId) !== message) {
+            unreadable.set(workflowId, message)
+            onWorkflow?.({ workflowId, outcome: 'ERROR', error, skipped: true })
+          }
+          return null
+        },
+      ),
     )
     const pending: WorkflowRecord[] = []
     const resumable: string[] = []

@@ -104,3 +104,36 @@ export function jsonValue(value: unknown): { output: unknown; jsonable: boolean 
     ? { output: value, jsonable: true }
     : { output: inspect(value, { depth: null }), jsonable: false }
 }
+
+/** Longest id or key a message quotes whole; longer ones keep their start and end around `…`. */
+export const READABLE_LENGTH = 80
+
+/** `text` cut to `max` characters with `…` in the middle (ids differ at both ends: a prefix and a counter). */
+export function shorten(text: string, max = READABLE_LENGTH): string {
+  if (text.length <= max) return text
+  if (max <= 1) return '…'.slice(0, max)
+  const head = Math.ceil((max - 1) / 2)
+  const tail = max - 1 - head
+  return `${text.slice(0, head)}…${tail > 0 ? text.slice(-tail) : ''}`
+}
+
+/** A message with every quoted id or key longer than `max` shortened (`shorten`), for people; scripts get `--json`. */
+export function shortenQuoted(message: string, max = READABLE_LENGTH): string {
+  return message.replace(/"([^"\n]{2,})"/g, (whole, inner: string) =>
+    inner.length > max ? `"${shorten(inner, max)}"` : whole,
+  )
+}
+
+/** `text` cut to `width` (`shorten`), or whole when there is no width to fit. */
+export function fitWidth(text: string, width: number | undefined): string {
+  return width === undefined ? text : shorten(text, width)
+}
+
+/**
+ * The width the first column of a table may take so that rows fit `columns` (the terminal's
+ * width), given the width the other columns need; `undefined` when there is no terminal to fit.
+ */
+export function firstColumnWidth(columns: number | undefined, rest: number): number | undefined {
+  if (columns === undefined || !Number.isFinite(columns) || columns <= 0) return undefined
+  return Math.max(12, columns - rest - 2)
+}

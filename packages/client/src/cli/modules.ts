@@ -30,12 +30,54 @@ function toUrl(spec: string, cwd: string): string {
   }
 }
 
-/** Imports each module in order (later ones may rely on earlier ones). */
+/** A TypeScript module given to `--import`, and no loader to run it with. */
+export class TypeScriptLoaderMissingError extends WfError {
+  constructor(spec: string) {
+    super(
+      'WF_TS_LOADER_MISSING',
+      `could not import ${spec}: Node ${process.version} cannot load TypeScript by itself. Install a loader in the project (npm i -D tsx) and wf uses it, or run wf with NODE_OPTIONS='--import tsx', or import the compiled .js file`,
+    )
+  }
+}
+
+const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/i
+let loader: Promise<boolean> | undefined
+
+/**
+ * Registers tsx's loader, resolved from the project (`cwd`), once, and says whether there was one:
+ * wf does not depend on tsx, it uses the project's. Done before the first TypeScript import, not
+ * after a failed one: Node keeps a module that failed to load as failed.
+ */
+function registerTypeScript(cwd: string): Promise<boolean> {
+  loader ??= (async () => {
+    let api: string
+    try {
+      api = createRequire(join(cwd, 'index.js')).resolve('tsx/esm/api')
+    } catch {
+      return false // perhaps NODE_OPTIONS='--import tsx', or a Node that strips types itself
+    }
+    const { register } = (await import(pathToFileURL(api).href)) as { register(): unknown }
+    register()
+    return true
+  })()
+  return loader
+}
+
+const unknownExtension = (error: unknown): boolean =>
+  (error as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_FILE_EXTENSION'
+
+/**
+ * Imports each module in order (later ones may rely on earlier ones). TypeScript modules go
+ * through the project's tsx when it has one; without, an error says how to get one.
+ */
 export async function importModules(specs: readonly string[], cwd = process.cwd()): Promise<void> {
   for (const spec of specs) {
+    const typescript = TYPESCRIPT.test(spec)
+    const registered = typescript && (await registerTypeScript(cwd))
     try {
       await import(toUrl(spec, cwd))
     } catch (error) {
+      if (typescript && !registered && unknownExtension(error)) throw new TypeScriptLoaderMissingError(spec)
       throw new ImportFailedError(spec, error)
     }
   }

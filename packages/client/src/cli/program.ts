@@ -1,6 +1,14 @@
 // The `wf` command's parser and commands (commander). Each command has a human form (aligned
 // tables, colour on a TTY) and a `--json` form for scripts. Exit codes: 0 success, 1 failure,
-// 2 usage error (bad arguments, bad ids, bad storage URI).
+// 2 usage error (bad arguments, bad ids, bad storage URI, a bad wf.config.json), 3 done but some
+// records could not be read: `list` and `resume-all` went on without them and name each on stderr
+// (a line per key; with --json, a line `{"errors":[{workflowId,key,code,message}]}` while stdout
+// keeps its usual shape), and `wf doctor` found problems it did not (or could not) fix.
+//
+// The storage is `--storage`, else WF_STORAGE, else `storage` in wf.config.json (or the `wf` field
+// of package.json) found from the working directory up, else the default folder; unless it came
+// from the flag, the first line on stderr says which (not with --json). The same file's
+// `import` stands in for `--import` when none is given.
 
 import {
   InvalidOptionsError,
@@ -12,8 +20,24 @@ import {
 import { Command, CommanderError } from 'commander'
 import { WorkflowClient } from '../client.js'
 import { parseStatusFilter } from '../status-filter.js'
-import type { WorkflowSummary } from '../types.js'
-import { formatValue, jsonValue, type Out, paint, status, table, time, useColor } from './format.js'
+import type { UnreadableWorkflow, WorkflowSummary } from '../types.js'
+import { chooseStorage, describeStorage, findConfig, type ProjectConfig } from './config.js'
+import { doctorText, problemsLeft } from './doctor.js'
+import {
+  firstColumnWidth,
+  fitWidth,
+  formatValue,
+  jsonValue,
+  type Out,
+  paint,
+  shorten,
+  shortenQuoted,
+  status,
+  table,
+  time,
+  useColor,
+} from './format.js'
+import { hint } from './hints.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
@@ -32,6 +56,8 @@ export interface CliIO {
 }
 
 const USAGE_ERRORS = [InvalidOptionsError, InvalidWorkflowIdError, StorageConfigError]
+/** The exit code of a command that went on without some unreadable records (see the header). */
+const UNREADABLE_EXIT = 3
 
 /** Runs `wf` with `argv` (as `process.argv`) and resolves to the exit code. */
 export async function main(argv: string[], io: CliIO = process): Promise<number> {
@@ -48,11 +74,51 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     out = { ...out, json: Boolean(opts.json), color: useColor(io.stdout, opts.color) }
     return { out, opts }
   }
+  let config: ProjectConfig | undefined | null = null // null: not looked for yet
+  const project = (): ProjectConfig | undefined => {
+    if (config === null) config = findConfig()
+    return config
+  }
+  let storage: string | undefined
+  /** The storage URI (flag > env > config > default), saying which on stderr unless it was the flag. */
+  const storageOf = (opts: GlobalOptions): string => {
+    if (storage !== undefined) return storage
+    const choice = chooseStorage(opts.storage, project())
+    const line = describeStorage(choice)
+    // Not with --json: scripts read stderr as one JSON error object, and name their storage anyway.
+    if (line !== undefined && !out.json) out.stderr(`${paint(out, 'dim', `wf: ${line}`)}\n`)
+    storage = choice.uri
+    return storage
+  }
+  /** The modules to import: `--import`, else the config file's `import`. */
+  const importsOf = (given: string[]): string[] => (given.length > 0 ? given : (project()?.import ?? []))
   const context = (command: Command): { client: WorkflowClient; out: Out; opts: GlobalOptions } => {
     const { opts } = output(command)
-    client ??= new WorkflowClient({ storage: opts.storage })
+    client ??= new WorkflowClient({ storage: storageOf(opts) })
     return { client, out, opts }
   }
+  /** Reports records a command went on without: a line each on stderr (JSON with --json), exit code 3. */
+  const reportUnreadable = (errors: readonly UnreadableWorkflow[]): void => {
+    if (errors.length === 0) return
+    if (code === 0) code = UNREADABLE_EXIT
+    if (out.json) {
+      out.stderr(`${JSON.stringify({ errors })}\n`)
+      return
+    }
+    for (const e of errors) {
+      const what = e.workflowId === undefined ? '' : ` (workflow ${shorten(e.workflowId)})`
+      out.stderr(
+        `${paint(out, 'yellow', 'wf:')} skipped ${shorten(e.key)}${what}: ${shortenQuoted(e.message)}\n`,
+      )
+    }
+    const one = errors.find((e) => e.workflowId !== undefined)?.workflowId
+    out.stderr(
+      `${paint(out, 'yellow', 'wf:')} ${errors.length} record${errors.length === 1 ? '' : 's'} could not be read: \`wf doctor\` lists them all${one === undefined ? '' : `, \`wf delete ${shorten(one)} --force\` removes a workflow`}\n`,
+    )
+  }
+  /** The width the id column may take on this terminal (none when stdout is not one: full ids). */
+  const idWidth = (rest: number): number | undefined =>
+    io.stdout.isTTY ? firstColumnWidth(io.stdout.columns, rest) : undefined
   const fail = (message: string): void => {
     code = 1
     if (out.json) out.stderr(`${JSON.stringify({ error: { code: 'WF_CLI', message } })}\n`)
@@ -81,15 +147,19 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const filter = parseStatusFilter(wanted as WorkflowStatus[] | undefined)
       if (options.long) {
         const all: WorkflowSummary[] = []
+        const errors: UnreadableWorkflow[] = []
         let cursor: string | undefined
         do {
           const page = await client.listWorkflows({ status: filter, limit: 1000, cursor })
           all.push(...page.workflows)
+          errors.push(...page.errors)
           cursor = page.cursor
         } while (cursor !== undefined)
+        reportUnreadable(errors)
         if (out.json) return out.stdout(JSON.stringify(all, null, 2))
+        const width = idWidth(10 + 2 + 19 + 2 + 2)
         const rows = all.map((w) => [
-          w.workflowId,
+          fitWidth(w.workflowId, width),
           status(out, w.status),
           time(w.createdAt),
           JSON.stringify(w.metadata),
@@ -99,8 +169,10 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
         )
       }
       const list = await client.listAll(filter)
+      reportUnreadable(list.errors)
       if (out.json) return out.stdout(JSON.stringify(list, null, 2))
-      const rows = list.map((w) => [w.workflowId, status(out, w.status)])
+      const width = idWidth(10 + 2)
+      const rows = list.map((w) => [fitWidth(w.workflowId, width), status(out, w.status)])
       out.stdout(list.length ? table(['WORKFLOW ID', 'STATUS'], rows, out) : 'no workflows')
     })
 
@@ -125,7 +197,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       [],
     )
     .action(async (id: string, options: { import: string[] }, command: Command) => {
-      await importModules(options.import)
+      await importModules(importsOf(options.import))
       const { client, out } = context(command)
       const meta = await client.getMetadata(id)
       const graph = await client.getGraph(id)
@@ -164,7 +236,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
     .action(async (id: string, options: { import: string[] }, command: Command) => {
       // Import first: a module may register the storage's URI scheme (a storage plugin).
-      await importModules(options.import)
+      await importModules(importsOf(options.import))
       const { client, out } = context(command)
       const handle = await client.resumeAsync(id)
       const stop =
@@ -188,7 +260,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
     .action(async (options: { import: string[]; includeFailed?: boolean }, command: Command) => {
       // Import first: a module may register the storage's URI scheme (a storage plugin).
-      await importModules(options.import)
+      await importModules(importsOf(options.import))
       const { client, out } = context(command)
       const resumed = await client.resumeAll({ includeFailed: options.includeFailed ?? false })
       const settled = await Promise.allSettled(resumed.map((r) => r.result))
@@ -204,6 +276,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
         }
       })
       if (results.some((r) => r.status !== 'SUCCESSFUL')) code = 1
+      reportUnreadable(resumed.errors)
       if (out.json) return out.stdout(JSON.stringify(results, null, 2))
       if (results.length === 0) return out.stdout('no workflows to resume')
       const rows = results.map((r) => [
@@ -235,17 +308,38 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     )
     .action(async (options: WorkerCommandOptions, command: Command) => {
       const { out, opts } = output(command)
-      code = await runWorker(opts.storage, options, out)
+      const uri = storageOf(opts)
+      code = await runWorker(uri, { ...options, import: importsOf(options.import) }, out)
     })
 
   program
     .command('delete')
     .description('delete a workflow and all its checkpoints (not while it runs)')
     .argument('<id>', 'workflow id')
-    .action(async (id: string, _options: object, command: Command) => {
+    .option(
+      '--force',
+      'also a workflow whose record cannot be read, or is gone while its steps or index entries remain',
+    )
+    .action(async (id: string, options: { force?: boolean }, command: Command) => {
       const { client, out } = context(command)
-      await client.delete(id)
+      await client.delete(id, { force: options.force ?? false })
       out.stdout(out.json ? JSON.stringify({ workflowId: id, deleted: true }) : `deleted ${id}`)
+    })
+
+  program
+    .command('doctor')
+    .description(
+      'check the storage: unreadable records, keys of workflows without a record, index entries that disagree with their record',
+    )
+    .option(
+      '--fix',
+      `repair the index and remove orphaned keys older than ten lease periods (never a readable workflow)`,
+    )
+    .action(async (options: { fix?: boolean }, command: Command) => {
+      const { client, out } = context(command)
+      const report = await client.checkStorage({ fix: options.fix ?? false })
+      if (problemsLeft(report) && code === 0) code = UNREADABLE_EXIT
+      out.stdout(out.json ? JSON.stringify(report, null, 2) : doctorText(report, out))
     })
 
   try {
@@ -262,7 +356,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const errCode = error instanceof WfError ? error.code : 'WF_UNEXPECTED'
       const name = error instanceof Error ? error.name : 'Error'
       out.stderr(`${JSON.stringify({ error: { code: errCode, name, message } })}\n`)
-    } else out.stderr(`${paint(out, 'red', 'wf:')} ${message}\n`)
+    } else out.stderr(`${paint(out, 'red', 'wf:')} ${shortenQuoted(message)}${hint(error)}\n`)
     return usage ? 2 : 1
   } finally {
     await client?.close().catch(() => {})

@@ -12,7 +12,8 @@ import {
   type StorageSpec,
   type WorkflowHandle,
 } from '@wf/core'
-import { duration, type Out, paint, type Style } from './format.js'
+import { duration, type Out, paint, type Style, shorten } from './format.js'
+import { hint } from './hints.js'
 import { importModules } from './modules.js'
 
 /** The command's options as commander gives them (strings, not yet checked). */
@@ -116,11 +117,20 @@ export async function runWorker(
       pollIntervalMs,
       shutdownGraceMs,
       handleSignals: false, // this command handles them, to print and to force a second time
-      onWorkflow: ({ workflowId, outcome, error }) => {
+      onWorkflow: ({ workflowId, outcome, error, skipped }) => {
         if (workflowId === '') {
           // The worker's own loop failed (storage unreachable): it keeps polling.
           const message = error instanceof Error ? error.message : String(error)
           emit({ event: 'error', message }, `${clock()} ${paint(out, 'red', 'error')}      ${message}`)
+          return
+        }
+        if (skipped) {
+          // Not taken (its record cannot be read, or it cannot run here): tried again later.
+          const e = error as { code?: string; message?: string } | undefined
+          emit(
+            { event: 'skipped', workflowId, error: { code: e?.code, message: e?.message } },
+            `${clock()} ${paint(out, 'yellow', 'skipped')}    ${shorten(workflowId)}: ${e?.message ?? String(error)}${hint(error)}`,
+          )
           return
         }
         const started = takenAt.get(workflowId)
