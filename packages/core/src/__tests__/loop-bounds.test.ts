@@ -61,7 +61,12 @@ it('the sweep of runner records stops on a listing that never moves forward', as
 it('taking an id out of a start batch gives up when its compare-and-swap never settles', async () => {
   const storage = new AlwaysLoses()
   const store = await new Runtime(storage).store()
-  await store.writeStartBatch('r1.1', { v: 1, runnerId: 'r1', createdAt: Date.now(), workflowIds: ['a', 'b'] })
+  await store.writeStartBatch('r1.1', {
+    v: 1,
+    runnerId: 'r1',
+    createdAt: Date.now(),
+    workflowIds: ['a', 'b'],
+  })
   storage.losing = true
   const error = await store.removeFromStartBatch('r1.1', 'a').catch((e: unknown) => e)
   expect(error).toBeInstanceOf(StorageUnavailableError)
