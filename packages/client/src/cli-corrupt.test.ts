@@ -277,7 +277,7 @@ describe.skipIf(!hasFolder)('the wf command in a project', { timeout: 60_000 }, 
     expect(unknown.stderr).toContain(`"order-${'x'.repeat(34)}…${'x'.repeat(35)}-end"`)
     expect(unknown.stderr).not.toContain(long)
     const json = await wf(['--storage', store, '--json', 'status', long], {}, project)
-    expect(JSON.parse(json.stderr).error.message).toContain(long)
+    expect(JSON.parse(json.stderr).error.workflowId).toBe(long)
   })
 })
 

@@ -124,6 +124,8 @@ async function resumeInChild(
 }
 
 async function kill(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null)
+    throw new Error('the resuming child had exited already')
   const gone = new Promise((resolve) => proc.once('exit', resolve))
   proc.kill('SIGKILL')
   await gone
@@ -244,8 +246,14 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
         await failedWorkflow('rf-later', 1)
         // Killed in the first step it runs again: nothing committed since the takeover.
         await kill(await resumeInChild(opened.uri as string, 'rf-early', 'rf-second', dir))
-        // Killed after `rf-second` committed: a resume that made progress is an ordinary one.
-        await kill(await resumeInChild(opened.uri as string, 'rf-later', 'rf-pay', dir))
+        // Killed after `rf-second` committed (and the record says so): a resume that made
+        // progress is an ordinary one.
+        const later = await resumeInChild(opened.uri as string, 'rf-later', 'rf-pay', dir)
+        await until(
+          async () => (await store.requireWorkflow('rf-later')).record.resumedFrom === undefined,
+          10_000,
+        )
+        await kill(later)
 
         const { record } = await store.requireWorkflow('rf-early')
         expect(record).toMatchObject({ status: 'RUNNING', resumedFrom: 'FAILED', runs: 2 })

@@ -84,7 +84,10 @@ export function prepareRun(
             if (parts.cleared || !lease || node.options.checkpoint === false) return
             // The first commit: the workflow is no longer the failure it was.
             const { resumedFrom: _from, error: _error, ...rest } = lease.current.record
-            parts.cleared = lease.update(rest).catch(() => {})
+            // Should it fail (the record changed meanwhile), the next commit tries again.
+            parts.cleared = lease.update(rest).catch(() => {
+              parts.cleared = undefined
+            })
           }
         : undefined,
       // The first runner of a workflow commits its root step in the final record: no other runner

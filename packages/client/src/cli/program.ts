@@ -355,7 +355,14 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     if (out.json) {
       const errCode = error instanceof WfError ? error.code : 'WF_UNEXPECTED'
       const name = error instanceof Error ? error.name : 'Error'
-      out.stderr(`${JSON.stringify({ error: { code: errCode, name, message } })}\n`)
+      // Messages quote long ids cut short; scripts get the whole ones beside them.
+      const { workflowId, key, stepName } = (error ?? {}) as {
+        workflowId?: unknown
+        key?: unknown
+        stepName?: unknown
+      }
+      const whole = { workflowId, key, stepName }
+      out.stderr(`${JSON.stringify({ error: { code: errCode, name, message, ...whole } })}\n`)
     } else out.stderr(`${paint(out, 'red', 'wf:')} ${shortenQuoted(message)}${hint(error)}\n`)
     return usage ? 2 : 1
   } finally {
