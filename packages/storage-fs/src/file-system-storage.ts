@@ -138,7 +138,11 @@ export class FileSystemStorage implements Storage {
     this.#sync = durability === 'fsync'
     this.#staleMs = positive(options.lockStaleMs, 10_000, 'lockStaleMs')
     const lockTimeoutMs = positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs')
-    this.#locks = new KeyLocks(this.#fs, { ownerDir: this.root, staleMs: this.#staleMs, timeoutMs: lockTimeoutMs })
+    this.#locks = new KeyLocks(this.#fs, {
+      ownerDir: this.root,
+      staleMs: this.#staleMs,
+      timeoutMs: lockTimeoutMs,
+    })
     if (
       options.bootId !== undefined &&
       (typeof options.bootId !== 'string' || !/^[0-9a-z]{1,32}$/.test(options.bootId))

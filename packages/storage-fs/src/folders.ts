@@ -43,12 +43,18 @@ export async function makeFolder(fs: FileSystem, dir: string, created: string[])
   try {
     await makeFolderWithin(fs, dir, created, { left: MKDIR_ATTEMPTS })
   } catch (error) {
-    if (error instanceof FolderLoopError) throw await cannotCreateFolder(fs, error.dir)
+    // Explained from the folder asked for: the loop may have run out on one of its parents.
+    if (error instanceof FolderLoopError) throw await cannotCreateFolder(fs, dir)
     throw error
   }
 }
 
-async function makeFolderWithin(fs: FileSystem, dir: string, created: string[], budget: Budget): Promise<void> {
+async function makeFolderWithin(
+  fs: FileSystem,
+  dir: string,
+  created: string[],
+  budget: Budget,
+): Promise<void> {
   for (;;) {
     if (budget.left-- <= 0) throw new FolderLoopError(dir)
     try {
@@ -68,7 +74,16 @@ async function makeFolderWithin(fs: FileSystem, dir: string, created: string[], 
  * `makeFolder` with synchronous calls (the journal's fast path). Throws `FolderLoopError` when the
  * path cannot exist: pass it to `cannotCreateFolder` for the reason.
  */
-export function makeFoldersSync(sync: SyncFileSystem, dir: string, budget: Budget = { left: MKDIR_ATTEMPTS }): void {
+export function makeFoldersSync(sync: SyncFileSystem, dir: string): void {
+  try {
+    makeFoldersSyncWithin(sync, dir, { left: MKDIR_ATTEMPTS })
+  } catch (error) {
+    if (error instanceof FolderLoopError) throw new FolderLoopError(dir)
+    throw error
+  }
+}
+
+function makeFoldersSyncWithin(sync: SyncFileSystem, dir: string, budget: Budget): void {
   for (;;) {
     if (budget.left-- <= 0) throw new FolderLoopError(dir)
     try {
@@ -79,7 +94,7 @@ export function makeFoldersSync(sync: SyncFileSystem, dir: string, budget: Budge
       if (code === 'EEXIST') return
       if (code !== 'ENOENT' || dirname(dir) === dir) throw unavailable(error, 'creating the folder', dir)
     }
-    makeFoldersSync(sync, dirname(dir), budget)
+    makeFoldersSyncWithin(sync, dirname(dir), budget)
   }
 }
 
