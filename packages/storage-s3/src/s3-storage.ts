@@ -337,7 +337,9 @@ export class S3Storage implements Storage {
       const settled = await this.#settle(s3Key, key, condition, tokens, clock)
       if (settled.outcome === 'ours') return { version: settled.version }
       if (settled.outcome === 'lost') throw new ConditionFailedError(key)
-      if (failure.kind === 'transient') await clock.backoff(failure, 'the value may or may not be written')
+      // Sent again, after a wait and within the budget also when the failure was a 412/404: a
+      // server that keeps refusing a condition the key satisfies must not keep this loop going.
+      await clock.backoff(failure, 'the conditional write may or may not have happened')
     }
   }
 
