@@ -66,7 +66,7 @@ describe('RetryClock', () => {
     expect(await ours()).toEqual([])
   })
 
-  it('retries an endpoint that answered before for the whole budget, and warns once after 2 s', async () => {
+  it('retries an endpoint that answered before for the whole budget, and warns once, by 2 s into the retries', async () => {
     const time = virtualClock()
     const endpoint = new Endpoint('http://127.0.0.1:7499')
     endpoint.heard()
@@ -82,7 +82,7 @@ describe('RetryClock', () => {
     const warned = await ours()
     expect(warned).toHaveLength(1)
     expect(warned[0]?.message).toMatch(
-      /has been failing for 2\.\d s .*ECONNREFUSED.*retrying for up to 1\d\.\d s more/,
+      /has been failing for \d+\.\d s .*ECONNREFUSED.*retrying for up to 1\d\.\d s more/,
     )
   })
 

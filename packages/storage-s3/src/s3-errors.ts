@@ -145,7 +145,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * outage (a gateway restarting), ridden out for the whole `retryBudgetMs`.
  */
 export const UNREACHED_BUDGET_MS = 2_000
-/** A call that has been retrying this long says so once on stderr (see `Endpoint.warned`). */
+/** A call about to have retried this long says so once on stderr (see `Endpoint.warned`); not one whose budget ends by then. */
 export const WARN_AFTER_MS = 2_000
 
 /** What one storage knows about its endpoint, shared by all its calls. */
@@ -243,17 +243,19 @@ export class RetryClock {
         { cause: error },
       )
     }
-    if (elapsed >= WARN_AFTER_MS && !this.#endpoint.warned) {
+    // Exponential backoff with full jitter (AWS's advice for SlowDown), capped so a server
+    // that comes back is noticed within a few seconds.
+    const ceiling = Math.min(3_000, 50 * 2 ** Math.min(this.#retries, 10))
+    this.#retries++
+    const delay = Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2))
+    // Said before the wait that takes the call past WARN_AFTER_MS (a wait may jump over it).
+    if (budget > WARN_AFTER_MS && elapsed + delay >= WARN_AFTER_MS && !this.#endpoint.warned) {
       this.#endpoint.warned = true
       process.emitWarning(
         `S3 ${this.#what} has been failing for ${(elapsed / 1000).toFixed(1)} s (${describeError(error)}); retrying for up to ${(remaining / 1000).toFixed(1)} s more (retryBudgetMs)`,
         { code: 'WF_S3_RETRYING' },
       )
     }
-    // Exponential backoff with full jitter (AWS's advice for SlowDown), capped so a server
-    // that comes back is noticed within a few seconds.
-    const ceiling = Math.min(3_000, 50 * 2 ** Math.min(this.#retries, 10))
-    this.#retries++
-    await this.#wait(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)))
+    await this.#wait(delay)
   }
 }
