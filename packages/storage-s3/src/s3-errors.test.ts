@@ -17,7 +17,13 @@ const slowDown = () =>
 
 /** A clock whose waits take no real time. */
 function virtualClock() {
-  const clock = { t: 0, now: () => clock.t, wait: async (ms: number) => void (clock.t += ms) }
+  const clock = {
+    t: 0,
+    now: () => clock.t,
+    wait: async (ms: number) => {
+      clock.t += ms
+    },
+  }
   return clock
 }
 
