@@ -20,6 +20,7 @@ import {
 import { currentBoot, NETWORK_FILESYSTEMS, syncFileSystem } from './boot.js'
 import { type FileHandleLike, type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
 import { FolderSyncs } from './folder-sync.js'
+import { cannotCreateFolder, FolderLoopError, makeFolder, makeFoldersSync, whyMissing } from './folders.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import {
   type Entry,
@@ -58,7 +59,7 @@ export interface FileSystemStorageOptions {
   fs?: FileSystem
   /** A lock or temp file older than this is stale even if its owner looks alive. Default 10 s. */
   lockStaleMs?: number
-  /** How long a write waits for a key's lock before failing. Default 30 s. */
+  /** How long a write waits for a key's lock before failing. Default 30 s. `close()` waits at most twice this for journal writes in flight. */
   lockTimeoutMs?: number
   /** `'journal'` only: a journal segment is checkpointed once it is this old. Default 10 s. */
   checkpointMs?: number
@@ -136,10 +137,11 @@ export class FileSystemStorage implements Storage {
     this.#fs = options.fs ?? nodeFileSystem
     this.#sync = durability === 'fsync'
     this.#staleMs = positive(options.lockStaleMs, 10_000, 'lockStaleMs')
+    const lockTimeoutMs = positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs')
     this.#locks = new KeyLocks(this.#fs, {
       ownerDir: this.root,
       staleMs: this.#staleMs,
-      timeoutMs: positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs'),
+      timeoutMs: lockTimeoutMs,
     })
     if (
       options.bootId !== undefined &&
@@ -170,6 +172,8 @@ export class FileSystemStorage implements Storage {
         writeDurably: (path, bytes) => this.#writeDurably(path, bytes),
         rotateMs: positive(options.checkpointMs, 10_000, 'checkpointMs'),
         rotateBytes: JOURNAL_SEGMENT_BYTES,
+        // A put in flight may wait for a lock (lockTimeoutMs), then for its disk writes.
+        closeTimeoutMs: 2 * lockTimeoutMs,
       })
     }
   }
@@ -500,6 +504,7 @@ export class FileSystemStorage implements Storage {
       if (appended === undefined) journal.release(ticket)
       if (temp !== undefined) unlinkSyncQuiet(sync, temp)
       if (error instanceof ConditionFailedError) throw error
+      if (error instanceof FolderLoopError) throw await cannotCreateFolder(this.#fs, error.dir)
       throw unavailable(error, 'writing', at.file)
     }
     if (temp !== undefined) unlinkSyncQuiet(sync, temp)
@@ -699,7 +704,7 @@ export class FileSystemStorage implements Storage {
       await this.#unlinkQuiet(at.file)
       await this.#fsyncFolder(at.dir)
     } else if (entry.kind === EntryKind.Put) {
-      await this.#makeFolder(at.dir, [])
+      await makeFolder(this.#fs, at.dir, [])
       await this.#writeDurably(at.file, entry.file as Uint8Array)
       await this.#syncParents(at.dir)
     }
@@ -753,23 +758,8 @@ export class FileSystemStorage implements Storage {
   /** Creates `dir` and missing parents, then syncs the parents so the new folders survive a crash. */
   async #makeFolders(dir: string): Promise<void> {
     const created: string[] = []
-    await this.#makeFolder(dir, created)
+    await makeFolder(this.#fs, dir, created)
     for (const folder of created) await this.#syncFolder(dirname(folder))
-  }
-
-  async #makeFolder(dir: string, created: string[]): Promise<void> {
-    try {
-      await this.#fs.mkdir(dir)
-      created.push(dir)
-    } catch (error) {
-      const code = errnoOf(error)
-      if (code === 'EEXIST') return
-      if (code === 'ENOENT' && dirname(dir) !== dir) {
-        await this.#makeFolder(dirname(dir), created)
-        return this.#makeFolder(dir, created)
-      }
-      throw unavailable(error, 'creating the folder', dir)
-    }
   }
 
   /**
@@ -831,6 +821,14 @@ export class FileSystemStorage implements Storage {
       if (!(await this.#fs.stat(root)).isDirectory())
         throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' })
     } catch (error) {
+      // A root that mkdir reports as existing but that cannot be used: a dangling symlink, say.
+      if (errnoOf(error) === 'ENOENT') {
+        throw new StorageConfigError(
+          `cannot use ${root} as the storage folder: ${await whyMissing(this.#fs, root)}. Point root / WF_STORAGE at a folder that exists or can be created`,
+          { cause: error },
+        )
+      }
+      if (error instanceof StorageConfigError) throw error
       throw new StorageConfigError(
         `cannot use ${root} as the storage folder: ${describe(error)}. Create it, or point root / WF_STORAGE at a folder this process can write`,
         { cause: error },
@@ -966,22 +964,6 @@ function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string,
       return // not empty (or already gone): parents are not empty either
     }
     known.forget(folder)
-  }
-}
-
-/** Creates `dir` and its missing parents with synchronous calls (the journal makes them durable at its checkpoint). */
-function makeFoldersSync(sync: SyncFileSystem, dir: string): void {
-  try {
-    sync.mkdirSync(dir)
-  } catch (error) {
-    const code = errnoOf(error)
-    if (code === 'EEXIST') return
-    if (code === 'ENOENT' && dirname(dir) !== dir) {
-      makeFoldersSync(sync, dirname(dir))
-      makeFoldersSync(sync, dir)
-      return
-    }
-    throw unavailable(error, 'creating the folder', dir)
   }
 }
 

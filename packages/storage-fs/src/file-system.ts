@@ -24,6 +24,8 @@ export interface StatsLike {
   mtimeMs: number
   nlink: number
   isDirectory(): boolean
+  /** From `lstat`: true for a symlink. Optional: without it, a dangling symlink is explained less precisely. */
+  isSymbolicLink?(): boolean
 }
 
 /**

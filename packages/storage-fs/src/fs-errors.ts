@@ -1,7 +1,7 @@
 // Turns errno failures of the filesystem into wf errors with a message that says what to do,
 // so a full disk or a read-only mount reads as such rather than as a bare "ENOSPC".
 
-import { StorageUnavailableError } from '@wf/core'
+import { StorageConfigError, StorageUnavailableError } from '@wf/core'
 
 /** The errno code of a Node filesystem error (`ENOENT`, ...), if it is one. */
 export function errnoOf(error: unknown): string | undefined {
@@ -12,7 +12,8 @@ export function errnoOf(error: unknown): string | undefined {
 
 /** Wraps a failed filesystem call; `action` reads like "writing" and `path` is the file concerned. */
 export function unavailable(error: unknown, action: string, path: string): Error {
-  if (error instanceof StorageUnavailableError) return error
+  // Already explained (a folder that cannot exist is a configuration error, not an outage).
+  if (error instanceof StorageUnavailableError || error instanceof StorageConfigError) return error
   const code = errnoOf(error)
   const where = `${action} ${path}`
   switch (code) {

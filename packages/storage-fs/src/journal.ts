@@ -15,7 +15,7 @@
 import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { CorruptRecordError } from '@wf/core'
+import { CorruptRecordError, StorageUnavailableError } from '@wf/core'
 import type { FileHandleLike, FileSystem } from './file-system.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { HOST_TAG, isOwnerDead, OWNER_STAMP } from './owner.js'
@@ -195,6 +195,11 @@ export interface JournalOptions {
   rotateMs: number
   /** ...or this big. */
   rotateBytes: number
+  /**
+   * How long `close()` waits for writes still in flight before it rejects. A put holds its place
+   * while it waits for a key's lock, so this is longer than the lock timeout.
+   */
+  closeTimeoutMs: number
 }
 
 /**
@@ -463,11 +468,18 @@ export class Journal {
   }
 
   async #whenIdle(): Promise<void> {
+    const deadline = Date.now() + this.#options.closeTimeoutMs
     for (;;) {
       const busy = [...this.#retired].filter(
         (s) => s.inFlight > 0 || s.writing || s.queue.length > 0 || s.opening !== undefined,
       )
       if (busy.length === 0) return
+      if (Date.now() > deadline) {
+        const writes = busy.reduce((n, s) => n + s.inFlight + s.queue.length + (s.writing ? 1 : 0), 0)
+        throw new StorageUnavailableError(
+          `close() waited ${this.#options.closeTimeoutMs} ms for ${writes} journal write(s) still in flight in ${this.dir} (the disk does not answer?): the journal was not checkpointed. Check the disk, then open the storage again`,
+        )
+      }
       await Promise.all(busy.map((s) => s.opening)).catch(() => undefined)
       await new Promise((resolve) => setTimeout(resolve, 1))
     }

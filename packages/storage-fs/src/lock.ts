@@ -71,13 +71,16 @@ export class KeyLocks {
       } catch (error) {
         if (errnoOf(error) !== 'EEXIST') throw error
       }
-      if (await this.removeIfStale(dir, name)) continue
+      // The deadline is checked before a stale lock is removed too: a lock that is taken again
+      // as soon as it is removed (or a filesystem that keeps saying EEXIST for a lock it cannot
+      // show) must not keep a writer here for ever.
       if (Date.now() > deadline) {
         const holder = await this.#fs.readlink(lockPath).catch(() => 'unknown')
         throw new StorageUnavailableError(
           `timed out after ${this.#options.timeoutMs} ms waiting for the lock of "${key}" (${lockPath}, held by ${holder}): if no process holds it, delete the lock file`,
         )
       }
+      if (await this.removeIfStale(dir, name)) continue
       await sleep(backoff * (0.5 + Math.random()))
       backoff = Math.min(backoff * 2, 25)
     }

@@ -18,6 +18,11 @@ export type FailureKind = 'condition' | 'notFound' | 'transient' | 'config'
 export interface Failure {
   kind: FailureKind
   status: number | undefined
+  /**
+   * The request never reached the server: the connection was refused, the name did not resolve,
+   * no route to the host. Nothing it carried can have taken effect.
+   */
+  unreached: boolean
   /** How many HTTP attempts the SDK made for this command (more than 1: it retried on its own). */
   attempts: number
   error: unknown
@@ -76,11 +81,31 @@ function isClientSideConfigError(error: unknown): boolean {
   )
 }
 
+/**
+ * Socket errors raised before a connection exists, with what they mean. A request that failed
+ * with one was never sent: retrying it needs no settling, and nothing it carried happened.
+ */
+const UNREACHED: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host (DNS lookup failed)',
+  EAI_AGAIN: 'DNS lookup failed (EAI_AGAIN)',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'network unreachable',
+  EADDRNOTAVAIL: 'address not available',
+}
+
+function unreachedCode(error: unknown): string | undefined {
+  const code = shape(error).code
+  return typeof code === 'string' && code in UNREACHED ? code : undefined
+}
+
 export function classify(error: unknown, conditionalWrite = false): Failure {
   const status = httpStatusOf(error)
   const rawAttempts = shape(error).$metadata?.attempts
   const attempts = typeof rawAttempts === 'number' ? rawAttempts : 1
-  const failure = (kind: FailureKind): Failure => ({ kind, status, attempts, error })
+  // The SDK's own retries (a client passed in) may have reached the server before the last refusal.
+  const unreached = status === undefined && attempts <= 1 && unreachedCode(error) !== undefined
+  const failure = (kind: FailureKind): Failure => ({ kind, status, unreached, attempts, error })
   if (status === undefined) return failure(isClientSideConfigError(error) ? 'config' : 'transient')
   if (status === 412) return failure('condition')
   if (status === 404) {
@@ -114,33 +139,107 @@ export function configErrorFor(failure: Failure, bucket: string, what: string): 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
+ * How long a call keeps retrying an endpoint that this storage has never reached: a refused
+ * connection or an unknown host at start-up is a wrong endpoint or a server that is not running,
+ * and the user should hear so at once. Once the endpoint has answered, the same errors are an
+ * outage (a gateway restarting), ridden out for the whole `retryBudgetMs`.
+ */
+export const UNREACHED_BUDGET_MS = 2_000
+/** A call about to have retried this long says so once on stderr (see `Endpoint.warned`); not one whose budget ends by then. */
+export const WARN_AFTER_MS = 2_000
+
+/** What one storage knows about its endpoint, shared by all its calls. */
+export class Endpoint {
+  /** The endpoint URL as configured; `undefined` for AWS or a client passed in (then read from the error). */
+  readonly url: string | undefined
+  /** True once any request got an HTTP answer. */
+  answered = false
+  /** True once the current run of failures was reported on stderr; cleared by the next answer. */
+  warned = false
+
+  constructor(url: string | undefined) {
+    this.url = url
+  }
+
+  /** Any HTTP answer, success or error status: the server is there. */
+  heard(): void {
+    this.answered = true
+    this.warned = false
+  }
+
+  /** `http://host:port` for a message: the configured URL, else what the socket error names. */
+  describe(error: unknown): string {
+    if (this.url !== undefined) return this.url
+    const e = error as { hostname?: unknown; address?: unknown; port?: unknown }
+    const host =
+      typeof e?.hostname === 'string' ? e.hostname : typeof e?.address === 'string' ? e.address : '?'
+    return typeof e?.port === 'number' ? `${host}:${e.port}` : host
+  }
+}
+
+/**
  * Backoff for one storage call. The budget counts from the call's first failure, not its start,
  * so a long multipart upload is not cut short; it bounds how long a server may stay down
- * before the caller hears about it.
+ * before the caller hears about it. `now` and `wait` are injectable for tests of long waits.
  */
 export class RetryClock {
   #firstFailureAt: number | undefined
   #retries = 0
+  /** True while every failure so far was a request that never reached the server. */
+  #neverSent = true
   readonly #budgetMs: number
   readonly #what: string
+  readonly #endpoint: Endpoint
+  readonly #now: () => number
+  readonly #wait: (ms: number) => Promise<void>
 
-  constructor(budgetMs: number, what: string) {
+  constructor(
+    budgetMs: number,
+    what: string,
+    endpoint: Endpoint,
+    clock: { now?: () => number; wait?: (ms: number) => Promise<void> } = {},
+  ) {
     this.#budgetMs = budgetMs
     this.#what = what
+    this.#endpoint = endpoint
+    this.#now = clock.now ?? Date.now
+    this.#wait = clock.wait ?? sleep
+  }
+
+  /** Records a failed request that may have reached the server, without waiting (before settling it). */
+  mayHaveLanded(): void {
+    this.#neverSent = false
   }
 
   /**
    * Waits before the next attempt, or throws `StorageUnavailableError` (cause attached) when the
-   * budget is spent. `outcome` tells the user whether the failed call may have written.
+   * budget is spent. `outcome` tells the user whether the failed call may have written; it is
+   * replaced by "nothing was sent" when no request of the call reached the server.
    */
-  async backoff(error: unknown, outcome = 'nothing was written'): Promise<void> {
-    const now = Date.now()
+  async backoff(failure: Failure, outcome = 'nothing was written'): Promise<void> {
+    const { error } = failure
+    if (!failure.unreached) this.#neverSent = false
+    const now = this.#now()
     this.#firstFailureAt ??= now
     const elapsed = now - this.#firstFailureAt
-    const remaining = this.#budgetMs - elapsed
+    const unreachable = this.#neverSent && unreachedCode(error) !== undefined
+    const budget =
+      unreachable && !this.#endpoint.answered ? Math.min(this.#budgetMs, UNREACHED_BUDGET_MS) : this.#budgetMs
+    const remaining = budget - elapsed
     if (remaining <= 0) {
+      const attempts = `${this.#retries + 1} attempts in ${elapsed} ms`
+      if (unreachable) {
+        const code = unreachedCode(error) as string
+        const advice = this.#endpoint.answered
+          ? 'It answered earlier: raise retryBudgetMs to ride out longer outages'
+          : 'Check that the server is running and that the endpoint (and its port) is right'
+        throw new StorageUnavailableError(
+          `cannot reach the S3 endpoint ${this.#endpoint.describe(error)}: ${UNREACHED[code]} (${code}; ${attempts} at ${this.#what}; no request reached it, nothing was written). ${advice}`,
+          { cause: error },
+        )
+      }
       throw new StorageUnavailableError(
-        `S3 ${this.#what} kept failing for ${elapsed} ms (${this.#retries + 1} attempts; ${outcome}): ${describeError(error)}. Check that the S3 endpoint is reachable, or raise retryBudgetMs`,
+        `S3 ${this.#what} kept failing for ${elapsed} ms (${attempts}; ${outcome}): ${describeError(error)}. Check that the S3 endpoint is reachable, or raise retryBudgetMs`,
         { cause: error },
       )
     }
@@ -148,6 +247,15 @@ export class RetryClock {
     // that comes back is noticed within a few seconds.
     const ceiling = Math.min(3_000, 50 * 2 ** Math.min(this.#retries, 10))
     this.#retries++
-    await sleep(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)))
+    const delay = Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2))
+    // Said before the wait that takes the call past WARN_AFTER_MS (a wait may jump over it).
+    if (budget > WARN_AFTER_MS && elapsed + delay >= WARN_AFTER_MS && !this.#endpoint.warned) {
+      this.#endpoint.warned = true
+      process.emitWarning(
+        `S3 ${this.#what} has been failing for ${(elapsed / 1000).toFixed(1)} s (${describeError(error)}); retrying for up to ${(remaining / 1000).toFixed(1)} s more (retryBudgetMs)`,
+        { code: 'WF_S3_RETRYING' },
+      )
+    }
+    await this.#wait(delay)
   }
 }

@@ -23,6 +23,7 @@ import {
   type PutCondition,
   type Storage,
   StorageConfigError,
+  StorageUnavailableError,
   type StoredValue,
   validateKey,
   validatePrefix,
@@ -30,7 +31,7 @@ import {
 import { decodeObject, encodeHeader, encodeObject, HEADER_BYTES, newToken, readToken } from './envelope.js'
 import { buildClient, type ResolvedOptions, resolveOptions, type S3StorageOptions } from './options.js'
 import { runProbe } from './probe.js'
-import { classify, configErrorFor, type Failure, RetryClock } from './s3-errors.js'
+import { classify, configErrorFor, Endpoint, type Failure, RetryClock } from './s3-errors.js'
 import { decodeListedName, fitsInXml } from './s3-keys.js'
 
 /** Top-level folder (under the prefix) of the startup probe's keys; hidden from `list`, refused as a key. */
@@ -45,15 +46,6 @@ const PART_BYTES = 8 * 1024 * 1024
 const PART_QUEUE = 4
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; failure: Failure }
-
-/** Runs one S3 request and reads its failure, if any, by HTTP status. */
-async function attempt<T>(request: () => Promise<T>, conditionalWrite = false): Promise<Attempt<T>> {
-  try {
-    return { ok: true, value: await request() }
-  } catch (error) {
-    return { ok: false, failure: classify(error, conditionalWrite) }
-  }
-}
 
 /** What an indeterminate conditional write turned out to be after reading the key back. */
 type Settled = { outcome: 'ours'; version: string } | { outcome: 'lost' } | { outcome: 'retry' }
@@ -74,6 +66,7 @@ export class S3Storage implements Storage {
   readonly prefix: string
   readonly #options: ResolvedOptions
   readonly #ownsClient: boolean
+  readonly #endpoint: Endpoint
   #probe: Promise<void> | undefined
   #closed = false
 
@@ -82,18 +75,21 @@ export class S3Storage implements Storage {
     const { client, owned } = buildClient(options)
     this.client = client
     this.#ownsClient = owned
+    this.#endpoint = new Endpoint(
+      owned && typeof options.endpoint === 'string' ? options.endpoint : undefined,
+    )
     this.bucket = this.#options.bucket
     this.prefix = this.#options.prefix
   }
 
   async get(key: string): Promise<StoredValue | undefined> {
     this.#checkKey(key)
-    await this.#ready()
+    this.#checkOpen()
     const s3Key = this.#s3Key(key)
-    const clock = new RetryClock(this.#options.retryBudgetMs, `GET of "${key}"`)
+    const clock = this.#clock(`GET of "${key}"`)
     for (;;) {
       // Reading the body can fail mid-way too: it belongs to the attempt.
-      const result = await attempt(async () => {
+      const result = await this.#attempt(async () => {
         const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: s3Key }))
         return { etag: out.ETag, bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array() }
       })
@@ -110,7 +106,7 @@ export class S3Storage implements Storage {
       const { failure } = result
       if (failure.kind === 'notFound') return undefined
       if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `GET of "${key}"`)
-      await clock.backoff(failure.error)
+      await clock.backoff(failure)
     }
   }
 
@@ -125,16 +121,19 @@ export class S3Storage implements Storage {
           `conditional put of "${key}" is ${data.byteLength} bytes, over the ${this.#options.maxSinglePutBytes}-byte single-PUT limit: S3 enforces conditions only on single PUTs. Raise maxSinglePutBytes (up to 5 GiB), or write the value unconditionally under a unique key and commit a small reference with the condition`,
         )
       }
-      await this.#ready()
+      this.#checkOpen()
       return this.#putMultipart(key, data)
     }
-    await this.#ready()
+    this.#checkOpen()
+    // Only a conditional write depends on the server enforcing conditions: the probe runs before
+    // the first one, so reads (and `wf list`, `wf status`...) never write.
+    if (condition !== undefined) await this.#ready()
     return this.#putSingle(this.#s3Key(key), key, data, condition)
   }
 
   async delete(key: string): Promise<void> {
     this.#checkKey(key)
-    await this.#ready()
+    this.#checkOpen()
     await this.#deleteRaw(this.#s3Key(key), key)
   }
 
@@ -142,7 +141,7 @@ export class S3Storage implements Storage {
     for (const key of keys) this.#checkKey(key)
     const unique = [...new Set(keys)]
     if (unique.length === 0) return
-    await this.#ready()
+    this.#checkOpen()
     const batchable = unique.filter(fitsInXml)
     for (let i = 0; i < batchable.length; i += DELETE_BATCH) {
       await this.#deleteBatch(batchable.slice(i, i + DELETE_BATCH))
@@ -166,7 +165,7 @@ export class S3Storage implements Storage {
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
       throw new TypeError('list() "limit" must be a whole number, 0 or more')
     }
-    await this.#ready()
+    this.#checkOpen()
     const wanted = limit ?? Number.POSITIVE_INFINITY
     const keys: string[] = []
     if (wanted === 0) return { keys }
@@ -187,6 +186,12 @@ export class S3Storage implements Storage {
         Math.min(LIST_PAGE, wanted - keys.length),
       )
       truncated = page.IsTruncated === true && page.NextContinuationToken !== undefined
+      // A server that hands back the token it was given would keep this loop going for ever.
+      if (truncated && continuation !== undefined && page.NextContinuationToken === continuation) {
+        throw new StorageUnavailableError(
+          `S3 LIST of "${fullPrefix}" in bucket "${this.bucket}" does not advance: the server returned the continuation token it was sent. Check the S3-compatible server`,
+        )
+      }
       continuation = page.NextContinuationToken
       startAfter = undefined
       for (const entry of page.Contents ?? []) {
@@ -210,7 +215,7 @@ export class S3Storage implements Storage {
     if (this.#ownsClient) this.client.destroy()
   }
 
-  /** Runs the conditional-write probe now (it otherwise runs on first use). Resolves once it passed. */
+  /** Runs the conditional-write probe now (it otherwise runs before the first conditional write). Resolves once it passed. */
   async probe(): Promise<void> {
     await this.#ready()
   }
@@ -228,8 +233,31 @@ export class S3Storage implements Storage {
     }
   }
 
-  // The probe runs once per storage; a probe that failed because the server was down is forgotten,
-  // so the next call tries again, while a server that ignores conditions stays refused.
+  #checkOpen(): void {
+    if (this.#closed) throw new StorageConfigError('this S3 storage was closed')
+  }
+
+  /** A retry clock for one call, sharing what this storage knows of its endpoint. */
+  #clock(what: string): RetryClock {
+    return new RetryClock(this.#options.retryBudgetMs, what, this.#endpoint)
+  }
+
+  /** Runs one S3 request and reads its failure, if any, by HTTP status. */
+  async #attempt<T>(request: () => Promise<T>, conditionalWrite = false): Promise<Attempt<T>> {
+    try {
+      const value = await request()
+      this.#endpoint.heard()
+      return { ok: true, value }
+    } catch (error) {
+      const failure = classify(error, conditionalWrite)
+      if (failure.status !== undefined) this.#endpoint.heard()
+      return { ok: false, failure }
+    }
+  }
+
+  // The probe runs once per storage, before its first conditional write; a probe that failed
+  // because the server was down is forgotten, so the next call tries again, while a server that
+  // ignores conditions stays refused.
   #ready(): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageConfigError('this S3 storage was closed'))
     if (!this.#options.probe) return Promise.resolve()
@@ -256,7 +284,7 @@ export class S3Storage implements Storage {
     data: Uint8Array,
     condition?: PutCondition,
   ): Promise<{ version: string }> {
-    const clock = new RetryClock(this.#options.retryBudgetMs, `PUT of "${key}"`)
+    const clock = this.#clock(`PUT of "${key}"`)
     const tokens = new Set<string>()
     const header =
       condition === undefined
@@ -269,7 +297,7 @@ export class S3Storage implements Storage {
       const token = newToken()
       tokens.add(token)
       const body = encodeObject(token, data)
-      const result = await attempt(
+      const result = await this.#attempt(
         () =>
           this.client.send(
             new PutObjectCommand({
@@ -289,7 +317,15 @@ export class S3Storage implements Storage {
       }
       if (condition === undefined) {
         // An unconditional PUT can simply be sent again: the last one wins either way.
-        await clock.backoff(failure.error, 'the value may or may not be written')
+        await clock.backoff(failure, 'the value may or may not be written')
+        continue
+      }
+      if (failure.unreached) {
+        // Never sent (connection refused, unknown host): nothing to settle, send it again.
+        await clock.backoff(
+          failure,
+          uncertain ? 'the conditional write may or may not have happened' : undefined,
+        )
         continue
       }
       // A plain 412/404 on a first try means the condition did not hold. After an ambiguous
@@ -297,11 +333,13 @@ export class S3Storage implements Storage {
       if (failure.kind === 'condition' && !uncertain && failure.attempts <= 1)
         throw new ConditionFailedError(key)
       uncertain = true
+      clock.mayHaveLanded()
       const settled = await this.#settle(s3Key, key, condition, tokens, clock)
       if (settled.outcome === 'ours') return { version: settled.version }
       if (settled.outcome === 'lost') throw new ConditionFailedError(key)
-      if (failure.kind === 'transient')
-        await clock.backoff(failure.error, 'the value may or may not be written')
+      // Sent again, after a wait and within the budget also when the failure was a 412/404: a
+      // server that keeps refusing a condition the key satisfies must not keep this loop going.
+      await clock.backoff(failure, 'the conditional write may or may not have happened')
     }
   }
 
@@ -319,7 +357,7 @@ export class S3Storage implements Storage {
     clock: RetryClock,
   ): Promise<Settled> {
     for (;;) {
-      const result = await attempt(async () => {
+      const result = await this.#attempt(async () => {
         const out = await this.client.send(
           new GetObjectCommand({ Bucket: this.bucket, Key: s3Key, Range: `bytes=0-${HEADER_BYTES - 1}` }),
         )
@@ -336,14 +374,14 @@ export class S3Storage implements Storage {
       if (failure.kind === 'notFound')
         return 'ifAbsent' in condition ? { outcome: 'retry' } : { outcome: 'lost' }
       if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `GET of "${key}"`)
-      await clock.backoff(failure.error, 'the conditional write may or may not have happened')
+      await clock.backoff(failure, 'the conditional write may or may not have happened')
     }
   }
 
   /** An unconditional value too big for one PUT. The whole upload is retried on failure. */
   async #putMultipart(key: string, data: Uint8Array): Promise<{ version: string }> {
     const s3Key = this.#s3Key(key)
-    const clock = new RetryClock(this.#options.retryBudgetMs, `multipart upload of "${key}"`)
+    const clock = this.#clock(`multipart upload of "${key}"`)
     for (;;) {
       const token = newToken()
       const upload = new Upload({
@@ -358,7 +396,7 @@ export class S3Storage implements Storage {
         queueSize: PART_QUEUE,
         leavePartsOnError: false,
       })
-      const result = await attempt(() => upload.done())
+      const result = await this.#attempt(() => upload.done())
       if (result.ok) {
         const etag = result.value.ETag === undefined ? '' : stripQuotes(result.value.ETag)
         if (etag !== '') return { version: etag }
@@ -371,14 +409,14 @@ export class S3Storage implements Storage {
       const { failure } = result
       if (failure.kind !== 'transient')
         throw configErrorFor(failure, this.bucket, `multipart upload of "${key}"`)
-      await clock.backoff(failure.error, 'the value may or may not be written')
+      await clock.backoff(failure, 'the value may or may not be written')
     }
   }
 
   async #deleteRaw(s3Key: string, key: string): Promise<void> {
-    const clock = new RetryClock(this.#options.retryBudgetMs, `DELETE of "${key}"`)
+    const clock = this.#clock(`DELETE of "${key}"`)
     for (;;) {
-      const result = await attempt(() =>
+      const result = await this.#attempt(() =>
         this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: s3Key })),
       )
       if (result.ok) return
@@ -386,15 +424,15 @@ export class S3Storage implements Storage {
       if (failure.kind === 'notFound') return
       if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `DELETE of "${key}"`)
       // Deleting twice is harmless, so a retry needs no settling.
-      await clock.backoff(failure.error, 'the key may or may not be deleted')
+      await clock.backoff(failure, 'the key may or may not be deleted')
     }
   }
 
   async #deleteBatch(keys: string[]): Promise<void> {
-    const clock = new RetryClock(this.#options.retryBudgetMs, `DeleteObjects of ${keys.length} keys`)
+    const clock = this.#clock(`DeleteObjects of ${keys.length} keys`)
     let pending = keys
     for (;;) {
-      const result = await attempt(() =>
+      const result = await this.#attempt(() =>
         this.client.send(
           new DeleteObjectsCommand({
             Bucket: this.bucket,
@@ -413,6 +451,7 @@ export class S3Storage implements Storage {
         failure = {
           kind: 'transient',
           status: undefined,
+          unreached: false,
           attempts: 1,
           error: new Error(
             `DeleteObjects failed for ${errors.length} keys: ${first?.Code} ${first?.Message}`,
@@ -423,7 +462,7 @@ export class S3Storage implements Storage {
       }
       if (failure.kind === 'notFound') return
       if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, 'DeleteObjects')
-      await clock.backoff(failure.error, 'some of the keys may be deleted')
+      await clock.backoff(failure, 'some of the keys may be deleted')
     }
   }
 
@@ -433,9 +472,9 @@ export class S3Storage implements Storage {
     continuation: string | undefined,
     maxKeys: number,
   ): Promise<ListObjectsV2CommandOutput> {
-    const clock = new RetryClock(this.#options.retryBudgetMs, `LIST of "${prefix}"`)
+    const clock = this.#clock(`LIST of "${prefix}"`)
     for (;;) {
-      const result = await attempt(() =>
+      const result = await this.#attempt(() =>
         this.client.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,
@@ -451,12 +490,12 @@ export class S3Storage implements Storage {
       if (result.ok) return result.value
       const { failure } = result
       if (failure.kind !== 'transient') throw configErrorFor(failure, this.bucket, `LIST of "${prefix}"`)
-      await clock.backoff(failure.error)
+      await clock.backoff(failure)
     }
   }
 }
 
-/** Creates an `S3Storage`. Nothing is sent until first use, which runs the conditional-write probe. */
+/** Creates an `S3Storage`. Nothing is sent until first use; the conditional-write probe runs before the first conditional write. */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
   return new S3Storage(options)
 }

@@ -90,6 +90,24 @@ describeS3('S3Storage settles indeterminate writes by their token', () => {
       expect(text((await other.get('k'))?.data)).toBe('theirs')
     })
 
+    it('gives up with StorageUnavailableError, within the retry budget, on a server that keeps answering 412 for a key that is absent', async () => {
+      // Attempt 1 is lost on the way (indeterminate); every later attempt gets a 412, yet the key
+      // stays absent, so each settle says "send it again".
+      const puts = inject(client, 'PutObjectCommand', (_input, attempt) =>
+        attempt === 1
+          ? { kind: 'failBefore', error: networkError() }
+          : { kind: 'failBefore', error: httpError(412, 1, 'PreconditionFailed') },
+      )
+      const started = Date.now()
+      const error = await storage.put('k', utf8('mine'), { ifAbsent: true }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(StorageUnavailableError)
+      expect((error as Error).message).toMatch(/may or may not have happened/)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      // Backoff, not a busy loop.
+      expect(puts.calls).toBeLessThan(40)
+      expect(await other.get('k')).toBeUndefined()
+    }, 20_000)
+
     it('sends the write again when the key is still absent after a network error', async () => {
       const puts = firstPutFails('failBefore', networkError)
       const { version } = await storage.put('k', utf8('mine'), { ifAbsent: true })

@@ -35,20 +35,146 @@ describe('a server that is down', () => {
     }
   })
 
-  it('rejects every operation with StorageUnavailableError after the retry budget, cause attached', async () => {
+  it('rejects with StorageUnavailableError after the retry budget when it is shorter than 2 s, cause attached', async () => {
     const endpoint = `http://127.0.0.1:${await closedPort()}`
     const storage = new S3Storage({ bucket: 'bkt', endpoint, credentials, retryBudgetMs: 300 })
     const started = Date.now()
-    // The probe is what meets the closed port first.
     const error = await storage.get('k').catch((e: unknown) => e)
     const elapsed = Date.now() - started
     expect(error).toBeInstanceOf(StorageUnavailableError)
     expect((error as StorageUnavailableError).code).toBe('WF_STORAGE_UNAVAILABLE')
-    expect((error as Error).message).toMatch(/ECONNREFUSED/)
-    expect((error as Error).message).toMatch(/retryBudgetMs/)
+    expect((error as Error).message).toContain(`cannot reach the S3 endpoint ${endpoint}: connection refused`)
     expect((error as Error).cause).toMatchObject({ code: 'ECONNREFUSED' })
     expect(elapsed).toBeGreaterThanOrEqual(300)
     expect(elapsed).toBeLessThan(3_000)
+    await storage.close()
+  })
+
+  it('a refused connection fails within about 2 s with "cannot reach the S3 endpoint …: connection refused", reads and conditional writes alike', async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`
+    // The default retryBudgetMs (20 s): a server that never answered is not an outage to ride out.
+    const storage = new S3Storage({ bucket: 'bkt', endpoint, credentials })
+    for (const call of [
+      () => storage.get('k'),
+      () => storage.list(''),
+      // With the probe on: its first PUT meets the closed port.
+      () => storage.put('k', utf8('v'), { ifAbsent: true }),
+    ]) {
+      const started = Date.now()
+      const error = (await call().catch((e: unknown) => e)) as Error
+      const elapsed = Date.now() - started
+      expect(error).toBeInstanceOf(StorageUnavailableError)
+      expect(error.message).toContain(
+        `cannot reach the S3 endpoint ${endpoint}: connection refused (ECONNREFUSED`,
+      )
+      expect(error.message).toContain('nothing was written')
+      // Nothing reached the server: no "may or may not".
+      expect(error.message).not.toMatch(/may or may not/)
+      expect(error.cause).toMatchObject({ code: 'ECONNREFUSED' })
+      expect(elapsed).toBeGreaterThanOrEqual(1_500)
+      expect(elapsed).toBeLessThan(3_000)
+    }
+    await storage.close()
+  }, 20_000)
+
+  it('an unknown host fails the same way, naming it', async () => {
+    const endpoint = 'http://wf-no-such-host.invalid:7480'
+    const storage = new S3Storage({ bucket: 'bkt', endpoint, credentials })
+    const started = Date.now()
+    const error = (await storage.list('').catch((e: unknown) => e)) as Error
+    expect(error).toBeInstanceOf(StorageUnavailableError)
+    expect(error.message).toMatch(
+      /cannot reach the S3 endpoint http:\/\/wf-no-such-host\.invalid:7480: .*DNS lookup failed/,
+    )
+    expect(Date.now() - started).toBeLessThan(5_000)
+    await storage.close()
+  })
+
+  it('once the endpoint has answered, a refused connection is an outage: retried for the whole retryBudgetMs and said once on stderr', async () => {
+    const { server, port } = await listen((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/xml' })
+      res.end('<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>')
+    })
+    const storage = new S3Storage({
+      bucket: 'bkt',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials,
+      retryBudgetMs: 2_600,
+      probe: false,
+    })
+    expect(await storage.get('k')).toBeUndefined()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    try {
+      const started = Date.now()
+      const [a, b] = await Promise.all([
+        storage.get('k').then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        ),
+        storage.list('').then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        ),
+      ])
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_600)
+      for (const error of [a, b]) {
+        expect(error).toBeInstanceOf(StorageUnavailableError)
+        // (A kept-alive socket may fail first with ECONNRESET, which may have reached the server.)
+        expect(error?.message).toMatch(/ECONNREFUSED/)
+        expect(error?.message).toMatch(/raise retryBudgetMs/)
+      }
+    } finally {
+      process.off('warning', onWarning)
+    }
+    const ours = warnings.filter((w) => (w as { code?: string }).code === 'WF_S3_RETRYING')
+    expect(ours).toHaveLength(1)
+    expect(ours[0]?.message).toMatch(/has been failing for \d+\.\d s .*ECONNREFUSED.*retrying for up to/)
+    await storage.close()
+  })
+
+  it('a conditional write that may have reached the server says so ("may or may not have happened")', async () => {
+    const { server, port } = await listen((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/xml' })
+      res.end('<?xml version="1.0"?><Error><Code>ServiceUnavailable</Code></Error>')
+    })
+    servers.push(server)
+    const storage = new S3Storage({
+      bucket: 'bkt',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials,
+      retryBudgetMs: 300,
+      probe: false,
+    })
+    const error = (await storage.put('k', utf8('v'), { ifAbsent: true }).catch((e: unknown) => e)) as Error
+    expect(error).toBeInstanceOf(StorageUnavailableError)
+    expect(error.message).toMatch(/the conditional write may or may not have happened/)
+    await storage.close()
+  })
+
+  it('a listing whose server hands back the continuation token it was sent ends with StorageUnavailableError', async () => {
+    let requests = 0
+    const { server, port } = await listen((_req, res) => {
+      requests++
+      res.writeHead(200, { 'content-type': 'application/xml' })
+      res.end(
+        '<?xml version="1.0"?><ListBucketResult><Name>bkt</Name><IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken><EncodingType>url</EncodingType><Contents><Key>a</Key></Contents></ListBucketResult>',
+      )
+    })
+    servers.push(server)
+    const storage = new S3Storage({
+      bucket: 'bkt',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials,
+      probe: false,
+    })
+    const error = (await storage.list('').catch((e: unknown) => e)) as Error
+    expect(error).toBeInstanceOf(StorageUnavailableError)
+    expect(error.message).toMatch(/does not advance/)
+    expect(requests).toBe(2)
     await storage.close()
   })
 

@@ -36,6 +36,7 @@ export function memoryFileSystem(): FileSystem {
         mtimeMs: Number(stats.mtimeMs),
         nlink: Number(stats.nlink),
         isDirectory: () => stats.isDirectory(),
+        isSymbolicLink: () => stats.isSymbolicLink(),
       }
     },
   }
