@@ -2,12 +2,13 @@
 // exactly once (a value inline or as a blob, a continuation as its sub-graph), and committed records
 // read back, on resume and when another runner committed a step first.
 
-import { encodeValue } from './codec.js'
+import { encodeValue, serializationError } from './codec.js'
+import { SerializationError } from './errors.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
 import { mapLimit } from './map-limit.js'
 import type { StepRecord, StoredOutput } from './records.js'
 import { StepScheduler } from './scheduler.js'
-import { isStepNode, type StepNode } from './step.js'
+import { isCollectNode, isStepNode, type StepNode } from './step.js'
 import { committedStep, writeStep } from './store.js'
 
 export abstract class StepCommitter extends StepScheduler {
@@ -124,7 +125,7 @@ export abstract class StepCommitter extends StepScheduler {
     try {
       sub = planGraph(result, continuationPrefix(node.id), this.options.codec)
     } catch (error) {
-      this.stop({ kind: 'step', stepId: node.id, error })
+      this.stop({ kind: 'step', stepId: node.id, error: asResultError(node, result, error) })
       return
     }
     if (node.options.checkpoint !== false) {
@@ -217,4 +218,13 @@ export abstract class StepCommitter extends StepScheduler {
     this.expand(node, sub, live)
     return sub
   }
+}
+
+/**
+ * A failure to store the values next to the nodes a step returned (`collectNode`) is about that
+ * step's result, not about the arguments of the built-in node that holds them (its first: `[0]`).
+ */
+function asResultError(node: PlanNode, result: StepNode, error: unknown): unknown {
+  if (!isCollectNode(result) || !(error instanceof SerializationError)) return error
+  return serializationError(error, 'result', node.id, '[0]')
 }

@@ -10,7 +10,7 @@ import { StepNotRegisteredError, StepTimeoutError } from './errors.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from './graph.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
-import { isStepNode } from './step.js'
+import { collectNode, holdsStepNode, isStepNode } from './step.js'
 
 export type { ExecutionFailure, ExecutionOptions, RootCommit } from './scheduler.js'
 export { ExecutionStopped } from './scheduler.js'
@@ -127,7 +127,8 @@ export class Execution extends StepCommitter {
   }
 
   #succeeded(node: PlanNode, value: unknown): void {
-    let result = value
+    // Nodes inside a returned array or object: a continuation whose output is that structure.
+    let result = holdsStepNode(value) ? collectNode(value) : value
     if (node.options.catchExceptions && !isStepNode(result)) result = { ok: true, value: result }
     this.commit(node, result)
   }

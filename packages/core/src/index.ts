@@ -38,6 +38,7 @@ export type {
   Args,
   BackoffOptions,
   Json,
+  Resolved,
   StepDefinition,
   StepFunction,
   StepOptions,
