@@ -2,11 +2,37 @@
 // `wf show` can say how a step failed, how often and for how long, even when `catchExceptions` or
 // a later attempt hid the error. Written only on the failure path: a run without failures pays nothing.
 
+import { fileURLToPath } from 'node:url'
 import { type AttemptFailure, MAX_RECORDED_FAILURES, type StepFailures } from './records.js'
 import type { WorkflowStore } from './store.js'
 
 /** Lines of a stack kept per error: enough to find the throwing line, small enough for five of them. */
 const STACK_LINES = 12
+
+// wf's own folder, as stack frames name it (a URL for ES modules, a path otherwise): the frames of
+// the engine that called the step body say nothing about the failure.
+const ENGINE_DIR = new URL('.', import.meta.url)
+const ENGINE_MARKS = [ENGINE_DIR.href, fileURLToPath(ENGINE_DIR)]
+
+/** Whether a stack frame is in one of wf's own files (not in a folder below them, such as tests). */
+function isEngineFrame(line: string): boolean {
+  for (const mark of ENGINE_MARKS) {
+    const at = line.indexOf(mark)
+    if (at !== -1 && /^[^/\\]+:\d+/.test(line.slice(at + mark.length))) return true
+  }
+  return false
+}
+
+/** The stack up to the first frame inside wf (the step body's caller), at most `STACK_LINES` lines. */
+function userStack(stack: string): string {
+  const kept: string[] = []
+  for (const line of stack.split('\n')) {
+    if (/^\s+at /.test(line) && isEngineFrame(line)) break
+    kept.push(line)
+    if (kept.length === STACK_LINES) break
+  }
+  return kept.join('\n')
+}
 
 /** `error` as recorded: name, message and the first lines of its stack. */
 export function attemptFailure(error: unknown, attempt: number, time: number): AttemptFailure {
@@ -15,7 +41,7 @@ export function attemptFailure(error: unknown, attempt: number, time: number): A
       ? { attempt, time, name: error.name, message: error.message }
       : { attempt, time, name: 'Error', message: String(error) }
   const stack = error instanceof Error ? error.stack : undefined
-  if (typeof stack === 'string') failure.stack = stack.split('\n').slice(0, STACK_LINES).join('\n')
+  if (typeof stack === 'string') failure.stack = userStack(stack)
   return failure
 }
 
