@@ -4,6 +4,7 @@
 // read it; it costs one read per committed step.
 
 import {
+  CorruptRecordError,
   fingerprintStep,
   getRegisteredStep,
   type StepFailures,
@@ -106,8 +107,12 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
 
   // Failures are listed once; only steps that failed an attempt have a record to read.
   const failedViews = failedIds.flatMap((id) => byId.get(id) ?? [])
+  // A record of failures that cannot be read only explains less: the graph is shown without it.
   const failures = await mapLimit(failedViews, READ_CONCURRENCY, (view) =>
-    store.readFailures(workflowId, view.stepId),
+    store.readFailures(workflowId, view.stepId).catch((error: unknown) => {
+      if (error instanceof CorruptRecordError) return undefined
+      throw error
+    }),
   )
   failedViews.forEach((view, i) => {
     const found = failures[i]

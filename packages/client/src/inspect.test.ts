@@ -280,6 +280,10 @@ describe.each(backends)('on $name storage', (backend) => {
         failures: { attempts: 1, errors: [{ message: 'first attempt fails' }] },
       })
       expect((await client.getMetadata('m5', { stepId: 'in-sum' })).failures).toBeUndefined()
+      // A garbled record of failures leaves the step without them, not the graph unreadable.
+      await storage.put(storeKeys.failures('m5', 'in-retried'), new TextEncoder().encode('{"v":1,'))
+      expect((await client.getMetadata('m5', { stepId: 'in-retried' })).failures).toBeUndefined()
+      expect((await client.getMetadata('m5', { stepId: 'in-bad' })).failures?.attempts).toBe(1)
       await client.runtime.run(caught(7), { workflowId: 'm6' })
       const graph = await client.getGraph('m6')
       expect(graph.byId.get('in-caught')).toMatchObject({

@@ -220,6 +220,11 @@ const collect: StepDefinition = Object.freeze({
 })
 registry.set(collect.name, collect)
 
+/** Whether `name` is one of wf's built-in steps (versioned with wf itself, so never fingerprinted). */
+export function isBuiltinStepName(name: string): boolean {
+  return name.startsWith(BUILTIN_PREFIX)
+}
+
 /** Whether `node` is a `collectNode`. */
 export function isCollectNode(node: StepNode): boolean {
   return node.definition === collect
