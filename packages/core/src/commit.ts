@@ -1,9 +1,11 @@
 // The middle layer of an Execution (see scheduler.ts): each step's result encoded and committed
-// exactly once (a value inline or as a blob, a continuation as its sub-graph), and committed records
-// read back, on resume and when another runner committed a step first.
+// exactly once (a value inline or as a blob, a continuation as its sub-graph), failed attempts
+// recorded beside it (failures.ts), and committed records read back, on resume and when another
+// runner committed a step first.
 
 import { encodeValue, serializationError } from './codec.js'
 import { SerializationError } from './errors.js'
+import { FailureLog } from './failures.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
 import { mapLimit } from './map-limit.js'
 import type { StepRecord, StoredOutput } from './records.js'
@@ -12,6 +14,31 @@ import { isCollectNode, isStepNode, type StepNode } from './step.js'
 import { committedStep, writeStep } from './store.js'
 
 export abstract class StepCommitter extends StepScheduler {
+  /** Made at the first failed attempt: a run without failures never needs it. */
+  #failures: FailureLog | undefined
+
+  /**
+   * Writes a failed attempt to the step's record of failures. Never rejects: the record explains a
+   * failure, and a storage error writing it must not change what happens to the workflow.
+   */
+  protected recordFailure(node: PlanNode, error: unknown, caught: boolean): Promise<void> {
+    this.#failures ??= new FailureLog(this.options.store, this.options.workflowId)
+    return this.#failures.record(node.id, node.name, error, node.startTime, caught).catch((writeError) => {
+      process.emitWarning(
+        `wf could not record the failed attempt of step "${node.id}" of workflow "${this.options.workflowId}": ${writeError instanceof Error ? writeError.message : String(writeError)}`,
+        { code: 'WF_FAILURE_NOT_RECORDED' },
+      )
+    })
+  }
+
+  /** The attempt's result cannot be stored: recorded as its failure, then the workflow fails (not retried). */
+  #unstorable(node: PlanNode, error: unknown): void {
+    this.recordFailure(node, error, false).then(() => {
+      this.stop({ kind: 'step', stepId: node.id, error })
+      this.finished()
+    })
+  }
+
   /** Commits the result of `node` (once), then completes it; ends in `finished`. */
   protected commit(node: PlanNode, result: unknown): void {
     if (this.aborted) {
@@ -28,8 +55,7 @@ export abstract class StepCommitter extends StepScheduler {
         text = encodeValue(this.options.codec, result, 'result', node.id)
       } catch (error) {
         // Not retried: the same value would fail the same way.
-        this.stop({ kind: 'step', stepId: node.id, error })
-        this.finished()
+        this.#unstorable(node, error)
         return
       }
       if (node.options.checkpoint === false) {
@@ -125,7 +151,9 @@ export abstract class StepCommitter extends StepScheduler {
     try {
       sub = planGraph(result, continuationPrefix(node.id), this.options.codec)
     } catch (error) {
-      this.stop({ kind: 'step', stepId: node.id, error: asResultError(node, result, error) })
+      const failure = asResultError(node, result, error)
+      await this.recordFailure(node, failure, false)
+      this.stop({ kind: 'step', stepId: node.id, error: failure })
       return
     }
     if (node.options.checkpoint !== false) {

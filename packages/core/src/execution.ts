@@ -7,7 +7,6 @@ import { encodeValue } from './codec.js'
 import { StepCommitter } from './commit.js'
 import { AttemptContext, callInContext, callWithTimeout, type StepBody } from './context.js'
 import { StepNotRegisteredError, StepTimeoutError } from './errors.js'
-import { FailureLog } from './failures.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from './graph.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
@@ -32,9 +31,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class Execution extends StepCommitter {
-  /** Made at the first failed attempt: a run without failures never needs it. */
-  #failures: FailureLog | undefined
-
   /** Set when the root returned a value that is not committed yet (`deferRootCommit`). */
   get rootCommit(): RootCommit | undefined {
     return this.deferredRoot
@@ -153,7 +149,7 @@ export class Execution extends StepCommitter {
     const caught = !retry && node.options.catchExceptions === true
     // The failure is written before anything follows from it (the next attempt, the caught
     // output's commit, the FAILED record), so that what `wf show` reads is never behind.
-    const recorded = this.#recordFailure(node, error, caught)
+    const recorded = this.recordFailure(node, error, caught)
     if (retry) {
       Promise.all([recorded, sleep(backoffDelay(node, attempt), this.options.abort.signal)]).then(() =>
         this.#attempt(node, fn, args, attempt + 1),
@@ -167,20 +163,6 @@ export class Execution extends StepCommitter {
       }
       this.stop({ kind: 'step', stepId: node.id, error })
       this.finished()
-    })
-  }
-
-  /**
-   * Writes the failed attempt to the step's failure record. Never rejects: the record explains a
-   * failure, and a storage error writing it must not change what happens to the workflow.
-   */
-  #recordFailure(node: PlanNode, error: unknown, caught: boolean): Promise<void> {
-    this.#failures ??= new FailureLog(this.options.store, this.options.workflowId)
-    return this.#failures.record(node.id, node.name, error, node.startTime, caught).catch((writeError) => {
-      process.emitWarning(
-        `wf could not record the failed attempt of step "${node.id}" of workflow "${this.options.workflowId}": ${writeError instanceof Error ? writeError.message : String(writeError)}`,
-        { code: 'WF_FAILURE_NOT_RECORDED' },
-      )
     })
   }
 

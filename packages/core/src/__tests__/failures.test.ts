@@ -97,6 +97,17 @@ describe('recording failed attempts', () => {
     expect(await store.readFailures('caught', 'fl.broken')).toMatchObject({ attempts: 1, caught: true })
   })
 
+  it('records a result that cannot be stored as the failure of its attempt', async () => {
+    const runtime = new Runtime(new MemoryStorage())
+    const unstorable = step('fl.unstorable', () => ({ run: () => 1 }))
+    await expect(runtime.run(unstorable(), { workflowId: 'unstorable' })).rejects.toBeInstanceOf(
+      WorkflowExecutionError,
+    )
+    const failures = await (await runtime.store()).readFailures('unstorable', 'fl.unstorable')
+    expect(failures).toMatchObject({ attempts: 1, errors: [{ name: 'SerializationError' }] })
+    expect(failures?.errors[0]?.message).toContain('the value at run is a function')
+  })
+
   it('writes nothing under failures/ when no attempt fails', async () => {
     const { storage, puts } = countingStorage()
     const runtime = new Runtime(storage)
