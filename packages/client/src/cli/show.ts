@@ -75,7 +75,13 @@ function rows(views: StepView[], indent: string, nested: boolean, out: Out): str
     const inputs = view.dependsOn.length > 0 ? view.dependsOn.join(', ') : ''
     const changed = view.codeChanged ? paint(out, 'yellow', '  (code changed)') : ''
     const label =
-      (view.status === 'PENDING' ? paint(out, 'dim', `${view.stepId}  (not run yet)`) : view.stepId) + changed
+      (view.status === 'PENDING'
+        ? paint(
+            out,
+            'dim',
+            `${view.stepId}  (${view.failures ? 'failed attempts, nothing committed' : 'not run yet'})`,
+          )
+        : view.stepId) + changed
     const caught =
       view.status === 'SUCCESSFUL' && view.failures?.caught ? lastError(view.failures) : undefined
     const state =
