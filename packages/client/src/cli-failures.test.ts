@@ -33,7 +33,7 @@ function wf(args: string[]): Promise<Result> {
     execFile(
       process.execPath,
       [bin, '--storage', data, ...args],
-      { cwd: app, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '' } },
+      { cwd: app, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '' }, timeout: 20_000 },
       (error, stdout, stderr) => {
         const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0
         resolve({ code, stdout, stderr })
@@ -109,17 +109,26 @@ describe.skipIf(!hasFolder)('wf show and a fan-out on a folder', { timeout: 60_0
       env: { ...process.env, WF_FIXTURE_HANG: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
-    await new Promise<void>((resolve) =>
-      child.stdout.on('data', (d: Buffer) => d.includes('hanging') && resolve()),
-    )
+    let printed = ''
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        printed += d.toString()
+        if (printed.includes('hanging')) resolve()
+      })
+      child.once('exit', (code) =>
+        reject(new Error(`the fixture exited (${code}) before hanging: ${printed}`)),
+      )
+    })
     // The other leaves commit while the third hangs.
     const leaves = ['fx-fan~fx-leaf', 'fx-fan~fx-leaf_1', 'fx-fan~fx-leaf_3']
     await until(async () => {
       const ids = await store.listStepIds('w-fan')
       return leaves.every((id) => ids.includes(id))
     }, 20_000)
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    expect(child.exitCode, 'the fixture must still be running, to be killed').toBeNull()
     child.kill('SIGKILL')
-    await new Promise((resolve) => child.on('exit', resolve))
+    await exited
     const before = await Promise.all(leaves.map((id) => store.readStep('w-fan', id)))
     expect((await wf(['status', 'w-fan'])).stdout).toBe('RESUMABLE\n')
 

@@ -227,7 +227,7 @@ export function serializationError(
   return new SerializationError(what, path, stepId, reason, { cause: error })
 }
 
-/** `the value at items[2]`, `argument 2 (at items[2])`, or the value itself at the root. */
+/** `the value at items[2]`, `argument 2`, `the value at items[2] of argument 2`, or `the result itself`. */
 function placeOf(path: string, what: EncodedWhat): string {
   if (what === 'arguments') {
     const top = /^\[(\d+)\]\.?/.exec(path)
