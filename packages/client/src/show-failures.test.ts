@@ -2,7 +2,7 @@
 // for those): a step of a live run that failed an attempt and waits for its retry, and a step
 // that succeeded after failed attempts.
 
-import { MemoryStorage, Runtime, step } from '@wf/core'
+import { MemoryStorage, Runtime, step, storeKeys } from '@wf/core'
 import { describe, expect, it } from 'vitest'
 import { gate, until } from './__tests__/harness.js'
 import { showText } from './cli/show.js'
@@ -52,5 +52,23 @@ describe('wf show, text', () => {
 
     retry.open()
     await expect(handle.result()).resolves.toBe(3)
+  })
+
+  it("shows the workflow's error and stack for a failed step with no record of failures (an earlier version of wf)", async () => {
+    const runtime = new Runtime(new MemoryStorage())
+    const client = new WorkflowClient({ runtime })
+    const declines = step(
+      'sh.declines',
+      (): number => {
+        throw new TypeError('declined')
+      },
+      { maxRetries: 0 },
+    )
+    await expect(runtime.run(declines(), { workflowId: 'old' })).rejects.toThrow()
+    const store = await runtime.store()
+    await store.storage.delete(storeKeys.failures('old', 'sh.declines'))
+    const text = showText(await client.getMetadata('old'), await client.getGraph('old'), plain)
+    expect(text).toMatch(/^sh\.declines +FAILED +- +- *$/m)
+    expect(text).toMatch(/^failures:\n {2}sh\.declines\n {4}TypeError: declined\n {6}at /m)
   })
 })
