@@ -4,8 +4,10 @@
 // read it; it costs one read per committed step.
 
 import {
+  CorruptRecordError,
   fingerprintStep,
   getRegisteredStep,
+  type StepFailures,
   type StepRecord,
   type WorkflowRecord,
   type WorkflowStore,
@@ -28,6 +30,11 @@ export interface StepView {
   continuationRootId?: string
   parentStepId?: string
   error?: FailureInfo
+  /**
+   * Its failed attempts (the last errors, the attempt count, the time span), over every run: also
+   * for a step that then succeeded, or whose error `catchExceptions` caught (`failures.caught`).
+   */
+  failures?: StepFailures
   /**
    * Whether the step's code or options differ from what the workflow was submitted with, as
    * registered in this process; `undefined` when this process has not registered the step.
@@ -54,7 +61,11 @@ const READ_CONCURRENCY = 16
 /** Loads the graph of `record`'s workflow and works out each step's status. */
 export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): Promise<WorkflowGraph> {
   const workflowId = record.workflowId
-  const committed = new Set(await store.listStepIds(workflowId, record))
+  const [stepIds, failedIds] = await Promise.all([
+    store.listStepIds(workflowId, record),
+    store.listFailedStepIds(workflowId),
+  ])
+  const committed = new Set(stepIds)
   const byId = new Map<string, StepView>()
 
   const build = async (graph: StoredGraph, parentStepId: string | undefined): Promise<StepView[]> => {
@@ -93,6 +104,20 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
   }
 
   const steps = await build(await store.loadGraph(record), undefined)
+
+  // Failures are listed once; only steps that failed an attempt have a record to read.
+  const failedViews = failedIds.flatMap((id) => byId.get(id) ?? [])
+  // A record of failures that cannot be read only explains less: the graph is shown without it.
+  const failures = await mapLimit(failedViews, READ_CONCURRENCY, (view) =>
+    store.readFailures(workflowId, view.stepId).catch((error: unknown) => {
+      if (error instanceof CorruptRecordError) return undefined
+      throw error
+    }),
+  )
+  failedViews.forEach((view, i) => {
+    const found = failures[i]
+    if (found) view.failures = found
+  })
 
   const statusOf = (view: StepView): StepStatus => {
     if (!view.record) return 'PENDING'

@@ -52,6 +52,18 @@ const retried = step(
 /** A continuation: the step returns a sub-graph, whose output becomes the step's output. */
 const pair = step('in-pair', (n: number) => sum(num(n), num(n + 1)))
 const guarded = step('in-guarded', (n: number) => num(n), { catchExceptions: true })
+/** A fan-out continuation: the step returns an array of nodes, and its output is their outputs. */
+const fanned = step('in-fanned', (ns: number[]) => ({
+  total: sum(ns[0] ?? 0, ns[1] ?? 0),
+  each: ns.map((n) => num(n)),
+}))
+const caught = step(
+  'in-caught',
+  (n: number): number => {
+    throw new RangeError(`amount ${n} out of range`)
+  },
+  { maxRetries: 0, catchExceptions: true },
+)
 
 describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
@@ -132,6 +144,26 @@ describe.each(backends)('on $name storage', (backend) => {
       await client.runtime.run(guarded(5), { workflowId: 's2' })
       expect(await client.getOutput('s2', { stepId: 'in-guarded' })).toEqual({ ok: true, value: 5 })
       expect(await client.getOutput('s2')).toEqual({ ok: true, value: 5 })
+    })
+
+    it('returns the structure a fan-out continuation returned, and each of its steps', async () => {
+      await client.runtime.run(fanned([3, 4]), { workflowId: 's4' })
+      const expected = { total: 7, each: [3, 4] }
+      expect(await client.getOutput('s4')).toEqual(expected)
+      expect(await client.getOutput('s4', { stepId: 'in-fanned' })).toEqual(expected)
+      expect(await client.getOutput('s4', { stepId: 'in-fanned~in-num_1' })).toBe(4)
+      const graph = await client.getGraph('s4')
+      expect(graph.steps[0]?.children.map((v) => v.stepId)).toEqual([
+        'in-fanned~in-sum',
+        'in-fanned~in-num',
+        'in-fanned~in-num_1',
+        'in-fanned~wf:collect',
+      ])
+      expect(graph).toMatchObject({ committed: 5, total: 5 })
+      expect(await client.getMetadata('s4', { stepId: 'in-fanned' })).toMatchObject({
+        status: 'SUCCESSFUL',
+        continuationRootId: 'in-fanned~wf:collect',
+      })
     })
 
     it('throws typed errors for a step without a result, an unknown step and a bad step id', async () => {
@@ -230,6 +262,36 @@ describe.each(backends)('on $name storage', (backend) => {
       await expect(client.getMetadata('nope')).rejects.toBeInstanceOf(WorkflowNotFoundError)
     })
 
+    it("gives each step's failed attempts: a failed step, one that succeeded on retry, one whose error was caught", async () => {
+      await expect(client.runtime.run(sum(retried(1), bad(2)), { workflowId: 'm5' })).rejects.toThrow()
+      const failed = await client.getMetadata('m5', { stepId: 'in-bad' })
+      expect(failed).toMatchObject({
+        status: 'FAILED',
+        failures: {
+          name: 'in-bad',
+          attempts: 1,
+          errors: [{ attempt: 1, name: 'TypeError', message: 'bad input' }],
+        },
+      })
+      expect(failed.failures?.errors[0]?.stack).toMatch(/^TypeError: bad input\n\s+at /)
+      expect(await client.getMetadata('m5', { stepId: 'in-retried' })).toMatchObject({
+        status: 'SUCCESSFUL',
+        stats: { attempts: 2 },
+        failures: { attempts: 1, errors: [{ message: 'first attempt fails' }] },
+      })
+      expect((await client.getMetadata('m5', { stepId: 'in-sum' })).failures).toBeUndefined()
+      // A garbled record of failures leaves the step without them, not the graph unreadable.
+      await storage.put(storeKeys.failures('m5', 'in-retried'), new TextEncoder().encode('{"v":1,'))
+      expect((await client.getMetadata('m5', { stepId: 'in-retried' })).failures).toBeUndefined()
+      expect((await client.getMetadata('m5', { stepId: 'in-bad' })).failures?.attempts).toBe(1)
+      await client.runtime.run(caught(7), { workflowId: 'm6' })
+      const graph = await client.getGraph('m6')
+      expect(graph.byId.get('in-caught')).toMatchObject({
+        status: 'SUCCESSFUL',
+        failures: { caught: true, errors: [{ name: 'RangeError', message: 'amount 7 out of range' }] },
+      })
+    })
+
     it('nests continuation steps under the step that returned them', async () => {
       await client.runtime.run(pair(3), { workflowId: 'm4' })
       expect(await client.getMetadata('m4', { stepId: 'in-pair' })).toMatchObject({
@@ -263,6 +325,14 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(await storage.get(storeKeys.index('SUCCESSFUL', 'keep'))).toBeDefined()
       await expect(client.getStatus('gone')).rejects.toBeInstanceOf(WorkflowNotFoundError)
       expect((await client.listAll()).map((w) => w.workflowId)).toEqual(['keep'])
+    })
+
+    it("removes a workflow's recorded failures with it", async () => {
+      await expect(client.runtime.run(sum(num(1), bad(2)), { workflowId: 'd3' })).rejects.toThrow()
+      const store = await client.runtime.store()
+      expect(await store.listFailedStepIds('d3')).toEqual(['in-bad'])
+      await client.delete('d3')
+      expect(await store.listAllKeys(storeKeys.workflowPrefix('d3'))).toEqual([])
     })
 
     it('deletes FAILED and CANCELED workflows', async () => {

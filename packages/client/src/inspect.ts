@@ -151,6 +151,7 @@ export async function stepMetadata(
   if (view.continuationRootId !== undefined) meta.continuationRootId = view.continuationRootId
   if (view.parentStepId !== undefined) meta.parentStepId = view.parentStepId
   if (view.error) meta.error = view.error
+  if (view.failures) meta.failures = view.failures
   if (view.codeChanged !== undefined) meta.codeChanged = view.codeChanged
   return meta
 }

@@ -1,7 +1,7 @@
 // The shapes the management API returns and accepts. Kept apart from the code so the public
 // surface can be read in one place.
 
-import type { Json, RuntimeInfo, StepRecord, WorkflowHandle, WorkflowStatus } from '@wf/core'
+import type { Json, RuntimeInfo, StepFailures, StepRecord, WorkflowHandle, WorkflowStatus } from '@wf/core'
 
 /** The stored form of a step graph (the workflow's, or a continuation's sub-graph). */
 export type StoredGraph = NonNullable<StepRecord['graph']>
@@ -182,6 +182,12 @@ export interface StepMetadata {
   parentStepId?: string
   /** The failure, when this step (or its continuation) failed the workflow. */
   error?: FailureInfo
+  /**
+   * Its failed attempts, when any failed (in any run): the last five errors (name, message, time,
+   * the first lines of the stack), how many attempts failed, since when, and whether the last error
+   * was caught by `catchExceptions`. A step that failed and then succeeded keeps them.
+   */
+  failures?: StepFailures
   /** Whether its code changed since submission (as registered in this process); absent when unknown. */
   codeChanged?: boolean
 }

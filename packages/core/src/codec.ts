@@ -163,16 +163,95 @@ export function encodeArguments(codec: Codec, args: unknown[], stepId: string): 
   try {
     return codec.encode(args)
   } catch {
-    return encodeValue(codec, args, `arguments of step "${stepId}"`, stepId)
+    return encodeValue(codec, args, 'arguments', stepId)
   }
 }
 
+/** What is being stored, for messages: a step's arguments, its result, or a workflow's output. */
+export type EncodedWhat = 'arguments' | 'result' | 'output'
+
 /** Encodes `value`, turning codec failures into a `SerializationError` that names what and where. */
-export function encodeValue(codec: Codec, value: unknown, what: string, stepId?: string): string {
+export function encodeValue(codec: Codec, value: unknown, what: EncodedWhat, stepId?: string): string {
   try {
     return codec.encode(value)
   } catch (error) {
-    const path = error instanceof DevalueError ? error.path : ''
-    throw new SerializationError(what, path, stepId, { cause: error })
+    throw serializationError(error, what, stepId)
   }
+}
+
+/**
+ * A codec failure in wf's words: what the value at fault is (a class by name, a Promise, a
+ * function, a symbol) and where, rather than the message of the library underneath. `within`: a
+ * leading part of the codec's path to leave out (the value meant sits there inside what was encoded).
+ */
+export function serializationError(
+  error: unknown,
+  what: EncodedWhat,
+  stepId?: string,
+  within = '',
+): SerializationError {
+  if (error instanceof SerializationError && error.cause !== undefined) error = error.cause
+  if (!(error instanceof DevalueError)) {
+    const detail = error instanceof Error ? error.message : String(error)
+    return new SerializationError(what, '', stepId, `the codec failed (${detail})`, { cause: error })
+  }
+  // `within`: the part of the path that leads to the value meant (a structure held in an argument).
+  let path = error.path.startsWith(within) ? error.path.slice(within.length) : error.path
+  // devalue's paths start with `.` before a property name: `.items[2]` reads better as `items[2]`.
+  if (path.startsWith('.')) path = path.slice(1)
+  const at = placeOf(path, what)
+  const value: unknown = error.value
+  let reason: string
+  if (typeof value === 'function') {
+    reason = `${at} is a function, and functions cannot be stored: store data, and pick the function inside the step`
+  } else if (typeof value === 'symbol') {
+    reason = `${at} is a symbol, and symbols cannot be stored: use a string`
+  } else if (isThenable(value)) {
+    reason =
+      what === 'arguments'
+        ? `${at} is a Promise: await it first (or pass the StepNode that makes the value)`
+        : `a step returned a Promise inside its value (${at}): await it first`
+  } else if (typeof value === 'object' && value !== null && error.message.includes('non-POJO')) {
+    const name = className(value)
+    reason =
+      name === 'StepNode'
+        ? `${at} is a StepNode inside a value that is not an array or a plain object: nodes are followed only through arrays and plain objects`
+        : `${at} is an instance of class ${name}, which the codec does not know: store plain data (objects, arrays, Date, Map, Set, …) or register a codec type for ${name} (createCodec({ types }))`
+  } else if (error.message.includes('symbolic keys')) {
+    reason = `${at} is an object with symbol keys, which cannot be stored: use string keys`
+  } else if (error.message.includes('__proto__')) {
+    reason = `${at} is an object with a "__proto__" key, which cannot be stored`
+  } else {
+    reason = `${at} cannot be stored (${error.message})`
+  }
+  return new SerializationError(what, path, stepId, reason, { cause: error })
+}
+
+/** `the value at items[2]`, `argument 2`, `the value at items[2] of argument 2`, or `the result itself`. */
+function placeOf(path: string, what: EncodedWhat): string {
+  if (what === 'arguments') {
+    const top = /^\[(\d+)\]\.?/.exec(path)
+    if (top) {
+      const rest = path.slice(top[0].length)
+      const arg = `argument ${Number(top[1]) + 1}`
+      return rest === '' ? arg : `the value at ${rest} of ${arg}`
+    }
+  }
+  return path === '' ? `the ${what} itself` : `the value at ${path}`
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
+}
+
+/** The name of the class of `value` (`Order`), or what it is when it has none. */
+function className(value: object): string {
+  const proto: unknown = Object.getPrototypeOf(value)
+  const ctor = (proto as { constructor?: unknown } | null)?.constructor
+  const name = typeof ctor === 'function' ? ctor.name : ''
+  return name === '' ? Object.prototype.toString.call(value).slice(8, -1) : name
 }

@@ -1,16 +1,44 @@
 // The middle layer of an Execution (see scheduler.ts): each step's result encoded and committed
-// exactly once (a value inline or as a blob, a continuation as its sub-graph), and committed records
-// read back, on resume and when another runner committed a step first.
+// exactly once (a value inline or as a blob, a continuation as its sub-graph), failed attempts
+// recorded beside it (failures.ts), and committed records read back, on resume and when another
+// runner committed a step first.
 
-import { encodeValue } from './codec.js'
+import { encodeValue, serializationError } from './codec.js'
+import { SerializationError } from './errors.js'
+import { FailureLog } from './failures.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from './graph.js'
 import { mapLimit } from './map-limit.js'
 import type { StepRecord, StoredOutput } from './records.js'
 import { StepScheduler } from './scheduler.js'
-import { isStepNode, type StepNode } from './step.js'
+import { isCollectNode, isStepNode, type StepNode } from './step.js'
 import { committedStep, writeStep } from './store.js'
 
 export abstract class StepCommitter extends StepScheduler {
+  /** Made at the first failed attempt: a run without failures never needs it. */
+  #failures: FailureLog | undefined
+
+  /**
+   * Writes a failed attempt to the step's record of failures. Never rejects: the record explains a
+   * failure, and a storage error writing it must not change what happens to the workflow.
+   */
+  protected recordFailure(node: PlanNode, error: unknown, caught: boolean): Promise<void> {
+    this.#failures ??= new FailureLog(this.options.store, this.options.workflowId)
+    return this.#failures.record(node.id, node.name, error, node.startTime, caught).catch((writeError) => {
+      process.emitWarning(
+        `wf could not record the failed attempt of step "${node.id}" of workflow "${this.options.workflowId}": ${writeError instanceof Error ? writeError.message : String(writeError)}`,
+        { code: 'WF_FAILURE_NOT_RECORDED' },
+      )
+    })
+  }
+
+  /** The attempt's result cannot be stored: recorded as its failure, then the workflow fails (not retried). */
+  #unstorable(node: PlanNode, error: unknown): void {
+    this.recordFailure(node, error, false).then(() => {
+      this.stop({ kind: 'step', stepId: node.id, error })
+      this.finished()
+    })
+  }
+
   /** Commits the result of `node` (once), then completes it; ends in `finished`. */
   protected commit(node: PlanNode, result: unknown): void {
     if (this.aborted) {
@@ -27,8 +55,7 @@ export abstract class StepCommitter extends StepScheduler {
         text = encodeValue(this.options.codec, result, 'result', node.id)
       } catch (error) {
         // Not retried: the same value would fail the same way.
-        this.stop({ kind: 'step', stepId: node.id, error })
-        this.finished()
+        this.#unstorable(node, error)
         return
       }
       if (node.options.checkpoint === false) {
@@ -124,7 +151,9 @@ export abstract class StepCommitter extends StepScheduler {
     try {
       sub = planGraph(result, continuationPrefix(node.id), this.options.codec)
     } catch (error) {
-      this.stop({ kind: 'step', stepId: node.id, error })
+      const failure = asResultError(node, result, error)
+      await this.recordFailure(node, failure, false)
+      this.stop({ kind: 'step', stepId: node.id, error: failure })
       return
     }
     if (node.options.checkpoint !== false) {
@@ -220,4 +249,13 @@ export abstract class StepCommitter extends StepScheduler {
     this.expand(node, sub, live)
     return sub
   }
+}
+
+/**
+ * A failure to store the values next to the nodes a step returned (`collectNode`) is about that
+ * step's result, not about the arguments of the built-in node that holds them (its first: `[0]`).
+ */
+function asResultError(node: PlanNode, result: StepNode, error: unknown): unknown {
+  if (!isCollectNode(result) || !(error instanceof SerializationError)) return error
+  return serializationError(error, 'result', node.id, '[0]')
 }

@@ -126,15 +126,18 @@ export class StepNotRegisteredError extends WfError {
 
 /** A value could not be encoded: a function, a symbol, or a class instance without a codec. */
 export class SerializationError extends WfError {
+  /** Where in the value the fault is (`items[2]`; for arguments `[0]` is the first); `''` at the root or when unknown. */
   readonly path: string
   readonly stepId: string | undefined
-  constructor(what: string, path: string, stepId: string | undefined, options?: { cause?: unknown }) {
+  constructor(
+    what: string,
+    path: string,
+    stepId: string | undefined,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
     const where = stepId === undefined ? '' : ` of step ${quote(stepId)}`
-    super(
-      'WF_SERIALIZATION',
-      `cannot store the ${what}${where}: the value at ${path || '(root)'} cannot be serialized (${options?.cause instanceof Error ? options.cause.message : 'unsupported type'}). Return plain data, or register a codec for the class`,
-      options,
-    )
+    super('WF_SERIALIZATION', `cannot store the ${what}${where}: ${reason}`, options)
     this.path = path
     this.stepId = stepId
   }

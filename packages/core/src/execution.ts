@@ -10,7 +10,7 @@ import { StepNotRegisteredError, StepTimeoutError } from './errors.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from './graph.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
-import { isStepNode } from './step.js'
+import { collectNode, holdsStepNode, isStepNode } from './step.js'
 
 export type { ExecutionFailure, ExecutionOptions, RootCommit } from './scheduler.js'
 export { ExecutionStopped } from './scheduler.js'
@@ -143,7 +143,8 @@ export class Execution extends StepCommitter {
   }
 
   #succeeded(node: PlanNode, value: unknown): void {
-    let result = value
+    // Nodes inside a returned array or object: a continuation whose output is that structure.
+    let result = holdsStepNode(value) ? collectNode(value) : value
     if (node.options.catchExceptions && !isStepNode(result)) result = { ok: true, value: result }
     this.commit(node, result)
   }
@@ -161,18 +162,24 @@ export class Execution extends StepCommitter {
       this.crashed(retryOnError)
       return
     }
+    const caught = !retry && node.options.catchExceptions === true
+    // The failure is written before anything follows from it (the next attempt, the caught
+    // output's commit, the FAILED record), so that what `wf show` reads is never behind.
+    const recorded = this.recordFailure(node, error, caught)
     if (retry) {
-      sleep(backoffDelay(node, attempt), this.options.abort.signal).then(() =>
+      Promise.all([recorded, sleep(backoffDelay(node, attempt), this.options.abort.signal)]).then(() =>
         this.#attempt(node, fn, args, attempt + 1),
       )
       return
     }
-    if (node.options.catchExceptions) {
-      this.commit(node, { ok: false, error: error instanceof Error ? error : new Error(String(error)) })
-      return
-    }
-    this.stop({ kind: 'step', stepId: node.id, error })
-    this.finished()
+    recorded.then(() => {
+      if (caught) {
+        this.commit(node, { ok: false, error: error instanceof Error ? error : new Error(String(error)) })
+        return
+      }
+      this.stop({ kind: 'step', stepId: node.id, error })
+      this.finished()
+    })
   }
 
   /**

@@ -6,7 +6,13 @@ import { createHash } from 'node:crypto'
 import { type Codec, encodeArguments } from './codec.js'
 import { CorruptRecordError } from './errors.js'
 import { fingerprintStep } from './runtime-info.js'
-import { getRegisteredStep, type StepDefinition, StepNode, type StepOptions } from './step.js'
+import {
+  getRegisteredStep,
+  isBuiltinStepName,
+  type StepDefinition,
+  StepNode,
+  type StepOptions,
+} from './step.js'
 
 /** A place inside a step's arguments where an upstream output goes. */
 type Path = (string | number)[]
@@ -265,7 +271,8 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
   const rootPlan = nodes[nodes.length - 1] as PlanNode
   const fingerprints: { [name: string]: string } = {}
   for (const node of nodes) {
-    if (node.definition && fingerprints[node.name] === undefined)
+    // Built-in steps change only with wf, whose version the workflow's runtime record compares.
+    if (node.definition && fingerprints[node.name] === undefined && !isBuiltinStepName(node.name))
       fingerprints[node.name] = fingerprintStep(node.definition)
   }
   return { root: rootPlan, nodes, stored: { v: 1, root: rootPlan.id, nodes: storedNodes, fingerprints } }

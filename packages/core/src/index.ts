@@ -9,9 +9,11 @@ export { MAX_STEP_NAME_LENGTH, MAX_WORKFLOW_ID_LENGTH, validateStepName, validat
 export { IsolateExitedError, type IsolateResourceLimits } from './isolate.js'
 export { MemoryStorage } from './memory-storage.js'
 export type {
+  AttemptFailure,
   RecordedError,
   RootStepRun,
   RunnerInfo,
+  StepFailures,
   StepRecord,
   StoredOutput,
   StoredStatus,
@@ -19,7 +21,7 @@ export type {
   WorkflowRecord,
   WorkflowStatus,
 } from './records.js'
-export { STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './records.js'
+export { MAX_RECORDED_FAILURES, STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './records.js'
 export type { StorageFactory, StorageSpec } from './resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
 export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime.js'
@@ -38,6 +40,7 @@ export type {
   Args,
   BackoffOptions,
   Json,
+  Resolved,
   StepDefinition,
   StepFunction,
   StepOptions,

@@ -8,7 +8,7 @@ import { defaultCodec, encodeValue } from './codec.js'
 import { stepContext } from './context.js'
 import { WfError } from './errors.js'
 import type { IsolateMessage, IsolateRequest } from './isolate.js'
-import { getRegisteredStep, isStepNode } from './step.js'
+import { getRegisteredStep, holdsStepNode, isStepNode } from './step.js'
 
 const controller = new AbortController()
 
@@ -55,10 +55,10 @@ async function runStep(request: IsolateRequest, where: string): Promise<unknown>
   const value = await stepContext.run({ ...context, signal: controller.signal }, async () =>
     fn(...(args as unknown[])),
   )
-  if (isStepNode(value)) {
+  if (isStepNode(value) || holdsStepNode(value)) {
     throw new WfError(
       'WF_ISOLATE_CONTINUATION',
-      `step "${context.stepId}" runs in a ${where} and returned a StepNode (a continuation), which cannot leave it: an isolated step must return a value; return the continuation from a step that is not isolated`,
+      `step "${context.stepId}" runs in a ${where} and returned a StepNode (a continuation, maybe inside an array or object), which cannot leave it: an isolated step must return a value; return the continuation from a step that is not isolated`,
     )
   }
   return value

@@ -9,6 +9,10 @@
 //                                    root step, when it returns a value, has none: the SUCCESSFUL workflow
 //                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   workflows/<id>/failures/<stepId> a step's failed attempts (the last five errors, the attempt count, the
+//                                    time span), written by the runner each time an attempt fails (never when
+//                                    none does: a run without failures writes nothing here), kept after the
+//                                    step commits, deleted with the workflow
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
 //   starts/<runnerId>.<n>            a start batch: the ids of workflows a runner started together, written
@@ -134,6 +138,38 @@ export interface StepRecord {
   attempts: number
 }
 
+/** One failed attempt of a step, as recorded in its `StepFailures`. */
+export interface AttemptFailure {
+  /** The attempt's number, counted over every run of the workflow (a resume goes on counting). */
+  attempt: number
+  /** When it failed (ms since the epoch). */
+  time: number
+  name: string
+  message: string
+  /** The first lines of the stack. */
+  stack?: string
+}
+
+/** The failed attempts of one step (`workflows/<id>/failures/<stepId>`), beside its committed record. */
+export interface StepFailures {
+  v: 1
+  /** The step's name. */
+  name: string
+  /** Failed attempts so far, over every run of the workflow. */
+  attempts: number
+  /** When the first failed attempt started. */
+  startTime: number
+  /** When the last one failed: `endTime - startTime` is how long the step has been failing. */
+  endTime: number
+  /** The last errors (at most `MAX_RECORDED_FAILURES`), oldest first. */
+  errors: AttemptFailure[]
+  /** Set when the last error was caught by `catchExceptions` and committed as the step's output. */
+  caught?: boolean
+}
+
+/** How many errors a `StepFailures` keeps. */
+export const MAX_RECORDED_FAILURES = 5
+
 /** The run of a root step whose commit is the final workflow record (`WorkflowRecord.rootStep`). */
 export interface RootStepRun {
   name: string
@@ -180,6 +216,8 @@ export const storeKeys = {
   stepsPrefix: (workflowId: string): string => `workflows/${workflowId}/steps/`,
   step: (workflowId: string, stepId: string): string => `workflows/${workflowId}/steps/${stepId}`,
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
+  failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
+  failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,

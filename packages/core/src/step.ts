@@ -3,7 +3,7 @@
 // argument and result types through the graph.
 
 import { isAbsolute } from 'node:path'
-import { InvalidOptionsError, StepAlreadyRegisteredError } from './errors.js'
+import { InvalidOptionsError, InvalidStepNameError, StepAlreadyRegisteredError } from './errors.js'
 import { validateStepName } from './ids.js'
 import { type IsolateResourceLimits, RESOURCE_LIMITS } from './isolate.js'
 import type { RunOptions, WorkflowHandle } from './runtime.js'
@@ -100,8 +100,40 @@ export type Arg<T> =
 /** The arguments of a step function, each one an `Arg`. */
 export type Args<A extends readonly unknown[]> = { [K in keyof A]: Arg<A[K]> }
 
-/** What a step body's return value makes the step's output: a returned `StepNode<U>` (a continuation) gives `U`. */
-export type StepOutput<R> = Awaited<R> extends infer V ? (V extends StepNode<infer U> ? U : V) : never
+type Depth = [never, 0, 1, 2, 3, 4, 5, 6, 7]
+
+/**
+ * Whether a `StepNode` can be found in `T`, inside arrays and plain objects, looking `D` levels
+ * deep (bounded: a recursive type such as a tree would otherwise never end).
+ */
+type HasNode<T, D extends number = 8> = [D] extends [never]
+  ? false
+  : T extends StepNode<unknown>
+    ? true
+    : T extends Primitive | Opaque
+      ? false
+      : T extends readonly unknown[]
+        ? true extends HasNode<T[number], Depth[D]>
+          ? true
+          : false
+        : T extends object
+          ? true extends HasNode<T[keyof T], Depth[D]>
+            ? true
+            : false
+          : false
+
+/**
+ * A value with each `StepNode<U>` in it, also inside arrays and plain objects, replaced by `U` (the
+ * inverse of `Arg`). A type without a node in it is kept as it is (a class stays itself).
+ */
+export type Resolved<T> =
+  T extends StepNode<infer U> ? U : HasNode<T> extends true ? { [K in keyof T]: Resolved<T[K]> } : T
+
+/**
+ * What a step body's return value makes the step's output: a returned `StepNode<U>` (a
+ * continuation) gives `U`; nodes inside a returned array or plain object give their outputs in place.
+ */
+export type StepOutput<R> = Resolved<Awaited<R>>
 
 declare const OUTPUT: unique symbol
 
@@ -173,6 +205,36 @@ export interface StepFunction<A extends readonly unknown[], O, C extends boolean
 
 const registry = new Map<string, StepDefinition>()
 
+/** Built-in steps take names in this namespace, which `step()` refuses. */
+const BUILTIN_PREFIX = 'wf:'
+
+/**
+ * The built-in step a continuation becomes when its body returns nodes inside arrays or plain
+ * objects: its one argument is that structure, so the graph layer cuts the nodes out as it does
+ * any step's arguments, and its output is the structure with each node's output in place.
+ */
+const collect: StepDefinition = Object.freeze({
+  name: `${BUILTIN_PREFIX}collect`,
+  fn: (structure: unknown) => structure,
+  options: Object.freeze({}),
+})
+registry.set(collect.name, collect)
+
+/** Whether `name` is one of wf's built-in steps (versioned with wf itself, so never fingerprinted). */
+export function isBuiltinStepName(name: string): boolean {
+  return name.startsWith(BUILTIN_PREFIX)
+}
+
+/** Whether `node` is a `collectNode`. */
+export function isCollectNode(node: StepNode): boolean {
+  return node.definition === collect
+}
+
+/** The node that turns `structure`, which holds StepNodes, into its value once they have run. */
+export function collectNode(structure: unknown): StepNode {
+  return new StepNode(collect, [structure], collect.options)
+}
+
 /** The step registered under `name`, if any (resume uses this to find a stored step's code). */
 export function getRegisteredStep(name: string): StepDefinition | undefined {
   return registry.get(name)
@@ -203,6 +265,12 @@ export function step<A extends unknown[], R>(
   options: StepOptions = {},
 ): StepFunction<A, StepOutput<R>, boolean> {
   validateStepName(name)
+  if (name.startsWith(BUILTIN_PREFIX)) {
+    throw new InvalidStepNameError(
+      name,
+      `names starting with "${BUILTIN_PREFIX}" are wf's own steps: pick another`,
+    )
+  }
   if (typeof fn !== 'function') throw new InvalidOptionsError(`step("${name}", fn): fn must be a function`)
   validateStepOptions(options, name)
   validateIsolation(options, name)
@@ -347,4 +415,36 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** Whether `value` is a `StepNode`. */
 export function isStepNode(value: unknown): value is StepNode<unknown> {
   return value instanceof StepNode
+}
+
+/**
+ * Whether `value` holds a StepNode inside its arrays and plain objects: a step body that returns
+ * such a value continues into those nodes (`collectNode`). Cheap for the usual results: a
+ * primitive is answered at once, and a structure is walked once (never through a cycle twice).
+ */
+export function holdsStepNode(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || value instanceof StepNode) return false
+  return holds(value, new Set())
+}
+
+function holds(value: object, seen: Set<object>): boolean {
+  if (seen.has(value)) return false
+  seen.add(value)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (typeof item === 'object' && item !== null && (item instanceof StepNode || holds(item, seen)))
+        return true
+    }
+    return false
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  const record = value as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    const item = record[key]
+    if (typeof item === 'object' && item !== null && (item instanceof StepNode || holds(item, seen)))
+      return true
+  }
+  return false
 }

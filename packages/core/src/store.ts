@@ -19,6 +19,7 @@ import {
   recordJson,
   STORED_STATUSES,
   type StartBatchRecord,
+  type StepFailures,
   type StepRecord,
   type StoredOutput,
   type StoredStatus,
@@ -358,6 +359,32 @@ export class WorkflowStore {
     return record
   }
 
+  /** The failed attempts recorded for a step, or `undefined` when none failed. */
+  async readFailures(workflowId: string, stepId: string): Promise<StepFailures | undefined> {
+    const key = storeKeys.failures(workflowId, stepId)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<StepFailures>(key, found.data)
+    if (record?.v !== 1 || !Array.isArray(record.errors) || typeof record.attempts !== 'number') {
+      throw new CorruptRecordError(key, 'not a record of failed attempts written by this version of wf')
+    }
+    return record
+  }
+
+  /**
+   * Writes the failed attempts of a step (unconditionally: only the runner that holds the workflow
+   * runs the step, one attempt after the other).
+   */
+  async writeFailures(workflowId: string, stepId: string, record: StepFailures): Promise<void> {
+    await this.storage.put(storeKeys.failures(workflowId, stepId), utf8(JSON.stringify(record)))
+  }
+
+  /** Ids of the steps of a workflow with failed attempts recorded, in key order (one listing). */
+  async listFailedStepIds(workflowId: string): Promise<string[]> {
+    const prefix = storeKeys.failuresPrefix(workflowId)
+    return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+  }
+
   /** Every key under `prefix`, following pagination. */
   async listAllKeys(prefix: string): Promise<string[]> {
     const keys: string[] = []
@@ -390,7 +417,7 @@ export class WorkflowStore {
   }
 
   /**
-   * Removes every key of a workflow: steps, graph and blobs first (a new workflow under this id
+   * Removes every key of a workflow: steps, failures, graph and blobs first (a new workflow under this id
    * must never find old step records), then the record, then its index markers (a marker without
    * a record is dropped by listings), then its id from its start batch.
    */

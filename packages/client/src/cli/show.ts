@@ -1,7 +1,9 @@
 // `wf show`: a workflow's record and its step graph as a tree. Steps are listed upstream first,
 // each with its status, attempts, duration and inputs; a continuation's sub-graph is nested
-// under the step that returned it; steps planned but not run yet show as PENDING.
+// under the step that returned it; steps planned but not run yet show as PENDING. Below the tree,
+// each step that failed an attempt: its attempts, its errors, and the stack of the one that counted.
 
+import type { AttemptFailure, StepFailures } from '@wf/core'
 import type { StepView, WorkflowGraph } from '../graph-view.js'
 import type { WorkflowMetadata } from '../types.js'
 import { duration, type Out, paint, status, table, time } from './format.js'
@@ -16,6 +18,8 @@ interface StepJson {
   durationMs?: number
   dependsOn: string[]
   error?: StepView['error']
+  /** Its failed attempts, when any failed (the last five errors, the count, the time span). */
+  failures?: StepView['failures']
   /** Whether the step's code changed since submission (only known for steps this process registered). */
   codeChanged?: boolean
   children: StepJson[]
@@ -36,6 +40,16 @@ function stepJson(view: StepView): StepJson {
     out.durationMs = view.record.endTime - view.record.startTime
   }
   if (view.error) out.error = view.error
+  if (view.failures) {
+    out.failures = view.failures
+    if (!view.record) {
+      // Nothing committed: what is known of its run is its failed attempts.
+      out.attempts = view.failures.attempts
+      out.startTime = view.failures.startTime
+      out.endTime = view.failures.endTime
+      out.durationMs = view.failures.endTime - view.failures.startTime
+    }
+  }
   if (view.codeChanged !== undefined) out.codeChanged = view.codeChanged
   return out
 }
@@ -55,19 +69,94 @@ function rows(views: StepView[], indent: string, nested: boolean, out: Out): str
   views.forEach((view, i) => {
     const last = i === views.length - 1
     const branch = nested ? (last ? '└─ ' : '├─ ') : ''
-    const attempts = view.record ? String(view.record.attempts) : '-'
-    const took = view.record ? duration(view.record.endTime - view.record.startTime) : '-'
+    const run = view.record ?? view.failures
+    const attempts = run ? String(run.attempts) : '-'
+    const took = run ? duration(run.endTime - run.startTime) : '-'
     const inputs = view.dependsOn.length > 0 ? view.dependsOn.join(', ') : ''
     const changed = view.codeChanged ? paint(out, 'yellow', '  (code changed)') : ''
     const label =
-      (view.status === 'PENDING' ? paint(out, 'dim', `${view.stepId}  (not run yet)`) : view.stepId) + changed
-    lines.push([`${indent}${branch}${label}`, status(out, view.status), attempts, took, inputs])
+      (view.status === 'PENDING'
+        ? paint(
+            out,
+            'dim',
+            `${view.stepId}  (${view.failures ? 'failed attempts, nothing committed' : 'not run yet'})`,
+          )
+        : view.stepId) + changed
+    const caught =
+      view.status === 'SUCCESSFUL' && view.failures?.caught ? lastError(view.failures) : undefined
+    const state =
+      status(out, view.status) +
+      (caught ? paint(out, 'yellow', ` (caught ${cut(`${caught.name}: ${caught.message}`, 60)})`) : '')
+    lines.push([`${indent}${branch}${label}`, state, attempts, took, inputs])
     if (view.children.length > 0) {
       const childIndent = nested ? indent + (last ? '   ' : '│  ') : indent
       lines.push(...rows(view.children, childIndent, true, out))
     }
   })
   return lines
+}
+
+const STACK_LINES = 6
+
+/** `text` on one line, cut to `max` characters. */
+function cut(text: string, max: number): string {
+  const line = text.replace(/\s*\n\s*/g, ' ')
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`
+}
+
+function lastError(failures: StepFailures): AttemptFailure | undefined {
+  return failures.errors[failures.errors.length - 1]
+}
+
+/** The stack's first lines under its error's own line (`name: message`), indented. */
+function stackLines(error: { name: string; message: string; stack?: string }, indent: string): string[] {
+  const head = `${error.name}: ${error.message}`
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line))
+  return [indent + head, ...frames.slice(0, STACK_LINES).map((line) => `${indent}  ${line.trim()}`)]
+}
+
+/**
+ * The failed attempts of each step that had some: how many, over how long, each recorded error
+ * on a line, and the stack of the error that failed the step (or that `catchExceptions` caught).
+ */
+function failureLines(graph: WorkflowGraph, out: Out): string[] {
+  const lines: string[] = []
+  for (const view of graph.byId.values()) {
+    const failures = view.failures
+    if (!failures && !view.error) continue
+    if (!failures) {
+      // Recorded by an earlier version of wf: only the workflow's error is known.
+      if (view.error && view.error.stepId === view.stepId)
+        lines.push('', paint(out, 'bold', view.stepId), ...stackLines(view.error, '  '))
+      continue
+    }
+    const span = duration(failures.endTime - failures.startTime)
+    const n = failures.attempts
+    const outcome =
+      view.status === 'FAILED'
+        ? paint(out, 'red', 'failed')
+        : failures.caught
+          ? paint(out, 'yellow', 'failed, and catchExceptions caught the last error')
+          : view.record
+            ? 'succeeded after retries'
+            : 'failing, will be retried'
+    lines.push(
+      '',
+      `${paint(out, 'bold', view.stepId)}: ${n} failed attempt${n === 1 ? '' : 's'} over ${span} (first started ${time(failures.startTime)}), ${outcome}`,
+    )
+    if (failures.attempts > failures.errors.length)
+      lines.push(`  (the last ${failures.errors.length} are kept)`)
+    for (const error of failures.errors) {
+      lines.push(
+        `  attempt ${error.attempt}  ${time(error.time)}  ${cut(`${error.name}: ${error.message}`, 100)}`,
+      )
+    }
+    const last = lastError(failures)
+    if (last && (view.status === 'FAILED' || failures.caught)) lines.push(...stackLines(last, '  '))
+  }
+  return lines.length === 0
+    ? []
+    : ['', 'failures:', ...lines.slice(1).map((line) => (line === '' ? '' : `  ${line}`))]
 }
 
 /** The human form of `wf show`. */
@@ -103,5 +192,6 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
   lines.push(
     table(['STEP', 'STATUS', 'ATTEMPTS', 'DURATION', 'INPUTS'], rows(graph.steps, '', false, out), out),
   )
+  lines.push(...failureLines(graph, out))
   return lines.join('\n')
 }

@@ -247,7 +247,7 @@ describe('retries, errors and options', () => {
     const cause = (error as Error).cause as SerializationError
     expect(cause).toBeInstanceOf(SerializationError)
     expect(cause.stepId).toBe('rt.badResult')
-    expect(cause.path).toBe('.nested.fn')
+    expect(cause.path).toBe('nested.fn')
   })
 
   it('rejects arguments that cannot be stored before writing anything', async () => {
