@@ -3,6 +3,7 @@
 // driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
 // (`init()`); tests and tools may create more.
 
+import { type CancelOutcome, cancelWorkflow } from './cancel.js'
 import { derivedStatus, newRunner, submission, submittedRecord, takeOver, underRunnerLease } from './claim.js'
 import type { Codec } from './codec.js'
 import {
@@ -25,7 +26,7 @@ import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import { type BatchOutcome, StartBatches } from './start-batches.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
-import { WorkflowStore, withoutOwner } from './store.js'
+import { WorkflowStore } from './store.js'
 import { decodeOutput, executionErrorOf, startRun } from './workflow-run.js'
 
 /** Options of `run()` and `runAsync()`. */
@@ -46,8 +47,8 @@ export interface WorkflowHandle<T> {
   readonly workflowId: string
   /** The workflow's output; rejects with `WorkflowExecutionError` or `WorkflowCancelledError`. */
   result(): Promise<T>
-  /** Cancels the workflow (see `Runtime.cancel`). */
-  cancel(): Promise<void>
+  /** Cancels the workflow (see `Runtime.cancel`); resolves to its status then. */
+  cancel(): Promise<'CANCELED' | 'SUCCESSFUL'>
 }
 
 /** Options of `resume` and `resumeAsync`. */
@@ -60,6 +61,8 @@ interface ActiveRun {
   controller: LazyAbortController
   execution: Execution
   result: Promise<unknown>
+  /** Stops the run at once; resolves once its CANCELED record is written. */
+  cancel: () => Promise<void>
 }
 
 interface QueuedRun {
@@ -90,6 +93,11 @@ export class Runtime {
   readonly #queue: QueuedRun[] = []
   #starting = 0
   readonly #idleWaiters = new Set<() => void>()
+  /**
+   * Workflows `cancel` found held by this runtime but not running yet (being claimed), until when:
+   * the run is canceled as it starts, before any step.
+   */
+  readonly #canceling = new Map<string, number>()
 
   constructor(storage: StorageSpec, options: RuntimeOptions = {}) {
     const settings = runtimeSettings(options)
@@ -339,26 +347,36 @@ export class Runtime {
     return derivedStatus(record, this.runner, this.#active.has(record.workflowId))
   }
 
-  /** Cancels a workflow: it becomes `CANCELED`, and a run in this process aborts its steps. A finished workflow is left as it is. */
-  async cancel(workflowId: string): Promise<void> {
+  /**
+   * Cancels a workflow and resolves to its status: `CANCELED`, or `SUCCESSFUL` for one that had
+   * succeeded (left as it is; so is a CANCELED one). Once it resolves, no step of the workflow
+   * starts anywhere and no result finishing later is committed. A run in this runtime stops at
+   * once; a run driven by another live runner is asked to stop and acknowledges within about one
+   * of its heartbeats (`CancelNotAcknowledgedError` after `leaseTtlMs + heartbeatMs` without it);
+   * PENDING, FAILED and RESUMABLE workflows become CANCELED here. `cancelDetailed` also says what
+   * it waited for.
+   */
+  async cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
+    return (await this.cancelDetailed(workflowId)).status
+  }
+
+  /** Like `cancel`, resolving to what it found and what it waited for. */
+  async cancelDetailed(workflowId: string): Promise<CancelOutcome> {
     validateWorkflowId(workflowId)
     const store = await this.#store
-    for (;;) {
-      const current = await store.requireWorkflow(workflowId)
-      const { status } = current.record
-      if (status === 'CANCELED' || status === 'SUCCESSFUL') break
-      try {
-        await store.updateWorkflow(current, {
-          ...withoutOwner(current.record),
-          status: 'CANCELED',
-          endedAt: Date.now(),
-        })
-        break
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error
-      }
-    }
-    this.#active.get(workflowId)?.controller.abort()
+    const now = Date.now()
+    for (const [id, until] of this.#canceling) if (until < now) this.#canceling.delete(id)
+    this.#canceling.set(workflowId, now + 2 * this.leaseTtlMs)
+    return cancelWorkflow(
+      {
+        store,
+        runner: this.runner,
+        leaseTtlMs: this.leaseTtlMs,
+        heartbeatMs: this.heartbeatMs,
+        cancelLocal: (id) => this.#active.get(id)?.cancel(),
+      },
+      workflowId,
+    )
   }
 
   async #resumeRecord<T>(
@@ -422,7 +440,9 @@ export class Runtime {
     policy: CodeChangePolicy = this.onCodeChange,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
-    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, policy)
+    const canceled = this.#canceling.has(workflowId)
+    this.#canceling.delete(workflowId)
+    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, policy, canceled)
     const ended = () => {
       run.lease.stop()
       this.#runnerLease.unhold()
@@ -457,7 +477,12 @@ export class Runtime {
         })
       },
     ) as Promise<T>
-    this.#active.set(workflowId, { controller: run.controller, execution: run.execution, result })
+    this.#active.set(workflowId, {
+      controller: run.controller,
+      execution: run.execution,
+      result,
+      cancel: run.cancel,
+    })
     return this.#handle(workflowId, result)
   }
 }

@@ -3,6 +3,7 @@
 // 2 usage error (bad arguments, bad ids, bad storage URI).
 
 import {
+  type CancelOutcome,
   InvalidOptionsError,
   InvalidWorkflowIdError,
   StorageConfigError,
@@ -147,14 +148,15 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
 
   program
     .command('cancel')
-    .description('cancel a workflow (it cannot be resumed afterwards)')
+    .description(
+      'cancel a workflow (it cannot be resumed afterwards); returns once no step of it can start anywhere',
+    )
     .argument('<id>', 'workflow id')
     .action(async (id: string, _options: object, command: Command) => {
       const { client, out } = context(command)
-      await client.cancel(id)
-      const now = await client.getStatus(id)
-      if (now !== 'CANCELED') return fail(`workflow "${id}" is ${now}: there is nothing to cancel`)
-      out.stdout(out.json ? JSON.stringify({ workflowId: id, status: now }) : `canceled ${id}`)
+      const done = await client.runtime.cancelDetailed(id)
+      if (out.json) return out.stdout(JSON.stringify(done))
+      out.stdout(cancelText(done))
     })
 
   program
@@ -266,5 +268,24 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     return usage ? 2 : 1
   } finally {
     await client?.close().catch(() => {})
+  }
+}
+
+/** What `wf cancel` did and what it waited for, in one line. */
+function cancelText(done: CancelOutcome): string {
+  const { workflowId, status, owner, elapsedMs } = done
+  if (status === 'SUCCESSFUL') return `${workflowId} is SUCCESSFUL: it had finished, nothing to cancel`
+  const by = owner ? `${owner.host}:${owner.pid}` : ''
+  switch (done.waitedFor) {
+    case 'owner':
+      return `canceled ${workflowId}: its runner ${by} stopped it and acknowledged (waited ${elapsedMs} ms); no step of it will start again`
+    case 'owner-gone':
+      return `canceled ${workflowId}: its runner ${by} is gone (process exited or lease expired), nothing was running it`
+    case 'this-process':
+      return `canceled ${workflowId}: stopped in this process`
+    default:
+      return done.was === 'CANCELED'
+        ? `${workflowId} was already CANCELED`
+        : `canceled ${workflowId}: it was ${done.was}, nothing was running it`
   }
 }
