@@ -111,6 +111,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
   let place: Place
   let work: string
   let client: WorkflowClient
+  const spawned: ChildProcess[] = []
 
   beforeAll(async () => {
     if (!backend.available) return
@@ -121,6 +122,8 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
   })
   afterAll(async () => {
     if (!backend.available) return
+    // A failed test may leave its runner waiting for a release that never comes.
+    for (const proc of spawned) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
     await place.cleanup()
     await rm(work, { recursive: true, force: true })
   })
@@ -148,6 +151,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
+    spawned.push(proc)
     let out = ''
     proc.stdout?.on('data', (d: Buffer) => {
       out += d.toString()

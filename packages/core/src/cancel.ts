@@ -60,8 +60,9 @@ export async function cancelWorkflow(context: CancelContext, workflowId: string)
   const { store, runner, leaseTtlMs, heartbeatMs } = context
   const startedAt = Date.now()
   const waitMs = leaseTtlMs + heartbeatMs
-  // Often enough that the acknowledgement is seen well within a heartbeat of being written.
-  const pollMs = Math.min(250, Math.max(10, Math.floor(heartbeatMs / 5)))
+  // Often enough that the acknowledgement is seen soon after it is written (one read per poll,
+  // and only while waiting for a live runner, at most leaseTtlMs + heartbeatMs).
+  const pollMs = Math.min(100, Math.max(10, Math.floor(heartbeatMs / 10)))
   let waitedFor: CancelOutcome['waitedFor'] = 'nothing'
   let owner: RunnerInfo | undefined
   let was: WorkflowStatus | undefined
