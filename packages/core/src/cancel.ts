@@ -48,6 +48,8 @@ export interface CancelContext {
    * CANCELED record is written; `undefined` when this runtime does not drive it.
    */
   cancelLocal(workflowId: string): Promise<void> | undefined
+  /** Called once, when the cancel starts waiting for a live runner in another process to stop. */
+  onWaiting?: (owner: RunnerInfo, upToMs: number) => void
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -89,6 +91,7 @@ export async function cancelWorkflow(context: CancelContext, workflowId: string)
     was ??= local ? 'RUNNING' : record.status === 'RUNNING' && gone ? 'RESUMABLE' : record.status
     if (!gone && driver) {
       // A live runner drives it: ask it, and wait for its CANCELED record.
+      if (waitedFor !== 'owner') context.onWaiting?.(driver, waitMs)
       waitedFor = 'owner'
       owner = driver
       if (record.cancelRequested === undefined) {

@@ -94,8 +94,9 @@ export class Runtime {
   #starting = 0
   readonly #idleWaiters = new Set<() => void>()
   /**
-   * Workflows `cancel` found held by this runtime but not running yet (being claimed), until when:
-   * the run is canceled as it starts, before any step.
+   * Workflows canceled through this runtime lately, until when: a run of one that this runtime was
+   * claiming at that moment (its record already names this runner, the run not started yet) is
+   * canceled as it starts, before any step.
    */
   readonly #canceling = new Map<string, number>()
 
@@ -360,8 +361,14 @@ export class Runtime {
     return (await this.cancelDetailed(workflowId)).status
   }
 
-  /** Like `cancel`, resolving to what it found and what it waited for. */
-  async cancelDetailed(workflowId: string): Promise<CancelOutcome> {
+  /**
+   * Like `cancel`, resolving to what it found and what it waited for. `onWaiting` is called when
+   * it starts waiting for a live runner in another process (at most `upToMs`).
+   */
+  async cancelDetailed(
+    workflowId: string,
+    options: { onWaiting?: (owner: RunnerInfo, upToMs: number) => void } = {},
+  ): Promise<CancelOutcome> {
     validateWorkflowId(workflowId)
     const store = await this.#store
     const now = Date.now()
@@ -374,6 +381,7 @@ export class Runtime {
         leaseTtlMs: this.leaseTtlMs,
         heartbeatMs: this.heartbeatMs,
         cancelLocal: (id) => this.#active.get(id)?.cancel(),
+        ...(options.onWaiting ? { onWaiting: options.onWaiting } : {}),
       },
       workflowId,
     )

@@ -154,7 +154,14 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .argument('<id>', 'workflow id')
     .action(async (id: string, _options: object, command: Command) => {
       const { client, out } = context(command)
-      const done = await client.runtime.cancelDetailed(id)
+      // A run elsewhere stops at its runner's next heartbeat (5 s by default): say so on a terminal.
+      const onWaiting = ({ host, pid }: { host: string; pid: number }, upToMs: number) => {
+        if (io.stderr.isTTY && !out.json)
+          io.stderr.write(
+            `waiting for its runner ${host}:${pid} to stop it (at its next heartbeat; at most ${Math.round(upToMs / 1000)} s)…\n`,
+          )
+      }
+      const done = await client.runtime.cancelDetailed(id, { onWaiting })
       if (out.json) return out.stdout(JSON.stringify(done))
       out.stdout(cancelText(done))
     })
