@@ -370,6 +370,8 @@ export class Runtime {
     options: { onWaiting?: (owner: RunnerInfo, upToMs: number) => void } = {},
   ): Promise<CancelOutcome> {
     validateWorkflowId(workflowId)
+    // A run of this runtime stops now, before any await lets another of its steps start.
+    void this.#active.get(workflowId)?.cancel()
     const store = await this.#store
     const now = Date.now()
     for (const [id, until] of this.#canceling) if (until < now) this.#canceling.delete(id)

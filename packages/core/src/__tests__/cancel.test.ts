@@ -59,6 +59,34 @@ describe('cancel', () => {
     expect((await store.requireWorkflow('paused')).record.status).toBe('CANCELED')
   })
 
+  it('in the runtime driving it, cancel stops the run at once: a result arriving in the same tick is not committed, the next step never starts', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    const started: string[] = []
+    let finish = () => {}
+    const reserve = step(
+      'cc.reserve',
+      () =>
+        new Promise<string>((resolve) => {
+          started.push('reserve')
+          finish = () => resolve('reserved')
+        }),
+    )
+    const chargeCard = step('cc.chargeCard', (r: string) => {
+      started.push('chargeCard')
+      return `${r}+charged`
+    })
+    const run = runtime.run(chargeCard(reserve()), { workflowId: 'here' })
+    run.catch(() => {})
+    await until(() => started.length === 1, 'reserve to start')
+    finish() // its result is on its way: the commit would run in the next microtask
+    const canceled = runtime.cancel('here')
+    await expect(canceled).resolves.toBe('CANCELED')
+    await expect(run).rejects.toBeInstanceOf(WorkflowCancelledError)
+    expect(started).toEqual(['reserve'])
+    expect(await (await runtime.store()).listStepIds('here')).toEqual([])
+  })
+
   it('a runner taking over a workflow whose record asks to stop cancels it before starting any step', async () => {
     const storage = new MemoryStorage()
     const runtime = new Runtime(storage)
