@@ -69,6 +69,8 @@ interface QueuedRun {
   workflowId: string
   /** Takes the workflow over; settles once it runs here (or turned out to be someone else's). */
   start: () => Promise<void>
+  /** Canceled while queued: its result rejects with `WorkflowCancelledError` at once. */
+  canceled: () => void
 }
 
 /** Runs, resumes and cancels workflows on one storage. */
@@ -296,6 +298,7 @@ export class Runtime {
     const result = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         workflowId,
+        canceled: () => reject(new WorkflowCancelledError(workflowId)),
         // Taken over like any PENDING workflow; if another runner (a worker) took it first, follow it.
         start: () =>
           this.resumeAsync<T>(workflowId).then(
@@ -376,7 +379,7 @@ export class Runtime {
     const now = Date.now()
     for (const [id, until] of this.#canceling) if (until < now) this.#canceling.delete(id)
     this.#canceling.set(workflowId, now + 2 * this.leaseTtlMs)
-    return cancelWorkflow(
+    const outcome = await cancelWorkflow(
       {
         store,
         runner: this.runner,
@@ -387,6 +390,10 @@ export class Runtime {
       },
       workflowId,
     )
+    // Queued here under maxRunningWorkflows: it leaves the queue, and its run() rejects now.
+    const queued = this.#queue.findIndex((q) => q.workflowId === workflowId)
+    if (queued !== -1 && outcome.status === 'CANCELED') this.#queue.splice(queued, 1)[0]?.canceled()
+    return outcome
   }
 
   async #resumeRecord<T>(

@@ -87,6 +87,35 @@ describe('cancel', () => {
     expect(await (await runtime.store()).listStepIds('here')).toEqual([])
   })
 
+  it('a workflow waiting for a slot under maxRunningWorkflows is canceled at once: its run() rejects with WorkflowCancelledError', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage, { maxRunningWorkflows: 1 })
+    let release: (() => void) | undefined
+    const hold = step(
+      'cc.hold',
+      () =>
+        new Promise<string>((resolve) => {
+          release = () => resolve('held')
+        }),
+    )
+    let ran = 0
+    const later = step('cc.later', () => ++ran)
+    const first = runtime.run(hold(), { workflowId: 'first' })
+    await until(() => release !== undefined, 'the first workflow to take the slot')
+    const queued = runtime.run(later(), { workflowId: 'queued' })
+    queued.catch(() => {})
+    const store = await runtime.store()
+    await until(
+      async () => (await store.readWorkflow('queued'))?.record.status === 'PENDING',
+      'the queued one',
+    )
+    expect(await runtime.cancelDetailed('queued')).toMatchObject({ status: 'CANCELED', was: 'PENDING' })
+    await expect(queued).rejects.toBeInstanceOf(WorkflowCancelledError)
+    release?.()
+    await expect(first).resolves.toBe('held')
+    expect(ran).toBe(0)
+  })
+
   it('a runner taking over a workflow whose record asks to stop cancels it before starting any step', async () => {
     const storage = new MemoryStorage()
     const runtime = new Runtime(storage)
