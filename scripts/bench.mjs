@@ -6,7 +6,8 @@
 // Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-journal,fs-none,s3, --compare-fs=<an older
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
 // --no-profile, --no-peers (skips DBOS, measured in each round when PostgreSQL is installed), --no-build, --out=<file>,
-// --report-from=<raw json of a run>. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
+// --report-from=<raw json of a run>. The cancel section is bench/cancel.mjs's (`node bench/cancel.mjs`),
+// carried over as it is. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +18,7 @@ import { atomicWrites, journalAppends, s3Puts, syncCreates } from '../bench/floo
 import { summarise } from '../bench/profile.mjs'
 import { median, report } from '../bench/report.mjs'
 import { backendsFor, SCENARIOS } from '../bench/scenarios.mjs'
+import { carrySections } from '../bench/sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const flag = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
@@ -40,7 +42,9 @@ if (flag('backends')) backends = backends.filter((b) => flag('backends').split('
 if (flag('report-from')) {
   // Rewrite the report from the raw numbers of an earlier run (written to <tmpdir>/wf-bench-last.json).
   const measured = JSON.parse(readFileSync(flag('report-from'), 'utf8'))
-  writeFileSync(out, report({ ...measured, compareFs: compareFs && compareLabel, minutes: measured.minutes }))
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : ''
+  const rewritten = report({ ...measured, compareFs: compareFs && compareLabel, minutes: measured.minutes })
+  writeFileSync(out, carrySections(previous, rewritten))
   console.log(`wrote ${out}`)
   process.exit(0)
 }
@@ -277,7 +281,8 @@ const measured = {
 }
 // The raw numbers, outside the repository, so the report can be rewritten without a new run.
 writeFileSync(join(tmpdir(), 'wf-bench-last.json'), JSON.stringify(measured))
-writeFileSync(out, report({ ...measured, compareFs: compareFs && compareLabel }))
+const previous = existsSync(out) ? readFileSync(out, 'utf8') : ''
+writeFileSync(out, carrySections(previous, report({ ...measured, compareFs: compareFs && compareLabel })))
 rmSync(work, { recursive: true, force: true }) // only now: deleting files slows file creation for minutes
 writeFileSync(deletedAtFile, String(Date.now()))
 console.log(`wrote ${out}`)

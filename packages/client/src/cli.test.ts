@@ -219,14 +219,15 @@ describe.skipIf(!hasFolder)('the wf command on a folder', { timeout: 30_000 }, (
   })
 
   it('cancels and deletes', async () => {
-    const finished = await wf(['--storage', data, 'cancel', 'w-ok'])
-    expect(finished).toMatchObject({ code: 1 })
-    expect(finished.stderr).toMatch(/w-ok" is SUCCESSFUL: there is nothing to cancel/)
+    expect(await wf(['--storage', data, 'cancel', 'w-ok'])).toMatchObject({
+      code: 0,
+      stdout: 'w-ok is SUCCESSFUL: it had finished, nothing to cancel\n',
+    })
     await wf(['--storage', data, 'delete', 'w-failed'])
     await create('failed')
     expect(await wf(['--storage', data, 'cancel', 'w-failed'])).toMatchObject({
       code: 0,
-      stdout: 'canceled w-failed\n',
+      stdout: 'canceled w-failed: it was FAILED, nothing was running it\n',
     })
     expect((await wf(['--storage', data, 'resume', 'w-failed'])).stderr).toMatch(
       /CANCELED and cannot be resumed/,

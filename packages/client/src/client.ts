@@ -60,8 +60,8 @@ export interface WorkflowClientOptions extends RuntimeOptions {
  *
  * With `{ storage }` (or runtime options) the client makes its own runtime; with `{ runtime }` it
  * uses that one; with no options at all it follows the process-wide runtime (`init()`), as the
- * module functions do. A run is stopped at once by `cancel` only when the client's runtime is the
- * one driving it; a run driven elsewhere ends as CANCELED when it next writes its record.
+ * module functions do. `cancel` stops a run driven by the client's runtime at once, and waits for
+ * the runner driving it elsewhere to acknowledge.
  */
 export class WorkflowClient {
   readonly #runtime: Runtime | undefined
@@ -121,11 +121,16 @@ export class WorkflowClient {
   }
 
   /**
-   * Cancels a workflow: it becomes CANCELED and cannot be resumed; a run in this client's runtime
-   * aborts its in-flight steps (through `currentStep().signal`) and its `run()` rejects with
-   * `WorkflowCancelledError`. A SUCCESSFUL workflow is left as it is. Checkpoints stay until `delete`.
+   * Cancels a workflow and resolves to its status: CANCELED (it cannot be resumed), or SUCCESSFUL
+   * for one that had succeeded already (left as it is; a CANCELED one resolves CANCELED). Once it
+   * resolves, no step of the workflow starts anywhere and no result finishing later is committed:
+   * a run in this client's runtime stops at once; a run driven by another process is asked to stop
+   * and acknowledges within about one of its heartbeats, and `CancelNotAcknowledgedError` says
+   * when a live runner did not within `leaseTtlMs + heartbeatMs`. Aborted steps see
+   * `currentStep().signal`; the run's `run()` rejects with `WorkflowCancelledError`. PENDING,
+   * FAILED and RESUMABLE workflows become CANCELED at once. Checkpoints stay until `delete`.
    */
-  cancel(workflowId: string): Promise<void> {
+  cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
     return this.runtime.cancel(workflowId)
   }
 

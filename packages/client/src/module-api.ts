@@ -36,7 +36,7 @@ export function resumeAsync<T = unknown>(workflowId: string): Promise<WorkflowHa
 }
 
 /** See `WorkflowClient.cancel`. */
-export function cancel(workflowId: string): Promise<void> {
+export function cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
   return processClient.cancel(workflowId)
 }
 

@@ -39,6 +39,33 @@ export abstract class StepCommitter extends StepScheduler {
     })
   }
 
+  /** Step records being written now: a cancel is acknowledged only once they have landed. */
+  #writing = 0
+  #onWritten: (() => void) | undefined
+
+  /**
+   * Resolves once no step record is being written. After an abort no new write begins, so a
+   * cancel acknowledged after this leaves nothing committed later.
+   */
+  writesSettled(): Promise<void> {
+    if (this.#writing === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const previous = this.#onWritten
+      this.#onWritten = () => {
+        previous?.()
+        resolve()
+      }
+    })
+  }
+
+  #wrote(): void {
+    if (--this.#writing === 0 && this.#onWritten) {
+      const wake = this.#onWritten
+      this.#onWritten = undefined
+      wake()
+    }
+  }
+
   /** Commits the result of `node` (once), then completes it; ends in `finished`. */
   protected commit(node: PlanNode, result: unknown): void {
     if (this.aborted) {
@@ -111,7 +138,11 @@ export abstract class StepCommitter extends StepScheduler {
     if (leaseCheck === undefined) this.#writeValue(node, result, output)
     else
       leaseCheck.then(
-        () => this.#writeValue(node, result, output),
+        () => {
+          // Canceled while the lease was checked: nothing more is committed.
+          if (this.aborted) this.finished()
+          else this.#writeValue(node, result, output)
+        },
         (error: unknown) => this.crashed(error),
       )
   }
@@ -122,9 +153,16 @@ export abstract class StepCommitter extends StepScheduler {
    * no async function of our own.
    */
   #writeValue(node: PlanNode, result: unknown, output: StoredOutput): void {
+    this.#writing++
     writeStep(this.options.store, this.options.workflowId, node.id, this.#valueRecord(node, output)).then(
-      () => this.done(node, result),
-      (error: unknown) => this.track(this.#adoptCommitted(node, error)),
+      () => {
+        this.#wrote()
+        this.done(node, result)
+      },
+      (error: unknown) => {
+        this.#wrote()
+        this.track(this.#adoptCommitted(node, error))
+      },
     )
   }
 
@@ -158,6 +196,7 @@ export abstract class StepCommitter extends StepScheduler {
     }
     if (node.options.checkpoint !== false) {
       await this.options.beforeCommit?.()
+      if (this.aborted) return
       const record: StepRecord = {
         v: 1,
         name: node.name,
@@ -167,7 +206,13 @@ export abstract class StepCommitter extends StepScheduler {
         kind: 'continuation',
         graph: sub.stored,
       }
-      const committed = await this.options.store.commitStep(this.options.workflowId, node.id, record)
+      this.#writing++
+      let committed: StepRecord
+      try {
+        committed = await this.options.store.commitStep(this.options.workflowId, node.id, record)
+      } finally {
+        this.#wrote()
+      }
       if (committed !== record) {
         await this.#applyRecord(node, committed, true)
         return

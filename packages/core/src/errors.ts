@@ -210,6 +210,28 @@ export class WorkflowCancelledError extends WfError {
   }
 }
 
+/**
+ * `cancel()` asked the live runner that drives the workflow to stop, and that runner neither
+ * acknowledged (by writing CANCELED) nor lost its lease within `waitedMs`. Nothing is promised
+ * about its steps yet; the request stays in the workflow record, so the runner stops at its next
+ * heartbeat if it is merely slow, and a later `cancel()` writes CANCELED itself once the runner's
+ * lease has run out.
+ */
+export class CancelNotAcknowledgedError extends WfError {
+  readonly workflowId: string
+  readonly owner: { host: string; pid: number; runnerId: string }
+  readonly waitedMs: number
+  constructor(workflowId: string, owner: { host: string; pid: number; runnerId: string }, waitedMs: number) {
+    super(
+      'WF_CANCEL_NOT_ACKNOWLEDGED',
+      `the runner ${owner.host}:${owner.pid} driving workflow "${workflowId}" did not acknowledge the cancel within ${waitedMs} ms (leaseTtlMs + heartbeatMs), and its lease is still live: steps may still start there. The request stays recorded: the runner stops at its next heartbeat if it is only slow; if it is stuck (a paused process, a blocked event loop), stop it, or call cancel again after its lease has run out`,
+    )
+    this.workflowId = workflowId
+    this.owner = owner
+    this.waitedMs = waitedMs
+  }
+}
+
 /** A step attempt ran past its `timeoutMs`. */
 export class StepTimeoutError extends WfError {
   readonly stepId: string

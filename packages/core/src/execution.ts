@@ -117,6 +117,22 @@ export class Execution extends StepCommitter {
       this.finished()
       return
     }
+    // In memory while the lease holds: a runner back from a pause past its lease (whose workflow
+    // may have been canceled or taken over meanwhile) re-asserts its record before starting.
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.options.beforeStart?.()
+    } catch (error) {
+      this.crashed(error)
+      return
+    }
+    if (leaseCheck !== undefined) {
+      leaseCheck.then(
+        () => this.#attempt(node, fn, args, attempt),
+        (error: unknown) => this.crashed(error),
+      )
+      return
+    }
     node.attempts = attempt
     let result: unknown
     try {

@@ -1,5 +1,7 @@
 // @wf/core: durable workflows for TypeScript. The public API.
 
+export type { CancelOutcome } from './cancel.js'
+export { CLOCK_SKEW_ALLOWANCE_MS } from './cancel.js'
 export type { Codec, CodecOptions, CodecType } from './codec.js'
 export { createCodec, defaultCodec } from './codec.js'
 export type { StepContext } from './context.js'

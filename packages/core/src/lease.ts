@@ -1,7 +1,8 @@
 // A runner's hold on one workflow, under its runner lease (runner-lease.ts): the record that names
 // it as owner, which this runner changes only by compare-and-swap from the last version it wrote.
-// A heartbeat reads the record (no write) to notice a cancel or a takeover within one heartbeat;
-// before each commit the runner lease's local deadline is checked, with no I/O while it holds.
+// A heartbeat reads the record (no write) to notice a cancel request or a takeover within one
+// heartbeat; before each step start and each commit the runner lease's local deadline and the
+// cancel flag are checked, with no I/O while the lease holds.
 
 import { ConditionFailedError, WorkflowCancelledError, WorkflowLeaseLostError } from './errors.js'
 import type { RunnerInfo, Versioned, WorkflowRecord } from './records.js'
@@ -9,8 +10,12 @@ import type { HeldWorkflow, RunnerLease } from './runner-lease.js'
 import type { WorkflowStore } from './store.js'
 
 export interface LeaseEvents {
-  /** The workflow was canceled (by any process). */
-  onCancel(): void
+  /**
+   * The workflow was canceled by another process: `requested` when the record asks this runner to
+   * stop and acknowledge (`cancelRequested`; `current` is then that record), else it already says
+   * CANCELED (written by a canceler that found this runner's lease run out).
+   */
+  onCancel(requested: boolean): void
   /** The lease is gone: another runner took the workflow, or it ran out. */
   onLost(error: WorkflowLeaseLostError): void
 }
@@ -87,7 +92,8 @@ export class Lease implements HeldWorkflow {
   ensure(): Promise<void> | undefined {
     // The hot path (once per commit): nothing to wait for while the runner lease holds.
     const runner = this.#runnerLease
-    if (!this.#lost && this.#epoch === runner.epoch && Date.now() <= runner.deadline) return undefined
+    if (!this.#lost && !this.#canceled && this.#epoch === runner.epoch && Date.now() <= runner.deadline)
+      return undefined
     return this.#ensureSlow()
   }
 
@@ -117,6 +123,14 @@ export class Lease implements HeldWorkflow {
       if (this.#updating === writing) this.#updating = undefined
     }
     return this.#current
+  }
+
+  /**
+   * A newer version of this runner's own record, read after one of its compare-and-swaps lost
+   * (someone asked it to stop): the next write is from it.
+   */
+  adopt(now: Versioned<WorkflowRecord>): void {
+    this.#current = now
   }
 
   /** The runner lease lapsed for good (see `HeldWorkflow`). */
@@ -154,8 +168,11 @@ export class Lease implements HeldWorkflow {
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error
       const now = await this.#store.readWorkflow(workflowId).catch(() => undefined)
-      if (now?.record.status === 'CANCELED') this.#cancel()
-      else {
+      if (now?.record.status === 'CANCELED') this.#cancel(false)
+      else if (now && this.#cancelRequested(now.record)) {
+        this.#current = now
+        this.#cancel(true)
+      } else {
         const by = now?.record.owner
         const detail = !now
           ? 'deleted'
@@ -186,16 +203,28 @@ export class Lease implements HeldWorkflow {
     if (now?.version !== this.#current.version) this.#follow(now)
   }
 
-  #cancel(): void {
+  #cancel(requested: boolean): void {
     this.#canceled = true
     this.stop()
-    this.#events.onCancel()
+    this.#events.onCancel(requested)
+  }
+
+  /** Whether `record` is this runner's and asks it to stop (see `WorkflowRecord.cancelRequested`). */
+  #cancelRequested(record: WorkflowRecord): boolean {
+    return (
+      record.status === 'RUNNING' &&
+      record.owner?.runnerId === this.#runner.runnerId &&
+      record.cancelRequested !== undefined
+    )
   }
 
   /** Acts on a record someone else may have written since this runner's last write. */
   #follow(now: Versioned<WorkflowRecord> | undefined): void {
     if (now?.record.status === 'CANCELED') {
-      this.#cancel()
+      this.#cancel(false)
+    } else if (now && this.#cancelRequested(now.record)) {
+      this.#current = now // the acknowledgement is written from this version
+      this.#cancel(true)
     } else if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== this.#runner.runnerId) {
       this.#lose(`the workflow record changed: ${now ? `now ${now.record.status}` : 'deleted'}`)
     } else {

@@ -2,7 +2,8 @@
 // their JSON. Every record is JSON; step outputs inside are codec strings. The layout:
 //
 //   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap);
-//                                    a small submitted graph is inline in it (`graph` is an object)
+//                                    a small submitted graph is inline in it (`graph` is an object); a cancel
+//                                    of a workflow driven elsewhere is a request in it (`cancelRequested`)
 //   workflows/<id>/graph/<nonce>     a large submitted graph (`graph` is the nonce; unique key: a losing
 //                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
 //   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent); the
@@ -96,6 +97,13 @@ export interface WorkflowRecord {
    */
   leaseExpiresAt?: number
   error?: RecordedError
+  /**
+   * A cancel asked the live owner to stop (`cancel()` in another runtime, set by compare-and-swap
+   * while the record is RUNNING): the owner reads its records at every heartbeat, stops starting
+   * and committing steps, and acknowledges by writing CANCELED. A runner taking the workflow over
+   * with this set cancels it before starting anything.
+   */
+  cancelRequested?: { at: number; by: RunnerInfo }
   output?: StoredOutput
   /**
    * In a SUCCESSFUL record that is also the commit of the root step (which returned a value, now

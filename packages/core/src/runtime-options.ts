@@ -22,8 +22,9 @@ export interface RuntimeOptions {
    */
   leaseTtlMs?: number
   /**
-   * How often a runner looks at the records of the workflows it drives (reads), noticing a cancel
-   * from another process, and checks its runner lease: it renews it (one write, however many
+   * How often a runner looks at the records of the workflows it drives (one read each), noticing
+   * a cancel from another process (so a `cancel()` elsewhere waits about this long), and checks
+   * its runner lease: it renews it (one write, however many
    * workflows) when less than half of it, or less than two heartbeats of it, is left. A runtime
    * that drives nothing renews nothing. Default `leaseTtlMs / 3`.
    */

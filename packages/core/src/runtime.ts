@@ -3,6 +3,7 @@
 // driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
 // (`init()`); tests and tools may create more.
 
+import { type CancelOutcome, cancelWorkflow } from './cancel.js'
 import {
   derivedStatus,
   newRunner,
@@ -35,7 +36,7 @@ import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import { type BatchOutcome, StartBatches } from './start-batches.js'
 import type { Json, StepNode } from './step.js'
 import type { Storage } from './storage.js'
-import { WorkflowStore, withoutOwner } from './store.js'
+import { WorkflowStore } from './store.js'
 import { decodeOutput, executionErrorOf, type PreparedRun, prepareRun, startRun } from './workflow-run.js'
 
 /** Options of `run()` and `runAsync()`. */
@@ -56,8 +57,8 @@ export interface WorkflowHandle<T> {
   readonly workflowId: string
   /** The workflow's output; rejects with `WorkflowExecutionError` or `WorkflowCancelledError`. */
   result(): Promise<T>
-  /** Cancels the workflow (see `Runtime.cancel`). */
-  cancel(): Promise<void>
+  /** Cancels the workflow (see `Runtime.cancel`); resolves to its status then. */
+  cancel(): Promise<'CANCELED' | 'SUCCESSFUL'>
 }
 
 /** Options of `resume` and `resumeAsync`. */
@@ -70,12 +71,16 @@ interface ActiveRun {
   controller: LazyAbortController
   execution: Execution
   result: Promise<unknown>
+  /** Stops the run at once; resolves once its CANCELED record is written. */
+  cancel: () => Promise<void>
 }
 
 interface QueuedRun {
   workflowId: string
   /** Takes the workflow over; settles once it runs here (or turned out to be someone else's). */
   start: () => Promise<void>
+  /** Canceled while queued: its result rejects with `WorkflowCancelledError` at once. */
+  canceled: () => void
 }
 
 /** Runs, resumes and cancels workflows on one storage. */
@@ -102,6 +107,12 @@ export class Runtime {
   readonly #queued = new Map<string, Promise<unknown>>()
   #starting = 0
   readonly #idleWaiters = new Set<() => void>()
+  /**
+   * Workflows canceled through this runtime lately, until when: a run of one that this runtime was
+   * claiming at that moment (its record already names this runner, the run not started yet) is
+   * canceled as it starts, before any step.
+   */
+  readonly #canceling = new Map<string, number>()
 
   constructor(storage: StorageSpec, options: RuntimeOptions = {}) {
     const settings = runtimeSettings(options)
@@ -312,6 +323,7 @@ export class Runtime {
     const result = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         workflowId,
+        canceled: () => reject(new WorkflowCancelledError(workflowId)),
         // Taken over like any PENDING workflow; if another runner (a worker) took it first, follow it.
         start: () =>
           this.resumeAsync<T>(workflowId).then(
@@ -370,26 +382,49 @@ export class Runtime {
     return derivedStatus(record, this.runner, this.#active.has(record.workflowId))
   }
 
-  /** Cancels a workflow: it becomes `CANCELED`, and a run in this process aborts its steps. A finished workflow is left as it is. */
-  async cancel(workflowId: string): Promise<void> {
+  /**
+   * Cancels a workflow and resolves to its status: `CANCELED`, or `SUCCESSFUL` for one that had
+   * succeeded (left as it is; so is a CANCELED one). Once it resolves, no step of the workflow
+   * starts anywhere and no result finishing later is committed. A run in this runtime stops at
+   * once; a run driven by another live runner is asked to stop and acknowledges within about one
+   * of its heartbeats (`CancelNotAcknowledgedError` after `leaseTtlMs + heartbeatMs` without it);
+   * PENDING, FAILED and RESUMABLE workflows become CANCELED here. `cancelDetailed` also says what
+   * it waited for.
+   */
+  async cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
+    return (await this.cancelDetailed(workflowId)).status
+  }
+
+  /**
+   * Like `cancel`, resolving to what it found and what it waited for. `onWaiting` is called when
+   * it starts waiting for a live runner in another process (at most `upToMs`).
+   */
+  async cancelDetailed(
+    workflowId: string,
+    options: { onWaiting?: (owner: RunnerInfo, upToMs: number) => void } = {},
+  ): Promise<CancelOutcome> {
     validateWorkflowId(workflowId)
+    // A run of this runtime stops now, before any await lets another of its steps start.
+    void this.#active.get(workflowId)?.cancel()
     const store = await this.#store
-    for (;;) {
-      const current = await store.requireWorkflow(workflowId)
-      const { status } = current.record
-      if (status === 'CANCELED' || status === 'SUCCESSFUL') break
-      try {
-        await store.updateWorkflow(current, {
-          ...withoutOwner(current.record),
-          status: 'CANCELED',
-          endedAt: Date.now(),
-        })
-        break
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error
-      }
-    }
-    this.#active.get(workflowId)?.controller.abort()
+    const now = Date.now()
+    for (const [id, until] of this.#canceling) if (until < now) this.#canceling.delete(id)
+    this.#canceling.set(workflowId, now + 2 * this.leaseTtlMs)
+    const outcome = await cancelWorkflow(
+      {
+        store,
+        runner: this.runner,
+        leaseTtlMs: this.leaseTtlMs,
+        heartbeatMs: this.heartbeatMs,
+        cancelLocal: (id) => this.#active.get(id)?.cancel(),
+        ...(options.onWaiting ? { onWaiting: options.onWaiting } : {}),
+      },
+      workflowId,
+    )
+    // Queued here under maxRunningWorkflows: it leaves the queue, and its run() rejects now.
+    const queued = this.#queue.findIndex((q) => q.workflowId === workflowId)
+    if (queued !== -1 && outcome.status === 'CANCELED') this.#queue.splice(queued, 1)[0]?.canceled()
+    return outcome
   }
 
   async #resumeRecord<T>(
@@ -460,7 +495,9 @@ export class Runtime {
     prepared: PreparedRun,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
-    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, prepared)
+    const canceled = this.#canceling.has(workflowId)
+    this.#canceling.delete(workflowId)
+    const run = startRun(this, store, this.#runnerLease, epoch, taken, plan, resume, prepared, canceled)
     const ended = () => {
       run.lease.stop()
       this.#runnerLease.unhold()
@@ -495,7 +532,12 @@ export class Runtime {
         })
       },
     ) as Promise<T>
-    this.#active.set(workflowId, { controller: run.controller, execution: run.execution, result })
+    this.#active.set(workflowId, {
+      controller: run.controller,
+      execution: run.execution,
+      result,
+      cancel: run.cancel,
+    })
     return this.#handle(workflowId, result)
   }
 }

@@ -33,6 +33,11 @@ export interface ExecutionOptions {
   abort: LazyAbortController
   /** Called after each step commits (progress, heartbeats). */
   onStepDone?: (node: PlanNode) => void
+  /**
+   * Checked before each attempt starts: `undefined` (no I/O) while this runner may start steps,
+   * else a promise to wait for (a lease to re-assert after a pause), rejecting when it may not.
+   */
+  beforeStart?: () => Promise<void> | undefined
   /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */
   beforeCommit?: () => Promise<void> | undefined
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */

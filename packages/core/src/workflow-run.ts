@@ -1,6 +1,8 @@
 // One run of a workflow in this process: its lease and its Execution wired together, and the final
-// record that says how the run ended (SUCCESSFUL, FAILED, or RUNNING without an owner, for another
-// runner to resume), written by compare-and-swap so that a run never overwrites another's end.
+// record that says how the run ended (SUCCESSFUL, FAILED, CANCELED, or RUNNING without an owner, for
+// another runner to resume), written by compare-and-swap so that a run never overwrites another's
+// end. A cancel (of this process, or a request in the record) stops the run at once, in memory, and
+// is acknowledged by the CANCELED record, written once no step record is being written.
 
 import { type Codec, encodeValue, reduceError } from './codec.js'
 import {
@@ -35,6 +37,11 @@ export interface WorkflowRun {
   readonly lease: Lease
   /** The workflow's output once the final record is written; rejects as `run()` does. */
   readonly result: Promise<unknown>
+  /**
+   * Cancels the run: no step starts and nothing is committed from now on (in memory, at once);
+   * resolves once the CANCELED record is written (or the record turned out to have ended otherwise).
+   */
+  cancel(): Promise<void>
 }
 
 /**
@@ -74,6 +81,7 @@ export function prepareRun(
       codec: settings.codec,
       maxConcurrency: settings.maxConcurrency,
       abort: controller,
+      beforeStart: () => parts.lease?.ensure(),
       beforeCommit: () => parts.lease?.ensure(),
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
       onStoredSubGraph: (graph) =>
@@ -113,11 +121,24 @@ export function startRun(
   plan: Plan,
   resume: boolean,
   prepared: PreparedRun,
+  canceled = false,
 ): WorkflowRun {
   const parts = prepared as RunParts
   const { controller, execution } = parts
+  let acknowledging: Promise<void> | undefined
+  const cancel = (): Promise<void> => {
+    controller.abort()
+    if (!acknowledging) {
+      acknowledging = execution.writesSettled().then(() => writeCanceled(store, settings.runner, lease))
+      acknowledging.catch(() => {})
+    }
+    return acknowledging
+  }
   const lease = new Lease(store, settings.runner, runnerLease, taken, epoch, settings.heartbeatMs, {
-    onCancel: () => controller.abort(),
+    onCancel: (requested) => {
+      if (requested) void cancel()
+      else controller.abort()
+    },
     onLost: (error) => {
       execution.halt({ kind: 'infrastructure', error })
       controller.abort()
@@ -125,8 +146,54 @@ export function startRun(
   })
   parts.lease = lease
   lease.start()
-  const result = driveToEnd(store, settings.codec, parts, execution.run(plan, resume))
-  return { controller, execution, lease, result }
+  // Canceled before this run began (a request in the record it took over, or a cancel in this
+  // process while it was being claimed): aborted before the execution starts anything.
+  if (canceled || taken.record.cancelRequested !== undefined) void cancel()
+  const result = driveToEnd(store, settings, parts, execution.run(plan, resume), () => acknowledging)
+  return { controller, execution, lease, result, cancel }
+}
+
+/**
+ * Writes CANCELED from this runner's latest version of the record, by compare-and-swap, following
+ * newer versions of its own record (a cancel request written meanwhile). Gives up quietly when the
+ * record ended otherwise or belongs to someone else now: the canceler reads that.
+ */
+async function writeCanceled(store: WorkflowStore, runner: RunnerInfo, lease: Lease): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const { rootStep: _root, resumedFrom: _from, ...rest } = withoutOwner(lease.current.record)
+    try {
+      await lease.update({ ...rest, status: 'CANCELED', endedAt: Date.now() })
+      return
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error
+      const now = await store.readWorkflow(rest.workflowId)
+      if (now?.record.status !== 'RUNNING' || now.record.owner?.runnerId !== runner.runnerId) return
+      lease.adopt(now)
+    }
+  }
+}
+
+/**
+ * After a compare-and-swap of the run's own record lost: whether the record now asks this runner
+ * to stop (`cancelRequested`). Then the run acknowledges by writing CANCELED instead of its end.
+ */
+async function cancelRequestedNow(
+  store: WorkflowStore,
+  runner: RunnerInfo,
+  lease: Lease,
+  error: unknown,
+): Promise<boolean> {
+  if (!(error instanceof ConditionFailedError)) return false
+  const now = await store.readWorkflow(lease.current.record.workflowId).catch(() => undefined)
+  if (
+    now?.record.status !== 'RUNNING' ||
+    now.record.owner?.runnerId !== runner.runnerId ||
+    now.record.cancelRequested === undefined
+  )
+    return false
+  lease.adopt(now)
+  await writeCanceled(store, runner, lease)
+  return true
 }
 
 /**
@@ -136,12 +203,14 @@ export function startRun(
  */
 async function driveToEnd(
   store: WorkflowStore,
-  codec: Codec,
+  settings: RunSettings,
   parts: RunParts,
   running: Promise<unknown>,
+  acknowledging: () => Promise<void> | undefined,
 ): Promise<unknown> {
   const lease = parts.lease as Lease
   const execution = parts.execution
+  const { codec, runner } = settings
   const taken = lease.current.record
   const workflowId = taken.workflowId
   // The final records carry no owner or lease: the workflow is no longer held by anyone. An end
@@ -167,14 +236,22 @@ async function driveToEnd(
     lease.stop()
     const next: WorkflowRecord = { ...base(true), status: 'SUCCESSFUL', endedAt: Date.now(), output: stored }
     if (root) next.rootStep = root.run
-    const won = await writeEnd(store, lease, next)
+    const won = await writeEnd(store, runner, lease, next)
     return won ? decodeOutput(store, codec, won) : output
   } catch (error) {
     lease.stop()
     if (parts.cleared) await parts.cleared
     const failure =
-      error instanceof ExecutionStopped ? error.failure : ({ kind: 'infrastructure', error } as const)
-    if (failure.kind === 'canceled') throw new WorkflowCancelledError(workflowId)
+      error instanceof ExecutionStopped
+        ? error.failure
+        : error instanceof WorkflowCancelledError
+          ? ({ kind: 'canceled' } as const)
+          : ({ kind: 'infrastructure', error } as const)
+    if (failure.kind === 'canceled') {
+      // `run()` rejects once the CANCELED record is written (or known to be impossible).
+      await acknowledging()?.catch(() => {})
+      throw new WorkflowCancelledError(workflowId)
+    }
     if (failure.kind === 'step') {
       const recorded = reduceError(
         failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
@@ -190,13 +267,17 @@ async function driveToEnd(
           stepId: failure.stepId,
         },
       }
-      const won = await writeEnd(store, lease, failed)
+      const won = await writeEnd(store, runner, lease, failed)
       if (won) return decodeOutput(store, codec, won)
       throw new WorkflowExecutionError(workflowId, failure.stepId, failure.error)
     }
     // Not the workflow's fault (storage down, step not registered, shutdown, lease lost): leave
     // it resumable by giving up ownership, if the storage (and the lease) still let us.
-    await lease.update({ ...base(false), status: 'RUNNING' }).catch(() => {})
+    let canceled = false
+    await lease.update({ ...base(false), status: 'RUNNING' }).catch(async (lost: unknown) => {
+      canceled = await cancelRequestedNow(store, runner, lease, lost).catch(() => false)
+    })
+    if (canceled) throw new WorkflowCancelledError(workflowId)
     if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
     throw failure.error
   }
@@ -205,10 +286,12 @@ async function driveToEnd(
 /**
  * Writes the final record. When someone else wrote the record first, the run ends as it ended
  * there, never overwriting it: canceled, failed, or SUCCESSFUL (that record is returned, and its
- * output adopted: another runner committed the root step first).
+ * output adopted: another runner committed the root step first). A cancel request that came
+ * meanwhile is acknowledged instead: the run ends CANCELED.
  */
 async function writeEnd(
   store: WorkflowStore,
+  runner: RunnerInfo,
   lease: Lease,
   next: WorkflowRecord,
 ): Promise<WorkflowRecord | undefined> {
@@ -217,6 +300,8 @@ async function writeEnd(
     return undefined
   } catch (error) {
     if (!(error instanceof ConditionFailedError)) throw error
+    if (await cancelRequestedNow(store, runner, lease, error))
+      throw new WorkflowCancelledError(next.workflowId)
     const now = await store.readWorkflow(next.workflowId)
     if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
     if (now?.record.status === 'SUCCESSFUL') return now.record

@@ -1,6 +1,7 @@
 // `wf cancel` from another process stops a running workflow within one heartbeat: the runner's
-// heartbeat finds the record CANCELED, aborts its in-flight step through the step's signal (the
-// step logs the abort), and its run rejects with WF_CANCELED.
+// heartbeat finds the cancel request in the record, aborts its in-flight step through the step's
+// signal (the step logs the abort), acknowledges with the CANCELED record (which `wf cancel` waits
+// for), and its run rejects with WF_CANCELED.
 
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -50,9 +51,13 @@ it('wf cancel from another process stops the runner within one heartbeat, aborti
             }),
         ),
     )
-    expect(cancel).toMatchObject({ code: 0, stdout: `canceled ${workflowId}\n`, stderr: '' })
+    expect(cancel).toMatchObject({ code: 0, stderr: '' })
+    // It returns once the runner acknowledged: from then on no step of the workflow starts.
+    expect(cancel.stdout).toMatch(
+      new RegExp(`^canceled ${workflowId}: its runner .+:${running.pid} stopped it and acknowledged`),
+    )
     const exited = await running.exited
-    // The cancel is written before the `wf` process exits, so this bounds the runner's reaction.
+    // The runner acknowledges before the `wf` process exits, so this bounds the runner's reaction.
     expect(exited.at - cancel.at).toBeLessThan(HEARTBEAT_MS * 3 + 1000)
     expect(exited.code).toBe(1)
     expect(lastJson(running).error?.code).toBe('WF_CANCELED')

@@ -11,6 +11,7 @@
 // `import` stands in for `--import` when none is given.
 
 import {
+  type CancelOutcome,
   InvalidOptionsError,
   InvalidWorkflowIdError,
   StorageConfigError,
@@ -119,11 +120,6 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
   /** The width the id column may take on this terminal (none when stdout is not one: full ids). */
   const idWidth = (rest: number): number | undefined =>
     io.stdout.isTTY ? firstColumnWidth(io.stdout.columns, rest) : undefined
-  const fail = (message: string): void => {
-    code = 1
-    if (out.json) out.stderr(`${JSON.stringify({ error: { code: 'WF_CLI', message } })}\n`)
-    else out.stderr(`${paint(out, 'red', 'wf:')} ${message}\n`)
-  }
 
   const program = new Command('wf')
     .description('Manage wf workflows: list, inspect, resume, cancel and delete them; run workers.')
@@ -219,14 +215,22 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
 
   program
     .command('cancel')
-    .description('cancel a workflow (it cannot be resumed afterwards)')
+    .description(
+      'cancel a workflow (it cannot be resumed afterwards); returns once no step of it can start anywhere',
+    )
     .argument('<id>', 'workflow id')
     .action(async (id: string, _options: object, command: Command) => {
       const { client, out } = context(command)
-      await client.cancel(id)
-      const now = await client.getStatus(id)
-      if (now !== 'CANCELED') return fail(`workflow "${id}" is ${now}: there is nothing to cancel`)
-      out.stdout(out.json ? JSON.stringify({ workflowId: id, status: now }) : `canceled ${id}`)
+      // A run elsewhere stops at its runner's next heartbeat (5 s by default): say so on a terminal.
+      const onWaiting = ({ host, pid }: { host: string; pid: number }, upToMs: number) => {
+        if (io.stderr.isTTY && !out.json)
+          io.stderr.write(
+            `waiting for its runner ${host}:${pid} to stop it (at its next heartbeat; at most ${Math.round(upToMs / 1000)} s)…\n`,
+          )
+      }
+      const done = await client.runtime.cancelDetailed(id, { onWaiting })
+      if (out.json) return out.stdout(JSON.stringify(done))
+      out.stdout(cancelText(done))
     })
 
   program
@@ -367,5 +371,24 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     return usage ? 2 : 1
   } finally {
     await client?.close().catch(() => {})
+  }
+}
+
+/** What `wf cancel` did and what it waited for, in one line. */
+function cancelText(done: CancelOutcome): string {
+  const { workflowId, status, owner, elapsedMs } = done
+  if (status === 'SUCCESSFUL') return `${workflowId} is SUCCESSFUL: it had finished, nothing to cancel`
+  const by = owner ? `${owner.host}:${owner.pid}` : ''
+  switch (done.waitedFor) {
+    case 'owner':
+      return `canceled ${workflowId}: its runner ${by} stopped it and acknowledged (waited ${elapsedMs} ms); no step of it will start again`
+    case 'owner-gone':
+      return `canceled ${workflowId}: its runner ${by} is gone (process exited or lease expired), nothing was running it`
+    case 'this-process':
+      return `canceled ${workflowId}: stopped in this process`
+    default:
+      return done.was === 'CANCELED'
+        ? `${workflowId} was already CANCELED`
+        : `canceled ${workflowId}: it was ${done.was}, nothing was running it`
   }
 }

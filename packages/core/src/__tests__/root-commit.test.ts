@@ -147,14 +147,20 @@ describe('the final workflow record commits the root step', () => {
   it('a cancel that lands between the root and the final record wins: the run is canceled, nothing is committed', async () => {
     const { storage, hooks } = probeStorage()
     const runtime = new Runtime(storage)
+    let canceling: Promise<string> | undefined
     hooks.before = async (key) => {
       if (key !== storeKeys.index('SUCCESSFUL', 'canceled')) return
       hooks.before = async () => {}
-      await new Runtime(storage).cancel('canceled')
+      // Another runtime asks the owner to stop: its request is in the record before the final write.
+      const other = new Runtime(storage)
+      canceling = other.cancel('canceled')
+      const store = await other.store()
+      while ((await store.requireWorkflow('canceled')).record.cancelRequested === undefined) await sleep(1)
     }
     await expect(runtime.run(total(leaf(0), leaf(1)), { workflowId: 'canceled' })).rejects.toBeInstanceOf(
       WorkflowCancelledError,
     )
+    await expect(canceling).resolves.toBe('CANCELED')
     const store = await runtime.store()
     const { record } = await store.requireWorkflow('canceled')
     expect(record.status).toBe('CANCELED')
