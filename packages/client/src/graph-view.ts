@@ -128,7 +128,7 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
   for (const view of byId.values()) view.status = statusOf(view)
 
   // A FAILED workflow names the step that failed; the steps that continued into it failed too.
-  const failure = record.status === 'FAILED' ? record.error : undefined
+  const failure = record.status === 'FAILED' || record.resumedFrom === 'FAILED' ? record.error : undefined
   let failed = failure ? byId.get(failure.stepId) : undefined
   while (failure && failed) {
     failed.status = 'FAILED'

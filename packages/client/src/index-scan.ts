@@ -6,6 +6,7 @@
 
 import {
   compareKeys,
+  nextPageAfter,
   type Runtime,
   STORED_STATUSES,
   type StoredStatus,
@@ -45,8 +46,9 @@ async function fill(store: WorkflowStore, cursor: PrefixCursor, pageSize: number
     )
     cursor.ids = page.keys.map((key) => key.slice(cursor.prefix.length))
     cursor.pos = 0
-    cursor.after = page.next
-    if (page.next === undefined || page.keys.length === 0) cursor.exhausted = true
+    // A storage whose `next` does not move forward would page for ever: StorageContractError.
+    cursor.after = nextPageAfter(cursor.prefix, cursor.after, page)
+    if (cursor.after === undefined) cursor.exhausted = true
   }
 }
 

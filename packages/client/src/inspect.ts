@@ -95,9 +95,10 @@ export async function workflowOutput(
       if (!record.output) throw new WfError('WF_INTERNAL', `workflow "${workflowId}" has no stored output`)
       return runtime.codec.decode(await store.loadOutput(workflowId, record.output))
     }
-    if (record.status === 'FAILED') throw executionErrorOf(record)
     if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
     const status = runtime.deriveStatus(record)
+    // Also a resumed failure whose runner died before it committed anything (`resumedFrom`).
+    if (status === 'FAILED') throw executionErrorOf(record)
     if (status === 'RESUMABLE') throw new WorkflowOutputUnavailableError(workflowId, status)
     // RUNNING in another runtime or process, or PENDING: its record will say how it ended.
     await sleep(pollIntervalMs, signal)
@@ -116,7 +117,7 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
   }
   if (record.endedAt !== undefined) meta.stats.endTime = record.endedAt
   if (record.startedAt !== undefined) meta.stats.lastRunStartTime = record.startedAt
-  if (record.status === 'FAILED' && record.error) {
+  if (status === 'FAILED' && record.error) {
     const { stepId, name, message, stack } = record.error
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }

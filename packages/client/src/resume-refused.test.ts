@@ -19,6 +19,7 @@ import {
   StorageUnavailableError,
   storeKeys,
   WorkflowCodeChangedError,
+  WorkflowExecutionError,
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
@@ -259,6 +260,8 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
         expect(record).toMatchObject({ status: 'RUNNING', resumedFrom: 'FAILED', runs: 2 })
         expect(record.error?.message).toBe('second failed')
         expect(await client.getStatus('rf-early')).toBe('FAILED')
+        await expect(client.getOutput('rf-early')).rejects.toBeInstanceOf(WorkflowExecutionError)
+        expect((await client.getMetadata('rf-early')).error?.message).toBe('second failed')
         expect(await client.getStatus('rf-later')).toBe('RESUMABLE')
         expect(await client.listAll('FAILED')).toEqual([{ workflowId: 'rf-early', status: 'FAILED' }])
         expect(await client.listAll('RESUMABLE')).toEqual([{ workflowId: 'rf-later', status: 'RESUMABLE' }])
