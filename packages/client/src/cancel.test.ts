@@ -4,7 +4,7 @@
 // acknowledge makes cancel reject with CancelNotAcknowledgedError; a dead one (SIGKILL) is canceled
 // by cancel() itself.
 
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
@@ -14,11 +14,12 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { CancelNotAcknowledgedError, Runtime, type Storage, step, storeKeys } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CliResult, runWf } from './__tests__/cli-run.js'
 import { backends, storageFsDist, until } from './__tests__/harness.js'
 import { WorkflowClient } from './client.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const bin = join(here, '../bin/wf.js')
+const _bin = join(here, '../bin/wf.js')
 const runnerScript = join(here, '__tests__/fixtures/cancel-runner.mjs')
 const storageS3Dir = join(here, '../../storage-s3')
 const storageS3Dist = join(storageS3Dir, 'dist/index.js')
@@ -330,17 +331,8 @@ describe.skipIf(!folder.available)('wf cancel', { timeout: 30_000 }, () => {
     await rm(app, { recursive: true, force: true })
   })
 
-  function wf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [bin, '--storage', place.uri, ...args],
-        { cwd: app, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '' } },
-        (error, stdout, stderr) => {
-          resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr })
-        },
-      )
-    })
+  function wf(args: string[]): Promise<CliResult> {
+    return runWf(['--storage', place.uri, ...args], { cwd: app })
   }
 
   it('says what it waited for: the runner in another process, or nothing; a SUCCESSFUL workflow exits 0', async () => {

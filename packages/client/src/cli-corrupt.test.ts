@@ -3,51 +3,32 @@
 // `delete --force` clears it, `wf doctor [--fix]` reports and repairs; and the project config
 // file (wf.config.json, package.json's `wf`), TypeScript step modules, and readable messages.
 
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { type Storage, storeKeys } from '@wf/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
 import { backends, storageFsDist } from './__tests__/harness.js'
 import { main } from './cli/program.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const bin = join(here, '../bin/wf.js')
+const _bin = join(here, '../bin/wf.js')
 const fixtures = join(here, '__tests__/fixtures')
 const steps = join(fixtures, 'steps.mjs')
 const hasFolder = backends.some((b) => b.name === 'folder')
 const GARBLE = new TextEncoder().encode('{"v":1,"workflowId":"w-')
 
-interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 let app: string
 let data: string
 
-function wf(args: string[], env: Record<string, string> = {}, cwd = app): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { cwd, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '', ...env } },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr })
-      },
-    )
-  })
+function wf(args: string[], env: Record<string, string> = {}, cwd = app): Promise<CliResult> {
+  return runWf(args, { cwd, env })
 }
 
-function create(folder: string, ...scenarios: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(fixtures, 'create.mjs'), folder, ...scenarios], (error) =>
-      error ? reject(error) : resolve(),
-    )
-  })
+async function create(folder: string, ...scenarios: string[]): Promise<void> {
+  await runFixture('create.mjs', [folder, ...scenarios])
 }
 
 async function open(folder: string): Promise<Storage> {

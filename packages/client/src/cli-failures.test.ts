@@ -2,52 +2,33 @@
 // application filled: the failed step's attempts, duration, error and stack, a caught error, and
 // a fan-out continuation whose runner was killed with SIGKILL, resumed and read back.
 
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Storage, WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
 import { backends, folderStorage, until } from './__tests__/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const bin = join(here, '../bin/wf.js')
+const _bin = join(here, '../bin/wf.js')
 const fixtures = join(here, '__tests__/fixtures')
 const steps = join(fixtures, 'failing-steps.mjs')
 const hasFolder = backends.some((b) => b.name === 'folder')
-
-interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
 
 let app: string
 let data: string
 let storage: Storage
 let store: WorkflowStore
 
-function wf(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, '--storage', data, ...args],
-      { cwd: app, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '' }, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-  })
+function wf(args: string[]): Promise<CliResult> {
+  return runWf(['--storage', data, ...args], { cwd: app, timeout: 20_000 })
 }
 
-function create(...scenarios: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(fixtures, 'create-failures.mjs'), data, ...scenarios], (error) =>
-      error ? reject(error) : resolve(),
-    )
-  })
+async function create(...scenarios: string[]): Promise<void> {
+  await runFixture('create-failures.mjs', [data, ...scenarios])
 }
 
 describe.skipIf(!hasFolder)('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {

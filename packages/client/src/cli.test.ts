@@ -1,49 +1,30 @@
 // The `wf` command, spawned as a real process (node bin/wf.js) against a real folder that a
 // fixture application filled, including a workflow whose runner was killed with SIGKILL.
 
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
 import { backends, storageFsDist } from './__tests__/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const bin = join(here, '../bin/wf.js')
+const _bin = join(here, '../bin/wf.js')
 const fixtures = join(here, '__tests__/fixtures')
 const hasFolder = backends.some((b) => b.name === 'folder')
-
-interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
 
 let app: string
 let data: string
 
 /** Runs `wf` in the fixture application's folder (where @wf/storage-fs resolves, as in a real app). */
-function wf(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { cwd: app, env: { ...process.env, NO_COLOR: '', WF_STORAGE: '', ...env } },
-      (error, stdout, stderr) => {
-        const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-  })
+function wf(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runWf(args, { cwd: app, env })
 }
 
-function create(...scenarios: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(fixtures, 'create.mjs'), data, ...scenarios], (error, stdout, stderr) =>
-      error ? reject(error) : resolve({ code: 0, stdout, stderr }),
-    )
-  })
+function create(...scenarios: string[]): Promise<CliResult> {
+  return runFixture('create.mjs', [data, ...scenarios])
 }
 
 /** Starts a run in a child process and SIGKILLs it while a step hangs: the workflow is left RUNNING with a dead runner. */

@@ -2,7 +2,7 @@
 // submits workflows (PENDING records) with its own runtime and watches the worker take and finish
 // them, then stops it with SIGTERM and checks what it left behind.
 
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process'
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Runtime, step, storeKeys, type WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CliResult, runWf } from './__tests__/cli-run.js'
 import { backends, folderStorage, until } from './__tests__/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -55,11 +56,11 @@ function startWorker(args: string[], env: Record<string, string> = {}): Worker {
   return { proc, stdout: () => out, stderr: () => err, exited }
 }
 
-function wf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: app }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr })
-    })
+function wf(args: string[]): Promise<CliResult> {
+  // As the user's shell would: WF_STORAGE and colour as they are.
+  return runWf(args, {
+    cwd: app,
+    env: { NO_COLOR: process.env.NO_COLOR, WF_STORAGE: process.env.WF_STORAGE },
   })
 }
 
