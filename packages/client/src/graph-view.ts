@@ -36,6 +36,12 @@ export interface StepView {
    */
   failures?: StepFailures
   /**
+   * The fingerprint of the step's code and options recorded with the graph it belongs to (the
+   * submitted one, or a continuation's, written when that step ran): a step name recorded at two
+   * moments may show two fingerprints in two views.
+   */
+  fingerprint?: string
+  /**
    * Whether the step's code or options differ from what the workflow was submitted with, as
    * registered in this process; `undefined` when this process has not registered the step.
    */
@@ -80,6 +86,7 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
       }
       if (parentStepId !== undefined) view.parentStepId = parentStepId
       const recorded = graph.fingerprints?.[node.name]
+      if (recorded !== undefined) view.fingerprint = recorded
       const definition = getRegisteredStep(node.name)
       if (recorded !== undefined && definition) view.codeChanged = fingerprintStep(definition) !== recorded
       byId.set(node.id, view)

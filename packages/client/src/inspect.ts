@@ -122,7 +122,11 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
-  if (record.runtime) meta.runtime = record.runtime
+  if (record.runtime) {
+    // The steps' fingerprints at submission: in the inline graph, or in the record beside it.
+    const steps = typeof record.graph === 'object' ? record.graph.fingerprints : record.runtime.steps
+    meta.runtime = steps ? { ...record.runtime, steps: { ...steps } } : record.runtime
+  }
   return meta
 }
 

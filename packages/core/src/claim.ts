@@ -3,14 +3,20 @@
 // only once the runner lease holds, and whether the runner a RUNNING record names is still there.
 
 import { randomBytes } from 'node:crypto'
-import { ConditionFailedError, InvalidOptionsError, WorkflowStillActiveError } from './errors.js'
+import { ConditionFailedError, InvalidOptionsError, quote, WorkflowStillActiveError } from './errors.js'
 import { type Plan, planFromStored } from './graph.js'
 import { HOST, pidAlive } from './host.js'
-import { newWorkflowId, validateWorkflowId } from './ids.js'
+import { newWorkflowId, validateMetadata, validateWorkflowId } from './ids.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from './records.js'
 import type { RunnerLease } from './runner-lease.js'
 import type { RunOptions } from './runtime.js'
-import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
+import {
+  type CodeChangePolicy,
+  checkCodeChange,
+  compareSteps,
+  currentRuntimeInfo,
+  type RuntimeInfo,
+} from './runtime-info.js'
 import { getRegisteredStep } from './step.js'
 import { type WorkflowStore, withoutOwner } from './store.js'
 
@@ -59,15 +65,18 @@ export function submission(options: RunOptions): {
   const workflowId = options.workflowId ?? newWorkflowId()
   validateWorkflowId(workflowId)
   const metadata = options.metadata ?? {}
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-    throw new InvalidOptionsError('metadata must be a plain JSON object')
-  }
-  try {
-    JSON.stringify(metadata)
-  } catch (error) {
-    throw new InvalidOptionsError(`metadata must be JSON-serializable: ${String(error)}`)
-  }
+  validateMetadata(metadata, `the run options of workflow ${quote(workflowId)}`)
   return { workflowId, metadata: metadata as WorkflowRecord['metadata'] }
+}
+
+/**
+ * What the workflow is submitted with. The steps' fingerprints ride in the record only when the
+ * graph that holds them is stored apart, so that `getMetadata` stays one read.
+ */
+function runtimeOf(plan: Plan, graph: WorkflowRecord['graph']): RuntimeInfo {
+  const runtime = currentRuntimeInfo()
+  if (typeof graph === 'string' && plan.stored.fingerprints) runtime.steps = plan.stored.fingerprints
+  return runtime
 }
 
 /**
@@ -93,7 +102,7 @@ export function submittedRecord(
       graph,
       rootStepId: plan.root.id,
       runs: 0,
-      runtime: currentRuntimeInfo(),
+      runtime: runtimeOf(plan, graph),
     }
   }
   return {
@@ -110,7 +119,7 @@ export function submittedRecord(
     owner: started.owner,
     lease: 'runner',
     startBatch: started.batch,
-    runtime: currentRuntimeInfo(),
+    runtime: runtimeOf(plan, graph),
   }
 }
 

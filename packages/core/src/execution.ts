@@ -6,7 +6,7 @@
 import { encodeValue } from './codec.js'
 import { StepCommitter } from './commit.js'
 import { AttemptContext, callInContext, callWithTimeout, type StepBody } from './context.js'
-import { StepNotRegisteredError, StepTimeoutError } from './errors.js'
+import { InvalidOptionsError, StepNotRegisteredError, StepTimeoutError } from './errors.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from './graph.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
@@ -172,8 +172,12 @@ export class Execution extends StepCommitter {
     }
     let retry: boolean
     try {
+      // wf refusing what the body asked of it (bad options or metadata on a node it built) is a
+      // bug in the code, not a passing fault: the same attempt would fail the same way.
       retry =
-        attempt <= (node.options.maxRetries ?? DEFAULT_MAX_RETRIES) && (node.options.retryOn?.(error) ?? true)
+        !(error instanceof InvalidOptionsError) &&
+        attempt <= (node.options.maxRetries ?? DEFAULT_MAX_RETRIES) &&
+        (node.options.retryOn?.(error) ?? true)
     } catch (retryOnError) {
       this.crashed(retryOnError)
       return

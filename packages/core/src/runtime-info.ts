@@ -23,6 +23,11 @@ export interface RuntimeInfo {
   lockfile?: { file: string; sha256: string }
   /** Versions of the @wf/* packages in use. */
   wfPackages: { [name: string]: string }
+  /**
+   * The fingerprint of each step's code and options at submission, by step name. Stored with the
+   * graph; `getMetadata` returns it here. In a record, only when the graph is not inline in it.
+   */
+  steps?: { [name: string]: string }
 }
 
 /** What to do when a workflow is resumed with other code than it was submitted with. */

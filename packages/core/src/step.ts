@@ -4,7 +4,7 @@
 
 import { isAbsolute } from 'node:path'
 import { InvalidOptionsError, InvalidStepNameError, StepAlreadyRegisteredError } from './errors.js'
-import { validateStepName } from './ids.js'
+import { validateMetadata, validateStepName } from './ids.js'
 import { type IsolateResourceLimits, RESOURCE_LIMITS } from './isolate.js'
 import type { RunOptions, WorkflowHandle } from './runtime.js'
 import { getRuntime } from './runtime.js'
@@ -336,20 +336,7 @@ export function validateStepOptions(options: StepOptions, where: string): void {
       throw new InvalidOptionsError(`${where}: ${flag} must be a boolean`)
     }
   }
-  if (options.metadata !== undefined) {
-    if (
-      typeof options.metadata !== 'object' ||
-      options.metadata === null ||
-      Array.isArray(options.metadata)
-    ) {
-      throw new InvalidOptionsError(`${where}: metadata must be a plain JSON object`)
-    }
-    try {
-      JSON.stringify(options.metadata)
-    } catch (error) {
-      throw new InvalidOptionsError(`${where}: metadata must be JSON-serializable (${String(error)})`)
-    }
-  }
+  if (options.metadata !== undefined) validateMetadata(options.metadata, where)
   validateIsolateOptions(options, where)
 }
 

@@ -20,6 +20,8 @@ interface StepJson {
   error?: StepView['error']
   /** Its failed attempts, when any failed (the last five errors, the count, the time span). */
   failures?: StepView['failures']
+  /** The fingerprint of its code and options recorded with its graph. */
+  fingerprint?: string
   /** Whether the step's code changed since submission (only known for steps this process registered). */
   codeChanged?: boolean
   children: StepJson[]
@@ -50,6 +52,7 @@ function stepJson(view: StepView): StepJson {
       out.durationMs = view.failures.endTime - view.failures.startTime
     }
   }
+  if (view.fingerprint !== undefined) out.fingerprint = view.fingerprint
   if (view.codeChanged !== undefined) out.codeChanged = view.codeChanged
   return out
 }
