@@ -34,7 +34,7 @@ export abstract class StepCommitter extends StepScheduler {
   /** The attempt's result cannot be stored: recorded as its failure, then the workflow fails (not retried). */
   #unstorable(node: PlanNode, error: unknown): void {
     this.recordFailure(node, error, false).then(() => {
-      this.stop({ kind: 'step', stepId: node.id, error })
+      this.failFor(node, error)
       this.finished()
     })
   }
@@ -191,7 +191,7 @@ export abstract class StepCommitter extends StepScheduler {
     } catch (error) {
       const failure = asResultError(node, result, error)
       await this.recordFailure(node, failure, false)
-      this.stop({ kind: 'step', stepId: node.id, error: failure })
+      this.failFor(node, failure)
       return
     }
     if (node.options.checkpoint !== false) {
@@ -220,6 +220,52 @@ export abstract class StepCommitter extends StepScheduler {
     }
     this.expand(node, sub, true)
     this.options.onStepDone?.(node)
+  }
+
+  protected override catchFailure(catcher: PlanNode, error: unknown): void {
+    this.track(
+      this.#commitCaught(catcher, {
+        ok: false,
+        error: error instanceof Error ? error : new Error(String(error)),
+      }),
+    )
+  }
+
+  /**
+   * A failure inside `catcher`'s continuation was caught: its outcome is committed once under a key
+   * of its own (its step record holds the continuation), then it completes with that outcome.
+   */
+  async #commitCaught(catcher: PlanNode, outcome: { ok: false; error: Error }): Promise<void> {
+    const { store, workflowId, codec } = this.options
+    let value: unknown = outcome
+    if (catcher.options.checkpoint !== false) {
+      const text = encodeValue(codec, outcome, 'result', catcher.id)
+      const output = store.inlineOutput(text) ?? (await store.storeOutput(workflowId, text))
+      await this.options.beforeCommit?.()
+      if (this.aborted) return
+      const record: StepRecord = {
+        v: 1,
+        name: catcher.name,
+        startTime: catcher.startTime,
+        endTime: Date.now(),
+        attempts: catcher.attempts,
+        kind: 'value',
+        output,
+      }
+      this.#writing++
+      let committed: StepRecord
+      try {
+        committed = await store.commitCaught(workflowId, catcher.id, record)
+      } finally {
+        this.#wrote()
+      }
+      // Another runner caught it first: its outcome is the one.
+      if (committed !== record)
+        value = codec.decode(await store.loadOutput(workflowId, committed.output as StoredOutput))
+    }
+    if (this.aborted) return
+    this.complete(catcher, value, true)
+    this.options.onStepDone?.(catcher)
   }
 
   /**
@@ -287,6 +333,18 @@ export abstract class StepCommitter extends StepScheduler {
       )
       this.complete(node, this.options.codec.decode(text), live)
       return undefined
+    }
+    if (node.options.catchExceptions) {
+      // A failure in its continuation was caught: the outcome stands, the continuation is not run.
+      const caught = await this.options.store.readCaught(this.options.workflowId, node.id)
+      if (caught) {
+        const text = await this.options.store.loadOutput(
+          this.options.workflowId,
+          caught.output as StoredOutput,
+        )
+        this.complete(node, this.options.codec.decode(text), live)
+        return undefined
+      }
     }
     const graph = record.graph as NonNullable<StepRecord['graph']>
     this.options.onStoredSubGraph?.(graph)

@@ -84,6 +84,11 @@ export class Execution extends StepCommitter {
 
   protected override start(node: PlanNode): void {
     node.state = NodeState.Running
+    // In the continuation of a step that caught a failure there: not run, its outcome stands.
+    if (this.abandoned(node)) {
+      this.finished()
+      return
+    }
     const definition = node.definition
     if (!definition) {
       this.stop({
@@ -197,7 +202,7 @@ export class Execution extends StepCommitter {
         this.commit(node, { ok: false, error: error instanceof Error ? error : new Error(String(error)) })
         return
       }
-      this.stop({ kind: 'step', stepId: node.id, error })
+      this.failFor(node, error)
       this.finished()
     })
   }

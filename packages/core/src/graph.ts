@@ -50,6 +50,8 @@ export interface PlanNode {
   output: unknown
   /** Set on the root of a continuation: the node whose output this sub-graph's output becomes. */
   continuationOf: PlanNode | undefined
+  /** Set on every node of a continuation: the step that returned it (a `catchExceptions` one catches its failures). */
+  scope: PlanNode | undefined
   startTime: number
   attempts: number
 }
@@ -218,6 +220,7 @@ function newPlanNode(
     state: NodeState.Planned,
     output: undefined,
     continuationOf: undefined,
+    scope: undefined,
     // Not 0: a field that starts as a small integer and then holds a timestamp changes its
     // representation, and V8 throws away the code optimized for the old one.
     startTime: Number.NaN,

@@ -9,6 +9,8 @@
 //   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent); the
 //                                    root step, when it returns a value, has none: the SUCCESSFUL workflow
 //                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
+//   workflows/<id>/caught/<stepId>   the outcome of a catchExceptions step whose continuation failed
+//                                    ({ ok: false, error }), committed once beside its continuation record
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
 //   workflows/<id>/failures/<stepId> a step's failed attempts (the last five errors, the attempt count, the
 //                                    time span), written by the runner each time an attempt fails (never when
@@ -226,6 +228,7 @@ export const storeKeys = {
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
   failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
   failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
+  caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,

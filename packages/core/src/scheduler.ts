@@ -145,14 +145,61 @@ export abstract class StepScheduler {
   protected expand(node: PlanNode, sub: Plan, live: boolean): void {
     node.state = NodeState.Expanded
     sub.root.continuationOf = node
-    if (live) this.link(sub.nodes)
+    const nodes = sub.nodes
+    for (let i = 0; i < nodes.length; i++) (nodes[i] as PlanNode).scope = node
+    if (live) this.link(nodes)
   }
+
+  /**
+   * `catchExceptions` steps whose continuation failed and were completed with the caught outcome:
+   * nothing more of their continuations starts, and what finishes there is kept but not used.
+   */
+  readonly #caught = new Set<PlanNode>()
+
+  /** The nearest step up `node`'s continuations that catches their failures, if any. */
+  protected catcherOf(node: PlanNode): PlanNode | undefined {
+    for (let scope = node.scope; scope !== undefined; scope = scope.scope) {
+      if (scope.options.catchExceptions) return scope
+    }
+    return undefined
+  }
+
+  /** Whether `node` belongs to the continuation of a step that caught a failure in it. */
+  protected abandoned(node: PlanNode): boolean {
+    if (this.#caught.size === 0) return false
+    for (let scope = node.scope; scope !== undefined; scope = scope.scope) {
+      if (this.#caught.has(scope)) return true
+    }
+    return false
+  }
+
+  /**
+   * `node` failed for good (after its retries). Inside the continuation of a step that catches
+   * exceptions, at any depth, that step's outcome becomes `{ ok: false, error }` (`catchFailure`)
+   * and the workflow goes on; otherwise the workflow fails. Does not end `node` (its caller does).
+   */
+  protected failFor(node: PlanNode, error: unknown): void {
+    if (this.abandoned(node)) return
+    const catcher = this.catcherOf(node)
+    if (catcher === undefined) {
+      this.stop({ kind: 'step', stepId: node.id, error })
+      return
+    }
+    this.#caught.add(catcher)
+    this.#running++ // the commit of the caught outcome, ended by `track`
+    this.catchFailure(catcher, error)
+  }
+
+  /** Commits `{ ok: false, error }` as `catcher`'s outcome and completes it; ends in `finished`. */
+  protected abstract catchFailure(catcher: PlanNode, error: unknown): void
 
   /** Marks `node` done with `output` and wakes what waits on it (its dependents, or the step it continues). */
   protected complete(start: PlanNode, startOutput: unknown, live: boolean): void {
     let node: PlanNode | undefined = start
     let output = startOutput
     while (node) {
+      // A step that caught a failure of its continuation is done already: the rest is unused.
+      if (node !== start && node.state === NodeState.Done) break
       node.state = NodeState.Done
       node.output = output
       const dependents = node.dependents

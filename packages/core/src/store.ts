@@ -333,6 +333,37 @@ export class WorkflowStore {
   }
 
   /**
+   * Commits, once (create-if-absent), the caught outcome of a `catchExceptions` step whose
+   * continuation failed: its `steps/<id>` record holds the continuation, so the outcome has a key
+   * of its own. When another runner committed first, its record is returned.
+   */
+  commitCaught(workflowId: string, stepId: string, record: StepRecord): Promise<StepRecord> {
+    return this.storage
+      .put(storeKeys.caught(workflowId, stepId), utf8(JSON.stringify(record)), IF_ABSENT)
+      .then(
+        () => record,
+        async (error: unknown) => {
+          const existing =
+            error instanceof ConditionFailedError ? await this.readCaught(workflowId, stepId) : undefined
+          if (!existing) throw error
+          return existing
+        },
+      )
+  }
+
+  /** The caught outcome of a `catchExceptions` step whose continuation failed, if one was committed. */
+  async readCaught(workflowId: string, stepId: string): Promise<StepRecord | undefined> {
+    const key = storeKeys.caught(workflowId, stepId)
+    const found = await this.storage.get(key)
+    if (!found) return undefined
+    const record = parseJson<StepRecord>(key, found.data)
+    if (record?.v !== 1 || record.kind !== 'value' || record.output === undefined) {
+      throw new CorruptRecordError(key, 'not a caught outcome written by this version of wf')
+    }
+    return record
+  }
+
+  /**
    * The committed record of a step, or `undefined`. The root step of a workflow whose final record
    * committed it has no key of its own: its record is built from the workflow record (`workflow`,
    * read here when not given and the step has no key).
