@@ -103,6 +103,7 @@ for (const backend of backends) {
       const failedStep = [...graph.byId.values()].find((view) => view.name === 'cc-bad')
       expect(failedStep?.failures?.attempts).toBe(2)
       expect(failedStep?.failures?.errors.at(-1)?.message).toBe('bad 3')
+      expect(graph.byId.get('cc-beside')).toMatchObject({ status: 'SUCCESSFUL', caughtContinuation: true })
     })
 
     it('gives { ok: true, value } when nothing in the continuation fails', async () => {

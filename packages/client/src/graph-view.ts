@@ -36,6 +36,12 @@ export interface StepView {
    */
   failures?: StepFailures
   /**
+   * Set on a `catchExceptions` step whose continuation failed: its outcome `{ ok: false, error }` is
+   * committed (the failed step inside shows its `failures`), and the rest of the continuation was
+   * not run.
+   */
+  caughtContinuation?: boolean
+  /**
    * The fingerprint of the step's code and options recorded with the graph it belongs to (the
    * submitted one, or a continuation's, written when that step ran): a step name recorded at two
    * moments may show two fingerprints in two views.
@@ -67,10 +73,13 @@ const READ_CONCURRENCY = 16
 /** Loads the graph of `record`'s workflow and works out each step's status. */
 export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): Promise<WorkflowGraph> {
   const workflowId = record.workflowId
-  const [stepIds, failedIds] = await Promise.all([
+  const [stepIds, failedIds, caughtIds] = await Promise.all([
     store.listStepIds(workflowId, record),
     store.listFailedStepIds(workflowId),
+    store.listCaughtStepIds(workflowId),
   ])
+  // Steps that caught a failure of their continuation: their outcome stands (`{ ok: false, error }`).
+  const caught = new Set(caughtIds)
   const committed = new Set(stepIds)
   const byId = new Map<string, StepView>()
 
@@ -132,7 +141,11 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
     const root = view.continuationRootId === undefined ? undefined : byId.get(view.continuationRootId)
     return root && statusOf(root) === 'SUCCESSFUL' ? 'SUCCESSFUL' : 'CONTINUED'
   }
-  for (const view of byId.values()) view.status = statusOf(view)
+  for (const view of byId.values()) view.status = caught.has(view.stepId) ? 'SUCCESSFUL' : statusOf(view)
+  for (const stepId of caught) {
+    const view = byId.get(stepId)
+    if (view) view.caughtContinuation = true
+  }
 
   // A FAILED workflow names the step that failed; the steps that continued into it failed too.
   const failure = record.status === 'FAILED' || record.resumedFrom === 'FAILED' ? record.error : undefined

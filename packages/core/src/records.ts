@@ -228,6 +228,7 @@ export const storeKeys = {
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
   failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
   failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
+  caughtPrefix: (workflowId: string): string => `workflows/${workflowId}/caught/`,
   caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
   runnersPrefix: 'runners/',

@@ -411,6 +411,12 @@ export class WorkflowStore {
   }
 
   /** Ids of the steps of a workflow with failed attempts recorded, in key order (one listing). */
+  /** Ids of the `catchExceptions` steps whose continuation failed and whose outcome was caught. */
+  async listCaughtStepIds(workflowId: string): Promise<string[]> {
+    const prefix = storeKeys.caughtPrefix(workflowId)
+    return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))
+  }
+
   async listFailedStepIds(workflowId: string): Promise<string[]> {
     const prefix = storeKeys.failuresPrefix(workflowId)
     return (await this.listAllKeys(prefix)).map((key) => key.slice(prefix.length))

@@ -20,6 +20,8 @@ interface StepJson {
   error?: StepView['error']
   /** Its failed attempts, when any failed (the last five errors, the count, the time span). */
   failures?: StepView['failures']
+  /** Set when it caught a failure in its continuation (its outcome is `{ ok: false, error }`). */
+  caughtContinuation?: boolean
   /** The fingerprint of its code and options recorded with its graph. */
   fingerprint?: string
   /** Whether the step's code changed since submission (only known for steps this process registered). */
@@ -53,6 +55,7 @@ function stepJson(view: StepView): StepJson {
     }
   }
   if (view.fingerprint !== undefined) out.fingerprint = view.fingerprint
+  if (view.caughtContinuation) out.caughtContinuation = true
   if (view.codeChanged !== undefined) out.codeChanged = view.codeChanged
   return out
 }
@@ -89,7 +92,8 @@ function rows(views: StepView[], indent: string, nested: boolean, out: Out): str
       view.status === 'SUCCESSFUL' && view.failures?.caught ? lastError(view.failures) : undefined
     const state =
       status(out, view.status) +
-      (caught ? paint(out, 'yellow', ` (caught ${cut(`${caught.name}: ${caught.message}`, 60)})`) : '')
+      (caught ? paint(out, 'yellow', ` (caught ${cut(`${caught.name}: ${caught.message}`, 60)})`) : '') +
+      (view.caughtContinuation ? paint(out, 'yellow', ' (caught a failure in its continuation)') : '')
     lines.push([`${indent}${branch}${label}`, state, attempts, took, inputs])
     if (view.children.length > 0) {
       const childIndent = nested ? indent + (last ? '   ' : '│  ') : indent
