@@ -14,13 +14,13 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { CancelNotAcknowledgedError, Runtime, type Storage, step, storeKeys } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runWf } from './__tests__/cli-run.js'
-import { backends, storageFsDist, until } from './__tests__/harness.js'
 import { WorkflowClient } from './client.js'
+import { type CliResult, runWf } from './test-support/cli-run.js'
+import { backends, folderStorage, until } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const runnerScript = join(here, '__tests__/fixtures/cancel-runner.mjs')
+const runnerScript = join(here, 'test-support/fixtures/cancel-runner.mjs')
 const storageS3Dir = join(here, '../../storage-s3')
 const storageS3Dist = join(storageS3Dir, 'dist/index.js')
 
@@ -46,12 +46,11 @@ interface Backend {
 
 const folder: Backend = {
   name: 'folder',
-  available: existsSync(storageFsDist),
+  available: true,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-cancel-'))
     const uri = `${pathToFileURL(dir).href}?durability=none`
-    const mod = (await import(pathToFileURL(storageFsDist).href)) as { fromUri(u: string): Promise<Storage> }
-    const storage = await mod.fromUri(uri)
+    const storage = await folderStorage(dir)
     return {
       uri,
       storage,
@@ -317,7 +316,7 @@ describe.each(backends)('cancel answers with the status, on $name', (backend) =>
   })
 })
 
-describe.skipIf(!folder.available)('wf cancel', { timeout: 30_000 }, () => {
+describe('wf cancel', { timeout: 30_000 }, () => {
   let app: string
   let place: Place
   beforeAll(async () => {

@@ -9,14 +9,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Storage, WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
-import { backends, folderStorage, until } from './__tests__/harness.js'
+import { type CliResult, runFixture, runWf } from './test-support/cli-run.js'
+import { folderStorage, until } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const fixtures = join(here, '__tests__/fixtures')
+const fixtures = join(here, 'test-support/fixtures')
 const steps = join(fixtures, 'failing-steps.mjs')
-const hasFolder = backends.some((b) => b.name === 'folder')
 
 let app: string
 let data: string
@@ -31,7 +30,7 @@ async function create(...scenarios: string[]): Promise<void> {
   await runFixture('create-failures.mjs', [data, ...scenarios])
 }
 
-describe.skipIf(!hasFolder)('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {
+describe('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-cli-failures-'))
     data = join(app, 'data')

@@ -4,7 +4,6 @@
 import { stripVTControlCharacters } from 'node:util'
 import { MemoryStorage, Runtime, step } from '@wf/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { gate, until } from './__tests__/harness.js'
 import {
   duration,
   firstColumnWidth,
@@ -16,6 +15,7 @@ import {
   useColor,
 } from './cli/format.js'
 import { showProgress } from './cli/progress.js'
+import { gate, until } from './test-support/harness.js'
 
 const tty = { isTTY: true } as NodeJS.WriteStream
 const pipe = { isTTY: false } as NodeJS.WriteStream

@@ -5,8 +5,8 @@
 
 import { CorruptRecordError, type Storage, step, storeKeys, WorkflowNotFoundError } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, ProbeStorage } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, ProbeStorage } from './test-support/harness.js'
 
 const inc = step('cr-inc', (n: number) => n + 1)
 const add = step('cr-add', (a: number, b: number) => a + b)

@@ -14,13 +14,13 @@ import {
   WorkflowStillActiveError,
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage } from './__tests__/harness.js'
 import {
   StepNotCommittedError,
   StepNotFoundError,
   WorkflowClient,
   WorkflowOutputUnavailableError,
 } from './index.js'
+import { backends, gate, ProbeStorage } from './test-support/harness.js'
 
 let hold = gate()
 let flaky = 0

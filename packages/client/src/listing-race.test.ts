@@ -5,8 +5,8 @@
 
 import { type ListOptions, type ListPage, type Storage, step, type WorkflowStatus } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage, until } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, gate, ProbeStorage, until } from './test-support/harness.js'
 
 /** Holds back the `list` calls of the status index that `hold` picks, until `release()`. */
 class HeldLists extends ProbeStorage {

@@ -3,8 +3,8 @@
 
 import { InvalidOptionsError, type Storage, type StoredStatus, step, storeKeys } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, gate, ProbeStorage } from './test-support/harness.js'
 
 const double = step('ls-double', (n: number) => n * 2)
 const fail = step(

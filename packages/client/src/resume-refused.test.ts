@@ -24,11 +24,11 @@ import {
   type WorkflowStore,
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { first, pay, second } from './__tests__/fixtures/resume-steps.mjs'
-import { type Backend, backends, ProbeStorage, until } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
+import { type Backend, backends, ProbeStorage, until } from './test-support/harness.js'
 
-const child = fileURLToPath(new URL('./__tests__/fixtures/resume-child.mjs', import.meta.url))
+const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
 const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
 const s3Endpoint = process.env.WF_S3_ENDPOINT
 const s3Credentials = {

@@ -9,9 +9,9 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Runtime, type Storage, step, storeKeys } from '@wf/core'
 import { afterEach, beforeEach, expect, it } from 'vitest'
-import { folderStorage, until } from './__tests__/harness.js'
+import { folderStorage, until } from './test-support/harness.js'
 
-const fixture = fileURLToPath(new URL('./__tests__/fixtures/run-and-exit.mjs', import.meta.url))
+const fixture = fileURLToPath(new URL('./test-support/fixtures/run-and-exit.mjs', import.meta.url))
 const thrice = step('rs-thrice', (n: number) => n * 3)
 
 let dir: string

@@ -4,9 +4,9 @@
 
 import { MemoryStorage, Runtime, step, storeKeys } from '@wf/core'
 import { describe, expect, it } from 'vitest'
-import { gate, until } from './__tests__/harness.js'
 import { showText } from './cli/show.js'
 import { WorkflowClient } from './index.js'
+import { gate, until } from './test-support/harness.js'
 
 const plain = { color: false, json: false, stdout: () => {}, stderr: () => {} }
 

@@ -14,8 +14,8 @@ import {
   WorkflowStillActiveError,
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage, until } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, gate, ProbeStorage, until } from './test-support/harness.js'
 
 const calls: Record<string, number> = {}
 const count = (name: string) => {

@@ -10,13 +10,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Runtime, step, storeKeys, type WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runWf } from './__tests__/cli-run.js'
-import { backends, folderStorage, until } from './__tests__/harness.js'
+import { type CliResult, runWf } from './test-support/cli-run.js'
+import { folderStorage, until } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const bin = join(here, '../bin/wf.js')
-const steps = join(here, '__tests__/fixtures/worker-steps.mjs')
-const hasFolder = backends.some((b) => b.name === 'folder')
+const steps = join(here, 'test-support/fixtures/worker-steps.mjs')
 
 // The submitter only builds graphs: these carry the names of the fixture's steps, whose bodies
 // run in the worker process (imported there with --import).
@@ -71,7 +70,7 @@ const events = (w: Worker) =>
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { event: string; workflowId?: string; outcome?: string })
 
-describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => {
+describe('wf worker on a folder', { timeout: 90_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-worker-app-'))
     data = join(app, 'data')
