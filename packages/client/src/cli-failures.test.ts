@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Storage, WorkflowStore } from '@wf/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type CliResult, runFixture, runWf } from './test-support/cli-run.js'
-import { folderStorage, until } from './test-support/harness.js'
+import { folderStorage } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
@@ -101,10 +101,12 @@ describe('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {
     })
     // The other leaves commit while the third hangs.
     const leaves = ['fx-fan~fx-leaf', 'fx-fan~fx-leaf_1', 'fx-fan~fx-leaf_3']
-    await until(async () => {
-      const ids = await store.listStepIds('w-fan')
-      return leaves.every((id) => ids.includes(id))
-    }, 20_000)
+    await vi.waitFor(
+      async () => expect(await store.listStepIds('w-fan')).toEqual(expect.arrayContaining(leaves)),
+      {
+        timeout: 20_000,
+      },
+    )
     const exited = new Promise((resolve) => child.once('exit', resolve))
     expect(child.exitCode, 'the fixture must still be running, to be killed').toBeNull()
     child.kill('SIGKILL')

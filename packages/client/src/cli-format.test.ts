@@ -3,7 +3,7 @@
 
 import { stripVTControlCharacters } from 'node:util'
 import { MemoryStorage, Runtime, step } from '@wf/core'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   duration,
   firstColumnWidth,
@@ -15,7 +15,7 @@ import {
   useColor,
 } from './cli/format.js'
 import { showProgress } from './cli/progress.js'
-import { gate, until } from './test-support/harness.js'
+import { gate } from './test-support/harness.js'
 
 const tty = { isTTY: true } as NodeJS.WriteStream
 const pipe = { isTTY: false } as NodeJS.WriteStream
@@ -88,7 +88,7 @@ describe('resume progress', () => {
     const handle = await runtime.runAsync(expand(1), { workflowId: 'p' })
     const lines: string[] = []
     const stop = showProgress(await runtime.store(), 'p', (t) => lines.push(t))
-    await until(() => lines.some((l) => l.endsWith('steps 2/3')))
+    await vi.waitFor(() => expect(lines.some((l) => l.endsWith('steps 2/3'))).toBe(true), { timeout: 5000 })
     hold.open()
     await handle.result()
     stop()

@@ -4,9 +4,9 @@
 // while the listing ran, or left out. Reading a missing marker as a status would fail them.
 
 import { type ListOptions, type ListPage, type Storage, step, type WorkflowStatus } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
-import { backends, gate, ProbeStorage, until } from './test-support/harness.js'
+import { backends, gate, ProbeStorage } from './test-support/harness.js'
 
 /** Holds back the `list` calls of the status index that `hold` picks, until `release()`. */
 class HeldLists extends ProbeStorage {
@@ -71,7 +71,9 @@ describe.each(backends)('on $name storage', (backend) => {
     storage.listed.length = 0
     const all = client.listAll()
     const page = client.listWorkflows()
-    await until(() => storage.listed.filter((p) => p === unheld).length === 2)
+    await vi.waitFor(() => expect(storage.listed.filter((p) => p === unheld)).toHaveLength(2), {
+      timeout: 5000,
+    })
     return { all, page }
   }
 

@@ -23,10 +23,10 @@ import {
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
 import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
-import { type Backend, backends, ProbeStorage, until } from './test-support/harness.js'
+import { type Backend, backends, ProbeStorage } from './test-support/harness.js'
 
 const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
 const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
@@ -119,7 +119,7 @@ async function resumeInChild(
   proc.stderr?.on('data', (chunk) => {
     stderr += chunk
   })
-  await until(() => existsSync(marker) || proc.exitCode !== null, 20_000)
+  await vi.waitFor(() => expect(existsSync(marker) || proc.exitCode !== null).toBe(true), { timeout: 20_000 })
   if (!existsSync(marker)) throw new Error(`the resuming child exited early: ${stderr}`)
   return proc
 }
@@ -250,9 +250,9 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
         // Killed after `rf-second` committed (and the record says so): a resume that made
         // progress is an ordinary one.
         const later = await resumeInChild(opened.uri as string, 'rf-later', 'rf-pay', dir)
-        await until(
-          async () => (await store.requireWorkflow('rf-later')).record.resumedFrom === undefined,
-          10_000,
+        await vi.waitFor(
+          async () => expect((await store.requireWorkflow('rf-later')).record.resumedFrom).toBeUndefined(),
+          { timeout: 10_000 },
         )
         await kill(later)
 
@@ -274,7 +274,9 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
           ...fast,
         })
         try {
-          await until(async () => (await client.getStatus('rf-later')) === 'SUCCESSFUL', 20_000)
+          await vi.waitFor(async () => expect(await client.getStatus('rf-later')).toBe('SUCCESSFUL'), {
+            timeout: 20_000,
+          })
           await new Promise((resolve) => setTimeout(resolve, 300))
         } finally {
           await worker.stop()

@@ -13,9 +13,9 @@ import {
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
-import { backends, gate, ProbeStorage, until } from './test-support/harness.js'
+import { backends, gate, ProbeStorage } from './test-support/harness.js'
 
 const calls: Record<string, number> = {}
 const count = (name: string) => {
@@ -162,7 +162,7 @@ describe.each(backends)('on $name storage', (backend) => {
   describe('cancel', () => {
     it('stops a live run: aborts the in-flight step, rejects run() and keeps the checkpoints', async () => {
       const running = client.runtime.run(add(load(4), wait(5)), { workflowId: 'x1' })
-      await until(() => calls.wait === 1)
+      await vi.waitFor(() => expect(calls.wait).toBe(1), { timeout: 5000 })
       await client.cancel('x1')
       await expect(running).rejects.toBeInstanceOf(WorkflowCancelledError)
       expect(aborted).toBe(1)

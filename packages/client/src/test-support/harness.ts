@@ -88,12 +88,3 @@ export function gate(): { promise: Promise<void>; open(): void } {
   })
   return { promise, open }
 }
-
-/** Waits until `check` is true (polling), failing after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const start = Date.now()
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
