@@ -26,7 +26,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
 import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
-import { type Backend, backends, ProbeStorage } from './test-support/harness.js'
+import { type Backend, backends, intercept } from './test-support/harness.js'
 
 const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
 const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
@@ -214,16 +214,12 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
     it('leaves a FAILED workflow as it was when the storage fails while the resume reads', async () => {
       await failedWorkflow('rf-down')
       const before = await snapshot(opened.storage, 'rf-down')
-      const probe = new ProbeStorage(opened.storage)
-      const failing: Storage = {
-        get: (key) =>
+      const failing = intercept(opened.storage, {
+        get: (next, key) =>
           key.includes('/steps/')
             ? Promise.reject(new StorageUnavailableError(`injected failure reading ${key}`))
-            : probe.get(key),
-        put: (key, data, condition) => probe.put(key, data, condition),
-        delete: (key) => probe.delete(key),
-        list: (prefix, options) => probe.list(prefix, options),
-      }
+            : next(key),
+      })
       const other = new Runtime(failing, fast)
       await expect(other.resume('rf-down')).rejects.toBeInstanceOf(StorageUnavailableError)
       expect(await snapshot(opened.storage, 'rf-down')).toEqual(before)

@@ -15,7 +15,7 @@ import {
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
-import { backends, gate, ProbeStorage } from './test-support/harness.js'
+import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
 
 const calls: Record<string, number> = {}
 const count = (name: string) => {
@@ -54,7 +54,7 @@ const wait = step('sr-wait', async (n: number) => {
 })
 
 describe.each(backends)('on $name storage', (backend) => {
-  let probe: ProbeStorage
+  let probe: Probe
   let client: WorkflowClient
   let cleanup: () => Promise<void>
   let storage: Storage
@@ -69,7 +69,7 @@ describe.each(backends)('on $name storage', (backend) => {
     const opened = await backend.open()
     storage = opened.storage
     cleanup = opened.cleanup
-    probe = new ProbeStorage(storage)
+    probe = probeStorage(storage)
     client = new WorkflowClient({ storage: probe })
     for (const key of Object.keys(calls)) delete calls[key]
     hold = gate()

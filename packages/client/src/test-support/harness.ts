@@ -5,15 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import {
-  type ListOptions,
-  type ListPage,
-  MemoryStorage,
-  type PutCondition,
-  type Storage,
-  StorageUnavailableError,
-  type StoredValue,
-} from '@wf/core'
+import { MemoryStorage, type Storage, StorageUnavailableError } from '@wf/core'
 // A devDependency, imported by name: when it is not built, every test file that imports this one
 // fails, instead of running without the folder backend.
 import { fromUri } from '@wf/storage-fs'
@@ -52,32 +44,59 @@ const folder: Backend = {
 /** The backends every management test runs on. */
 export const backends: Backend[] = [memory, folder]
 
-/** Wraps a storage: counts reads by key, and fails writes of chosen keys (a storage going down mid-run). */
-export class ProbeStorage implements Storage {
-  readonly inner: Storage
-  readonly gets: string[] = []
-  failWrites: (key: string) => boolean = () => false
+/** The calls an interceptor can wrap: the storage contract's methods with a body. */
+type Method = 'get' | 'put' | 'delete' | 'deleteMany' | 'list'
+type Call<M extends Method> = NonNullable<Storage[M]>
 
-  constructor(inner: Storage) {
-    this.inner = inner
+/** For each method wrapped: `next` is the inner storage's method, then the call's arguments. */
+export type StorageHooks = {
+  [M in Method]?: (next: Call<M>, ...args: Parameters<Call<M>>) => ReturnType<Call<M>>
+}
+
+/**
+ * `inner` with some calls wrapped by `hooks` (to count, hold back or fail them) and every other
+ * call passed through, `close` and the optional `deleteMany` included: one wrapper instead of a
+ * hand-written pass-through class per test.
+ */
+export function intercept(inner: Storage, hooks: StorageHooks): Storage {
+  const wrap = <M extends Method>(method: M): Call<M> => {
+    const own = inner[method] as (...args: unknown[]) => unknown
+    const next = ((...args: unknown[]) => own.apply(inner, args)) as Call<M>
+    const hook = hooks[method] as ((next: Call<M>, ...args: unknown[]) => unknown) | undefined
+    return (hook ? (...args: unknown[]) => hook(next, ...args) : next) as Call<M>
   }
-  get(key: string): Promise<StoredValue | undefined> {
-    this.gets.push(key)
-    return this.inner.get(key)
+  const storage: Storage = {
+    get: wrap('get'),
+    put: wrap('put'),
+    delete: wrap('delete'),
+    list: wrap('list'),
+    close: async () => {
+      await inner.close?.()
+    },
   }
-  async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
-    if (this.failWrites(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
-    return this.inner.put(key, data, condition)
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key)
-  }
-  list(prefix: string, options?: ListOptions): Promise<ListPage> {
-    return this.inner.list(prefix, options)
-  }
-  async close(): Promise<void> {
-    await this.inner.close?.()
-  }
+  if (inner.deleteMany) storage.deleteMany = wrap('deleteMany')
+  return storage
+}
+
+/** A storage that records the keys read, and fails writes of the keys `failWrites` picks. */
+export type Probe = Storage & { readonly gets: string[]; failWrites: (key: string) => boolean }
+
+/** Wraps a storage in a probe: a storage going down mid-run for chosen keys, and reads by key. */
+export function probeStorage(inner: Storage): Probe {
+  const probe: Probe = Object.assign(
+    intercept(inner, {
+      get: (next, key) => {
+        probe.gets.push(key)
+        return next(key)
+      },
+      put: async (next, key, data, condition) => {
+        if (probe.failWrites(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
+        return next(key, data, condition)
+      },
+    }),
+    { gets: [] as string[], failWrites: (_key: string) => false },
+  )
+  return probe
 }
 
 /** A promise with its resolve exposed: a step waits on it until the test opens it. */
