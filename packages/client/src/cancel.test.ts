@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { CancelNotAcknowledgedError, Runtime, type Storage, step, storeKeys } from '@wf/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runWf } from './__tests__/cli-run.js'
-import { backends, storageFsDist, until } from './__tests__/harness.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
+import { type CliResult, runWf } from './test-support/cli-run.js'
+import { backends, folderStorage } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const runnerScript = join(here, '__tests__/fixtures/cancel-runner.mjs')
+const runnerScript = join(here, 'test-support/fixtures/cancel-runner.mjs')
 const storageS3Dir = join(here, '../../storage-s3')
 const storageS3Dist = join(storageS3Dir, 'dist/index.js')
 
@@ -46,12 +46,11 @@ interface Backend {
 
 const folder: Backend = {
   name: 'folder',
-  available: existsSync(storageFsDist),
+  available: true,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-cancel-'))
     const uri = `${pathToFileURL(dir).href}?durability=none`
-    const mod = (await import(pathToFileURL(storageFsDist).href)) as { fromUri(u: string): Promise<Storage> }
-    const storage = await mod.fromUri(uri)
+    const storage = await folderStorage(dir)
     return {
       uri,
       storage,
@@ -168,7 +167,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
     async () => {
       const id = `order-${backend.name}-a`
       const runner = startRunner(id, 'reserve')
-      await until(() => runner.starts().includes('start reserve 1'), 15_000)
+      await vi.waitFor(() => expect(runner.starts()).toContain('start reserve 1'), { timeout: 15_000 })
       const outcome = await client.runtime.cancelDetailed(id)
       expect(outcome).toMatchObject({ status: 'CANCELED', was: 'RUNNING', waitedFor: 'owner' })
       expect(outcome.owner?.pid).toBe(runner.proc.pid)
@@ -191,7 +190,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
     async () => {
       const id = `order-${backend.name}-b`
       const runner = startRunner(id, 'retry')
-      await until(() => runner.starts().includes('start charge 1'), 15_000)
+      await vi.waitFor(() => expect(runner.starts()).toContain('start charge 1'), { timeout: 15_000 })
       await expect(client.cancel(id)).resolves.toBe('CANCELED')
       writeFileSync(runner.release, '') // attempt 1 fails now; attempts 2 and 3 must not start
       expect(await runner.exited).toContain('error WF_CANCELED')
@@ -207,7 +206,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
       const id = `order-${backend.name}-c`
       // A long lease: the stopped runner stays live for the whole wait.
       const runner = startRunner(id, 'reserve', 30_000, 500)
-      await until(() => runner.starts().includes('start reserve 1'), 15_000)
+      await vi.waitFor(() => expect(runner.starts()).toContain('start reserve 1'), { timeout: 15_000 })
       runner.proc.kill('SIGSTOP')
       try {
         const fastClient = new WorkflowClient({ storage: place.storage, leaseTtlMs: 1000, heartbeatMs: 200 })
@@ -223,7 +222,9 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
       }
       // Back from the pause, the runner finds the request at its next heartbeat and stops.
       const store = await client.runtime.store()
-      await until(async () => (await store.requireWorkflow(id)).record.status === 'CANCELED', 15_000)
+      await vi.waitFor(async () => expect((await store.requireWorkflow(id)).record.status).toBe('CANCELED'), {
+        timeout: 15_000,
+      })
       writeFileSync(runner.release, '')
       expect(await runner.exited).toContain('error WF_CANCELED')
       expect(runner.starts()).toEqual(['start reserve 1'])
@@ -237,7 +238,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
     async () => {
       const id = `order-${backend.name}-d`
       const runner = startRunner(id, 'reserve', 30_000, 500)
-      await until(() => runner.starts().includes('start reserve 1'), 15_000)
+      await vi.waitFor(() => expect(runner.starts()).toContain('start reserve 1'), { timeout: 15_000 })
       runner.proc.kill('SIGKILL')
       await runner.exited
       const outcome = await client.runtime.cancelDetailed(id)
@@ -317,7 +318,7 @@ describe.each(backends)('cancel answers with the status, on $name', (backend) =>
   })
 })
 
-describe.skipIf(!folder.available)('wf cancel', { timeout: 30_000 }, () => {
+describe('wf cancel', { timeout: 30_000 }, () => {
   let app: string
   let place: Place
   beforeAll(async () => {
@@ -350,7 +351,9 @@ describe.skipIf(!folder.available)('wf cancel', { timeout: 30_000 }, () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const exited = new Promise((resolve) => proc.once('close', resolve))
-    await until(() => readFileSync(log, 'utf8').includes('start reserve 1'), 15_000)
+    await vi.waitFor(() => expect(readFileSync(log, 'utf8')).toContain('start reserve 1'), {
+      timeout: 15_000,
+    })
     const canceled = await wf(['cancel', 'order-cli'])
     expect(canceled.code).toBe(0)
     expect(canceled.stdout).toMatch(

@@ -8,16 +8,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { type Storage, storeKeys } from '@wf/core'
+import { fromUri } from '@wf/storage-fs'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
-import { backends, storageFsDist } from './__tests__/harness.js'
 import { main } from './cli/program.js'
+import { type CliResult, runFixture, runWf } from './test-support/cli-run.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const fixtures = join(here, '__tests__/fixtures')
+const fixtures = join(here, 'test-support/fixtures')
 const steps = join(fixtures, 'steps.mjs')
-const hasFolder = backends.some((b) => b.name === 'folder')
 const GARBLE = new TextEncoder().encode('{"v":1,"workflowId":"w-')
 
 let app: string
@@ -32,11 +31,10 @@ async function create(folder: string, ...scenarios: string[]): Promise<void> {
 }
 
 async function open(folder: string): Promise<Storage> {
-  const { fromUri } = await import(pathToFileURL(storageFsDist).href)
   return fromUri(pathToFileURL(folder).href)
 }
 
-describe.skipIf(!hasFolder)('the wf command and unreadable records', { timeout: 60_000 }, () => {
+describe('the wf command and unreadable records', { timeout: 60_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-cli-corrupt-'))
     await mkdir(join(app, 'node_modules/@wf'), { recursive: true })
@@ -151,7 +149,7 @@ describe.skipIf(!hasFolder)('the wf command and unreadable records', { timeout: 
   })
 })
 
-describe.skipIf(!hasFolder)('the wf command in a project', { timeout: 60_000 }, () => {
+describe('the wf command in a project', { timeout: 60_000 }, () => {
   let project: string
   beforeAll(async () => {
     project = await mkdtemp(join(tmpdir(), 'wf-cli-project-'))

@@ -8,15 +8,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Storage, WorkflowStore } from '@wf/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
-import { backends, folderStorage, until } from './__tests__/harness.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { type CliResult, runFixture, runWf } from './test-support/cli-run.js'
+import { folderStorage } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const fixtures = join(here, '__tests__/fixtures')
+const fixtures = join(here, 'test-support/fixtures')
 const steps = join(fixtures, 'failing-steps.mjs')
-const hasFolder = backends.some((b) => b.name === 'folder')
 
 let app: string
 let data: string
@@ -31,7 +30,7 @@ async function create(...scenarios: string[]): Promise<void> {
   await runFixture('create-failures.mjs', [data, ...scenarios])
 }
 
-describe.skipIf(!hasFolder)('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {
+describe('wf show and a fan-out on a folder', { timeout: 60_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-cli-failures-'))
     data = join(app, 'data')
@@ -102,10 +101,12 @@ describe.skipIf(!hasFolder)('wf show and a fan-out on a folder', { timeout: 60_0
     })
     // The other leaves commit while the third hangs.
     const leaves = ['fx-fan~fx-leaf', 'fx-fan~fx-leaf_1', 'fx-fan~fx-leaf_3']
-    await until(async () => {
-      const ids = await store.listStepIds('w-fan')
-      return leaves.every((id) => ids.includes(id))
-    }, 20_000)
+    await vi.waitFor(
+      async () => expect(await store.listStepIds('w-fan')).toEqual(expect.arrayContaining(leaves)),
+      {
+        timeout: 20_000,
+      },
+    )
     const exited = new Promise((resolve) => child.once('exit', resolve))
     expect(child.exitCode, 'the fixture must still be running, to be killed').toBeNull()
     child.kill('SIGKILL')

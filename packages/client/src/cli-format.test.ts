@@ -1,21 +1,24 @@
 // The pieces of the `wf` output that a spawned process cannot show: colour only on a TTY and
-// never with NO_COLOR, table alignment with colour codes, values, and the resume progress line.
+// never with NO_COLOR, table alignment with colour codes, values, the resume progress line, and
+// flags that commander rejects (run in this process, on streams that claim to be a TTY).
 
 import { stripVTControlCharacters } from 'node:util'
 import { MemoryStorage, Runtime, step } from '@wf/core'
-import { afterEach, describe, expect, it } from 'vitest'
-import { gate, until } from './__tests__/harness.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   duration,
   firstColumnWidth,
   formatValue,
   isJsonable,
+  paint,
   shorten,
   shortenQuoted,
   table,
   useColor,
 } from './cli/format.js'
+import { main } from './cli/program.js'
 import { showProgress } from './cli/progress.js'
+import { gate } from './test-support/harness.js'
 
 const tty = { isTTY: true } as NodeJS.WriteStream
 const pipe = { isTTY: false } as NodeJS.WriteStream
@@ -36,6 +39,14 @@ describe('colour', () => {
     expect(useColor(tty, true)).toBe(false)
   })
 
+  it('paints for the TTY wf writes to, even when the stdout of the test process is no terminal', () => {
+    expect(process.stdout.isTTY).not.toBe(true)
+    const red = paint({ color: true }, 'red', 'FAILED')
+    expect(red).not.toBe('FAILED')
+    expect(stripVTControlCharacters(red)).toBe('FAILED')
+    expect(paint({ color: false }, 'red', 'FAILED')).toBe('FAILED')
+  })
+
   it('does not break table alignment', () => {
     const text = table(
       ['ID', 'STATUS'],
@@ -47,6 +58,40 @@ describe('colour', () => {
     )
     const plain = stripVTControlCharacters(text)
     expect(plain.split('\n')).toEqual(['ID       STATUS', 'long-id  X', 'a        Y'])
+  })
+})
+
+/** Runs `wf` in this process with streams that say they are a TTY; resolves to the exit code and stderr. */
+async function wfInProcess(args: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = ''
+  const stdout = { isTTY: true, columns: 80, write: () => true } as unknown as NodeJS.WriteStream
+  const write = (t: string) => {
+    stderr += t
+    return true
+  }
+  const io = { stdout, stderr: { isTTY: true, write } as unknown as NodeJS.WriteStream }
+  const code = await main(['node', 'wf', ...args], io)
+  return { code, stderr }
+}
+
+describe('flags read by commander', () => {
+  const saved = process.env.NO_COLOR
+  afterEach(() => {
+    if (saved === undefined) delete process.env.NO_COLOR
+    else process.env.NO_COLOR = saved
+  })
+
+  it('rejects a value of --on-code-change outside its choices, as a usage error', async () => {
+    const bad = await wfInProcess(['worker', '--import', 'x', '--on-code-change', 'maybe'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/Allowed choices are warn, error, ignore/)
+  })
+
+  it('does not colour a bad number with --no-color, on a TTY', async () => {
+    delete process.env.NO_COLOR
+    const bad = await wfInProcess(['--no-color', 'worker', '--import', 'x', '--concurrency', 'lots'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe('wf: --concurrency must be a whole number of at least 1, got "lots"\n')
   })
 })
 
@@ -88,7 +133,7 @@ describe('resume progress', () => {
     const handle = await runtime.runAsync(expand(1), { workflowId: 'p' })
     const lines: string[] = []
     const stop = showProgress(await runtime.store(), 'p', (t) => lines.push(t))
-    await until(() => lines.some((l) => l.endsWith('steps 2/3')))
+    await vi.waitFor(() => expect(lines.some((l) => l.endsWith('steps 2/3'))).toBe(true), { timeout: 5000 })
     hold.open()
     await handle.result()
     stop()

@@ -6,14 +6,13 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { createFileSystemStorage } from '@wf/storage-fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runFixture, runWf } from './__tests__/cli-run.js'
-import { backends, storageFsDist } from './__tests__/harness.js'
+import { type CliResult, runFixture, runWf } from './test-support/cli-run.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
-const fixtures = join(here, '__tests__/fixtures')
-const hasFolder = backends.some((b) => b.name === 'folder')
+const fixtures = join(here, 'test-support/fixtures')
 
 let app: string
 let data: string
@@ -40,7 +39,7 @@ async function crash(): Promise<void> {
   await new Promise((resolve) => child.on('exit', resolve))
 }
 
-describe.skipIf(!hasFolder)('the wf command on a folder', { timeout: 30_000 }, () => {
+describe('the wf command on a folder', { timeout: 30_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-cli-app-'))
     data = join(app, 'data')
@@ -133,10 +132,9 @@ describe.skipIf(!hasFolder)('the wf command on a folder', { timeout: 30_000 }, (
     expect(plain.stdout).toMatch(new RegExp(`^submitted +node ${process.version} ${process.platform}/`, 'm'))
     expect(plain.stdout).toContain('@wf/core@')
     // As if w-ok had been submitted by another build of cli-add.
-    const { createFileSystemStorage } = await import(pathToFileURL(storageFsDist).href)
     const storage = await createFileSystemStorage({ root: data })
     const recordKey = 'workflows/w-ok/workflow'
-    const record = JSON.parse(new TextDecoder().decode((await storage.get(recordKey)).data))
+    const record = JSON.parse(new TextDecoder().decode((await storage.get(recordKey))?.data))
     // A small graph is inline in the workflow record.
     record.graph.fingerprints['cli-fan'] = '0000000000000000'
     await storage.put(recordKey, new TextEncoder().encode(JSON.stringify(record)))

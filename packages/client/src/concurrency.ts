@@ -1,5 +1,7 @@
 // Bounded parallel reads: listing and inspecting read many small records, and a storage over a
 // network answers far faster to a few requests in flight than to one at a time or to thousands.
+// A copy of core's mapLimit, which @wf/core does not export yet: once it is exported (from
+// `@wf/core/internal`, issue 18), import it from there and delete this file.
 
 /** Maps `items` with at most `limit` calls of `fn` in flight, keeping order. */
 export async function mapLimit<T, R>(
@@ -17,20 +19,4 @@ export async function mapLimit<T, R>(
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
   return out
-}
-
-/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -5,8 +5,8 @@
 
 import { CorruptRecordError, type Storage, step, storeKeys, WorkflowNotFoundError } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, ProbeStorage } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, type Probe, probeStorage } from './test-support/harness.js'
 
 const inc = step('cr-inc', (n: number) => n + 1)
 const add = step('cr-add', (a: number, b: number) => a + b)
@@ -15,7 +15,7 @@ const GARBLE = utf8('{"v":1,"workflowId":"x","sta')
 
 describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
-  let probe: ProbeStorage
+  let probe: Probe
   let client: WorkflowClient
   let cleanup: () => Promise<void>
 
@@ -23,7 +23,7 @@ describe.each(backends)('on $name storage', (backend) => {
     const opened = await backend.open()
     storage = opened.storage
     cleanup = opened.cleanup
-    probe = new ProbeStorage(storage)
+    probe = probeStorage(storage)
     client = new WorkflowClient({ storage: probe })
   })
   afterEach(() => cleanup())

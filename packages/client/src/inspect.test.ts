@@ -14,13 +14,13 @@ import {
   WorkflowStillActiveError,
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage } from './__tests__/harness.js'
 import {
   StepNotCommittedError,
   StepNotFoundError,
   WorkflowClient,
   WorkflowOutputUnavailableError,
 } from './index.js'
+import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
 
 let hold = gate()
 let flaky = 0
@@ -67,7 +67,7 @@ const caught = step(
 
 describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
-  let probe: ProbeStorage
+  let probe: Probe
   let client: WorkflowClient
   let cleanup: () => Promise<void>
 
@@ -75,7 +75,7 @@ describe.each(backends)('on $name storage', (backend) => {
     const opened = await backend.open()
     storage = opened.storage
     cleanup = opened.cleanup
-    probe = new ProbeStorage(storage)
+    probe = probeStorage(storage)
     client = new WorkflowClient({ storage: probe })
     hold = gate()
     flaky = 0

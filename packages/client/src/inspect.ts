@@ -1,6 +1,7 @@
 // Reading results and metadata: a workflow's output (waiting while it runs), a step's committed
 // result (following continuations to the sub-graph that produced it), and the metadata of both.
 
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   executionErrorOf,
   InvalidOptionsError,
@@ -12,7 +13,6 @@ import {
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
-import { sleep } from './concurrency.js'
 import { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 import { loadGraph, type StepView } from './graph-view.js'
 import type { GetOutputOptions, StepMetadata, WorkflowMetadata } from './types.js'
@@ -101,7 +101,8 @@ export async function workflowOutput(
     if (status === 'FAILED') throw executionErrorOf(record)
     if (status === 'RESUMABLE') throw new WorkflowOutputUnavailableError(workflowId, status)
     // RUNNING in another runtime or process, or PENDING: its record will say how it ended.
-    await sleep(pollIntervalMs, signal)
+    // Aborted, it rejects with an AbortError: the loop's first line throws the signal's reason instead.
+    await sleep(pollIntervalMs, undefined, { signal }).catch(() => {})
   }
 }
 

@@ -3,28 +3,35 @@
 // check what any listing must guarantee: a workflow is reported only under a status it held
 // while the listing ran, or left out. Reading a missing marker as a status would fail them.
 
-import { type ListOptions, type ListPage, type Storage, step, type WorkflowStatus } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage, until } from './__tests__/harness.js'
+import { type Storage, step, type WorkflowStatus } from '@wf/core'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
+import { backends, gate, intercept } from './test-support/harness.js'
+
+type HeldLists = Storage & { hold: (prefix: string) => boolean; readonly listed: string[]; release(): void }
 
 /** Holds back the `list` calls of the status index that `hold` picks, until `release()`. */
-class HeldLists extends ProbeStorage {
-  hold: (prefix: string) => boolean = () => false
-  readonly listed: string[] = []
-  #held = gate()
-
-  override async list(prefix: string, options?: ListOptions): Promise<ListPage> {
-    this.listed.push(prefix)
-    // Only the status prefixes are held: step keys (`workflows/…`) are the runtime's own.
-    if (prefix.startsWith('index/') && this.hold(prefix)) await this.#held.promise
-    return this.inner.list(prefix, options)
-  }
-
-  release(): void {
-    this.hold = () => false
-    this.#held.open()
-  }
+function heldLists(inner: Storage): HeldLists {
+  const held = gate()
+  const storage: HeldLists = Object.assign(
+    intercept(inner, {
+      list: async (next, prefix, options) => {
+        storage.listed.push(prefix)
+        // Only the status prefixes are held: step keys (`workflows/…`) are the runtime's own.
+        if (prefix.startsWith('index/') && storage.hold(prefix)) await held.promise
+        return next(prefix, options)
+      },
+    }),
+    {
+      hold: (_prefix: string) => false,
+      listed: [] as string[],
+      release: () => {
+        storage.hold = () => false
+        held.open()
+      },
+    },
+  )
+  return storage
 }
 
 let failing = gate()
@@ -57,7 +64,7 @@ describe.each(backends)('on $name storage', (backend) => {
   beforeEach(async () => {
     const opened = await backend.open()
     cleanup = opened.cleanup
-    storage = new HeldLists(opened.storage as Storage)
+    storage = heldLists(opened.storage)
     client = new WorkflowClient({ storage })
   })
   afterEach(async () => {
@@ -71,7 +78,9 @@ describe.each(backends)('on $name storage', (backend) => {
     storage.listed.length = 0
     const all = client.listAll()
     const page = client.listWorkflows()
-    await until(() => storage.listed.filter((p) => p === unheld).length === 2)
+    await vi.waitFor(() => expect(storage.listed.filter((p) => p === unheld)).toHaveLength(2), {
+      timeout: 5000,
+    })
     return { all, page }
   }
 

@@ -3,8 +3,8 @@
 
 import { InvalidOptionsError, type Storage, type StoredStatus, step, storeKeys } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
 
 const double = step('ls-double', (n: number) => n * 2)
 const fail = step(
@@ -27,7 +27,7 @@ const waiting = step('ls-waiting', async () => {
 
 describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
-  let probe: ProbeStorage
+  let probe: Probe
   let client: WorkflowClient
   let cleanup: () => Promise<void>
 
@@ -35,7 +35,7 @@ describe.each(backends)('on $name storage', (backend) => {
     const opened = await backend.open()
     storage = opened.storage
     cleanup = opened.cleanup
-    probe = new ProbeStorage(storage)
+    probe = probeStorage(storage)
     client = new WorkflowClient({ storage: probe })
   })
   afterEach(() => cleanup())

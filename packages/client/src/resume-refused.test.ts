@@ -23,12 +23,12 @@ import {
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { first, pay, second } from './__tests__/fixtures/resume-steps.mjs'
-import { type Backend, backends, ProbeStorage, until } from './__tests__/harness.js'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
+import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
+import { type Backend, backends, intercept } from './test-support/harness.js'
 
-const child = fileURLToPath(new URL('./__tests__/fixtures/resume-child.mjs', import.meta.url))
+const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
 const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
 const s3Endpoint = process.env.WF_S3_ENDPOINT
 const s3Credentials = {
@@ -119,7 +119,7 @@ async function resumeInChild(
   proc.stderr?.on('data', (chunk) => {
     stderr += chunk
   })
-  await until(() => existsSync(marker) || proc.exitCode !== null, 20_000)
+  await vi.waitFor(() => expect(existsSync(marker) || proc.exitCode !== null).toBe(true), { timeout: 20_000 })
   if (!existsSync(marker)) throw new Error(`the resuming child exited early: ${stderr}`)
   return proc
 }
@@ -214,16 +214,12 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
     it('leaves a FAILED workflow as it was when the storage fails while the resume reads', async () => {
       await failedWorkflow('rf-down')
       const before = await snapshot(opened.storage, 'rf-down')
-      const probe = new ProbeStorage(opened.storage)
-      const failing: Storage = {
-        get: (key) =>
+      const failing = intercept(opened.storage, {
+        get: (next, key) =>
           key.includes('/steps/')
             ? Promise.reject(new StorageUnavailableError(`injected failure reading ${key}`))
-            : probe.get(key),
-        put: (key, data, condition) => probe.put(key, data, condition),
-        delete: (key) => probe.delete(key),
-        list: (prefix, options) => probe.list(prefix, options),
-      }
+            : next(key),
+      })
       const other = new Runtime(failing, fast)
       await expect(other.resume('rf-down')).rejects.toBeInstanceOf(StorageUnavailableError)
       expect(await snapshot(opened.storage, 'rf-down')).toEqual(before)
@@ -250,9 +246,9 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
         // Killed after `rf-second` committed (and the record says so): a resume that made
         // progress is an ordinary one.
         const later = await resumeInChild(opened.uri as string, 'rf-later', 'rf-pay', dir)
-        await until(
-          async () => (await store.requireWorkflow('rf-later')).record.resumedFrom === undefined,
-          10_000,
+        await vi.waitFor(
+          async () => expect((await store.requireWorkflow('rf-later')).record.resumedFrom).toBeUndefined(),
+          { timeout: 10_000 },
         )
         await kill(later)
 
@@ -274,7 +270,9 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
           ...fast,
         })
         try {
-          await until(async () => (await client.getStatus('rf-later')) === 'SUCCESSFUL', 20_000)
+          await vi.waitFor(async () => expect(await client.getStatus('rf-later')).toBe('SUCCESSFUL'), {
+            timeout: 20_000,
+          })
           await new Promise((resolve) => setTimeout(resolve, 300))
         } finally {
           await worker.stop()

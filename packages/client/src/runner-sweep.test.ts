@@ -8,10 +8,10 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Runtime, type Storage, step, storeKeys } from '@wf/core'
-import { afterEach, beforeEach, expect, it } from 'vitest'
-import { folderStorage, until } from './__tests__/harness.js'
+import { afterEach, beforeEach, expect, it, vi } from 'vitest'
+import { folderStorage } from './test-support/harness.js'
 
-const fixture = fileURLToPath(new URL('./__tests__/fixtures/run-and-exit.mjs', import.meta.url))
+const fixture = fileURLToPath(new URL('./test-support/fixtures/run-and-exit.mjs', import.meta.url))
 const thrice = step('rs-thrice', (n: number) => n * 3)
 
 let dir: string
@@ -50,7 +50,7 @@ it('a runtime deletes the runner records of processes that are gone, and keeps l
 
   const runtime = new Runtime(storage, { leaseTtlMs: 10_000, heartbeatMs: 1000 })
   await expect(runtime.run(thrice(3), { workflowId: 'rs-now' })).resolves.toBe(9)
-  await until(async () => (await runnerIds()).length <= 3, 10_000)
+  await vi.waitFor(async () => expect((await runnerIds()).length).toBeLessThanOrEqual(3), { timeout: 10_000 })
   expect(new Set(await runnerIds())).toEqual(
     new Set([runtime.runner.runnerId, 'otherhostrecent', 'alivehere']),
   )

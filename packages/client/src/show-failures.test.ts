@@ -3,10 +3,10 @@
 // that succeeded after failed attempts.
 
 import { MemoryStorage, Runtime, step, storeKeys } from '@wf/core'
-import { describe, expect, it } from 'vitest'
-import { gate, until } from './__tests__/harness.js'
+import { describe, expect, it, vi } from 'vitest'
 import { showText } from './cli/show.js'
 import { WorkflowClient } from './index.js'
+import { gate } from './test-support/harness.js'
 
 const plain = { color: false, json: false, stdout: () => {}, stderr: () => {} }
 
@@ -37,7 +37,10 @@ describe('wf show, text', () => {
     const add = step('sh.add', (a: number, b: number) => a + b)
     const handle = await runtime.runAsync(add(flaky(1), wobbly(2)), { workflowId: 'live' })
     const store = await runtime.store()
-    await until(async () => (await store.readStep('live', 'sh.wobbly')) !== undefined && tries === 2)
+    await vi.waitFor(
+      async () => expect((await store.readStep('live', 'sh.wobbly')) !== undefined && tries === 2).toBe(true),
+      { timeout: 5000 },
+    )
 
     const text = showText(await client.getMetadata('live'), await client.getGraph('live'), plain)
     expect(text).toMatch(/^sh\.flaky {2}\(failed attempts, nothing committed\) +PENDING +1 +\S+ *$/m)

@@ -13,9 +13,9 @@ import {
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends, gate, ProbeStorage, until } from './__tests__/harness.js'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
+import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
 
 const calls: Record<string, number> = {}
 const count = (name: string) => {
@@ -54,7 +54,7 @@ const wait = step('sr-wait', async (n: number) => {
 })
 
 describe.each(backends)('on $name storage', (backend) => {
-  let probe: ProbeStorage
+  let probe: Probe
   let client: WorkflowClient
   let cleanup: () => Promise<void>
   let storage: Storage
@@ -69,7 +69,7 @@ describe.each(backends)('on $name storage', (backend) => {
     const opened = await backend.open()
     storage = opened.storage
     cleanup = opened.cleanup
-    probe = new ProbeStorage(storage)
+    probe = probeStorage(storage)
     client = new WorkflowClient({ storage: probe })
     for (const key of Object.keys(calls)) delete calls[key]
     hold = gate()
@@ -162,7 +162,7 @@ describe.each(backends)('on $name storage', (backend) => {
   describe('cancel', () => {
     it('stops a live run: aborts the in-flight step, rejects run() and keeps the checkpoints', async () => {
       const running = client.runtime.run(add(load(4), wait(5)), { workflowId: 'x1' })
-      await until(() => calls.wait === 1)
+      await vi.waitFor(() => expect(calls.wait).toBe(1), { timeout: 5000 })
       await client.cancel('x1')
       await expect(running).rejects.toBeInstanceOf(WorkflowCancelledError)
       expect(aborted).toBe(1)

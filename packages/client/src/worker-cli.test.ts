@@ -9,14 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Runtime, step, storeKeys, type WorkflowStore } from '@wf/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CliResult, runWf } from './__tests__/cli-run.js'
-import { backends, folderStorage, until } from './__tests__/harness.js'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { type CliResult, runWf } from './test-support/cli-run.js'
+import { folderStorage } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const bin = join(here, '../bin/wf.js')
-const steps = join(here, '__tests__/fixtures/worker-steps.mjs')
-const hasFolder = backends.some((b) => b.name === 'folder')
+const steps = join(here, 'test-support/fixtures/worker-steps.mjs')
 
 // The submitter only builds graphs: these carry the names of the fixture's steps, whose bodies
 // run in the worker process (imported there with --import).
@@ -71,7 +70,7 @@ const events = (w: Worker) =>
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { event: string; workflowId?: string; outcome?: string })
 
-describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => {
+describe('wf worker on a folder', { timeout: 90_000 }, () => {
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'wf-worker-app-'))
     data = join(app, 'data')
@@ -100,7 +99,9 @@ describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => 
     const outputs = await Promise.all(handles.map((h) => h.result()))
     expect(outputs).toEqual([0, 1, 2, 3, 4, 5].map((i) => 2 * i + 2 * (i + 1)))
     await expect(failing.result()).rejects.toMatchObject({ code: 'WF_EXECUTION_FAILED' })
-    await until(() => events(worker).filter((e) => e.event === 'finished').length === 7, 20_000)
+    await vi.waitFor(() => expect(events(worker).filter((e) => e.event === 'finished')).toHaveLength(7), {
+      timeout: 20_000,
+    })
 
     worker.proc.kill('SIGTERM')
     expect(await worker.exited, worker.stderr()).toBe(0)
@@ -145,7 +146,10 @@ describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => 
       },
     )
     // Stop it while its first steps are in flight (the other workflow may still be loading).
-    await until(() => existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= 2, 20_000)
+    await vi.waitFor(
+      () => expect(existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= 2).toBe(true),
+      { timeout: 20_000 },
+    )
     const inFlight = readFileSync(log, 'utf8').trim().split('\n')
     first.proc.kill('SIGTERM')
     expect(await first.exited, first.stderr()).toBe(0)
@@ -192,7 +196,7 @@ describe.skipIf(!hasFolder)('wf worker on a folder', { timeout: 90_000 }, () => 
     await store.storage.put(storeKeys.workflow('garbled'), new TextEncoder().encode('{"v":1,"wor'))
     const worker = startWorker(['--import', steps, '--poll-interval', '20', '--lease-ttl', '1000'])
     expect(await good.result()).toBe(6)
-    await until(() => /skipped/.test(worker.stdout()), 20_000)
+    await vi.waitFor(() => expect(worker.stdout()).toMatch(/skipped/), { timeout: 20_000 })
     // Many polls later, still one line.
     await new Promise((resolve) => setTimeout(resolve, 300))
     worker.proc.kill('SIGTERM')

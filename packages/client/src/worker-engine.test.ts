@@ -2,14 +2,16 @@
 
 import { createWorker, MemoryStorage, Runtime, step } from '@wf/core'
 import { afterEach, expect, it } from 'vitest'
+import { intercept } from './test-support/harness.js'
 
 /** A storage whose listings take a little real time, like a folder or S3 (not only microtasks). */
-class SlowListStorage extends MemoryStorage {
-  override async list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    return super.list(...args)
-  }
-}
+const slowListStorage = () =>
+  intercept(new MemoryStorage(), {
+    list: async (next, ...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      return next(...args)
+    },
+  })
 
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
@@ -22,7 +24,7 @@ afterEach(() => {
 // killed the process (a worker stopped with SIGTERM just after taking a workflow exited 1).
 it('stopping a run while it loads committed steps on resume leaves no unhandled rejection', async () => {
   process.on('unhandledRejection', onUnhandled)
-  const runtime = new Runtime(new SlowListStorage())
+  const runtime = new Runtime(slowListStorage())
   // Committed steps now load before the takeover, so the stop lands just after it, while the
   // first step runs: the same early end, with nothing committed.
   const one = step('engine.one', async () => {
@@ -42,26 +44,23 @@ it('stopping a run while it loads committed steps on resume leaves no unhandled 
   expect(unhandled).toEqual([])
 })
 
-/** Counts the reads made after `counting` is set. */
-class CountingStorage extends MemoryStorage {
-  counting = false
-  gets = 0
-  override get(...args: Parameters<MemoryStorage['get']>): ReturnType<MemoryStorage['get']> {
-    if (this.counting) this.gets++
-    return super.get(...args)
-  }
-}
-
 // Was an engine bug: `submit()` started polling at once, so a process that only submits (a web
 // handler, a cron script) never exited and 1,000 submissions cost 5,000 reads a second.
 it('a submitted workflow is not polled until someone asks for its result', async () => {
-  const storage = new CountingStorage()
+  // Counts the reads made once `counting` is set.
+  const reads = { counting: false, gets: 0 }
+  const storage = intercept(new MemoryStorage(), {
+    get: (next, key) => {
+      if (reads.counting) reads.gets++
+      return next(key)
+    },
+  })
   const runtime = new Runtime(storage)
   const one = step('engine.submitted', async () => 1)
   const handle = await runtime.submit(one(), { workflowId: 'submitted-only' })
-  storage.counting = true
+  reads.counting = true
   await new Promise((resolve) => setTimeout(resolve, 500))
-  expect(storage.gets).toBe(0)
+  expect(reads.gets).toBe(0)
   void handle
 })
 

@@ -1,7 +1,7 @@
 // How the `wf` command prints: aligned tables, status colours (only on a TTY, never with
 // NO_COLOR), durations and times, and values (JSON when they are JSON, util.inspect otherwise).
 
-import { inspect, stripVTControlCharacters } from 'node:util'
+import { inspect, stripVTControlCharacters, styleText } from 'node:util'
 import type { WorkflowStatus } from '@wf/core'
 import type { StepStatus } from '../types.js'
 
@@ -19,11 +19,13 @@ export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {
   return flag && Boolean(stream.isTTY) && (noColor === undefined || noColor === '')
 }
 
-const CODES = { red: 31, green: 32, yellow: 33, magenta: 35, cyan: 36, dim: 2, bold: 1 } as const
-export type Style = keyof typeof CODES
+export type Style = 'red' | 'green' | 'yellow' | 'magenta' | 'cyan' | 'dim' | 'bold'
 
+/** `text` in `style` when `out` is coloured. */
 export function paint(out: Pick<Out, 'color'>, style: Style, text: string): string {
-  return out.color ? `\u001b[${CODES[style]}m${text}\u001b[0m` : text
+  // useColor has decided, for the stream wf writes to: styleText must not judge again by
+  // process.stdout (a Node whose styleText takes no options always styles, which is as wanted).
+  return out.color ? styleText(style, text, { validateStream: false }) : text
 }
 
 const STATUS_STYLE: Record<WorkflowStatus | StepStatus, Style> = {

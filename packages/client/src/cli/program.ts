@@ -18,7 +18,7 @@ import {
   WfError,
   type WorkflowStatus,
 } from '@wf/core'
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { WorkflowClient } from '../client.js'
 import { parseStatusFilter } from '../status-filter.js'
 import type { UnreadableWorkflow, WorkflowSummary } from '../types.js'
@@ -42,7 +42,7 @@ import { hint } from './hints.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
-import { runWorker, type WorkerCommandOptions } from './worker.js'
+import { CODE_CHANGE_POLICIES, runWorker, type WorkerCommandOptions, wholeNumber } from './worker.js'
 
 interface GlobalOptions {
   storage?: string
@@ -64,7 +64,7 @@ const UNREADABLE_EXIT = 3
 export async function main(argv: string[], io: CliIO = process): Promise<number> {
   let client: WorkflowClient | undefined
   let out: Out = {
-    color: useColor(io.stderr, true),
+    color: useColor(io.stderr, !argv.includes('--no-color')),
     json: argv.includes('--json'),
     stdout: (t) => io.stdout.write(`${t}\n`),
     stderr: (t) => io.stderr.write(t),
@@ -131,16 +131,20 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .showSuggestionAfterError()
 
   const collect = (value: string, previous: string[]): string[] => [...previous, value]
+  /** `--status`: repeated, or separated with commas; an unknown status is a usage error naming the valid ones. */
+  const statuses = (value: string, previous: WorkflowStatus[] | undefined): WorkflowStatus[] => {
+    const given = value.split(',').filter((s) => s !== '')
+    return [...(previous ?? []), ...(parseStatusFilter(given as WorkflowStatus[]) ?? [])]
+  }
 
   program
     .command('list')
     .description('list workflows by id, with their status')
-    .option('--status <status...>', 'only these statuses (repeat, or separate with commas)')
+    .option('--status <status...>', 'only these statuses (repeat, or separate with commas)', statuses)
     .option('-l, --long', 'also show creation time and metadata (reads each record)')
-    .action(async (options: { status?: string[]; long?: boolean }, command: Command) => {
+    .action(async (options: { status?: WorkflowStatus[]; long?: boolean }, command: Command) => {
       const { client, out } = context(command)
-      const wanted = options.status?.flatMap((s) => s.split(',')).filter((s) => s !== '')
-      const filter = parseStatusFilter(wanted as WorkflowStatus[] | undefined)
+      const filter = options.status === undefined ? undefined : new Set(options.status)
       if (options.long) {
         const all: WorkflowSummary[] = []
         const errors: UnreadableWorkflow[] = []
@@ -295,20 +299,36 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     .command('worker')
     .description('run workflows: take PENDING ones (oldest first) and RESUMABLE ones until SIGTERM/SIGINT')
     .option('--import <module>', 'a module that defines the steps (repeatable, at least one)', collect, [])
-    .option('--concurrency <n>', 'at most this many workflows at once (default 4)')
-    .option('--poll-interval <ms>', 'how often to look for work when idle (default 1000)')
-    .option('--grace <ms>', 'on stop, how long running steps may take to finish (default 10000)')
+    .option(
+      '--concurrency <n>',
+      'at most this many workflows at once (default 4)',
+      wholeNumber('--concurrency', 1),
+    )
+    .option(
+      '--poll-interval <ms>',
+      'how often to look for work when idle (default 1000)',
+      wholeNumber('--poll-interval', 1),
+    )
+    .option(
+      '--grace <ms>',
+      'on stop, how long running steps may take to finish (default 10000)',
+      wholeNumber('--grace', 0),
+    )
     .option(
       '--lease-ttl <ms>',
       "how long the worker's lease lasts without renewal: a dead machine's workflows wait this long (default 15000)",
+      wholeNumber('--lease-ttl', 10),
     )
     .option(
       '--heartbeat <ms>',
       "how often the worker's lease is renewed when due and cancels are noticed (default lease-ttl / 3)",
+      wholeNumber('--heartbeat', 1),
     )
-    .option(
-      '--on-code-change <policy>',
-      'a workflow submitted with other step code: warn (default), error or ignore',
+    .addOption(
+      new Option(
+        '--on-code-change <policy>',
+        'a workflow submitted with other step code (default warn)',
+      ).choices(CODE_CHANGE_POLICIES),
     )
     .action(async (options: WorkerCommandOptions, command: Command) => {
       const { out, opts } = output(command)

@@ -16,18 +16,19 @@ import { duration, type Out, paint, type Style, shorten } from './format.js'
 import { hint } from './hints.js'
 import { importModules } from './modules.js'
 
-/** The command's options as commander gives them (strings, not yet checked). */
+/** The command's options as commander gives them, parsed and checked by the parsers below. */
 export interface WorkerCommandOptions {
   import: string[]
-  concurrency?: string
-  pollInterval?: string
-  grace?: string
-  leaseTtl?: string
-  heartbeat?: string
-  onCodeChange?: string
+  concurrency?: number
+  pollInterval?: number
+  grace?: number
+  leaseTtl?: number
+  heartbeat?: number
+  onCodeChange?: CodeChangePolicy
 }
 
-const POLICIES: readonly CodeChangePolicy[] = ['warn', 'error', 'ignore']
+/** The values of `--on-code-change` (commander's `.choices()`). */
+export const CODE_CHANGE_POLICIES: readonly CodeChangePolicy[] = ['warn', 'error', 'ignore']
 
 type Outcome = 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'ERROR'
 
@@ -39,14 +40,19 @@ const OUTCOME_STYLE: Record<Outcome, Style> = {
   ERROR: 'red',
 }
 
-/** A whole number from a flag, or a usage error naming the flag. */
-function integer(flag: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new InvalidOptionsError(`${flag} must be a whole number of at least ${min}, got "${value}"`)
+/**
+ * A flag's parser (commander's `argParser`) for a whole number of at least `min`. It throws wf's
+ * usage error rather than commander's: that one reaches `wf --json` users as a JSON error with a
+ * stable code, and its message names the flag.
+ */
+export function wholeNumber(flag: string, min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidOptionsError(`${flag} must be a whole number of at least ${min}, got "${value}"`)
+    }
+    return n
   }
-  return n
 }
 
 /**
@@ -78,22 +84,11 @@ export async function runWorker(
       'wf worker needs --import MODULE: the modules that register the steps its workflows use',
     )
   }
-  const concurrency = integer('--concurrency', options.concurrency, 1)
-  const pollIntervalMs = integer('--poll-interval', options.pollInterval, 1)
-  const shutdownGraceMs = integer('--grace', options.grace, 0)
-  const leaseTtlMs = integer('--lease-ttl', options.leaseTtl, 10)
-  const heartbeatMs = integer('--heartbeat', options.heartbeat, 1)
+  const { concurrency, pollInterval: pollIntervalMs, grace: shutdownGraceMs } = options
   const runtimeOptions: RuntimeOptions = {}
-  if (leaseTtlMs !== undefined) runtimeOptions.leaseTtlMs = leaseTtlMs
-  if (heartbeatMs !== undefined) runtimeOptions.heartbeatMs = heartbeatMs
-  if (options.onCodeChange !== undefined) {
-    if (!POLICIES.includes(options.onCodeChange as CodeChangePolicy)) {
-      throw new InvalidOptionsError(
-        `--on-code-change must be one of ${POLICIES.join(', ')}, got "${options.onCodeChange}"`,
-      )
-    }
-    runtimeOptions.onCodeChange = options.onCodeChange as CodeChangePolicy
-  }
+  if (options.leaseTtl !== undefined) runtimeOptions.leaseTtlMs = options.leaseTtl
+  if (options.heartbeat !== undefined) runtimeOptions.heartbeatMs = options.heartbeat
+  if (options.onCodeChange !== undefined) runtimeOptions.onCodeChange = options.onCodeChange
 
   await importModules(options.import)
   const runtime = new ReportingRuntime(storage, runtimeOptions)
