@@ -5,8 +5,8 @@
 
 import { Runtime, type StepNode, type Storage, step, storeKeys, WorkflowExecutionError } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends } from './test-support/harness.js'
 
 const runs: Record<string, number> = {}
 const ran = (name: string) => {

@@ -13,8 +13,8 @@ import {
   WorkflowExecutionError,
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backends } from './__tests__/harness.js'
 import { WorkflowClient } from './index.js'
+import { backends } from './test-support/harness.js'
 
 class Owner {
   name = 'ada'
