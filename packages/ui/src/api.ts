@@ -1,0 +1,314 @@
+// The JSON API under /api, which the page uses and scripts may too (documented in the README).
+// Every route goes through the public WorkflowClient; wf's errors become HTTP statuses with their
+// stable code (`{ error: { code, message } }`).
+
+import type { WorkflowClient, WorkflowMetadata } from '@wf/client'
+import {
+  CorruptRecordError,
+  InvalidOptionsError,
+  InvalidWorkflowIdError,
+  WfError,
+  WORKFLOW_STATUSES,
+  WorkflowNotFoundError,
+  type WorkflowStatus,
+} from '@wf/core'
+import { API_ERROR_CODES, ApiError } from './errors.js'
+import { type GraphJson, graphJson, type ValueText, valueText } from './views.js'
+
+/** What the routes need from the server. */
+export interface ApiContext {
+  client: WorkflowClient
+  readOnly: boolean
+  /** Why resume is refused (no step modules imported); undefined when it is allowed. */
+  resumeRefusal: string | undefined
+  /** Longest value text sent, in characters. */
+  outputLimit: number
+  /** Runs this server resumed, so their failures are kept, not thrown into the process. */
+  track(workflowId: string, result: Promise<unknown>): void
+}
+
+export interface ApiResponse {
+  status: number
+  body: unknown
+}
+
+/** One row of `GET /api/workflows`. */
+export interface WorkflowRow {
+  workflowId: string
+  status: WorkflowStatus
+  createdAt: number
+  /** When it ended (SUCCESSFUL, FAILED, CANCELED). */
+  endedAt?: number
+  metadata: WorkflowMetadata['userMetadata']
+}
+
+const DEFAULT_LIMIT = 100
+const MAX_LIMIT = 1000
+const READ_CONCURRENCY = 16
+
+/** Decodes one path segment; a malformed escape is a 400, not a crash. */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      `cannot decode the path segment ${JSON.stringify(raw)}`,
+    )
+  }
+}
+
+function statusesOf(query: URLSearchParams): Set<WorkflowStatus> | undefined {
+  const given = query
+    .getAll('status')
+    .flatMap((s) => s.split(','))
+    .filter((s) => s !== '')
+  if (given.length === 0) return undefined
+  for (const s of given) {
+    if (!(WORKFLOW_STATUSES as readonly string[]).includes(s))
+      throw new ApiError(
+        400,
+        API_ERROR_CODES.badRequest,
+        `unknown status ${JSON.stringify(s)}: use one of ${WORKFLOW_STATUSES.join(', ')}`,
+      )
+  }
+  return new Set(given as WorkflowStatus[])
+}
+
+function limitOf(query: URLSearchParams): number {
+  const raw = query.get('limit')
+  if (raw === null) return DEFAULT_LIMIT
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_LIMIT)
+    throw new ApiError(400, API_ERROR_CODES.badRequest, `limit must be a whole number from 1 to ${MAX_LIMIT}`)
+  return n
+}
+
+/** The cursor is the last id of the previous page, base64url-encoded (ids are ordered). */
+function cursorOf(query: URLSearchParams): string | undefined {
+  const raw = query.get('cursor')
+  if (raw === null || raw === '') return undefined
+  const id = Buffer.from(raw, 'base64url').toString('utf8')
+  if (Buffer.from(id, 'utf8').toString('base64url') !== raw)
+    throw new ApiError(400, API_ERROR_CODES.badRequest, 'cursor is not one returned by GET /api/workflows')
+  return id
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+/**
+ * `GET /api/workflows`: counts per status over the whole storage, and one page of the workflows
+ * passing the filters, by id. One scan of the status index (listAll) gives both; then only the
+ * page's records are read, for creation and end times and metadata.
+ */
+async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiResponse> {
+  const statuses = statusesOf(query)
+  const prefix = query.get('prefix') ?? ''
+  const limit = limitOf(query)
+  const after = cursorOf(query)
+  const all = await ctx.client.listAll()
+  const counts: Record<string, number> = Object.fromEntries(WORKFLOW_STATUSES.map((s) => [s, 0]))
+  for (const w of all) counts[w.status] = (counts[w.status] ?? 0) + 1
+  const matching = all.filter(
+    (w) =>
+      (!statuses || statuses.has(w.status)) &&
+      w.workflowId.startsWith(prefix) &&
+      (after === undefined || w.workflowId > after),
+  )
+  const page = matching.slice(0, limit)
+  const errors = [...all.errors]
+  const rows = await mapLimit(page, READ_CONCURRENCY, async (w): Promise<WorkflowRow | undefined> => {
+    try {
+      const meta = await ctx.client.getMetadata(w.workflowId)
+      const row: WorkflowRow = {
+        workflowId: w.workflowId,
+        status: meta.status,
+        createdAt: meta.stats.startTime,
+        metadata: meta.userMetadata,
+      }
+      if (meta.stats.endTime !== undefined) row.endedAt = meta.stats.endTime
+      return row
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined // deleted since the listing
+      if (error instanceof CorruptRecordError) {
+        errors.push({ workflowId: w.workflowId, key: error.key, code: error.code, message: error.message })
+        return undefined
+      }
+      throw error
+    }
+  })
+  const last = page[page.length - 1]
+  const body: {
+    counts: Record<string, number>
+    total: number
+    workflows: WorkflowRow[]
+    cursor?: string
+    errors: unknown[]
+  } = {
+    counts,
+    total: all.length,
+    workflows: rows.filter((r) => r !== undefined),
+    errors,
+  }
+  if (matching.length > limit && last)
+    body.cursor = Buffer.from(last.workflowId, 'utf8').toString('base64url')
+  return { status: 200, body }
+}
+
+/** The body of `GET /api/workflows/:id`. */
+export interface WorkflowDetail {
+  workflow: WorkflowMetadata
+  graph: GraphJson
+}
+
+async function detailRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  const workflow = await ctx.client.getMetadata(id)
+  const graph = await ctx.client.getGraph(id)
+  const body: WorkflowDetail = { workflow, graph: graphJson(graph) }
+  return { status: 200, body }
+}
+
+async function outputRoute(ctx: ApiContext, id: string, stepId: string): Promise<ApiResponse> {
+  const value = await ctx.client.getOutput(id, { stepId })
+  const body: { workflowId: string; stepId: string } & ValueText = {
+    workflowId: id,
+    stepId,
+    ...valueText(value, ctx.outputLimit),
+  }
+  return { status: 200, body }
+}
+
+function refuseReadOnly(ctx: ApiContext): void {
+  if (ctx.readOnly)
+    throw new ApiError(
+      403,
+      API_ERROR_CODES.readOnly,
+      'this dashboard was started read-only (--read-only): it does not cancel, resume or delete',
+    )
+}
+
+async function cancelRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const status = await ctx.client.cancel(id)
+  return { status: 200, body: { workflowId: id, status } }
+}
+
+async function resumeRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  if (ctx.resumeRefusal !== undefined)
+    throw new ApiError(409, API_ERROR_CODES.resumeUnavailable, ctx.resumeRefusal)
+  const handle = await ctx.client.resumeAsync(id)
+  ctx.track(id, handle.result())
+  return { status: 202, body: { workflowId: id, status: 'RUNNING' } }
+}
+
+async function deleteRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  await ctx.client.delete(id)
+  return { status: 200, body: { workflowId: id, deleted: true } }
+}
+
+function methodNotAllowed(allow: string[]): never {
+  throw new ApiError(405, API_ERROR_CODES.methodNotAllowed, `this route takes ${allow.join(', ')}`, {
+    Allow: allow.join(', '),
+  })
+}
+
+/** Whether a method changes something (and so needs the same-origin check). */
+export function isStateChanging(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS'
+}
+
+/** Routes one `/api` request (already authenticated) to its handler. */
+export async function route(
+  ctx: ApiContext,
+  method: string,
+  pathname: string,
+  query: URLSearchParams,
+): Promise<ApiResponse> {
+  const parts = pathname.split('/').slice(2) // ['', 'api', …]
+  if (parts.length === 1 && parts[0] === 'info') {
+    if (method !== 'GET') methodNotAllowed(['GET'])
+    return {
+      status: 200,
+      body: {
+        readOnly: ctx.readOnly,
+        canResume: !ctx.readOnly && ctx.resumeRefusal === undefined,
+        ...(ctx.resumeRefusal === undefined ? {} : { resumeRefusal: ctx.resumeRefusal }),
+        statuses: WORKFLOW_STATUSES,
+      },
+    }
+  }
+  if (parts[0] === 'workflows') {
+    if (parts.length === 1) {
+      if (method !== 'GET') methodNotAllowed(['GET'])
+      return listRoute(ctx, query)
+    }
+    const id = segment(parts[1] ?? '')
+    if (parts.length === 2) {
+      if (method === 'GET') return detailRoute(ctx, id)
+      if (method === 'DELETE') return deleteRoute(ctx, id)
+      methodNotAllowed(['GET', 'DELETE'])
+    }
+    if (parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'resume')) {
+      if (method !== 'POST') methodNotAllowed(['POST'])
+      return parts[2] === 'cancel' ? cancelRoute(ctx, id) : resumeRoute(ctx, id)
+    }
+    if (parts.length === 5 && parts[2] === 'steps' && parts[4] === 'output') {
+      if (method !== 'GET') methodNotAllowed(['GET'])
+      return outputRoute(ctx, id, segment(parts[3] ?? ''))
+    }
+  }
+  throw new ApiError(
+    404,
+    API_ERROR_CODES.notFound,
+    `no API route ${method} ${pathname}: see the @wf/ui README`,
+  )
+}
+
+/** wf's errors as HTTP: the status their meaning calls for, their stable code and message. */
+export function errorResponse(error: unknown): ApiResponse & { headers: Record<string, string> } {
+  if (error instanceof ApiError)
+    return {
+      status: error.status,
+      headers: error.headers,
+      body: { error: { code: error.code, message: error.message } },
+    }
+  const code = error instanceof WfError ? error.code : 'WF_UNEXPECTED'
+  const message = error instanceof Error ? error.message : String(error)
+  return { status: httpStatusOf(error, code), headers: {}, body: { error: { code, message } } }
+}
+
+function httpStatusOf(error: unknown, code: string): number {
+  if (error instanceof InvalidWorkflowIdError || error instanceof InvalidOptionsError) return 400
+  switch (code) {
+    case 'WF_NOT_FOUND':
+    case 'WF_STEP_NOT_FOUND':
+      return 404
+    case 'WF_STEP_NOT_COMMITTED':
+    case 'WF_STILL_ACTIVE':
+    case 'WF_NOT_RESUMABLE':
+    case 'WF_OUTPUT_UNAVAILABLE':
+    case 'WF_CODE_CHANGED':
+    case 'WF_STEP_NOT_REGISTERED':
+    case 'WF_ALREADY_EXISTS':
+      return 409
+    case 'WF_CANCEL_NOT_ACKNOWLEDGED':
+    case 'WF_STORAGE_UNAVAILABLE':
+      return 503
+    default:
+      return 500
+  }
+}
