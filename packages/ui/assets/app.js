@@ -1,1 +1,432 @@
-// placeholder
+// The dashboard's page: plain DOM, no framework and no build step. Every value that comes from
+// the storage (ids, metadata, errors, outputs) goes into the page through `h()`, which makes text
+// nodes: nothing is ever parsed as HTML. Routes live in the hash: `#/` (runs), `#/w/<id>`.
+
+const POLL_MS = 2000
+const main = document.getElementById('main')
+const where = document.getElementById('where')
+let info = { readOnly: true, canResume: false, statuses: [] }
+let timer
+
+/** An element with properties from a short safe list, and children as nodes or text. */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue
+    if (key === 'class') el.className = value
+    else if (key === 'href') el.setAttribute('href', String(value).startsWith('#') ? value : '#/')
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value)
+    else if (['title', 'type', 'placeholder', 'value', 'disabled'].includes(key)) el[key] = value
+    else el.dataset[key] = String(value)
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)))
+  }
+  return el
+}
+
+class ApiFailure extends Error {
+  constructor(status, code, message) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+async function api(path, method = 'GET') {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json' },
+  })
+  const body = await res.json().catch(() => ({}))
+  if (!res.ok)
+    throw new ApiFailure(res.status, body.error?.code ?? 'HTTP', body.error?.message ?? res.statusText)
+  return body
+}
+
+function time(ms) {
+  if (ms === undefined) return '-'
+  const d = new Date(ms)
+  const pad = (n) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}
+
+function duration(ms) {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '-'
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  if (ms < 3_600_000)
+    return `${Math.floor(ms / 60_000)}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`
+  return `${Math.floor(ms / 3_600_000)}h${String(Math.floor((ms % 3_600_000) / 60_000)).padStart(2, '0')}m`
+}
+
+const badge = (status) => h('span', { class: `status s-${String(status).toLowerCase()}` }, status)
+const active = (status) => status === 'RUNNING' || status === 'PENDING'
+
+function show(...nodes) {
+  main.replaceChildren(...nodes)
+}
+
+function failure(error) {
+  if (error instanceof ApiFailure && error.status === 401)
+    return h(
+      'div',
+      { class: 'notice' },
+      h('p', {}, 'This dashboard needs its token.'),
+      h(
+        'p',
+        { class: 'dim' },
+        'Open the URL that `wf ui` printed (…/?token=…): it keeps the token in a cookie.',
+      ),
+    )
+  return h('div', { class: 'notice error' }, h('strong', {}, error.code ?? 'error'), ' ', error.message)
+}
+
+function poll(render, when) {
+  clearTimeout(timer)
+  if (when) timer = setTimeout(render, POLL_MS)
+}
+
+// ---- runs -------------------------------------------------------------------------------------
+
+function runsQuery() {
+  const q = new URLSearchParams(location.hash.split('?')[1] ?? '')
+  return { status: q.get('status') ?? '', prefix: q.get('prefix') ?? '' }
+}
+
+function runsHash(status, prefix) {
+  const q = new URLSearchParams()
+  if (status) q.set('status', status)
+  if (prefix) q.set('prefix', prefix)
+  const s = q.toString()
+  return s ? `#/?${s}` : '#/'
+}
+
+async function renderRuns() {
+  const { status, prefix } = runsQuery()
+  where.textContent = 'runs'
+  const params = new URLSearchParams({ limit: '200' })
+  if (status) params.set('status', status)
+  if (prefix) params.set('prefix', prefix)
+  let page
+  try {
+    page = await api(`/api/workflows?${params}`)
+  } catch (error) {
+    show(failure(error))
+    return poll(renderRuns, true)
+  }
+  const rows = [...page.workflows]
+  const more = async (cursor, button) => {
+    button.disabled = true
+    const next = await api(`/api/workflows?${params}&cursor=${encodeURIComponent(cursor)}`)
+    rows.push(...next.workflows)
+    draw(next.cursor)
+  }
+  const counts = h(
+    'nav',
+    { class: 'counts' },
+    h('a', { href: runsHash('', prefix), class: status ? 'count' : 'count on' }, `all ${page.total}`),
+    info.statuses.map((s) =>
+      h(
+        'a',
+        { href: runsHash(s, prefix), class: status === s ? 'count on' : 'count' },
+        badge(s),
+        ` ${page.counts[s] ?? 0}`,
+      ),
+    ),
+  )
+  const search = h('input', { type: 'search', placeholder: 'id prefix', value: prefix })
+  search.addEventListener('change', () => {
+    location.hash = runsHash(status, search.value.trim())
+  })
+  const draw = (cursor) => {
+    // Newest first, over what has been loaded (the API pages by id).
+    rows.sort((a, b) => b.createdAt - a.createdAt)
+    const table = h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['workflow', 'status', 'created', 'ended', 'duration', 'metadata'].map((t) => h('th', {}, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        rows.map((w) =>
+          h(
+            'tr',
+            {},
+            h(
+              'td',
+              { class: 'id' },
+              h('a', { href: `#/w/${encodeURIComponent(w.workflowId)}` }, w.workflowId),
+            ),
+            h('td', {}, badge(w.status)),
+            h('td', {}, time(w.createdAt)),
+            h('td', {}, time(w.endedAt)),
+            h('td', {}, w.endedAt === undefined ? '-' : duration(w.endedAt - w.createdAt)),
+            h('td', { class: 'meta' }, Object.keys(w.metadata).length ? JSON.stringify(w.metadata) : ''),
+          ),
+        ),
+      ),
+    )
+    const unreadable = page.errors.length
+      ? h('p', { class: 'notice' }, `${page.errors.length} record(s) could not be read: run \`wf doctor\`.`)
+      : null
+    const moreButton = cursor ? h('button', { type: 'button' }, 'more') : null
+    moreButton?.addEventListener('click', () => more(cursor, moreButton))
+    show(
+      counts,
+      h('div', { class: 'filters' }, search),
+      unreadable,
+      rows.length ? table : h('p', { class: 'dim' }, 'no workflows'),
+      moreButton,
+    )
+  }
+  draw(page.cursor)
+  poll(renderRuns, (page.counts.RUNNING ?? 0) + (page.counts.PENDING ?? 0) > 0)
+}
+
+// ---- one workflow -----------------------------------------------------------------------------
+
+const open = new Set() // step ids whose detail is open, kept across refreshes
+const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched on demand
+
+async function renderWorkflow(id) {
+  where.textContent = id
+  let detail
+  try {
+    detail = await api(`/api/workflows/${encodeURIComponent(id)}`)
+  } catch (error) {
+    show(h('p', {}, h('a', { href: '#/' }, '← runs')), failure(error))
+    return poll(() => renderWorkflow(id), false)
+  }
+  const { workflow, graph } = detail
+  const rerender = () => renderWorkflow(id)
+  const act = async (button, method, path, question) => {
+    if (question && !confirm(question)) return
+    button.disabled = true
+    try {
+      await api(path, method)
+      if (method === 'DELETE') location.hash = '#/'
+      else rerender()
+    } catch (error) {
+      main.prepend(failure(error))
+      button.disabled = false
+    }
+  }
+  const path = `/api/workflows/${encodeURIComponent(id)}`
+  const actions = h('div', { class: 'actions' })
+  if (!info.readOnly) {
+    const s = workflow.status
+    if (s !== 'SUCCESSFUL' && s !== 'CANCELED') {
+      const b = h('button', { type: 'button', class: 'danger' }, 'cancel')
+      b.addEventListener('click', () =>
+        act(b, 'POST', `${path}/cancel`, `Cancel ${id}? It cannot be resumed afterwards.`),
+      )
+      actions.append(b)
+    }
+    if (s === 'FAILED' || s === 'RESUMABLE') {
+      const b = h(
+        'button',
+        { type: 'button', disabled: !info.canResume, title: info.resumeRefusal },
+        'resume',
+      )
+      b.addEventListener('click', () => act(b, 'POST', `${path}/resume`))
+      actions.append(b)
+      if (!info.canResume) actions.append(h('span', { class: 'dim small' }, info.resumeRefusal))
+    }
+    if (!active(s)) {
+      const b = h('button', { type: 'button', class: 'danger' }, 'delete')
+      b.addEventListener('click', () => act(b, 'DELETE', path, `Delete ${id} and all its checkpoints?`))
+      actions.append(b)
+    }
+  }
+  const stats = workflow.stats
+  const facts = h(
+    'dl',
+    { class: 'facts' },
+    h('dt', {}, 'status'),
+    h('dd', {}, badge(workflow.status)),
+    h('dt', {}, 'created'),
+    h('dd', {}, time(stats.startTime)),
+    h('dt', {}, 'ended'),
+    h('dd', {}, time(stats.endTime)),
+    h('dt', {}, 'duration'),
+    h('dd', {}, stats.endTime === undefined ? '-' : duration(stats.endTime - stats.startTime)),
+    h('dt', {}, 'runs'),
+    h('dd', {}, String(stats.runs)),
+    h('dt', {}, 'steps'),
+    h('dd', {}, `${graph.committed} of ${graph.total} committed`),
+    workflow.runner && [h('dt', {}, 'runner'), h('dd', {}, `${workflow.runner.host}:${workflow.runner.pid}`)],
+    h('dt', {}, 'metadata'),
+    h('dd', {}, h('code', {}, JSON.stringify(workflow.userMetadata))),
+  )
+  const error = workflow.error
+    ? h(
+        'div',
+        { class: 'notice error' },
+        h('strong', {}, `${workflow.error.name}: `),
+        workflow.error.message,
+        ` (step ${workflow.error.stepId})`,
+      )
+    : null
+  show(
+    h('p', {}, h('a', { href: '#/' }, '← runs')),
+    h('h1', {}, workflow.workflowId),
+    actions,
+    facts,
+    error,
+    h('h2', {}, 'steps'),
+    stepList(id, graph.steps, graph.rootStepId),
+    workflow.runtime
+      ? h('details', {}, h('summary', {}, 'runtime'), h('pre', {}, JSON.stringify(workflow.runtime, null, 2)))
+      : null,
+  )
+  poll(rerender, active(workflow.status))
+}
+
+function stepList(id, steps, rootStepId) {
+  return h(
+    'ul',
+    { class: 'steps' },
+    steps.map((step) => {
+      const detail = h('div', { class: 'step-detail' })
+      const row = h(
+        'div',
+        { class: 'step' },
+        badge(step.status),
+        ' ',
+        h('strong', {}, step.name),
+        ' ',
+        h('span', { class: 'dim' }, step.stepId),
+        step.stepId === rootStepId ? h('span', { class: 'dim' }, ' (output)') : null,
+        step.attempts === undefined ? null : h('span', { class: 'dim' }, ` · ${step.attempts} attempt(s)`),
+        step.startTime === undefined
+          ? null
+          : h('span', { class: 'dim' }, ` · ${duration(step.endTime - step.startTime)}`),
+        step.codeChanged ? h('span', { class: 'warn' }, ' · code changed') : null,
+        step.caughtContinuation
+          ? h('span', { class: 'warn' }, ' · caught a failure in its continuation')
+          : null,
+      )
+      const toggle = () => {
+        if (open.has(step.stepId)) open.delete(step.stepId)
+        else open.add(step.stepId)
+        fill()
+      }
+      row.addEventListener('click', toggle)
+      const fill = () => {
+        if (!open.has(step.stepId)) return detail.replaceChildren()
+        const key = `${id}\n${step.stepId}`
+        const output = outputs.get(key)
+        const outputNode = output
+          ? h(
+              'div',
+              {},
+              h(
+                'div',
+                { class: 'dim small' },
+                output.json ? 'output (JSON)' : 'output (inspected: not JSON)',
+              ),
+              h('pre', {}, output.text),
+              output.truncated
+                ? h(
+                    'p',
+                    { class: 'dim small' },
+                    `cut at ${output.text.length} of ${output.length} characters`,
+                  )
+                : null,
+            )
+          : null
+        const load = h('button', { type: 'button' }, 'show output')
+        load.addEventListener('click', async () => {
+          try {
+            outputs.set(
+              key,
+              await api(
+                `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(step.stepId)}/output`,
+              ),
+            )
+          } catch (error) {
+            outputs.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
+          }
+          fill()
+        })
+        detail.replaceChildren(
+          step.error
+            ? h(
+                'div',
+                { class: 'notice error' },
+                h('strong', {}, `${step.error.name}: `),
+                step.error.message,
+                step.error.stack ? h('pre', {}, step.error.stack) : null,
+              )
+            : null,
+          step.failures
+            ? h(
+                'div',
+                {},
+                h(
+                  'div',
+                  { class: 'dim small' },
+                  `${step.failures.attempts} failed attempt(s)${step.failures.caught ? ', the last caught by catchExceptions' : ''}`,
+                ),
+                h(
+                  'ol',
+                  {},
+                  step.failures.errors.map((e) =>
+                    h(
+                      'li',
+                      {},
+                      `#${e.attempt} ${time(e.time)} ${e.name}: ${e.message}`,
+                      e.stack ? h('pre', {}, e.stack) : null,
+                    ),
+                  ),
+                ),
+              )
+            : null,
+          h(
+            'div',
+            { class: 'dim small' },
+            `started ${time(step.startTime)} · ended ${time(step.endTime)} · depends on ${step.dependsOn.join(', ') || 'nothing'}`,
+          ),
+          h('div', { class: 'dim small' }, 'options ', h('code', {}, JSON.stringify(step.options))),
+          outputNode ?? (step.kind ? load : null),
+        )
+      }
+      fill()
+      return h(
+        'li',
+        { class: `s-${step.status.toLowerCase()}` },
+        row,
+        detail,
+        step.children.length ? stepList(id, step.children, rootStepId) : null,
+      )
+    }),
+  )
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+async function render() {
+  clearTimeout(timer)
+  const hash = location.hash || '#/'
+  if (hash.startsWith('#/w/')) return renderWorkflow(decodeURIComponent(hash.slice(4)))
+  return renderRuns()
+}
+
+window.addEventListener('hashchange', render)
+try {
+  info = await api('/api/info')
+} catch (error) {
+  show(failure(error))
+}
+render()
