@@ -42,6 +42,7 @@ import { hint } from './hints.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
+import { uiCommand } from './ui.js'
 import { CODE_CHANGE_POLICIES, runWorker, type WorkerCommandOptions, wholeNumber } from './worker.js'
 
 interface GlobalOptions {
@@ -365,6 +366,8 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       if (problemsLeft(report) && code === 0) code = UNREADABLE_EXIT
       out.stdout(out.json ? JSON.stringify(report, null, 2) : doctorText(report, out))
     })
+
+  program.addCommand(uiCommand({ context, importsOf }))
 
   try {
     await program.parseAsync(argv)
