@@ -7,6 +7,7 @@ const main = document.getElementById('main')
 const where = document.getElementById('where')
 let info = { readOnly: true, canResume: false, statuses: [] }
 let timer
+let generation = 0 // bumped by every navigation: a late answer for a page left behind is dropped
 
 /** An element with properties from a short safe list, and children as nodes or text. */
 function h(tag, props = {}, ...children) {
@@ -69,6 +70,9 @@ function show(...nodes) {
   main.replaceChildren(...nodes)
 }
 
+/** Whether the page that asked (at `asked`) is still the one shown. */
+const current = (asked) => asked === generation
+
 function failure(error) {
   if (error instanceof ApiFailure && error.status === 401)
     return h(
@@ -110,10 +114,13 @@ async function renderRuns() {
   const params = new URLSearchParams({ limit: '200' })
   if (status) params.set('status', status)
   if (prefix) params.set('prefix', prefix)
+  const asked = generation
   let page
   try {
     page = await api(`/api/workflows?${params}`)
+    if (!current(asked)) return
   } catch (error) {
+    if (!current(asked)) return
     show(failure(error))
     return poll(renderRuns, true)
   }
@@ -201,10 +208,13 @@ const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched
 
 async function renderWorkflow(id) {
   where.textContent = id
+  const asked = generation
   let detail
   try {
     detail = await api(`/api/workflows/${encodeURIComponent(id)}`)
+    if (!current(asked)) return
   } catch (error) {
+    if (!current(asked)) return
     show(h('p', {}, h('a', { href: '#/' }, '← runs')), failure(error))
     return poll(() => renderWorkflow(id), false)
   }
@@ -418,6 +428,7 @@ function stepList(id, steps, rootStepId) {
 
 async function render() {
   clearTimeout(timer)
+  generation++
   const hash = location.hash || '#/'
   if (hash.startsWith('#/w/')) return renderWorkflow(decodeURIComponent(hash.slice(4)))
   return renderRuns()
