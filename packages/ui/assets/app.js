@@ -15,8 +15,10 @@ function h(tag, props = {}, ...children) {
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue
     if (key === 'class') el.className = value
-    else if (key === 'href') el.setAttribute('href', String(value).startsWith('#') ? value : '#/')
+    // Only links within the page or to this server's API: never a URL taken from storage.
+    else if (key === 'href') el.setAttribute('href', /^(#|\/api\/)/.test(String(value)) ? value : '#/')
     else if (key.startsWith('on')) el.addEventListener(key.slice(2), value)
+    else if (key === 'download') el.setAttribute('download', '')
     else if (['title', 'type', 'placeholder', 'value', 'disabled'].includes(key)) el[key] = value
     else el.dataset[key] = String(value)
   }
@@ -296,11 +298,56 @@ async function renderWorkflow(id) {
     error,
     h('h2', {}, 'steps'),
     stepList(id, graph.steps, graph.rootStepId),
+    h('h2', {}, 'timeline'),
+    timeline(workflow, graph.steps) ?? h('p', { class: 'dim' }, 'no step has committed yet'),
     workflow.runtime
       ? h('details', {}, h('summary', {}, 'runtime'), h('pre', {}, JSON.stringify(workflow.runtime, null, 2)))
       : null,
   )
   poll(rerender, active(workflow.status))
+}
+
+function outputPath(id, stepId, download = true) {
+  const path = `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(stepId)}/output`
+  return download ? `${path}?download=1` : path
+}
+
+/** When each step ran, as bars along the workflow's span (a step without a committed run has none). */
+function timeline(workflow, steps) {
+  const all = []
+  const walk = (list, depth) => {
+    for (const s of list) {
+      all.push([s, depth])
+      walk(s.children, depth + 1)
+    }
+  }
+  walk(steps, 0)
+  const ran = all.filter(([s]) => s.startTime !== undefined)
+  if (ran.length === 0) return null
+  const start = Math.min(workflow.stats.startTime, ...ran.map(([s]) => s.startTime))
+  const end = Math.max(workflow.stats.endTime ?? Date.now(), ...ran.map(([s]) => s.endTime))
+  const span = Math.max(1, end - start)
+  return h(
+    'div',
+    { class: 'timeline' },
+    ran.map(([s, depth]) => {
+      const bar = h('span', {
+        class: `bar s-${s.status.toLowerCase()}`,
+        title: `${s.name}: ${duration(s.endTime - s.startTime)}`,
+      })
+      // CSSOM, not a style attribute: allowed by the page's Content-Security-Policy.
+      bar.style.marginLeft = `${((s.startTime - start) / span) * 100}%`
+      bar.style.width = `max(2px, ${((s.endTime - s.startTime) / span) * 100}%)`
+      const label = h('span', { class: 'label' }, `${'  '.repeat(depth)}${s.name}`)
+      return h(
+        'div',
+        { class: 'row' },
+        label,
+        h('span', { class: 'track' }, bar),
+        h('span', { class: 'dim small' }, duration(s.endTime - s.startTime)),
+      )
+    }),
+  )
 }
 
 function stepList(id, steps, rootStepId) {
@@ -351,7 +398,8 @@ function stepList(id, steps, rootStepId) {
                 ? h(
                     'p',
                     { class: 'dim small' },
-                    `cut at ${output.text.length} of ${output.length} characters`,
+                    `cut at ${output.text.length} of ${output.length} characters: `,
+                    h('a', { href: outputPath(id, step.stepId), download: true }, 'download it whole'),
                   )
                 : null,
             )
@@ -359,12 +407,7 @@ function stepList(id, steps, rootStepId) {
         const load = h('button', { type: 'button' }, 'show output')
         load.addEventListener('click', async () => {
           try {
-            outputs.set(
-              key,
-              await api(
-                `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(step.stepId)}/output`,
-              ),
-            )
+            outputs.set(key, await api(outputPath(id, step.stepId, false)))
           } catch (error) {
             outputs.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
           }

@@ -168,6 +168,19 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     expect(large.json.length).toBe(300_002)
   })
 
+  it('gives the whole output as a download, past the limit the page shows', async () => {
+    const root = (await get('/api/workflows/big')).json.graph.rootStepId as string
+    const reply = await get(`/api/workflows/big/steps/${root}/output?download=1`)
+    expect(reply.status).toBe(200)
+    expect(reply.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(reply.headers['content-disposition']).toMatch(/^attachment; filename="big-[\w.-]+\.json"$/)
+    expect(reply.text).toBe(JSON.stringify('x'.repeat(300_000)))
+    const datedRoot = (await get('/api/workflows/dated')).json.graph.rootStepId as string
+    const inspected = await get(`/api/workflows/dated/steps/${datedRoot}/output?download=1`)
+    expect(inspected.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(inspected.text).toContain('Map(1)')
+  })
+
   it('answers 409 for the output of a step that has not committed, 404 for an unknown step', async () => {
     const detail = (await get('/api/workflows/failed-1')).json
     const flakyStep = detail.graph.steps.find((s: { name: string }) => s.name === 'ui-flaky')

@@ -30,6 +30,8 @@ export interface ApiContext {
 export interface ApiResponse {
   status: number
   body: unknown
+  /** A download: `body` is sent as this text, not as JSON. */
+  download?: { filename: string; type: string }
 }
 
 /** One row of `GET /api/workflows`. */
@@ -180,8 +182,26 @@ async function detailRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
   return { status: 200, body }
 }
 
-async function outputRoute(ctx: ApiContext, id: string, stepId: string): Promise<ApiResponse> {
+async function outputRoute(
+  ctx: ApiContext,
+  id: string,
+  stepId: string,
+  query: URLSearchParams,
+): Promise<ApiResponse> {
   const value = await ctx.client.getOutput(id, { stepId })
+  if (query.get('download') === '1') {
+    // The whole value, as a file: the page links here when the shown text was cut.
+    const whole = valueText(value, Number.POSITIVE_INFINITY)
+    const safe = `${id}-${stepId}`.replace(/[^\w.-]+/g, '_').slice(0, 120)
+    return {
+      status: 200,
+      body: whole.text,
+      download: {
+        filename: `${safe}.${whole.json ? 'json' : 'txt'}`,
+        type: `${whole.json ? 'application/json' : 'text/plain'}; charset=utf-8`,
+      },
+    }
+  }
   const body: { workflowId: string; stepId: string } & ValueText = {
     workflowId: id,
     stepId,
@@ -268,7 +288,7 @@ export async function route(
     }
     if (parts.length === 5 && parts[2] === 'steps' && parts[4] === 'output') {
       if (method !== 'GET') methodNotAllowed(['GET'])
-      return outputRoute(ctx, id, segment(parts[3] ?? ''))
+      return outputRoute(ctx, id, segment(parts[3] ?? ''), query)
     }
   }
   throw new ApiError(

@@ -221,8 +221,16 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
       if (url.pathname !== '/api' && !url.pathname.startsWith('/api/')) return await page(req, res, url)
       const credential = checkToken(req, token, cookie)
       if (isStateChanging(method)) checkSameOrigin(req, credential)
-      const { status, body } = await route(ctx, method, url.pathname, url.searchParams)
-      send(res, status, body)
+      const { status, body, download } = await route(ctx, method, url.pathname, url.searchParams)
+      if (download) {
+        res.writeHead(status, {
+          'Content-Type': download.type,
+          'Content-Disposition': `attachment; filename="${download.filename}"`,
+          'Cache-Control': 'no-store',
+          'X-Content-Type-Options': 'nosniff',
+        })
+        res.end(String(body))
+      } else send(res, status, body)
     } catch (error) {
       const { status, headers, body } = errorResponse(error)
       if (!res.headersSent) send(res, status, body, headers)
