@@ -97,25 +97,37 @@ function poll(render, when) {
 
 // ---- runs -------------------------------------------------------------------------------------
 
+/** The runs page's filters, kept in the hash so a filtered view can be bookmarked and shared. */
+const FILTERS = ['status', 'prefix', 'createdAfter', 'createdBefore', 'metadata']
+
 function runsQuery() {
   const q = new URLSearchParams(location.hash.split('?')[1] ?? '')
-  return { status: q.get('status') ?? '', prefix: q.get('prefix') ?? '' }
+  return Object.fromEntries(FILTERS.map((f) => [f, q.get(f) ?? '']))
 }
 
-function runsHash(status, prefix) {
+function runsHash(filters) {
   const q = new URLSearchParams()
-  if (status) q.set('status', status)
-  if (prefix) q.set('prefix', prefix)
+  for (const f of FILTERS) if (filters[f]) q.set(f, filters[f])
   const s = q.toString()
   return s ? `#/?${s}` : '#/'
 }
 
+/** A `datetime-local` value (local time) as an ISO instant for the API, and back. */
+const toIso = (local) => (local ? new Date(local).toISOString() : '')
+const toLocal = (iso) => {
+  if (!iso) return ''
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return ''
+  const pad = (n) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`
+}
+
 async function renderRuns() {
-  const { status, prefix } = runsQuery()
+  const filters = runsQuery()
+  const { status } = filters
   where.textContent = 'runs'
   const params = new URLSearchParams({ limit: '200' })
-  if (status) params.set('status', status)
-  if (prefix) params.set('prefix', prefix)
+  for (const f of FILTERS) if (filters[f]) params.set(f, filters[f])
   const asked = generation
   let page
   try {
@@ -123,8 +135,10 @@ async function renderRuns() {
     if (!current(asked)) return
   } catch (error) {
     if (!current(asked)) return
-    show(failure(error))
-    return poll(renderRuns, true)
+    // A filter the API refused: say so and offer a way back; anything else may pass (retry).
+    const refused = error instanceof ApiFailure && error.status === 400
+    show(failure(error), refused ? h('p', {}, h('a', { href: '#/' }, 'clear the filters')) : null)
+    return poll(renderRuns, !refused)
   }
   const rows = [...page.workflows]
   const more = async (cursor, button) => {
@@ -136,20 +150,46 @@ async function renderRuns() {
   const counts = h(
     'nav',
     { class: 'counts' },
-    h('a', { href: runsHash('', prefix), class: status ? 'count' : 'count on' }, `all ${page.total}`),
+    h(
+      'a',
+      { href: runsHash({ ...filters, status: '' }), class: status ? 'count' : 'count on' },
+      `all ${page.total}`,
+    ),
     info.statuses.map((s) =>
       h(
         'a',
-        { href: runsHash(s, prefix), class: status === s ? 'count on' : 'count' },
+        { href: runsHash({ ...filters, status: s }), class: status === s ? 'count on' : 'count' },
         badge(s),
         ` ${page.counts[s] ?? 0}`,
       ),
     ),
   )
-  const search = h('input', { type: 'search', placeholder: 'id prefix', value: prefix })
-  search.addEventListener('change', () => {
-    location.hash = runsHash(status, search.value.trim())
-  })
+  const input = (name, props, read = (v) => v.trim()) => {
+    const el = h('input', { ...props, title: props.placeholder ?? name })
+    el.addEventListener('change', () => {
+      location.hash = runsHash({ ...filters, [name]: read(el.value) })
+    })
+    return el
+  }
+  const filterBar = h(
+    'div',
+    { class: 'filters' },
+    input('prefix', { type: 'search', placeholder: 'id prefix', value: filters.prefix }),
+    h(
+      'label',
+      { class: 'dim small' },
+      ' created from ',
+      input('createdAfter', { type: 'datetime-local', value: toLocal(filters.createdAfter) }, toIso),
+    ),
+    h(
+      'label',
+      { class: 'dim small' },
+      ' to ',
+      input('createdBefore', { type: 'datetime-local', value: toLocal(filters.createdBefore) }, toIso),
+    ),
+    ' ',
+    input('metadata', { type: 'search', placeholder: 'metadata {"team":"data"}', value: filters.metadata }),
+  )
   const draw = (cursor) => {
     // Newest first, over what has been loaded (the API pages by id).
     rows.sort((a, b) => b.createdAt - a.createdAt)
@@ -193,7 +233,7 @@ async function renderRuns() {
     moreButton?.addEventListener('click', () => more(cursor, moreButton))
     show(
       counts,
-      h('div', { class: 'filters' }, search),
+      filterBar,
       unreadable,
       rows.length ? table : h('p', { class: 'dim' }, 'no workflows'),
       moreButton,

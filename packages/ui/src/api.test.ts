@@ -99,6 +99,28 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     expect(second.json.cursor).toBeUndefined()
   })
 
+  it('filters by creation time and metadata, paging through the records it has to read', async () => {
+    const team = await get(`/api/workflows?metadata=${encodeURIComponent('{"team":"data"}')}`)
+    expect(team.json.workflows.map((w: { workflowId: string }) => w.workflowId)).toEqual(['ok-1'])
+    const okOne = team.json.workflows[0]
+    const since = await get(`/api/workflows?createdAfter=${okOne.createdAt + 1}`)
+    const ids = since.json.workflows.map((w: { workflowId: string }) => w.workflowId)
+    expect(ids).not.toContain('ok-1')
+    expect(ids).toContain('running-1') // started after ok-1
+    const before = await get(`/api/workflows?createdBefore=${new Date(okOne.createdAt + 1).toISOString()}`)
+    const earlier = before.json.workflows.map((w: { workflowId: string }) => w.workflowId)
+    expect(earlier).toContain('ok-1')
+    expect(earlier).not.toContain('running-1')
+    // One per page: the cursor goes on after the last id examined, not the last one returned.
+    const first = await get(`/api/workflows?limit=1&createdAfter=${okOne.createdAt + 1}`)
+    expect(first.json.workflows).toHaveLength(1)
+    const second = await get(
+      `/api/workflows?limit=1&createdAfter=${okOne.createdAt + 1}&cursor=${first.json.cursor}`,
+    )
+    expect(second.json.workflows).toHaveLength(1)
+    expect(second.json.workflows[0].workflowId > first.json.workflows[0].workflowId).toBe(true)
+  })
+
   it('refuses an unknown status, a bad limit and a forged cursor with 400', async () => {
     for (const path of [
       '/api/workflows?status=DONE',

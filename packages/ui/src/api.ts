@@ -7,6 +7,7 @@ import {
   CorruptRecordError,
   InvalidOptionsError,
   InvalidWorkflowIdError,
+  type Json,
   WfError,
   WORKFLOW_STATUSES,
   WorkflowNotFoundError,
@@ -110,16 +111,73 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out
 }
 
+/** `createdAfter` / `createdBefore`: milliseconds since the epoch, or a date `Date.parse` reads. */
+function timeOf(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name)
+  if (raw === null || raw === '') return undefined
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw)
+  if (!Number.isFinite(ms))
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(raw)}`,
+    )
+  return ms
+}
+
+/** `metadata`: a JSON object of keys the workflow's metadata must have, with JSON-equal values. */
+function metadataOf(query: URLSearchParams): [string, Json][] {
+  const raw = query.get('metadata')
+  if (raw === null || raw === '') return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    parsed = undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      'metadata must be a JSON object, e.g. {"team":"data"}',
+    )
+  return Object.entries(parsed as { [key: string]: Json })
+}
+
+function jsonEqual(a: Json | undefined, b: Json): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  const ra = a as { [key: string]: Json }
+  const rb = b as { [key: string]: Json }
+  return ka.every((k) => Object.hasOwn(rb, k) && jsonEqual(ra[k], rb[k] as Json))
+}
+
+/** Records read at once when filters on the record may drop some (enough to fill a page quickly). */
+const FILTERED_BATCH = 64
+
 /**
  * `GET /api/workflows`: counts per status over the whole storage, and one page of the workflows
- * passing the filters, by id. One scan of the status index (listAll) gives both; then only the
- * page's records are read, for creation and end times and metadata.
+ * passing the filters, by id. One scan of the status index (listAll) gives the counts and the ids
+ * passing the status, prefix and cursor filters; then records are read only until the page is
+ * full (for creation and end times and metadata, and the time and metadata filters).
  */
 async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiResponse> {
   const statuses = statusesOf(query)
   const prefix = query.get('prefix') ?? ''
   const limit = limitOf(query)
   const after = cursorOf(query)
+  const createdAfter = timeOf(query, 'createdAfter')
+  const createdBefore = timeOf(query, 'createdBefore')
+  const metadata = metadataOf(query)
+  const filtered = createdAfter !== undefined || createdBefore !== undefined || metadata.length > 0
+  const passes = (row: WorkflowRow): boolean =>
+    (createdAfter === undefined || row.createdAt >= createdAfter) &&
+    (createdBefore === undefined || row.createdAt < createdBefore) &&
+    metadata.every(([k, v]) => jsonEqual(row.metadata[k], v))
+
   const all = await ctx.client.listAll()
   const counts: Record<string, number> = Object.fromEntries(WORKFLOW_STATUSES.map((s) => [s, 0]))
   for (const w of all) counts[w.status] = (counts[w.status] ?? 0) + 1
@@ -129,9 +187,8 @@ async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiRe
       w.workflowId.startsWith(prefix) &&
       (after === undefined || w.workflowId > after),
   )
-  const page = matching.slice(0, limit)
   const errors = [...all.errors]
-  const rows = await mapLimit(page, READ_CONCURRENCY, async (w): Promise<WorkflowRow | undefined> => {
+  const readRow = async (w: { workflowId: string }): Promise<WorkflowRow | undefined> => {
     try {
       const meta = await ctx.client.getMetadata(w.workflowId)
       const row: WorkflowRow = {
@@ -150,22 +207,28 @@ async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiRe
       }
       throw error
     }
-  })
-  const last = page[page.length - 1]
+  }
+  const workflows: WorkflowRow[] = []
+  let next = 0 // index in `matching` of the first id not examined yet
+  while (workflows.length < limit && next < matching.length) {
+    const batch = matching.slice(next, next + (filtered ? FILTERED_BATCH : limit - workflows.length))
+    const rows = await mapLimit(batch, READ_CONCURRENCY, readRow)
+    for (const row of rows) {
+      next++
+      if (row && passes(row)) workflows.push(row)
+      if (workflows.length === limit) break
+    }
+  }
   const body: {
     counts: Record<string, number>
     total: number
     workflows: WorkflowRow[]
     cursor?: string
     errors: unknown[]
-  } = {
-    counts,
-    total: all.length,
-    workflows: rows.filter((r) => r !== undefined),
-    errors,
-  }
-  if (matching.length > limit && last)
-    body.cursor = Buffer.from(last.workflowId, 'utf8').toString('base64url')
+  } = { counts, total: all.length, workflows, errors }
+  // The cursor is the last id examined: the next page goes on after it.
+  const last = matching[next - 1]
+  if (next < matching.length && last) body.cursor = Buffer.from(last.workflowId, 'utf8').toString('base64url')
   return { status: 200, body }
 }
 
