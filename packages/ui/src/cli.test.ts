@@ -92,6 +92,23 @@ describe('wf ui', () => {
     }
   })
 
+  it('offers resume with --import (the modules that define the steps)', async () => {
+    const steps = fileURLToPath(new URL('./test-support/steps.mjs', import.meta.url))
+    const { child, line } = await startWf(
+      ['ui', '--storage', storageDir, '--port', '0', '--import', steps],
+      app,
+    )
+    try {
+      const [, port, token] = /:(\d+)\/\?token=([\w-]+)$/.exec(line) ?? []
+      const info = await request(Number(port), 'GET', '/api/info', { authorization: `Bearer ${token}` })
+      expect(info.json).toMatchObject({ readOnly: false, canResume: true })
+    } finally {
+      const exited = exitOf(child)
+      child.kill('SIGTERM')
+      await exited
+    }
+  })
+
   it('takes --token, --read-only and --json', async () => {
     const token = 'a-token-given-on-the-command-line'
     const { child, line } = await startWf(
