@@ -40,6 +40,12 @@ beforeAll(async () => {
   await storage.close?.()
 })
 
+/** The environment without NODE_PATH: resolution from a folder then sees only its node_modules. */
+function withoutNodePath(): NodeJS.ProcessEnv {
+  const { NODE_PATH: _nodePath, ...env } = process.env
+  return env
+}
+
 afterAll(async () => {
   await rm(root, { recursive: true, force: true, maxRetries: 3 })
 })
@@ -132,7 +138,8 @@ describe('wf ui', () => {
       execFile(
         process.execPath,
         [wfBin, 'ui', '--storage', storageDir, '--port', '0'],
-        { cwd: bare, env: { ...process.env, NO_COLOR: '1' } },
+        // Without the NODE_PATH pnpm's bin shims set, through which a hoisted @wf/ui resolves.
+        { cwd: bare, env: { ...withoutNodePath(), NO_COLOR: '1' } },
         (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }),
       )
     })
