@@ -12,7 +12,6 @@ import {
   type PutCondition,
   type Storage,
   StorageConfigError,
-  StorageUnavailableError,
   type StoredValue,
   validateKey,
   validatePrefix,
@@ -21,6 +20,18 @@ import { currentBoot, NETWORK_FILESYSTEMS, syncFileSystem } from './boot.js'
 import { type FileHandleLike, type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
 import { FolderSyncs } from './folder-sync.js'
 import { cannotCreateFolder, FolderLoopError, makeFolder, makeFoldersSync, whyMissing } from './folders.js'
+import {
+  fsyncFile,
+  fsyncFolder,
+  linkedAnyway,
+  readFileSyncIfAny,
+  readVersion,
+  readVersionSync,
+  unlinkQuiet,
+  unlinkQuietSync,
+  writeAll,
+  writeAllSync,
+} from './fs.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import {
   type Entry,
@@ -37,8 +48,9 @@ import { keyToParts } from './key-path.js'
 import { KnownFolders } from './known-folders.js'
 import { listKeys } from './list.js'
 import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX, OWNER_LINK_PREFIX } from './lock.js'
+import { mapLimit } from './map-limit.js'
 import { isOwnerDead, OWNER_STAMP } from './owner.js'
-import { decodeRecord, encodeHeader, HEADER_BYTES, versionOfHeader } from './record.js'
+import { decodeRecord, encodeHeader } from './record.js'
 
 /** Options of `createFileSystemStorage` and `new FileSystemStorage`. */
 export interface FileSystemStorageOptions {
@@ -116,7 +128,7 @@ export class FileSystemStorage implements Storage {
   readonly #journal: Journal | undefined
   readonly #boot: string | undefined
   readonly #locks: KeyLocks
-  readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
+  readonly #folderSyncs = new FolderSyncs((dir) => fsyncFolder(this.#fs, dir))
   /** `'journal'`: folders its synchronous puts wrote to lately. */
   readonly #knownFolders = new KnownFolders()
   readonly #staleMs: number
@@ -168,7 +180,7 @@ export class FileSystemStorage implements Storage {
         root: this.root,
         boot: this.#boot,
         syncAll: (keys) => this.#syncAll(keys),
-        syncFolder: (dir) => this.#fsyncFolder(dir),
+        syncFolder: (dir) => fsyncFolder(this.#fs, dir),
         writeDurably: (path, bytes) => this.#writeDurably(path, bytes),
         rotateMs: positive(options.checkpointMs, 10_000, 'checkpointMs'),
         rotateBytes: JOURNAL_SEGMENT_BYTES,
@@ -225,8 +237,8 @@ export class FileSystemStorage implements Storage {
       try {
         await this.#fs.link(temp, at.file)
       } catch (error) {
-        const won = errnoOf(error) === 'EEXIST' && (await this.#linkedAnyway(temp))
-        await this.#unlinkQuiet(temp)
+        const won = errnoOf(error) === 'EEXIST' && (await linkedAnyway(this.#fs, temp))
+        await unlinkQuiet(this.#fs, temp)
         if (won) {
           await this.#syncFolder(at.dir)
           return { version }
@@ -234,7 +246,7 @@ export class FileSystemStorage implements Storage {
         if (errnoOf(error) === 'EEXIST') throw new ConditionFailedError(key)
         throw unavailable(error, 'creating', at.file)
       }
-      await this.#unlinkQuiet(temp)
+      await unlinkQuiet(this.#fs, temp)
     } else {
       // The rename is done under the key's lock so that a plain put cannot land between a
       // compare-and-swap's version check and its rename (which would let the swap succeed
@@ -242,7 +254,7 @@ export class FileSystemStorage implements Storage {
       try {
         await this.#withLock(key, at, () => this.#fs.rename(temp, at.file))
       } catch (error) {
-        await this.#unlinkQuiet(temp)
+        await unlinkQuiet(this.#fs, temp)
         throw unavailable(error, 'replacing', at.file)
       }
     }
@@ -277,7 +289,7 @@ export class FileSystemStorage implements Storage {
 
   async deleteMany(keys: string[]): Promise<void> {
     // With the journal, deletes made together share its fdatasyncs.
-    if (this.#journal !== undefined) await inBatches(keys, 64, (key) => this.delete(key))
+    if (this.#journal !== undefined) await mapLimit(keys, 64, (key) => this.delete(key))
     else for (const key of keys) await this.delete(key)
   }
 
@@ -343,7 +355,7 @@ export class FileSystemStorage implements Storage {
         await handle.close()
       } catch (error) {
         await handle.close().catch(() => undefined)
-        await this.#unlinkQuiet(temp)
+        await unlinkQuiet(this.#fs, temp)
         throw unavailable(error, 'writing', temp)
       }
       return temp
@@ -364,14 +376,14 @@ export class FileSystemStorage implements Storage {
     let swapped = false
     try {
       await this.#withLock(key, at, async () => {
-        if ((await this.#readVersion(at.file)) !== expected) return
+        if ((await readVersion(this.#fs, at.file)) !== expected) return
         await this.#fs.rename(temp, at.file)
         swapped = true
       })
     } catch (error) {
       throw unavailable(error, 'replacing', at.file)
     } finally {
-      if (!swapped) await this.#unlinkQuiet(temp)
+      if (!swapped) await unlinkQuiet(this.#fs, temp)
     }
     if (!swapped) throw new ConditionFailedError(key)
     await this.#syncFolder(at.dir)
@@ -418,7 +430,7 @@ export class FileSystemStorage implements Storage {
             return
           }
         } else {
-          prev = (await this.#readVersion(at.file)) ?? null
+          prev = (await readVersion(this.#fs, at.file)) ?? null
           if (swap !== undefined && prev !== swap) {
             refused = true
             return
@@ -433,7 +445,7 @@ export class FileSystemStorage implements Storage {
       if (error instanceof ConditionFailedError) throw error
       throw unavailable(error, 'writing', at.file)
     } finally {
-      if (temp !== undefined) await this.#unlinkQuiet(temp)
+      if (temp !== undefined) await unlinkQuiet(this.#fs, temp)
     }
     if (refused || entry === undefined) {
       journal.release(ticket)
@@ -481,7 +493,7 @@ export class FileSystemStorage implements Storage {
           }
         } else {
           // A torn file's version is not known (`undefined`): the entry says so.
-          prev = fileVersionSync(sync, at.file)
+          prev = readVersionSync(sync, at.file)
           if (swap !== undefined && prev !== swap) refused = true
           else {
             // A rename over an existing file makes ext4 start writing the new file's data out
@@ -502,12 +514,12 @@ export class FileSystemStorage implements Storage {
       }
     } catch (error) {
       if (appended === undefined) journal.release(ticket)
-      if (temp !== undefined) unlinkSyncQuiet(sync, temp)
+      if (temp !== undefined) unlinkQuietSync(sync, temp)
       if (error instanceof ConditionFailedError) throw error
       if (error instanceof FolderLoopError) throw await cannotCreateFolder(this.#fs, error.dir)
       throw unavailable(error, 'writing', at.file)
     }
-    if (temp !== undefined) unlinkSyncQuiet(sync, temp)
+    if (temp !== undefined) unlinkQuietSync(sync, temp)
     if (refused || appended === undefined) {
       journal.release(ticket)
       throw new ConditionFailedError(key)
@@ -549,7 +561,7 @@ export class FileSystemStorage implements Storage {
         try {
           sync.closeSync(fd)
         } catch {}
-        unlinkSyncQuiet(sync, temp)
+        unlinkQuietSync(sync, temp)
         throw unavailable(error, 'writing', temp)
       }
       sync.closeSync(fd)
@@ -569,7 +581,7 @@ export class FileSystemStorage implements Storage {
     try {
       if (!this.#locks.tryAcquireSync(sync, at.dir, at.name)) await this.#locks.acquire(at.dir, at.name, key)
       try {
-        const prev = fileVersionSync(sync, at.file)
+        const prev = readVersionSync(sync, at.file)
         if (prev !== null) {
           sync.unlinkSync(at.file)
           appended = journal.append(ticket, { kind: EntryKind.Delete, at: monotonicNow(), key, prev })
@@ -610,25 +622,8 @@ export class FileSystemStorage implements Storage {
         if (dir === this.root) break
       }
     }
-    await inBatches(files, 32, (file) => this.#fsyncFile(file))
-    await inBatches([...folders], 32, (dir) => this.#fsyncFolder(dir))
-  }
-
-  async #fsyncFile(file: string): Promise<void> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(file, 'r')
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return // deleted since
-      throw unavailable(error, 'syncing', file)
-    }
-    try {
-      await handle.datasync()
-    } catch (error) {
-      throw unavailable(error, 'syncing', file)
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
+    await mapLimit(files, 32, (file) => fsyncFile(this.#fs, file))
+    await mapLimit([...folders], 32, (dir) => fsyncFolder(this.#fs, dir))
   }
 
   /** Writes a whole file durably and atomically, whatever the durability of this storage. */
@@ -638,10 +633,10 @@ export class FileSystemStorage implements Storage {
     try {
       await this.#fs.rename(temp, path)
     } catch (error) {
-      await this.#unlinkQuiet(temp)
+      await unlinkQuiet(this.#fs, temp)
       throw unavailable(error, 'replacing', path)
     }
-    await this.#fsyncFolder(at.dir)
+    await fsyncFolder(this.#fs, at.dir)
   }
 
   /** The journal's guarantees rest on one machine owning the disk: refuse it on a network filesystem. */
@@ -676,7 +671,7 @@ export class FileSystemStorage implements Storage {
       await this.#locks.acquire(dir, RECOVERY_LOCK, `${JOURNAL_FOLDER}/${RECOVERY_LOCK}`)
       try {
         await replayOtherBoots(this.#fs, dir, boot, (entry, known) => this.#applyEntry(entry, known))
-        await this.#fsyncFolder(dir)
+        await fsyncFolder(this.#fs, dir)
       } finally {
         await this.#locks.release(dir, RECOVERY_LOCK)
       }
@@ -691,7 +686,7 @@ export class FileSystemStorage implements Storage {
     const at = this.#locate(entry.key)
     let current: string | null | 'torn'
     try {
-      current = (await this.#readVersion(at.file)) ?? 'torn'
+      current = (await readVersion(this.#fs, at.file)) ?? 'torn'
       if (current !== 'torn') decodeRecord(entry.key, at.file, await this.#fs.readFile(at.file))
     } catch (error) {
       if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') current = null
@@ -701,8 +696,8 @@ export class FileSystemStorage implements Storage {
     const target = entry.kind === EntryKind.Delete ? null : versionOfFile(entry.file)
     if (current === target || (current !== 'torn' && !known.has(current))) return
     if (entry.kind === EntryKind.Delete) {
-      await this.#unlinkQuiet(at.file)
-      await this.#fsyncFolder(at.dir)
+      await unlinkQuiet(this.#fs, at.file)
+      await fsyncFolder(this.#fs, at.dir)
     } else if (entry.kind === EntryKind.Put) {
       await makeFolder(this.#fs, at.dir, [])
       await this.#writeDurably(at.file, entry.file as Uint8Array)
@@ -713,7 +708,7 @@ export class FileSystemStorage implements Storage {
   /** fsyncs every folder from `dir` up to the root (after a replay recreated some of them). */
   async #syncParents(dir: string): Promise<void> {
     for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
-      await this.#fsyncFolder(folder)
+      await fsyncFolder(this.#fs, folder)
       if (folder === this.root) return
     }
   }
@@ -724,34 +719,6 @@ export class FileSystemStorage implements Storage {
       await action()
     } finally {
       await this.#locks.release(at.dir, at.name)
-    }
-  }
-
-  /** The version stored in a value file, read from its header only. */
-  async #readVersion(file: string): Promise<string | undefined> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(file, 'r')
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') return undefined
-      throw error
-    }
-    try {
-      const header = new Uint8Array(HEADER_BYTES)
-      const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0)
-      return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
-    } finally {
-      await handle.close()
-    }
-  }
-
-  // NFS may report EEXIST for a link() whose first attempt succeeded but whose reply was lost; the
-  // link count of our temp file tells the truth.
-  async #linkedAnyway(temp: string): Promise<boolean> {
-    try {
-      return (await this.#fs.stat(temp)).nlink === 2
-    } catch {
-      return false
     }
   }
 
@@ -771,29 +738,6 @@ export class FileSystemStorage implements Storage {
     await this.#folderSyncs.sync(dir)
   }
 
-  async #fsyncFolder(dir: string): Promise<void> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(dir, 'r')
-    } catch (error) {
-      // Windows cannot open a folder as a file; there the rename itself is journaled.
-      if (errnoOf(error) === 'EISDIR' || errnoOf(error) === 'EPERM') return
-      // A concurrent delete emptied and removed the folder: what we wrote there is gone already.
-      if (errnoOf(error) === 'ENOENT') return
-      throw unavailable(error, 'syncing the folder', dir)
-    }
-    try {
-      await handle.sync()
-    } catch (error) {
-      // Some filesystems (old NFS clients, FUSE) do not support syncing a folder.
-      if (errnoOf(error) !== 'EINVAL' && errnoOf(error) !== 'ENOTSUP') {
-        throw unavailable(error, 'syncing the folder', dir)
-      }
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
-  }
-
   /** Removes `dir` and its parents while they are empty, never `root`. */
   async #removeEmptyFolders(dir: string): Promise<void> {
     let folder = dir
@@ -806,10 +750,6 @@ export class FileSystemStorage implements Storage {
       this.#knownFolders.forget(folder)
       folder = dirname(folder)
     }
-  }
-
-  async #unlinkQuiet(path: string): Promise<void> {
-    await this.#fs.unlink(path).catch(() => undefined)
   }
 
   // --- opening and cleaning -------------------------------------------------------------------
@@ -863,7 +803,7 @@ export class FileSystemStorage implements Storage {
       const path = join(dir, name)
       if (name.startsWith(TEMP_PREFIX)) {
         if (await this.#isStaleTemp(name.slice(TEMP_PREFIX.length), path)) {
-          await this.#unlinkQuiet(path)
+          await unlinkQuiet(this.#fs, path)
           removed++
         }
       } else if (name.startsWith(LOCK_PREFIX)) {
@@ -893,68 +833,6 @@ export class FileSystemStorage implements Storage {
   }
 }
 
-/** Writes header then data with synchronous calls, completing short writes. */
-function writeAllSync(sync: SyncFileSystem, fd: number, header: Uint8Array, data: Uint8Array): void {
-  const total = header.byteLength + data.byteLength
-  let written = sync.writevSync(fd, buffersOf(header, data), 0)
-  while (written < total) {
-    const rest =
-      written < header.byteLength
-        ? [header.subarray(written), data]
-        : [data.subarray(written - header.byteLength)]
-    const bytes = sync.writevSync(fd, rest, written)
-    if (bytes === 0) throw new StorageUnavailableError('the filesystem accepted no more bytes')
-    written += bytes
-  }
-}
-
-/**
- * A whole file read with synchronous calls, or `undefined` when there is none. A stat comes first:
- * a missing key is a common read (does this workflow exist yet?), and a failed open costs a thrown
- * error (10-15 µs). The stat's size sizes the buffer; a file replaced since is read to its end.
- */
-function readFileSyncIfAny(sync: SyncFileSystem, file: string): Uint8Array | undefined {
-  const stats = sync.statSync(file, { throwIfNoEntry: false })
-  if (stats === undefined) return undefined
-  const fd = sync.openSync(file, 'r')
-  try {
-    let buffer = Buffer.allocUnsafe(stats.size + 1)
-    let size = 0
-    for (;;) {
-      const bytesRead = sync.readSync(fd, buffer, size, buffer.byteLength - size, size)
-      size += bytesRead
-      // A regular file's read returns less than asked only at its end.
-      if (size < buffer.byteLength || bytesRead === 0) return buffer.subarray(0, size)
-      const grown = Buffer.allocUnsafe(buffer.byteLength * 2)
-      buffer.copy(grown)
-      buffer = grown
-    }
-  } finally {
-    sync.closeSync(fd)
-  }
-}
-
-/**
- * The version in a value file's header, read with synchronous calls: `null` when there is no file,
- * `undefined` when there is one without a readable version (torn or damaged).
- */
-function fileVersionSync(sync: SyncFileSystem, file: string): string | null | undefined {
-  let fd: number
-  try {
-    fd = sync.openSync(file, 'r')
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return null
-    throw error
-  }
-  try {
-    const header = new Uint8Array(HEADER_BYTES)
-    const bytesRead = sync.readSync(fd, header, 0, HEADER_BYTES, 0)
-    return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
-  } finally {
-    sync.closeSync(fd)
-  }
-}
-
 /** Removes `dir` and its parents while they are empty, never `root`, with synchronous calls. */
 function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string, known: KnownFolders): void {
   for (let folder = dir; folder !== root && folder.startsWith(root); folder = dirname(folder)) {
@@ -964,42 +842,6 @@ function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string,
       return // not empty (or already gone): parents are not empty either
     }
     known.forget(folder)
-  }
-}
-
-function unlinkSyncQuiet(sync: SyncFileSystem, path: string): void {
-  try {
-    sync.unlinkSync(path)
-  } catch {}
-}
-
-/** Runs `action` on every item, `width` at a time. */
-async function inBatches<T>(items: T[], width: number, action: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await action(items[next++] as T)
-  }
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker))
-}
-
-/**
- * What a value file's first vectored write takes. Without an empty value's empty buffer: libuv
- * writes until every buffer is done, so an empty one would cost a write call of its own.
- */
-function buffersOf(header: Uint8Array, data: Uint8Array): Uint8Array[] {
-  return data.byteLength === 0 ? [header] : [header, data]
-}
-
-/** Writes header then data, completing a short vectored write with positioned writes. */
-async function writeAll(handle: FileHandleLike, header: Uint8Array, data: Uint8Array): Promise<void> {
-  const total = header.byteLength + data.byteLength
-  let written = (await handle.writev(buffersOf(header, data))).bytesWritten
-  while (written < total) {
-    const [buffer, offset] =
-      written < header.byteLength ? [header, written] : [data, written - header.byteLength]
-    const { bytesWritten } = await handle.write(buffer, offset, buffer.byteLength - offset, written)
-    if (bytesWritten === 0) throw new StorageUnavailableError('the filesystem accepted no more bytes')
-    written += bytesWritten
   }
 }
 

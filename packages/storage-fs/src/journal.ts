@@ -14,9 +14,11 @@
 
 import { constants } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { crc32 } from 'node:zlib'
 import { CorruptRecordError, StorageUnavailableError } from '@wf/core'
 import type { FileHandleLike, FileSystem } from './file-system.js'
+import { unlinkIfPresent, writeFully } from './fs.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { HOST_TAG, isOwnerDead, OWNER_STAMP } from './owner.js'
 import { versionOfHeader } from './record.js'
@@ -337,19 +339,19 @@ export class Journal {
     await this.#options.writeDurably(mark, new Uint8Array())
     for (const segment of [...this.#retired]) {
       if (segment.handle !== undefined || segment.opening !== undefined || segment.last >= at) continue
-      await unlinkQuiet(fs, segment.path)
+      await unlinkIfPresent(fs, segment.path)
       this.#retired.delete(segment)
     }
     for (const other of await listSegments(fs, this.dir)) {
       if (other.owner === OWNER_STAMP || other.boot !== boot || !isOwnerDead(other.owner)) continue
       const entries = decodeSegment(join(this.dir, other.name), await fs.readFile(join(this.dir, other.name)))
-      if (entries.every((entry) => entry.at < at)) await unlinkQuiet(fs, join(this.dir, other.name))
+      if (entries.every((entry) => entry.at < at)) await unlinkIfPresent(fs, join(this.dir, other.name))
     }
     // Older marks of this boot are superseded by the one just made durable.
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
       const parsed = parseCheckpointName(name)
       if (parsed !== undefined && parsed.boot === boot && parsed.at < at)
-        await unlinkQuiet(fs, join(this.dir, name))
+        await unlinkIfPresent(fs, join(this.dir, name))
     }
   }
 
@@ -460,7 +462,7 @@ export class Journal {
       .then(async () => {
         // A segment that never got an entry holds nothing to replay.
         if (segment.entries === 0) {
-          await unlinkQuiet(this.#options.fs, segment.path)
+          await unlinkIfPresent(this.#options.fs, segment.path)
           this.#retired.delete(segment)
         }
         segment.opening = undefined
@@ -481,15 +483,9 @@ export class Journal {
         )
       }
       await Promise.all(busy.map((s) => s.opening)).catch(() => undefined)
-      await new Promise((resolve) => setTimeout(resolve, 1))
+      await sleep(1)
     }
   }
-}
-
-async function unlinkQuiet(fs: FileSystem, path: string): Promise<void> {
-  await fs.unlink(path).catch((error) => {
-    if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'deleting', path)
-  })
 }
 
 /** Every key named in the segments of the journal folder (for a checkpoint without syncfs). */
@@ -501,21 +497,6 @@ async function keysInSegments(fs: FileSystem, dir: string): Promise<Set<string>>
     for (const entry of decodeSegment(path, bytes)) keys.add(entry.key)
   }
   return keys
-}
-
-/** Writes all of `bytes` at `position`. */
-async function writeFully(handle: FileHandleLike, bytes: Uint8Array, position: number): Promise<void> {
-  let written = 0
-  while (written < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(
-      bytes,
-      written,
-      bytes.byteLength - written,
-      position + written,
-    )
-    if (bytesWritten === 0) throw new Error('the filesystem accepted no more bytes')
-    written += bytesWritten
-  }
 }
 
 /** The segments in the journal folder (none if it does not exist). */
@@ -582,10 +563,10 @@ export async function replayOtherBoots(
     }
   }
   for (const entry of newest.values()) await apply(entry, known.get(entry.key) as Set<string | null>)
-  for (const segment of segments) await unlinkQuiet(fs, join(dir, segment.name))
+  for (const segment of segments) await unlinkIfPresent(fs, join(dir, segment.name))
   for (const name of names) {
     const mark = parseCheckpointName(name)
-    if (mark !== undefined && mark.boot !== boot) await unlinkQuiet(fs, join(dir, name))
+    if (mark !== undefined && mark.boot !== boot) await unlinkIfPresent(fs, join(dir, name))
   }
   return newest.size
 }
