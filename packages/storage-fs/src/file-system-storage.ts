@@ -36,14 +36,13 @@ import { errnoOf, unavailable } from './fs-errors.js'
 import {
   type Entry,
   EntryKind,
-  isAbandoned,
   JOURNAL_FOLDER,
-  Journal,
   listSegments,
   monotonicNow,
-  replayOtherBoots,
   versionOfFile,
-} from './journal.js'
+} from './journal/format.js'
+import { Journal } from './journal/journal.js'
+import { isAbandoned, replayOtherBoots } from './journal/replay.js'
 import { keyToParts } from './key-path.js'
 import { KnownFolders } from './known-folders.js'
 import { listKeys } from './list.js'

@@ -12,17 +12,17 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt } from './__tests__/build-once.js'
-import { memoryFileSystem } from './__tests__/memory-file-system.js'
-import type { FileSystem, SyncFileSystem } from './file-system.js'
-import { createFileSystemStorage, type FileSystemStorage } from './index.js'
-import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './journal.js'
-import { keyToParts } from './key-path.js'
-import { OWNER_LINK_PREFIX } from './lock.js'
-import { HOST_TAG } from './owner.js'
+import type { FileSystem, SyncFileSystem } from '../file-system.js'
+import { createFileSystemStorage, type FileSystemStorage } from '../index.js'
+import { keyToParts } from '../key-path.js'
+import { OWNER_LINK_PREFIX } from '../lock.js'
+import { HOST_TAG } from '../owner.js'
+import { ensureBuilt } from '../test-support/build-once.js'
+import { memoryFileSystem } from '../test-support/memory-file-system.js'
+import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './format.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const journalWriter = join(here, '__tests__', 'journal-writer.mjs')
+const journalWriter = join(here, '..', 'test-support', 'journal-writer.mjs')
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 const encode = (value: string) => new TextEncoder().encode(value)
 
