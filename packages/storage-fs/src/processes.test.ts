@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
@@ -16,7 +17,6 @@ const here = dirname(fileURLToPath(import.meta.url))
 const crashWriter = join(here, 'test-support', 'crash-writer.mjs')
 const raceWriter = join(here, 'test-support', 'race-writer.mjs')
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const roots: string[] = []
 async function freshRoot(): Promise<string> {
