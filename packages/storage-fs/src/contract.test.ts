@@ -5,8 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describeStorageContract } from '@wf/core/testing'
-import { memoryFileSystem } from './__tests__/memory-file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
+import { memoryFileSystem } from './test-support/memory-file-system.js'
 
 async function tempStorage(durability: 'fsync' | 'journal' | 'none'): Promise<FileSystemStorage> {
   return createFileSystemStorage({ root: await mkdtemp(join(tmpdir(), 'wf-storage-fs-')), durability })

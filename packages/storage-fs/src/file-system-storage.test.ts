@@ -9,10 +9,10 @@ import { join, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { CorruptRecordError, StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import { memoryFileSystem } from './__tests__/memory-file-system.js'
 import type { FileSystem } from './file-system.js'
 import { nodeFileSystem } from './file-system.js'
 import { createFileSystemStorage, FileSystemStorage, fromUri } from './index.js'
+import { memoryFileSystem } from './test-support/memory-file-system.js'
 
 const utf8 = (value: string) => new TextEncoder().encode(value)
 const text = (data: Uint8Array | undefined) => new TextDecoder().decode(data ?? new Uint8Array())

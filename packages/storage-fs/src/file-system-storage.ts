@@ -1,44 +1,35 @@
 // The folder-backed Storage: one file per key, written to a temp file and renamed into place,
 // with create-if-absent by link() and compare-and-swap under a per-key lock. See README.md for
-// the on-disk layout and what each durability level guarantees.
+// the on-disk layout and what each durability level guarantees. This file is the front: it checks
+// options and arguments, reads, lists and cleans, and hands every write to the writer of its
+// durability mode (fsync-writer.ts for 'fsync' and 'none', journal/journaled-writer.ts for
+// 'journal'), chosen once in the constructor.
 
-import { statfs } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import {
-  ConditionFailedError,
-  CorruptRecordError,
   type ListOptions,
   type ListPage,
   type PutCondition,
   type Storage,
   StorageConfigError,
-  StorageUnavailableError,
   type StoredValue,
   validateKey,
   validatePrefix,
 } from '@wf/core'
-import { currentBoot, NETWORK_FILESYSTEMS, syncFileSystem } from './boot.js'
-import { type FileHandleLike, type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
-import { FolderSyncs } from './folder-sync.js'
-import { cannotCreateFolder, FolderLoopError, makeFolder, makeFoldersSync, whyMissing } from './folders.js'
+import { currentBoot } from './boot.js'
+import { cleanFolder } from './cleanup.js'
+import { type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
+import { whyMissing } from './folders.js'
+import { readFileSyncIfAny } from './fs.js'
 import { errnoOf, unavailable } from './fs-errors.js'
-import {
-  type Entry,
-  EntryKind,
-  isAbandoned,
-  JOURNAL_FOLDER,
-  Journal,
-  listSegments,
-  monotonicNow,
-  replayOtherBoots,
-  versionOfFile,
-} from './journal.js'
-import { keyToParts } from './key-path.js'
-import { KnownFolders } from './known-folders.js'
+import { FsyncWriter } from './fsync-writer.js'
+import { JournaledWriter } from './journal/journaled-writer.js'
 import { listKeys } from './list.js'
-import { BREAKER_PREFIX, KeyLocks, LOCK_PREFIX, OWNER_LINK_PREFIX } from './lock.js'
-import { isOwnerDead, OWNER_STAMP } from './owner.js'
-import { decodeRecord, encodeHeader, HEADER_BYTES, versionOfHeader } from './record.js'
+import { KeyLocks } from './lock.js'
+import { mapLimit } from './map-limit.js'
+import { decodeRecord, encodeHeader } from './record.js'
+import { tempPath, ValueFiles } from './value-files.js'
+import type { Writer } from './writer.js'
 
 /** Options of `createFileSystemStorage` and `new FileSystemStorage`. */
 export interface FileSystemStorageOptions {
@@ -73,32 +64,6 @@ export interface FileSystemStorageOptions {
 /** How a put is made durable; see `FileSystemStorageOptions.durability`. */
 export type Durability = 'fsync' | 'journal' | 'none'
 
-/** Values bigger than this skip the journal (written twice they would cost more than their own fsync). */
-const JOURNAL_MAX_VALUE = 256 * 1024
-/** A journal segment is also checkpointed once it holds this many bytes. */
-const JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024
-const RECOVERY_LOCK = 'recovery'
-
-const TEMP_PREFIX = '.tmp.'
-/**
- * Numbers the temp files of this process. Module-wide, not per storage: two storages opened on
- * one folder in one process must not pick the same temp name.
- */
-let tempCounter = 0
-/** Temp files of a live process are removed by `cleanup()` only after this long (other hosts). */
-const TEMP_STALE_MS = 60 * 60 * 1000
-/** Retries when a folder is created and a concurrent delete removes it again before we use it. */
-const FOLDER_RETRIES = 16
-
-interface Location {
-  /** Folder of the value file. */
-  dir: string
-  /** Name of the value file in `dir`. */
-  name: string
-  /** Full path of the value file. */
-  file: string
-}
-
 /**
  * Stores each key as a file under `root`, atomically and durably.
  *
@@ -111,14 +76,11 @@ export class FileSystemStorage implements Storage {
   readonly root: string
   readonly durability: Durability
   readonly #fs: FileSystem
-  /** True when each file is synced on its own (`'fsync'`). */
-  readonly #sync: boolean
-  readonly #journal: Journal | undefined
-  readonly #boot: string | undefined
   readonly #locks: KeyLocks
-  readonly #folderSyncs = new FolderSyncs((dir) => this.#fsyncFolder(dir))
-  /** `'journal'`: folders its synchronous puts wrote to lately. */
-  readonly #knownFolders = new KnownFolders()
+  readonly #files: ValueFiles
+  readonly #writer: Writer
+  /** `'journal'`: the journal's disk is local, a synchronous read costs less than a thread-pool round trip. */
+  readonly #syncReads: SyncFileSystem | undefined
   readonly #staleMs: number
 
   /** Creates the storage without touching the disk; prefer `createFileSystemStorage`, which checks the folder. */
@@ -135,7 +97,6 @@ export class FileSystemStorage implements Storage {
     this.root = resolve(options.root)
     this.durability = durability
     this.#fs = options.fs ?? nodeFileSystem
-    this.#sync = durability === 'fsync'
     this.#staleMs = positive(options.lockStaleMs, 10_000, 'lockStaleMs')
     const lockTimeoutMs = positive(options.lockTimeoutMs, 30_000, 'lockTimeoutMs')
     this.#locks = new KeyLocks(this.#fs, {
@@ -151,49 +112,50 @@ export class FileSystemStorage implements Storage {
         `bootId must be 1 to 32 lowercase letters and digits, not ${JSON.stringify(options.bootId)}`,
       )
     }
-    this.#boot = options.bootId ?? currentBoot()
-    if (durability === 'journal') {
-      if (this.#fs.sync === undefined) {
-        throw new StorageConfigError(
-          "durability 'journal' needs the synchronous calls of `fs.sync` (see SyncFileSystem): the given `fs` has none",
-        )
-      }
-      if (this.#boot === undefined) {
-        throw new StorageConfigError(
-          `durability 'journal' needs Linux (it tells reboots apart by the kernel's boot id); use durability 'fsync' on ${process.platform}`,
-        )
-      }
-      this.#journal = new Journal({
-        fs: this.#fs,
-        root: this.root,
-        boot: this.#boot,
-        syncAll: (keys) => this.#syncAll(keys),
-        syncFolder: (dir) => this.#fsyncFolder(dir),
-        writeDurably: (path, bytes) => this.#writeDurably(path, bytes),
-        rotateMs: positive(options.checkpointMs, 10_000, 'checkpointMs'),
-        rotateBytes: JOURNAL_SEGMENT_BYTES,
-        // A put in flight may wait for a lock (lockTimeoutMs), then for its disk writes.
-        closeTimeoutMs: 2 * lockTimeoutMs,
-      })
+    const boot = options.bootId ?? currentBoot()
+    this.#files = new ValueFiles({
+      fs: this.#fs,
+      root: this.root,
+      locks: this.#locks,
+      syncEach: durability === 'fsync',
+    })
+    if (durability !== 'journal') {
+      this.#writer = new FsyncWriter(this.#files, boot)
+      return
     }
+    if (this.#fs.sync === undefined) {
+      throw new StorageConfigError(
+        "durability 'journal' needs the synchronous calls of `fs.sync` (see SyncFileSystem): the given `fs` has none",
+      )
+    }
+    if (boot === undefined) {
+      throw new StorageConfigError(
+        `durability 'journal' needs Linux (it tells reboots apart by the kernel's boot id); use durability 'fsync' on ${process.platform}`,
+      )
+    }
+    this.#syncReads = this.#fs.sync
+    this.#writer = new JournaledWriter(this.#files, {
+      boot,
+      checkpointMs: positive(options.checkpointMs, 10_000, 'checkpointMs'),
+      // A put in flight may wait for a lock (lockTimeoutMs), then for its disk writes.
+      closeTimeoutMs: 2 * lockTimeoutMs,
+    })
   }
 
   /** Creates the storage and checks that `root` is (or can be made) a writable folder. */
   static async open(options: FileSystemStorageOptions): Promise<FileSystemStorage> {
     const storage = new FileSystemStorage(options)
     await storage.#prepareRoot()
-    await storage.#checkFilesystem()
-    await storage.#recover()
+    await storage.#writer.open()
     return storage
   }
 
   async get(key: string): Promise<StoredValue | undefined> {
     validateKey(key)
-    const { file } = this.#locate(key)
+    const { file } = this.#files.locate(key)
     let bytes: Uint8Array | undefined
     try {
-      // The journal's disk is local: a synchronous read costs less than a thread-pool round trip.
-      const sync = this.#journal !== undefined ? this.#fs.sync : undefined
+      const sync = this.#syncReads
       bytes = sync !== undefined ? readFileSyncIfAny(sync, file) : await this.#fs.readFile(file)
     } catch (error) {
       const code = errnoOf(error)
@@ -206,79 +168,18 @@ export class FileSystemStorage implements Storage {
   async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
     validateKey(key)
     if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
-    const at = this.#locate(key)
     const { header, version } = encodeHeader(data)
-    if (this.#journal !== undefined) {
-      await this.#journaledPut(key, at, header, data, condition)
-      return { version }
-    }
-
-    if (condition !== undefined && 'ifVersion' in condition) {
-      await this.#compareAndSwap(key, at, header, data, condition.ifVersion)
-      return { version }
-    }
-
-    const temp = (await this.#writeTemp(at, header, data, true)) as string
-    if (condition !== undefined && 'ifAbsent' in condition) {
-      // link() fails with EEXIST if the key exists, atomically, across processes and on NFS; the
-      // temp file is complete, so the key never appears half-written.
-      try {
-        await this.#fs.link(temp, at.file)
-      } catch (error) {
-        const won = errnoOf(error) === 'EEXIST' && (await this.#linkedAnyway(temp))
-        await this.#unlinkQuiet(temp)
-        if (won) {
-          await this.#syncFolder(at.dir)
-          return { version }
-        }
-        if (errnoOf(error) === 'EEXIST') throw new ConditionFailedError(key)
-        throw unavailable(error, 'creating', at.file)
-      }
-      await this.#unlinkQuiet(temp)
-    } else {
-      // The rename is done under the key's lock so that a plain put cannot land between a
-      // compare-and-swap's version check and its rename (which would let the swap succeed
-      // against a version that is already gone, and lose this put).
-      try {
-        await this.#withLock(key, at, () => this.#fs.rename(temp, at.file))
-      } catch (error) {
-        await this.#unlinkQuiet(temp)
-        throw unavailable(error, 'replacing', at.file)
-      }
-    }
-    await this.#syncFolder(at.dir)
+    await this.#writer.put(key, this.#files.locate(key), header, data, condition)
     return { version }
   }
 
   async delete(key: string): Promise<void> {
     validateKey(key)
-    const at = this.#locate(key)
-    if (this.#journal !== undefined) return this.#journaledDelete(key, at, this.#journal)
-    try {
-      await this.#locks.acquire(at.dir, at.name, key)
-    } catch (error) {
-      // No folder, no key: deleting a missing key is not an error.
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return
-      throw unavailable(error, 'locking', at.file)
-    }
-    let removed = false
-    try {
-      await this.#fs.unlink(at.file)
-      removed = true
-    } catch (error) {
-      if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'deleting', at.file)
-    } finally {
-      await this.#locks.release(at.dir, at.name)
-    }
-    if (!removed) return
-    await this.#syncFolder(at.dir)
-    await this.#removeEmptyFolders(at.dir)
+    await this.#writer.delete(key, this.#files.locate(key))
   }
 
   async deleteMany(keys: string[]): Promise<void> {
-    // With the journal, deletes made together share its fdatasyncs.
-    if (this.#journal !== undefined) await inBatches(keys, 64, (key) => this.delete(key))
-    else for (const key of keys) await this.delete(key)
+    await mapLimit(keys, this.#writer.deleteWidth, (key) => this.delete(key))
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
@@ -288,7 +189,7 @@ export class FileSystemStorage implements Storage {
 
   /** Checkpoints the journal (`'journal'` only; other modes hold nothing open between calls). */
   async close(): Promise<void> {
-    await this.#journal?.close()
+    await this.#writer.close()
     if (this.#fs.sync !== undefined) this.#locks.dropOwnerLink(this.#fs.sync)
   }
 
@@ -298,526 +199,13 @@ export class FileSystemStorage implements Storage {
    * empty. Safe to run while other processes use the storage. Returns how many files it removed.
    */
   async cleanup(): Promise<number> {
-    return this.#cleanFolder(this.root)
+    return cleanFolder(this.#files, this.#staleMs, this.root)
   }
-
-  // --- writing --------------------------------------------------------------------------------
-
-  #locate(key: string): Location {
-    const parts = keyToParts(key)
-    const name = parts.pop() as string
-    const dir = join(this.root, ...parts)
-    return { dir, name, file: join(dir, name) }
-  }
-
-  /**
-   * Writes header and data to a new temp file next to the target (same folder, so the rename is
-   * atomic) and syncs it. Returns its path, or `undefined` when the folder is missing and
-   * `createFolders` is false. On failure nothing is left behind.
-   */
-  async #writeTemp(
-    at: Location,
-    header: Uint8Array,
-    data: Uint8Array,
-    createFolders: boolean,
-    sync = this.#sync,
-  ): Promise<string | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      // The owner stamp in the name lets cleanup() tell a crashed writer's file from a live one's.
-      const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${tempCounter++}`)
-      let handle: FileHandleLike
-      try {
-        handle = await this.#fs.open(temp, 'wx', 0o666)
-      } catch (error) {
-        if (errnoOf(error) === 'ENOENT' && attempt < FOLDER_RETRIES) {
-          if (!createFolders) return undefined
-          await this.#makeFolders(at.dir)
-          continue
-        }
-        throw unavailable(error, 'creating', temp)
-      }
-      try {
-        await writeAll(handle, header, data)
-        // fdatasync is enough: it also flushes the file size, which is all the metadata we need.
-        if (sync) await handle.datasync()
-        await handle.close()
-      } catch (error) {
-        await handle.close().catch(() => undefined)
-        await this.#unlinkQuiet(temp)
-        throw unavailable(error, 'writing', temp)
-      }
-      return temp
-    }
-  }
-
-  async #compareAndSwap(
-    key: string,
-    at: Location,
-    header: Uint8Array,
-    data: Uint8Array,
-    expected: string,
-  ): Promise<void> {
-    // The value is written and synced before the lock is taken: the lock covers only the version
-    // check and the rename, so 20 racing writers wait microseconds, not fsyncs.
-    const temp = await this.#writeTemp(at, header, data, false)
-    if (temp === undefined) throw new ConditionFailedError(key)
-    let swapped = false
-    try {
-      await this.#withLock(key, at, async () => {
-        if ((await this.#readVersion(at.file)) !== expected) return
-        await this.#fs.rename(temp, at.file)
-        swapped = true
-      })
-    } catch (error) {
-      throw unavailable(error, 'replacing', at.file)
-    } finally {
-      if (!swapped) await this.#unlinkQuiet(temp)
-    }
-    if (!swapped) throw new ConditionFailedError(key)
-    await this.#syncFolder(at.dir)
-  }
-
-  // --- the journal ----------------------------------------------------------------------------
-
-  /**
-   * A put in `'journal'` mode: the value file is written and moved into place without fsync, all
-   * under the key's lock (so the entry's timestamp orders it among every process's writes of the
-   * key), then the entry is appended to the journal and the put resolves once that is synced.
-   */
-  async #journaledPut(
-    key: string,
-    at: Location,
-    header: Buffer,
-    data: Uint8Array,
-    condition: PutCondition | undefined,
-  ): Promise<void> {
-    const journal = this.#journal as Journal
-    const sync = this.#fs.sync as SyncFileSystem
-    if (header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE) {
-      return this.#journaledPutSync(sync, journal, key, at, header, data, condition)
-    }
-    // A large value is synced in its own file, and only its header journaled (for order).
-    const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
-    const create = condition !== undefined && 'ifAbsent' in condition
-    const ticket = await journal.ticket()
-    let entry: Entry | undefined
-    let temp: string | undefined
-    let refused = false
-    try {
-      temp = await this.#writeTemp(at, header, data, swap === undefined, true)
-      if (temp === undefined) throw new ConditionFailedError(key)
-      const file = temp
-      await this.#withLock(key, at, async () => {
-        let prev: string | null = null
-        if (create) {
-          try {
-            await this.#fs.link(file, at.file)
-          } catch (error) {
-            if (errnoOf(error) !== 'EEXIST') throw error
-            refused = true
-            return
-          }
-        } else {
-          prev = (await this.#readVersion(at.file)) ?? null
-          if (swap !== undefined && prev !== swap) {
-            refused = true
-            return
-          }
-          await this.#fs.rename(file, at.file)
-          temp = undefined
-        }
-        entry = { kind: EntryKind.Synced, at: monotonicNow(), key, prev, file: header }
-      })
-    } catch (error) {
-      journal.release(ticket)
-      if (error instanceof ConditionFailedError) throw error
-      throw unavailable(error, 'writing', at.file)
-    } finally {
-      if (temp !== undefined) await this.#unlinkQuiet(temp)
-    }
-    if (refused || entry === undefined) {
-      journal.release(ticket)
-      throw new ConditionFailedError(key)
-    }
-    // The file must be in place for good before its entry says so.
-    await this.#folderSyncs.sync(at.dir)
-    await journal.append(ticket, entry)
-  }
-
-  /**
-   * The journaled put of a small value with synchronous calls: temp file, lock, link or rename,
-   * unlock, all without a round trip through the thread pool (tens of microseconds of the event
-   * loop on a local disk). Only the journal's append and fdatasync are asynchronous, shared with
-   * every put made meanwhile, and so are a rename over an existing value and the wait for a lock
-   * someone else holds.
-   */
-  async #journaledPutSync(
-    sync: SyncFileSystem,
-    journal: Journal,
-    key: string,
-    at: Location,
-    header: Buffer,
-    data: Uint8Array,
-    condition: PutCondition | undefined,
-  ): Promise<void> {
-    const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
-    const create = condition !== undefined && 'ifAbsent' in condition
-    const ticket = await journal.ticket()
-    let appended: Promise<void> | undefined
-    let temp: string | undefined
-    let refused = false
-    try {
-      temp = this.#writeTempSync(sync, at, header, data, swap === undefined)
-      if (temp === undefined) throw new ConditionFailedError(key)
-      if (!this.#locks.tryAcquireSync(sync, at.dir, at.name)) await this.#locks.acquire(at.dir, at.name, key)
-      try {
-        let prev: string | null | undefined = null
-        if (create) {
-          try {
-            sync.linkSync(temp, at.file)
-          } catch (error) {
-            if (errnoOf(error) !== 'EEXIST') throw error
-            refused = true
-          }
-        } else {
-          // A torn file's version is not known (`undefined`): the entry says so.
-          prev = fileVersionSync(sync, at.file)
-          if (swap !== undefined && prev !== swap) refused = true
-          else {
-            // A rename over an existing file makes ext4 start writing the new file's data out
-            // (auto_da_alloc), within the call: about 0.15 ms, too long for the event loop, so
-            // that one goes through the thread pool (the lock is held meanwhile).
-            if (prev === null) sync.renameSync(temp, at.file)
-            else await this.#fs.rename(temp, at.file)
-            temp = undefined
-          }
-        }
-        if (!refused) {
-          const file = Buffer.concat([header, data])
-          appended = journal.append(ticket, { kind: EntryKind.Put, at: monotonicNow(), key, prev, file })
-          appended.catch(() => undefined) // awaited below; this only keeps it from being "unhandled"
-        }
-      } finally {
-        this.#locks.releaseSync(sync, at.dir, at.name)
-      }
-    } catch (error) {
-      if (appended === undefined) journal.release(ticket)
-      if (temp !== undefined) unlinkSyncQuiet(sync, temp)
-      if (error instanceof ConditionFailedError) throw error
-      if (error instanceof FolderLoopError) throw await cannotCreateFolder(this.#fs, error.dir)
-      throw unavailable(error, 'writing', at.file)
-    }
-    if (temp !== undefined) unlinkSyncQuiet(sync, temp)
-    if (refused || appended === undefined) {
-      journal.release(ticket)
-      throw new ConditionFailedError(key)
-    }
-    await appended
-  }
-
-  /**
-   * `#writeTemp` with synchronous calls and no fsync (the journal's fast path). A folder it has not
-   * written to lately is created first (most are new: a workflow's own folders), rather than found
-   * missing by a failed open.
-   */
-  #writeTempSync(
-    sync: SyncFileSystem,
-    at: Location,
-    header: Uint8Array,
-    data: Uint8Array,
-    createFolders: boolean,
-  ): string | undefined {
-    if (createFolders && !this.#knownFolders.has(at.dir)) makeFoldersSync(sync, at.dir)
-    for (let attempt = 0; ; attempt++) {
-      const temp = join(at.dir, `${TEMP_PREFIX}${OWNER_STAMP}.${tempCounter++}`)
-      let fd: number
-      try {
-        fd = sync.openSync(temp, 'wx', 0o666)
-      } catch (error) {
-        if (errnoOf(error) === 'ENOENT' && attempt < FOLDER_RETRIES) {
-          this.#knownFolders.forget(at.dir)
-          if (!createFolders) return undefined
-          makeFoldersSync(sync, at.dir)
-          continue
-        }
-        throw unavailable(error, 'creating', temp)
-      }
-      this.#knownFolders.add(at.dir)
-      try {
-        writeAllSync(sync, fd, header, data)
-      } catch (error) {
-        try {
-          sync.closeSync(fd)
-        } catch {}
-        unlinkSyncQuiet(sync, temp)
-        throw unavailable(error, 'writing', temp)
-      }
-      sync.closeSync(fd)
-      return temp
-    }
-  }
-
-  /**
-   * A delete in `'journal'` mode, with synchronous calls like a small put: under the key's lock,
-   * the file's version is read and the file removed, and the entry is appended. A file whose
-   * version cannot be read (torn or damaged) is removed too, its entry's previous version unknown.
-   */
-  async #journaledDelete(key: string, at: Location, journal: Journal): Promise<void> {
-    const sync = this.#fs.sync as SyncFileSystem
-    const ticket = await journal.ticket()
-    let appended: Promise<void> | undefined
-    try {
-      if (!this.#locks.tryAcquireSync(sync, at.dir, at.name)) await this.#locks.acquire(at.dir, at.name, key)
-      try {
-        const prev = fileVersionSync(sync, at.file)
-        if (prev !== null) {
-          sync.unlinkSync(at.file)
-          appended = journal.append(ticket, { kind: EntryKind.Delete, at: monotonicNow(), key, prev })
-          appended.catch(() => undefined) // awaited below; this only keeps it from being "unhandled"
-        }
-      } finally {
-        this.#locks.releaseSync(sync, at.dir, at.name)
-      }
-    } catch (error) {
-      if (appended === undefined) journal.release(ticket)
-      // No folder, no key: deleting a missing key is not an error.
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return
-      throw unavailable(error, 'deleting', at.file)
-    }
-    if (appended === undefined) {
-      journal.release(ticket)
-      return
-    }
-    await appended
-    removeEmptyFoldersSync(sync, this.root, at.dir, this.#knownFolders)
-  }
-
-  /**
-   * Makes everything written so far durable, for a checkpoint: one syncfs on the real disk of a
-   * Linux machine; elsewhere (or if that fails) an fsync of every file the journal names and of
-   * the folders above them, so a failure of the disk surfaces here instead of being skipped.
-   */
-  async #syncAll(keys: () => Promise<Set<string>>): Promise<void> {
-    // With an injected filesystem (memfs in tests) the root is not on the disk and `sync -f` fails.
-    if (await syncFileSystem(this.root)) return
-    const folders = new Set<string>()
-    const files: string[] = []
-    for (const key of await keys()) {
-      const at = this.#locate(key)
-      files.push(at.file)
-      for (let dir = at.dir; dir.startsWith(this.root) && !folders.has(dir); dir = dirname(dir)) {
-        folders.add(dir)
-        if (dir === this.root) break
-      }
-    }
-    await inBatches(files, 32, (file) => this.#fsyncFile(file))
-    await inBatches([...folders], 32, (dir) => this.#fsyncFolder(dir))
-  }
-
-  async #fsyncFile(file: string): Promise<void> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(file, 'r')
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return // deleted since
-      throw unavailable(error, 'syncing', file)
-    }
-    try {
-      await handle.datasync()
-    } catch (error) {
-      throw unavailable(error, 'syncing', file)
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
-  }
-
-  /** Writes a whole file durably and atomically, whatever the durability of this storage. */
-  async #writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-    const at: Location = { dir: dirname(path), name: path.slice(dirname(path).length + 1), file: path }
-    const temp = (await this.#writeTemp(at, bytes, new Uint8Array(), true, true)) as string
-    try {
-      await this.#fs.rename(temp, path)
-    } catch (error) {
-      await this.#unlinkQuiet(temp)
-      throw unavailable(error, 'replacing', path)
-    }
-    await this.#fsyncFolder(at.dir)
-  }
-
-  /** The journal's guarantees rest on one machine owning the disk: refuse it on a network filesystem. */
-  async #checkFilesystem(): Promise<void> {
-    if (this.#journal === undefined || this.#fs !== nodeFileSystem) return
-    let type: number
-    try {
-      type = Number((await statfs(this.root)).type)
-    } catch {
-      return
-    }
-    const name = NETWORK_FILESYSTEMS.get(type >>> 0)
-    if (name !== undefined) {
-      throw new StorageConfigError(
-        `durability 'journal' needs a local disk, and ${this.root} is on ${name}: use durability 'fsync' there (it works across machines)`,
-      )
-    }
-  }
-
-  /**
-   * Replays what a power loss or an OS crash cut short: journal segments of an earlier boot of
-   * this machine. All processes opening the folder wait for the one that replays. Segments of
-   * processes that died on this boot need no replay (their files are in the page cache); a
-   * checkpoint covers and deletes them.
-   */
-  async #recover(): Promise<void> {
-    const boot = this.#boot
-    if (boot === undefined) return
-    const dir = join(this.root, JOURNAL_FOLDER)
-    const segments = await listSegments(this.#fs, dir)
-    if (segments.some((s) => isAbandoned(s, boot) && s.boot !== boot)) {
-      await this.#locks.acquire(dir, RECOVERY_LOCK, `${JOURNAL_FOLDER}/${RECOVERY_LOCK}`)
-      try {
-        await replayOtherBoots(this.#fs, dir, boot, (entry, known) => this.#applyEntry(entry, known))
-        await this.#fsyncFolder(dir)
-      } finally {
-        await this.#locks.release(dir, RECOVERY_LOCK)
-      }
-    }
-    if (this.#journal !== undefined && segments.some((s) => s.boot === boot && isAbandoned(s, boot))) {
-      await this.#journal.checkpoint()
-    }
-  }
-
-  /** Brings one key back to a journaled state after a power loss (see `ApplyEntry`). */
-  async #applyEntry(entry: Entry, known: ReadonlySet<string | null>): Promise<void> {
-    const at = this.#locate(entry.key)
-    let current: string | null | 'torn'
-    try {
-      current = (await this.#readVersion(at.file)) ?? 'torn'
-      if (current !== 'torn') decodeRecord(entry.key, at.file, await this.#fs.readFile(at.file))
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') current = null
-      else if (error instanceof CorruptRecordError) current = 'torn'
-      else throw unavailable(error, 'reading', at.file)
-    }
-    const target = entry.kind === EntryKind.Delete ? null : versionOfFile(entry.file)
-    if (current === target || (current !== 'torn' && !known.has(current))) return
-    if (entry.kind === EntryKind.Delete) {
-      await this.#unlinkQuiet(at.file)
-      await this.#fsyncFolder(at.dir)
-    } else if (entry.kind === EntryKind.Put) {
-      await makeFolder(this.#fs, at.dir, [])
-      await this.#writeDurably(at.file, entry.file as Uint8Array)
-      await this.#syncParents(at.dir)
-    }
-  }
-
-  /** fsyncs every folder from `dir` up to the root (after a replay recreated some of them). */
-  async #syncParents(dir: string): Promise<void> {
-    for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
-      await this.#fsyncFolder(folder)
-      if (folder === this.root) return
-    }
-  }
-
-  async #withLock(key: string, at: Location, action: () => Promise<void>): Promise<void> {
-    await this.#locks.acquire(at.dir, at.name, key)
-    try {
-      await action()
-    } finally {
-      await this.#locks.release(at.dir, at.name)
-    }
-  }
-
-  /** The version stored in a value file, read from its header only. */
-  async #readVersion(file: string): Promise<string | undefined> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(file, 'r')
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') return undefined
-      throw error
-    }
-    try {
-      const header = new Uint8Array(HEADER_BYTES)
-      const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0)
-      return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
-    } finally {
-      await handle.close()
-    }
-  }
-
-  // NFS may report EEXIST for a link() whose first attempt succeeded but whose reply was lost; the
-  // link count of our temp file tells the truth.
-  async #linkedAnyway(temp: string): Promise<boolean> {
-    try {
-      return (await this.#fs.stat(temp)).nlink === 2
-    } catch {
-      return false
-    }
-  }
-
-  /** Creates `dir` and missing parents, then syncs the parents so the new folders survive a crash. */
-  async #makeFolders(dir: string): Promise<void> {
-    const created: string[] = []
-    await makeFolder(this.#fs, dir, created)
-    for (const folder of created) await this.#syncFolder(dirname(folder))
-  }
-
-  /**
-   * fsync of a folder makes the renames and links in it durable. Concurrent callers for one folder
-   * share an fsync (group commit), but each waits for one that started after it called.
-   */
-  async #syncFolder(dir: string): Promise<void> {
-    if (!this.#sync) return
-    await this.#folderSyncs.sync(dir)
-  }
-
-  async #fsyncFolder(dir: string): Promise<void> {
-    let handle: FileHandleLike
-    try {
-      handle = await this.#fs.open(dir, 'r')
-    } catch (error) {
-      // Windows cannot open a folder as a file; there the rename itself is journaled.
-      if (errnoOf(error) === 'EISDIR' || errnoOf(error) === 'EPERM') return
-      // A concurrent delete emptied and removed the folder: what we wrote there is gone already.
-      if (errnoOf(error) === 'ENOENT') return
-      throw unavailable(error, 'syncing the folder', dir)
-    }
-    try {
-      await handle.sync()
-    } catch (error) {
-      // Some filesystems (old NFS clients, FUSE) do not support syncing a folder.
-      if (errnoOf(error) !== 'EINVAL' && errnoOf(error) !== 'ENOTSUP') {
-        throw unavailable(error, 'syncing the folder', dir)
-      }
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
-  }
-
-  /** Removes `dir` and its parents while they are empty, never `root`. */
-  async #removeEmptyFolders(dir: string): Promise<void> {
-    let folder = dir
-    while (folder !== this.root && folder.startsWith(this.root)) {
-      try {
-        await this.#fs.rmdir(folder)
-      } catch {
-        return // not empty (or already gone): parents are not empty either
-      }
-      this.#knownFolders.forget(folder)
-      folder = dirname(folder)
-    }
-  }
-
-  async #unlinkQuiet(path: string): Promise<void> {
-    await this.#fs.unlink(path).catch(() => undefined)
-  }
-
-  // --- opening and cleaning -------------------------------------------------------------------
 
   async #prepareRoot(): Promise<void> {
     const root = this.root
     try {
-      await this.#makeFolders(root)
+      await this.#files.makeFolders(root)
       if (!(await this.#fs.stat(root)).isDirectory())
         throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' })
     } catch (error) {
@@ -835,7 +223,7 @@ export class FileSystemStorage implements Storage {
       )
     }
     // Creating a file is the only reliable writability test (access() lies on NFS and for root).
-    const probe = join(root, `${TEMP_PREFIX}${OWNER_STAMP}.probe${tempCounter++}`)
+    const probe = tempPath(root, 'probe')
     try {
       const handle = await this.#fs.open(probe, 'w', 0o666)
       await handle.close()
@@ -848,158 +236,6 @@ export class FileSystemStorage implements Storage {
         { cause: error },
       )
     }
-  }
-
-  async #cleanFolder(dir: string): Promise<number> {
-    let names: string[]
-    try {
-      names = await this.#fs.readdir(dir)
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return 0
-      throw unavailable(error, 'cleaning', dir)
-    }
-    let removed = 0
-    for (const name of names) {
-      const path = join(dir, name)
-      if (name.startsWith(TEMP_PREFIX)) {
-        if (await this.#isStaleTemp(name.slice(TEMP_PREFIX.length), path)) {
-          await this.#unlinkQuiet(path)
-          removed++
-        }
-      } else if (name.startsWith(LOCK_PREFIX)) {
-        // removeIfStale also reports a lock released meanwhile; count only what was there before.
-        if (await this.#locks.removeIfStale(dir, name.slice(LOCK_PREFIX.length))) removed++
-      } else if (name.startsWith(BREAKER_PREFIX)) {
-        if (await this.#locks.removeStaleBreaker(dir, name.slice(BREAKER_PREFIX.length))) removed++
-      } else if (name.startsWith(OWNER_LINK_PREFIX) && dir === this.root) {
-        const maxAgeMs = Math.max(TEMP_STALE_MS, this.#staleMs)
-        if (await this.#locks.removeStaleOwnerLink(dir, name, maxAgeMs)) removed++
-      } else if (!name.startsWith('.') || (name === JOURNAL_FOLDER && dir === this.root)) {
-        // The journal folder holds temp files of checkpoint marks and the recovery lock too.
-        removed += await this.#cleanFolder(path)
-      }
-    }
-    if (dir !== this.root) await this.#removeEmptyFolders(dir)
-    return removed
-  }
-
-  async #isStaleTemp(stamp: string, path: string): Promise<boolean> {
-    if (isOwnerDead(stamp)) return true
-    try {
-      return Date.now() - (await this.#fs.lstat(path)).mtimeMs > Math.max(TEMP_STALE_MS, this.#staleMs)
-    } catch {
-      return false
-    }
-  }
-}
-
-/** Writes header then data with synchronous calls, completing short writes. */
-function writeAllSync(sync: SyncFileSystem, fd: number, header: Uint8Array, data: Uint8Array): void {
-  const total = header.byteLength + data.byteLength
-  let written = sync.writevSync(fd, buffersOf(header, data), 0)
-  while (written < total) {
-    const rest =
-      written < header.byteLength
-        ? [header.subarray(written), data]
-        : [data.subarray(written - header.byteLength)]
-    const bytes = sync.writevSync(fd, rest, written)
-    if (bytes === 0) throw new StorageUnavailableError('the filesystem accepted no more bytes')
-    written += bytes
-  }
-}
-
-/**
- * A whole file read with synchronous calls, or `undefined` when there is none. A stat comes first:
- * a missing key is a common read (does this workflow exist yet?), and a failed open costs a thrown
- * error (10-15 µs). The stat's size sizes the buffer; a file replaced since is read to its end.
- */
-function readFileSyncIfAny(sync: SyncFileSystem, file: string): Uint8Array | undefined {
-  const stats = sync.statSync(file, { throwIfNoEntry: false })
-  if (stats === undefined) return undefined
-  const fd = sync.openSync(file, 'r')
-  try {
-    let buffer = Buffer.allocUnsafe(stats.size + 1)
-    let size = 0
-    for (;;) {
-      const bytesRead = sync.readSync(fd, buffer, size, buffer.byteLength - size, size)
-      size += bytesRead
-      // A regular file's read returns less than asked only at its end.
-      if (size < buffer.byteLength || bytesRead === 0) return buffer.subarray(0, size)
-      const grown = Buffer.allocUnsafe(buffer.byteLength * 2)
-      buffer.copy(grown)
-      buffer = grown
-    }
-  } finally {
-    sync.closeSync(fd)
-  }
-}
-
-/**
- * The version in a value file's header, read with synchronous calls: `null` when there is no file,
- * `undefined` when there is one without a readable version (torn or damaged).
- */
-function fileVersionSync(sync: SyncFileSystem, file: string): string | null | undefined {
-  let fd: number
-  try {
-    fd = sync.openSync(file, 'r')
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return null
-    throw error
-  }
-  try {
-    const header = new Uint8Array(HEADER_BYTES)
-    const bytesRead = sync.readSync(fd, header, 0, HEADER_BYTES, 0)
-    return bytesRead === HEADER_BYTES ? versionOfHeader(header) : undefined
-  } finally {
-    sync.closeSync(fd)
-  }
-}
-
-/** Removes `dir` and its parents while they are empty, never `root`, with synchronous calls. */
-function removeEmptyFoldersSync(sync: SyncFileSystem, root: string, dir: string, known: KnownFolders): void {
-  for (let folder = dir; folder !== root && folder.startsWith(root); folder = dirname(folder)) {
-    try {
-      sync.rmdirSync(folder)
-    } catch {
-      return // not empty (or already gone): parents are not empty either
-    }
-    known.forget(folder)
-  }
-}
-
-function unlinkSyncQuiet(sync: SyncFileSystem, path: string): void {
-  try {
-    sync.unlinkSync(path)
-  } catch {}
-}
-
-/** Runs `action` on every item, `width` at a time. */
-async function inBatches<T>(items: T[], width: number, action: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await action(items[next++] as T)
-  }
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker))
-}
-
-/**
- * What a value file's first vectored write takes. Without an empty value's empty buffer: libuv
- * writes until every buffer is done, so an empty one would cost a write call of its own.
- */
-function buffersOf(header: Uint8Array, data: Uint8Array): Uint8Array[] {
-  return data.byteLength === 0 ? [header] : [header, data]
-}
-
-/** Writes header then data, completing a short vectored write with positioned writes. */
-async function writeAll(handle: FileHandleLike, header: Uint8Array, data: Uint8Array): Promise<void> {
-  const total = header.byteLength + data.byteLength
-  let written = (await handle.writev(buffersOf(header, data))).bytesWritten
-  while (written < total) {
-    const [buffer, offset] =
-      written < header.byteLength ? [header, written] : [data, written - header.byteLength]
-    const { bytesWritten } = await handle.write(buffer, offset, buffer.byteLength - offset, written)
-    if (bytesWritten === 0) throw new StorageUnavailableError('the filesystem accepted no more bytes')
-    written += bytesWritten
   }
 }
 

@@ -4,6 +4,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { StorageUnavailableError } from '@wf/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { FileHandleLike, FileSystem } from './file-system.js'
@@ -21,7 +22,6 @@ async function tempRoot(): Promise<string> {
   return root
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const utf8 = (value: string) => new TextEncoder().encode(value)
 
 interface FolderSyncEvent {

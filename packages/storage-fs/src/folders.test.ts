@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { init, resolveStorage, StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt } from './__tests__/build-once.js'
 import { type FileHandleLike, type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
 import { createFileSystemStorage, FileSystemStorage, fromUri } from './index.js'
-import { JOURNAL_FOLDER } from './journal.js'
+import { JOURNAL_FOLDER } from './journal/format.js'
+import { ensureBuilt } from './test-support/build-once.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const wfBin = join(here, '..', '..', 'client', 'bin', 'wf.js')

@@ -4,8 +4,10 @@
 // path makes the same symlink more cheaply: as a hard link to its process's owner link.
 
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { StorageUnavailableError } from '@wf/core'
 import type { FileSystem, SyncFileSystem } from './file-system.js'
+import { unlinkQuiet, unlinkQuietSync } from './fs.js'
 import { errnoOf } from './fs-errors.js'
 import { isOwnerDead, OWNER_STAMP } from './owner.js'
 
@@ -29,8 +31,6 @@ interface OwnerLink {
   path: string
   madeAt: number
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * The stamp of one holding: the owner, then a number new for every acquisition in this process
@@ -124,7 +124,7 @@ export class KeyLocks {
     // links to symlinks): then every lock is a symlink of its own.
     if (owner !== undefined && linkError === 'ENOENT') this.#owner = undefined
     else if (owner !== undefined) {
-      unlinkSyncQuiet(sync, owner)
+      unlinkQuietSync(sync, owner)
       this.#owner = 'off'
     }
     return true
@@ -146,14 +146,14 @@ export class KeyLocks {
     }
     this.#owner = { path, madeAt: now }
     // Locks still linked to the old one keep it (and its age) until they are released.
-    if (current !== undefined) unlinkSyncQuiet(sync, current.path)
+    if (current !== undefined) unlinkQuietSync(sync, current.path)
     return path
   }
 
   /** Removes this process's owner link (when its storage closes). */
   dropOwnerLink(sync: SyncFileSystem): void {
     if (this.#owner === undefined || this.#owner === 'off') return
-    unlinkSyncQuiet(sync, this.#owner.path)
+    unlinkQuietSync(sync, this.#owner.path)
     this.#owner = undefined
   }
 
@@ -168,7 +168,7 @@ export class KeyLocks {
         return false
       }
     }
-    await this.#unlinkQuiet(path)
+    await unlinkQuiet(this.#fs, path)
     return true
   }
 
@@ -209,15 +209,15 @@ export class KeyLocks {
       if (errnoOf(error) !== 'EEXIST') throw error
       // A breaker left by a process killed mid-removal: remove it directly. Getting this wrong
       // needs two processes to die in the same few microseconds.
-      if ((await this.#staleStamp(breakerPath)) !== 'live') await this.#unlinkQuiet(breakerPath)
+      if ((await this.#staleStamp(breakerPath)) !== 'live') await unlinkQuiet(this.#fs, breakerPath)
       return false
     }
     try {
       const current = await this.#fs.readlink(lockPath).catch(() => undefined)
-      if (current === holder) await this.#unlinkQuiet(lockPath)
+      if (current === holder) await unlinkQuiet(this.#fs, lockPath)
       return true
     } finally {
-      await this.#unlinkQuiet(breakerPath)
+      await unlinkQuiet(this.#fs, breakerPath)
     }
   }
 
@@ -226,7 +226,7 @@ export class KeyLocks {
     const breakerPath = join(dir, BREAKER_PREFIX + name)
     const state = await this.#staleStamp(breakerPath)
     if (state === 'live' || state === 'gone') return false
-    await this.#unlinkQuiet(breakerPath)
+    await unlinkQuiet(this.#fs, breakerPath)
     return true
   }
 
@@ -243,14 +243,4 @@ export class KeyLocks {
     }
     return isOwnerDead(stamp) || Date.now() - mtimeMs > this.#options.staleMs ? stamp : 'live'
   }
-
-  async #unlinkQuiet(path: string): Promise<void> {
-    await this.#fs.unlink(path).catch(() => undefined)
-  }
-}
-
-function unlinkSyncQuiet(sync: SyncFileSystem, path: string): void {
-  try {
-    sync.unlinkSync(path)
-  } catch {}
 }

@@ -6,17 +6,17 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt } from './__tests__/build-once.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
-import { JOURNAL_FOLDER } from './journal.js'
+import { JOURNAL_FOLDER } from './journal/format.js'
+import { ensureBuilt } from './test-support/build-once.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const crashWriter = join(here, '__tests__', 'crash-writer.mjs')
-const raceWriter = join(here, '__tests__', 'race-writer.mjs')
+const crashWriter = join(here, 'test-support', 'crash-writer.mjs')
+const raceWriter = join(here, 'test-support', 'race-writer.mjs')
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const roots: string[] = []
 async function freshRoot(): Promise<string> {

@@ -1,4 +1,4 @@
-// The write-ahead journal of `durability: 'journal'`. Value files are written atomically as in the
+// The write-ahead journal of `durability: 'journal'`: this process's segments and their group commit. Value files are written atomically as in the
 // other modes but not synced; what makes a put durable is its entry (key, timestamp, the whole
 // file) appended to this process's journal segment, and puts that arrive together share one
 // synced append (an O_DSYNC write, or a write and an fdatasync; group commit). Segments are checkpointed (the filesystem synced, then
@@ -14,134 +14,25 @@
 
 import { constants } from 'node:fs'
 import { join } from 'node:path'
-import { crc32 } from 'node:zlib'
-import { CorruptRecordError, StorageUnavailableError } from '@wf/core'
-import type { FileHandleLike, FileSystem } from './file-system.js'
-import { errnoOf, unavailable } from './fs-errors.js'
-import { HOST_TAG, isOwnerDead, OWNER_STAMP } from './owner.js'
-import { versionOfHeader } from './record.js'
-
-/** The version in a journaled value file (or its header); `null` if it has none. */
-export function versionOfFile(file: Uint8Array | undefined): string | null {
-  return (file && versionOfHeader(file)) ?? null
-}
-
-/** The folder of journal segments under the storage root. */
-export const JOURNAL_FOLDER = '.journal'
-const SEGMENT_SUFFIX = '.wal'
-const MAGIC = Buffer.from('WFJ1')
-
-export enum EntryKind {
-  /** The key now holds `file` (header + bytes), in the journal because its file is not synced. */
-  Put = 1,
-  /** The key was deleted. */
-  Delete = 2,
-  /** The key now holds a value whose file was synced on its own (large values): kept for order. */
-  Synced = 3,
-}
-
-export interface Entry {
-  kind: EntryKind
-  /** CLOCK_MONOTONIC nanoseconds of this boot. */
-  at: bigint
-  key: string
-  /** The version the key held before this write; `null`: absent; `undefined`: not known. */
-  prev: string | null | undefined
-  /** `Put`: the whole value file; `Synced`: its header (the version); `Delete`: nothing. */
-  file?: Uint8Array
-}
-
-const PREV_ABSENT = 0xff
-const PREV_UNKNOWN = 0xfe
-
-/** The parts of a segment's file name: `<start>.<boot>.<pid>.<host>.<token>.wal`. */
-export interface SegmentName {
-  name: string
-  /** No entry of the segment is older than this. */
-  start: bigint
-  boot: string
-  /** `pid.host.token` of the writer. */
-  owner: string
-  host: string
-}
-
-export function parseSegmentName(name: string): SegmentName | undefined {
-  if (!name.endsWith(SEGMENT_SUFFIX)) return undefined
-  const parts = name.slice(0, -SEGMENT_SUFFIX.length).split('.')
-  if (parts.length !== 5 || !/^\d{20}$/.test(parts[0] as string)) return undefined
-  const [start, boot, pid, host, token] = parts as [string, string, string, string, string]
-  return { name, start: BigInt(start), boot, owner: `${pid}.${host}.${token}`, host }
-}
-
-function segmentName(start: bigint, boot: string): string {
-  return `${start.toString().padStart(20, '0')}.${boot}.${OWNER_STAMP}${SEGMENT_SUFFIX}`
-}
-
-export function encodeEntry(entry: Entry): Buffer {
-  const key = Buffer.from(entry.key, 'utf8')
-  const prev = typeof entry.prev === 'string' ? Buffer.from(entry.prev, 'utf8') : Buffer.alloc(0)
-  const body = entry.file ?? new Uint8Array()
-  const payload = Buffer.allocUnsafe(1 + 8 + 2 + key.byteLength + 1 + prev.byteLength + body.byteLength)
-  payload.writeUInt8(entry.kind, 0)
-  payload.writeBigUInt64BE(entry.at, 1)
-  payload.writeUInt16BE(key.byteLength, 9)
-  key.copy(payload, 11)
-  let offset = 11 + key.byteLength
-  payload.writeUInt8(
-    entry.prev === null ? PREV_ABSENT : entry.prev === undefined ? PREV_UNKNOWN : prev.byteLength,
-    offset,
-  )
-  prev.copy(payload, offset + 1)
-  offset += 1 + prev.byteLength
-  payload.set(body, offset)
-  const frame = Buffer.allocUnsafe(8)
-  frame.writeUInt32BE(payload.byteLength, 0)
-  frame.writeUInt32BE(crc32(payload), 4)
-  return Buffer.concat([frame, payload])
-}
-
-/**
- * The entries of a segment file, in order. A torn tail (the entry being appended when the machine
- * stopped, never acknowledged) ends the list; damage before a valid entry is a CorruptRecordError.
- */
-export function decodeSegment(path: string, bytes: Uint8Array): Entry[] {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (buffer.byteLength < MAGIC.byteLength || !buffer.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
-    // A segment whose header never reached the disk holds no acknowledged entry either.
-    if (buffer.byteLength <= MAGIC.byteLength) return []
-    throw new CorruptRecordError(path, `${path} is not a wf journal segment`)
-  }
-  const entries: Entry[] = []
-  let offset = MAGIC.byteLength
-  while (offset + 8 <= buffer.byteLength) {
-    const length = buffer.readUInt32BE(offset)
-    const end = offset + 8 + length
-    if (length < 12 || end > buffer.byteLength) break
-    const payload = buffer.subarray(offset + 8, end)
-    if (crc32(payload) !== buffer.readUInt32BE(offset + 4)) break
-    const kind = payload.readUInt8(0) as EntryKind
-    const keyLength = payload.readUInt16BE(9)
-    let at = 11 + keyLength
-    const prevTag = payload.readUInt8(at)
-    let prev: string | null | undefined
-    if (prevTag === PREV_ABSENT) prev = null
-    else if (prevTag !== PREV_UNKNOWN) {
-      prev = payload.toString('utf8', at + 1, at + 1 + prevTag)
-      at += prevTag
-    }
-    at += 1
-    const entry: Entry = {
-      kind,
-      at: payload.readBigUInt64BE(1),
-      key: payload.toString('utf8', 11, 11 + keyLength),
-      prev,
-    }
-    if (kind !== EntryKind.Delete) entry.file = new Uint8Array(payload.subarray(at))
-    entries.push(entry)
-    offset = end
-  }
-  return entries
-}
+import { setTimeout as sleep } from 'node:timers/promises'
+import { StorageUnavailableError } from '@wf/core'
+import type { FileHandleLike, FileSystem } from '../file-system.js'
+import { unlinkIfPresent, writeFully } from '../fs.js'
+import { errnoOf, unavailable } from '../fs-errors.js'
+import { isOwnerDead, OWNER_STAMP } from '../owner.js'
+import {
+  checkpointName,
+  decodeSegment,
+  type Entry,
+  encodeEntry,
+  JOURNAL_FOLDER,
+  keysInSegments,
+  listSegments,
+  MAGIC,
+  monotonicNow,
+  parseCheckpointName,
+  segmentName,
+} from './format.js'
 
 interface Pending {
   bytes: Buffer
@@ -216,18 +107,6 @@ const SEGMENT_FLAGS =
 /** A write's place in the journal: the segment its entry goes to. */
 export interface Ticket {
   segment: Segment
-}
-
-/** Nanoseconds of CLOCK_MONOTONIC, the same clock in every process of this boot. */
-export const monotonicNow = (): bigint => process.hrtime.bigint()
-
-const CHECKPOINT_PREFIX = 'checkpoint.'
-
-/** The checkpoint marks in the journal folder: `checkpoint.<boot>.<T>`. */
-export function parseCheckpointName(name: string): { boot: string; at: bigint } | undefined {
-  const match = /^checkpoint\.([0-9a-z]+)\.(\d{20})$/.exec(name)
-  if (match === null) return undefined
-  return { boot: match[1] as string, at: BigInt(match[2] as string) }
 }
 
 export class Journal {
@@ -333,23 +212,23 @@ export class Journal {
     const { fs, boot } = this.#options
     const at = monotonicNow()
     await this.#options.syncAll(() => keysInSegments(fs, this.dir))
-    const mark = join(this.dir, `${CHECKPOINT_PREFIX}${boot}.${at.toString().padStart(20, '0')}`)
+    const mark = join(this.dir, checkpointName(boot, at))
     await this.#options.writeDurably(mark, new Uint8Array())
     for (const segment of [...this.#retired]) {
       if (segment.handle !== undefined || segment.opening !== undefined || segment.last >= at) continue
-      await unlinkQuiet(fs, segment.path)
+      await unlinkIfPresent(fs, segment.path)
       this.#retired.delete(segment)
     }
     for (const other of await listSegments(fs, this.dir)) {
       if (other.owner === OWNER_STAMP || other.boot !== boot || !isOwnerDead(other.owner)) continue
       const entries = decodeSegment(join(this.dir, other.name), await fs.readFile(join(this.dir, other.name)))
-      if (entries.every((entry) => entry.at < at)) await unlinkQuiet(fs, join(this.dir, other.name))
+      if (entries.every((entry) => entry.at < at)) await unlinkIfPresent(fs, join(this.dir, other.name))
     }
     // Older marks of this boot are superseded by the one just made durable.
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
       const parsed = parseCheckpointName(name)
       if (parsed !== undefined && parsed.boot === boot && parsed.at < at)
-        await unlinkQuiet(fs, join(this.dir, name))
+        await unlinkIfPresent(fs, join(this.dir, name))
     }
   }
 
@@ -460,7 +339,7 @@ export class Journal {
       .then(async () => {
         // A segment that never got an entry holds nothing to replay.
         if (segment.entries === 0) {
-          await unlinkQuiet(this.#options.fs, segment.path)
+          await unlinkIfPresent(this.#options.fs, segment.path)
           this.#retired.delete(segment)
         }
         segment.opening = undefined
@@ -481,117 +360,7 @@ export class Journal {
         )
       }
       await Promise.all(busy.map((s) => s.opening)).catch(() => undefined)
-      await new Promise((resolve) => setTimeout(resolve, 1))
+      await sleep(1)
     }
   }
-}
-
-async function unlinkQuiet(fs: FileSystem, path: string): Promise<void> {
-  await fs.unlink(path).catch((error) => {
-    if (errnoOf(error) !== 'ENOENT') throw unavailable(error, 'deleting', path)
-  })
-}
-
-/** Every key named in the segments of the journal folder (for a checkpoint without syncfs). */
-async function keysInSegments(fs: FileSystem, dir: string): Promise<Set<string>> {
-  const keys = new Set<string>()
-  for (const segment of await listSegments(fs, dir)) {
-    const path = join(dir, segment.name)
-    const bytes = await fs.readFile(path).catch(() => new Uint8Array())
-    for (const entry of decodeSegment(path, bytes)) keys.add(entry.key)
-  }
-  return keys
-}
-
-/** Writes all of `bytes` at `position`. */
-async function writeFully(handle: FileHandleLike, bytes: Uint8Array, position: number): Promise<void> {
-  let written = 0
-  while (written < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(
-      bytes,
-      written,
-      bytes.byteLength - written,
-      position + written,
-    )
-    if (bytesWritten === 0) throw new Error('the filesystem accepted no more bytes')
-    written += bytesWritten
-  }
-}
-
-/** The segments in the journal folder (none if it does not exist). */
-export async function listSegments(fs: FileSystem, dir: string): Promise<SegmentName[]> {
-  let names: string[]
-  try {
-    names = await fs.readdir(dir)
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ENOTDIR') return []
-    throw unavailable(error, 'listing the journal', dir)
-  }
-  const segments: SegmentName[] = []
-  for (const name of names) {
-    const parsed = parseSegmentName(name)
-    if (parsed !== undefined) segments.push(parsed)
-  }
-  return segments
-}
-
-/**
- * What replay does to bring one key back to its newest journaled state. `known` holds every state
- * the journal saw the key in (versions, and `null` for absent): a file in one of those states, or
- * torn, lost the newest write in the crash; a file in another state was written since by a
- * process that does not journal, and is left alone.
- */
-export type ApplyEntry = (entry: Entry, known: ReadonlySet<string | null>) => Promise<void>
-
-/**
- * Replays the segments left by an earlier boot of this machine (a power loss or an OS crash came
- * between their writes and a checkpoint): for each key, the newest entry not covered by that
- * boot's last checkpoint is applied durably; then the segments and marks are deleted. Call it
- * under the recovery lock, before this process writes anything. Returns how many keys it set.
- */
-export async function replayOtherBoots(
-  fs: FileSystem,
-  dir: string,
-  boot: string,
-  apply: ApplyEntry,
-): Promise<number> {
-  const segments = (await listSegments(fs, dir)).filter((s) => s.host === HOST_TAG && s.boot !== boot)
-  if (segments.length === 0) return 0
-  const names = await fs.readdir(dir)
-  const covered = new Map<string, bigint>()
-  for (const name of names) {
-    const mark = parseCheckpointName(name)
-    if (mark !== undefined && mark.at > (covered.get(mark.boot) ?? -1n)) covered.set(mark.boot, mark.at)
-  }
-  const newest = new Map<string, Entry>()
-  const known = new Map<string, Set<string | null>>()
-  for (const segment of segments) {
-    const path = join(dir, segment.name)
-    const since = covered.get(segment.boot) ?? 0n
-    for (const entry of decodeSegment(path, await fs.readFile(path))) {
-      let states = known.get(entry.key)
-      if (states === undefined) {
-        states = new Set()
-        known.set(entry.key, states)
-      }
-      if (entry.prev !== undefined) states.add(entry.prev)
-      states.add(entry.kind === EntryKind.Delete ? null : versionOfFile(entry.file))
-      if (entry.at < since) continue
-      const seen = newest.get(entry.key)
-      if (seen === undefined || entry.at > seen.at) newest.set(entry.key, entry)
-    }
-  }
-  for (const entry of newest.values()) await apply(entry, known.get(entry.key) as Set<string | null>)
-  for (const segment of segments) await unlinkQuiet(fs, join(dir, segment.name))
-  for (const name of names) {
-    const mark = parseCheckpointName(name)
-    if (mark !== undefined && mark.boot !== boot) await unlinkQuiet(fs, join(dir, name))
-  }
-  return newest.size
-}
-
-/** Tells whether a segment's writer is gone: another boot of this machine, or a dead process of this one. */
-export function isAbandoned(segment: SegmentName, boot: string): boolean {
-  if (segment.host !== HOST_TAG) return false
-  return segment.boot !== boot || isOwnerDead(segment.owner)
 }
