@@ -23,6 +23,19 @@ export class WfError extends Error {
   }
 }
 
+/**
+ * `StepNode.run`, `submit` or `runAsync` was called with no runtime loaded: a bundler left out
+ * @wf/core's runtime module although package.json's `sideEffects` names it.
+ */
+export class RuntimeNotLoadedError extends WfError {
+  constructor() {
+    super(
+      'WF_RUNTIME_NOT_LOADED',
+      "no wf runtime is loaded: call init() from '@wf/core' before running a graph, or make your bundler keep @wf/core's dist/runtime/runtime.js (it has a side effect)",
+    )
+  }
+}
+
 /** A conditional `put` lost: the key existed (`ifAbsent`) or its version changed (`ifVersion`). */
 export class ConditionFailedError extends WfError {
   readonly key: string

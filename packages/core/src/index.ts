@@ -1,7 +1,7 @@
 // @wf/core: durable workflows for TypeScript. The public API.
 
 export * from './errors.js'
-export { IsolateExitedError, type IsolateResourceLimits } from './execution/isolate.js'
+export { IsolateExitedError } from './execution/isolate.js'
 export type { Codec, CodecOptions, CodecType } from './model/codec.js'
 export { createCodec, defaultCodec } from './model/codec.js'
 export {
@@ -10,11 +10,13 @@ export {
   validateStepName,
   validateWorkflowId,
 } from './model/ids.js'
+export type { Json } from './model/json.js'
 export type {
   AttemptFailure,
   RecordedError,
   RootStepRun,
   RunnerInfo,
+  RuntimeInfo,
   StepFailures,
   StepRecord,
   StoredOutput,
@@ -24,16 +26,16 @@ export type {
   WorkflowStatus,
 } from './model/records.js'
 export { MAX_RECORDED_FAILURES, STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './model/records.js'
+export type { BackoffOptions, IsolateResourceLimits } from './model/step-options.js'
 export type { CancelOutcome } from './runtime/cancel.js'
 export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
-export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime/runtime.js'
+export type { InitOptions, ResumeOptions } from './runtime/runtime.js'
 export { getRuntime, init, Runtime } from './runtime/runtime.js'
-export type { CodeChangePolicy, RuntimeChange, RuntimeInfo } from './runtime/runtime-info.js'
+export type { CodeChangePolicy, RuntimeChange } from './runtime/runtime-info.js'
 export {
   compareRuntime,
   compareSteps,
   currentRuntimeInfo,
-  fingerprintStep,
   WorkflowCodeChangedError,
 } from './runtime/runtime-info.js'
 export type { RuntimeOptions } from './runtime/runtime-options.js'
@@ -42,11 +44,11 @@ export { createWorker } from './runtime/worker.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export type { StepContext } from './step/context.js'
 export { currentStep } from './step/context.js'
+export { fingerprintStep } from './step/fingerprint.js'
+export type { RunOptions, WorkflowHandle } from './step/runner.js'
 export type {
   Arg,
   Args,
-  BackoffOptions,
-  Json,
   Resolved,
   StepDefinition,
   StepFunction,

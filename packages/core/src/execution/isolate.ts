@@ -9,26 +9,6 @@ import { WfError } from '../errors.js'
 import { type Codec, defaultCodec } from '../model/codec.js'
 import type { StepOptions } from '../step/step.js'
 
-/** Memory limits of an isolated step (the fields of a worker's `resourceLimits`, in megabytes). */
-export interface IsolateResourceLimits {
-  /** The main heap (`--max-old-space-size` for a process). */
-  maxOldGenerationSizeMb?: number
-  /** The heap for new objects (threads only). */
-  maxYoungGenerationSizeMb?: number
-  /** Space for generated code (threads only). */
-  codeRangeSizeMb?: number
-  /** The thread's stack (threads only). */
-  stackSizeMb?: number
-}
-
-/** @internal The keys `validateStepOptions` accepts in `resourceLimits`. */
-export const RESOURCE_LIMITS: readonly (keyof IsolateResourceLimits)[] = [
-  'maxOldGenerationSizeMb',
-  'maxYoungGenerationSizeMb',
-  'codeRangeSizeMb',
-  'stackSizeMb',
-]
-
 /** How long an aborted isolate may run after its step's signal aborts before it is ended by force. */
 export const ABORT_GRACE_MS = 500
 

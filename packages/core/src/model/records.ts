@@ -30,9 +30,21 @@
 //                                    renew; records of earlier versions carry their own `leaseExpiresAt`.
 
 import { CorruptRecordError } from '../errors.js'
-import type { StoredGraph } from '../plan/graph.js'
-import type { RuntimeInfo } from '../runtime/runtime-info.js'
-import type { Json } from '../step/step.js'
+import type { Json } from './json.js'
+import type { StoredGraph } from './stored-graph.js'
+
+/** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
+export interface RuntimeInfo {
+  node: string
+  platform: string
+  arch: string
+  /** The application: nearest package.json of the entry module, or of the working directory. */
+  app?: { name?: string; version?: string }
+  /** The lockfile found at or above the application (pnpm-lock.yaml, package-lock.json or yarn.lock). */
+  lockfile?: { file: string; sha256: string }
+  /** Versions of the @wf/* packages in use. */
+  wfPackages: { [name: string]: string }
+}
 
 /** Statuses kept in the workflow record. `RESUMABLE` is derived from a `RUNNING` record whose runner is gone. */
 export type StoredStatus = 'PENDING' | 'RUNNING' | 'FAILED' | 'CANCELED' | 'SUCCESSFUL'

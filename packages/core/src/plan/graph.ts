@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto'
 import { CorruptRecordError } from '../errors.js'
 import { type Codec, encodeArguments } from '../model/codec.js'
-import { fingerprintStep } from '../runtime/runtime-info.js'
+import type { StoredStepOptions } from '../model/step-options.js'
+import type { Path, StoredGraph, StoredNode } from '../model/stored-graph.js'
+import { fingerprintStep } from '../step/fingerprint.js'
 import {
   getRegisteredStep,
   isBuiltinStepName,
@@ -13,9 +15,6 @@ import {
   StepNode,
   type StepOptions,
 } from '../step/step.js'
-
-/** A place inside a step's arguments where an upstream output goes. */
-type Path = (string | number)[]
 
 /** Where an upstream output goes in a node's arguments. */
 export interface PlanRef {
@@ -57,25 +56,6 @@ export interface PlanNode {
 /** Where a node is in its life: planned, ready to run, running, replaced by a continuation, done. */
 export const NodeState = { Planned: 0, Ready: 1, Running: 2, Expanded: 3, Done: 4 } as const
 export type NodeState = (typeof NodeState)[keyof typeof NodeState]
-
-/** The stored form of a plan (the workflow's graph, or a continuation's sub-graph). */
-export interface StoredGraph {
-  v: 1
-  root: string
-  nodes: StoredNode[]
-  /** A fingerprint of each step's code and options (by step name), to notice code changes on resume. */
-  fingerprints?: { [name: string]: string }
-}
-
-interface StoredNode {
-  id: string
-  name: string
-  options: StoredOptions
-  args: string
-  refs: [Path, string][]
-}
-
-type StoredOptions = Omit<StepOptions, 'retryOn'>
 
 export interface Plan {
   root: PlanNode
@@ -177,7 +157,7 @@ function walkNested(value: unknown, path: Path, found: Found): unknown {
   return value
 }
 
-function storedOptions(options: StepOptions): StoredOptions {
+function storedOptions(options: StepOptions): StoredStepOptions {
   if (options.retryOn === undefined) return options
   const { retryOn: _dropped, ...rest } = options
   return rest

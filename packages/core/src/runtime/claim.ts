@@ -8,10 +8,10 @@ import type { RunnerLease } from '../leases/runner-lease.js'
 import { newWorkflowId, validateWorkflowId } from '../model/ids.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from '../model/records.js'
 import { type Plan, planFromStored } from '../plan/graph.js'
+import type { RunOptions } from '../step/runner.js'
 import { getRegisteredStep } from '../step/step.js'
 import { type WorkflowStore, withoutOwner } from '../store/store.js'
 import { HOST, pidAlive } from '../util/host.js'
-import type { RunOptions } from './runtime.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
 
 /** A runtime's identity in the records of the workflows it drives: new for each runtime. */

@@ -9,21 +9,9 @@ import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidOptionsError, WfError } from '../errors.js'
-import type { WorkflowRecord } from '../model/records.js'
+import type { RuntimeInfo, WorkflowRecord } from '../model/records.js'
+import { fingerprintStep } from '../step/fingerprint.js'
 import type { StepDefinition } from '../step/step.js'
-
-/** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
-export interface RuntimeInfo {
-  node: string
-  platform: string
-  arch: string
-  /** The application: nearest package.json of the entry module, or of the working directory. */
-  app?: { name?: string; version?: string }
-  /** The lockfile found at or above the application (pnpm-lock.yaml, package-lock.json or yarn.lock). */
-  lockfile?: { file: string; sha256: string }
-  /** Versions of the @wf/* packages in use. */
-  wfPackages: { [name: string]: string }
-}
 
 /** What to do when a workflow is resumed with other code than it was submitted with. */
 export type CodeChangePolicy = 'warn' | 'error' | 'ignore'
@@ -49,26 +37,6 @@ export class WorkflowCodeChangedError extends WfError {
     this.workflowId = workflowId
     this.changes = changes
   }
-}
-
-const fingerprints = new WeakMap<StepDefinition, string>()
-
-/** A short hash of a step's code and default options: changes when either does. */
-export function fingerprintStep(definition: StepDefinition): string {
-  let fp = fingerprints.get(definition)
-  if (fp === undefined) {
-    const { retryOn, ...options } = definition.options
-    fp = createHash('sha256')
-      .update(definition.fn.toString())
-      .update('\0')
-      .update(JSON.stringify(options))
-      .update('\0')
-      .update(retryOn ? retryOn.toString() : '')
-      .digest('hex')
-      .slice(0, 16)
-    fingerprints.set(definition, fp)
-  }
-  return fp
 }
 
 function findUp(start: string, names: readonly string[]): string | undefined {

@@ -18,7 +18,8 @@ import type { Codec } from '../model/codec.js'
 import { validateWorkflowId } from '../model/ids.js'
 import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from '../model/records.js'
 import { type Plan, planGraph } from '../plan/graph.js'
-import type { Json, StepNode } from '../step/step.js'
+import type { RunOptions, WorkflowHandle } from '../step/runner.js'
+import { type StepNode, setGraphRunner } from '../step/step.js'
 import { resolveStorage, type StorageSpec } from '../storage/resolve.js'
 import type { Storage } from '../storage/storage.js'
 import { type BatchOutcome, StartBatches } from '../store/start-batches.js'
@@ -38,28 +39,6 @@ import {
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
 import { decodeOutput, executionErrorOf, type PreparedRun, prepareRun, startRun } from './workflow-run.js'
-
-/** Options of `run()` and `runAsync()`. */
-export interface RunOptions {
-  /** The workflow's id (1–200 characters, no `/`). Random when absent. */
-  workflowId?: string
-  /** Your data about the workflow, returned by `getMetadata`. */
-  metadata?: { [key: string]: Json }
-  /**
-   * What to do when `workflowId` is already used. `true` (default): resume that workflow, ignoring
-   * this graph (a `SUCCESSFUL` one returns its stored output). `false`: throw `WorkflowAlreadyExistsError`.
-   */
-  resumeExisting?: boolean
-}
-
-/** A submitted workflow. */
-export interface WorkflowHandle<T> {
-  readonly workflowId: string
-  /** The workflow's output; rejects with `WorkflowExecutionError` or `WorkflowCancelledError`. */
-  result(): Promise<T>
-  /** Cancels the workflow (see `Runtime.cancel`); resolves to its status then. */
-  cancel(): Promise<'CANCELED' | 'SUCCESSFUL'>
-}
 
 /** Options of `resume` and `resumeAsync`. */
 export interface ResumeOptions {
@@ -553,6 +532,10 @@ export function getRuntime(): Runtime {
   }
   return current
 }
+
+// `StepNode.run`, `submit` and `runAsync` run graphs on this module's runtime (the one side effect
+// of loading it: package.json's `sideEffects` names this file).
+setGraphRunner(getRuntime)
 
 /** Options of `init()`: a storage (a `Storage` or a URI) and runtime options. */
 export interface InitOptions extends RuntimeOptions {

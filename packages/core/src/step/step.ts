@@ -3,70 +3,43 @@
 // argument and result types through the graph.
 
 import { isAbsolute } from 'node:path'
-import { InvalidOptionsError, InvalidStepNameError, StepAlreadyRegisteredError } from '../errors.js'
-import { type IsolateResourceLimits, RESOURCE_LIMITS } from '../execution/isolate.js'
+import {
+  InvalidOptionsError,
+  InvalidStepNameError,
+  RuntimeNotLoadedError,
+  StepAlreadyRegisteredError,
+} from '../errors.js'
 import { validateStepName } from '../model/ids.js'
-import type { RunOptions, WorkflowHandle } from '../runtime/runtime.js'
-import { getRuntime } from '../runtime/runtime.js'
-
-/** A JSON value (for user metadata). */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
-
-/** Delays between retries: `initialDelayMs * factor^(attempt-1)`, capped at `maxDelayMs`. */
-export interface BackoffOptions {
-  /** Delay before the first retry. Default 100 ms. */
-  initialDelayMs?: number
-  /** Growth per retry. Default 2. */
-  factor?: number
-  /** Longest delay. Default 10,000 ms. */
-  maxDelayMs?: number
-}
+import { type IsolateResourceLimits, RESOURCE_LIMITS, type StoredStepOptions } from '../model/step-options.js'
+import type { RunOptions, WorkflowHandle } from './runner.js'
 
 /** Options of a step (Ray's step options). */
-export interface StepOptions {
-  /** Retries after a thrown error (not counting the first attempt). Default 3. */
-  maxRetries?: number
-  /** Delays between retries. */
-  backoff?: BackoffOptions
+export interface StepOptions extends StoredStepOptions {
   /** Decides whether an error is retried. Default: every error is. */
   retryOn?: (error: unknown) => boolean
-  /** Turn the output into `{ ok: true, value } | { ok: false, error }` instead of failing the workflow. */
-  catchExceptions?: boolean
-  /** Abort an attempt (through `currentStep().signal`) and fail it after this many milliseconds. */
-  timeoutMs?: number
-  /** Store the result (default `true`). With `false` the step runs again on resume when its result is needed. */
-  checkpoint?: boolean
-  /** Your data about the step, returned by `getMetadata(id, { stepId })`. */
-  metadata?: { [key: string]: Json }
-  /**
-   * Run each attempt in its own worker thread or child process (Ray's per-step environment) instead
-   * of on the runner's event loop; needs `module`. The isolate imports `module`, finds the step by
-   * name, and runs it with the default codec (a runtime codec's extra `types` do not cross). The
-   * step must return a value, not a `StepNode`. Aborting (cancel, `timeoutMs`) aborts
-   * `currentStep().signal` in the isolate, then ends it after a 500 ms grace (`worker.terminate()`,
-   * or SIGTERM then SIGKILL); an isolate that dies is a step failure (`IsolateExitedError`), retried
-   * like a thrown error.
-   *
-   * ```ts
-   * const render = step('render', renderFrames, { isolate: 'process', module: import.meta.url })
-   * ```
-   */
-  isolate?: 'thread' | 'process'
-  /**
-   * The module the isolate imports to register this step: a `file:` URL (`import.meta.url` of the
-   * file that calls `step()`) or an absolute path. It must register the step under the same name,
-   * with the same `@wf/core` as the isolate's bootstrap.
-   */
-  module?: string
-  /** Environment variables of the isolate, added to (and overriding) the runner's `process.env`. */
-  env?: { [name: string]: string }
-  /** Node options of the isolate (default: the runner's `process.execArgv`); threads accept only some. */
-  execArgv?: string[]
-  /**
-   * Memory limits of the isolate: all of them for a thread (worker `resourceLimits`); a process
-   * honours only `maxOldGenerationSizeMb` (as `--max-old-space-size`).
-   */
-  resourceLimits?: IsolateResourceLimits
+}
+
+/**
+ * What `run`, `submit` and `runAsync` of a `StepNode` hand the graph to: the runtime, which sets
+ * itself (`setGraphRunner`) when runtime/runtime.ts loads. The step layer declares the interface
+ * and the layer above fills it in, so a step needs no import of the runtime.
+ */
+export interface GraphRunner {
+  run<T>(node: StepNode<T>, options?: RunOptions): Promise<T>
+  submit<T>(node: StepNode<T>, options?: RunOptions): Promise<WorkflowHandle<T>>
+  runAsync<T>(node: StepNode<T>, options?: RunOptions): Promise<WorkflowHandle<T>>
+}
+
+let runnerOf: (() => GraphRunner) | undefined
+
+/** @internal Sets where graphs run: the runtime of `init()`, or one on the default storage. */
+export function setGraphRunner(runner: () => GraphRunner): void {
+  runnerOf = runner
+}
+
+function graphRunner(): GraphRunner {
+  if (!runnerOf) throw new RuntimeNotLoadedError()
+  return runnerOf()
 }
 
 /** The output of a step with `catchExceptions: true`. */
@@ -176,17 +149,17 @@ export class StepNode<T = unknown> {
 
   /** Runs the workflow whose final step is this node and resolves to its output. */
   run(options?: RunOptions): Promise<T> {
-    return getRuntime().run(this, options)
+    return graphRunner().run(this, options)
   }
 
   /** Stores the workflow as PENDING for a worker to run (see `Runtime.submit`). */
   submit(options?: RunOptions): Promise<WorkflowHandle<T>> {
-    return getRuntime().submit(this, options)
+    return graphRunner().submit(this, options)
   }
 
   /** Submits the workflow durably, starts it, and resolves to a handle once it is stored. */
   runAsync(options?: RunOptions): Promise<WorkflowHandle<T>> {
-    return getRuntime().runAsync(this, options)
+    return graphRunner().runAsync(this, options)
   }
 }
 

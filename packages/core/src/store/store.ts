@@ -27,7 +27,7 @@ import {
   type Versioned,
   type WorkflowRecord,
 } from '../model/records.js'
-import type { StoredGraph } from '../plan/graph.js'
+import type { StoredGraph } from '../model/stored-graph.js'
 import { compareKeys, nextPageAfter, type Storage } from '../storage/storage.js'
 import { RunnerRecords } from './runner-records.js'
 
