@@ -1,7 +1,6 @@
 // @wf/core: durable workflows for TypeScript. The public API.
 
 export * from './errors.js'
-export { IsolateExitedError } from './execution/isolate.js'
 export type { Codec, CodecOptions, CodecType } from './model/codec.js'
 export { createCodec, defaultCodec } from './model/codec.js'
 export {
@@ -31,12 +30,11 @@ export type { CancelOutcome } from './runtime/cancel.js'
 export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
 export type { InitOptions, ResumeOptions } from './runtime/runtime.js'
 export { getRuntime, init, Runtime } from './runtime/runtime.js'
-export type { CodeChangePolicy, RuntimeChange } from './runtime/runtime-info.js'
+export type { CodeChangePolicy } from './runtime/runtime-info.js'
 export {
   compareRuntime,
   compareSteps,
   currentRuntimeInfo,
-  WorkflowCodeChangedError,
 } from './runtime/runtime-info.js'
 export type { RuntimeOptions } from './runtime/runtime-options.js'
 export type { Worker, WorkerOptions } from './runtime/worker.js'

@@ -4,7 +4,13 @@
 
 import { pathToFileURL } from 'node:url'
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { WfError } from '../errors.js'
+import {
+  IsolateContinuationError,
+  IsolateDecodeError,
+  IsolateModuleError,
+  StepAbortedError,
+  StepNotRegisteredError,
+} from '../errors.js'
 import { defaultCodec, encodeValue } from '../model/codec.js'
 import { stepContext } from '../step/context.js'
 import { getRegisteredStep, holdsStepNode, isStepNode } from '../step/step.js'
@@ -14,7 +20,7 @@ const controller = new AbortController()
 
 function abort(reason: string | undefined): void {
   if (controller.signal.aborted) return
-  let error: unknown = new WfError('WF_STEP_ABORTED', 'the runner aborted this step (canceled or timed out)')
+  let error: unknown = new StepAbortedError()
   try {
     if (reason !== undefined) error = defaultCodec.decode(reason)
   } catch {
@@ -28,16 +34,16 @@ async function runStep(request: IsolateRequest, where: string): Promise<unknown>
   try {
     await import(module.startsWith('file:') ? module : pathToFileURL(module).href)
   } catch (error) {
-    throw new WfError(
-      'WF_ISOLATE_MODULE',
+    throw new IsolateModuleError(
       `step "${stepName}" runs in a ${where}, but its module ${module} could not be imported: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     )
   }
   const definition = getRegisteredStep(stepName)
   if (!definition) {
-    throw new WfError(
-      'WF_STEP_NOT_REGISTERED',
+    throw new StepNotRegisteredError(
+      stepName,
+      '',
       `step "${stepName}" runs in a ${where}, but its module ${module} does not register it: set module to the file that calls step("${stepName}", ...), and make that file import the same @wf/core as ${import.meta.url}`,
     )
   }
@@ -45,8 +51,7 @@ async function runStep(request: IsolateRequest, where: string): Promise<unknown>
   try {
     args = defaultCodec.decode(request.args)
   } catch (error) {
-    throw new WfError(
-      'WF_SERIALIZATION',
+    throw new IsolateDecodeError(
       `the arguments of step "${context.stepId}" could not be decoded in its ${where}: isolated steps use the default codec, so a runtime codec's extra types cannot cross`,
       { cause: error },
     )
@@ -56,8 +61,7 @@ async function runStep(request: IsolateRequest, where: string): Promise<unknown>
     fn(...(args as unknown[])),
   )
   if (isStepNode(value) || holdsStepNode(value)) {
-    throw new WfError(
-      'WF_ISOLATE_CONTINUATION',
+    throw new IsolateContinuationError(
       `step "${context.stepId}" runs in a ${where} and returned a StepNode (a continuation, maybe inside an array or object), which cannot leave it: an isolated step must return a value; return the continuation from a step that is not isolated`,
     )
   }

@@ -5,58 +5,12 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { WfError } from '../errors.js'
+import { InvalidOptionsError, IsolateDecodeError, IsolateExitedError } from '../errors.js'
 import { type Codec, defaultCodec } from '../model/codec.js'
 import type { StepOptions } from '../step/step.js'
 
 /** How long an aborted isolate may run after its step's signal aborts before it is ended by force. */
 export const ABORT_GRACE_MS = 500
-
-/**
- * The worker thread or child process of an isolated step died before it returned a result: an
- * uncaught exception (`cause`), `process.exit()`, running out of memory, or a signal from outside.
- * Retried like an error the step threw.
- */
-export class IsolateExitedError extends WfError {
-  readonly stepId: string
-  readonly isolate: 'thread' | 'process'
-  /** The exit code, when it exited. */
-  readonly exitCode: number | null
-  /** The signal that killed the process, when one did. */
-  readonly signal: string | null
-  constructor(
-    stepName: string,
-    stepId: string,
-    isolate: 'thread' | 'process',
-    exit: { code: number | null; signal: string | null; cause?: unknown },
-  ) {
-    const where = isolate === 'thread' ? 'worker thread' : 'child process'
-    const named = stepId === stepName ? `"${stepName}"` : `"${stepName}" (id "${stepId}")`
-    super(
-      'WF_ISOLATE_EXITED',
-      `step ${named} died in its ${where} before returning a result: ${describeExit(exit)}`,
-      exit.cause === undefined ? undefined : { cause: exit.cause },
-    )
-    this.stepId = stepId
-    this.isolate = isolate
-    this.exitCode = exit.code
-    this.signal = exit.signal
-  }
-}
-
-function describeExit(exit: { code: number | null; signal: string | null; cause?: unknown }): string {
-  const { cause } = exit
-  if (cause instanceof Error) {
-    if ((cause as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return `it ran out of memory (resourceLimits): ${cause.message}`
-    }
-    return `uncaught ${cause.name}: ${cause.message}`
-  }
-  if (cause !== undefined) return `uncaught ${String(cause)}`
-  if (exit.signal === 'SIGABRT') return 'killed by SIGABRT (a fatal V8 error, such as running out of memory)'
-  if (exit.signal) return `killed by ${exit.signal}`
-  return `exited with code ${exit.code}`
-}
 
 /** @internal What the isolate is asked to run (isolate-entry.ts). */
 export interface IsolateRequest {
@@ -120,8 +74,7 @@ export function runIsolated(attempt: IsolatedAttempt): Promise<string> {
   const kind = options.isolate === 'process' ? 'process' : 'thread'
   if (options.module === undefined) {
     return Promise.reject(
-      new WfError(
-        'WF_INVALID_OPTIONS',
+      new InvalidOptionsError(
         `step "${stepName}" runs in a ${kind} but has no module option: set module to the file that registers it (import.meta.url)`,
       ),
     )
@@ -243,13 +196,9 @@ function decodeError(codec: Codec, text: string): unknown {
   try {
     return codec.decode(text)
   } catch (error) {
-    return new WfError(
-      'WF_SERIALIZATION',
-      'an isolated step failed with an error that could not be decoded',
-      {
-        cause: error,
-      },
-    )
+    return new IsolateDecodeError('an isolated step failed with an error that could not be decoded', {
+      cause: error,
+    })
   }
 }
 

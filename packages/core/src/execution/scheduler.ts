@@ -2,7 +2,7 @@
 // Layers of one class, not objects calling each other: they share the per-step state, and a step's
 // path from start to commit stays plain method calls on one object, with nothing allocated for it.
 
-import { WfError } from '../errors.js'
+import { InternalError } from '../errors.js'
 import type { Codec } from '../model/codec.js'
 import type { RootStepRun, StepRecord, StoredOutput } from '../model/records.js'
 import { NodeState, type Plan, type PlanNode } from '../plan/graph.js'
@@ -219,10 +219,7 @@ export abstract class StepScheduler {
       this.settleWith(new ExecutionStopped(this.failure))
     } else if (this.#readyHead >= this.#ready.length) {
       this.settleWith(
-        new WfError(
-          'WF_INTERNAL',
-          `workflow "${this.options.workflowId}" has no step left to run but no output`,
-        ),
+        new InternalError(`workflow "${this.options.workflowId}" has no step left to run but no output`),
       )
     }
   }

@@ -4,7 +4,7 @@
 // heartbeat; before each step start and each commit the runner lease's local deadline and the
 // cancel flag are checked, with no I/O while the lease holds.
 
-import { ConditionFailedError, WorkflowCancelledError, WorkflowLeaseLostError } from '../errors.js'
+import { ConditionFailedError, WorkflowCanceledError, WorkflowLeaseLostError } from '../errors.js'
 import type { RunnerInfo, Versioned, WorkflowRecord } from '../model/records.js'
 import type { WorkflowStore } from '../store/store.js'
 import type { HeldWorkflow, RunnerLease } from './runner-lease.js'
@@ -106,7 +106,7 @@ export class Lease implements HeldWorkflow {
     if (!this.#lost && Date.now() > runner.deadline) this.#lose('its lease ran out and could not be renewed')
     if (!this.#lost && !this.#canceled && this.#epoch !== runner.epoch) await this.#reassert()
     if (this.#lost) throw this.#lost
-    if (this.#canceled) throw new WorkflowCancelledError(this.#current.record.workflowId)
+    if (this.#canceled) throw new WorkflowCanceledError(this.#current.record.workflowId)
   }
 
   /** Replaces the record by compare-and-swap from the latest version this runner wrote. */

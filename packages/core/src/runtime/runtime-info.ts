@@ -8,36 +8,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { InvalidOptionsError, WfError } from '../errors.js'
+import { InvalidOptionsError, type RuntimeChange, WorkflowCodeChangedError } from '../errors.js'
 import type { RuntimeInfo, WorkflowRecord } from '../model/records.js'
 import { fingerprintStep } from '../step/fingerprint.js'
 import type { StepDefinition } from '../step/step.js'
 
 /** What to do when a workflow is resumed with other code than it was submitted with. */
 export type CodeChangePolicy = 'warn' | 'error' | 'ignore'
-
-/** One difference between the recorded runtime and the current one. */
-export interface RuntimeChange {
-  /** A step name (`step:<name>`) or a runtime field (`node`, `lockfile`, `app.version`, `@wf/core`, …). */
-  what: string
-  before: string | undefined
-  after: string | undefined
-}
-
-/** A resumed workflow's step code changed since submission and the policy is `'error'`. The workflow stays resumable. */
-export class WorkflowCodeChangedError extends WfError {
-  readonly workflowId: string
-  readonly changes: RuntimeChange[]
-  constructor(workflowId: string, changes: RuntimeChange[]) {
-    const list = changes.map((c) => `${c.what} (${c.before ?? 'none'} → ${c.after ?? 'none'})`).join(', ')
-    super(
-      'WF_CODE_CHANGED',
-      `workflow "${workflowId}" was submitted with other code: ${list}. Deploy the code it was submitted with, or resume with onCodeChange: 'warn' to accept the change (the workflow stays resumable)`,
-    )
-    this.workflowId = workflowId
-    this.changes = changes
-  }
-}
 
 function findUp(start: string, names: readonly string[]): string | undefined {
   let dir = resolve(start)

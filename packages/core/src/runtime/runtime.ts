@@ -7,7 +7,7 @@ import {
   ConditionFailedError,
   StepNotRegisteredError,
   WorkflowAlreadyExistsError,
-  WorkflowCancelledError,
+  WorkflowCanceledError,
   WorkflowExecutionError,
   WorkflowNotResumableError,
   WorkflowStillActiveError,
@@ -58,7 +58,7 @@ interface QueuedRun {
   workflowId: string
   /** Takes the workflow over; settles once it runs here (or turned out to be someone else's). */
   start: () => Promise<void>
-  /** Canceled while queued: its result rejects with `WorkflowCancelledError` at once. */
+  /** Canceled while queued: its result rejects with `WorkflowCanceledError` at once. */
   canceled: () => void
 }
 
@@ -291,7 +291,7 @@ export class Runtime {
       if (active) return (await active.result) as T
       const { record } = await store.requireWorkflow(workflowId)
       if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
-      if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
+      if (record.status === 'CANCELED') throw new WorkflowCanceledError(workflowId)
       if (this.deriveStatus(record) === 'FAILED') throw executionErrorOf(record)
       await new Promise((resolve) => setTimeout(resolve, pollMs))
     }
@@ -302,7 +302,7 @@ export class Runtime {
     const result = new Promise<T>((resolve, reject) => {
       this.#queue.push({
         workflowId,
-        canceled: () => reject(new WorkflowCancelledError(workflowId)),
+        canceled: () => reject(new WorkflowCanceledError(workflowId)),
         // Taken over like any PENDING workflow; if another runner (a worker) took it first, follow it.
         start: () =>
           this.resumeAsync<T>(workflowId).then(
@@ -505,7 +505,7 @@ export class Runtime {
     const result = run.result.then(
       (value) => finish('ended', () => value),
       (error: unknown) => {
-        const final = error instanceof WorkflowExecutionError || error instanceof WorkflowCancelledError
+        const final = error instanceof WorkflowExecutionError || error instanceof WorkflowCanceledError
         return finish(final ? 'ended' : 'left', () => {
           throw error
         })

@@ -6,9 +6,9 @@
 
 import {
   ConditionFailedError,
+  InternalError,
   RunnerShutdownError,
-  WfError,
-  WorkflowCancelledError,
+  WorkflowCanceledError,
   WorkflowExecutionError,
 } from '../errors.js'
 import { Execution, ExecutionStopped } from '../execution/execution.js'
@@ -244,13 +244,13 @@ async function driveToEnd(
     const failure =
       error instanceof ExecutionStopped
         ? error.failure
-        : error instanceof WorkflowCancelledError
+        : error instanceof WorkflowCanceledError
           ? ({ kind: 'canceled' } as const)
           : ({ kind: 'infrastructure', error } as const)
     if (failure.kind === 'canceled') {
       // `run()` rejects once the CANCELED record is written (or known to be impossible).
       await acknowledging()?.catch(() => {})
-      throw new WorkflowCancelledError(workflowId)
+      throw new WorkflowCanceledError(workflowId)
     }
     if (failure.kind === 'step') {
       const recorded = reduceError(
@@ -277,7 +277,7 @@ async function driveToEnd(
     await lease.update({ ...base(false), status: 'RUNNING' }).catch(async (lost: unknown) => {
       canceled = await cancelRequestedNow(store, runner, lease, lost).catch(() => false)
     })
-    if (canceled) throw new WorkflowCancelledError(workflowId)
+    if (canceled) throw new WorkflowCanceledError(workflowId)
     if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
     throw failure.error
   }
@@ -301,9 +301,9 @@ async function writeEnd(
   } catch (error) {
     if (!(error instanceof ConditionFailedError)) throw error
     if (await cancelRequestedNow(store, runner, lease, error))
-      throw new WorkflowCancelledError(next.workflowId)
+      throw new WorkflowCanceledError(next.workflowId)
     const now = await store.readWorkflow(next.workflowId)
-    if (now?.record.status === 'CANCELED') throw new WorkflowCancelledError(next.workflowId)
+    if (now?.record.status === 'CANCELED') throw new WorkflowCanceledError(next.workflowId)
     if (now?.record.status === 'SUCCESSFUL') return now.record
     if (now?.record.status === 'FAILED') throw executionErrorOf(now.record)
     throw error
@@ -316,7 +316,7 @@ export async function decodeOutput<T>(
   codec: Codec,
   record: WorkflowRecord,
 ): Promise<T> {
-  if (!record.output) throw new WfError('WF_INTERNAL', `workflow "${record.workflowId}" has no stored output`)
+  if (!record.output) throw new InternalError(`workflow "${record.workflowId}" has no stored output`)
   return codec.decode(await store.loadOutput(record.workflowId, record.output)) as T
 }
 

@@ -2,7 +2,7 @@
 // body (and anything it calls) can read it without threading it through arguments.
 
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { StepTimeoutError, WfError } from '../errors.js'
+import { NotInStepError, StepTimeoutError } from '../errors.js'
 
 /** What a running step knows about itself. */
 export interface StepContext {
@@ -30,8 +30,7 @@ export const stepContext = new AsyncLocalStorage<StepContext>()
  */
 export function currentStep(): StepContext {
   const context = stepContext.getStore()
-  if (!context)
-    throw new WfError('WF_NOT_IN_STEP', 'currentStep() can only be called while a step is running')
+  if (!context) throw new NotInStepError()
   return context
 }
 

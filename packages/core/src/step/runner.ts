@@ -19,7 +19,7 @@ export interface RunOptions {
 /** A submitted workflow. */
 export interface WorkflowHandle<T> {
   readonly workflowId: string
-  /** The workflow's output; rejects with `WorkflowExecutionError` or `WorkflowCancelledError`. */
+  /** The workflow's output; rejects with `WorkflowExecutionError` or `WorkflowCanceledError`. */
   result(): Promise<T>
   /** Cancels the workflow (see `Runtime.cancel`); resolves to its status then. */
   cancel(): Promise<'CANCELED' | 'SUCCESSFUL'>
