@@ -8,14 +8,12 @@ import {
   compareKeys,
   nextPageAfter,
   type Runtime,
-  STORED_STATUSES,
   type StoredStatus,
-  storeKeys,
   type Versioned,
   type WorkflowRecord,
   type WorkflowStatus,
-  type WorkflowStore,
 } from '@wf/core'
+import { STORED_STATUSES, storeKeys, type WorkflowStore } from '@wf/core/internal'
 import { mapLimit } from './concurrency.js'
 import type { UnreadableWorkflow } from './types.js'
 import { unreadable } from './unreadable.js'

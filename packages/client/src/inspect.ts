@@ -2,7 +2,6 @@
 // result (following continuations to the sub-graph that produced it), and the metadata of both.
 
 import {
-  executionErrorOf,
   InvalidOptionsError,
   type Runtime,
   type StepRecord,
@@ -10,8 +9,8 @@ import {
   WfError,
   WorkflowCancelledError,
   type WorkflowRecord,
-  type WorkflowStore,
 } from '@wf/core'
+import { executionErrorOf, type WorkflowStore } from '@wf/core/internal'
 import { sleep } from './concurrency.js'
 import { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 import { loadGraph, type StepView } from './graph-view.js'

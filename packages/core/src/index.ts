@@ -24,7 +24,7 @@ export type {
   WorkflowRecord,
   WorkflowStatus,
 } from './model/records.js'
-export { MAX_RECORDED_FAILURES, STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './model/records.js'
+export { MAX_RECORDED_FAILURES, WORKFLOW_STATUSES } from './model/records.js'
 export type { BackoffOptions, IsolateResourceLimits } from './model/step-options.js'
 export type { CancelOutcome } from './runtime/cancel.js'
 export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
@@ -39,7 +39,6 @@ export {
 export type { RuntimeOptions } from './runtime/runtime-options.js'
 export type { Worker, WorkerOptions } from './runtime/worker.js'
 export { createWorker } from './runtime/worker.js'
-export { executionErrorOf } from './runtime/workflow-run.js'
 export type { StepContext } from './step/context.js'
 export { currentStep } from './step/context.js'
 export { fingerprintStep } from './step/fingerprint.js'
@@ -54,7 +53,7 @@ export type {
   StepOutput,
   StepResult,
 } from './step/step.js'
-export { getRegisteredStep, isStepNode, StepNode, step } from './step/step.js'
+export { isStepNode, StepNode, step } from './step/step.js'
 export { MemoryStorage } from './storage/memory-storage.js'
 export type { StorageFactory, StorageSpec } from './storage/resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './storage/resolve.js'
@@ -67,4 +66,19 @@ export {
   validateKey,
   validatePrefix,
 } from './storage/storage.js'
-export { WorkflowStore } from './store/store.js'
+
+// Moved to `@wf/core/internal` (no semver guarantees); kept here, deprecated, so nothing breaks.
+import * as internal from './internal.js'
+
+/** @deprecated Use `storeKeys` from `@wf/core/internal` (no semver guarantees). */
+export const storeKeys: typeof internal.storeKeys = internal.storeKeys
+/** @deprecated Use `STORED_STATUSES` from `@wf/core/internal` (no semver guarantees). */
+export const STORED_STATUSES: typeof internal.STORED_STATUSES = internal.STORED_STATUSES
+/** @deprecated Use `executionErrorOf` from `@wf/core/internal` (no semver guarantees). */
+export const executionErrorOf: typeof internal.executionErrorOf = internal.executionErrorOf
+/** @deprecated Use `getRegisteredStep` from `@wf/core/internal` (no semver guarantees). */
+export const getRegisteredStep: typeof internal.getRegisteredStep = internal.getRegisteredStep
+/** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
+export const WorkflowStore: typeof internal.WorkflowStore = internal.WorkflowStore
+/** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
+export type WorkflowStore = internal.WorkflowStore
