@@ -1,5 +1,6 @@
 // Every error wf throws on purpose: a class per failure a user can act on, each with a stable
 // `code` (like Node's ERR_* codes) so callers can branch without parsing messages.
+// Long on purpose: one place for every class and its code (WF_ERROR_CODES) reads better than many.
 
 /**
  * An id, name or key as an error message quotes it: in double quotes, and cut in the middle past

@@ -2,6 +2,7 @@
 // them (the runs it drives, the queue under maxRunningWorkflows). Claiming a record is claim.ts's,
 // driving a run to its final record workflow-run.ts's. One runtime per process is the usual case
 // (`init()`); tests and tools may create more.
+// Over 400 lines: mostly the public methods' TSDoc; the work is in claim.ts and workflow-run.ts.
 
 import {
   ConditionFailedError,

@@ -1,6 +1,7 @@
 // Workers: long-running processes that pick up PENDING workflows (submitted with `submit`) in
 // submission order and RESUMABLE ones (whose runner died), without anyone calling resumeAll.
 // Several workers on one storage share the work; leases keep each workflow with one of them.
+// Over 400 lines: the poll loop and its pacing, documented option by option, read best in one piece.
 
 import {
   InvalidOptionsError,

@@ -1,6 +1,7 @@
 // The store: reads and writes workflow and step records (and, through runner-records.ts, runner
 // records) on a `Storage`, at the keys records.ts lays out: create-if-absent commits, compare-and-swap
 // status changes with their index markers, inline or separate graphs and outputs.
+// Over 400 lines: one class with one method per record operation; split by record kind when it grows.
 
 import { createHash, randomBytes } from 'node:crypto'
 import {
