@@ -8,10 +8,9 @@ import {
   InvalidOptionsError,
   type Runtime,
   type StoredStatus,
-  storeKeys,
   type WorkflowStatus,
-  type WorkflowStore,
 } from '@wf/core'
+import { storeKeys, type WorkflowStore } from '@wf/core/internal'
 import { mapLimit } from './concurrency.js'
 import { readAndRepair } from './index-scan.js'
 import type { UnreadableWorkflow } from './types.js'

@@ -4,7 +4,7 @@
 import { WfError } from '@wf/core'
 
 /** The workflow's graph (and its expanded continuations) has no step with this id. */
-export class StepNotFoundError extends WfError {
+export class StepNotFoundError extends WfError<'WF_STEP_NOT_FOUND'> {
   readonly workflowId: string
   readonly stepId: string
   constructor(workflowId: string, stepId: string) {
@@ -18,7 +18,7 @@ export class StepNotFoundError extends WfError {
 }
 
 /** The step exists but has no committed result (not run yet, failed, or its continuation is unfinished). */
-export class StepNotCommittedError extends WfError {
+export class StepNotCommittedError extends WfError<'WF_STEP_NOT_COMMITTED'> {
   readonly workflowId: string
   readonly stepId: string
   constructor(workflowId: string, stepId: string, detail: string) {
@@ -29,7 +29,7 @@ export class StepNotCommittedError extends WfError {
 }
 
 /** The workflow is RESUMABLE: no runner is driving it, so waiting for its output would wait forever. */
-export class WorkflowOutputUnavailableError extends WfError {
+export class WorkflowOutputUnavailableError extends WfError<'WF_OUTPUT_UNAVAILABLE'> {
   readonly workflowId: string
   constructor(workflowId: string, status: string) {
     super(

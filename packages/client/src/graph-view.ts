@@ -6,12 +6,11 @@
 import {
   CorruptRecordError,
   fingerprintStep,
-  getRegisteredStep,
   type StepFailures,
   type StepRecord,
   type WorkflowRecord,
-  type WorkflowStore,
 } from '@wf/core'
+import { getRegisteredStep, type WorkflowStore } from '@wf/core/internal'
 import { mapLimit } from './concurrency.js'
 import type { FailureInfo, StepStatus, StoredGraph, StoredStepOptions } from './types.js'
 

@@ -3,7 +3,6 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  executionErrorOf,
   InvalidOptionsError,
   type Runtime,
   type StepRecord,
@@ -11,8 +10,8 @@ import {
   WfError,
   WorkflowCancelledError,
   type WorkflowRecord,
-  type WorkflowStore,
 } from '@wf/core'
+import { executionErrorOf, type WorkflowStore } from '@wf/core/internal'
 import { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 import { loadGraph, type StepView } from './graph-view.js'
 import type { GetOutputOptions, StepMetadata, WorkflowMetadata } from './types.js'

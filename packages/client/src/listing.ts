@@ -10,8 +10,8 @@ import {
   type Versioned,
   type WorkflowRecord,
   type WorkflowStatus,
-  type WorkflowStore,
 } from '@wf/core'
+import type { WorkflowStore } from '@wf/core/internal'
 import { mapLimit } from './concurrency.js'
 import { type IndexEntry, readAndRepair, scanIndex, statusesOfMarker } from './index-scan.js'
 import { parseStatusFilter } from './status-filter.js'

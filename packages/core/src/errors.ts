@@ -1,5 +1,6 @@
 // Every error wf throws on purpose: a class per failure a user can act on, each with a stable
 // `code` (like Node's ERR_* codes) so callers can branch without parsing messages.
+// Long on purpose: one place for every class and its code (WF_ERROR_CODES) reads better than many.
 
 /**
  * An id, name or key as an error message quotes it: in double quotes, and cut in the middle past
@@ -13,13 +14,67 @@ export function quote(text: string, max = 80): string {
   return `"${value.slice(0, head)}…${value.slice(value.length - (keep - head))}"`
 }
 
-/** Base class of every error thrown by wf. `code` is stable across releases. */
-export class WfError extends Error {
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+/** The code of each @wf/core error, by its class. Stable across releases: branch on `error.code`. */
+export const WF_ERROR_CODES = {
+  RuntimeNotLoadedError: 'WF_RUNTIME_NOT_LOADED',
+  ConditionFailedError: 'WF_CONDITION_FAILED',
+  InvalidKeyError: 'WF_INVALID_KEY',
+  StorageUnavailableError: 'WF_STORAGE_UNAVAILABLE',
+  StorageContractError: 'WF_STORAGE_CONTRACT',
+  CorruptRecordError: 'WF_CORRUPT_RECORD',
+  StorageConfigError: 'WF_STORAGE_CONFIG',
+  InvalidWorkflowIdError: 'WF_INVALID_WORKFLOW_ID',
+  InvalidStepNameError: 'WF_INVALID_STEP_NAME',
+  InvalidOptionsError: 'WF_INVALID_OPTIONS',
+  StepAlreadyRegisteredError: 'WF_STEP_ALREADY_REGISTERED',
+  StepNotRegisteredError: 'WF_STEP_NOT_REGISTERED',
+  SerializationError: 'WF_SERIALIZATION',
+  WorkflowNotFoundError: 'WF_NOT_FOUND',
+  WorkflowAlreadyExistsError: 'WF_ALREADY_EXISTS',
+  WorkflowStillActiveError: 'WF_STILL_ACTIVE',
+  WorkflowNotResumableError: 'WF_NOT_RESUMABLE',
+  WorkflowExecutionError: 'WF_EXECUTION_FAILED',
+  WorkflowCanceledError: 'WF_CANCELED',
+  CancelNotAcknowledgedError: 'WF_CANCEL_NOT_ACKNOWLEDGED',
+  StepTimeoutError: 'WF_STEP_TIMEOUT',
+  WorkflowLeaseLostError: 'WF_LEASE_LOST',
+  RunnerShutdownError: 'WF_RUNNER_SHUTDOWN',
+  IsolateExitedError: 'WF_ISOLATE_EXITED',
+  WorkflowCodeChangedError: 'WF_CODE_CHANGED',
+  InternalError: 'WF_INTERNAL',
+  NotInStepError: 'WF_NOT_IN_STEP',
+  StepAbortedError: 'WF_STEP_ABORTED',
+  IsolateModuleError: 'WF_ISOLATE_MODULE',
+  IsolateContinuationError: 'WF_ISOLATE_CONTINUATION',
+  IsolateDecodeError: 'WF_SERIALIZATION',
+} as const
+
+/** A code of an @wf/core error (`WfError.code`). */
+export type WfErrorCode = (typeof WF_ERROR_CODES)[keyof typeof WF_ERROR_CODES]
+
+/**
+ * Base class of every error thrown by wf. `code` is stable across releases: one of `WF_ERROR_CODES`
+ * for @wf/core's errors; other @wf packages name their own codes (`WfError<'WF_…'>`).
+ */
+export class WfError<Code extends string = WfErrorCode> extends Error {
+  readonly code: Code
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
     this.name = new.target.name
+  }
+}
+
+/**
+ * `StepNode.run`, `submit` or `runAsync` was called with no runtime loaded: a bundler left out
+ * @wf/core's runtime module although package.json's `sideEffects` names it.
+ */
+export class RuntimeNotLoadedError extends WfError {
+  constructor() {
+    super(
+      'WF_RUNTIME_NOT_LOADED',
+      "no wf runtime is loaded: call init() from '@wf/core' before running a graph, or make your bundler keep @wf/core's dist/runtime/runtime.js (it has a side effect)",
+    )
   }
 }
 
@@ -115,10 +170,12 @@ export class StepAlreadyRegisteredError extends WfError {
 /** Resume found a step name in the stored graph that no loaded module registered. The workflow stays resumable. */
 export class StepNotRegisteredError extends WfError {
   readonly stepName: string
-  constructor(stepName: string, workflowId: string) {
+  /** `message` replaces the resume's one (the isolate says which module failed to register the step). */
+  constructor(stepName: string, workflowId: string, message?: string) {
     super(
       'WF_STEP_NOT_REGISTERED',
-      `workflow ${quote(workflowId)} needs step ${quote(stepName)}, which is not registered in this process: import the module that calls step(${quote(stepName)}, ...) before resuming (the workflow stays resumable)`,
+      message ??
+        `workflow ${quote(workflowId)} needs step ${quote(stepName)}, which is not registered in this process: import the module that calls step(${quote(stepName)}, ...) before resuming (the workflow stays resumable)`,
     )
     this.stepName = stepName
   }
@@ -202,13 +259,18 @@ export class WorkflowExecutionError extends WfError {
 }
 
 /** The workflow was canceled; its result will never be available. */
-export class WorkflowCancelledError extends WfError {
+export class WorkflowCanceledError extends WfError {
   readonly workflowId: string
   constructor(workflowId: string) {
     super('WF_CANCELED', `workflow ${quote(workflowId)} was canceled`)
     this.workflowId = workflowId
   }
 }
+
+/** @deprecated Use `WorkflowCanceledError` (spelled like the `CANCELED` status): the same class. */
+export const WorkflowCancelledError = WorkflowCanceledError
+/** @deprecated Use `WorkflowCanceledError` (spelled like the `CANCELED` status): the same class. */
+export type WorkflowCancelledError = WorkflowCanceledError
 
 /**
  * `cancel()` asked the live runner that drives the workflow to stop, and that runner neither
@@ -262,5 +324,116 @@ export class RunnerShutdownError extends WfError {
       `the runner shut down and released workflow ${quote(workflowId)}, which is resumable`,
     )
     this.workflowId = workflowId
+  }
+}
+
+/**
+ * The worker thread or child process of an isolated step died before it returned a result: an
+ * uncaught exception (`cause`), `process.exit()`, running out of memory, or a signal from outside.
+ * Retried like an error the step threw.
+ */
+export class IsolateExitedError extends WfError {
+  readonly stepId: string
+  readonly isolate: 'thread' | 'process'
+  /** The exit code, when it exited. */
+  readonly exitCode: number | null
+  /** The signal that killed the process, when one did. */
+  readonly signal: string | null
+  constructor(
+    stepName: string,
+    stepId: string,
+    isolate: 'thread' | 'process',
+    exit: { code: number | null; signal: string | null; cause?: unknown },
+  ) {
+    const where = isolate === 'thread' ? 'worker thread' : 'child process'
+    const named = stepId === stepName ? `"${stepName}"` : `"${stepName}" (id "${stepId}")`
+    super(
+      'WF_ISOLATE_EXITED',
+      `step ${named} died in its ${where} before returning a result: ${describeExit(exit)}`,
+      exit.cause === undefined ? undefined : { cause: exit.cause },
+    )
+    this.stepId = stepId
+    this.isolate = isolate
+    this.exitCode = exit.code
+    this.signal = exit.signal
+  }
+}
+
+function describeExit(exit: { code: number | null; signal: string | null; cause?: unknown }): string {
+  const { cause } = exit
+  if (cause instanceof Error) {
+    if ((cause as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return `it ran out of memory (resourceLimits): ${cause.message}`
+    }
+    return `uncaught ${cause.name}: ${cause.message}`
+  }
+  if (cause !== undefined) return `uncaught ${String(cause)}`
+  if (exit.signal === 'SIGABRT') return 'killed by SIGABRT (a fatal V8 error, such as running out of memory)'
+  if (exit.signal) return `killed by ${exit.signal}`
+  return `exited with code ${exit.code}`
+}
+
+/** One difference between the recorded runtime and the current one. */
+export interface RuntimeChange {
+  /** A step name (`step:<name>`) or a runtime field (`node`, `lockfile`, `app.version`, `@wf/core`, …). */
+  what: string
+  before: string | undefined
+  after: string | undefined
+}
+
+/** A resumed workflow's step code changed since submission and the policy is `'error'`. The workflow stays resumable. */
+export class WorkflowCodeChangedError extends WfError {
+  readonly workflowId: string
+  readonly changes: RuntimeChange[]
+  constructor(workflowId: string, changes: RuntimeChange[]) {
+    const list = changes.map((c) => `${c.what} (${c.before ?? 'none'} → ${c.after ?? 'none'})`).join(', ')
+    super(
+      'WF_CODE_CHANGED',
+      `workflow "${workflowId}" was submitted with other code: ${list}. Deploy the code it was submitted with, or resume with onCodeChange: 'warn' to accept the change (the workflow stays resumable)`,
+    )
+    this.workflowId = workflowId
+    this.changes = changes
+  }
+}
+
+/** wf found itself in a state it should never reach: a bug in wf, please report it with the message. */
+export class InternalError extends WfError {
+  constructor(message: string) {
+    super('WF_INTERNAL', message)
+  }
+}
+
+/** `currentStep()` was called outside a running step. */
+export class NotInStepError extends WfError {
+  constructor() {
+    super('WF_NOT_IN_STEP', 'currentStep() can only be called while a step is running')
+  }
+}
+
+/** The reason an isolated step's signal aborts with when the runner's reason could not be decoded. */
+export class StepAbortedError extends WfError {
+  constructor() {
+    super('WF_STEP_ABORTED', 'the runner aborted this step (canceled or timed out)')
+  }
+}
+
+/** The module of an isolated step could not be imported in its worker thread or child process. */
+export class IsolateModuleError extends WfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WF_ISOLATE_MODULE', message, options)
+  }
+}
+
+/** An isolated step returned a `StepNode` (a continuation), which cannot leave its isolate. */
+export class IsolateContinuationError extends WfError {
+  constructor(message: string) {
+    super('WF_ISOLATE_CONTINUATION', message)
+  }
+}
+
+/** A value crossing an isolate (arguments in, an error out) could not be decoded. */
+export class IsolateDecodeError extends WfError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WF_SERIALIZATION', message, options)
   }
 }

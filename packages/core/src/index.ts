@@ -1,20 +1,21 @@
 // @wf/core: durable workflows for TypeScript. The public API.
 
-export type { CancelOutcome } from './cancel.js'
-export { CLOCK_SKEW_ALLOWANCE_MS } from './cancel.js'
-export type { Codec, CodecOptions, CodecType } from './codec.js'
-export { createCodec, defaultCodec } from './codec.js'
-export type { StepContext } from './context.js'
-export { currentStep } from './context.js'
 export * from './errors.js'
-export { MAX_STEP_NAME_LENGTH, MAX_WORKFLOW_ID_LENGTH, validateStepName, validateWorkflowId } from './ids.js'
-export { IsolateExitedError, type IsolateResourceLimits } from './isolate.js'
-export { MemoryStorage } from './memory-storage.js'
+export type { Codec, CodecOptions, CodecType } from './model/codec.js'
+export { createCodec, defaultCodec } from './model/codec.js'
+export {
+  MAX_STEP_NAME_LENGTH,
+  MAX_WORKFLOW_ID_LENGTH,
+  validateStepName,
+  validateWorkflowId,
+} from './model/ids.js'
+export type { Json } from './model/json.js'
 export type {
   AttemptFailure,
   RecordedError,
   RootStepRun,
   RunnerInfo,
+  RuntimeInfo,
   StepFailures,
   StepRecord,
   StoredOutput,
@@ -22,35 +23,41 @@ export type {
   Versioned,
   WorkflowRecord,
   WorkflowStatus,
-} from './records.js'
-export { MAX_RECORDED_FAILURES, STORED_STATUSES, storeKeys, WORKFLOW_STATUSES } from './records.js'
-export type { StorageFactory, StorageSpec } from './resolve.js'
-export { defaultStoragePath, registerStorageScheme, resolveStorage } from './resolve.js'
-export type { InitOptions, ResumeOptions, RunOptions, WorkflowHandle } from './runtime.js'
-export { getRuntime, init, Runtime } from './runtime.js'
-export type { CodeChangePolicy, RuntimeChange, RuntimeInfo } from './runtime-info.js'
+} from './model/records.js'
+export { MAX_RECORDED_FAILURES, WORKFLOW_STATUSES } from './model/records.js'
+export type { BackoffOptions, IsolateResourceLimits } from './model/step-options.js'
+export type { CancelOutcome } from './runtime/cancel.js'
+export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
+export type { InitOptions, ResumeOptions } from './runtime/runtime.js'
+export { getRuntime, init, Runtime } from './runtime/runtime.js'
+export type { CodeChangePolicy } from './runtime/runtime-info.js'
 export {
   compareRuntime,
   compareSteps,
   currentRuntimeInfo,
-  fingerprintStep,
-  WorkflowCodeChangedError,
-} from './runtime-info.js'
-export type { RuntimeOptions } from './runtime-options.js'
+} from './runtime/runtime-info.js'
+export type { RuntimeOptions } from './runtime/runtime-options.js'
+export type { Worker, WorkerOptions } from './runtime/worker.js'
+export { createWorker } from './runtime/worker.js'
+export type { StepContext } from './step/context.js'
+export { currentStep } from './step/context.js'
+export { fingerprintStep } from './step/fingerprint.js'
+export type { RunOptions, WorkflowHandle } from './step/runner.js'
 export type {
   Arg,
   Args,
-  BackoffOptions,
-  Json,
   Resolved,
   StepDefinition,
   StepFunction,
   StepOptions,
   StepOutput,
   StepResult,
-} from './step.js'
-export { getRegisteredStep, isStepNode, StepNode, step } from './step.js'
-export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage.js'
+} from './step/step.js'
+export { isStepNode, StepNode, step } from './step/step.js'
+export { MemoryStorage } from './storage/memory-storage.js'
+export type { StorageFactory, StorageSpec } from './storage/resolve.js'
+export { defaultStoragePath, registerStorageScheme, resolveStorage } from './storage/resolve.js'
+export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage/storage.js'
 export {
   compareKeys,
   MAX_KEY_BYTES,
@@ -58,8 +65,20 @@ export {
   prefixUpperBound,
   validateKey,
   validatePrefix,
-} from './storage.js'
-export { WorkflowStore } from './store.js'
-export type { Worker, WorkerOptions } from './worker.js'
-export { createWorker } from './worker.js'
-export { executionErrorOf } from './workflow-run.js'
+} from './storage/storage.js'
+
+// Moved to `@wf/core/internal` (no semver guarantees); kept here, deprecated, so nothing breaks.
+import * as internal from './internal.js'
+
+/** @deprecated Use `storeKeys` from `@wf/core/internal` (no semver guarantees). */
+export const storeKeys: typeof internal.storeKeys = internal.storeKeys
+/** @deprecated Use `STORED_STATUSES` from `@wf/core/internal` (no semver guarantees). */
+export const STORED_STATUSES: typeof internal.STORED_STATUSES = internal.STORED_STATUSES
+/** @deprecated Use `executionErrorOf` from `@wf/core/internal` (no semver guarantees). */
+export const executionErrorOf: typeof internal.executionErrorOf = internal.executionErrorOf
+/** @deprecated Use `getRegisteredStep` from `@wf/core/internal` (no semver guarantees). */
+export const getRegisteredStep: typeof internal.getRegisteredStep = internal.getRegisteredStep
+/** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
+export const WorkflowStore: typeof internal.WorkflowStore = internal.WorkflowStore
+/** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
+export type WorkflowStore = internal.WorkflowStore

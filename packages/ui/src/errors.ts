@@ -4,7 +4,7 @@
 import { WfError } from '@wf/core'
 
 /** The server could not listen (the port is taken, the host is not an address of this machine…). */
-export class UiListenError extends WfError {
+export class UiListenError extends WfError<'WF_UI_LISTEN'> {
   readonly host: string
   readonly port: number
   constructor(host: string, port: number, cause: unknown) {
@@ -46,7 +46,7 @@ export const API_ERROR_CODES = {
 export type ApiErrorCode = (typeof API_ERROR_CODES)[keyof typeof API_ERROR_CODES]
 
 /** A refusal of the JSON API, sent with `status` as `{ error: { code, message } }`. */
-export class ApiError extends WfError {
+export class ApiError extends WfError<ApiErrorCode> {
   readonly status: number
   readonly headers: Record<string, string>
   constructor(status: number, code: ApiErrorCode, message: string, headers: Record<string, string> = {}) {

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 import { WfError } from '@wf/core'
 
 /** A module given to `--import` could not be loaded. */
-export class ImportFailedError extends WfError {
+export class ImportFailedError extends WfError<'WF_IMPORT_FAILED'> {
   constructor(spec: string, cause: unknown) {
     super(
       'WF_IMPORT_FAILED',
@@ -31,7 +31,7 @@ function toUrl(spec: string, cwd: string): string {
 }
 
 /** A TypeScript module given to `--import`, and no loader to run it with. */
-export class TypeScriptLoaderMissingError extends WfError {
+export class TypeScriptLoaderMissingError extends WfError<'WF_TS_LOADER_MISSING'> {
   constructor(spec: string) {
     super(
       'WF_TS_LOADER_MISSING',

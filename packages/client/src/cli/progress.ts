@@ -1,7 +1,8 @@
 // Progress of `wf resume` on a terminal: "steps done / known" on one rewritten stderr line.
 // It reads what the run commits (each step record once), so it needs no hook in the engine.
 
-import type { StepRecord, WorkflowStore } from '@wf/core'
+import type { StepRecord } from '@wf/core'
+import type { WorkflowStore } from '@wf/core/internal'
 
 const TICK_MS = 250
 

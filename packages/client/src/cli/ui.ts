@@ -14,7 +14,7 @@ import { importModules } from './modules.js'
 import { wholeNumber } from './worker.js'
 
 /** `wf ui` was run where @wf/ui cannot be resolved. */
-export class UiNotInstalledError extends WfError {
+export class UiNotInstalledError extends WfError<'WF_UI_NOT_INSTALLED'> {
   constructor(cwd: string, cause: unknown) {
     super('WF_UI_NOT_INSTALLED', `install @wf/ui: npm i -D @wf/ui (it is not installed in ${cwd} or above)`, {
       cause,

@@ -2,9 +2,7 @@
 // these pin down what must still hold there (context, thenables, errors, stack depth, memory).
 import { stringify } from 'devalue'
 import { describe, expect, it } from 'vitest'
-import { encodePlain } from '../codec.js'
-import { Execution, ExecutionStopped } from '../execution.js'
-import { planGraph } from '../graph.js'
+import { Execution, ExecutionStopped } from '../execution/execution.js'
 import {
   type CodecType,
   createCodec,
@@ -15,8 +13,10 @@ import {
   type StepNode,
   step,
 } from '../index.js'
-import { LazyAbortController } from '../lazy-abort.js'
-import { WorkflowStore } from '../store.js'
+import { encodePlain } from '../model/codec.js'
+import { planGraph } from '../plan/graph.js'
+import { WorkflowStore } from '../store/store.js'
+import { LazyAbortController } from '../util/lazy-abort.js'
 
 const newRuntime = () => new Runtime(new MemoryStorage())
 

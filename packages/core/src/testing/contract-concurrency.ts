@@ -2,7 +2,7 @@
 // readers, and conditional writes (create-if-absent, compare-and-swap) raced by many real writers.
 
 import { describe, expect, it } from 'vitest'
-import type { StoredValue } from '../storage.js'
+import type { StoredValue } from '../storage/storage.js'
 import {
   type ContractContext,
   expectConditionFailed,

@@ -2,7 +2,7 @@
 // delete and deleteMany, and the key rules every method enforces.
 
 import { describe, expect, it } from 'vitest'
-import { MAX_KEY_BYTES } from '../storage.js'
+import { MAX_KEY_BYTES } from '../storage/storage.js'
 import {
   type ContractContext,
   expectInvalidKey,

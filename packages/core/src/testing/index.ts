@@ -2,7 +2,7 @@
 // third-party plugin runs it in its own tests with one call, so "implements Storage" means one thing.
 
 import { afterEach, beforeEach, describe } from 'vitest'
-import type { Storage } from '../storage.js'
+import type { Storage } from '../storage/storage.js'
 import { describeConcurrency } from './contract-concurrency.js'
 import { describeList } from './contract-list.js'
 import { describeValues } from './contract-values.js'

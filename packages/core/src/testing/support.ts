@@ -4,7 +4,7 @@
 
 import { expect } from 'vitest'
 import { ConditionFailedError, InvalidKeyError } from '../errors.js'
-import { compareKeys, type Storage } from '../storage.js'
+import { compareKeys, type Storage } from '../storage/storage.js'
 
 /** What each group of contract tests needs: the storage of the running test and the settled options. */
 export interface ContractContext {

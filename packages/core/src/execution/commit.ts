@@ -1,0 +1,364 @@
+// The middle layer of an Execution (see scheduler.ts): each step's result encoded and committed
+// exactly once (a value inline or as a blob, a continuation as its sub-graph), failed attempts
+// recorded beside it (failures.ts), and committed records read back, on resume and when another
+// runner committed a step first.
+
+import { SerializationError } from '../errors.js'
+import { encodeValue, serializationError } from '../model/codec.js'
+import type { StepRecord, StoredOutput } from '../model/records.js'
+import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from '../plan/graph.js'
+import { isCollectNode, isStepNode, type StepNode } from '../step/step.js'
+import { FailureLog } from '../store/failures.js'
+import { committedStep, writeStep } from '../store/store.js'
+import { mapLimit } from '../util/map-limit.js'
+import { StepScheduler } from './scheduler.js'
+
+export abstract class StepCommitter extends StepScheduler {
+  /** Made at the first failed attempt: a run without failures never needs it. */
+  #failures: FailureLog | undefined
+
+  /**
+   * Writes a failed attempt to the step's record of failures. Never rejects: the record explains a
+   * failure, and a storage error writing it must not change what happens to the workflow.
+   */
+  protected recordFailure(node: PlanNode, error: unknown, caught: boolean): Promise<void> {
+    this.#failures ??= new FailureLog(this.options.store, this.options.workflowId)
+    return this.#failures.record(node.id, node.name, error, node.startTime, caught).catch((writeError) => {
+      process.emitWarning(
+        `wf could not record the failed attempt of step "${node.id}" of workflow "${this.options.workflowId}": ${writeError instanceof Error ? writeError.message : String(writeError)}`,
+        { code: 'WF_FAILURE_NOT_RECORDED' },
+      )
+    })
+  }
+
+  /** The attempt's result cannot be stored: recorded as its failure, then the workflow fails (not retried). */
+  #unstorable(node: PlanNode, error: unknown): void {
+    this.recordFailure(node, error, false).then(() => {
+      this.failFor(node, error)
+      this.finished()
+    })
+  }
+
+  /** Step records being written now: a cancel is acknowledged only once they have landed. */
+  #writing = 0
+  #onWritten: (() => void) | undefined
+
+  /**
+   * Resolves once no step record is being written. After an abort no new write begins, so a
+   * cancel acknowledged after this leaves nothing committed later.
+   */
+  writesSettled(): Promise<void> {
+    if (this.#writing === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const previous = this.#onWritten
+      this.#onWritten = () => {
+        previous?.()
+        resolve()
+      }
+    })
+  }
+
+  #wrote(): void {
+    if (--this.#writing === 0 && this.#onWritten) {
+      const wake = this.#onWritten
+      this.#onWritten = undefined
+      wake()
+    }
+  }
+
+  /** Commits the result of `node` (once), then completes it; ends in `finished`. */
+  protected commit(node: PlanNode, result: unknown): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    try {
+      if (isStepNode(result)) {
+        this.track(this.#commitContinuation(node, result))
+        return
+      }
+      let text: string
+      try {
+        text = encodeValue(this.options.codec, result, 'result', node.id)
+      } catch (error) {
+        // Not retried: the same value would fail the same way.
+        this.#unstorable(node, error)
+        return
+      }
+      if (node.options.checkpoint === false) {
+        this.done(node, result)
+        return
+      }
+      const then =
+        node === this.root && this.options.deferRootCommit
+          ? (output: StoredOutput) => this.#deferRoot(node, result, output)
+          : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
+      const output = this.options.store.inlineOutput(text)
+      if (output !== undefined) then(output)
+      else {
+        // Too large to inline: stored as a blob first.
+        this.options.store
+          .storeOutput(this.options.workflowId, text)
+          .then(then, (error: unknown) => this.crashed(error))
+      }
+    } catch (error) {
+      this.crashed(error)
+    }
+  }
+
+  /**
+   * The root returned a value: it is done here, and the caller's final record commits it. A crash
+   * before that record is written leaves the root uncommitted, so a resume runs it again.
+   */
+  #deferRoot(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    this.deferredRoot = {
+      output,
+      run: { name: node.name, startTime: node.startTime, endTime: Date.now(), attempts: node.attempts },
+    }
+    this.done(node, result)
+  }
+
+  /** Waits for the lease check when there is one (`beforeCommit`), then writes; ends in `finished`. */
+  #checkAndWrite(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.options.beforeCommit?.()
+    } catch (error) {
+      this.crashed(error)
+      return
+    }
+    if (leaseCheck === undefined) this.#writeValue(node, result, output)
+    else
+      leaseCheck.then(
+        () => {
+          // Canceled while the lease was checked: nothing more is committed.
+          if (this.aborted) this.finished()
+          else this.#writeValue(node, result, output)
+        },
+        (error: unknown) => this.crashed(error),
+      )
+  }
+
+  /**
+   * Writes the step record (create-if-absent), then completes the node, with the committed value
+   * if another runner won; ends in `finished`. The hot path: one storage write and one reaction,
+   * no async function of our own.
+   */
+  #writeValue(node: PlanNode, result: unknown, output: StoredOutput): void {
+    this.#writing++
+    writeStep(this.options.store, this.options.workflowId, node.id, this.#valueRecord(node, output)).then(
+      () => {
+        this.#wrote()
+        this.done(node, result)
+      },
+      (error: unknown) => {
+        this.#wrote()
+        this.track(this.#adoptCommitted(node, error))
+      },
+    )
+  }
+
+  /** After a lost commit of `node` (`error`): completes it with what another runner committed first. */
+  async #adoptCommitted(node: PlanNode, error: unknown): Promise<void> {
+    const committed = await committedStep(this.options.store, this.options.workflowId, node.id, error)
+    await this.#applyRecord(node, committed, true)
+  }
+
+  #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
+    return {
+      v: 1,
+      name: node.name,
+      startTime: node.startTime,
+      endTime: Date.now(),
+      attempts: node.attempts,
+      kind: 'value',
+      output,
+    }
+  }
+
+  async #commitContinuation(node: PlanNode, result: StepNode): Promise<void> {
+    let sub: Plan
+    try {
+      sub = planGraph(result, continuationPrefix(node.id), this.options.codec)
+    } catch (error) {
+      const failure = asResultError(node, result, error)
+      await this.recordFailure(node, failure, false)
+      this.failFor(node, failure)
+      return
+    }
+    if (node.options.checkpoint !== false) {
+      await this.options.beforeCommit?.()
+      if (this.aborted) return
+      const record: StepRecord = {
+        v: 1,
+        name: node.name,
+        startTime: node.startTime,
+        endTime: Date.now(),
+        attempts: node.attempts,
+        kind: 'continuation',
+        graph: sub.stored,
+      }
+      this.#writing++
+      let committed: StepRecord
+      try {
+        committed = await this.options.store.commitStep(this.options.workflowId, node.id, record)
+      } finally {
+        this.#wrote()
+      }
+      if (committed !== record) {
+        await this.#applyRecord(node, committed, true)
+        return
+      }
+    }
+    this.expand(node, sub, true)
+    this.options.onStepDone?.(node)
+  }
+
+  protected override catchFailure(catcher: PlanNode, error: unknown): void {
+    this.track(
+      this.#commitCaught(catcher, {
+        ok: false,
+        error: error instanceof Error ? error : new Error(String(error)),
+      }),
+    )
+  }
+
+  /**
+   * A failure inside `catcher`'s continuation was caught: its outcome is committed once under a key
+   * of its own (its step record holds the continuation), then it completes with that outcome.
+   */
+  async #commitCaught(catcher: PlanNode, outcome: { ok: false; error: Error }): Promise<void> {
+    const { store, workflowId, codec } = this.options
+    let value: unknown = outcome
+    if (catcher.options.checkpoint !== false) {
+      const text = encodeValue(codec, outcome, 'result', catcher.id)
+      const output = store.inlineOutput(text) ?? (await store.storeOutput(workflowId, text))
+      await this.options.beforeCommit?.()
+      if (this.aborted) return
+      const record: StepRecord = {
+        v: 1,
+        name: catcher.name,
+        startTime: catcher.startTime,
+        endTime: Date.now(),
+        attempts: catcher.attempts,
+        kind: 'value',
+        output,
+      }
+      this.#writing++
+      let committed: StepRecord
+      try {
+        committed = await store.commitCaught(workflowId, catcher.id, record)
+      } finally {
+        this.#wrote()
+      }
+      // Another runner caught it first: its outcome is the one.
+      if (committed !== record)
+        value = codec.decode(await store.loadOutput(workflowId, committed.output as StoredOutput))
+    }
+    if (this.aborted) return
+    this.complete(catcher, value, true)
+    this.options.onStepDone?.(catcher)
+  }
+
+  /**
+   * Resume: walks down from the root, loading the committed records it needs (the outputs that
+   * uncommitted steps consume, and the continuations to expand) and planning only what is missing.
+   * Resolves to the name of a step left to run whose code is not registered here, if any.
+   */
+  protected async loadCommitted(plan: Plan): Promise<string | undefined> {
+    const { store, workflowId } = this.options
+    const committed = new Set(await store.listStepIds(workflowId))
+    const toRun = new Set<PlanNode>()
+    const order: PlanNode[] = []
+    let roots: PlanNode[] = [plan.root]
+    let plans: Plan[] = [plan]
+    while (roots.length > 0) {
+      for (const p of plans) order.push(...p.nodes)
+      const toLoad: PlanNode[] = []
+      const seen = new Set<PlanNode>()
+      const queue = [...roots]
+      while (queue.length > 0) {
+        const node = queue.pop() as PlanNode
+        if (seen.has(node)) continue
+        seen.add(node)
+        if (committed.has(node.id)) toLoad.push(node)
+        else {
+          toRun.add(node)
+          for (const dep of node.deps) queue.push(dep)
+        }
+      }
+      roots = []
+      plans = []
+      const records = await mapLimit(toLoad, 32, (node) => store.readStep(workflowId, node.id))
+      for (let i = 0; i < toLoad.length; i++) {
+        const node = toLoad[i] as PlanNode
+        const record = records[i]
+        if (!record) {
+          // Deleted since the listing: plan it again from its inputs.
+          committed.delete(node.id)
+          roots.push(node)
+          continue
+        }
+        const sub = await this.#applyRecord(node, record, false)
+        if (sub) {
+          roots.push(sub.root)
+          plans.push(sub)
+        }
+      }
+    }
+    // Upstream before downstream, so steps start in the order a fresh run would start them.
+    const remaining = order.filter((node) => toRun.has(node))
+    this.link(remaining)
+    return remaining.find((node) => node.definition === undefined)?.name
+  }
+
+  /**
+   * Applies a committed record to its node: a value completes it; a continuation expands it into
+   * its sub-graph (returned, so the caller can plan it). With `live`, the sub-graph is linked now.
+   */
+  async #applyRecord(node: PlanNode, record: StepRecord, live: boolean): Promise<Plan | undefined> {
+    node.attempts = record.attempts
+    if (record.kind === 'value') {
+      const text = await this.options.store.loadOutput(
+        this.options.workflowId,
+        record.output as { inline: string },
+      )
+      this.complete(node, this.options.codec.decode(text), live)
+      return undefined
+    }
+    if (node.options.catchExceptions) {
+      // A failure in its continuation was caught: the outcome stands, the continuation is not run.
+      const caught = await this.options.store.readCaught(this.options.workflowId, node.id)
+      if (caught) {
+        const text = await this.options.store.loadOutput(
+          this.options.workflowId,
+          caught.output as StoredOutput,
+        )
+        this.complete(node, this.options.codec.decode(text), live)
+        return undefined
+      }
+    }
+    const graph = record.graph as NonNullable<StepRecord['graph']>
+    this.options.onStoredSubGraph?.(graph)
+    const sub = planFromStored(graph, `step ${node.id}`)
+    this.expand(node, sub, live)
+    return sub
+  }
+}
+
+/**
+ * A failure to store the values next to the nodes a step returned (`collectNode`) is about that
+ * step's result, not about the arguments of the built-in node that holds them (its first: `[0]`).
+ */
+function asResultError(node: PlanNode, result: StepNode, error: unknown): unknown {
+  if (!isCollectNode(result) || !(error instanceof SerializationError)) return error
+  return serializationError(error, 'result', node.id, '[0]')
+}

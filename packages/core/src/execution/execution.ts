@@ -1,0 +1,237 @@
+// Drives one workflow's plan: the Execution a runtime creates per run. This layer starts each
+// ready step's body (in context, with a time limit, or in an isolate) and retries it with backoff;
+// scheduler.ts decides which node runs when, and commit.ts commits each result once and, on
+// resume, loads only the committed records the remaining steps need.
+
+import { InvalidOptionsError, StepNotRegisteredError, StepTimeoutError } from '../errors.js'
+import { encodeValue } from '../model/codec.js'
+import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from '../plan/graph.js'
+import { AttemptContext, callInContext, callWithTimeout, type StepBody } from '../step/context.js'
+import { collectNode, holdsStepNode, isStepNode } from '../step/step.js'
+import { StepCommitter } from './commit.js'
+import { runIsolated } from './isolate.js'
+import type { ExecutionFailure, RootCommit } from './scheduler.js'
+
+export type { ExecutionFailure, ExecutionOptions, RootCommit } from './scheduler.js'
+export { ExecutionStopped } from './scheduler.js'
+
+const DEFAULT_MAX_RETRIES = 3
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+export class Execution extends StepCommitter {
+  /** Set when the root returned a value that is not committed yet (`deferRootCommit`). */
+  get rootCommit(): RootCommit | undefined {
+    return this.deferredRoot
+  }
+
+  /**
+   * Runs `plan` to its output. With `resume`, committed steps are loaded instead of run. The plan
+   * itself is not kept: nodes that finished and that nobody reads any more can be collected.
+   */
+  run(plan: Plan, resume: boolean): Promise<unknown> {
+    this.root = plan.root
+    const result = this.newResult()
+    if (this.#preloaded) {
+      this.#begin()
+    } else if (resume) {
+      // A stop while committed steps are still loading settles the result before they are linked.
+      this.loadCommitted(plan).then(
+        () => this.#begin(),
+        (error: unknown) => this.settleWith(error),
+      )
+    } else {
+      this.link(plan.nodes)
+      this.#begin()
+    }
+    return result
+  }
+
+  /**
+   * A resume's first half, before the workflow is taken over: loads the committed records the
+   * remaining steps need (rejecting when one cannot be read) and plans the rest, so that a resume
+   * that cannot go on fails with the stored workflow untouched. `run(plan, true)` then begins at
+   * once. Resolves to the name of a step left to run that is not registered here, if any.
+   */
+  preload(plan: Plan): Promise<string | undefined> {
+    this.root = plan.root
+    this.#preloaded = true
+    return this.loadCommitted(plan)
+  }
+
+  #preloaded = false
+
+  #begin(): void {
+    if (this.aborted) this.stop({ kind: 'canceled' })
+    this.pump()
+  }
+
+  /** Stops scheduling for `failure`; running steps finish (their signal is not aborted here). */
+  halt(failure: ExecutionFailure): void {
+    this.stop(failure)
+  }
+
+  protected override start(node: PlanNode): void {
+    node.state = NodeState.Running
+    // In the continuation of a step that caught a failure there: not run, its outcome stands.
+    if (this.abandoned(node)) {
+      this.finished()
+      return
+    }
+    const definition = node.definition
+    if (!definition) {
+      this.stop({
+        kind: 'infrastructure',
+        error: new StepNotRegisteredError(node.name, this.options.workflowId),
+      })
+      this.finished()
+      return
+    }
+    let args: unknown[]
+    try {
+      args = resolveArgs(node, this.options.codec)
+    } catch (error) {
+      this.crashed(error)
+      return
+    }
+    const deps = node.deps
+    for (let i = 0; i < deps.length; i++) {
+      const dep = deps[i] as PlanNode
+      if (--dep.consumers === 0 && dep !== this.root) dep.output = undefined
+    }
+    // Used once: drop the links upstream so a long workflow's memory stays flat.
+    releaseInputs(node)
+    node.startTime = Date.now()
+    this.#attempt(node, definition.fn as StepBody, args, 1)
+  }
+
+  /** Runs one attempt of `node`; synchronous to the end when the body returns a plain value. */
+  #attempt(node: PlanNode, fn: StepBody, args: unknown[], attempt: number): void {
+    if (this.aborted || this.failure?.kind === 'canceled') {
+      this.finished()
+      return
+    }
+    // In memory while the lease holds: a runner back from a pause past its lease (whose workflow
+    // may have been canceled or taken over meanwhile) re-asserts its record before starting.
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.options.beforeStart?.()
+    } catch (error) {
+      this.crashed(error)
+      return
+    }
+    if (leaseCheck !== undefined) {
+      leaseCheck.then(
+        () => this.#attempt(node, fn, args, attempt),
+        (error: unknown) => this.crashed(error),
+      )
+      return
+    }
+    node.attempts = attempt
+    let result: unknown
+    try {
+      const { workflowId, abort } = this.options
+      const { timeoutMs, isolate } = node.options
+      result =
+        isolate !== undefined
+          ? this.#attemptIsolated(node, args, attempt)
+          : timeoutMs === undefined
+            ? callInContext(new AttemptContext(workflowId, node.id, attempt, abort), fn, args)
+            : callWithTimeout({ workflowId, stepId: node.id, attempt }, abort.signal, timeoutMs, fn, args)
+    } catch (error) {
+      this.#failed(node, fn, args, attempt, error)
+      return
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value: unknown) => this.#succeeded(node, value),
+        (error: unknown) => this.#failed(node, fn, args, attempt, error),
+      )
+    } else {
+      this.#succeeded(node, result)
+    }
+  }
+
+  #succeeded(node: PlanNode, value: unknown): void {
+    // Nodes inside a returned array or object: a continuation whose output is that structure.
+    let result = holdsStepNode(value) ? collectNode(value) : value
+    if (node.options.catchExceptions && !isStepNode(result)) result = { ok: true, value: result }
+    this.commit(node, result)
+  }
+
+  #failed(node: PlanNode, fn: StepBody, args: unknown[], attempt: number, error: unknown): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    let retry: boolean
+    try {
+      // wf refusing what the body asked of it (bad options or metadata on a node it built) is a
+      // bug in the code, not a passing fault: the same attempt would fail the same way.
+      retry =
+        !(error instanceof InvalidOptionsError) &&
+        attempt <= (node.options.maxRetries ?? DEFAULT_MAX_RETRIES) &&
+        (node.options.retryOn?.(error) ?? true)
+    } catch (retryOnError) {
+      this.crashed(retryOnError)
+      return
+    }
+    const caught = !retry && node.options.catchExceptions === true
+    // The failure is written before anything follows from it (the next attempt, the caught
+    // output's commit, the FAILED record), so that what `wf show` reads is never behind.
+    const recorded = this.recordFailure(node, error, caught)
+    if (retry) {
+      Promise.all([recorded, sleep(backoffDelay(node, attempt), this.options.abort.signal)]).then(() =>
+        this.#attempt(node, fn, args, attempt + 1),
+      )
+      return
+    }
+    recorded.then(() => {
+      if (caught) {
+        this.commit(node, { ok: false, error: error instanceof Error ? error : new Error(String(error)) })
+        return
+      }
+      this.failFor(node, error)
+      this.finished()
+    })
+  }
+
+  /**
+   * An attempt in a worker thread or a child process (isolate.ts): the arguments and the result
+   * cross as codec text, and an abort (cancel, timeoutMs) ends the isolate before this settles.
+   */
+  #attemptIsolated(node: PlanNode, args: unknown[], attempt: number): Promise<unknown> {
+    const timeoutMs = node.options.timeoutMs
+    const { codec, workflowId, abort } = this.options
+    const controller = timeoutMs === undefined ? undefined : new AbortController()
+    const timer =
+      controller &&
+      setTimeout(() => controller.abort(new StepTimeoutError(node.id, timeoutMs as number)), timeoutMs)
+    return runIsolated({
+      stepName: node.name,
+      options: node.options,
+      args: encodeValue(codec, args, 'arguments', node.id),
+      context: { workflowId, stepId: node.id, attempt },
+      signal: controller ? AbortSignal.any([abort.signal, controller.signal]) : abort.signal,
+      codec,
+    })
+      .then((text) => codec.decode(text))
+      .finally(() => clearTimeout(timer))
+  }
+}
+
+function backoffDelay(node: PlanNode, attempt: number): number {
+  const { initialDelayMs = 100, factor = 2, maxDelayMs = 10_000 } = node.options.backoff ?? {}
+  return Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1))
+}

@@ -1,0 +1,9 @@
+// `@wf/core/internal`: what @wf/client and wf's own tools use of core's insides and users do not
+// need (the store of records, the key layout, the step registry). No semver guarantees: any of it
+// may change in a minor or patch release, together with the @wf packages that use it.
+
+export { STORED_STATUSES, storeKeys } from './model/records.js'
+export { executionErrorOf } from './runtime/workflow-run.js'
+export { getRegisteredStep } from './step/step.js'
+export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
+export { WorkflowStore } from './store/store.js'

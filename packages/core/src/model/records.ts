@@ -1,0 +1,313 @@
+// What wf stores: the records (workflow, step, runner), their statuses, the keys they live at, and
+// their JSON. Every record is JSON; step outputs inside are codec strings. The layout:
+//
+//   workflows/<id>/workflow          the authoritative workflow record (status changes by compare-and-swap);
+//                                    a small submitted graph is inline in it (`graph` is an object); a cancel
+//                                    of a workflow driven elsewhere is a request in it (`cancelRequested`)
+//   workflows/<id>/graph/<nonce>     a large submitted graph (`graph` is the nonce; unique key: a losing
+//                                    submission cannot overwrite it). Earlier versions of wf stored every graph so.
+//   workflows/<id>/steps/<stepId>    one record per committed step, written once (create-if-absent); the
+//                                    root step, when it returns a value, has none: the SUCCESSFUL workflow
+//                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
+//   workflows/<id>/caught/<stepId>   the outcome of a catchExceptions step whose continuation failed
+//                                    ({ ok: false, error }), committed once beside its continuation record
+//   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   workflows/<id>/failures/<stepId> a step's failed attempts (the last five errors, the attempt count, the
+//                                    time span), written by the runner each time an attempt fails (never when
+//                                    none does: a run without failures writes nothing here), kept after the
+//                                    step commits, deleted with the workflow
+//   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
+//                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
+//   starts/<runnerId>.<n>            a start batch: the ids of workflows a runner started together, written
+//                                    before their records, in place of a RUNNING marker each (a record says
+//                                    `startBatch`). The runner deletes it when the last of them ends; a
+//                                    worker, once each ended or left it; a workflow deleted or taken over
+//                                    leaves it. Earlier versions wrote a RUNNING marker each.
+//   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
+//                                    conditionally: only that runner writes it) before any workflow record
+//                                    names the runner as owner, renewed by its heartbeat (once half of it,
+//                                    or all but two heartbeats, is used up), deleted when the runner closes
+//                                    idle. A record left by a dead runner is small and harmless. Workflow
+//                                    records owned under it say `lease: 'runner'` and are not rewritten to
+//                                    renew; records of earlier versions carry their own `leaseExpiresAt`.
+
+import { CorruptRecordError } from '../errors.js'
+import type { Json } from './json.js'
+import type { StoredGraph } from './stored-graph.js'
+
+/** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
+export interface RuntimeInfo {
+  node: string
+  platform: string
+  arch: string
+  /** The application: nearest package.json of the entry module, or of the working directory. */
+  app?: { name?: string; version?: string }
+  /** The lockfile found at or above the application (pnpm-lock.yaml, package-lock.json or yarn.lock). */
+  lockfile?: { file: string; sha256: string }
+  /** Versions of the @wf/* packages in use. */
+  wfPackages: { [name: string]: string }
+  /**
+   * The fingerprint of each step's code and options at submission, by step name. Stored with the
+   * graph; `getMetadata` returns it here. In a record, only when the graph is not inline in it.
+   */
+  steps?: { [name: string]: string }
+}
+
+/** Statuses kept in the workflow record. `RESUMABLE` is derived from a `RUNNING` record whose runner is gone. */
+export type StoredStatus = 'PENDING' | 'RUNNING' | 'FAILED' | 'CANCELED' | 'SUCCESSFUL'
+/** A workflow's status, as in Ray Workflows. */
+export type WorkflowStatus = StoredStatus | 'RESUMABLE'
+
+export const STORED_STATUSES: readonly StoredStatus[] = [
+  'PENDING',
+  'RUNNING',
+  'FAILED',
+  'CANCELED',
+  'SUCCESSFUL',
+]
+export const WORKFLOW_STATUSES: readonly WorkflowStatus[] = [...STORED_STATUSES, 'RESUMABLE']
+
+/** The runner that drives (or last drove) a workflow. */
+export interface RunnerInfo {
+  host: string
+  pid: number
+  runnerId: string
+}
+
+/** An error as recorded in a FAILED workflow. */
+export interface RecordedError {
+  name: string
+  message: string
+  stack?: string
+  stepId: string
+}
+
+/** A stored output: inline codec text, or a reference to a blob. */
+export type StoredOutput = { inline: string } | { blob: string }
+
+/** The authoritative record of one workflow. */
+export interface WorkflowRecord {
+  v: 1
+  workflowId: string
+  status: StoredStatus
+  createdAt: number
+  updatedAt: number
+  startedAt?: number
+  endedAt?: number
+  metadata: { [key: string]: Json }
+  /**
+   * The submitted graph: inline when small, else the nonce of its key (`workflows/<id>/graph/<nonce>`).
+   * Read it with `WorkflowStore.loadGraph(record)`.
+   */
+  graph: string | StoredGraph
+  rootStepId: string
+  runs: number
+  owner?: RunnerInfo
+  /**
+   * `'runner'`: the owner holds the workflow under its runner lease (`runners/<owner.runnerId>`),
+   * which its heartbeat renews; this record is not rewritten to renew. Absent in records of
+   * earlier versions of wf, whose `leaseExpiresAt` is their own.
+   */
+  lease?: 'runner'
+  /**
+   * When the owner's lease runs out (the owner's clock, ms since the epoch) unless its heartbeat
+   * renews it. For `lease: 'runner'` it is never stored: `WorkflowStore.readWorkflow` fills it in
+   * from the runner record (0 when there is none), for `deriveStatus`.
+   */
+  leaseExpiresAt?: number
+  error?: RecordedError
+  /**
+   * A cancel asked the live owner to stop (`cancel()` in another runtime, set by compare-and-swap
+   * while the record is RUNNING): the owner reads its records at every heartbeat, stops starting
+   * and committing steps, and acknowledges by writing CANCELED. A runner taking the workflow over
+   * with this set cancels it before starting anything.
+   */
+  cancelRequested?: { at: number; by: RunnerInfo }
+  output?: StoredOutput
+  /**
+   * In a SUCCESSFUL record that is also the commit of the root step (which returned a value, now
+   * `output`): that step's run. Its `steps/<rootStepId>` record is then not written.
+   * `readStep` and `listStepIds` show the root step as committed either way.
+   */
+  rootStep?: RootStepRun
+  /** What the workflow was submitted with (Node, app, lockfile, @wf/* versions). */
+  runtime?: RuntimeInfo
+  /**
+   * The status whose index marker the workflow has, when not `status`: a PENDING workflow keeps
+   * its PENDING marker while RUNNING (see `indexStatus`).
+   */
+  indexedAs?: StoredStatus
+  /**
+   * The start batch (`starts/<name>`) that lists this workflow: while it is PENDING or RUNNING, it
+   * has no marker of its own (see `indexStatus`). A takeover drops it. Kept in the final record.
+   */
+  startBatch?: string
+  /**
+   * `'FAILED'`: this RUNNING record is a resume of a FAILED workflow that has committed no step yet;
+   * it keeps the failure's `error` until its first commit. Should its runner die before then, the
+   * workflow reads FAILED again (never RESUMABLE), so no worker re-runs it unasked.
+   */
+  resumedFrom?: 'FAILED'
+  /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
+  [extra: string]: unknown
+}
+
+/** The record of one committed step. */
+export interface StepRecord {
+  v: 1
+  name: string
+  /** `value`: `output` holds the result; `continuation`: the step returned a sub-graph, stored in `graph`. */
+  kind: 'value' | 'continuation'
+  output?: StoredOutput
+  graph?: StoredGraph
+  startTime: number
+  endTime: number
+  attempts: number
+}
+
+/** One failed attempt of a step, as recorded in its `StepFailures`. */
+export interface AttemptFailure {
+  /** The attempt's number, counted over every run of the workflow (a resume goes on counting). */
+  attempt: number
+  /** When it failed (ms since the epoch). */
+  time: number
+  name: string
+  message: string
+  /** The first lines of the stack. */
+  stack?: string
+}
+
+/** The failed attempts of one step (`workflows/<id>/failures/<stepId>`), beside its committed record. */
+export interface StepFailures {
+  v: 1
+  /** The step's name. */
+  name: string
+  /** Failed attempts so far, over every run of the workflow. */
+  attempts: number
+  /** When the first failed attempt started. */
+  startTime: number
+  /** When the last one failed: `endTime - startTime` is how long the step has been failing. */
+  endTime: number
+  /** The last errors (at most `MAX_RECORDED_FAILURES`), oldest first. */
+  errors: AttemptFailure[]
+  /** Set when the last error was caught by `catchExceptions` and committed as the step's output. */
+  caught?: boolean
+}
+
+/** How many errors a `StepFailures` keeps. */
+export const MAX_RECORDED_FAILURES = 5
+
+/** The run of a root step whose commit is the final workflow record (`WorkflowRecord.rootStep`). */
+export interface RootStepRun {
+  name: string
+  startTime: number
+  endTime: number
+  attempts: number
+}
+
+/**
+ * A runner's lease (`runners/<runnerId>`): every workflow record that names the runner as owner
+ * with `lease: 'runner'` is held until `leaseExpiresAt`.
+ */
+export interface RunnerRecord {
+  v: 1
+  runner: RunnerInfo
+  /** Until when (the runner's clock, ms since the epoch) the runner holds its workflows. */
+  leaseExpiresAt: number
+  updatedAt: number
+}
+
+/** A record with the version of the storage value it was read from or written as. */
+/**
+ * A start batch (`starts/<name>`): workflows a runner started together, listed before their records
+ * were written. Only removals change it (`WorkflowStore.removeFromStartBatch`): of a deleted
+ * workflow, of one taken over, of one whose submission lost to another.
+ */
+export interface StartBatchRecord {
+  v: 1
+  runnerId: string
+  createdAt: number
+  workflowIds: string[]
+}
+
+export interface Versioned<T> {
+  record: T
+  version: string
+}
+
+/** The key of each record (the layout above). */
+export const storeKeys = {
+  workflowPrefix: (workflowId: string): string => `workflows/${workflowId}/`,
+  workflow: (workflowId: string): string => `workflows/${workflowId}/workflow`,
+  graph: (workflowId: string, nonce: string): string => `workflows/${workflowId}/graph/${nonce}`,
+  stepsPrefix: (workflowId: string): string => `workflows/${workflowId}/steps/`,
+  step: (workflowId: string, stepId: string): string => `workflows/${workflowId}/steps/${stepId}`,
+  blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
+  failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
+  failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
+  caughtPrefix: (workflowId: string): string => `workflows/${workflowId}/caught/`,
+  caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
+  runner: (runnerId: string): string => `runners/${runnerId}`,
+  runnersPrefix: 'runners/',
+  startBatch: (name: string): string => `starts/${name}`,
+  startBatchesPrefix: 'starts/',
+  indexPrefix: (status: StoredStatus): string => `index/${status}/`,
+  index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
+  workflowsPrefix: 'workflows/',
+}
+
+/**
+ * JSON text as UTF-8 bytes. `Buffer.from` is an order of magnitude faster than `TextEncoder` on
+ * the small records written per step; a small Buffer is a view into Node's shared pool (non-zero
+ * `byteOffset`), which the storage contract requires every backend to honour.
+ */
+export function utf8(text: string): Uint8Array {
+  return Buffer.from(text, 'utf8')
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** UTF-8 bytes as text (a `TypeError` when they are not valid UTF-8). */
+export function fromUtf8(data: Uint8Array): string {
+  return decoder.decode(data)
+}
+
+/** The record stored at `key`, parsed; `CorruptRecordError` when it is not JSON. */
+export function parseJson<T>(key: string, data: Uint8Array): T {
+  try {
+    return JSON.parse(decoder.decode(data)) as T
+  } catch (error) {
+    throw new CorruptRecordError(key, 'not valid JSON (truncated or overwritten by something else)', {
+      cause: error,
+    })
+  }
+}
+
+/**
+ * The JSON of inline graphs, by graph. A workflow record is written two or three times per run and
+ * carries its inline graph each time, by far its largest part: serializing the graph once per
+ * graph, not once per write, is most of a record's serialization cost. Stored graphs are never
+ * changed in place (a record with another graph holds another object), so the text stays right.
+ */
+const graphJson = new WeakMap<StoredGraph, string>()
+
+export function jsonOfGraph(graph: StoredGraph): string {
+  let json = graphJson.get(graph)
+  if (json === undefined) {
+    json = JSON.stringify(graph)
+    graphJson.set(graph, json)
+  }
+  return json
+}
+
+/**
+ * A workflow record as JSON (as `WorkflowStore` stores it). An inline graph is written from `jsonOfGraph`, as the
+ * record's last field: readers parse the record, so the order of its fields does not matter.
+ */
+export function recordJson(record: WorkflowRecord): string {
+  const { graph } = record
+  if (typeof graph !== 'object' || graph === null) return JSON.stringify(record)
+  // `undefined` leaves the field out; the spread keeps the other fields in their order.
+  const rest = JSON.stringify({ ...record, graph: undefined })
+  return `${rest.length > 2 ? `${rest.slice(0, -1)},` : '{'}"graph":${jsonOfGraph(graph)}}`
+}

@@ -1,0 +1,93 @@
+// A runtime's options (`new Runtime(storage, options)`, `init({ storage, ...options })`): what each
+// one means, its default, and the checks that reject a bad one when the runtime is made, not
+// later in the middle of a workflow.
+
+import { InvalidOptionsError } from '../errors.js'
+import { type Codec, defaultCodec } from '../model/codec.js'
+import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
+
+/** Options of a runtime (`init({ storage, ...options })`). */
+export interface RuntimeOptions {
+  /** At most this many steps of one workflow run at once. Default 100. */
+  maxConcurrency?: number
+  /** How values are stored. Default: `defaultCodec` (devalue with Buffer and Error). */
+  codec?: Codec
+  /** Outputs larger than this many bytes go to content-addressed blobs. Default 256 KiB. */
+  blobThresholdBytes?: number
+  /**
+   * How long a runner's lease (its record `runners/<runnerId>`, under which it holds every
+   * workflow it drives) lasts without renewal. Default 15,000 ms. A workflow whose runner died on
+   * another machine becomes RESUMABLE this long after the runner's last renewal (on this machine,
+   * at once: the runner's process is gone).
+   */
+  leaseTtlMs?: number
+  /**
+   * How often a runner looks at the records of the workflows it drives (one read each), noticing
+   * a cancel from another process (so a `cancel()` elsewhere waits about this long), and checks
+   * its runner lease: it renews it (one write, however many
+   * workflows) when less than half of it, or less than two heartbeats of it, is left. A runtime
+   * that drives nothing renews nothing. Default `leaseTtlMs / 3`.
+   */
+  heartbeatMs?: number
+  /**
+   * At most this many workflows run at once in this runtime (Ray's `max_running_workflows`);
+   * more wait as PENDING and start in submission order. Default: no limit.
+   */
+  maxRunningWorkflows?: number
+  /**
+   * What to do when a workflow is resumed with step code (or options) other than it was submitted
+   * with: `'warn'` (default, a process warning), `'error'` (`WorkflowCodeChangedError`, the workflow
+   * stays resumable) or `'ignore'`. A changed Node version, lockfile or package version alone only warns.
+   */
+  onCodeChange?: CodeChangePolicy
+}
+
+/** Every option of a runtime, checked, with the defaults filled in. */
+export type RuntimeSettings = Required<RuntimeOptions>
+
+/** Checks `options` and fills in the defaults; throws `InvalidOptionsError` for a bad one. */
+export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
+  const {
+    maxConcurrency = 100,
+    codec = defaultCodec,
+    blobThresholdBytes = 256 * 1024,
+    leaseTtlMs = 15_000,
+    maxRunningWorkflows = Number.POSITIVE_INFINITY,
+  } = options
+  const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseTtlMs / 3))
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 10) {
+    throw new InvalidOptionsError(`leaseTtlMs must be an integer of at least 10, got ${String(leaseTtlMs)}`)
+  }
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs * 2 > leaseTtlMs) {
+    throw new InvalidOptionsError(
+      `heartbeatMs must be a positive integer at most half of leaseTtlMs (${leaseTtlMs}), got ${String(heartbeatMs)}`,
+    )
+  }
+  if (
+    maxRunningWorkflows !== Number.POSITIVE_INFINITY &&
+    (!Number.isInteger(maxRunningWorkflows) || maxRunningWorkflows < 1)
+  ) {
+    throw new InvalidOptionsError(
+      `maxRunningWorkflows must be a positive integer, got ${String(maxRunningWorkflows)}`,
+    )
+  }
+  const onCodeChange = validatePolicy(options.onCodeChange ?? 'warn')
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+    throw new InvalidOptionsError(`maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`)
+  }
+  if (!Number.isInteger(blobThresholdBytes) || blobThresholdBytes < 1024) {
+    throw new InvalidOptionsError('blobThresholdBytes must be an integer of at least 1024')
+  }
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new InvalidOptionsError('codec must have encode(value) and decode(text)')
+  }
+  return {
+    maxConcurrency,
+    codec,
+    blobThresholdBytes,
+    leaseTtlMs,
+    heartbeatMs,
+    maxRunningWorkflows,
+    onCodeChange,
+  }
+}

@@ -1,0 +1,122 @@
+// An in-process storage with the full contract, conditional writes included: for tests, for
+// `memory://`, and as the reference a plugin author can read next to the contract.
+
+import { constants } from 'node:buffer'
+import { ConditionFailedError } from '../errors.js'
+import {
+  compareKeys,
+  type ListOptions,
+  type ListPage,
+  type PutCondition,
+  type Storage,
+  type StoredValue,
+  validateKey,
+  validatePrefix,
+} from './storage.js'
+
+const MAX_STRING_LENGTH = constants.MAX_STRING_LENGTH
+
+/**
+ * A stored value. Bytes are kept as a Latin-1 string (one character per byte, the exact bytes):
+ * a string lives on the JS heap, where an `Uint8Array` would also cost an `ArrayBuffer`, its
+ * backing store and their bookkeeping, twice the memory for the small records a workflow writes.
+ * Values too long for a string stay bytes.
+ */
+interface Entry {
+  bytes: string | Uint8Array
+  version: string
+}
+
+function keep(data: Uint8Array): string | Uint8Array {
+  // A copy either way: a caller mutating its bytes later must not change what is stored.
+  return data.byteLength <= MAX_STRING_LENGTH
+    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+    : data.slice()
+}
+
+function bytesOf(bytes: string | Uint8Array): Uint8Array {
+  if (typeof bytes !== 'string') return bytes.slice()
+  // Its own buffer, not a view into Buffer's shared pool: the caller may keep and change it.
+  const out = new Uint8Array(bytes.length)
+  Buffer.from(out.buffer, 0, out.byteLength).write(bytes, 'latin1')
+  return out
+}
+
+/** Keeps every value in memory. Nothing survives the process. */
+export class MemoryStorage implements Storage {
+  readonly #values = new Map<string, Entry>()
+  #sortedKeys: string[] | undefined
+  #counter = 0
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    validateKey(key)
+    const entry = this.#values.get(key)
+    // Hand out a copy: a caller mutating the bytes must not change what is stored.
+    return entry && { data: bytesOf(entry.bytes), version: entry.version }
+  }
+
+  async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
+    validateKey(key)
+    if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
+    const current = this.#values.get(key)
+    if (condition && 'ifAbsent' in condition && current) throw new ConditionFailedError(key)
+    if (condition && 'ifVersion' in condition && current?.version !== condition.ifVersion) {
+      throw new ConditionFailedError(key)
+    }
+    const version = String(++this.#counter)
+    if (current === undefined) {
+      this.#sortedKeys = undefined
+      this.#values.set(key, { bytes: keep(data), version })
+    } else {
+      current.bytes = keep(data)
+      current.version = version
+    }
+    return { version }
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key)
+    if (this.#values.delete(key)) this.#sortedKeys = undefined
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    for (const key of keys) await this.delete(key)
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    validatePrefix(prefix)
+    this.#sortedKeys ??= [...this.#values.keys()].sort(compareKeys)
+    const keys = this.#sortedKeys
+    const start = lowerBound(
+      keys,
+      options.after !== undefined && compareKeys(options.after, prefix) >= 0 ? options.after : prefix,
+    )
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const page: string[] = []
+    let i = start
+    for (; i < keys.length && page.length < limit; i++) {
+      const key = keys[i] as string
+      if (!key.startsWith(prefix)) break
+      if (options.after !== undefined && compareKeys(key, options.after) <= 0) continue
+      page.push(key)
+    }
+    const more = i < keys.length && (keys[i] as string).startsWith(prefix)
+    return more && page.length > 0 ? { keys: page, next: page[page.length - 1] as string } : { keys: page }
+  }
+
+  /** Number of keys stored (for tests and benchmarks). */
+  get size(): number {
+    return this.#values.size
+  }
+}
+
+function lowerBound(sorted: string[], target: string): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareKeys(sorted[mid] as string, target) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
