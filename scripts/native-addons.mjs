@@ -75,8 +75,14 @@ function build({ addon, dir, bin, target, log }) {
   try {
     for (const s of addon.sources) cpSync(join(dir, s), join(work, s), { recursive: true })
     log(`compiling ${addon.pkg} for this Node (about 2 minutes, once; cached in ${dirname(target)})`)
+    // node-gyp lets npm_config_* from the environment override its arguments, and `pnpm test`
+    // passes npm_config_nodedir (the installed Node's headers): drop them all.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_config_')),
+    )
     const result = spawnSync(bin, [gyp, 'rebuild', '--release', `--nodedir=${headers}`], {
       cwd: work,
+      env,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     })
