@@ -215,10 +215,16 @@ describe('the wf command in a project', { timeout: 60_000 }, () => {
     await writeFile(ts, `export * from ${JSON.stringify(pathToFileURL(steps).href)}\n`)
     const store = join(project, 'store')
     const missing = await wf(['--storage', store, 'show', 'w-ok', '--import', './steps.ts'], {}, project)
-    expect(missing.code).toBe(1)
-    expect(missing.stderr).toMatch(
-      /could not import \.\/steps\.ts: Node .* cannot load TypeScript by itself.*npm i -D tsx.*NODE_OPTIONS='--import tsx'/,
-    )
+    // Node 22.18+ and 24 strip types themselves (process.features.typescript): no loader needed.
+    if ((process.features as { typescript?: string | false }).typescript) {
+      expect(missing.code).toBe(0)
+      expect(missing.stderr).not.toMatch(/cannot load TypeScript/)
+    } else {
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toMatch(
+        /could not import \.\/steps\.ts: Node .* cannot load TypeScript by itself.*npm i -D tsx.*NODE_OPTIONS='--import tsx'/,
+      )
+    }
     // A stand-in for tsx (not installable offline here): its esm/api registers a loader for .ts files.
     const tsx = join(project, 'node_modules/tsx')
     await mkdir(join(tsx, 'esm'), { recursive: true })
