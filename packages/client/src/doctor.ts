@@ -10,8 +10,7 @@ import {
   type StoredStatus,
   type WorkflowStatus,
 } from '@wf/core'
-import { storeKeys, type WorkflowStore } from '@wf/core/internal'
-import { mapLimit } from './concurrency.js'
+import { mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
 import { readAndRepair } from './index-scan.js'
 import type { UnreadableWorkflow } from './types.js'
 import { unreadable } from './unreadable.js'

@@ -10,8 +10,7 @@ import {
   type StepRecord,
   type WorkflowRecord,
 } from '@wf/core'
-import { getRegisteredStep, type WorkflowStore } from '@wf/core/internal'
-import { mapLimit } from './concurrency.js'
+import { getRegisteredStep, mapLimit, type WorkflowStore } from '@wf/core/internal'
 import type { FailureInfo, StepStatus, StoredGraph, StoredStepOptions } from './types.js'
 
 /** One step of a workflow's graph, with what is stored about its run. */

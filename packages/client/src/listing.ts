@@ -12,7 +12,7 @@ import {
   type WorkflowStatus,
 } from '@wf/core'
 import type { WorkflowStore } from '@wf/core/internal'
-import { mapLimit } from './concurrency.js'
+import { mapLimit } from '@wf/core/internal'
 import { type IndexEntry, readAndRepair, scanIndex, statusesOfMarker } from './index-scan.js'
 import { parseStatusFilter } from './status-filter.js'
 import type {

@@ -16,6 +16,7 @@ import {
   validateKey,
   validatePrefix,
 } from '@wf/core'
+import { mapLimit } from '@wf/core/internal'
 import { currentBoot } from './boot.js'
 import { cleanFolder } from './cleanup.js'
 import { type FileSystem, nodeFileSystem, type SyncFileSystem } from './file-system.js'
@@ -26,7 +27,6 @@ import { FsyncWriter } from './fsync-writer.js'
 import { JournaledWriter } from './journal/journaled-writer.js'
 import { listKeys } from './list.js'
 import { KeyLocks } from './lock.js'
-import { mapLimit } from './map-limit.js'
 import { decodeRecord, encodeHeader } from './record.js'
 import { tempPath, ValueFiles } from './value-files.js'
 import type { Writer } from './writer.js'

@@ -13,6 +13,7 @@ import {
   WorkflowNotFoundError,
   type WorkflowStatus,
 } from '@wf/core'
+import { mapLimit } from '@wf/core/internal'
 import { API_ERROR_CODES, ApiError } from './errors.js'
 import { type GraphJson, graphJson, type ValueText, valueText } from './views.js'
 
@@ -96,19 +97,6 @@ function cursorOf(query: URLSearchParams): string | undefined {
   if (Buffer.from(id, 'utf8').toString('base64url') !== raw)
     throw new ApiError(400, API_ERROR_CODES.badRequest, 'cursor is not one returned by GET /api/workflows')
   return id
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }
 
 /** `createdAfter` / `createdBefore`: milliseconds since the epoch, or a date `Date.parse` reads. */
