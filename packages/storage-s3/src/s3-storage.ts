@@ -1,6 +1,8 @@
 // `S3Storage`: the wf storage contract over one S3 bucket and prefix. Conditional writes map to
 // `If-None-Match: *` / `If-Match: <etag>` on single PUTs; every write carries a random token so an
 // ambiguous outcome (5xx, 409, timeout, a 412 after a retry) is settled by reading it back.
+// Over 400 lines: the five contract calls share one retry loop and its settling of ambiguous
+// outcomes; split them out when a second write path (multipart) arrives.
 
 import { Readable } from 'node:stream'
 import {

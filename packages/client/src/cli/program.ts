@@ -4,6 +4,8 @@
 // records could not be read: `list` and `resume-all` went on without them and name each on stderr
 // (a line per key; with --json, a line `{"errors":[{workflowId,key,code,message}]}` while stdout
 // keeps its usual shape), and `wf doctor` found problems it did not (or could not) fix.
+// Over 400 lines: one registration per command, in one place so their shared options read alike;
+// the longer commands already live in files of their own (show, worker, doctor, ui).
 //
 // The storage is `--storage`, else WF_STORAGE, else `storage` in wf.config.json (or the `wf` field
 // of package.json) found from the working directory up, else the default folder; unless it came
