@@ -70,15 +70,25 @@ const s3: Backend = {
       storage,
       cleanup: async () => {
         await storage.close?.()
-        for (;;) {
-          const page = (await client.send(command('ListObjectsV2Command', { Bucket: bucket }))) as {
-            Contents?: { Key: string }[]
+        // A run still going when the tests end (a step released at teardown) may write once more
+        // after the bucket was emptied: empty it again, a few times, before giving up.
+        for (let attempt = 1; ; attempt++) {
+          for (;;) {
+            const page = (await client.send(command('ListObjectsV2Command', { Bucket: bucket }))) as {
+              Contents?: { Key: string }[]
+            }
+            const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key }))
+            if (keys.length === 0) break
+            await client.send(command('DeleteObjectsCommand', { Bucket: bucket, Delete: { Objects: keys } }))
           }
-          const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key }))
-          if (keys.length === 0) break
-          await client.send(command('DeleteObjectsCommand', { Bucket: bucket, Delete: { Objects: keys } }))
+          try {
+            await client.send(command('DeleteBucketCommand', { Bucket: bucket }))
+            break
+          } catch (error) {
+            if ((error as { name?: string }).name !== 'BucketNotEmpty' || attempt >= 5) throw error
+            await new Promise((resolve) => setTimeout(resolve, 300))
+          }
         }
-        await client.send(command('DeleteBucketCommand', { Bucket: bucket }))
         client.destroy()
       },
     }
