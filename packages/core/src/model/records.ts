@@ -12,6 +12,14 @@
 //   workflows/<id>/caught/<stepId>   the outcome of a catchExceptions step whose continuation failed
 //                                    ({ ok: false, error }), committed once beside its continuation record
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   workflows/<id>/events/<seq>      an event sent to the workflow, at the next free sequence number
+//                                    (12 digits, create-if-absent: senders serialize on it), so events
+//                                    are taken in the order they were accepted; an idempotent send's
+//                                    event holds only its key, whose record has the payload
+//   workflows/<id>/event-keys/<hash> an idempotent send (hash of name and key), created once: a second
+//                                    send with the key finds it and changes nothing
+//   workflows/<id>/taken/<seq>       which waiting step took event <seq>, written by the workflow's
+//                                    runner before that step commits the event as its output
 //   workflows/<id>/failures/<stepId> a step's failed attempts (the last five errors, the attempt count, the
 //                                    time span), written by the runner each time an attempt fails (never when
 //                                    none does: a run without failures writes nothing here), kept after the
@@ -85,8 +93,44 @@ export function isParked(record: WorkflowRecord): boolean {
 
 /** The record without what parking added: a workflow taken over, canceled or ended is not parked. */
 export function unparked(record: WorkflowRecord): WorkflowRecord {
-  const { parkedUntil: _until, parkedSteps: _steps, ...rest } = record
+  const { parkedUntil: _until, parkedSteps: _steps, parkedEvents: _events, ...rest } = record
   return rest
+}
+
+/** The incarnation events sent to this record's workflow belong to (see `WorkflowRecord.incarnation`). */
+export function incarnationOf(record: WorkflowRecord): string {
+  return record.incarnation ?? `created-${record.createdAt}`
+}
+
+/** An event sent to a workflow (`workflows/<id>/events/<seq>`). */
+export interface EventRecord {
+  v: 1
+  name: string
+  /** The payload (codec text, inline or a blob); absent when `key` holds it. */
+  payload?: StoredOutput
+  /** An idempotent send: the hash its key record is stored under (which holds the payload). */
+  key?: string
+  sentAt: number
+  incarnation: string
+}
+
+/** An idempotent send (`workflows/<id>/event-keys/<hash>`): the event, once, whoever sends it again. */
+export interface EventKeyRecord {
+  v: 1
+  name: string
+  idempotencyKey: string
+  payload: StoredOutput
+  sentAt: number
+  incarnation: string
+  /** The sequence number of the event that carries it, once known. */
+  seq?: number
+}
+
+/** Which step took an event (`workflows/<id>/taken/<seq>`). */
+export interface TakenRecord {
+  v: 1
+  stepId: string
+  takenAt: number
 }
 
 /** An error as recorded in a FAILED workflow. */
@@ -171,6 +215,14 @@ export interface WorkflowRecord {
   parkedUntil?: number
   /** The ids of the timer steps a parked workflow waits on. */
   parkedSteps?: string[]
+  /** The names of the events a parked workflow waits for (its steps waiting in `waitForEvent`). */
+  parkedEvents?: string[]
+  /**
+   * Which life of the workflow id this is: random, new at each submission. Events carry the
+   * incarnation they were sent to, so an event a late sender writes after `delete(id)` is never
+   * taken by a new workflow under the same id. Records of earlier versions have none (`incarnationOf`).
+   */
+  incarnation?: string
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
@@ -268,6 +320,13 @@ export const storeKeys = {
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
   failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
   failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
+  eventsPrefix: (workflowId: string): string => `workflows/${workflowId}/events/`,
+  event: (workflowId: string, seq: number): string =>
+    `workflows/${workflowId}/events/${String(seq).padStart(12, '0')}`,
+  eventKey: (workflowId: string, hash: string): string => `workflows/${workflowId}/event-keys/${hash}`,
+  takenPrefix: (workflowId: string): string => `workflows/${workflowId}/taken/`,
+  taken: (workflowId: string, seq: number): string =>
+    `workflows/${workflowId}/taken/${String(seq).padStart(12, '0')}`,
   caughtPrefix: (workflowId: string): string => `workflows/${workflowId}/caught/`,
   caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
