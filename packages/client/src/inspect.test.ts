@@ -2,6 +2,7 @@
 // runs, typed errors for each status, step results through continuations, and complete deletes.
 
 import {
+  CorruptRecordError,
   currentStep,
   InvalidOptionsError,
   Runtime,
@@ -172,6 +173,30 @@ describe.each(backends)('on $name storage', (backend) => {
       await expect(client.getOutput('s3', { stepId: 'in-sum' })).rejects.toBeInstanceOf(StepNotCommittedError)
       await expect(client.getOutput('s3', { stepId: 'no-such' })).rejects.toBeInstanceOf(StepNotFoundError)
       await expect(client.getOutput('s3', { stepId: '' })).rejects.toBeInstanceOf(InvalidOptionsError)
+    })
+
+    it('rejects with CorruptRecordError at the key of a record that lacks its output or sub-graph', async () => {
+      await client.runtime.run(sum(num(2), pair(10)), { workflowId: 'c1' })
+      /** Rewrites the JSON record at `key` without `field`. */
+      const strip = async (key: string, field: string) => {
+        const found = await storage.get(key)
+        const record = JSON.parse(new TextDecoder().decode(found?.data))
+        delete record[field]
+        await storage.put(key, new TextEncoder().encode(JSON.stringify(record)))
+      }
+      await strip(storeKeys.workflow('c1'), 'output')
+      await strip(storeKeys.step('c1', 'in-num'), 'output')
+      await strip(storeKeys.step('c1', 'in-pair'), 'graph')
+      const cases: [Promise<unknown>, string][] = [
+        [client.getOutput('c1'), storeKeys.workflow('c1')],
+        [client.getOutput('c1', { stepId: 'in-num' }), storeKeys.step('c1', 'in-num')],
+        [client.getOutput('c1', { stepId: 'in-pair' }), storeKeys.step('c1', 'in-pair')],
+      ]
+      for (const [output, key] of cases) {
+        const error = await output.catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(CorruptRecordError)
+        expect(error).toMatchObject({ code: 'WF_CORRUPT_RECORD', key })
+      }
     })
   })
 
