@@ -5,7 +5,16 @@
 export { STORED_STATUSES, storeKeys } from './model/records.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
-export { committedStepOutput, committedWorkflowOutput, continuationRoot } from './store/check.js'
+export {
+  committedStepOutput,
+  committedWorkflowOutput,
+  continuationRoot,
+  type StoreSurvey,
+  type SurveyedBatch,
+  surveyedKeys,
+  surveyStore,
+  workflowIdOfKey,
+} from './store/check.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'
