@@ -226,7 +226,7 @@ export class WorkflowClient {
     const runtime = this.runtime
     const store = await runtime.store()
     const { record } = await store.requireWorkflow(workflowId)
-    if (options.stepId !== undefined) return stepMetadata(store, record, options.stepId)
+    if (options.stepId !== undefined) return stepMetadata(runtime, store, record, options.stepId)
     return workflowMetadata(runtime, record)
   }
 
@@ -237,7 +237,7 @@ export class WorkflowClient {
   async getGraph(workflowId: string): Promise<WorkflowGraph> {
     validateWorkflowId(workflowId)
     const store = await this.runtime.store()
-    return loadGraph(store, (await store.requireWorkflow(workflowId)).record)
+    return loadGraph(this.runtime, store, (await store.requireWorkflow(workflowId)).record)
   }
 
   /**

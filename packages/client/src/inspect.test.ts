@@ -14,7 +14,7 @@ import {
   WorkflowNotFoundError,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   StepNotCommittedError,
   StepNotFoundError,
@@ -50,6 +50,20 @@ const retried = step(
   },
   { backoff: { initialDelayMs: 1 } },
 )
+let failOnce = true
+/** Fails its first run; run again (a resume), it waits for `hold`. */
+const once = step(
+  'in-once',
+  async (n: number) => {
+    if (failOnce) {
+      failOnce = false
+      throw new Error('first run fails')
+    }
+    await hold.promise
+    return n
+  },
+  { maxRetries: 0 },
+)
 /** A continuation: the step returns a sub-graph, whose output becomes the step's output. */
 const pair = step('in-pair', (n: number) => sum(num(n), num(n + 1)))
 const guarded = step('in-guarded', (n: number) => num(n), { catchExceptions: true })
@@ -80,6 +94,7 @@ describe.each(backends)('on $name storage', (backend) => {
     client = new WorkflowClient({ storage: probe })
     hold = gate()
     flaky = 0
+    failOnce = true
   })
   afterEach(() => cleanup())
 
@@ -285,6 +300,39 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(await client.getMetadata('m3', { stepId: 'in-sum' })).toMatchObject({ status: 'PENDING' })
       await expect(client.getMetadata('m3', { stepId: 'zzz' })).rejects.toBeInstanceOf(StepNotFoundError)
       await expect(client.getMetadata('nope')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('gives FAILED to the failed step of a resume whose runner died before its first commit, and not while a resume runs it again', async () => {
+      const store = await client.runtime.store()
+      await expect(client.runtime.run(sum(num(1), once(2)), { workflowId: 'm-dead' })).rejects.toThrow()
+      // As a resume leaves it when its runner dies before committing anything: it reads FAILED.
+      const found = await store.requireWorkflow('m-dead')
+      const gone = { host: 'gone-host', pid: 1, runnerId: 'gone-runner' }
+      await store.updateWorkflow(found, {
+        ...found.record,
+        status: 'RUNNING',
+        resumedFrom: 'FAILED',
+        owner: gone,
+        lease: 'runner',
+      })
+      expect(await client.getStatus('m-dead')).toBe('FAILED')
+      expect((await client.getGraph('m-dead')).byId.get('in-once')).toMatchObject({
+        status: 'FAILED',
+        error: { message: 'first run fails' },
+      })
+
+      failOnce = true
+      await expect(client.runtime.run(sum(num(1), once(2)), { workflowId: 'm-live' })).rejects.toThrow()
+      const other = new Runtime(storage)
+      const resumed = other.resume('m-live')
+      await vi.waitFor(async () => expect(await client.getStatus('m-live')).toBe('RUNNING'))
+      // Its record keeps the failure until the first commit, but the step is being run again.
+      const running = (await client.getGraph('m-live')).byId.get('in-once')
+      expect(running?.status).toBe('PENDING')
+      expect(running?.error).toBeUndefined()
+      expect(await client.getMetadata('m-live', { stepId: 'in-once' })).toMatchObject({ status: 'PENDING' })
+      hold.open()
+      expect(await resumed).toBe(3)
     })
 
     it("gives each step's failed attempts: a failed step, one that succeeded on retry, one whose error was caught", async () => {

@@ -52,7 +52,7 @@ export async function stepOutput(
   const workflowId = record.workflowId
   const stepRecord = await store.readStep(workflowId, stepId, record)
   if (!stepRecord) {
-    const view = (await loadGraph(store, record)).byId.get(stepId)
+    const view = (await loadGraph(runtime, store, record)).byId.get(stepId)
     if (!view) throw new StepNotFoundError(workflowId, stepId)
     throw new StepNotCommittedError(
       workflowId,
@@ -74,7 +74,7 @@ export async function stepOutput(
     )
   }
   // The engine wraps a continuation's output when the continued step catches exceptions.
-  const view = (await loadGraph(store, record)).byId.get(stepId)
+  const view = (await loadGraph(runtime, store, record)).byId.get(stepId)
   return view?.options.catchExceptions ? { ok: true, value } : value
 }
 
@@ -142,12 +142,13 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
 
 /** `getMetadata(workflowId, { stepId })`. */
 export async function stepMetadata(
+  runtime: Runtime,
   store: WorkflowStore,
   record: WorkflowRecord,
   stepId: string,
 ): Promise<StepMetadata> {
   checkStepId(stepId)
-  const view: StepView | undefined = (await loadGraph(store, record)).byId.get(stepId)
+  const view: StepView | undefined = (await loadGraph(runtime, store, record)).byId.get(stepId)
   if (!view) throw new StepNotFoundError(record.workflowId, stepId)
   const meta: StepMetadata = {
     workflowId: record.workflowId,
