@@ -14,14 +14,14 @@ import {
   WorkflowNotFoundError,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   StepNotCommittedError,
   StepNotFoundError,
   WorkflowClient,
   WorkflowOutputUnavailableError,
 } from './index.js'
-import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
+import { backends, eachTestOn, gate, type Probe } from './test-support/harness.js'
 
 let hold = gate()
 let flaky = 0
@@ -84,19 +84,15 @@ describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
   let probe: Probe
   let client: WorkflowClient
-  let cleanup: () => Promise<void>
 
-  beforeEach(async () => {
-    const opened = await backend.open()
-    storage = opened.storage
-    cleanup = opened.cleanup
-    probe = probeStorage(storage)
-    client = new WorkflowClient({ storage: probe })
+  eachTestOn(backend, (bed) => {
+    ;({ storage, probe, client } = bed)
+  })
+  beforeEach(() => {
     hold = gate()
     flaky = 0
     failOnce = true
   })
-  afterEach(() => cleanup())
 
   describe('getOutput', () => {
     it('returns the output of a SUCCESSFUL workflow, typed by the caller', async () => {
