@@ -2,6 +2,7 @@
 // need (the store of records, the key layout, the step registry). No semver guarantees: any of it
 // may change in a minor or patch release, together with the @wf packages that use it.
 
+export { isJsonable } from './model/json.js'
 export { STORED_STATUSES, storeKeys } from './model/records.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
