@@ -132,6 +132,11 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  // Pending only while it can still run: a CANCELED record has acknowledged it.
+  if (record.cancelRequested && (status === 'RUNNING' || status === 'RESUMABLE')) {
+    const { at, by } = record.cancelRequested
+    meta.cancelRequested = { at, by: { ...by } }
+  }
   if (record.runtime) {
     // The steps' fingerprints at submission: in the inline graph, or in the record beside it.
     const steps = typeof record.graph === 'object' ? record.graph.fingerprints : record.runtime.steps
