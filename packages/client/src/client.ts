@@ -127,7 +127,7 @@ export class WorkflowClient {
    * a run in this client's runtime stops at once; a run driven by another process is asked to stop
    * and acknowledges within about one of its heartbeats, and `CancelNotAcknowledgedError` says
    * when a live runner did not within `leaseTtlMs + heartbeatMs`. Aborted steps see
-   * `currentStep().signal`; the run's `run()` rejects with `WorkflowCancelledError`. PENDING,
+   * `currentStep().signal`; the run's `run()` rejects with `WorkflowCanceledError`. PENDING,
    * FAILED and RESUMABLE workflows become CANCELED at once. Checkpoints stay until `delete`.
    */
   cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
@@ -207,7 +207,7 @@ export class WorkflowClient {
   /**
    * The workflow's output. Waits while it runs (in this process, or in another one by re-reading
    * its record every `pollIntervalMs`); rejects with `WorkflowExecutionError` for a FAILED workflow,
-   * `WorkflowCancelledError` for a CANCELED one, `WorkflowOutputUnavailableError` for a RESUMABLE one.
+   * `WorkflowCanceledError` for a CANCELED one, `WorkflowOutputUnavailableError` for a RESUMABLE one.
    * With `stepId`: that step's committed result (`StepNotCommittedError` if it has none yet).
    */
   getOutput<T = unknown>(workflowId: string, options: GetOutputOptions = {}): Promise<T> {
@@ -226,7 +226,7 @@ export class WorkflowClient {
     const runtime = this.runtime
     const store = await runtime.store()
     const { record } = await store.requireWorkflow(workflowId)
-    if (options.stepId !== undefined) return stepMetadata(store, record, options.stepId)
+    if (options.stepId !== undefined) return stepMetadata(runtime, store, record, options.stepId)
     return workflowMetadata(runtime, record)
   }
 
@@ -237,7 +237,7 @@ export class WorkflowClient {
   async getGraph(workflowId: string): Promise<WorkflowGraph> {
     validateWorkflowId(workflowId)
     const store = await this.runtime.store()
-    return loadGraph(store, (await store.requireWorkflow(workflowId)).record)
+    return loadGraph(this.runtime, store, (await store.requireWorkflow(workflowId)).record)
   }
 
   /**

@@ -148,6 +148,12 @@ export interface WorkflowMetadata {
   error?: FailureInfo
   /** The runner driving it (or that last drove it), for a RUNNING/RESUMABLE workflow. */
   runner?: { host: string; pid: number; runnerId: string }
+  /**
+   * A cancel not acknowledged yet, for a RUNNING/RESUMABLE workflow: `cancel()` in another runtime
+   * asked the runner driving it to stop (`at`, ms since the epoch, by the runner `by`); the runner
+   * writes CANCELED at its next heartbeat, and a runner taking it over cancels it first.
+   */
+  cancelRequested?: { at: number; by: { host: string; pid: number; runnerId: string } }
   /** What it was submitted with: Node, platform, application, lockfile hash, @wf/* versions. */
   runtime?: RuntimeInfo
   /**

@@ -2,9 +2,20 @@
 // need (the store of records, the key layout, the step registry). No semver guarantees: any of it
 // may change in a minor or patch release, together with the @wf packages that use it.
 
+export { isJsonable } from './model/json.js'
 export { STORED_STATUSES, storeKeys } from './model/records.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
+export {
+  committedStepOutput,
+  committedWorkflowOutput,
+  continuationRoot,
+  type StoreSurvey,
+  type SurveyedBatch,
+  surveyedKeys,
+  surveyStore,
+  workflowIdOfKey,
+} from './store/check.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'

@@ -6,7 +6,7 @@
 import type { AttemptFailure, StepFailures } from '@wf/core'
 import type { StepView, WorkflowGraph } from '../graph-view.js'
 import type { WorkflowMetadata } from '../types.js'
-import { duration, type Out, paint, status, table, time } from './format.js'
+import { duration, type Out, paint, shorten, status, table, time } from './format.js'
 
 interface StepJson {
   stepId: string
@@ -184,6 +184,15 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
       'waiting',
       `parked, sleeping until ${time(meta.waitingFor.until)} (${left > 0 ? `in ${duration(left)}` : 'due now'}; a worker wakes it): ${meta.waitingFor.steps.join(', ')}`,
     ])
+  }
+  if (meta.cancelRequested) {
+    const { at, by } = meta.cancelRequested
+    // RESUMABLE: no runner left to acknowledge; `wf cancel` writes CANCELED itself then.
+    const then =
+      meta.status === 'RUNNING'
+        ? 'waiting for the runner'
+        : `its runner is gone: \`wf cancel ${shorten(meta.workflowId)}\` cancels it`
+    head.push(['cancel', `requested at ${time(at)} by ${by.host}:${by.pid}, ${then}`])
   }
   const rt = meta.runtime
   if (rt) {
