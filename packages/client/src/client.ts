@@ -4,10 +4,13 @@
 
 import {
   CorruptRecordError,
+  type EventSummary,
   getRuntime,
   InvalidOptionsError,
   Runtime,
   type RuntimeOptions,
+  type SendEventOptions,
+  type SentEvent,
   type StorageSpec,
   validateWorkflowId,
   type WorkflowHandle,
@@ -16,6 +19,7 @@ import {
   type WorkflowStatus,
   WorkflowStillActiveError,
 } from '@wf/core'
+import { incarnationOf, listEvents } from '@wf/core/internal'
 import { type CheckStorageOptions, checkStore, type StorageReport } from './doctor.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
@@ -212,6 +216,33 @@ export class WorkflowClient {
    */
   getOutput<T = unknown>(workflowId: string, options: GetOutputOptions = {}): Promise<T> {
     return workflowOutput(this.runtime, workflowId, options) as Promise<T>
+  }
+
+  /**
+   * Sends event `name` with `payload` to workflow `workflowId`, where `waitForEvent(name)` takes it
+   * (see `Runtime.sendEvent`): buffered until a waiting step takes it, taken in the order sent,
+   * each once; a parked workflow is woken. `EventRefusedError` for a SUCCESSFUL or CANCELED
+   * workflow, `WorkflowNotFoundError` for an unknown id unless `start` creates it. Resending with
+   * the same `idempotencyKey` is safe (`duplicate: true`).
+   */
+  sendEvent(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ): Promise<SentEvent> {
+    return this.runtime.sendEvent(workflowId, name, payload, options)
+  }
+
+  /**
+   * The events sent to a workflow, in the order they were accepted, with the step that took each
+   * (none yet: it waits for a `waitForEvent` of its name).
+   */
+  async listEvents(workflowId: string): Promise<EventSummary[]> {
+    validateWorkflowId(workflowId)
+    const store = await this.runtime.store()
+    const { record } = await store.requireWorkflow(workflowId)
+    return listEvents(store, workflowId, incarnationOf(record))
   }
 
   /** The workflow's status, user metadata and timing; with `stepId`, that step's. */

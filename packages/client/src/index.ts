@@ -18,6 +18,7 @@ export {
   resume,
   resumeAll,
   resumeAsync,
+  sendEvent,
 } from './module-api.js'
 export type {
   DeleteOptions,

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   InvalidOptionsError,
+  MAX_WAKE_TIME,
   type Runtime,
   type StepRecord,
   validateWorkflowId,
@@ -133,7 +134,10 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
   if (status === 'PENDING' && typeof record.parkedUntil === 'number') {
-    meta.waitingFor = { until: record.parkedUntil, steps: [...(record.parkedSteps ?? [])] }
+    const waiting: NonNullable<WorkflowMetadata['waitingFor']> = { steps: [...(record.parkedSteps ?? [])] }
+    if (record.parkedUntil < MAX_WAKE_TIME) waiting.until = record.parkedUntil
+    if (record.parkedEvents?.length) waiting.events = [...record.parkedEvents]
+    meta.waitingFor = waiting
   }
   // Pending only while it can still run: a CANCELED record has acknowledged it.
   if (record.cancelRequested && (status === 'RUNNING' || status === 'RESUMABLE')) {

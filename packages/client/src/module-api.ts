@@ -1,7 +1,7 @@
 // The management API as module functions bound to the process-wide runtime (`init()` sets it),
 // Ray's style: `import { getStatus, listAll } from '@wf/client'`.
 
-import type { WorkflowHandle, WorkflowStatus } from '@wf/core'
+import type { SendEventOptions, SentEvent, WorkflowHandle, WorkflowStatus } from '@wf/core'
 import { WorkflowClient } from './client.js'
 import type { CheckStorageOptions, StorageReport } from './doctor.js'
 import type {
@@ -53,6 +53,16 @@ export function listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowP
 /** See `WorkflowClient.resumeAll`. */
 export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflows<T>> {
   return processClient.resumeAll<T>(options)
+}
+
+/** See `WorkflowClient.sendEvent`. */
+export function sendEvent(
+  workflowId: string,
+  name: string,
+  payload: unknown,
+  options?: SendEventOptions,
+): Promise<SentEvent> {
+  return processClient.sendEvent(workflowId, name, payload, options)
 }
 
 /** See `WorkflowClient.getOutput`. */

@@ -17,8 +17,10 @@ export type StatusFilter = WorkflowStatus | Iterable<WorkflowStatus>
 export interface WorkflowListEntry {
   workflowId: string
   status: WorkflowStatus
-  /** A parked workflow (PENDING, sleeping, held by no runner): until when it waits (ms since the epoch). */
+  /** A parked workflow (PENDING, held by no runner): until when it waits (ms since the epoch), if a time ends it. */
   waitingUntil?: number
+  /** A parked workflow: the events it waits for. */
+  waitingForEvents?: string[]
 }
 
 /**
@@ -157,11 +159,11 @@ export interface WorkflowMetadata {
   /** What it was submitted with: Node, platform, application, lockfile hash, @wf/* versions. */
   runtime?: RuntimeInfo
   /**
-   * For a parked workflow (PENDING, every step it can run sleeping, held by no runner): until when
-   * (ms since the epoch; a worker, or the process awaiting it, wakes it then) and the ids of the
-   * sleeping steps.
+   * For a parked workflow (PENDING, every step it can run sleeping or waiting for an event, held by
+   * no runner): until when (ms since the epoch; a worker, or the process awaiting it, wakes it then;
+   * absent when only an event can), the events it waits for, and the ids of the waiting steps.
    */
-  waitingFor?: { until: number; steps: string[] }
+  waitingFor?: { until?: number; events?: string[]; steps: string[] }
 }
 
 /**

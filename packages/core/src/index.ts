@@ -37,10 +37,13 @@ export {
   currentRuntimeInfo,
 } from './runtime/runtime-info.js'
 export type { RuntimeOptions } from './runtime/runtime-options.js'
+export type { SendEventOptions, SentEvent } from './runtime/send-event.js'
 export type { Worker, WorkerOptions } from './runtime/worker.js'
 export { createWorker } from './runtime/worker.js'
 export type { StepContext } from './step/context.js'
 export { currentStep } from './step/context.js'
+export type { EventResult, WaitForEventOptions } from './step/events.js'
+export { waitForEvent } from './step/events.js'
 export { fingerprintStep } from './step/fingerprint.js'
 export type { RunOptions, WorkflowHandle } from './step/runner.js'
 export { MAX_WAKE_TIME, sleep, sleepUntil } from './step/sleep.js'
@@ -67,6 +70,7 @@ export {
   validateKey,
   validatePrefix,
 } from './storage/storage.js'
+export type { EventSummary } from './store/events.js'
 export type { Duration } from './util/duration.js'
 export { parseDuration } from './util/duration.js'
 

@@ -3,7 +3,7 @@
 // may change in a minor or patch release, together with the @wf packages that use it.
 
 export { isJsonable } from './model/json.js'
-export { STORED_STATUSES, storeKeys } from './model/records.js'
+export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
 export {
@@ -16,6 +16,7 @@ export {
   surveyStore,
   workflowIdOfKey,
 } from './store/check.js'
+export { type EventSummary, listEvents } from './store/events.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'

@@ -12,6 +12,7 @@
 // from the flag, the first line on stderr says which (not with --json). The same file's
 // `import` stands in for `--import` when none is given.
 
+import { readFile } from 'node:fs/promises'
 import {
   type CancelOutcome,
   InvalidOptionsError,
@@ -23,7 +24,7 @@ import {
 import { Command, CommanderError, Option } from 'commander'
 import { WorkflowClient } from '../client.js'
 import { parseStatusFilter } from '../status-filter.js'
-import type { UnreadableWorkflow, WorkflowSummary } from '../types.js'
+import type { UnreadableWorkflow, WorkflowListEntry, WorkflowSummary } from '../types.js'
 import { chooseStorage, describeStorage, findConfig, type ProjectConfig } from './config.js'
 import { doctorText, problemsLeft } from './doctor.js'
 import {
@@ -177,9 +178,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const width = idWidth(10 + 2)
       const rows = list.map((w) => [
         fitWidth(w.workflowId, width),
-        w.waitingUntil === undefined
-          ? status(out, w.status)
-          : `${status(out, w.status)} (sleeping until ${time(w.waitingUntil)})`,
+        `${status(out, w.status)}${waitingText(w)}`,
       ])
       out.stdout(list.length ? table(['WORKFLOW ID', 'STATUS'], rows, out) : 'no workflows')
     })
@@ -209,7 +208,12 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const { client, out } = context(command)
       const meta = await client.getMetadata(id)
       const graph = await client.getGraph(id)
-      out.stdout(out.json ? JSON.stringify(showJson(meta, graph), null, 2) : showText(meta, graph, out))
+      const events = await client.listEvents(id)
+      out.stdout(
+        out.json
+          ? JSON.stringify(showJson(meta, graph, events), null, 2)
+          : showText(meta, graph, out, events),
+      )
     })
 
   program
@@ -244,6 +248,50 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       if (out.json) return out.stdout(JSON.stringify(done))
       out.stdout(cancelText(done))
     })
+
+  program
+    .command('send')
+    .description(
+      'send an event to a workflow, where waitForEvent(NAME) takes it (kept until a step takes it; wakes a parked workflow)',
+    )
+    .argument('<id>', 'workflow id')
+    .argument('<name>', 'event name')
+    .addOption(new Option('--data <json>', 'the payload, as JSON (default: null)').conflicts('dataFile'))
+    .option('--data-file <file>', 'read the JSON payload from a file')
+    .option('--key <key>', 'idempotency key: sends with the same key are one event (safe to retry)')
+    .action(
+      async (
+        id: string,
+        name: string,
+        options: { data?: string; dataFile?: string; key?: string },
+        command: Command,
+      ) => {
+        const { client, out } = context(command)
+        const text = options.dataFile !== undefined ? await readFile(options.dataFile, 'utf8') : options.data
+        let payload: unknown = null
+        if (text !== undefined) {
+          try {
+            payload = JSON.parse(text)
+          } catch (error) {
+            throw new InvalidOptionsError(
+              `${options.dataFile !== undefined ? `--data-file ${options.dataFile}` : '--data'} is not JSON: ${(error as Error).message}`,
+            )
+          }
+        }
+        const sent = await client.sendEvent(
+          id,
+          name,
+          payload,
+          options.key === undefined ? {} : { idempotencyKey: options.key },
+        )
+        if (out.json) return out.stdout(JSON.stringify(sent))
+        out.stdout(
+          sent.duplicate
+            ? `event ${name} was sent before with this key (#${sent.seq}): nothing new sent`
+            : `sent event ${name} to ${shorten(id)} (#${sent.seq})`,
+        )
+      },
+    )
 
   program
     .command('resume')
@@ -405,6 +453,15 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
 }
 
 /** What `wf cancel` did and what it waited for, in one line. */
+/** What a parked workflow waits for, after its status in `wf list` ('' for any other). */
+function waitingText(entry: WorkflowListEntry): string {
+  const what = [
+    entry.waitingForEvents?.length ? `waiting for ${entry.waitingForEvents.join(', ')}` : '',
+    entry.waitingUntil === undefined ? '' : `sleeping until ${time(entry.waitingUntil)}`,
+  ].filter(Boolean)
+  return what.length === 0 ? '' : ` (${what.join(' or ')})`
+}
+
 function cancelText(done: CancelOutcome): string {
   const { workflowId, status, owner, elapsedMs } = done
   if (status === 'SUCCESSFUL') return `${workflowId} is SUCCESSFUL: it had finished, nothing to cancel`
