@@ -23,7 +23,6 @@ import { validateWorkflowId } from '../model/ids.js'
 import {
   isParked,
   type RunnerInfo,
-  storeKeys,
   type Versioned,
   type WorkflowRecord,
   type WorkflowStatus,
