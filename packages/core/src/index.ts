@@ -16,6 +16,8 @@ export type {
   RootStepRun,
   RunnerInfo,
   RuntimeInfo,
+  ScheduleRecord,
+  SkippedTick,
   StepFailures,
   StepRecord,
   StoredOutput,
@@ -25,6 +27,7 @@ export type {
   WorkflowStatus,
 } from './model/records.js'
 export { MAX_RECORDED_FAILURES, WORKFLOW_STATUSES } from './model/records.js'
+export type { ScheduleSpec, StoredScheduleSpec } from './model/schedule-spec.js'
 export type { BackoffOptions, IsolateResourceLimits } from './model/step-options.js'
 export type { CancelOutcome } from './runtime/cancel.js'
 export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
@@ -37,6 +40,8 @@ export {
   currentRuntimeInfo,
 } from './runtime/runtime-info.js'
 export type { RuntimeOptions } from './runtime/runtime-options.js'
+export type { ScheduleEvent } from './runtime/schedule-firing.js'
+export { runIdOf } from './runtime/schedule-firing.js'
 export type { SendEventOptions, SentEvent } from './runtime/send-event.js'
 export type { Worker, WorkerOptions } from './runtime/worker.js'
 export { createWorker } from './runtime/worker.js'
@@ -46,6 +51,8 @@ export type { EventResult, WaitForEventOptions } from './step/events.js'
 export { waitForEvent } from './step/events.js'
 export { fingerprintStep } from './step/fingerprint.js'
 export type { RunOptions, WorkflowHandle } from './step/runner.js'
+export type { CatchUpPolicy, OverlapPolicy, ScheduleDefinition, ScheduleOptions } from './step/schedule.js'
+export { registeredSchedule, registeredSchedules, schedule, unschedule } from './step/schedule.js'
 export { MAX_WAKE_TIME, sleep, sleepUntil } from './step/sleep.js'
 export type {
   Arg,

@@ -35,6 +35,8 @@
 //                                    `startBatch`). The runner deletes it when the last of them ends; a
 //                                    worker, once each ended or left it; a workflow deleted or taken over
 //                                    leaves it. Earlier versions wrote a RUNNING marker each.
+//   schedules/<scheduleId>           a schedule's record: its spec, paused, the last tick handled, the
+//                                    run it fired, skipped ticks; changed by compare-and-swap only
 //   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
 //                                    conditionally: only that runner writes it) before any workflow record
 //                                    names the runner as owner, renewed by its heartbeat (once half of it,
@@ -45,6 +47,7 @@
 
 import { CorruptRecordError } from '../errors.js'
 import type { Json } from './json.js'
+import type { StoredScheduleSpec } from './schedule-spec.js'
 import type { StoredGraph } from './stored-graph.js'
 
 /** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
@@ -125,6 +128,48 @@ export interface EventKeyRecord {
   /** The sequence number of the event that carries it, once known. */
   seq?: number
 }
+
+/** A tick a schedule did not run, and why (`ScheduleRecord.skipped`). */
+export interface SkippedTick {
+  /** The tick (ms since the epoch); with `count`, the first of a run of skipped ticks. */
+  tick: number
+  /** The last tick of the run, when `count` > 1. */
+  until?: number
+  count?: number
+  /** `overlap`: the previous run was still going; `missed`: too late to catch up; `paused`. */
+  reason: 'overlap' | 'missed' | 'paused'
+  at: number
+}
+
+/** A schedule's record (`schedules/<id>`): written by the workers that fire it and by management calls. */
+export interface ScheduleRecord {
+  v: 1
+  scheduleId: string
+  spec: StoredScheduleSpec
+  specHash: string
+  overlap: string
+  catchUp: string
+  createdAt: number
+  updatedAt: number
+  paused: boolean
+  /** The last tick handled (fired or skipped), ms since the epoch: ticks after it are due. */
+  lastTick: number
+  /** The id of the last run fired. */
+  lastRun?: string
+  /** Runs fired whose workflows may not be created yet (the firing worker died in between): whoever reads the record creates them. */
+  creating?: Array<{ runId: string; tick: number }>
+  /** Overlap `'buffer-one'`: a tick that runs once the previous run ends. */
+  buffered?: number
+  /** The next tick after `lastTick`, for listings. */
+  nextTick?: number
+  /** The last skipped ticks, oldest first (at most `MAX_SKIPPED`). */
+  skipped: SkippedTick[]
+  /** Who declared the spec stored here, and when (a newer declaration replaces it). */
+  declaredBy?: { runner: RunnerInfo; at: number }
+}
+
+/** How many skipped ticks a schedule record keeps. */
+export const MAX_SKIPPED = 20
 
 /** Which step took an event (`workflows/<id>/taken/<seq>`). */
 export interface TakenRecord {
@@ -330,6 +375,8 @@ export const storeKeys = {
   caughtPrefix: (workflowId: string): string => `workflows/${workflowId}/caught/`,
   caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
+  schedule: (scheduleId: string): string => `schedules/${scheduleId}`,
+  schedulesPrefix: 'schedules/',
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,
   startBatchesPrefix: 'starts/',
