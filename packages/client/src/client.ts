@@ -24,6 +24,15 @@ import { type CheckStorageOptions, checkStore, type StorageReport } from './doct
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
+import {
+  backfillSchedule,
+  deleteSchedule,
+  getSchedule,
+  listSchedules,
+  pauseSchedule,
+  type ScheduleInfo,
+  triggerSchedule,
+} from './schedules.js'
 import type {
   DeleteOptions,
   GetOutputOptions,
@@ -243,6 +252,52 @@ export class WorkflowClient {
     const store = await this.runtime.store()
     const { record } = await store.requireWorkflow(workflowId)
     return listEvents(store, workflowId, incarnationOf(record))
+  }
+
+  /** Every stored schedule: spec (and in words), paused, last and next tick, skipped ticks. */
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.runtime)
+  }
+
+  /** One schedule, with its next `upcoming` fire times (default 5). `ScheduleNotFoundError` when none is stored. */
+  getSchedule(scheduleId: string, options: { upcoming?: number } = {}): Promise<ScheduleInfo> {
+    return getSchedule(this.runtime, scheduleId, options.upcoming ?? 5)
+  }
+
+  /** Pauses a schedule: no worker fires its ticks (they are recorded skipped) until `resumeSchedule`. */
+  pauseSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    return pauseSchedule(this.runtime, scheduleId, true)
+  }
+
+  /** Resumes a paused schedule from now: the ticks of the pause are not caught up. */
+  resumeSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    return pauseSchedule(this.runtime, scheduleId, false)
+  }
+
+  /**
+   * Runs a schedule now, by hand: the workflow `<id>@manual-<now ISO>`, PENDING for a worker.
+   * Needs the schedule declared in this process (`ScheduleNotDeclaredError`). Resolves to its id.
+   */
+  triggerSchedule(scheduleId: string): Promise<string> {
+    return triggerSchedule(this.runtime, scheduleId)
+  }
+
+  /**
+   * One run per tick in `[from, to]`, PENDING for workers, each with its tick's id
+   * (`<id>@<tick ISO>`): a tick that ran or was backfilled already is not run again (`existing`).
+   * Needs the schedule declared in this process. At most 1,000 ticks per call.
+   */
+  backfillSchedule(
+    scheduleId: string,
+    from: Date | number,
+    to: Date | number,
+  ): Promise<{ created: string[]; existing: string[] }> {
+    return backfillSchedule(this.runtime, scheduleId, Number(from), Number(to))
+  }
+
+  /** Deletes a schedule's record (a schedule no longer in the code). A worker that still declares it creates it again. */
+  deleteSchedule(scheduleId: string): Promise<void> {
+    return deleteSchedule(this.runtime, scheduleId)
   }
 
   /** The workflow's status, user metadata and timing; with `stepId`, that step's. */

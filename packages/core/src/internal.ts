@@ -4,6 +4,17 @@
 
 export { isJsonable } from './model/json.js'
 export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
+export {
+  backfillRuns,
+  deleteScheduleRecord,
+  listScheduleRecords,
+  MAX_BACKFILL,
+  readScheduleRecord,
+  type SubmitRun,
+  setSchedulePaused,
+  triggerRun,
+  upcomingTicks,
+} from './runtime/schedule-admin.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
 export {

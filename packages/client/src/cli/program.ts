@@ -23,6 +23,7 @@ import {
 } from '@wf/core'
 import { Command, CommanderError, Option } from 'commander'
 import { WorkflowClient } from '../client.js'
+import type { ScheduleInfo } from '../schedules.js'
 import { parseStatusFilter } from '../status-filter.js'
 import type { UnreadableWorkflow, WorkflowListEntry, WorkflowSummary } from '../types.js'
 import { chooseStorage, describeStorage, findConfig, type ProjectConfig } from './config.js'
@@ -249,6 +250,123 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       out.stdout(cancelText(done))
     })
 
+  const schedules = program
+    .command('schedules')
+    .description(
+      'list, show, pause, resume, trigger, backfill and delete schedules (declared with schedule())',
+    )
+  const scheduleRow = (s: ScheduleInfo, out: Out) => [
+    s.scheduleId,
+    s.paused ? paint(out, 'yellow', 'paused') : paint(out, 'green', 'active'),
+    s.description,
+    s.lastRun === undefined ? '-' : time(s.lastTick),
+    s.nextTick === undefined || s.paused ? '-' : time(s.nextTick),
+  ]
+  schedules
+    .command('list')
+    .description('every stored schedule: spec in words, paused or active, last and next tick')
+    .action(async (_options: object, command: Command) => {
+      const { client, out } = context(command)
+      const all = await client.listSchedules()
+      if (out.json) return out.stdout(JSON.stringify(all, null, 2))
+      out.stdout(
+        all.length
+          ? table(
+              ['SCHEDULE', 'STATE', 'WHEN', 'LAST RUN', 'NEXT'],
+              all.map((s) => scheduleRow(s, out)),
+              out,
+            )
+          : 'no schedules (a worker that imports a schedule() stores it at its first poll)',
+      )
+    })
+  schedules
+    .command('show')
+    .description('one schedule: spec, policies, the last run, skipped ticks and the next fire times')
+    .argument('<id>', 'schedule id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      const s = await client.getSchedule(id)
+      if (out.json) return out.stdout(JSON.stringify(s, null, 2))
+      const spec = s.spec.everyMs !== undefined ? `every ${s.spec.everyMs} ms` : `cron ${s.spec.cron}`
+      const lines: [string, string][] = [
+        ['schedule', s.scheduleId],
+        ['state', s.paused ? paint(out, 'yellow', 'paused') : paint(out, 'green', 'active')],
+        ['when', `${s.description} (${spec})`],
+        ['policies', `overlap ${s.overlap}, catch-up ${s.catchUp}`],
+        ['last run', s.lastRun === undefined ? '-' : `${s.lastRun}`],
+        ['buffered', s.buffered === undefined ? '-' : time(s.buffered)],
+        ['next', (s.upcoming ?? []).map((t) => time(t)).join(', ') || '-'],
+      ]
+      if (s.declaredBy) lines.push(['declared by', `${s.declaredBy.host} pid ${s.declaredBy.pid}`])
+      const width = Math.max(...lines.map(([k]) => k.length))
+      const text = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`)
+      if (s.skipped.length > 0) {
+        text.push('', 'skipped ticks:')
+        for (const k of s.skipped) {
+          const range =
+            k.count && k.until !== undefined
+              ? `${time(k.tick)} .. ${time(k.until)} (${k.count})`
+              : time(k.tick)
+          text.push(`  ${range}  ${k.reason}`)
+        }
+      }
+      out.stdout(text.join('\n'))
+    })
+  for (const [name, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    schedules
+      .command(name)
+      .description(
+        paused
+          ? 'stop firing a schedule (its ticks are recorded skipped)'
+          : 'fire a paused schedule again, from now on (no catch-up of the pause)',
+      )
+      .argument('<id>', 'schedule id')
+      .action(async (id: string, _options: object, command: Command) => {
+        const { client, out } = context(command)
+        const s = paused ? await client.pauseSchedule(id) : await client.resumeSchedule(id)
+        out.stdout(out.json ? JSON.stringify(s) : `${s.scheduleId} ${s.paused ? 'paused' : 'active'}`)
+      })
+  }
+  schedules
+    .command('trigger')
+    .description('run a schedule now, by hand (<id>@manual-<time>, PENDING for a worker)')
+    .argument('<id>', 'schedule id')
+    .option('--import <module>', 'the module that declares the schedule (repeatable)', collect, [])
+    .action(async (id: string, options: { import: string[] }, command: Command) => {
+      await importModules(importsOf(options.import))
+      const { client, out } = context(command)
+      const workflowId = await client.triggerSchedule(id)
+      out.stdout(out.json ? JSON.stringify({ workflowId }) : `submitted ${workflowId}`)
+    })
+  schedules
+    .command('backfill')
+    .description(
+      'one run per tick in a time range, PENDING for workers; ticks that ran already are not run again',
+    )
+    .argument('<id>', 'schedule id')
+    .requiredOption('--from <time>', 'first tick (ISO 8601 time or date)', parseTime)
+    .requiredOption('--to <time>', 'last tick (ISO 8601 time or date)', parseTime)
+    .option('--import <module>', 'the module that declares the schedule (repeatable)', collect, [])
+    .action(async (id: string, options: { from: number; to: number; import: string[] }, command: Command) => {
+      await importModules(importsOf(options.import))
+      const { client, out } = context(command)
+      const done = await client.backfillSchedule(id, options.from, options.to)
+      if (out.json) return out.stdout(JSON.stringify(done))
+      out.stdout(`${done.created.length} submitted, ${done.existing.length} already there`)
+    })
+  schedules
+    .command('delete')
+    .description("delete a schedule's record (a schedule removed from the code)")
+    .argument('<id>', 'schedule id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      await client.deleteSchedule(id)
+      out.stdout(out.json ? JSON.stringify({ deleted: id }) : `deleted schedule ${id}`)
+    })
+
   program
     .command('send')
     .description(
@@ -453,6 +571,16 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
 }
 
 /** What `wf cancel` did and what it waited for, in one line. */
+/** A time given on the command line, in ms since the epoch. */
+function parseTime(text: string): number {
+  const ms = Date.parse(text)
+  if (!Number.isFinite(ms))
+    throw new InvalidOptionsError(
+      `not a time: ${JSON.stringify(text)} (use ISO 8601, e.g. 2027-01-31T03:00Z)`,
+    )
+  return ms
+}
+
 /** What a parked workflow waits for, after its status in `wf list` ('' for any other). */
 function waitingText(entry: WorkflowListEntry): string {
   const what = [

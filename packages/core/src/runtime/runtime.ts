@@ -334,20 +334,26 @@ export class Runtime {
       {
         store,
         codec: this.codec,
-        // Created here, or by a racing sender (not created here).
-        submit: (node, id) =>
-          this.#submit(node, { workflowId: id, resumeExisting: false }, true).then(
-            () => true,
-            (error: unknown) => {
-              if (error instanceof WorkflowAlreadyExistsError) return false
-              throw error
-            },
-          ),
+        submit: (node, id) => this.submitIfAbsent(node, { workflowId: id }),
       },
       workflowId,
       name,
       payload,
       options,
+    )
+  }
+
+  /**
+   * @internal Stores the workflow PENDING for a worker, as `submit` does, unless a workflow with its
+   * id exists: resolves to whether this call created it (of racing calls, one does).
+   */
+  submitIfAbsent(node: StepNode, options: RunOptions & { workflowId: string }): Promise<boolean> {
+    return this.#submit(node, { ...options, resumeExisting: false }, true).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof WorkflowAlreadyExistsError) return false
+        throw error
+      },
     )
   }
 

@@ -1,0 +1,155 @@
+// Schedules as the management API shows them: their stored records (spec, paused, last and next
+// tick, skipped ticks), the spec in words (cronstrue), the next fire times, and runs started by
+// hand. The records and their keys are core's (`@wf/core/internal`).
+
+import {
+  type Runtime,
+  registeredSchedule,
+  type ScheduleRecord,
+  type SkippedTick,
+  type StoredScheduleSpec,
+} from '@wf/core'
+import {
+  backfillRuns,
+  deleteScheduleRecord,
+  listScheduleRecords,
+  readScheduleRecord,
+  setSchedulePaused,
+  triggerRun,
+  upcomingTicks,
+} from '@wf/core/internal'
+import cronstrue from 'cronstrue'
+import { ScheduleNotDeclaredError, ScheduleNotFoundError } from './errors.js'
+
+/** A schedule as `listSchedules` and `getSchedule` return it. */
+export interface ScheduleInfo {
+  scheduleId: string
+  spec: StoredScheduleSpec
+  /** The spec in words: `At 03:00, Europe/Berlin`, `Every 15 minutes`. */
+  description: string
+  paused: boolean
+  overlap: string
+  catchUp: string
+  /** The last tick handled (fired or skipped), ms since the epoch. */
+  lastTick: number
+  /** The id of the last run fired. */
+  lastRun?: string
+  /** The next tick. */
+  nextTick?: number
+  /** A tick waiting for the previous run to end (overlap `'buffer-one'`). */
+  buffered?: number
+  /** The last skipped ticks and why. */
+  skipped: SkippedTick[]
+  /** Whether this process declares it (`schedule()`): only then can it be triggered or backfilled here. */
+  declaredHere: boolean
+  /** The worker whose declaration the record holds, and when it started. */
+  declaredBy?: { host: string; pid: number; at: number }
+  /** With `getSchedule`: the next fire times. */
+  upcoming?: number[]
+}
+
+/** The spec in words. */
+export function describeSpec(spec: StoredScheduleSpec): string {
+  if (spec.everyMs !== undefined) return `Every ${everyText(spec.everyMs)}`
+  let words: string
+  try {
+    words = cronstrue.toString(spec.cron ?? '', { use24HourTimeFormat: true })
+  } catch {
+    words = spec.cron ?? ''
+  }
+  return `${words}, ${spec.timezone ?? 'UTC'}`
+}
+
+function everyText(ms: number): string {
+  const units: [number, string][] = [
+    [604_800_000, 'week'],
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1000, 'second'],
+  ]
+  for (const [size, name] of units) {
+    if (ms % size === 0) {
+      const n = ms / size
+      return n === 1 ? name : `${n} ${name}s`
+    }
+  }
+  return `${ms} ms`
+}
+
+function info(record: ScheduleRecord): ScheduleInfo {
+  const out: ScheduleInfo = {
+    scheduleId: record.scheduleId,
+    spec: record.spec,
+    description: describeSpec(record.spec),
+    paused: record.paused,
+    overlap: record.overlap,
+    catchUp: record.catchUp,
+    lastTick: record.lastTick,
+    skipped: record.skipped,
+    declaredHere: registeredSchedule(record.scheduleId) !== undefined,
+  }
+  if (record.lastRun !== undefined) out.lastRun = record.lastRun
+  if (record.nextTick !== undefined) out.nextTick = record.nextTick
+  if (record.buffered !== undefined) out.buffered = record.buffered
+  if (record.declaredBy) {
+    const { runner, at } = record.declaredBy
+    out.declaredBy = { host: runner.host, pid: runner.pid, at }
+  }
+  return out
+}
+
+export async function listSchedules(runtime: Runtime): Promise<ScheduleInfo[]> {
+  const store = await runtime.store()
+  return (await listScheduleRecords(store)).map((found) => info(found.record))
+}
+
+export async function getSchedule(runtime: Runtime, scheduleId: string, upcoming = 5): Promise<ScheduleInfo> {
+  const store = await runtime.store()
+  const found = await readScheduleRecord(store, scheduleId)
+  if (!found) throw new ScheduleNotFoundError(scheduleId)
+  const out = info(found.record)
+  out.upcoming = upcomingTicks(found.record, Math.max(found.record.lastTick, Date.now()), upcoming)
+  return out
+}
+
+export async function pauseSchedule(
+  runtime: Runtime,
+  scheduleId: string,
+  paused: boolean,
+): Promise<ScheduleInfo> {
+  const record = await setSchedulePaused(await runtime.store(), scheduleId, paused)
+  if (!record) throw new ScheduleNotFoundError(scheduleId)
+  return info(record)
+}
+
+export async function deleteSchedule(runtime: Runtime, scheduleId: string): Promise<void> {
+  if (!(await deleteScheduleRecord(await runtime.store(), scheduleId)))
+    throw new ScheduleNotFoundError(scheduleId)
+}
+
+function declared(scheduleId: string) {
+  const definition = registeredSchedule(scheduleId)
+  if (!definition) throw new ScheduleNotDeclaredError(scheduleId)
+  return definition
+}
+
+export function triggerSchedule(runtime: Runtime, scheduleId: string): Promise<string> {
+  return triggerRun(declared(scheduleId), (node, workflowId, metadata) =>
+    runtime.submitIfAbsent(node, { workflowId, metadata }),
+  )
+}
+
+export function backfillSchedule(
+  runtime: Runtime,
+  scheduleId: string,
+  from: number,
+  to: number,
+): Promise<{ created: string[]; existing: string[] }> {
+  return backfillRuns(
+    declared(scheduleId),
+    (node, workflowId, metadata) => runtime.submitIfAbsent(node, { workflowId, metadata }),
+    from,
+    to,
+  )
+}
