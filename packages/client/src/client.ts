@@ -21,6 +21,7 @@ import {
 } from '@wf/core'
 import { incarnationOf, listEvents } from '@wf/core/internal'
 import { type CheckStorageOptions, checkStore, type StorageReport } from './doctor.js'
+import { type ForkOptions, type ForkResult, forkWorkflow } from './fork.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
@@ -252,6 +253,18 @@ export class WorkflowClient {
     const store = await this.runtime.store()
     const { record } = await store.requireWorkflow(workflowId)
     return listEvents(store, workflowId, incarnationOf(record))
+  }
+
+  /**
+   * Starts a new workflow from the same graph that keeps every committed result not downstream of
+   * `fromStep` (copied, blobs too) and runs `fromStep` and what depends on it again, with the code
+   * loaded now: after a fix, rerun from the failed step. Without `fromStep`, from the first failed
+   * (or, CANCELED, unfinished) step. Runs it here as `resume` does (`detach`: PENDING for workers).
+   * `WorkflowStillActiveError` for a RUNNING or PENDING workflow, `StepNotFoundError`,
+   * `WorkflowAlreadyExistsError` for a taken `workflowId`.
+   */
+  fork<T = unknown>(workflowId: string, options: ForkOptions = {}): Promise<ForkResult<T>> {
+    return forkWorkflow<T>(this.runtime, workflowId, options)
   }
 
   /** Every stored schedule: spec (and in words), paused, last and next tick, skipped ticks. */

@@ -10,6 +10,7 @@ export {
   StepNotFoundError,
   WorkflowOutputUnavailableError,
 } from './errors.js'
+export type { ForkOptions, ForkResult } from './fork.js'
 export type { StepView, WorkflowGraph } from './graph-view.js'
 export {
   backfillSchedule,
@@ -18,6 +19,7 @@ export {
   deleteSchedule,
   deleteWorkflow,
   deleteWorkflow as delete,
+  fork,
   getMetadata,
   getOutput,
   getSchedule,

@@ -133,6 +133,7 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  if (record.forkedFrom) meta.forkedFrom = { ...record.forkedFrom }
   if (status === 'PENDING' && typeof record.parkedUntil === 'number') {
     const waiting: NonNullable<WorkflowMetadata['waitingFor']> = { steps: [...(record.parkedSteps ?? [])] }
     if (record.parkedUntil < MAX_WAKE_TIME) waiting.until = record.parkedUntil

@@ -4,6 +4,7 @@
 import type { SendEventOptions, SentEvent, WorkflowHandle, WorkflowStatus } from '@wf/core'
 import { WorkflowClient } from './client.js'
 import type { CheckStorageOptions, StorageReport } from './doctor.js'
+import type { ForkOptions, ForkResult } from './fork.js'
 import type { ScheduleInfo } from './schedules.js'
 import type {
   DeleteOptions,
@@ -54,6 +55,11 @@ export function listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowP
 /** See `WorkflowClient.resumeAll`. */
 export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflows<T>> {
   return processClient.resumeAll<T>(options)
+}
+
+/** See `WorkflowClient.fork`. */
+export function fork<T = unknown>(workflowId: string, options?: ForkOptions): Promise<ForkResult<T>> {
+  return processClient.fork<T>(workflowId, options)
 }
 
 /** See `WorkflowClient.listSchedules`. */

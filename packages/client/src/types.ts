@@ -164,6 +164,8 @@ export interface WorkflowMetadata {
    * absent when only an event can), the events it waits for, and the ids of the waiting steps.
    */
   waitingFor?: { until?: number; events?: string[]; steps: string[] }
+  /** A fork (`fork()`): the workflow and step it was forked from. */
+  forkedFrom?: { workflowId: string; stepId: string }
 }
 
 /**

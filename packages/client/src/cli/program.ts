@@ -250,6 +250,51 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       out.stdout(cancelText(done))
     })
 
+  program
+    .command('fork')
+    .description(
+      'start a new workflow from the same graph, keeping the results not downstream of --from and running the rest with the code loaded now',
+    )
+    .argument('<id>', 'workflow id')
+    .option('--from <step>', 'the step to run again with what depends on it (default: the first failed step)')
+    .option('--id <id>', 'the new workflow id (default <id>-fork-<n>)')
+    .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
+    .option('--detach', 'store it PENDING for the workers instead of running it here')
+    .action(
+      async (
+        id: string,
+        options: { from?: string; id?: string; import: string[]; detach?: boolean },
+        command: Command,
+      ) => {
+        await importModules(importsOf(options.import))
+        const { client, out } = context(command)
+        const forked = await client.fork(id, {
+          ...(options.from === undefined ? {} : { fromStep: options.from }),
+          ...(options.id === undefined ? {} : { workflowId: options.id }),
+          ...(options.detach ? { detach: true } : {}),
+        })
+        const head = `forked ${forked.workflowId} from ${id} at step ${forked.forkedFrom.stepId} (${forked.kept.length} results kept)`
+        if (options.detach) {
+          return out.stdout(
+            out.json
+              ? JSON.stringify({
+                  workflowId: forked.workflowId,
+                  forkedFrom: forked.forkedFrom,
+                  kept: forked.kept,
+                })
+              : head,
+          )
+        }
+        if (!out.json) io.stderr.write(`${head}\n`)
+        const output = await forked.result()
+        out.stdout(
+          out.json
+            ? JSON.stringify({ workflowId: forked.workflowId, ...jsonValue(output) })
+            : formatValue(output, out),
+        )
+      },
+    )
+
   const schedules = program
     .command('schedules')
     .description(

@@ -201,6 +201,8 @@ export function showText(
   ]
   if (Object.keys(meta.userMetadata).length > 0) head.push(['metadata', JSON.stringify(meta.userMetadata)])
   if (meta.runner) head.push(['runner', `${meta.runner.host} pid ${meta.runner.pid}`])
+  if (meta.forkedFrom)
+    head.push(['forked', `from ${meta.forkedFrom.workflowId} at step ${meta.forkedFrom.stepId}`])
   if (meta.waitingFor) {
     const { until, events, steps } = meta.waitingFor
     const left = until === undefined ? undefined : until - Date.now()

@@ -268,6 +268,8 @@ export interface WorkflowRecord {
    * taken by a new workflow under the same id. Records of earlier versions have none (`incarnationOf`).
    */
   incarnation?: string
+  /** A fork (@wf/client's `fork`): the workflow and the step it was forked from. */
+  forkedFrom?: { workflowId: string; stepId: string }
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
