@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createWorker, MemoryStorage, schedule, step, unschedule } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
 import { bin, fixtures, runWf } from './test-support/cli-run.js'
@@ -19,6 +20,37 @@ interface Fired {
   tick: string
   runId: string
 }
+
+describe('a schedule no worker declares', () => {
+  it('says it is not declared any more, by which worker, since when', async () => {
+    const storage = new MemoryStorage()
+    const client = new WorkflowClient({ storage })
+    const noop = step('schedules-client.noop', () => 1)
+    const definition = schedule('declared-once', { every: '1h' }, () => noop())
+    try {
+      const worker = createWorker({
+        storage,
+        schedules: [definition],
+        handleSignals: false,
+        pollIntervalMs: 20,
+      })
+      await vi.waitFor(async () =>
+        expect((await client.listSchedules()).map((s) => s.scheduleId)).toEqual(['declared-once']),
+      )
+      expect((await client.getSchedule('declared-once')).declared).toBe(true)
+      const stoppedAt = Date.now()
+      await worker.stop()
+      const after = await client.getSchedule('declared-once')
+      expect(after.declared).toBe(false)
+      expect(after.workers).toEqual([])
+      expect(after.undeclared?.pid).toBe(process.pid)
+      expect(after.undeclared?.since).toBeGreaterThanOrEqual(stoppedAt)
+    } finally {
+      unschedule('declared-once')
+      await client.runtime.close()
+    }
+  })
+})
 
 describe('schedules fired by wf worker processes', () => {
   let app: string
@@ -121,6 +153,12 @@ describe('schedules fired by wf worker processes', () => {
     const wf = (args: string[]) => runWf(['--storage', data, ...args], { cwd: app })
     const list = await wf(['schedules', 'list'])
     expect(list).toMatchObject({ code: 0, stderr: '' })
+    // Two workers stopped and ended their declarations; the SIGKILLed one's counts until it
+    // expires (thirty lease periods after its last renewal).
+    const every = await new WorkflowClient({ storage: data }).getSchedule('every-second')
+    expect(every.declared).toBe(true)
+    expect(every.workers).toHaveLength(1)
+    expect(every.workers[0]?.sameSpec).toBe(true)
     expect(list.stdout).toMatch(/every-second +active +Every second/)
     expect(list.stdout).toMatch(/nightly +active +At 03:00, Europe\/Berlin/)
     const show = await wf(['schedules', 'show', 'nightly'])
@@ -145,5 +183,5 @@ describe('schedules fired by wf worker processes', () => {
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/no schedule "nope" is stored/)
     expect((await wf(['schedules', 'delete', 'nightly'])).stdout).toBe('deleted schedule nightly\n')
-  })
+  }, 60_000)
 })

@@ -3,6 +3,7 @@
 // hand. The records and their keys are core's (`@wf/core/internal`).
 
 import {
+  type DeclarationRecord,
   type Runtime,
   registeredSchedule,
   type ScheduleRecord,
@@ -13,6 +14,7 @@ import {
   backfillRuns,
   deleteScheduleRecord,
   listScheduleRecords,
+  readDeclarations,
   readScheduleRecord,
   setSchedulePaused,
   triggerRun,
@@ -42,6 +44,12 @@ export interface ScheduleInfo {
   skipped: SkippedTick[]
   /** Whether this process declares it (`schedule()`): only then can it be triggered or backfilled here. */
   declaredHere: boolean
+  /** Whether a live worker declares it (fires it). */
+  declared: boolean
+  /** The live workers that declare it, and whether their spec is the stored one. */
+  workers: Array<{ host: string; pid: number; startedAt: number; sameSpec: boolean }>
+  /** When no live worker declares it: the last worker that did, and since when it is not declared. */
+  undeclared?: { host: string; pid: number; since: number }
   /** The worker whose declaration the record holds, and when it started. */
   declaredBy?: { host: string; pid: number; at: number }
   /** With `getSchedule`: the next fire times. */
@@ -77,7 +85,9 @@ function everyText(ms: number): string {
   return `${ms} ms`
 }
 
-function info(record: ScheduleRecord): ScheduleInfo {
+function info(record: ScheduleRecord, declarations: readonly DeclarationRecord[], now: number): ScheduleInfo {
+  const listing = declarations.filter((d) => d.schedules[record.scheduleId] !== undefined)
+  const live = listing.filter((d) => d.expiresAt > now)
   const out: ScheduleInfo = {
     scheduleId: record.scheduleId,
     spec: record.spec,
@@ -88,6 +98,20 @@ function info(record: ScheduleRecord): ScheduleInfo {
     lastTick: record.lastTick,
     skipped: record.skipped,
     declaredHere: registeredSchedule(record.scheduleId) !== undefined,
+    declared: live.length > 0,
+    workers: live.map((d) => ({
+      host: d.runner.host,
+      pid: d.runner.pid,
+      startedAt: d.startedAt,
+      sameSpec: d.schedules[record.scheduleId] === record.specHash,
+    })),
+  }
+  if (live.length === 0) {
+    const last = listing.reduce<DeclarationRecord | undefined>(
+      (a, d) => (a && a.expiresAt >= d.expiresAt ? a : d),
+      undefined,
+    )
+    if (last) out.undeclared = { host: last.runner.host, pid: last.runner.pid, since: last.expiresAt }
   }
   if (record.lastRun !== undefined) out.lastRun = record.lastRun
   if (record.nextTick !== undefined) out.nextTick = record.nextTick
@@ -101,14 +125,16 @@ function info(record: ScheduleRecord): ScheduleInfo {
 
 export async function listSchedules(runtime: Runtime): Promise<ScheduleInfo[]> {
   const store = await runtime.store()
-  return (await listScheduleRecords(store)).map((found) => info(found.record))
+  const declarations = await readDeclarations(store)
+  const now = Date.now()
+  return (await listScheduleRecords(store)).map((found) => info(found.record, declarations, now))
 }
 
 export async function getSchedule(runtime: Runtime, scheduleId: string, upcoming = 5): Promise<ScheduleInfo> {
   const store = await runtime.store()
   const found = await readScheduleRecord(store, scheduleId)
   if (!found) throw new ScheduleNotFoundError(scheduleId)
-  const out = info(found.record)
+  const out = info(found.record, await readDeclarations(store), Date.now())
   out.upcoming = upcomingTicks(found.record, Math.max(found.record.lastTick, Date.now()), upcoming)
   return out
 }
@@ -120,7 +146,7 @@ export async function pauseSchedule(
 ): Promise<ScheduleInfo> {
   const record = await setSchedulePaused(await runtime.store(), scheduleId, paused)
   if (!record) throw new ScheduleNotFoundError(scheduleId)
-  return info(record)
+  return info(record, await readDeclarations(await runtime.store()), Date.now())
 }
 
 export async function deleteSchedule(runtime: Runtime, scheduleId: string): Promise<void> {

@@ -12,6 +12,7 @@ export {
 export type { Json } from './model/json.js'
 export type {
   AttemptFailure,
+  DeclarationRecord,
   RecordedError,
   RootStepRun,
   RunnerInfo,

@@ -29,6 +29,7 @@ export {
   workflowIdOfKey,
 } from './store/check.js'
 export { type EventSummary, listEvents } from './store/events.js'
+export { readDeclarations } from './store/schedules.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'

@@ -168,6 +168,23 @@ export interface ScheduleRecord {
   declaredBy?: { runner: RunnerInfo; at: number }
 }
 
+/**
+ * The schedules a worker declares (`declarations/<runnerId>`): written when it starts firing and
+ * renewed every `DECLARATION_RENEW_LEASES` lease periods (one write however many schedules),
+ * deleted when it stops. A schedule no live declaration lists is no longer declared: nothing fires it.
+ */
+export interface DeclarationRecord {
+  v: 1
+  runner: RunnerInfo
+  /** When the worker started (a newer start's spec wins: a deploy). */
+  startedAt: number
+  updatedAt: number
+  /** Until when it counts (renewed before then). */
+  expiresAt: number
+  /** The spec hash of each schedule it declares, by id. */
+  schedules: { [scheduleId: string]: string }
+}
+
 /** How many skipped ticks a schedule record keeps. */
 export const MAX_SKIPPED = 20
 
@@ -379,6 +396,8 @@ export const storeKeys = {
   runner: (runnerId: string): string => `runners/${runnerId}`,
   schedule: (scheduleId: string): string => `schedules/${scheduleId}`,
   schedulesPrefix: 'schedules/',
+  declaration: (runnerId: string): string => `declarations/${runnerId}`,
+  declarationsPrefix: 'declarations/',
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,
   startBatchesPrefix: 'starts/',

@@ -17,9 +17,17 @@ import {
   type WorkflowRecord,
   type WorkflowStatus,
 } from '../model/records.js'
+import { ticksOf } from '../model/schedule-spec.js'
 import type { ScheduleDefinition } from '../step/schedule.js'
 import type { StepNode } from '../step/step.js'
-import { createSchedule, readSchedule, updateSchedule } from '../store/schedules.js'
+import {
+  createSchedule,
+  deleteDeclaration,
+  readDeclarations,
+  readSchedule,
+  updateSchedule,
+  writeDeclaration,
+} from '../store/schedules.js'
 import type { WorkflowStore } from '../store/store.js'
 
 /** At most this many ticks of one schedule fire in one poll (catch-up `'all'`): the rest at the next. */
@@ -27,6 +35,8 @@ const MAX_FIRED_PER_POLL = 100
 /** Missed ticks are counted up to this many (a per-second schedule down for a day misses 86,400). */
 const MAX_COUNTED = 10_000
 const MAX_ROUNDS = 16
+/** A worker renews its declarations every this many lease periods; they count for three times that. */
+export const DECLARATION_RENEW_LEASES = 10
 
 /** What happened to a tick (reported to `createWorker`'s `onSchedule`). */
 export interface ScheduleEvent {
@@ -72,11 +82,66 @@ export class ScheduleFiring {
     this.#startedAt = now()
   }
 
+  #declared: { hashes: string; at: number } | undefined
+
+  /**
+   * Writes this worker's declarations when they changed or are due for renewal (one write every
+   * `DECLARATION_RENEW_LEASES` lease periods, however many schedules).
+   */
+  async #declare(definitions: readonly ScheduleDefinition[], now: number): Promise<void> {
+    const schedules: { [id: string]: string } = {}
+    for (const d of definitions) schedules[d.id] = d.ticks.hash
+    const hashes = JSON.stringify(schedules)
+    const renewMs = DECLARATION_RENEW_LEASES * this.#context.leaseTtlMs
+    if (this.#declared && this.#declared.hashes === hashes && now - this.#declared.at < renewMs) return
+    const store = await this.#context.store()
+    await writeDeclaration(store, {
+      v: 1,
+      runner: this.#context.runner,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      expiresAt: now + 3 * renewMs,
+      schedules,
+    })
+    // Renewals are rare (every few minutes): they also clear declarations long expired.
+    if (this.#declared) await this.#sweepDeclarations(now).catch(() => {})
+    this.#declared = { hashes, at: now }
+  }
+
+  /**
+   * Ends this worker's declarations (a worker that stops): kept, expired, so that a schedule no
+   * worker declares any more still says who declared it last and until when. Best effort.
+   */
+  async retire(): Promise<void> {
+    const declared = this.#declared
+    if (!declared) return
+    this.#declared = undefined
+    const now = this.#now()
+    const store = await this.#context.store()
+    await writeDeclaration(store, {
+      v: 1,
+      runner: this.#context.runner,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      expiresAt: now,
+      schedules: JSON.parse(declared.hashes) as { [id: string]: string },
+    }).catch(() => {})
+  }
+
+  /** Deletes the declarations of workers gone for more than a day. */
+  async #sweepDeclarations(now: number): Promise<void> {
+    const store = await this.#context.store()
+    for (const record of await readDeclarations(store)) {
+      if (record.expiresAt < now - 86_400_000) await deleteDeclaration(store, record.runner.runnerId)
+    }
+  }
+
   /** Fires the due ticks of `definitions`; reads no record of a schedule with nothing due. */
   async poll(
     definitions: readonly ScheduleDefinition[],
     report?: (event: ScheduleEvent) => void,
   ): Promise<void> {
+    if (definitions.length > 0) await this.#declare(definitions, this.#now())
     for (const definition of definitions) {
       const now = this.#now()
       const known = this.#known.get(definition.id)
@@ -158,7 +223,10 @@ export class ScheduleFiring {
     record: ScheduleRecord,
     now: number,
   ): Promise<{ record: ScheduleRecord; events: ScheduleEvent[] } | undefined> {
-    const { ticks } = definition
+    // A newer declaration than this worker's (a deploy under way, this worker the old version)
+    // decides when ticks fall: the stored spec.
+    const newer = record.specHash !== definition.ticks.hash && (record.declaredBy?.at ?? 0) > this.#startedAt
+    const ticks = newer ? ticksOf(record.spec, `schedule ${record.scheduleId}`) : definition.ticks
     const next: ScheduleRecord = { ...record, skipped: [...record.skipped] }
     let changed = false
     // A newer declaration (a worker started later: a deploy) replaces the stored spec.

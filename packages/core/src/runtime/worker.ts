@@ -451,6 +451,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       // Holding nothing now: delete the runner record, so that other workers read the records of
       // the workflows given back at their next poll (they skip them while it lives).
       await runtime.retire()
+      await firing.retire()
       if (handleSignals) {
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)

@@ -1,7 +1,14 @@
 // Schedule records (`schedules/<id>`): read, created once, changed by compare-and-swap.
 
 import { CorruptRecordError } from '../errors.js'
-import { parseJson, type ScheduleRecord, storeKeys, utf8, type Versioned } from '../model/records.js'
+import {
+  type DeclarationRecord,
+  parseJson,
+  type ScheduleRecord,
+  storeKeys,
+  utf8,
+  type Versioned,
+} from '../model/records.js'
 import type { WorkflowStore } from './store.js'
 
 export async function readSchedule(
@@ -58,4 +65,29 @@ export async function listScheduleIds(store: WorkflowStore): Promise<string[]> {
 
 export async function deleteSchedule(store: WorkflowStore, scheduleId: string): Promise<void> {
   await store.storage.delete(storeKeys.schedule(scheduleId))
+}
+
+/** Writes a worker's declarations (unconditional: only that worker writes it). */
+export async function writeDeclaration(store: WorkflowStore, record: DeclarationRecord): Promise<void> {
+  await store.storage.put(storeKeys.declaration(record.runner.runnerId), utf8(JSON.stringify(record)))
+}
+
+export async function deleteDeclaration(store: WorkflowStore, runnerId: string): Promise<void> {
+  await store.storage.delete(storeKeys.declaration(runnerId))
+}
+
+/** Every worker's declarations that can be read (one listing, one read each). */
+export async function readDeclarations(store: WorkflowStore): Promise<DeclarationRecord[]> {
+  const out: DeclarationRecord[] = []
+  for (const key of await store.listAllKeys(storeKeys.declarationsPrefix)) {
+    const found = await store.storage.get(key)
+    if (!found) continue
+    try {
+      const record = parseJson<DeclarationRecord>(key, found.data)
+      if (record?.v === 1 && typeof record.schedules === 'object') out.push(record)
+    } catch {
+      // An unreadable declaration declares nothing.
+    }
+  }
+  return out
 }
