@@ -86,7 +86,8 @@ describe.each(backends.filter((b) => b.available))('waiting and schedules in the
 
     await client.sendEvent(approval, 'first', { n: 1 })
     await vi.waitFor(
-      async () => expect((await get(`/api/workflows/${approval}`)).json.events[0]?.takenBy).toBe('wf:receive'),
+      async () =>
+        expect((await get(`/api/workflows/${approval}`)).json.events[0]?.takenBy).toBe('wf:receive'),
       { timeout: 20_000 },
     )
     const half = (await get(`/api/workflows/${approval}`)).json
