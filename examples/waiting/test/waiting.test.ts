@@ -29,7 +29,7 @@ it('parks an order while it waits for an approval sent by another process and wh
     expect(out).toMatch(/waiting for event\(s\) approved in step\(s\) \S+wf:receive/)
     expect(out).toContain(`[approve] sent approved to ${orderId} (event #1)`)
     // Then sleeping, parked again; the event was taken by the receiving step.
-    expect(out).toMatch(/took it and is parked again, sleeping until .+ \(\S+wf:sleep~wf:timer\)/)
+    expect(out).toMatch(/took the event and is parked again, sleeping until .+ \(\S+wf:sleep~wf:timer\)/)
     expect(out).toMatch(/event #1 approved, sent at .+, taken by \S+wf:receive/)
     expect(out).toContain(`${orderId} ended SUCCESSFUL`)
     // Two ticks, each a workflow whose output names its tick.
