@@ -1,0 +1,534 @@
+// Events across real processes, on a real folder and on the real S3 gateway (when WF_S3_ENDPOINT
+// is set): a runner, a worker and senders are child processes (fixtures/events-child.mjs, on the
+// built packages), killed with SIGKILL where a crash is the point. What the workflow took is read
+// back from storage: the step records, the taken markers and the inbox.
+
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Runtime, type Storage, step, storeKeys, type WorkflowStore } from '@wf/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { WorkflowClient } from './client.js'
+import { fixtures } from './test-support/cli-run.js'
+import { folderStorage } from './test-support/harness.js'
+
+const CHILD = join(fixtures, 'events-child.mjs')
+const s3Endpoint = process.env.WF_S3_ENDPOINT || undefined
+const s3Credentials = {
+  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
+  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
+}
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+
+type Where =
+  | { kind: 'folder'; dir: string }
+  | {
+      kind: 's3'
+      bucket: string
+      prefix: string
+      endpoint: string
+      credentials: { accessKeyId: string; secretAccessKey: string }
+    }
+
+interface Child {
+  proc: ChildProcessWithoutNullStreams
+  lines(): string[]
+  err(): string
+  /** Resolves with the first line starting with `prefix` (rejects when the child exits first). */
+  line(prefix: string, timeoutMs?: number): Promise<string>
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const children: Child[] = []
+
+function child(where: Where, job: Record<string, unknown>): Child {
+  const proc = spawn(process.execPath, [CHILD, JSON.stringify(job)], {
+    env: { ...process.env, WF_TEST_STORAGE: JSON.stringify(where) },
+  })
+  let out = ''
+  let err = ''
+  let ended = false
+  const waiting = new Set<() => void>()
+  const wake = () => {
+    for (const w of [...waiting]) w()
+  }
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+    wake()
+  })
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      ended = true
+      wake()
+      resolve({ code, signal })
+    }),
+  )
+  const lines = () => out.split('\n').filter(Boolean)
+  const made: Child = {
+    proc,
+    lines,
+    err: () => err,
+    exited,
+    line: (prefix, timeoutMs = 30_000) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(check)
+          reject(new Error(`no line "${prefix}" after ${timeoutMs} ms: ${out}\n${err}`))
+        }, timeoutMs)
+        const check = () => {
+          const found = lines().find((l) => l.startsWith(prefix))
+          if (found !== undefined || ended) {
+            waiting.delete(check)
+            clearTimeout(timer)
+            if (found !== undefined) resolve(found)
+            else reject(new Error(`the child exited without "${prefix}": ${out}\n${err}`))
+          }
+        }
+        waiting.add(check)
+        check()
+      }),
+  }
+  children.push(made)
+  return made
+}
+
+async function kill(c: Child): Promise<void> {
+  c.proc.kill('SIGKILL')
+  await c.exited
+}
+
+/** What a `send` child printed: the events it sent and the sends refused. */
+async function sends(c: Child): Promise<{
+  sent: { seq: number; n: number; duplicate: boolean }[]
+  refused: { code: string; name: string }[]
+}> {
+  await c.line('done')
+  expect((await c.exited).code, c.err()).toBe(0)
+  const parse = (prefix: string) =>
+    c
+      .lines()
+      .filter((l) => l.startsWith(prefix))
+      .map((l) => JSON.parse(l.slice(prefix.length)))
+  return { sent: parse('SENT '), refused: parse('REFUSED ') }
+}
+
+const resultOf = async (c: Child): Promise<unknown> => JSON.parse((await c.line('RESULT ', 50_000)).slice(7))
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+interface S3Module {
+  S3Storage: new (options: {
+    bucket: string
+    prefix: string
+    endpoint: string
+    credentials: { accessKeyId: string; secretAccessKey: string }
+  }) => Storage
+}
+
+/** A bucket of its own on the test gateway, and how to remove it with everything in it. */
+async function s3Bucket(): Promise<{ bucket: string; remove(): Promise<void> }> {
+  // @wf/client does not depend on @wf/storage-s3: its SDK is resolved from that package.
+  const require = createRequire(new URL('../../storage-s3/package.json', import.meta.url))
+  const sdk = (await import(require.resolve('@aws-sdk/client-s3'))) as typeof import('@aws-sdk/client-s3')
+  const client = new sdk.S3Client({
+    region: 'us-east-1',
+    endpoint: s3Endpoint,
+    forcePathStyle: true,
+    credentials: s3Credentials,
+  })
+  const bucket = `wf-events-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
+  return {
+    bucket,
+    remove: async () => {
+      for (;;) {
+        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }))
+        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key as string }))
+        if (keys.length === 0) break
+        await client.send(new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }))
+      }
+      await client.send(new sdk.DeleteBucketCommand({ Bucket: bucket }))
+      client.destroy()
+    },
+  }
+}
+
+interface Backend {
+  name: string
+  /** Events per sender in the fan-out (four senders). */
+  perSender: number
+  open(): Promise<{ where: () => Where; storage: (where: Where) => Promise<Storage>; close(): Promise<void> }>
+}
+
+const backends: Backend[] = [
+  {
+    name: 'folder',
+    perSender: 250,
+    open: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'wf-events-processes-'))
+      return {
+        where: () => ({ kind: 'folder', dir }),
+        storage: (where) => folderStorage((where as { dir: string }).dir),
+        close: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
+      }
+    },
+  },
+]
+if (s3Endpoint !== undefined) {
+  const endpoint = s3Endpoint
+  backends.push({
+    name: 'S3',
+    perSender: 50,
+    open: async () => {
+      const { bucket, remove } = await s3Bucket()
+      const { S3Storage } = (await import(
+        new URL('../../storage-s3/dist/index.js', import.meta.url).href
+      )) as S3Module
+      let prefix = 0
+      return {
+        // A prefix per test: each test sees only its own workflows.
+        where: () => ({
+          kind: 's3',
+          bucket,
+          prefix: `t${prefix++}/`,
+          endpoint,
+          credentials: s3Credentials,
+        }),
+        storage: async (where) => new S3Storage(where as Extract<Where, { kind: 's3' }>),
+        close: remove,
+      }
+    },
+  })
+} else {
+  console.warn('events-processes: no WF_S3_ENDPOINT, the S3 cases are skipped')
+}
+
+const done = step('events-processes.done', () => 'done')
+
+describe.each(backends)('events across processes on $name', (backend) => {
+  let opened: Awaited<ReturnType<Backend['open']>>
+  beforeAll(async () => {
+    opened = await backend.open()
+  })
+  afterAll(async () => {
+    await Promise.all(children.splice(0).map(kill))
+    await opened.close()
+  })
+
+  /** A place of the test's own and a client, runtime and store on it. */
+  async function place(): Promise<{
+    where: Where
+    client: WorkflowClient
+    runtime: Runtime
+    store: WorkflowStore
+    close(): Promise<void>
+  }> {
+    const where = opened.where()
+    const storage = await opened.storage(where)
+    const runtime = new Runtime(storage, { parkAfterMs: Number.POSITIVE_INFINITY })
+    const client = new WorkflowClient({ runtime })
+    return {
+      where,
+      client,
+      runtime,
+      store: await runtime.store(),
+      close: async () => {
+        await runtime.close()
+        await storage.close?.()
+      },
+    }
+  }
+
+  it('delivers an event sent before the waiter exists, one sent while it waits, and one sent while it is parked with no process', {
+    timeout: 60_000,
+  }, async () => {
+    const p = await place()
+    try {
+      // Before: the workflow is stored PENDING, nothing runs it; a worker started later takes the event.
+      expect(
+        (await child(p.where, { cmd: 'submit', workflowId: 'before', graph: { kind: 'one' } }).exited).code,
+      ).toBe(0)
+      const early = await sends(
+        child(p.where, { cmd: 'send', workflowId: 'before', name: 'go', count: 1, from: 'early' }),
+      )
+      expect(early.sent).toMatchObject([{ seq: 1, duplicate: false }])
+
+      // While it waits: a runner holds it (never parks); the send comes from another process.
+      const runner = child(p.where, { cmd: 'run', workflowId: 'held', graph: { kind: 'one' } })
+      await runner.line('started')
+      await until(async () => (await p.client.getStatus('held')) === 'RUNNING', 10_000, 'the runner')
+      await sends(child(p.where, { cmd: 'send', workflowId: 'held', name: 'go', count: 1, from: 'late' }))
+      expect(await resultOf(runner)).toMatchObject({ got: { from: 'late', n: 0 } })
+
+      // Parked: the runner parks at once and is killed; a send writes a due entry for now.
+      const parker = child(p.where, {
+        cmd: 'run',
+        workflowId: 'parked',
+        graph: { kind: 'one' },
+        parkAfterMs: 0,
+      })
+      await until(
+        async () => (await p.store.readWorkflow('parked'))?.record.parkedEvents !== undefined,
+        20_000,
+        'the workflow to park',
+      )
+      expect((await p.client.getMetadata('parked')).waitingFor).toMatchObject({ events: ['go'] })
+      await kill(parker)
+      expect(await p.client.getStatus('parked')).toBe('PENDING')
+      const beforeSend = Date.now()
+      await sends(child(p.where, { cmd: 'send', workflowId: 'parked', name: 'go', count: 1, from: 'parked' }))
+      const due = (await p.store.listAllKeys(storeKeys.duePrefix)).filter((k) => k.endsWith('/parked'))
+      expect(
+        due.some(
+          (k) => Number(k.split('/')[1]) >= beforeSend - 1000 && Number(k.split('/')[1]) <= Date.now(),
+        ),
+      ).toBe(true)
+
+      const worker = child(p.where, { cmd: 'worker' })
+      await worker.line('ready')
+      await until(
+        async () =>
+          (await p.client.getStatus('before')) === 'SUCCESSFUL' &&
+          (await p.client.getStatus('parked')) === 'SUCCESSFUL',
+        30_000,
+        'the worker to finish both',
+      )
+      expect(await p.client.getOutput('before')).toMatchObject({ got: { from: 'early', n: 0 } })
+      expect(await p.client.getOutput('parked')).toMatchObject({ got: { from: 'parked', n: 0 } })
+      for (const id of ['before', 'held', 'parked']) {
+        expect(await p.client.listEvents(id)).toEqual([
+          expect.objectContaining({ seq: 1, name: 'go', takenBy: 'wf:receive' }),
+        ])
+      }
+      await kill(worker)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('commits exactly one outcome when the event arrives right at the deadline: the event, or the timeout with the event left untaken', {
+    timeout: 60_000,
+  }, async () => {
+    const p = await place()
+    const TIMEOUT = 1500
+    // Around the deadline, with two far from it whose outcome is known.
+    const offsets = [-400, -20, -5, 0, 5, 20, 600]
+    try {
+      const runs = offsets.map((offset, i) => ({
+        offset,
+        id: `race-${i}`,
+        runner: child(p.where, {
+          cmd: 'run',
+          workflowId: `race-${i}`,
+          graph: { kind: 'timeout', timeoutMs: TIMEOUT },
+          eventPollMs: 1000,
+        }),
+      }))
+      const senders = []
+      for (const run of runs) {
+        // The deadline was computed inside the wf:event-deadline step and committed with it.
+        let deadlineStep: { startTime: number; endTime: number } | undefined
+        await until(
+          async () => {
+            deadlineStep = await p.store.readStep(run.id, 'wf:event-deadline')
+            return deadlineStep !== undefined
+          },
+          20_000,
+          `the deadline of ${run.id}`,
+        )
+        const at = (deadlineStep?.endTime ?? 0) + TIMEOUT + run.offset
+        senders.push(
+          child(p.where, { cmd: 'send', workflowId: run.id, name: 'go', count: 1, from: run.offset, at }),
+        )
+      }
+      const outcomes: string[] = []
+      for (const [i, run] of runs.entries()) {
+        const result = (await resultOf(run.runner)) as { got: { received: boolean; value?: unknown } }
+        const sent = await sends(senders[i] as Child)
+        const events = await p.client.listEvents(run.id)
+        const stepIds = await p.store.listStepIds(run.id)
+        const receive = stepIds.find((s) => s.endsWith('wf:receive'))
+        expect(receive, stepIds.join()).toBeDefined()
+        if (result.got.received) {
+          outcomes.push('event')
+          expect(result.got.value).toEqual({ from: run.offset, n: 0 })
+          expect(events).toEqual([expect.objectContaining({ seq: 1, takenBy: receive })])
+        } else {
+          outcomes.push(sent.sent.length === 1 ? 'timeout, event left' : 'timeout, send refused')
+          // The event was either refused (the workflow had ended) or left in the inbox untaken.
+          if (sent.sent.length === 1) expect(events).toEqual([expect.objectContaining({ seq: 1 })])
+          else expect(sent.refused).toEqual([expect.objectContaining({ code: 'WF_EVENT_REFUSED' })])
+          for (const e of events) expect(e.takenBy).toBeUndefined()
+        }
+      }
+      expect(outcomes[0]).toBe('event')
+      expect(outcomes[outcomes.length - 1]).toBe('timeout, send refused')
+    } finally {
+      await p.close()
+    }
+  })
+
+  /** Four senders of `perSender` events each; resolves with every payload sent, as "from:n". */
+  async function fourSenders(where: Where, workflowId: string, concurrency = 2): Promise<string[]> {
+    const senders = [0, 1, 2, 3].map((from) =>
+      child(where, { cmd: 'send', workflowId, name: 'e', count: backend.perSender, from, concurrency }),
+    )
+    const payloads: string[] = []
+    for (const [from, s] of senders.entries()) {
+      const { sent, refused } = await sends(s)
+      expect(refused).toEqual([])
+      for (const e of sent) payloads.push(`${from}:${e.n}`)
+    }
+    return payloads
+  }
+
+  /** Checks that workflow `workflowId` took each of `payloads` exactly once, each by its own step. */
+  async function takenOnce(p: Awaited<ReturnType<typeof place>>, workflowId: string, payloads: string[]) {
+    const output = (await p.client.getOutput(workflowId)) as { from: number; n: number }[]
+    const got = output.map((e) => `${e.from}:${e.n}`)
+    expect(new Set(got).size).toBe(got.length)
+    expect([...got].sort()).toEqual([...payloads].sort())
+    const events = await p.client.listEvents(workflowId)
+    expect(events).toHaveLength(payloads.length)
+    const takers = events.map((e) => e.takenBy)
+    expect(takers.every((t) => t?.startsWith('wf:receive'))).toBe(true)
+    expect(new Set(takers).size).toBe(payloads.length)
+  }
+
+  it('takes every event of four concurrent senders exactly once into a fan-out of waiters', {
+    timeout: 60_000,
+  }, async () => {
+    const p = await place()
+    const total = 4 * backend.perSender
+    try {
+      const runner = child(p.where, { cmd: 'run', workflowId: 'fan', graph: { kind: 'fan', n: total } })
+      await runner.line('started')
+      const started = Date.now()
+      const payloads = await fourSenders(p.where, 'fan')
+      const sentMs = Date.now() - started
+      await resultOf(runner)
+      console.log(
+        `events-processes (${backend.name}): ${total} events from 4 senders in ${sentMs} ms, all taken ${Date.now() - started} ms after the first send began`,
+      )
+      expect(payloads).toHaveLength(total)
+      await takenOnce(p, 'fan', payloads)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('takes every event exactly once when the waiting runner is SIGKILLed at random moments and workers resume it', {
+    timeout: 60_000,
+  }, async () => {
+    const p = await place()
+    const total = 4 * backend.perSender
+    try {
+      const runner = child(p.where, {
+        cmd: 'run',
+        workflowId: 'fan-killed',
+        graph: { kind: 'fan', n: total },
+      })
+      await runner.line('started')
+      // One send at a time per sender: the sends last long enough for the kills to fall among them.
+      const sending = fourSenders(p.where, 'fan-killed', 1)
+      // Kill whoever holds it three times while the events come in (once a quarter, a half and
+      // three quarters of them are taken, then at a random moment within 150 ms); a worker
+      // process resumes it each time.
+      let holder = runner
+      let kills = 0
+      const taken = async () => (await p.client.listEvents('fan-killed')).filter((e) => e.takenBy).length
+      for (const share of [0.25, 0.5, 0.75]) {
+        await until(
+          async () => (await taken()) >= share * total,
+          30_000,
+          `${share * total} events to be taken`,
+        )
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 150))
+        if ((await p.client.getStatus('fan-killed')) === 'SUCCESSFUL') break
+        await kill(holder)
+        kills++
+        holder = child(p.where, { cmd: 'worker' })
+        await holder.line('ready')
+      }
+      const payloads = await sending
+      await until(
+        async () => (await p.client.getStatus('fan-killed')) === 'SUCCESSFUL',
+        45_000,
+        'the workflow to end',
+      )
+      console.log(
+        `events-processes (${backend.name}): the runner of ${total} waiters was killed ${kills} times`,
+      )
+      expect(kills).toBeGreaterThanOrEqual(2)
+      await takenOnce(p, 'fan-killed', payloads)
+      await kill(holder)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('keeps one event for one idempotency key sent from two processes at once', {
+    timeout: 30_000,
+  }, async () => {
+    const p = await place()
+    try {
+      await p.runtime.submit(done(), { workflowId: 'keyed' })
+      // Submitted, not run (no worker here): PENDING, and sends are accepted.
+      const at = Date.now() + 1500
+      const [a, b] = await Promise.all(
+        ['a', 'b'].map((from) =>
+          sends(
+            child(p.where, { cmd: 'send', workflowId: 'keyed', name: 'go', count: 1, from, key: 'k-1', at }),
+          ),
+        ),
+      )
+      const all = [...(a?.sent ?? []), ...(b?.sent ?? [])]
+      expect(all).toHaveLength(2)
+      expect(all.filter((e) => !e.duplicate)).toHaveLength(1)
+      expect(await p.client.listEvents('keyed')).toEqual([expect.objectContaining({ name: 'go' })])
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('refuses sends to SUCCESSFUL, CANCELED and unknown workflows with typed errors, writing nothing', {
+    timeout: 30_000,
+  }, async () => {
+    const p = await place()
+    try {
+      await p.runtime.run(done(), { workflowId: 'ended' })
+      await p.runtime.submit(done(), { workflowId: 'canceled' })
+      expect(await p.client.cancel('canceled')).toBe('CANCELED')
+      const refused = await Promise.all(
+        ['ended', 'canceled', 'nobody'].map((workflowId) =>
+          sends(child(p.where, { cmd: 'send', workflowId, name: 'go', count: 1, from: 'x', key: 'k' })),
+        ),
+      )
+      expect(refused.map((r) => r.sent)).toEqual([[], [], []])
+      expect(refused.map((r) => r.refused)).toEqual([
+        [{ n: 0, name: 'EventRefusedError', code: 'WF_EVENT_REFUSED' }],
+        [{ n: 0, name: 'EventRefusedError', code: 'WF_EVENT_REFUSED' }],
+        [{ n: 0, name: 'WorkflowNotFoundError', code: 'WF_NOT_FOUND' }],
+      ])
+      for (const id of ['ended', 'canceled', 'nobody']) {
+        expect(await p.store.listAllKeys(storeKeys.eventsPrefix(id))).toEqual([])
+        expect(await p.store.listAllKeys(`workflows/${id}/event-keys/`)).toEqual([])
+      }
+      expect(await p.store.listAllKeys('workflows/nobody/')).toEqual([])
+    } finally {
+      await p.close()
+    }
+  })
+})
