@@ -118,7 +118,8 @@ async function sends(c: Child): Promise<{
   return { sent: parse('SENT '), refused: parse('REFUSED ') }
 }
 
-const resultOf = async (c: Child): Promise<unknown> => JSON.parse((await c.line('RESULT ', 50_000)).slice(7))
+const resultOf = async (c: Child, timeoutMs = 50_000): Promise<unknown> =>
+  JSON.parse((await c.line('RESULT ', timeoutMs)).slice(7))
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -216,6 +217,13 @@ if (s3Endpoint !== undefined) {
 }
 
 const done = step('events-processes.done', () => 'done')
+const fails = step(
+  'events-processes.fails',
+  (): string => {
+    throw new Error('fails on purpose')
+  },
+  { maxRetries: 0 },
+)
 
 describe.each(backends)('events across processes on $name', (backend) => {
   let opened: Awaited<ReturnType<Backend['open']>>
@@ -472,6 +480,52 @@ describe.each(backends)('events across processes on $name', (backend) => {
       expect(kills).toBeGreaterThanOrEqual(2)
       await takenOnce(p, 'fan-killed', payloads)
       await kill(holder)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('delivers every event to a runner holding a reused id, whatever the senders sent to the workflow deleted before', {
+    timeout: 30_000,
+  }, async () => {
+    const p = await place()
+    try {
+      // This process sends ten events to a first workflow under the id, which is then deleted.
+      await expect(p.runtime.run(fails(), { workflowId: 'reused' })).rejects.toThrow('fails on purpose')
+      for (let n = 0; n < 10; n++) await p.runtime.sendEvent('reused', 'e', { from: 'old', n })
+      await p.client.delete('reused')
+
+      // A new workflow under the id waits for three events, held by a runner process.
+      const runner = child(p.where, { cmd: 'run', workflowId: 'reused', graph: { kind: 'fan', n: 3 } })
+      await runner.line('started')
+      const other = child(p.where, {
+        cmd: 'send',
+        workflowId: 'reused',
+        name: 'e',
+        count: 1,
+        from: 'other',
+        again: true,
+      })
+      await other.line('waiting')
+      await p.runtime.sendEvent('reused', 'e', { from: 'this', n: 0 })
+      await until(
+        async () => (await p.store.listAllKeys(storeKeys.takenPrefix('reused'))).length === 2,
+        10_000,
+        'two events taken',
+      )
+      other.proc.stdin.write('next\n')
+      expect((await sends(other)).sent).toHaveLength(2)
+      // The third event is in the inbox: the runner, which lists it every 100 ms, takes it at once.
+      const inbox = (await p.store.listAllKeys(storeKeys.eventsPrefix('reused'))).map((k) =>
+        k.split('/').pop(),
+      )
+      expect(await resultOf(runner, 5000).catch(() => `never ended; the inbox: ${inbox.join(', ')}`)).toEqual(
+        [
+          { from: 'other', n: 0 },
+          { from: 'this', n: 0 },
+          { from: 'other', n: 1 },
+        ],
+      )
     } finally {
       await p.close()
     }
