@@ -531,6 +531,41 @@ describe.each(backends)('events across processes on $name', (backend) => {
     }
   })
 
+  it('starts an unknown workflow once when two processes send to it with start at once, and it takes both events', {
+    timeout: 30_000,
+  }, async () => {
+    const p = await place()
+    try {
+      const at = Date.now() + 1500
+      const racing = ['a', 'b'].map((from) =>
+        child(p.where, {
+          cmd: 'send',
+          workflowId: 'webhook',
+          name: 'e',
+          count: 1,
+          from,
+          at,
+          start: { kind: 'fan', n: 2 },
+        }),
+      )
+      const results = await Promise.all(racing.map(sends))
+      const sent = results.flatMap((r) => r.sent) as { seq: number; started: boolean }[]
+      expect(sent.map((e) => e.seq).sort()).toEqual([1, 2])
+      expect(sent.filter((e) => e.started)).toHaveLength(1)
+      const worker = child(p.where, { cmd: 'worker' })
+      await until(
+        async () => (await p.client.getStatus('webhook')) === 'SUCCESSFUL',
+        20_000,
+        'the worker to run it',
+      )
+      const output = (await p.client.getOutput('webhook')) as { from: string }[]
+      expect(output.map((e) => e.from).sort()).toEqual(['a', 'b'])
+      await kill(worker)
+    } finally {
+      await p.close()
+    }
+  })
+
   it('keeps one event for one idempotency key sent from two processes at once', {
     timeout: 30_000,
   }, async () => {
