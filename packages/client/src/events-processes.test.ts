@@ -352,7 +352,6 @@ describe.each(backends)('events across processes on $name', (backend) => {
           name: 'go',
           count: 1,
           from: run.offset,
-          timeoutMs: TIMEOUT,
           deadlineOffset: run.offset,
         }),
       )
