@@ -530,6 +530,42 @@ describe.each(backends)('events across processes on $name', (backend) => {
     }
   })
 
+  it('takes an idempotent send to a reused id even when a late sender to the deleted workflow wrote the same key', {
+    timeout: 30_000,
+  }, async () => {
+    const p = await place()
+    try {
+      // A send with key pay-1 to a first workflow under the id: its key record and its event.
+      await expect(p.runtime.run(fails(), { workflowId: 'late' })).rejects.toThrow('fails on purpose')
+      await p.runtime.sendEvent('late', 'go', { from: 'old', n: 0 }, { idempotencyKey: 'pay-1' })
+      const written = []
+      for (const prefix of [storeKeys.eventsPrefix('late'), 'workflows/late/event-keys/']) {
+        for (const key of await p.store.listAllKeys(prefix)) {
+          written.push({ key, data: (await p.store.storage.get(key))?.data as Uint8Array })
+        }
+      }
+      expect(written).toHaveLength(2)
+      await p.client.delete('late')
+
+      // A new workflow under the id waits for 'go'; the first one's sender, racing the delete
+      // (it read the old record before), lands its two writes only now.
+      const runner = child(p.where, { cmd: 'run', workflowId: 'late', graph: { kind: 'one' } })
+      await runner.line('started')
+      for (const { key, data } of written) await p.store.storage.put(key, data)
+
+      // The new workflow's own send with that key is a new event, and the runner takes it.
+      const sent = await sends(
+        child(p.where, { cmd: 'send', workflowId: 'late', name: 'go', count: 1, from: 'new', key: 'pay-1' }),
+      )
+      expect(sent.sent).toMatchObject([{ duplicate: false }])
+      expect(await resultOf(runner, 5000).catch(() => 'never ended')).toMatchObject({
+        got: { from: 'new', n: 0 },
+      })
+    } finally {
+      await p.close()
+    }
+  })
+
   it('starts an unknown workflow once when two processes send to it with start at once, and it takes both events', {
     timeout: 30_000,
   }, async () => {
