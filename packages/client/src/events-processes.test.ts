@@ -105,7 +105,7 @@ async function kill(c: Child): Promise<void> {
 
 /** What a `send` child printed: the events it sent and the sends refused. */
 async function sends(c: Child): Promise<{
-  sent: { seq: number; n: number; duplicate: boolean }[]
+  sent: { seq: number; n: number; duplicate: boolean; started: boolean }[]
   refused: { code: string; name: string }[]
 }> {
   await c.line('done')
@@ -138,11 +138,23 @@ interface S3Module {
   }) => Storage
 }
 
+type Command = new (input: object) => object
+/** The few parts of `@aws-sdk/client-s3` used here (not a dependency of this package). */
+interface S3Sdk {
+  S3Client: new (
+    config: object,
+  ) => { send(command: object): Promise<{ Contents?: { Key?: string }[] }>; destroy(): void }
+  CreateBucketCommand: Command
+  ListObjectsV2Command: Command
+  DeleteObjectsCommand: Command
+  DeleteBucketCommand: Command
+}
+
 /** A bucket of its own on the test gateway, and how to remove it with everything in it. */
 async function s3Bucket(): Promise<{ bucket: string; remove(): Promise<void> }> {
   // @wf/client does not depend on @wf/storage-s3: its SDK is resolved from that package.
   const require = createRequire(new URL('../../storage-s3/package.json', import.meta.url))
-  const sdk = (await import(require.resolve('@aws-sdk/client-s3'))) as typeof import('@aws-sdk/client-s3')
+  const sdk = (await import(require.resolve('@aws-sdk/client-s3'))) as S3Sdk
   const client = new sdk.S3Client({
     region: 'us-east-1',
     endpoint: s3Endpoint,
@@ -156,7 +168,7 @@ async function s3Bucket(): Promise<{ bucket: string; remove(): Promise<void> }> 
     remove: async () => {
       for (;;) {
         const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }))
-        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key as string }))
+        const keys = (page.Contents ?? []).map((o: { Key?: string }) => ({ Key: o.Key as string }))
         if (keys.length === 0) break
         await client.send(new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }))
       }
@@ -584,7 +596,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
         }),
       )
       const results = await Promise.all(racing.map(sends))
-      const sent = results.flatMap((r) => r.sent) as { seq: number; started: boolean }[]
+      const sent = results.flatMap((r) => r.sent)
       expect(sent.map((e) => e.seq).sort()).toEqual([1, 2])
       expect(sent.filter((e) => e.started)).toHaveLength(1)
       const worker = child(p.where, { cmd: 'worker' })
