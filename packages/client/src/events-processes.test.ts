@@ -182,6 +182,8 @@ interface Backend {
   name: string
   /** Events per sender in the fan-out (four senders). */
   perSender: number
+  /** The same with the runner killed (one send at a time per sender: slower). */
+  perSenderKilled: number
   open(): Promise<{ where: () => Where; storage: (where: Where) => Promise<Storage>; close(): Promise<void> }>
 }
 
@@ -189,6 +191,7 @@ const backends: Backend[] = [
   {
     name: 'folder',
     perSender: 250,
+    perSenderKilled: 250,
     open: async () => {
       const dir = await mkdtemp(join(tmpdir(), 'wf-events-processes-'))
       return {
@@ -204,6 +207,7 @@ if (s3Endpoint !== undefined) {
   backends.push({
     name: 'S3',
     perSender: 50,
+    perSenderKilled: 20,
     open: async () => {
       const { bucket, remove } = await s3Bucket()
       const { S3Storage } = (await import(
@@ -397,10 +401,15 @@ describe.each(backends)('events across processes on $name', (backend) => {
     }
   })
 
-  /** Four senders of `perSender` events each; resolves with every payload sent, as "from:n". */
-  async function fourSenders(where: Where, workflowId: string, concurrency = 2): Promise<string[]> {
+  /** Four senders of `count` events each (`concurrency` sends at a time); resolves with every payload sent, as "from:n". */
+  async function fourSenders(
+    where: Where,
+    workflowId: string,
+    count = backend.perSender,
+    concurrency = 2,
+  ): Promise<string[]> {
     const senders = [0, 1, 2, 3].map((from) =>
-      child(where, { cmd: 'send', workflowId, name: 'e', count: backend.perSender, from, concurrency }),
+      child(where, { cmd: 'send', workflowId, name: 'e', count, from, concurrency }),
     )
     const payloads: string[] = []
     for (const [from, s] of senders.entries()) {
@@ -450,7 +459,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
     timeout: 60_000,
   }, async () => {
     const p = await place()
-    const total = 4 * backend.perSender
+    const total = 4 * backend.perSenderKilled
     try {
       const runner = child(p.where, {
         cmd: 'run',
@@ -459,7 +468,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
       })
       await runner.line('started')
       // One send at a time per sender: the sends last long enough for the kills to fall among them.
-      const sending = fourSenders(p.where, 'fan-killed', 1)
+      const sending = fourSenders(p.where, 'fan-killed', backend.perSenderKilled, 1)
       // Kill whoever holds it three times while the events come in (once a quarter, a half and
       // three quarters of them are taken, then at a random moment within 150 ms); a worker
       // process resumes it each time.
