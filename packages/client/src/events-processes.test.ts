@@ -347,8 +347,8 @@ describe.each(backends)('events across processes on $name', (backend) => {
   }, async () => {
     const p = await place()
     const TIMEOUT = 2500
-    // Around the deadline, with two far from it whose outcome is known.
-    const offsets = [-400, -20, -5, 0, 5, 20, 600]
+    // Around the deadline, with two a second from it whose outcome is known.
+    const offsets = [-1000, -20, -5, 0, 5, 20, 1000]
     try {
       const runs = offsets.map((offset, i) => ({
         offset,
@@ -395,7 +395,8 @@ describe.each(backends)('events across processes on $name', (backend) => {
         `events-processes (${backend.name}): at the deadline ${offsets.map((o, i) => `${o} ms: ${outcomes[i]}`).join('; ')}`,
       )
       expect(outcomes[0]).toBe('event')
-      expect(outcomes[outcomes.length - 1]).toBe('timeout, send refused')
+      // A second after the deadline: refused, or (a slow gateway has not stored the outcome yet) left.
+      expect(outcomes[outcomes.length - 1]).toMatch(/^timeout/)
     } finally {
       await p.close()
     }
