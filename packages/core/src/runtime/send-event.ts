@@ -39,7 +39,12 @@ export interface SentEvent {
   started: boolean
 }
 
-/** The last inbox sequence number each workflow was sent to from this process: where a send starts looking. */
+/**
+ * The last inbox sequence number each workflow was sent to from this process: where a send starts
+ * looking. Kept per incarnation: the inbox of a workflow deleted since went with it, and a tail
+ * remembered from it would start the new inbox far ahead, leaving numbers free below what its
+ * runner has read, where a sender that lists the inbox afresh could still append (never taken).
+ */
 const tails = new Map<string, number>()
 const MAX_TAILS = 10_000
 
@@ -90,8 +95,10 @@ export async function sendEvent(
   const { status } = found.record
   if (status === 'SUCCESSFUL' || status === 'CANCELED') throw new EventRefusedError(workflowId, name, status)
   const stored = await store.storeOutput(workflowId, text)
-  const tail = tails.get(workflowId) ?? (await lastEventSeq(store, workflowId))
-  const event = { name, payload: stored, incarnation: incarnationOf(found.record) }
+  const incarnation = incarnationOf(found.record)
+  const tailKey = `${workflowId}\u0000${incarnation}`
+  const tail = tails.get(tailKey) ?? (await lastEventSeq(store, workflowId))
+  const event = { name, payload: stored, incarnation }
   const appended = await appendEvent(
     store,
     workflowId,
@@ -99,7 +106,7 @@ export async function sendEvent(
     tail,
   )
   if (tails.size >= MAX_TAILS) tails.clear()
-  tails.set(workflowId, Math.max(appended.seq, tail))
+  tails.set(tailKey, Math.max(appended.seq, tail))
   if (!appended.duplicate) await wakeIfParked(store, workflowId)
   return { workflowId, name, seq: appended.seq, duplicate: appended.duplicate, started }
 }

@@ -15,7 +15,7 @@ import {
   type TakenRecord,
   utf8,
 } from '../model/records.js'
-import { nextPageAfter } from '../storage/storage.js'
+import { nextPageAfter, type PutCondition } from '../storage/storage.js'
 import type { WorkflowStore } from './store.js'
 
 /** How many sequence numbers a send tries past the tail it knows before giving up (senders racing). */
@@ -91,16 +91,32 @@ export async function appendEvent(
       incarnation: event.incarnation,
     }
     const keyKey = storeKeys.eventKey(workflowId, hash)
-    try {
-      await store.storage.put(keyKey, utf8(JSON.stringify(keyRecord)), { ifAbsent: true })
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error
-      const existing = await readKeyRecord(store, workflowId, hash)
-      if (existing?.seq !== undefined) return { seq: existing.seq, duplicate: true }
+    let condition: PutCondition = { ifAbsent: true }
+    for (;;) {
+      try {
+        await store.storage.put(keyKey, utf8(JSON.stringify(keyRecord)), condition)
+        break
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error
+      }
+      const found = await store.storage.get(keyKey)
+      if (!found) {
+        condition = { ifAbsent: true }
+        continue
+      }
+      const existing = parseKeyRecord(keyKey, found.data)
+      if (existing.incarnation !== event.incarnation) {
+        // Written for an earlier workflow under this id (deleted since) by a sender that raced
+        // the delete: not a send to this one, which takes the key over.
+        condition = { ifVersion: found.version }
+        continue
+      }
+      if (existing.seq !== undefined) return { seq: existing.seq, duplicate: true }
       // Sent before, and its event may not be appended (a crash between the two writes): append
       // it now. The reader drops the second of two events with one key.
       duplicate = true
       keyRecord = existing
+      break
     }
     record = { v: 1, name: event.name, key: hash, sentAt, incarnation: event.incarnation }
   }
@@ -150,8 +166,11 @@ async function readKeyRecord(
 ): Promise<EventKeyRecord | undefined> {
   const key = storeKeys.eventKey(workflowId, hash)
   const found = await store.storage.get(key)
-  if (!found) return undefined
-  const record = parseJson<EventKeyRecord>(key, found.data)
+  return found && parseKeyRecord(key, found.data)
+}
+
+function parseKeyRecord(key: string, data: Uint8Array): EventKeyRecord {
+  const record = parseJson<EventKeyRecord>(key, data)
   if (record?.v !== 1 || typeof record.name !== 'string' || typeof record.payload !== 'object') {
     throw new CorruptRecordError(key, 'not an event key record written by this version of wf')
   }
@@ -160,7 +179,8 @@ async function readKeyRecord(
 
 /**
  * The events of a workflow's inbox after `afterSeq`, in order, with an idempotent send that was
- * appended twice (see `appendEvent`) kept only the first time (`seenKeys`, updated).
+ * appended twice (see `appendEvent`) kept only the first time (`seenKeys`, updated: incarnation
+ * and key hash).
  */
 export async function readInbox(
   store: WorkflowStore,
@@ -189,8 +209,10 @@ export async function readInbox(
       throw new CorruptRecordError(key, 'not an event record written by this version of wf')
     }
     if (record.key !== undefined) {
-      if (seenKeys.has(record.key)) continue
-      seenKeys.add(record.key)
+      // Per incarnation: a key sent to a workflow deleted since does not hide this one's send.
+      const seen = `${record.incarnation}\u0000${record.key}`
+      if (seenKeys.has(seen)) continue
+      seenKeys.add(seen)
     }
     events.push({
       seq: seqOf(prefix, key),
