@@ -179,6 +179,9 @@ describe('schedules fired by wf worker processes', () => {
     expect((await wf(['schedules', 'backfill', 'nightly', ...range])).stdout).toBe(
       '0 submitted, 3 already there\n',
     )
+    const bad = await wf(['schedules', 'pause', 'bad id'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/schedule id/)
     const missing = await wf(['schedules', 'show', 'nope'])
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/no schedule "nope" is stored/)

@@ -4,11 +4,13 @@
 
 import {
   type DeclarationRecord,
+  InvalidOptionsError,
   type Runtime,
   registeredSchedule,
   type ScheduleRecord,
   type SkippedTick,
   type StoredScheduleSpec,
+  validateScheduleId,
 } from '@wf/core'
 import {
   backfillRuns,
@@ -131,6 +133,10 @@ export async function listSchedules(runtime: Runtime): Promise<ScheduleInfo[]> {
 }
 
 export async function getSchedule(runtime: Runtime, scheduleId: string, upcoming = 5): Promise<ScheduleInfo> {
+  validateScheduleId(scheduleId)
+  if (!Number.isInteger(upcoming) || upcoming < 0 || upcoming > 1000) {
+    throw new InvalidOptionsError('getSchedule upcoming must be an integer from 0 to 1,000')
+  }
   const store = await runtime.store()
   const found = await readScheduleRecord(store, scheduleId)
   if (!found) throw new ScheduleNotFoundError(scheduleId)
@@ -144,17 +150,20 @@ export async function pauseSchedule(
   scheduleId: string,
   paused: boolean,
 ): Promise<ScheduleInfo> {
+  validateScheduleId(scheduleId)
   const record = await setSchedulePaused(await runtime.store(), scheduleId, paused)
   if (!record) throw new ScheduleNotFoundError(scheduleId)
   return info(record, await readDeclarations(await runtime.store()), Date.now())
 }
 
 export async function deleteSchedule(runtime: Runtime, scheduleId: string): Promise<void> {
+  validateScheduleId(scheduleId)
   if (!(await deleteScheduleRecord(await runtime.store(), scheduleId)))
     throw new ScheduleNotFoundError(scheduleId)
 }
 
 function declared(scheduleId: string) {
+  validateScheduleId(scheduleId)
   const definition = registeredSchedule(scheduleId)
   if (!definition) throw new ScheduleNotDeclaredError(scheduleId)
   return definition

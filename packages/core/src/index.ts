@@ -54,7 +54,13 @@ export { waitForEvent } from './step/events.js'
 export { fingerprintStep } from './step/fingerprint.js'
 export type { RunOptions, WorkflowHandle } from './step/runner.js'
 export type { CatchUpPolicy, OverlapPolicy, ScheduleDefinition, ScheduleOptions } from './step/schedule.js'
-export { registeredSchedule, registeredSchedules, schedule, unschedule } from './step/schedule.js'
+export {
+  registeredSchedule,
+  registeredSchedules,
+  schedule,
+  unschedule,
+  validateScheduleId,
+} from './step/schedule.js'
 export { MAX_WAKE_TIME, sleep, sleepUntil } from './step/sleep.js'
 export type {
   Arg,

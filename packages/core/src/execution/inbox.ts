@@ -37,7 +37,10 @@ export class Inbox {
   #taken: Map<number, string> | undefined
   /** Events not taken yet, in order. */
   #events: InboxEvent[] = []
+  /** The highest sequence number up to which every number was read. */
   #lastSeq = 0
+  /** Numbers read past `#lastSeq` (after a gap). */
+  readonly #ahead = new Set<number>()
   readonly #seenKeys = new Set<string>()
 
   constructor(store: WorkflowStore, workflowId: string, incarnation: string) {
@@ -46,7 +49,7 @@ export class Inbox {
     this.#incarnation = incarnation
   }
 
-  /** The last sequence number read. */
+  /** The sequence number up to which the inbox was read without a gap. */
   get lastSeq(): number {
     return this.#lastSeq
   }
@@ -54,12 +57,22 @@ export class Inbox {
   /** Reads the events sent since the last read (and, the first time, the taken markers). */
   async refresh(): Promise<void> {
     this.#taken ??= await readTaken(this.#store, this.#workflowId)
-    const fresh = await readInbox(this.#store, this.#workflowId, this.#lastSeq, this.#seenKeys)
+    const fresh = await readInbox(
+      this.#store,
+      this.#workflowId,
+      this.#lastSeq,
+      this.#seenKeys,
+      (seq) => this.#ahead.has(seq),
+      (seq) => this.#ahead.add(seq),
+    )
     for (const event of fresh) {
-      if (event.seq > this.#lastSeq) this.#lastSeq = event.seq
+      this.#ahead.add(event.seq)
       // An event sent to an earlier workflow under this id (deleted since) is not this one's.
       if (event.incarnation === this.#incarnation) this.#events.push(event)
     }
+    // Listing resumes after the last number read with none missing before it: an event written
+    // into a gap (a sender that started past it: a late one to a deleted workflow) is still found.
+    while (this.#ahead.delete(this.#lastSeq + 1)) this.#lastSeq++
   }
 
   /**

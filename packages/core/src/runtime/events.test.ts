@@ -194,6 +194,31 @@ describe('waitForEvent', () => {
     expect(await handle.result()).toEqual({ received: false })
   })
 
+  it('finds an event written into a gap of the inbox, below events it read already', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage)
+    const store = await rt.store()
+    const two = all<string>()
+    const handle = await rt.runAsync(two(waitForEvent<string>('x'), waitForEvent<string>('x')), {
+      workflowId: 'gap',
+    })
+    const incarnation = (await record(storage, 'gap')).incarnation as string
+    const send = async (value: string, afterSeq: number, to = incarnation) =>
+      appendEvent(
+        store,
+        'gap',
+        { name: 'x', payload: await store.storeOutput('gap', rt.codec.encode(value)), incarnation: to },
+        afterSeq,
+      )
+    // This workflow's first event, and one a late sender to a deleted workflow wrote far ahead.
+    expect((await send('first', 0)).seq).toBe(1)
+    expect((await send('stale', 4, 'an-earlier-one')).seq).toBe(5)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    // A sender that knew only event 1 writes the next at 2: below 5, which the runner read.
+    expect((await send('second', 1)).seq).toBe(2)
+    expect(await handle.result()).toEqual(['first', 'second'])
+  })
+
   it('takes after a crash the event an earlier run marked for it, not the first one', async () => {
     const storage = new MemoryStorage()
     const rt = runtime(storage)

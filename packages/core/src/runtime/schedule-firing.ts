@@ -188,8 +188,10 @@ export class ScheduleFiring {
         if (error instanceof ConditionFailedError) continue
         throw error
       }
-      for (const event of outcome.events) report?.(event)
+      // A run is reported fired once its workflow exists.
+      for (const event of outcome.events) if (event.outcome !== 'FIRED') report?.(event)
       await this.#createRuns(definition, written, report)
+      for (const event of outcome.events) if (event.outcome === 'FIRED') report?.(event)
       return
     }
   }

@@ -69,11 +69,7 @@ export function schedule(
   options: ScheduleOptions = {},
 ): ScheduleDefinition {
   const where = `schedule(${JSON.stringify(id) ?? String(id)})`
-  if (typeof id !== 'string' || !SCHEDULE_ID.test(id)) {
-    throw new InvalidOptionsError(
-      `${where}: a schedule id has 1 to 100 letters, digits, "_", ".", ":" and "-", starting with a letter, digit or "_"`,
-    )
-  }
+  validateScheduleId(id, where)
   if (schedules.has(id)) {
     throw new InvalidOptionsError(`${where}: a schedule with this id is already declared in this process`)
   }
@@ -115,6 +111,15 @@ export function schedule(
   })
   schedules.set(id, definition)
   return definition
+}
+
+/** Throws `InvalidOptionsError` unless `id` can name a schedule. */
+export function validateScheduleId(id: unknown, where = 'schedule id'): asserts id is string {
+  if (typeof id !== 'string' || !SCHEDULE_ID.test(id)) {
+    throw new InvalidOptionsError(
+      `${where}: a schedule id has 1 to 100 letters, digits, "_", ".", ":" and "-", starting with a letter, digit or "_", got ${JSON.stringify(id) ?? String(id)}`,
+    )
+  }
 }
 
 /** The schedules declared in this process. */

@@ -187,6 +187,10 @@ export async function readInbox(
   workflowId: string,
   afterSeq: number,
   seenKeys: Set<string>,
+  /** Sequence numbers read before (listed again past a gap): not read again. */
+  skip?: (seq: number) => boolean,
+  /** Called with the number of each event dropped as the second of one idempotent send. */
+  dropped?: (seq: number) => void,
 ): Promise<InboxEvent[]> {
   const prefix = storeKeys.eventsPrefix(workflowId)
   const keys: string[] = []
@@ -202,6 +206,7 @@ export async function readInbox(
   }
   const events: InboxEvent[] = []
   for (const key of keys) {
+    if (skip?.(seqOf(prefix, key))) continue
     const found = await store.storage.get(key)
     if (!found) continue
     const record = parseJson<EventRecord>(key, found.data)
@@ -211,7 +216,10 @@ export async function readInbox(
     if (record.key !== undefined) {
       // Per incarnation: a key sent to a workflow deleted since does not hide this one's send.
       const seen = `${record.incarnation}\u0000${record.key}`
-      if (seenKeys.has(seen)) continue
+      if (seenKeys.has(seen)) {
+        dropped?.(seqOf(prefix, key))
+        continue
+      }
       seenKeys.add(seen)
     }
     events.push({
