@@ -16,7 +16,11 @@ import {
   utf8,
 } from '../model/records.js'
 import { nextPageAfter, type PutCondition } from '../storage/storage.js'
+import { mapLimit } from '../util/map-limit.js'
 import type { WorkflowStore } from './store.js'
+
+/** Records read at once when an inbox or its markers are read whole. */
+const READS_IN_FLIGHT = 16
 
 /** How many sequence numbers a send tries past the tail it knows before giving up (senders racing). */
 const MAX_APPEND_ROUNDS = 1000
@@ -205,9 +209,11 @@ export async function readInbox(
     if (after === undefined) break
   }
   const events: InboxEvent[] = []
-  for (const key of keys) {
-    if (skip?.(seqOf(prefix, key))) continue
-    const found = await store.storage.get(key)
+  // Read side by side (a resume reads the whole inbox), then taken in order.
+  const wanted = skip === undefined ? keys : keys.filter((key) => !skip(seqOf(prefix, key)))
+  const values = await mapLimit(wanted, READS_IN_FLIGHT, (key) => store.storage.get(key))
+  for (const [i, key] of wanted.entries()) {
+    const found = values[i]
     if (!found) continue
     const record = parseJson<EventRecord>(key, found.data)
     if (record?.v !== 1 || typeof record.name !== 'string') {
@@ -256,8 +262,10 @@ export async function loadEventPayload(
 export async function readTaken(store: WorkflowStore, workflowId: string): Promise<Map<number, string>> {
   const prefix = storeKeys.takenPrefix(workflowId)
   const taken = new Map<number, string>()
-  for (const key of await store.listAllKeys(prefix)) {
-    const found = await store.storage.get(key)
+  const keys = await store.listAllKeys(prefix)
+  const values = await mapLimit(keys, READS_IN_FLIGHT, (key) => store.storage.get(key))
+  for (const [i, key] of keys.entries()) {
+    const found = values[i]
     if (!found) continue
     const record = parseJson<TakenRecord>(key, found.data)
     if (record?.v !== 1 || typeof record.stepId !== 'string') {
