@@ -12,8 +12,8 @@ import {
   step,
   WorkflowCancelledError,
 } from '../index.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { FreezableStorage } from '../test-support/freezable-storage.js'
+import { sleep, until } from '../test-support/waiting.js'
 
 describe('cancel', () => {
   it('a runner back from a pause past its lease starts no retry before it learns of the cancel written meanwhile', async () => {

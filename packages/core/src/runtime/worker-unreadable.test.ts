@@ -2,8 +2,8 @@
 // one once (not at every poll), through `onWorkflow` with `skipped: true`.
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWorker, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { until } from './waiting.js'
+import { CountingView } from '../test-support/counting-view.js'
+import { until } from '../test-support/waiting.js'
 
 const triple = step('unreadable.triple', (n: number) => n * 3)
 

@@ -3,9 +3,9 @@
 // must keep them findable until each has a marker of its own, then be cleared.
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWorker, currentStep, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { CountingView } from '../test-support/counting-view.js'
+import { FreezableStorage } from '../test-support/freezable-storage.js'
+import { sleep, until } from '../test-support/waiting.js'
 
 let opened = false
 /** Waits until `opened`, or fails when its run is aborted. */

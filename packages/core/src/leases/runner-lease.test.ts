@@ -16,8 +16,8 @@ import {
   WorkflowStillActiveError,
   type WorkflowStore,
 } from '../index.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { FreezableStorage } from '../test-support/freezable-storage.js'
+import { sleep, until } from '../test-support/waiting.js'
 
 const lone = step('rl.lone', () => 'resumed')
 const old = step('rl.old', () => 'taken over')

@@ -3,9 +3,9 @@
 // hands its workflows over within about one poll.
 import { afterEach, describe, expect, it } from 'vitest'
 import { createWorker, currentStep, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { CountingView } from '../test-support/counting-view.js'
+import { FreezableStorage } from '../test-support/freezable-storage.js'
+import { sleep, until } from '../test-support/waiting.js'
 
 /** A step that waits until `open()`, or fails when its run is aborted. */
 function gate(name: string) {
