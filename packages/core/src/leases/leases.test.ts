@@ -10,6 +10,7 @@ import {
   WorkflowLeaseLostError,
   WorkflowStillActiveError,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const fast = { leaseTtlMs: 150, heartbeatMs: 30 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -264,14 +265,15 @@ describe('a lease that ran out while nobody took over', () => {
   it('is renewed before the next commit instead of failing the run', async () => {
     // The heartbeat's writes of the runner record (and any write of the workflow record) are held
     // up (a slow storage) past the lease.
-    class SlowRecordStorage extends MemoryStorage {
-      slow = false
-      override async put(...args: Parameters<MemoryStorage['put']>): ReturnType<MemoryStorage['put']> {
-        if (this.slow && (args[0].endsWith('/workflow') || args[0].startsWith('runners/'))) await sleep(250)
-        return super.put(...args)
-      }
-    }
-    const storage = new SlowRecordStorage()
+    const storage = Object.assign(
+      interceptStorage(new MemoryStorage(), {
+        put: async (next, key, data, condition) => {
+          if (storage.slow && (key.endsWith('/workflow') || key.startsWith('runners/'))) await sleep(250)
+          return next(key, data, condition)
+        },
+      }),
+      { slow: false },
+    )
     const runtime = new Runtime(storage, { leaseTtlMs: 100, heartbeatMs: 30 })
     const waitThenReturn = step('lease.slowHeartbeat', async () => {
       storage.slow = true

@@ -7,13 +7,13 @@ import {
   MemoryStorage,
   Runtime,
   type StepNode,
-  type Storage,
   StorageUnavailableError,
   step,
   storeKeys,
   WorkflowCancelledError,
   WorkflowExecutionError,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -46,14 +46,15 @@ function probeStorage() {
     fail: (_key: string) => false,
     before: async (_key: string) => {},
   }
-  const put = storage.put.bind(storage)
-  storage.put = async (key, data, condition) => {
-    puts.push(key)
-    await hooks.before(key)
-    if (hooks.fail(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
-    return put(key, data, condition)
-  }
-  return { storage: storage as Storage, puts, hooks }
+  const probe = interceptStorage(storage, {
+    put: async (next, key, data, condition) => {
+      puts.push(key)
+      await hooks.before(key)
+      if (hooks.fail(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
+      return next(key, data, condition)
+    },
+  })
+  return { storage: probe, puts, hooks }
 }
 
 describe('the final workflow record commits the root step', () => {

@@ -1,36 +1,39 @@
-// A storage in front of another that can be frozen, shared by the lease and worker tests: calls
-// made while frozen wait until it thaws (a paused process, or one cut off from its storage).
-import { MemoryStorage, type PutCondition, type StoredValue } from '../index.js'
+// A storage in front of another that can be frozen, shared by the lease and worker tests: gets,
+// puts and deletes made while frozen wait until it thaws (a paused process, or one cut off from
+// its storage); listings pass.
+import type { Storage } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
-export class FreezableStorage extends MemoryStorage {
-  readonly #inner: MemoryStorage
-  #thawed: Promise<void> = Promise.resolve()
-  #thaw: () => void = () => {}
-  constructor(inner: MemoryStorage) {
-    super()
-    this.#inner = inner
-  }
-  freeze(): void {
-    this.#thawed = new Promise((resolve) => {
-      this.#thaw = resolve
-    })
-  }
-  thaw(): void {
-    this.#thaw()
-  }
-  override async get(key: string): Promise<StoredValue | undefined> {
-    await this.#thawed
-    return this.#inner.get(key)
-  }
-  override async put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
-    await this.#thawed
-    return this.#inner.put(key, data, cond)
-  }
-  override async delete(key: string): Promise<void> {
-    await this.#thawed
-    return this.#inner.delete(key)
-  }
-  override list(...args: Parameters<MemoryStorage['list']>): ReturnType<MemoryStorage['list']> {
-    return this.#inner.list(...args)
-  }
+export type FreezableStorage = Storage & { freeze(): void; thaw(): void }
+
+/** `inner` behind a switch: `freeze()` holds back its gets, puts and deletes until `thaw()`. */
+export function freezable(inner: Storage): FreezableStorage {
+  let thawed: Promise<void> = Promise.resolve()
+  let thaw: () => void = () => {}
+  return Object.assign(
+    interceptStorage(inner, {
+      get: async (next, key) => {
+        await thawed
+        return next(key)
+      },
+      put: async (next, key, data, condition) => {
+        await thawed
+        return next(key, data, condition)
+      },
+      delete: async (next, key) => {
+        await thawed
+        return next(key)
+      },
+    }),
+    {
+      freeze(): void {
+        thawed = new Promise((resolve) => {
+          thaw = resolve
+        })
+      },
+      thaw(): void {
+        thaw()
+      },
+    },
+  )
 }
