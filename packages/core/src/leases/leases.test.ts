@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createWorker,
   currentStep,
@@ -160,7 +160,7 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
     const store = await a.store()
     expect(a.deriveStatus((await store.requireWorkflow('abandoned')).record)).toBe('RESUMABLE')
     const worker = createWorker({ storage, pollIntervalMs: 10, handleSignals: false, ...fast })
-    while (state.started < 2) await sleep(5)
+    await vi.waitFor(() => expect(state.started).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 5 })
     state.release()
     await expect(worker.runtime.waitForResult('abandoned')).resolves.toBe('done')
     await worker.stop()

@@ -1,7 +1,7 @@
 // The root step's commit is the final workflow record when the root returns a value: one write
 // less per workflow. These pin down that it is still committed exactly once, that a crash before
 // it runs only the root again, and that every reader still sees the root step as committed.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createWorker,
   MemoryStorage,
@@ -156,7 +156,10 @@ describe('the final workflow record commits the root step', () => {
       const other = new Runtime(storage)
       canceling = other.cancel('canceled')
       const store = await other.store()
-      while ((await store.requireWorkflow('canceled')).record.cancelRequested === undefined) await sleep(1)
+      await vi.waitFor(
+        async () => expect((await store.requireWorkflow('canceled')).record.cancelRequested).toBeDefined(),
+        { timeout: 10_000, interval: 1 },
+      )
     }
     await expect(runtime.run(total(leaf(0), leaf(1)), { workflowId: 'canceled' })).rejects.toBeInstanceOf(
       WorkflowCancelledError,
