@@ -14,7 +14,8 @@
 //   MEASURED_RUNS_DISK runs under new workflow ids, and their median; on S3 (and the folder in e),
 //   one run. Writes and bytes are those of the first measured run.
 // - `extra` keeps the rest: `coldMs` (the first warm-up run: what a process that just started
-//   sees), `firstMs` (the first measured run), `warmUpRuns` and, on memory, `minMs` and `maxMs`.
+//   sees), `firstMs` (the first measured run), `warmUpRuns`, `cpuMs` (the median CPU time of the
+//   process over the measured runs) and, on memory, `minMs` and `maxMs`.
 //   They are also printed to stderr.
 // Scenario d (one long run) and f, g are measured once, without warm-up. Peak RSS is the whole
 // process's, warm-up included.
@@ -67,28 +68,39 @@ if (job.phase !== 'build') {
     warmUpRuns++
   }
   counter.reset()
-  result = await scenario.run({ ...context, tag: '-1' })
+  // CPU time of the process per measured run too (all threads: GC and V8's helpers included): on a
+  // machine shared with other work, it moves less than the wall time (bench/ab.mjs compares both).
+  const cpuMs = []
+  const measure = async (ctx) => {
+    const before = process.cpuUsage()
+    const run = await scenario.run(ctx)
+    const used = process.cpuUsage(before)
+    cpuMs.push((used.user + used.system) / 1000)
+    return run
+  }
+  result = await measure({ ...context, tag: '-1' })
   const stats = { ...counter.stats, fileSyncs: syncs.file, folderSyncs: syncs.folder }
   if (scenario.warmUp) {
     const firstMs = result.ms
     const all = [firstMs]
     if (job.backend === 'memory') {
       while (all.length < MEASURED_RUNS_MEMORY)
-        all.push((await scenario.run({ ...context, storage: spareMemory() })).ms)
+        all.push((await measure({ ...context, storage: spareMemory() })).ms)
     } else if (onDisk) {
       while (all.length < MEASURED_RUNS_DISK)
-        all.push((await scenario.run({ ...context, tag: `-${all.length + 1}` })).ms)
+        all.push((await measure({ ...context, tag: `-${all.length + 1}` })).ms)
     }
     const sorted = [...all].sort((x, y) => x - y)
     const ms = sorted[sorted.length >> 1]
-    const extra = { ...result.extra, coldMs, firstMs, warmUpRuns }
+    const cpuSorted = [...cpuMs].sort((x, y) => x - y)
+    const extra = { ...result.extra, coldMs, firstMs, warmUpRuns, cpuMs: cpuSorted[cpuSorted.length >> 1] }
     if (all.length > 1) Object.assign(extra, { minMs: sorted[0], maxMs: sorted[sorted.length - 1] })
     result = { ...result, ms, extra }
     process.stderr.write(
       `  ${job.scenario} ${job.backend}: cold (first run in the process) ${perStep(coldMs, result.steps)}; ` +
         `after ${warmUpRuns} warm-up run(s): ${all.length > 1 ? `median of ${all.length} runs ${perStep(ms, result.steps)} (runs: ${all.map((x) => ((x * 1000) / result.steps).toFixed(1)).join(', ')})` : perStep(ms, result.steps)}\n`,
     )
-  }
+  } else result = { ...result, extra: { ...result.extra, cpuMs: cpuMs[0] } }
   // The process's high-water mark (no sampling timer: it would cost the scenario time).
   result = { ...result, ...stats, maxRssMb: process.resourceUsage().maxRSS / 1024 }
 }

@@ -4,9 +4,10 @@
 // while the listing ran, or left out. Reading a missing marker as a status would fail them.
 
 import { type Storage, step, type WorkflowStatus } from '@wf/core'
+import { interceptStorage } from '@wf/core/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
-import { backends, gate, intercept } from './test-support/harness.js'
+import { backends, gate } from './test-support/harness.js'
 
 type HeldLists = Storage & { hold: (prefix: string) => boolean; readonly listed: string[]; release(): void }
 
@@ -14,7 +15,7 @@ type HeldLists = Storage & { hold: (prefix: string) => boolean; readonly listed:
 function heldLists(inner: Storage): HeldLists {
   const held = gate()
   const storage: HeldLists = Object.assign(
-    intercept(inner, {
+    interceptStorage(inner, {
       list: async (next, prefix, options) => {
         storage.listed.push(prefix)
         // Only the status prefixes are held: step keys (`workflows/…`) are the runtime's own.

@@ -23,10 +23,11 @@ import {
   type WorkflowRecord,
   type WorkflowStore,
 } from '@wf/core'
+import { interceptStorage } from '@wf/core/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
 import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
-import { type Backend, backends, intercept } from './test-support/harness.js'
+import { type Backend, backends } from './test-support/harness.js'
 
 const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
 const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
@@ -214,7 +215,7 @@ for (const backend of withS3 ? [...backends, s3] : backends) {
     it('leaves a FAILED workflow as it was when the storage fails while the resume reads', async () => {
       await failedWorkflow('rf-down')
       const before = await snapshot(opened.storage, 'rf-down')
-      const failing = intercept(opened.storage, {
+      const failing = interceptStorage(opened.storage, {
         get: (next, key) =>
           key.includes('/steps/')
             ? Promise.reject(new StorageUnavailableError(`injected failure reading ${key}`))

@@ -1,12 +1,12 @@
 // Engine behaviour the `wf worker` command relies on, found while building it.
 
 import { createWorker, MemoryStorage, Runtime, step } from '@wf/core'
+import { interceptStorage } from '@wf/core/testing'
 import { afterEach, expect, it } from 'vitest'
-import { intercept } from './test-support/harness.js'
 
 /** A storage whose listings take a little real time, like a folder or S3 (not only microtasks). */
 const slowListStorage = () =>
-  intercept(new MemoryStorage(), {
+  interceptStorage(new MemoryStorage(), {
     list: async (next, ...args) => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       return next(...args)
@@ -49,7 +49,7 @@ it('stopping a run while it loads committed steps on resume leaves no unhandled 
 it('a submitted workflow is not polled until someone asks for its result', async () => {
   // Counts the reads made once `counting` is set.
   const reads = { counting: false, gets: 0 }
-  const storage = intercept(new MemoryStorage(), {
+  const storage = interceptStorage(new MemoryStorage(), {
     get: (next, key) => {
       if (reads.counting) reads.gets++
       return next(key)

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Runtime } from '@wf/core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { credentials, describeS3, endpoint, freshBucket, uniqueName } from './__tests__/s3-env.js'
-import { s3Uri, sleep } from './__tests__/workflow-env.js'
+import { s3Uri } from './__tests__/workflow-env.js'
 import { S3Storage } from './s3-storage.js'
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), '__tests__', 'fixtures', 'worker-child.mjs')
@@ -48,18 +48,6 @@ function child(args: string[], env: Record<string, string>): Child {
     proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
   )
   return { proc, pid: proc.pid as number, out: () => out, err: () => err, exited }
-}
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 interface Line {
@@ -113,7 +101,14 @@ describeS3('workers on S3', () => {
       expect((await submit.exited).code, submit.err()).toBe(0)
       const ids = Array.from({ length: WORKFLOWS }, (_, n) => `job-${n}`)
       for (let i = 0; i < 3; i++) workers.push(child(['worker'], env))
-      await until(() => workers.every((w) => w.out().includes('ready\n')), 30_000, 'the workers to start')
+      await vi.waitFor(
+        () =>
+          expect(
+            workers.every((w) => w.out().includes('ready\n')),
+            'the workers to start',
+          ).toBe(true),
+        { timeout: 30_000, interval: 20 },
+      )
       const [doomed, ...survivors] = workers as [Child, Child, Child]
       // Kill one once others ran steps too and it holds a workflow (its record names it as owner).
       const heldBy = async (pid: number) => {
@@ -121,13 +116,13 @@ describeS3('workers on S3', () => {
         for (const id of ids) if ((await store.requireWorkflow(id)).record.owner?.pid === pid) held.push(id)
         return held
       }
-      await until(
+      await vi.waitFor(
         async () => {
           const pids = new Set(lines(log).map((l) => l.pid))
-          return pids.has(doomed.pid) && pids.size >= 2 && (await heldBy(doomed.pid)).length > 0
+          const ran = pids.has(doomed.pid) && pids.size >= 2 && (await heldBy(doomed.pid)).length > 0
+          expect(ran, 'the workers to run steps').toBe(true)
         },
-        60_000,
-        'the workers to run steps',
+        { timeout: 60_000, interval: 20 },
       )
       doomed.proc.kill('SIGKILL')
       const killedAt = (await doomed.exited).at

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { storeKeys, WorkflowStore } from '@wf/core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { type PrivateGateway, startPrivateGateway } from './__tests__/private-gateway.js'
 import { credentials, describeS3, uniqueName } from './__tests__/s3-env.js'
 import {
@@ -84,12 +84,14 @@ describeS3('a workflow when S3 goes away', () => {
         days,
         stepDelayMs: 300,
       })
-      const deadline = Date.now() + 30_000
-      while ((await store.listStepIds(workflowId)).length < 4) {
-        if (Date.now() > deadline)
-          throw new Error(`no steps committed in time; log: ${executions(log).length}`)
-        await sleep(20)
-      }
+      await vi.waitFor(
+        async () =>
+          expect(
+            (await store.listStepIds(workflowId)).length,
+            `steps committed; log: ${executions(log).length}`,
+          ).toBeGreaterThanOrEqual(4),
+        { timeout: 30_000, interval: 20 },
+      )
       // What was committed before the outage, byte for byte, with its version.
       const before = new Map<string, { data: string; version: string }>()
       for (const id of await store.listStepIds(workflowId)) {

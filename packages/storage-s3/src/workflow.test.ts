@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { WorkflowStore } from '@wf/core'
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest'
 import { credentials, describeS3, endpoint, freshBucket, testClient, uniqueName } from './__tests__/s3-env.js'
 import {
   executions,
@@ -16,7 +16,6 @@ import {
   ranBy,
   reportChild,
   s3Uri,
-  sleep,
   stepCount,
 } from './__tests__/workflow-env.js'
 import { S3Storage } from './s3-storage.js'
@@ -94,11 +93,14 @@ describeS3('workflows on S3', () => {
     const store = new WorkflowStore(storage)
     const victim = reportChild({ command: 'run', workflowId, storage: uri, log, days, stepDelayMs: 200 })
     // Kill once the continuation and a few days are committed, while slower days still run.
-    const deadline = Date.now() + 45_000
-    while ((await store.listStepIds(workflowId)).length < 4) {
-      if (Date.now() > deadline) throw new Error(`no steps committed in time; log: ${executions(log).length}`)
-      await sleep(20)
-    }
+    await vi.waitFor(
+      async () =>
+        expect(
+          (await store.listStepIds(workflowId)).length,
+          `steps committed; log: ${executions(log).length}`,
+        ).toBeGreaterThanOrEqual(4),
+      { timeout: 45_000, interval: 20 },
+    )
     victim.process.kill('SIGKILL')
     const killed = await victim.exited
     expect(killed.signal).toBe('SIGKILL')

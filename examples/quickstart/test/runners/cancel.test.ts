@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Runtime } from '@wf/core'
-import { expect, it } from 'vitest'
-import { lastJson, logLines, runner, until } from './helpers.js'
+import { expect, it, vi } from 'vitest'
+import { lastJson, logLines, runner } from './helpers.js'
 
 const HEARTBEAT_MS = 200
 const app = join(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -34,7 +34,14 @@ it('wf cancel from another process stops the runner within one heartbeat, aborti
       WF_TEST_LEASE_TTL_MS: String(HEARTBEAT_MS * 5),
       WF_TEST_HEARTBEAT_MS: String(HEARTBEAT_MS),
     })
-    await until(() => logLines(log).some(([, , what]) => what === 'start'), 30_000, 'the step to start')
+    await vi.waitFor(
+      () =>
+        expect(
+          logLines(log).some(([, , what]) => what === 'start'),
+          'the step to start',
+        ).toBe(true),
+      { timeout: 30_000, interval: 10 },
+    )
 
     const cancel = await new Promise<{ code: number; stdout: string; stderr: string; at: number }>(
       (resolve) =>

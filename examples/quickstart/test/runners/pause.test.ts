@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Runtime } from '@wf/core'
-import { expect, it } from 'vitest'
-import { lastJson, logLines, runner, until } from './helpers.js'
+import { expect, it, vi } from 'vitest'
+import { lastJson, logLines, runner } from './helpers.js'
 
 const LEASE = { WF_TEST_LEASE_TTL_MS: '1000', WF_TEST_HEARTBEAT_MS: '200' }
 
@@ -24,22 +24,31 @@ it('a runner paused past its lease and then continued commits nothing and stops 
   try {
     const env = { ...LEASE, WF_TEST_LOG: log, WF_TEST_SLOW_MS: '2500' }
     const paused = runner('pause', storage, workflowId, env)
-    await until(() => slowStarts().length === 1, 30_000, 'the first runner to start the slow step')
+    await vi.waitFor(() => expect(slowStarts(), 'the first runner to start the slow step').toHaveLength(1), {
+      timeout: 30_000,
+      interval: 10,
+    })
     paused.proc.kill('SIGSTOP')
     try {
       const held = (await store.requireWorkflow(workflowId)).record
       expect(held.owner?.pid).toBe(paused.pid)
       // Alive and leased: nobody may take it over yet.
       if ((held.leaseExpiresAt ?? 0) > Date.now() + 100) expect(runtime.deriveStatus(held)).toBe('RUNNING')
-      await until(
-        async () => runtime.deriveStatus((await store.requireWorkflow(workflowId)).record) === 'RESUMABLE',
-        10_000,
-        'the paused runner’s lease to expire',
+      await vi.waitFor(
+        async () =>
+          expect(
+            runtime.deriveStatus((await store.requireWorkflow(workflowId)).record),
+            'the paused runner’s lease to expire',
+          ).toBe('RESUMABLE'),
+        { timeout: 10_000, interval: 10 },
       )
       const taker = runner('pause', storage, workflowId, env)
       // Continue the paused runner while the taker is inside the same slow step: the paused one's
       // step body finishes first (its time ran out during the pause), and its commit must be refused.
-      await until(() => slowStarts().length === 2, 30_000, 'the taker to start the slow step')
+      await vi.waitFor(() => expect(slowStarts(), 'the taker to start the slow step').toHaveLength(2), {
+        timeout: 30_000,
+        interval: 10,
+      })
       const continuedAt = Date.now()
       paused.proc.kill('SIGCONT')
 

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Runtime, storeKeys } from '@wf/core'
-import { expect, it } from 'vitest'
-import { logLines, runnerElsewhere, until, worker } from './helpers.js'
+import { expect, it, vi } from 'vitest'
+import { logLines, runnerElsewhere, worker } from './helpers.js'
 
 const WORKFLOWS = 5
 const TTL_MS = 1000
@@ -33,7 +33,10 @@ it('the workflows of a runner killed on another machine become RESUMABLE when it
       logLines(log).filter(
         ([pid, stepId, what]) => Number(pid) === doomed.pid && stepId === 'rp.slow' && what === 'start',
       )
-    await until(() => slowStarts().length === WORKFLOWS, 30_000, 'the runner to start every slow step')
+    await vi.waitFor(
+      () => expect(slowStarts(), 'the runner to start every slow step').toHaveLength(WORKFLOWS),
+      { timeout: 30_000, interval: 10 },
+    )
     // Let it renew its runner lease a few times: the workflows must stay RUNNING all along.
     await new Promise((resolve) => setTimeout(resolve, 2 * TTL_MS))
     for (const id of ids) {
@@ -59,17 +62,23 @@ it('the workflows of a runner killed on another machine become RESUMABLE when it
     expect(expiresAt).toBeLessThanOrEqual(killedAt + TTL_MS)
 
     // RUNNING while the runner record holds (its pid is dead, but on "another machine"), then RESUMABLE.
-    await until(
+    // The statuses read before the lease ran out, checked after the wait (a failed check inside
+    // vi.waitFor would only be retried).
+    const beforeExpiry: string[][] = []
+    await vi.waitFor(
       async () => {
         const statuses = await Promise.all(
           ids.map(async (id) => runtime.deriveStatus((await store.requireWorkflow(id)).record)),
         )
-        if (Date.now() < expiresAt - 50) expect(statuses.every((s) => s === 'RUNNING')).toBe(true)
-        return statuses.every((s) => s === 'RESUMABLE')
+        if (Date.now() < expiresAt - 50) beforeExpiry.push(statuses)
+        expect(
+          statuses.every((s) => s === 'RESUMABLE'),
+          'the runner lease to run out',
+        ).toBe(true)
       },
-      10_000,
-      'the runner lease to run out',
+      { timeout: 10_000, interval: 10 },
     )
+    for (const statuses of beforeExpiry) expect(statuses.every((s) => s === 'RUNNING')).toBe(true)
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt)
 
     const taker = worker(storage, { WF_TEST_LOG: log, WF_TEST_SLOW_MS: '50', WF_TEST_CONCURRENCY: '5' })

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Runtime } from '@wf/core'
-import { expect, it } from 'vitest'
-import { logLines, submitJobs, until, worker } from './helpers.js'
+import { expect, it, vi } from 'vitest'
+import { logLines, submitJobs, worker } from './helpers.js'
 
 const WORKFLOWS = 10
 
@@ -36,15 +36,14 @@ it('a surviving worker finishes every workflow of a worker killed mid-run, and n
       return held
     }
     let heldAtKill: string[] = []
-    await until(
+    await vi.waitFor(
       async () => {
         const pids = new Set(logLines(log).map(([pid]) => Number(pid)))
-        if (!pids.has(doomed.pid) || !pids.has(survivor.pid)) return false
+        expect(pids.has(doomed.pid) && pids.has(survivor.pid), 'both workers to run steps').toBe(true)
         heldAtKill = await heldBy(doomed.pid)
-        return heldAtKill.length > 0
+        expect(heldAtKill.length, 'the doomed worker to hold a workflow').toBeGreaterThan(0)
       },
-      30_000,
-      'both workers to run steps',
+      { timeout: 30_000, interval: 10 },
     )
     doomed.proc.kill('SIGKILL')
     const killedAt = (await doomed.exited).at

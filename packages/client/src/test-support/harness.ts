@@ -1,12 +1,14 @@
 // Test support: the storages every management test runs on (memory, and a real folder through
-// @wf/storage-fs), a fresh one with a client for each test, a storage wrapper that fails or counts
-// on demand, and gates.
+// @wf/storage-fs), a fresh one with a client for each test, a probe that fails or counts storage
+// calls on demand (on @wf/core/testing's interceptStorage, which the tests use for their own), and
+// gates.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MemoryStorage, type Runtime, type Storage, StorageUnavailableError } from '@wf/core'
+import { interceptStorage } from '@wf/core/testing'
 // A devDependency, imported by name: when it is not built, every test file that imports this one
 // fails, instead of running without the folder backend.
 import { fromUri } from '@wf/storage-fs'
@@ -79,47 +81,13 @@ export function eachTestOn(backend: Backend, use: (bed: TestBed) => void): void 
   })
 }
 
-/** The calls an interceptor can wrap: the storage contract's methods with a body. */
-type Method = 'get' | 'put' | 'delete' | 'deleteMany' | 'list'
-type Call<M extends Method> = NonNullable<Storage[M]>
-
-/** For each method wrapped: `next` is the inner storage's method, then the call's arguments. */
-export type StorageHooks = {
-  [M in Method]?: (next: Call<M>, ...args: Parameters<Call<M>>) => ReturnType<Call<M>>
-}
-
-/**
- * `inner` with some calls wrapped by `hooks` (to count, hold back or fail them) and every other
- * call passed through, `close` and the optional `deleteMany` included: one wrapper instead of a
- * hand-written pass-through class per test.
- */
-export function intercept(inner: Storage, hooks: StorageHooks): Storage {
-  const wrap = <M extends Method>(method: M): Call<M> => {
-    const own = inner[method] as (...args: unknown[]) => unknown
-    const next = ((...args: unknown[]) => own.apply(inner, args)) as Call<M>
-    const hook = hooks[method] as ((next: Call<M>, ...args: unknown[]) => unknown) | undefined
-    return (hook ? (...args: unknown[]) => hook(next, ...args) : next) as Call<M>
-  }
-  const storage: Storage = {
-    get: wrap('get'),
-    put: wrap('put'),
-    delete: wrap('delete'),
-    list: wrap('list'),
-    close: async () => {
-      await inner.close?.()
-    },
-  }
-  if (inner.deleteMany) storage.deleteMany = wrap('deleteMany')
-  return storage
-}
-
 /** A storage that records the keys read, and fails writes of the keys `failWrites` picks. */
 export type Probe = Storage & { readonly gets: string[]; failWrites: (key: string) => boolean }
 
 /** Wraps a storage in a probe: a storage going down mid-run for chosen keys, and reads by key. */
 export function probeStorage(inner: Storage): Probe {
   const probe: Probe = Object.assign(
-    intercept(inner, {
+    interceptStorage(inner, {
       get: (next, key) => {
         probe.gets.push(key)
         return next(key)

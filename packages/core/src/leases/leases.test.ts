@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createWorker,
   currentStep,
@@ -10,6 +10,7 @@ import {
   WorkflowLeaseLostError,
   WorkflowStillActiveError,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const fast = { leaseTtlMs: 150, heartbeatMs: 30 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -159,7 +160,7 @@ describe('PENDING workflows, workers and maxRunningWorkflows', () => {
     const store = await a.store()
     expect(a.deriveStatus((await store.requireWorkflow('abandoned')).record)).toBe('RESUMABLE')
     const worker = createWorker({ storage, pollIntervalMs: 10, handleSignals: false, ...fast })
-    while (state.started < 2) await sleep(5)
+    await vi.waitFor(() => expect(state.started).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 5 })
     state.release()
     await expect(worker.runtime.waitForResult('abandoned')).resolves.toBe('done')
     await worker.stop()
@@ -264,14 +265,15 @@ describe('a lease that ran out while nobody took over', () => {
   it('is renewed before the next commit instead of failing the run', async () => {
     // The heartbeat's writes of the runner record (and any write of the workflow record) are held
     // up (a slow storage) past the lease.
-    class SlowRecordStorage extends MemoryStorage {
-      slow = false
-      override async put(...args: Parameters<MemoryStorage['put']>): ReturnType<MemoryStorage['put']> {
-        if (this.slow && (args[0].endsWith('/workflow') || args[0].startsWith('runners/'))) await sleep(250)
-        return super.put(...args)
-      }
-    }
-    const storage = new SlowRecordStorage()
+    const storage = Object.assign(
+      interceptStorage(new MemoryStorage(), {
+        put: async (next, key, data, condition) => {
+          if (storage.slow && (key.endsWith('/workflow') || key.startsWith('runners/'))) await sleep(250)
+          return next(key, data, condition)
+        },
+      }),
+      { slow: false },
+    )
     const runtime = new Runtime(storage, { leaseTtlMs: 100, heartbeatMs: 30 })
     const waitThenReturn = step('lease.slowHeartbeat', async () => {
       storage.slow = true

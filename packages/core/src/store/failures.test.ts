@@ -3,19 +3,8 @@
 // only when an attempt fails and deleted with the workflow.
 
 import { describe, expect, it } from 'vitest'
-import { MemoryStorage, Runtime, type Storage, step, storeKeys, WorkflowExecutionError } from '../index.js'
-
-/** A MemoryStorage that records the key of every put. */
-function countingStorage(): { storage: Storage; puts: string[] } {
-  const storage = new MemoryStorage()
-  const puts: string[] = []
-  const put = storage.put.bind(storage)
-  storage.put = (key, data, cond) => {
-    puts.push(key)
-    return put(key, data, cond)
-  }
-  return { storage, puts }
-}
+import { MemoryStorage, Runtime, step, storeKeys, WorkflowExecutionError } from '../index.js'
+import { recordingPuts } from '../test-support/recording-puts.js'
 
 const noDelay = { backoff: { initialDelayMs: 0 } }
 let failuresLeft = 0
@@ -38,7 +27,7 @@ const next = step('fl.next', (x: number) => x + 1)
 
 describe('recording failed attempts', () => {
   it('records each failed attempt of a step that then succeeds, beside its committed record', async () => {
-    const { storage } = countingStorage()
+    const { storage } = recordingPuts()
     const runtime = new Runtime(storage)
     failuresLeft = 2
     const before = Date.now()
@@ -109,7 +98,7 @@ describe('recording failed attempts', () => {
   })
 
   it('writes nothing under failures/ when no attempt fails', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     failuresLeft = 0
     await runtime.run(next(flaky(1)), { workflowId: 'clean' })

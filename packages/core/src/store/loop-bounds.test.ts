@@ -5,44 +5,50 @@
 import { expect, it } from 'vitest'
 import {
   ConditionFailedError,
-  type ListOptions,
-  type ListPage,
   MemoryStorage,
-  type PutCondition,
   Runtime,
   StorageContractError,
   StorageUnavailableError,
   step,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
-/** A storage whose listings under `prefix` always say there is more, from the same place. */
-class StuckListing extends MemoryStorage {
-  stuck = ''
-  lists = 0
-  override async list(prefix: string, options?: ListOptions): Promise<ListPage> {
-    if (!this.stuck || !prefix.startsWith(this.stuck)) return super.list(prefix, options)
-    this.lists++
-    return { keys: [`${prefix}a`], next: `${prefix}a` }
-  }
+/** A storage whose listings under `stuck` always say there is more, from the same place. */
+function stuckListing() {
+  const storage = Object.assign(
+    interceptStorage(new MemoryStorage(), {
+      list: async (next, prefix, options) => {
+        if (!storage.stuck || !prefix.startsWith(storage.stuck)) return next(prefix, options)
+        storage.lists++
+        return { keys: [`${prefix}a`], next: `${prefix}a` }
+      },
+    }),
+    { stuck: '', lists: 0 },
+  )
+  return storage
 }
 
 /** A storage on which every compare-and-swap loses, as if another writer always got there first. */
-class AlwaysLoses extends MemoryStorage {
-  losing = false
-  puts = 0
-  override async put(key: string, data: Uint8Array, condition?: PutCondition): Promise<{ version: string }> {
-    if (this.losing && condition && 'ifVersion' in condition) {
-      this.puts++
-      throw new ConditionFailedError(key)
-    }
-    return super.put(key, data, condition)
-  }
+function alwaysLoses() {
+  const storage = Object.assign(
+    interceptStorage(new MemoryStorage(), {
+      put: async (next, key, data, condition) => {
+        if (storage.losing && condition && 'ifVersion' in condition) {
+          storage.puts++
+          throw new ConditionFailedError(key)
+        }
+        return next(key, data, condition)
+      },
+    }),
+    { losing: false, puts: 0 },
+  )
+  return storage
 }
 
 const once = step('lb.once', (n: number) => n + 1)
 
 it('a resume whose step listing never moves forward fails with StorageContractError', async () => {
-  const storage = new StuckListing()
+  const storage = stuckListing()
   const runtime = new Runtime(storage)
   const handle = await runtime.submit(once(1), { workflowId: 'stuck' })
   storage.stuck = 'workflows/stuck/steps/'
@@ -51,7 +57,7 @@ it('a resume whose step listing never moves forward fails with StorageContractEr
 })
 
 it('the sweep of runner records stops on a listing that never moves forward', async () => {
-  const storage = new StuckListing()
+  const storage = stuckListing()
   const runtime = new Runtime(storage)
   storage.stuck = 'runners/'
   const store = await runtime.store()
@@ -59,7 +65,7 @@ it('the sweep of runner records stops on a listing that never moves forward', as
 })
 
 it('taking an id out of a start batch gives up when its compare-and-swap never settles', async () => {
-  const storage = new AlwaysLoses()
+  const storage = alwaysLoses()
   const store = await new Runtime(storage).store()
   await store.writeStartBatch('r1.1', {
     v: 1,

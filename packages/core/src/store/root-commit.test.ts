@@ -1,19 +1,19 @@
 // The root step's commit is the final workflow record when the root returns a value: one write
 // less per workflow. These pin down that it is still committed exactly once, that a crash before
 // it runs only the root again, and that every reader still sees the root step as committed.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createWorker,
   MemoryStorage,
   Runtime,
   type StepNode,
-  type Storage,
   StorageUnavailableError,
   step,
   storeKeys,
   WorkflowCancelledError,
   WorkflowExecutionError,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -46,14 +46,15 @@ function probeStorage() {
     fail: (_key: string) => false,
     before: async (_key: string) => {},
   }
-  const put = storage.put.bind(storage)
-  storage.put = async (key, data, condition) => {
-    puts.push(key)
-    await hooks.before(key)
-    if (hooks.fail(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
-    return put(key, data, condition)
-  }
-  return { storage: storage as Storage, puts, hooks }
+  const probe = interceptStorage(storage, {
+    put: async (next, key, data, condition) => {
+      puts.push(key)
+      await hooks.before(key)
+      if (hooks.fail(key)) throw new StorageUnavailableError(`injected failure writing ${key}`)
+      return next(key, data, condition)
+    },
+  })
+  return { storage: probe, puts, hooks }
 }
 
 describe('the final workflow record commits the root step', () => {
@@ -155,7 +156,10 @@ describe('the final workflow record commits the root step', () => {
       const other = new Runtime(storage)
       canceling = other.cancel('canceled')
       const store = await other.store()
-      while ((await store.requireWorkflow('canceled')).record.cancelRequested === undefined) await sleep(1)
+      await vi.waitFor(
+        async () => expect((await store.requireWorkflow('canceled')).record.cancelRequested).toBeDefined(),
+        { timeout: 10_000, interval: 1 },
+      )
     }
     await expect(runtime.run(total(leaf(0), leaf(1)), { workflowId: 'canceled' })).rejects.toBeInstanceOf(
       WorkflowCancelledError,

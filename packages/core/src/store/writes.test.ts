@@ -1,21 +1,10 @@
 // What a workflow writes: the storage puts per workflow are the budget of benchmark issue #8, and
 // the layout change behind them (inline graphs) must still resume workflows stored the old way.
 import { describe, expect, it, vi } from 'vitest'
-import { createWorker, MemoryStorage, Runtime, type Storage, step, storeKeys } from '../index.js'
+import { createWorker, MemoryStorage, Runtime, step, storeKeys } from '../index.js'
+import { recordingPuts } from '../test-support/recording-puts.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A MemoryStorage that records the key of every put. */
-function countingStorage(): { storage: Storage; puts: string[] } {
-  const storage = new MemoryStorage()
-  const puts: string[] = []
-  const put = storage.put.bind(storage)
-  storage.put = (key, data, cond) => {
-    puts.push(key)
-    return put(key, data, cond)
-  }
-  return { storage, puts }
-}
 
 const inc = step('writes.inc', (x: number) => x + 1)
 const chain = (length: number) => {
@@ -41,7 +30,7 @@ const slow = step('writes.slow', async (x: number) => {
 
 describe('writes per workflow', () => {
   it('a run of 10 sequential steps writes its record twice, a start batch, its final marker and one record per step but the root, which the final record commits', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     await runtime.run(chain(10), { workflowId: 'ten' })
     const steps = puts.filter((k) => k.startsWith(storeKeys.stepsPrefix('ten')))
@@ -61,7 +50,7 @@ describe('writes per workflow', () => {
   })
 
   it('workflows started at the same moment share start batches: 12 writes per 10-step workflow', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     const ids = Array.from({ length: 50 }, (_, i) => `many-${i}`)
     await Promise.all(ids.map((workflowId) => runtime.run(chain(10), { workflowId })))
@@ -79,7 +68,7 @@ describe('writes per workflow', () => {
   })
 
   it('a submitted workflow keeps its PENDING marker when a runner takes it', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     await runtime.submit(chain(3), { workflowId: 'queued' })
     await runtime.resume('queued')
@@ -126,7 +115,7 @@ describe('writes per workflow', () => {
   })
 
   it('keeps a small graph inline in the workflow record, with no key of its own', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     await runtime.run(chain(3), { workflowId: 'small' })
     expect(puts.some((k) => k.startsWith('workflows/small/graph/'))).toBe(false)
@@ -159,7 +148,7 @@ describe('writes per workflow', () => {
   })
 
   it('stores a large graph under a key of its own and resumes from it', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     failOnce = true
     // Big arguments make a big graph (each is encoded into it).
@@ -189,7 +178,7 @@ describe('writes per workflow', () => {
   })
 
   it('a run shorter than half the lease renews no lease; a longer one renews the runner lease, never the workflow record', async () => {
-    const { storage, puts } = countingStorage()
+    const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage, { leaseTtlMs: 300, heartbeatMs: 50 })
     const runnerKey = storeKeys.runner(runtime.runner.runnerId)
     await runtime.run(slow(1), { workflowId: 'short' }) // ≈ 40 ms

@@ -1,5 +1,6 @@
-// @wf/core/testing: the storage conformance suite. Every backend in this repository runs it, and a
-// third-party plugin runs it in its own tests with one call, so "implements Storage" means one thing.
+// @wf/core/testing: the storage conformance suite, which every backend in this repository runs and a
+// third-party plugin runs in its own tests with one call, so "implements Storage" means one thing;
+// and interceptStorage, a storage in front of another that counts, holds back or fails calls.
 
 import { afterEach, beforeEach, describe } from 'vitest'
 import type { Storage } from '../storage/storage.js'
@@ -7,6 +8,8 @@ import { describeConcurrency } from './contract-concurrency.js'
 import { describeList } from './contract-list.js'
 import { describeValues } from './contract-values.js'
 import type { ContractContext } from './support.js'
+
+export { type InterceptedMethod, interceptStorage, type StorageHooks } from './intercept.js'
 
 /** Options of `describeStorageContract`. The defaults are the contract; lower them only for a slow medium. */
 export interface StorageContractOptions {

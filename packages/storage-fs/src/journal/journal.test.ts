@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StorageConfigError, StorageUnavailableError } from '@wf/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { FileSystem } from '../file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from '../index.js'
 import { keyToParts } from '../key-path.js'
@@ -134,11 +134,7 @@ describe('journal', () => {
     const storage = await createFileSystemStorage({ root, durability: 'journal', checkpointMs: 100 })
     for (let i = 0; i < 20; i++) await storage.put(`k/${i}`, encode(String(i)))
     expect((await segments(root)).length).toBeGreaterThan(0)
-    const deadline = Date.now() + 10_000
-    while ((await segments(root)).length > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    expect(await segments(root)).toEqual([])
+    await vi.waitFor(async () => expect(await segments(root)).toEqual([]), { timeout: 10_000, interval: 50 })
     expect(await stateOf(storage, 'k/19')).toBe('19')
     await storage.close()
   })

@@ -2,7 +2,9 @@
 // in @wf/client's cancel.test.ts): a runner back from a pause past its lease starts nothing before
 // it learns of a cancel written meanwhile, and a runner taking over a workflow whose record asks
 // to stop starts nothing at all.
-import { describe, expect, it } from 'vitest'
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it, vi } from 'vitest'
 import {
   CancelNotAcknowledgedError,
   CLOCK_SKEW_ALLOWANCE_MS,
@@ -12,13 +14,13 @@ import {
   step,
   WorkflowCancelledError,
 } from '../index.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { freezable } from '../test-support/freezable-storage.js'
+import { soon } from '../test-support/polling.js'
 
 describe('cancel', () => {
   it('a runner back from a pause past its lease starts no retry before it learns of the cancel written meanwhile', async () => {
     const shared = new MemoryStorage()
-    const paused = new FreezableStorage(shared)
+    const paused = freezable(shared)
     const a = new Runtime(paused, { leaseTtlMs: 150, heartbeatMs: 30 })
     // B waits long enough (leaseTtlMs + heartbeatMs) to see A's lease over by the skew allowance.
     const b = new Runtime(shared, { leaseTtlMs: 3000, heartbeatMs: 1000 })
@@ -41,7 +43,7 @@ describe('cancel', () => {
     })
     const run = a.run(ship(charge()), { workflowId: 'paused' })
     run.catch(() => {})
-    await until(() => attempts.length === 1, 'the first attempt to start')
+    await vi.waitFor(() => expect(attempts, 'the first attempt to start').toHaveLength(1), soon)
     // A "pauses": its storage calls wait. Its lease runs out; B's cancel then writes CANCELED itself.
     paused.freeze()
     const outcome = await b.cancelDetailed('paused')
@@ -78,7 +80,7 @@ describe('cancel', () => {
     })
     const run = runtime.run(chargeCard(reserve()), { workflowId: 'here' })
     run.catch(() => {})
-    await until(() => started.length === 1, 'reserve to start')
+    await vi.waitFor(() => expect(started, 'reserve to start').toHaveLength(1), soon)
     finish() // its result is on its way: the commit would run in the next microtask
     const canceled = runtime.cancel('here')
     await expect(canceled).resolves.toBe('CANCELED')
@@ -101,13 +103,14 @@ describe('cancel', () => {
     let ran = 0
     const later = step('cc.later', () => ++ran)
     const first = runtime.run(hold(), { workflowId: 'first' })
-    await until(() => release !== undefined, 'the first workflow to take the slot')
+    await vi.waitFor(() => expect(release, 'the first workflow to take the slot').toBeDefined(), soon)
     const queued = runtime.run(later(), { workflowId: 'queued' })
     queued.catch(() => {})
     const store = await runtime.store()
-    await until(
-      async () => (await store.readWorkflow('queued'))?.record.status === 'PENDING',
-      'the queued one',
+    await vi.waitFor(
+      async () =>
+        expect((await store.readWorkflow('queued'))?.record.status, 'the queued one').toBe('PENDING'),
+      soon,
     )
     expect(await runtime.cancelDetailed('queued')).toMatchObject({ status: 'CANCELED', was: 'PENDING' })
     await expect(queued).rejects.toBeInstanceOf(WorkflowCancelledError)
@@ -156,9 +159,10 @@ describe('cancel', () => {
     const run = owner.run(slow(), { workflowId: 'slow-owner' })
     run.catch(() => {})
     const store = await owner.store()
-    await until(
-      async () => (await store.readWorkflow('slow-owner'))?.record.status === 'RUNNING',
-      'the run to start',
+    await vi.waitFor(
+      async () =>
+        expect((await store.readWorkflow('slow-owner'))?.record.status, 'the run to start').toBe('RUNNING'),
+      soon,
     )
     // The owner's heartbeat (20 s) comes long after the canceler's patience (120 ms).
     const error = await canceler.cancel('slow-owner').catch((e: unknown) => e)

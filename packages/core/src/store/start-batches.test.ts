@@ -1,11 +1,13 @@
 // Start batches: the workflows a runner starts together are indexed by one record listing their
 // ids instead of a RUNNING marker each. A batch left behind (a runner cut off, workflows released)
 // must keep them findable until each has a marker of its own, then be cleared.
-import { afterEach, describe, expect, it } from 'vitest'
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createWorker, currentStep, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { countingView } from '../test-support/counting-view.js'
+import { freezable } from '../test-support/freezable-storage.js'
+import { soon } from '../test-support/polling.js'
 
 let opened = false
 /** Waits until `opened`, or fails when its run is aborted. */
@@ -37,7 +39,7 @@ describe('start batches', () => {
   }, async () => {
     opened = false
     const shared = new MemoryStorage()
-    const cutOff = new FreezableStorage(shared)
+    const cutOff = freezable(shared)
     const dying = new Runtime(cutOff, { leaseTtlMs: 200, heartbeatMs: 40 })
     const ids = ['cut-0', 'cut-1', 'cut-2', 'cut-3', 'cut-4']
     const runs = await Promise.all(ids.map((workflowId, i) => dying.runAsync(waits(i), { workflowId })))
@@ -55,7 +57,10 @@ describe('start batches', () => {
       leaseTtlMs: 100,
     })
     workers.push(worker)
-    await until(() => worker.runtime.runningCount === ids.length, 'the worker to take them all over')
+    await vi.waitFor(
+      () => expect(worker.runtime.runningCount, 'the worker to take them all over').toBe(ids.length),
+      soon,
+    )
     // Taken over: each has a RUNNING marker of its own now, and left its batch (gone with the last).
     expect(await keys(shared, 'index/RUNNING/')).toEqual(ids.map((id) => storeKeys.index('RUNNING', id)))
     expect(await keys(shared, storeKeys.startBatchesPrefix)).toEqual([])
@@ -117,7 +122,7 @@ describe('start batches', () => {
   it('are read by a worker once per workflow that ended, not at every rotation', async () => {
     opened = false
     const shared = new MemoryStorage()
-    const view = new CountingView(shared)
+    const view = countingView(shared)
     const runtime = new Runtime(shared)
     const ids = Array.from({ length: 10 }, (_, i) => `some-${i}`)
     const handles = await Promise.all(
@@ -161,7 +166,10 @@ describe('start batches', () => {
     workers.push(worker)
     // The sweep every ten leases (1 s): 'unborn' gets the marker earlier versions wrote first
     // (listings skip a marker without a record), then the batch indexes nothing and goes.
-    await until(async () => (await keys(shared, storeKeys.startBatchesPrefix)).length === 0, 'the sweeps')
+    await vi.waitFor(
+      async () => expect(await keys(shared, storeKeys.startBatchesPrefix), 'the sweeps').toEqual([]),
+      soon,
+    )
     expect(await keys(shared, 'index/')).toEqual([
       storeKeys.index('RUNNING', 'unborn'),
       storeKeys.index('SUCCESSFUL', 'born'),

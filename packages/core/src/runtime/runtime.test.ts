@@ -20,6 +20,7 @@ import {
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from '../index.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const newRuntime = (options = {}) => {
   const storage = new MemoryStorage()
@@ -632,13 +633,13 @@ describe('values through storage', () => {
 
 describe('storage writes', () => {
   it('writes one storage record per completed step on the hot path', async () => {
-    const storage = new MemoryStorage()
     let puts = 0
-    const original = storage.put.bind(storage)
-    storage.put = (...args) => {
-      puts++
-      return original(...args)
-    }
+    const storage = interceptStorage(new MemoryStorage(), {
+      put: (next, ...args) => {
+        puts++
+        return next(...args)
+      },
+    })
     const runtime = new Runtime(storage)
     const inc = step('rt.inc2', (x: number) => x + 1)
     let node = inc(0)

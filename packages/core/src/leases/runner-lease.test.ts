@@ -2,13 +2,13 @@
 // workflows it drives; readers take a runner-leased workflow's expiry from there; a runner whose
 // lease lapsed re-asserts its workflows before committing; records of earlier versions, with a
 // lease of their own, keep their meaning.
-import { describe, expect, it } from 'vitest'
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it, vi } from 'vitest'
 import {
   MemoryStorage,
-  type PutCondition,
   type RunnerInfo,
   Runtime,
-  type StoredValue,
   step,
   storeKeys,
   WorkflowLeaseLostError,
@@ -16,8 +16,9 @@ import {
   WorkflowStillActiveError,
   type WorkflowStore,
 } from '../index.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+import { freezable } from '../test-support/freezable-storage.js'
+import { soon } from '../test-support/polling.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const lone = step('rl.lone', () => 'resumed')
 const old = step('rl.old', () => 'taken over')
@@ -41,22 +42,26 @@ async function holdElsewhere(
 }
 
 /** A MemoryStorage that counts puts and gets per key. */
-class CountingStorage extends MemoryStorage {
-  readonly puts = new Map<string, number>()
-  readonly gets = new Map<string, number>()
-  override put(key: string, data: Uint8Array, cond?: PutCondition): Promise<{ version: string }> {
-    this.puts.set(key, (this.puts.get(key) ?? 0) + 1)
-    return super.put(key, data, cond)
-  }
-  override get(key: string): Promise<StoredValue | undefined> {
-    this.gets.set(key, (this.gets.get(key) ?? 0) + 1)
-    return super.get(key)
-  }
-  count(counts: Map<string, number>, test: (key: string) => boolean): number {
+function countingStorage() {
+  const puts = new Map<string, number>()
+  const gets = new Map<string, number>()
+  const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+  const storage = interceptStorage(new MemoryStorage(), {
+    put: (next, key, data, condition) => {
+      bump(puts, key)
+      return next(key, data, condition)
+    },
+    get: (next, key) => {
+      bump(gets, key)
+      return next(key)
+    },
+  })
+  const count = (counts: Map<string, number>, test: (key: string) => boolean): number => {
     let n = 0
     for (const [key, c] of counts) if (test(key)) n += c
     return n
   }
+  return Object.assign(storage, { puts, gets, count })
 }
 
 /** A step whose calls wait until released one by one, in the order they started, with the value they return. */
@@ -68,7 +73,7 @@ function gated(name: string) {
 
 describe('one lease per runner', () => {
   it('a runtime driving 50 workflows for several lease half-lives renews its runner record a few times, never a workflow record', async () => {
-    const storage = new CountingStorage()
+    const storage = countingStorage()
     const ttl = 300
     const runtime = new Runtime(storage, { leaseTtlMs: ttl }) // heartbeat: 100 ms
     const runnerKey = storeKeys.runner(runtime.runner.runnerId)
@@ -105,24 +110,24 @@ describe('one lease per runner', () => {
   })
 
   it('200 workflows started at once share one write of the runner record, made before any record names the runner', async () => {
-    const storage = new MemoryStorage()
-    const runtime = new Runtime(storage)
-    const runnerKey = storeKeys.runner(runtime.runner.runnerId)
     let runnerPuts = 0
     const violations: string[] = []
-    const put = storage.put.bind(storage)
-    storage.put = async (key, data, cond) => {
-      if (key === runnerKey) runnerPuts++
-      else if (key.endsWith('/workflow')) {
-        const record = JSON.parse(Buffer.from(data).toString()) as WorkflowRecord
-        if (record.owner?.runnerId === runtime.runner.runnerId) {
-          const held = await storage.get(runnerKey)
-          const expiry = held && JSON.parse(Buffer.from(held.data).toString()).leaseExpiresAt
-          if (!(expiry >= Date.now())) violations.push(key)
+    const storage = interceptStorage(new MemoryStorage(), {
+      put: async (next, key, data, cond) => {
+        if (key === runnerKey) runnerPuts++
+        else if (key.endsWith('/workflow')) {
+          const record = JSON.parse(Buffer.from(data).toString()) as WorkflowRecord
+          if (record.owner?.runnerId === runtime.runner.runnerId) {
+            const held = await storage.get(runnerKey)
+            const expiry = held && JSON.parse(Buffer.from(held.data).toString()).leaseExpiresAt
+            if (!(expiry >= Date.now())) violations.push(key)
+          }
         }
-      }
-      return put(key, data, cond)
-    }
+        return next(key, data, cond)
+      },
+    })
+    const runtime = new Runtime(storage)
+    const runnerKey = storeKeys.runner(runtime.runner.runnerId)
     const inc = step('rl.inc', (x: number) => x + 1)
     const outputs = await Promise.all(
       Array.from({ length: 200 }, (_, i) => runtime.run(inc(inc(i)), { workflowId: `burst-${i}` })),
@@ -134,7 +139,7 @@ describe('one lease per runner', () => {
 
   it('a runner paused past its lease whose workflow was taken over meanwhile stops with WorkflowLeaseLostError and never overwrites the new owner', async () => {
     const shared = new MemoryStorage()
-    const paused = new FreezableStorage(shared)
+    const paused = freezable(shared)
     const a = new Runtime(paused, { leaseTtlMs: 150, heartbeatMs: 30 })
     const b = new Runtime(shared, { leaseTtlMs: 150, heartbeatMs: 30 })
     const store = await b.store()
@@ -142,15 +147,19 @@ describe('one lease per runner', () => {
     const first = step('rl.first', () => 'first')
     const then = step('rl.then', (x: string, tag: string) => `${x}+${tag}`)
     const runA = a.run(then(first(), fn()), { workflowId: 'paused' })
-    await until(() => started() === 1, 'A to start its gated step')
+    await vi.waitFor(() => expect(started(), 'A to start its gated step').toBe(1), soon)
     // A "pauses": its storage calls (heartbeat, renewals, commits) wait. Its runner lease runs out.
     paused.freeze()
-    await until(
-      async () => b.deriveStatus((await store.requireWorkflow('paused')).record) === 'RESUMABLE',
-      'A’s runner lease to run out',
+    await vi.waitFor(
+      async () =>
+        expect(
+          b.deriveStatus((await store.requireWorkflow('paused')).record),
+          'A’s runner lease to run out',
+        ).toBe('RESUMABLE'),
+      soon,
     )
     const runB = b.resume('paused')
-    await until(() => started() === 2, 'B to take over and start the gated step')
+    await vi.waitFor(() => expect(started(), 'B to take over and start the gated step').toBe(2), soon)
     const takenOver = await store.requireWorkflow('paused')
     expect(takenOver.record.owner?.runnerId).toBe(b.runner.runnerId)
     // A wakes up: its renewal lands after the gap, its step finishes, and its commit must be refused.
@@ -166,12 +175,12 @@ describe('one lease per runner', () => {
   })
 
   it('a runner paused past its lease that nobody took over re-asserts its workflow and goes on', async () => {
-    const shared = new CountingStorage()
-    const paused = new FreezableStorage(shared)
+    const shared = countingStorage()
+    const paused = freezable(shared)
     const runtime = new Runtime(paused, { leaseTtlMs: 100, heartbeatMs: 30 })
     const { fn, waiting, started } = gated('rl.alone')
     const run = runtime.run(fn(), { workflowId: 'alone' })
-    await until(() => started() === 1, 'the step to start')
+    await vi.waitFor(() => expect(started(), 'the step to start').toBe(1), soon)
     paused.freeze()
     await sleep(250)
     paused.thaw()

@@ -2,7 +2,7 @@
 // file imports the step layer alone, as a bundler that dropped runtime/runtime.js would.
 import { describe, expect, it } from 'vitest'
 import { RuntimeNotLoadedError } from '../errors.js'
-import { step } from '../step/step.js'
+import { step } from './step.js'
 
 describe('StepNode.run without the runtime module', () => {
   it('fails with RuntimeNotLoadedError instead of running nowhere', () => {

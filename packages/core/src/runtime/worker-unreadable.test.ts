@@ -1,9 +1,9 @@
 // A worker meeting a workflow record it cannot read: it runs the others and reports the skipped
 // one once (not at every poll), through `onWorkflow` with `skipped: true`.
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createWorker, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { until } from './waiting.js'
+import { countingView } from '../test-support/counting-view.js'
+import { soon } from '../test-support/polling.js'
 
 const triple = step('unreadable.triple', (n: number) => n * 3)
 
@@ -20,7 +20,7 @@ describe('a worker and an unreadable record', () => {
     await submitter.submit(triple(3), { workflowId: 'garbled' })
     await storage.put(storeKeys.workflow('garbled'), new TextEncoder().encode('{"v":1,"workfl'))
     const events: { workflowId: string; outcome: string; skipped?: boolean; code?: string }[] = []
-    const view = new CountingView(storage)
+    const view = countingView(storage)
     const worker = createWorker({
       storage: view,
       handleSignals: false,
@@ -30,7 +30,7 @@ describe('a worker and an unreadable record', () => {
     })
     workers.push(worker)
     expect(await good.result()).toBe(6)
-    await until(() => view.lists >= 40, '20 polls')
+    await vi.waitFor(() => expect(view.lists, '20 polls').toBeGreaterThanOrEqual(40), soon)
     expect(events.filter((e) => e.workflowId === 'garbled')).toEqual([
       { workflowId: 'garbled', outcome: 'ERROR', skipped: true, code: 'WF_CORRUPT_RECORD' },
     ])

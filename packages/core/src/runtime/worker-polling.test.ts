@@ -1,11 +1,22 @@
 // What a polling worker reads: the records of workflows another live runner holds are read about
 // once, not at every poll; their runner record is read instead. A runner that dies or stops still
 // hands its workflows over within about one poll.
-import { afterEach, describe, expect, it } from 'vitest'
-import { createWorker, currentStep, MemoryStorage, Runtime, step, storeKeys, type Worker } from '../index.js'
-import { CountingView } from './counting-view.js'
-import { FreezableStorage } from './freezable-storage.js'
-import { sleep, until } from './waiting.js'
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  createWorker,
+  currentStep,
+  MemoryStorage,
+  Runtime,
+  type Storage,
+  step,
+  storeKeys,
+  type Worker,
+} from '../index.js'
+import { countingView } from '../test-support/counting-view.js'
+import { freezable } from '../test-support/freezable-storage.js'
+import { soon } from '../test-support/polling.js'
 
 /** A step that waits until `open()`, or fails when its run is aborted. */
 function gate(name: string) {
@@ -31,7 +42,7 @@ const workers: Worker[] = []
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()))
 })
-function startWorker(storage: MemoryStorage, options: Parameters<typeof createWorker>[0]): Worker {
+function startWorker(storage: Storage, options: Parameters<typeof createWorker>[0]): Worker {
   const worker = createWorker({ storage, handleSignals: false, concurrency: N, ...options })
   workers.push(worker)
   return worker
@@ -44,10 +55,10 @@ describe('a polling worker', () => {
     const owner = new Runtime(shared, { leaseTtlMs: 5000, heartbeatMs: 1000 })
     const runs = []
     for (let i = 0; i < N; i++) runs.push(await owner.runAsync(fn(i), { workflowId: `held-${i}` }))
-    const view = new CountingView(shared)
+    const view = countingView(shared)
     // Its own lease (hence the rotation, at most leaseTtlMs) is long: about 30 polls fall in it.
     startWorker(view, { pollIntervalMs: 10, leaseTtlMs: 2000, heartbeatMs: 500 })
-    await until(() => view.lists >= 30, '30 polls')
+    await vi.waitFor(() => expect(view.lists, '30 polls').toBeGreaterThanOrEqual(30), soon)
     const polls = view.lists
     const reads = view.count(isWorkflowRecord)
     const runnerReads = view.count((key) => key === storeKeys.runner(owner.runner.runnerId))
@@ -66,7 +77,7 @@ describe('a polling worker', () => {
     const owner = new Runtime(shared, { leaseTtlMs: 5000, heartbeatMs: 1000 })
     const runs = []
     for (let i = 0; i < N; i++) runs.push(await owner.runAsync(fn(i), { workflowId: `rotated-${i}` }))
-    const view = new CountingView(shared)
+    const view = countingView(shared)
     startWorker(view, { pollIntervalMs: 10, leaseTtlMs: 200, heartbeatMs: 50 })
     await sleep(700)
     // Re-read at a spread time between half the lease and the lease (plus a poll): 4 to 8 reads
@@ -84,14 +95,14 @@ describe('a polling worker', () => {
   it('takes the workflows of a runner that stops renewing within about one poll of its lease running out, and finishes them', async () => {
     const shared = new MemoryStorage()
     const { fn, open } = gate('poll.orphaned')
-    const cutOff = new FreezableStorage(shared)
+    const cutOff = freezable(shared)
     const dying = new Runtime(cutOff, { leaseTtlMs: 300, heartbeatMs: 50 })
     const runs = []
     for (let i = 0; i < N; i++) runs.push(await dying.runAsync(fn(i), { workflowId: `orphan-${i}` }))
-    const view = new CountingView(shared)
+    const view = countingView(shared)
     const pollIntervalMs = 20
     const worker = startWorker(view, { pollIntervalMs, leaseTtlMs: 10_000, heartbeatMs: 1000 })
-    await until(() => view.lists >= 5, 'a few polls')
+    await vi.waitFor(() => expect(view.lists, 'a few polls').toBeGreaterThanOrEqual(5), soon)
     expect(worker.runtime.runningCount).toBe(0)
     // Cut the runner off its storage: its heartbeat can no longer renew its runner record.
     cutOff.freeze()
@@ -100,7 +111,10 @@ describe('a polling worker', () => {
     const { leaseExpiresAt } = JSON.parse(Buffer.from(raw?.data ?? []).toString()) as {
       leaseExpiresAt: number
     }
-    await until(() => worker.runtime.runningCount === N, 'the worker to take every workflow over')
+    await vi.waitFor(
+      () => expect(worker.runtime.runningCount, 'the worker to take every workflow over').toBe(N),
+      soon,
+    )
     const late = Date.now() - leaseExpiresAt
     expect(late).toBeGreaterThanOrEqual(0)
     // Within about a poll (its rotation, 10 s, plays no part); slack for a loaded machine.
@@ -119,16 +133,25 @@ describe('a polling worker', () => {
     for (let i = 0; i < N; i++) handles.push(await submitter.submit(fn(i), { workflowId: `handed-${i}` }))
     const long = { leaseTtlMs: 10_000, heartbeatMs: 1000 }
     const first = startWorker(shared, { pollIntervalMs: 10, shutdownGraceMs: 0, ...long })
-    await until(() => first.runtime.runningCount === N, 'the first worker to take every workflow')
-    const view = new CountingView(shared)
+    await vi.waitFor(
+      () => expect(first.runtime.runningCount, 'the first worker to take every workflow').toBe(N),
+      soon,
+    )
+    const view = countingView(shared)
     const pollIntervalMs = 20
     const second = startWorker(view, { pollIntervalMs, ...long })
-    await until(() => view.lists >= 10, 'ten polls of the second worker')
+    await vi.waitFor(
+      () => expect(view.lists, 'ten polls of the second worker').toBeGreaterThanOrEqual(10),
+      soon,
+    )
     // These records keep their PENDING marker while RUNNING: still read once, not at every poll.
     expect(view.count(isWorkflowRecord)).toBe(N)
     const stopping = Date.now()
     await first.stop()
-    await until(() => second.runtime.runningCount === N, 'the second worker to take every workflow')
+    await vi.waitFor(
+      () => expect(second.runtime.runningCount, 'the second worker to take every workflow').toBe(N),
+      soon,
+    )
     expect(Date.now() - stopping).toBeLessThan(pollIntervalMs + 250)
     open()
     expect(await Promise.all(handles.map((h) => h.result()))).toEqual(Array.from({ length: N }, (_, i) => i))
@@ -150,7 +173,10 @@ describe('a polling worker', () => {
     await shared.put(storeKeys.runner('garbage'), new TextEncoder().encode('not json'))
     // Ten leases of 100 ms: a record expired for more than a second goes, at a sweep every second.
     startWorker(shared, { pollIntervalMs: 10, leaseTtlMs: 100, heartbeatMs: 20 })
-    await until(async () => (await shared.get(storeKeys.runner('deadlong'))) === undefined, 'the sweep')
+    await vi.waitFor(
+      async () => expect(await shared.get(storeKeys.runner('deadlong')), 'the sweep').toBeUndefined(),
+      soon,
+    )
     expect(await shared.get(storeKeys.runner('alive'))).toBeDefined()
     // Expired for less than ten leases at the first sweep (a second in): kept until a later one.
     expect(await shared.get(storeKeys.runner('deadlately'))).toBeDefined()

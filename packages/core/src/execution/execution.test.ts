@@ -2,7 +2,6 @@
 // these pin down what must still hold there (context, thenables, errors, stack depth, memory).
 import { stringify } from 'devalue'
 import { describe, expect, it } from 'vitest'
-import { Execution, ExecutionStopped } from '../execution/execution.js'
 import {
   type CodecType,
   createCodec,
@@ -17,6 +16,7 @@ import { encodePlain } from '../model/codec.js'
 import { planGraph } from '../plan/graph.js'
 import { WorkflowStore } from '../store/store.js'
 import { LazyAbortController } from '../util/lazy-abort.js'
+import { Execution, ExecutionStopped } from './execution.js'
 
 const newRuntime = () => new Runtime(new MemoryStorage())
 
