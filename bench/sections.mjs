@@ -1,4 +1,4 @@
-// Sections of bench/RESULTS.md that a script of their own writes (bench/cancel.mjs), between
+// Sections of bench/RESULTS.md that a script of their own writes (bench/cancel.mjs, bench/sleep.mjs), between
 // markers: `pnpm bench` rewrites the rest of the file and carries these over unchanged.
 
 const marker = (name, end) => `<!-- ${name}:${end ? 'end' : 'begin'} -->`
@@ -20,7 +20,7 @@ export function withSection(text, name, body) {
 }
 
 /** Carries the script-written sections of `previous` over into a freshly written report. */
-export function carrySections(previous, report, names = ['cancel']) {
+export function carrySections(previous, report, names = ['cancel', 'sleep']) {
   let text = report
   for (const name of names) {
     const old = sectionOf(previous, name)
