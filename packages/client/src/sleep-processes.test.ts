@@ -340,6 +340,72 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
     },
   )
 
+  it.skipIf(!backend.available).each(['0', 'Infinity'] as const)(
+    'cancel of a sleeping workflow (parkAfterMs: %s) whose run() is awaited in another process ends it CANCELED without waiting for the timer, and no process runs the step after the sleep',
+    { timeout: 45_000 },
+    async (parkAfterMs) => {
+      const id = `cancel-${parkAfterMs}`
+      const log = stepLog()
+      const worker = child(['worker', String(POLL_MS), '4'], log.path)
+      await worker.printed('ready')
+      const first = child(['run', id, parkAfterMs, 'continuation'], log.path)
+      const store = await client.runtime.store()
+      await vi.waitFor(() => expect(log.read()).toHaveLength(1), { timeout: 20_000, interval: 10 })
+      const aEnd = (log.read()[0] as Ran).at
+      if (parkAfterMs === '0') {
+        await vi.waitFor(
+          async () => expect((await store.requireWorkflow(id)).record.parkedUntil).toBeGreaterThan(0),
+          { timeout: 10_000, interval: 20 },
+        )
+      } else {
+        await pause(500)
+      }
+      // The canceler waits for the runner holding it to acknowledge (within its 500 ms heartbeat).
+      const canceler = new WorkflowClient({ storage: place.storage, leaseTtlMs: 3000, heartbeatMs: 500 })
+      await expect(canceler.cancel(id)).resolves.toBe('CANCELED')
+      const ended = await first.printed('error ', 10_000)
+      expect(ended.split(' ')[1]).toBe('WF_CANCELED')
+      expect(Number(ended.split(' ')[2])).toBeLessThan(aEnd + SLEEP_MS)
+      expect(await client.getStatus(id)).toBe('CANCELED')
+      expect(await keysUnder('due/')).toEqual([])
+      // Past the wake time and a poll of the worker: still nothing ran after the sleep.
+      await pause(Math.max(0, aEnd + SLEEP_MS - Date.now()) + 2 * POLL_MS + 500)
+      expect(log.read().map((r) => r.step)).toEqual(['a'])
+      expect(await client.getStatus(id)).toBe('CANCELED')
+      await worker.kill()
+    },
+  )
+
+  it.skipIf(!backend.available)(
+    'resume() in another process of a parked workflow whose process was killed waits until it is due, wakes it there and resolves with its wake time',
+    { timeout: 45_000 },
+    async () => {
+      const id = 'parked-resumed'
+      const log = stepLog()
+      const first = child(['run', id, '0', 'node'], log.path)
+      const store = await client.runtime.store()
+      await vi.waitFor(
+        async () => expect((await store.requireWorkflow(id)).record.parkedUntil).toBeGreaterThan(0),
+        { timeout: 20_000, interval: 20 },
+      )
+      await first.kill()
+      const until = (await store.requireWorkflow(id)).record.parkedUntil as number
+      const resumer = child(['resume', id], log.path)
+      const resuming = Number((await resumer.printed('resuming ')).split(' ')[1])
+      expect(resuming).toBeLessThan(until)
+      const [, output, at] = (await resumer.printed('output ', 30_000)).split(' ')
+      expect(Number(output)).toBe(until)
+      expect(Number(at)).toBeGreaterThanOrEqual(until)
+      const b = log.read().filter((r) => r.step === 'b')
+      expect(b).toHaveLength(1)
+      expect(b[0]?.pid).toBe(resumer.proc.pid)
+      expect(b[0]?.at).toBeGreaterThanOrEqual(until)
+      expect((b[0]?.at as number) - until).toBeLessThan(1000)
+      expect((await resumer.exited).code, resumer.err()).toBe(0)
+      expect(await client.getStatus(id)).toBe('SUCCESSFUL')
+    },
+  )
+
   it.skipIf(!backend.available)(
     'three worker processes and 200 workflows parked until one moment: the step after the sleep runs exactly once for each, and all end SUCCESSFUL',
     { timeout: 60_000 },
