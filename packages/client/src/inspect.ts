@@ -122,6 +122,9 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  if (status === 'PENDING' && typeof record.parkedUntil === 'number') {
+    meta.waitingFor = { until: record.parkedUntil, steps: [...(record.parkedSteps ?? [])] }
+  }
   if (record.runtime) {
     // The steps' fingerprints at submission: in the inline graph, or in the record beside it.
     const steps = typeof record.graph === 'object' ? record.graph.fingerprints : record.runtime.steps

@@ -31,7 +31,9 @@ const READ_CONCURRENCY = 16
 /** Whether any status the entry's markers (a start batch counts as RUNNING) can stand for passes the filter. */
 function mayMatch(entry: IndexEntry, statuses: Set<WorkflowStatus> | undefined): boolean {
   if (!statuses) return true
-  const markers: StoredStatus[] = entry.batched ? [...entry.markers, 'RUNNING'] : entry.markers
+  const markers: StoredStatus[] = [...entry.markers]
+  if (entry.batched) markers.push('RUNNING')
+  if (entry.parked) markers.push('PENDING')
   return markers.some((m) => statusesOfMarker(m).some((s) => statuses.has(s)))
 }
 
@@ -72,7 +74,8 @@ async function settle(
     return found && { status: runtime.deriveStatus(found.record), found }
   }
   // In a start batch, whatever its marker says: a final marker is written before the final record.
-  if (entry.batched || only === 'RUNNING' || only === 'PENDING' || needRecord) {
+  // Parked: the due index says when, the record whether it still is.
+  if (entry.batched || entry.parked || only === 'RUNNING' || only === 'PENDING' || needRecord) {
     const found = await store.readWorkflow(entry.workflowId)
     return found && { status: runtime.deriveStatus(found.record), found }
   }
@@ -94,7 +97,10 @@ export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<
   for (let i = 0; i < entries.length; i++) {
     const s = settled[i]
     if (s && (!statuses || statuses.has(s.status))) {
-      out.push({ workflowId: (entries[i] as IndexEntry).workflowId, status: s.status })
+      const entry: WorkflowListEntry = { workflowId: (entries[i] as IndexEntry).workflowId, status: s.status }
+      const parkedUntil = s.found?.record.parkedUntil
+      if (s.status === 'PENDING' && typeof parkedUntil === 'number') entry.waitingUntil = parkedUntil
+      out.push(entry)
     }
   }
   return withErrors(out, errors)

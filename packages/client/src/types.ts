@@ -17,6 +17,8 @@ export type StatusFilter = WorkflowStatus | Iterable<WorkflowStatus>
 export interface WorkflowListEntry {
   workflowId: string
   status: WorkflowStatus
+  /** A parked workflow (PENDING, sleeping, held by no runner): until when it waits (ms since the epoch). */
+  waitingUntil?: number
 }
 
 /**
@@ -148,6 +150,12 @@ export interface WorkflowMetadata {
   runner?: { host: string; pid: number; runnerId: string }
   /** What it was submitted with: Node, platform, application, lockfile hash, @wf/* versions. */
   runtime?: RuntimeInfo
+  /**
+   * For a parked workflow (PENDING, every step it can run sleeping, held by no runner): until when
+   * (ms since the epoch; a worker, or the process awaiting it, wakes it then) and the ids of the
+   * sleeping steps.
+   */
+  waitingFor?: { until: number; steps: string[] }
 }
 
 /**

@@ -43,6 +43,7 @@ export type { StepContext } from './step/context.js'
 export { currentStep } from './step/context.js'
 export { fingerprintStep } from './step/fingerprint.js'
 export type { RunOptions, WorkflowHandle } from './step/runner.js'
+export { MAX_WAKE_TIME, sleep, sleepUntil } from './step/sleep.js'
 export type {
   Arg,
   Args,
@@ -66,6 +67,8 @@ export {
   validateKey,
   validatePrefix,
 } from './storage/storage.js'
+export type { Duration } from './util/duration.js'
+export { parseDuration } from './util/duration.js'
 
 // Moved to `@wf/core/internal` (no semver guarantees); kept here, deprecated, so nothing breaks.
 import * as internal from './internal.js'

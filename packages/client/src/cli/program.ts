@@ -175,7 +175,12 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       reportUnreadable(list.errors)
       if (out.json) return out.stdout(JSON.stringify(list, null, 2))
       const width = idWidth(10 + 2)
-      const rows = list.map((w) => [fitWidth(w.workflowId, width), status(out, w.status)])
+      const rows = list.map((w) => [
+        fitWidth(w.workflowId, width),
+        w.waitingUntil === undefined
+          ? status(out, w.status)
+          : `${status(out, w.status)} (sleeping until ${time(w.waitingUntil)})`,
+      ])
       out.stdout(list.length ? table(['WORKFLOW ID', 'STATUS'], rows, out) : 'no workflows')
     })
 

@@ -178,6 +178,13 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
   ]
   if (Object.keys(meta.userMetadata).length > 0) head.push(['metadata', JSON.stringify(meta.userMetadata)])
   if (meta.runner) head.push(['runner', `${meta.runner.host} pid ${meta.runner.pid}`])
+  if (meta.waitingFor) {
+    const left = meta.waitingFor.until - Date.now()
+    head.push([
+      'waiting',
+      `parked, sleeping until ${time(meta.waitingFor.until)} (${left > 0 ? `in ${duration(left)}` : 'due now'}; a worker wakes it): ${meta.waitingFor.steps.join(', ')}`,
+    ])
+  }
   const rt = meta.runtime
   if (rt) {
     const app = rt.app ? `${rt.app.name ?? '?'}@${rt.app.version ?? '?'}` : 'unknown'

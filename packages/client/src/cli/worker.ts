@@ -6,11 +6,9 @@ import {
   type CodeChangePolicy,
   createWorker,
   InvalidOptionsError,
-  type ResumeOptions,
   Runtime,
   type RuntimeOptions,
   type StorageSpec,
-  type WorkflowHandle,
 } from '@wf/core'
 import { duration, type Out, paint, type Style, shorten } from './format.js'
 import { hint } from './hints.js'
@@ -30,13 +28,14 @@ export interface WorkerCommandOptions {
 /** The values of `--on-code-change` (commander's `.choices()`). */
 export const CODE_CHANGE_POLICIES: readonly CodeChangePolicy[] = ['warn', 'error', 'ignore']
 
-type Outcome = 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'ERROR'
+type Outcome = 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'PARKED' | 'ERROR'
 
 const OUTCOME_STYLE: Record<Outcome, Style> = {
   SUCCESSFUL: 'green',
   FAILED: 'red',
   CANCELED: 'magenta',
   RELEASED: 'yellow',
+  PARKED: 'cyan',
   ERROR: 'red',
 }
 
@@ -52,24 +51,6 @@ export function wholeNumber(flag: string, min: number): (value: string) => numbe
       throw new InvalidOptionsError(`${flag} must be a whole number of at least ${min}, got "${value}"`)
     }
     return n
-  }
-}
-
-/**
- * A runtime that reports each workflow the worker takes over. `createWorker` takes work through
- * `resumeAsync` (PENDING and RESUMABLE alike) and reports only how runs end, so the taking is
- * observed here.
- */
-class ReportingRuntime extends Runtime {
-  onTaken: (workflowId: string) => void = () => {}
-
-  override async resumeAsync<T = unknown>(
-    workflowId: string,
-    options?: ResumeOptions,
-  ): Promise<WorkflowHandle<T>> {
-    const handle = await super.resumeAsync<T>(workflowId, options)
-    if (this.isActive(workflowId)) this.onTaken(workflowId)
-    return handle
   }
 }
 
@@ -91,7 +72,7 @@ export async function runWorker(
   if (options.onCodeChange !== undefined) runtimeOptions.onCodeChange = options.onCodeChange
 
   await importModules(options.import)
-  const runtime = new ReportingRuntime(storage, runtimeOptions)
+  const runtime = new Runtime(storage, runtimeOptions)
   await runtime.storage() // a bad URI or an unreachable backend fails here, before any work
 
   const emit = (event: Record<string, unknown>, text: string): void =>
@@ -99,7 +80,7 @@ export async function runWorker(
   const clock = () => paint(out, 'dim', new Date().toISOString().slice(11, 23))
   const takenAt = new Map<string, number>()
 
-  runtime.onTaken = (workflowId) => {
+  const onTake = (workflowId: string) => {
     takenAt.set(workflowId, Date.now())
     emit({ event: 'taken', workflowId }, `${clock()} ${paint(out, 'cyan', 'taken')}      ${workflowId}`)
   }
@@ -112,6 +93,7 @@ export async function runWorker(
       pollIntervalMs,
       shutdownGraceMs,
       handleSignals: false, // this command handles them, to print and to force a second time
+      onTake,
       onWorkflow: ({ workflowId, outcome, error, skipped }) => {
         if (workflowId === '') {
           // The worker's own loop failed (storage unreachable): it keeps polling.

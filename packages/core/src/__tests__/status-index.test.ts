@@ -21,9 +21,9 @@ describe('scanStatusIndex', () => {
     // A status change caught in flight: a second marker beside the first.
     await storage.put(storeKeys.index('FAILED', 'b'), new Uint8Array())
     expect(await all(scanStatusIndex(store, undefined, 1))).toEqual([
-      { workflowId: 'a', markers: ['SUCCESSFUL'], batched: false },
-      { workflowId: 'b', markers: ['FAILED', 'SUCCESSFUL'], batched: false },
-      { workflowId: 'c', markers: ['SUCCESSFUL'], batched: false },
+      { workflowId: 'a', markers: ['SUCCESSFUL'], batched: false, parked: false },
+      { workflowId: 'b', markers: ['FAILED', 'SUCCESSFUL'], batched: false, parked: false },
+      { workflowId: 'c', markers: ['SUCCESSFUL'], batched: false, parked: false },
     ])
     expect((await all(scanStatusIndex(store, 'a'))).map((e) => e.workflowId)).toEqual(['b', 'c'])
   })
@@ -42,8 +42,8 @@ describe('scanStatusIndex', () => {
     const unreadable: unknown[] = []
     const entries = await all(scanStatusIndex(store, undefined, 1000, (error) => unreadable.push(error)))
     expect(entries).toEqual([
-      { workflowId: 'x', markers: [], batched: true },
-      { workflowId: 'y', markers: [], batched: true },
+      { workflowId: 'x', markers: [], batched: true, parked: false },
+      { workflowId: 'y', markers: [], batched: true, parked: false },
     ])
     expect(unreadable).toHaveLength(1)
   })

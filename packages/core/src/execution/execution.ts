@@ -7,6 +7,7 @@ import { InvalidOptionsError, StepNotRegisteredError, StepTimeoutError } from '.
 import { encodeValue } from '../model/codec.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from '../plan/graph.js'
 import { AttemptContext, callInContext, callWithTimeout, type StepBody } from '../step/context.js'
+import { isTimerStep } from '../step/sleep.js'
 import { collectNode, holdsStepNode, isStepNode } from '../step/step.js'
 import { StepCommitter } from './commit.js'
 import { runIsolated } from './isolate.js'
@@ -16,6 +17,15 @@ export type { ExecutionFailure, ExecutionOptions, RootCommit } from './scheduler
 export { ExecutionStopped } from './scheduler.js'
 
 const DEFAULT_MAX_RETRIES = 3
+
+/** The longest delay `setTimeout` takes (about 24.8 days); a longer timer is armed again. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+/** A timer step waiting for its time in this execution. */
+interface Timer {
+  wakeAt: number
+  handle: ReturnType<typeof setTimeout> | undefined
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -71,6 +81,11 @@ export class Execution extends StepCommitter {
   }
 
   #preloaded = false
+  /** Timer steps waiting here, by node. */
+  readonly #timers = new Map<PlanNode, Timer>()
+  /** Bumped when the set of timers changes: `onAllSleeping` is called once per set. */
+  #timerSet = 0
+  #reported = -1
 
   #begin(): void {
     if (this.aborted) this.stop({ kind: 'canceled' })
@@ -113,7 +128,66 @@ export class Execution extends StepCommitter {
     // Used once: drop the links upstream so a long workflow's memory stays flat.
     releaseInputs(node)
     node.startTime = Date.now()
+    if (isTimerStep(definition)) {
+      node.attempts = 1
+      this.#sleepUntil(node, args[0] as number)
+      return
+    }
     this.#attempt(node, definition.fn as StepBody, args, 1)
+  }
+
+  /**
+   * A timer step: completes (commits its wake time) at `wakeAt`, at once when that is past. It
+   * holds a slot while it waits, and keeps the process alive, as any running step does.
+   */
+  #sleepUntil(node: PlanNode, wakeAt: number): void {
+    if (wakeAt <= Date.now()) {
+      this.commit(node, wakeAt)
+      return
+    }
+    const timer: Timer = { wakeAt, handle: undefined }
+    this.#timers.set(node, timer)
+    this.sleeping++
+    this.#timerSet++
+    this.#arm(node, timer)
+  }
+
+  #arm(node: PlanNode, timer: Timer): void {
+    const left = timer.wakeAt - Date.now()
+    if (left > 0) {
+      timer.handle = setTimeout(() => this.#arm(node, timer), Math.min(left, MAX_TIMEOUT_MS))
+      return
+    }
+    this.#timers.delete(node)
+    this.sleeping--
+    this.#timerSet++
+    this.commit(node, timer.wakeAt)
+  }
+
+  protected override allSleeping(): void {
+    if (this.#reported === this.#timerSet || !this.options.onAllSleeping) return
+    this.#reported = this.#timerSet
+    let wakeAt = Number.POSITIVE_INFINITY
+    const stepIds: string[] = []
+    for (const [node, timer] of this.#timers) {
+      if (timer.wakeAt < wakeAt) wakeAt = timer.wakeAt
+      stepIds.push(node.id)
+    }
+    this.options.onAllSleeping(wakeAt, stepIds)
+  }
+
+  /** Scheduling stops (a cancel, a failure, a release, parking): the timers end without committing. */
+  protected override stop(failure: ExecutionFailure): void {
+    super.stop(failure)
+    if (this.#timers.size === 0) return
+    const ended = [...this.#timers.values()]
+    this.#timers.clear()
+    this.#timerSet++
+    for (const timer of ended) {
+      clearTimeout(timer.handle)
+      this.sleeping--
+      this.finished()
+    }
   }
 
   /** Runs one attempt of `node`; synchronous to the end when the body returns a plain value. */

@@ -14,6 +14,8 @@ export type ExecutionFailure =
   | { kind: 'step'; stepId: string; error: unknown }
   | { kind: 'canceled' }
   | { kind: 'released' }
+  /** Every step that could run waits on a timer: the runner lets the workflow go until `wakeAt`. */
+  | { kind: 'parked'; wakeAt: number; stepIds: string[] }
   | { kind: 'infrastructure'; error: unknown }
 
 export class ExecutionStopped extends Error {
@@ -40,6 +42,12 @@ export interface ExecutionOptions {
   beforeStart?: () => Promise<void> | undefined
   /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */
   beforeCommit?: () => Promise<void> | undefined
+  /**
+   * Called when every step running is a timer and nothing else is ready (each time that set of
+   * timers changes): the earliest wake time and the timers' step ids. The runner may park the
+   * workflow then (`halt` with `kind: 'parked'`).
+   */
+  onAllSleeping?: (wakeAt: number, stepIds: string[]) => void
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
   onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
   /**
@@ -73,6 +81,8 @@ export abstract class StepScheduler {
   protected failure: ExecutionFailure | undefined
   /** Set when the root returned a value that is not committed yet (`deferRootCommit`). */
   protected deferredRoot: RootCommit | undefined
+  /** How many of the running steps are timers waiting for their time (kept by the execution). */
+  protected sleeping = 0
   #ready: PlanNode[] = []
   #readyHead = 0
   #running = 0
@@ -87,6 +97,9 @@ export abstract class StepScheduler {
 
   /** Runs one attempt (or more) of a ready node; every start ends in exactly one `finished`. */
   protected abstract start(node: PlanNode): void
+
+  /** Every running step is a timer and nothing else can start (see `ExecutionOptions.onAllSleeping`). */
+  protected abstract allSleeping(): void
 
   /**
    * The run's result, settled by `pump` or `settleWith`. Made once, before anything is scheduled;
@@ -261,7 +274,12 @@ export abstract class StepScheduler {
       this.#resolve(this.root.output)
       return
     }
-    if (this.#running > 0) return
+    if (this.#running > 0) {
+      // Last: the runner may halt the execution from here, which ends the timers and settles it.
+      if (!failure && this.#running === this.sleeping && this.#readyHead >= this.#ready.length)
+        this.allSleeping()
+      return
+    }
     if (this.failure) {
       this.settleWith(new ExecutionStopped(this.failure))
     } else if (this.#readyHead >= this.#ready.length) {

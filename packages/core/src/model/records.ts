@@ -18,6 +18,10 @@
 //                                    step commits, deleted with the workflow
 //   index/<STATUS>/<id>              status index markers (repairable from the workflow record); a
 //                                    workflow keeps its PENDING marker while RUNNING (`indexStatus`)
+//   due/<wake ms, 13 digits>/<id>    the marker of a parked workflow (PENDING, waiting for a timer,
+//                                    held by no runner), in place of its status marker: keys sort by
+//                                    wake time, so a worker lists only what is due. Written before the
+//                                    parked record, deleted after the record that wakes it.
 //   starts/<runnerId>.<n>            a start batch: the ids of workflows a runner started together, written
 //                                    before their records, in place of a RUNNING marker each (a record says
 //                                    `startBatch`). The runner deletes it when the last of them ends; a
@@ -72,6 +76,17 @@ export interface RunnerInfo {
   host: string
   pid: number
   runnerId: string
+}
+
+/** Whether a record is a parked workflow (see `WorkflowRecord.parkedUntil`). */
+export function isParked(record: WorkflowRecord): boolean {
+  return record.status === 'PENDING' && typeof record.parkedUntil === 'number'
+}
+
+/** The record without what parking added: a workflow taken over, canceled or ended is not parked. */
+export function unparked(record: WorkflowRecord): WorkflowRecord {
+  const { parkedUntil: _until, parkedSteps: _steps, ...rest } = record
+  return rest
 }
 
 /** An error as recorded in a FAILED workflow. */
@@ -148,6 +163,14 @@ export interface WorkflowRecord {
    * workflow reads FAILED again (never RESUMABLE), so no worker re-runs it unasked.
    */
   resumedFrom?: 'FAILED'
+  /**
+   * A parked workflow (`status: 'PENDING'`, no owner): every step it can run waits on a timer, the
+   * earliest ending at this time (ms since the epoch). Its index marker is `due/<time>/<id>`, not a
+   * status marker; a worker, or the process awaiting it, takes it over once it is due.
+   */
+  parkedUntil?: number
+  /** The ids of the timer steps a parked workflow waits on. */
+  parkedSteps?: string[]
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
@@ -251,6 +274,9 @@ export const storeKeys = {
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,
   startBatchesPrefix: 'starts/',
+  duePrefix: 'due/',
+  due: (wakeAt: number, workflowId: string): string =>
+    `due/${String(Math.max(0, Math.ceil(wakeAt))).padStart(13, '0')}/${workflowId}`,
   indexPrefix: (status: StoredStatus): string => `index/${status}/`,
   index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
   workflowsPrefix: 'workflows/',

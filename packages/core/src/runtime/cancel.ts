@@ -6,7 +6,13 @@
 // writing CANCELED, which is what `cancel` waits for. A workflow nobody drives is canceled here.
 
 import { CancelNotAcknowledgedError, ConditionFailedError } from '../errors.js'
-import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from '../model/records.js'
+import {
+  type RunnerInfo,
+  unparked,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+} from '../model/records.js'
 import { type WorkflowStore, withoutOwner } from '../store/store.js'
 import { ownerGone } from './claim.js'
 
@@ -140,7 +146,7 @@ async function driverGone(
 async function writeCanceled(store: WorkflowStore, current: Versioned<WorkflowRecord>): Promise<boolean> {
   try {
     await store.updateWorkflow(current, {
-      ...withoutOwner(current.record),
+      ...withoutOwner(unparked(current.record)),
       status: 'CANCELED',
       endedAt: Date.now(),
     })

@@ -6,7 +6,14 @@ import { randomBytes } from 'node:crypto'
 import { ConditionFailedError, InvalidOptionsError, quote, WorkflowStillActiveError } from '../errors.js'
 import type { RunnerLease } from '../leases/runner-lease.js'
 import { newWorkflowId, validateMetadata, validateWorkflowId } from '../model/ids.js'
-import type { RunnerInfo, RuntimeInfo, Versioned, WorkflowRecord, WorkflowStatus } from '../model/records.js'
+import {
+  type RunnerInfo,
+  type RuntimeInfo,
+  unparked,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+} from '../model/records.js'
 import { type Plan, planFromStored } from '../plan/graph.js'
 import type { RunOptions } from '../step/runner.js'
 import { getRegisteredStep } from '../step/step.js'
@@ -176,7 +183,7 @@ export async function takeOver(
   const { record } = found
   const workflowId = record.workflowId
   // From now on it has a marker of its own: its start batch may be gone once the others ended.
-  const { error, startBatch: _batch, resumedFrom: _from, ...rest } = withoutOwner(record)
+  const { error, startBatch: _batch, resumedFrom: _from, ...rest } = withoutOwner(unparked(record))
   const next: WorkflowRecord = {
     ...rest,
     status: 'RUNNING',

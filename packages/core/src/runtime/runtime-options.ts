@@ -40,6 +40,14 @@ export interface RuntimeOptions {
    * stays resumable) or `'ignore'`. A changed Node version, lockfile or package version alone only warns.
    */
   onCodeChange?: CodeChangePolicy
+  /**
+   * When a run lets a sleeping workflow go: once every step it can run waits on a timer (`sleep`,
+   * `sleepUntil`) ending more than this many ms from now, the workflow is parked (stored PENDING
+   * with its wake time, held by no process) and a worker, or this process if it awaits the run,
+   * wakes it at its time. Shorter sleeps are waited out here, under the runner's lease. Default
+   * 60,000; `0` parks every sleep; `Infinity` never parks.
+   */
+  parkAfterMs?: number
 }
 
 /** Every option of a runtime, checked, with the defaults filled in. */
@@ -72,6 +80,12 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
     )
   }
   const onCodeChange = validatePolicy(options.onCodeChange ?? 'warn')
+  const parkAfterMs = options.parkAfterMs ?? 60_000
+  if (typeof parkAfterMs !== 'number' || Number.isNaN(parkAfterMs) || parkAfterMs < 0) {
+    throw new InvalidOptionsError(
+      `parkAfterMs must be a non-negative number of milliseconds (or Infinity), got ${String(parkAfterMs)}`,
+    )
+  }
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
     throw new InvalidOptionsError(`maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`)
   }
@@ -89,5 +103,6 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
     heartbeatMs,
     maxRunningWorkflows,
     onCodeChange,
+    parkAfterMs,
   }
 }

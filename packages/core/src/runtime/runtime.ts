@@ -4,8 +4,10 @@
 // (`init()`); tests and tools may create more.
 // Over 400 lines: mostly the public methods' TSDoc; the work is in claim.ts and workflow-run.ts.
 
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   ConditionFailedError,
+  RunnerShutdownError,
   StepNotRegisteredError,
   WorkflowAlreadyExistsError,
   WorkflowCanceledError,
@@ -17,14 +19,21 @@ import type { Execution } from '../execution/execution.js'
 import { RunnerLease } from '../leases/runner-lease.js'
 import type { Codec } from '../model/codec.js'
 import { validateWorkflowId } from '../model/ids.js'
-import type { RunnerInfo, Versioned, WorkflowRecord, WorkflowStatus } from '../model/records.js'
+import {
+  isParked,
+  type RunnerInfo,
+  storeKeys,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+} from '../model/records.js'
 import { type Plan, planGraph } from '../plan/graph.js'
 import type { RunOptions, WorkflowHandle } from '../step/runner.js'
 import { type StepNode, setGraphRunner } from '../step/step.js'
 import { resolveStorage, type StorageSpec } from '../storage/resolve.js'
 import type { Storage } from '../storage/storage.js'
 import { type BatchOutcome, StartBatches } from '../store/start-batches.js'
-import { WorkflowStore } from '../store/store.js'
+import { type DueEntry, WorkflowStore } from '../store/store.js'
 import type { LazyAbortController } from '../util/lazy-abort.js'
 import { type CancelOutcome, cancelWorkflow } from './cancel.js'
 import {
@@ -39,7 +48,14 @@ import {
 } from './claim.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
-import { decodeOutput, executionErrorOf, type PreparedRun, prepareRun, startRun } from './workflow-run.js'
+import {
+  decodeOutput,
+  executionErrorOf,
+  type PreparedRun,
+  prepareRun,
+  startRun,
+  WorkflowParked,
+} from './workflow-run.js'
 
 /** Options of `resume` and `resumeAsync`. */
 export interface ResumeOptions {
@@ -77,6 +93,7 @@ export class Runtime {
   readonly heartbeatMs: number
   readonly maxRunningWorkflows: number
   readonly onCodeChange: CodeChangePolicy
+  readonly parkAfterMs: number
   /** The one lease under which this runtime holds every workflow it drives (`runners/<runnerId>`). */
   readonly #runnerLease: RunnerLease
   /** How the workflows this runtime starts are indexed (start-batches.ts). */
@@ -85,6 +102,12 @@ export class Runtime {
   readonly #queue: QueuedRun[] = []
   /** The results of queued runs (and of those starting), by workflow id, until they end. */
   readonly #queued = new Map<string, Promise<unknown>>()
+  /** The results of runs that parked their workflow, which this runtime follows until they end. */
+  readonly #following = new Map<string, Promise<unknown>>()
+  /** Wakes the follower of a parked workflow to read its record now (a cancel here). */
+  readonly #wakers = new Map<string, () => void>()
+  /** Set by `close`: the runs it follows stop waiting. */
+  #closed = false
   #starting = 0
   readonly #idleWaiters = new Set<() => void>()
   /**
@@ -100,6 +123,7 @@ export class Runtime {
     this.heartbeatMs = settings.heartbeatMs
     this.maxRunningWorkflows = settings.maxRunningWorkflows
     this.onCodeChange = settings.onCodeChange
+    this.parkAfterMs = settings.parkAfterMs
     this.codec = settings.codec
     this.maxConcurrency = settings.maxConcurrency
     this.runner = newRunner()
@@ -133,6 +157,9 @@ export class Runtime {
    * workflow deletes its runner record first (best effort: an expired one is harmless).
    */
   async close(): Promise<void> {
+    // Parked runs it follows stop waiting (`RunnerShutdownError`): a worker wakes them.
+    this.#closed = true
+    for (const wake of this.#wakers.values()) wake()
     await this.retire()
     await (await this.#storage).close?.()
   }
@@ -252,7 +279,8 @@ export class Runtime {
    * result, whatever graph it was given (as a resume of a stored workflow ignores the new graph).
    */
   #join<T>(workflowId: string, options: RunOptions): WorkflowHandle<T> | undefined {
-    const result = this.#active.get(workflowId)?.result ?? this.#queued.get(workflowId)
+    const result =
+      this.#active.get(workflowId)?.result ?? this.#queued.get(workflowId) ?? this.#following.get(workflowId)
     if (result === undefined) return undefined
     if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
     return this.#handle(workflowId, result as Promise<T>)
@@ -294,8 +322,104 @@ export class Runtime {
       if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
       if (record.status === 'CANCELED') throw new WorkflowCanceledError(workflowId)
       if (this.deriveStatus(record) === 'FAILED') throw executionErrorOf(record)
-      await new Promise((resolve) => setTimeout(resolve, pollMs))
+      // Parked: nothing changes before its wake time but a cancel, looked for once a lease period.
+      const parkedFor = isParked(record) ? (record.parkedUntil as number) - Date.now() : 0
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(pollMs, Math.min(parkedFor, this.leaseTtlMs))),
+      )
     }
+  }
+
+  /**
+   * Follows a workflow that a run of this runtime parked (or that `resume` found parked) until it
+   * ends: waits until it is due, takes it over (unless a worker did first, whose run it then
+   * follows) and resolves as that run does; parked again, it waits again. Looks at the record once
+   * a lease period while it waits, so a cancel from elsewhere is seen. Ended by `close`.
+   */
+  #followParked<T>(workflowId: string): Promise<T> {
+    const following = this.#follow<T>(workflowId)
+    this.#following.set(workflowId, following)
+    const forget = () => {
+      if (this.#following.get(workflowId) === following) this.#following.delete(workflowId)
+    }
+    following.then(forget, forget)
+    return following
+  }
+
+  async #follow<T>(workflowId: string): Promise<T> {
+    const store = await this.#store
+    // Waits `ms`, or less when woken (a cancel in this runtime, or `close`).
+    const pause = async (ms: number) => {
+      const woken = new AbortController()
+      this.#wakers.set(workflowId, () => woken.abort())
+      await delay(ms, undefined, { signal: woken.signal }).catch(() => {})
+      this.#wakers.delete(workflowId)
+    }
+    for (;;) {
+      if (this.#closed) throw new RunnerShutdownError(workflowId)
+      const active = this.#active.get(workflowId)
+      if (active) return (await active.result) as T
+      const found = await store.requireWorkflow(workflowId)
+      const { record } = found
+      if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
+      if (record.status === 'CANCELED') throw new WorkflowCanceledError(workflowId)
+      const status = this.deriveStatus(record)
+      if (status === 'FAILED') throw executionErrorOf(record)
+      const wait = isParked(record) ? (record.parkedUntil as number) - Date.now() : 0
+      if (wait > 0) {
+        await pause(Math.min(wait, this.leaseTtlMs))
+        continue
+      }
+      if (status === 'PENDING' || status === 'RESUMABLE') {
+        try {
+          return await (await this.#resumeRecord<T>(store, found)).result()
+        } catch (error) {
+          // A worker took it first: follow its run.
+          if (!(error instanceof WorkflowStillActiveError)) throw error
+        }
+      }
+      await pause(Math.min(1000, this.heartbeatMs))
+    }
+  }
+
+  /**
+   * @internal For workers: takes on a parked workflow listed due by `entry` if its record says it
+   * is due, resolving to its handle; `undefined` when it is not to be taken now. A due marker that
+   * its record no longer backs (the workflow woke, parked again, ended or was deleted) is deleted.
+   */
+  async resumeDue<T = unknown>(entry: DueEntry): Promise<WorkflowHandle<T> | undefined> {
+    const { workflowId } = entry
+    if (this.#active.has(workflowId) || this.#following.has(workflowId)) return undefined
+    const store = await this.#store
+    const found = await store.readWorkflow(workflowId)
+    const record = found?.record
+    const stale =
+      !record ||
+      record.status === 'SUCCESSFUL' ||
+      record.status === 'FAILED' ||
+      record.status === 'CANCELED' ||
+      (isParked(record) && storeKeys.due(record.parkedUntil as number, workflowId) !== entry.key)
+    if (stale) {
+      await store.deleteDue(entry)
+      return undefined
+    }
+    // Not parked (it is waking, or parking right now) or not due yet by this clock: not now.
+    if (!found || !isParked(found.record) || (found.record.parkedUntil as number) > Date.now())
+      return undefined
+    return this.#resumeRecord<T>(store, found, this.onCodeChange, false)
+  }
+
+  /**
+   * @internal For workers: `resumeAsync` of a workflow a worker found waiting for a runner, whose
+   * run, should it park the workflow, ends there (the handle's result rejects with
+   * `WorkflowParked`) instead of following it: a worker holds no slot for a parked workflow. A
+   * parked workflow not due yet is not taken (`WorkflowStillActiveError`).
+   */
+  async resumeForWorker<T = unknown>(workflowId: string): Promise<WorkflowHandle<T>> {
+    if (this.#active.has(workflowId))
+      throw new WorkflowStillActiveError(workflowId, 'this process is running it')
+    const store = await this.#store
+    return this.#resumeRecord<T>(store, await store.requireWorkflow(workflowId), this.onCodeChange, false)
   }
 
   /** Queues a PENDING workflow of this runtime until a slot under `maxRunningWorkflows` frees up. */
@@ -404,13 +528,17 @@ export class Runtime {
     // Queued here under maxRunningWorkflows: it leaves the queue, and its run() rejects now.
     const queued = this.#queue.findIndex((q) => q.workflowId === workflowId)
     if (queued !== -1 && outcome.status === 'CANCELED') this.#queue.splice(queued, 1)[0]?.canceled()
+    // Parked, and its run followed here: that run() rejects now, not at its next look.
+    this.#wakers.get(workflowId)?.()
     return outcome
   }
 
+  /** `follow`: should the run park the workflow, its result follows it to its end (`#followParked`). */
   async #resumeRecord<T>(
     store: WorkflowStore,
     found: Versioned<WorkflowRecord>,
     policy: CodeChangePolicy = this.onCodeChange,
+    follow = true,
   ): Promise<WorkflowHandle<T>> {
     const { record } = found
     const workflowId = record.workflowId
@@ -419,6 +547,18 @@ export class Runtime {
       return this.#handle(workflowId, output)
     }
     if (record.status === 'CANCELED') throw new WorkflowNotResumableError(workflowId, 'CANCELED')
+    // Parked and not due: nothing to run before its time; the handle waits for it.
+    if (isParked(record) && (record.parkedUntil as number) > Date.now()) {
+      if (!follow)
+        throw new WorkflowStillActiveError(
+          workflowId,
+          `it is parked until ${new Date(record.parkedUntil as number).toISOString()}`,
+        )
+      return this.#handle(
+        workflowId,
+        this.#join<T>(workflowId, {})?.result() ?? this.#followParked<T>(workflowId),
+      )
+    }
     let status = this.deriveStatus(record)
     if (
       status === 'RESUMABLE' &&
@@ -444,7 +584,7 @@ export class Runtime {
     const { claimed, epoch } = await underRunnerLease(this.#runnerLease, () =>
       takeOver(store, found, this.runner),
     )
-    return this.#start<T>(store, claimed, epoch, plan, true, prepared)
+    return this.#start<T>(store, claimed, epoch, plan, true, prepared, follow)
   }
 
   /** A handle that starts polling for the result only when `result()` is first called. */
@@ -473,6 +613,7 @@ export class Runtime {
     plan: Plan,
     resume: boolean,
     prepared: PreparedRun,
+    follow = true,
   ): WorkflowHandle<T> {
     const workflowId = taken.record.workflowId
     const canceled = this.#canceling.has(workflowId)
@@ -506,6 +647,9 @@ export class Runtime {
     const result = run.result.then(
       (value) => finish('ended', () => value),
       (error: unknown) => {
+        // Parked: done with its start batch here; the result follows the workflow to its end.
+        if (error instanceof WorkflowParked && follow)
+          return finish('ended', (): Promise<unknown> => this.#followParked(workflowId))
         const final = error instanceof WorkflowExecutionError || error instanceof WorkflowCanceledError
         return finish(final ? 'ended' : 'left', () => {
           throw error

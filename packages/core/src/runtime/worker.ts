@@ -9,13 +9,14 @@ import {
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from '../errors.js'
-import { type RunnerInfo, storeKeys, type WorkflowRecord } from '../model/records.js'
+import { isParked, type RunnerInfo, storeKeys, type WorkflowRecord } from '../model/records.js'
 import type { StorageSpec } from '../storage/resolve.js'
-import type { WorkflowStore } from '../store/store.js'
+import type { DueEntry, WorkflowStore } from '../store/store.js'
 import { mapLimit } from '../util/map-limit.js'
 import { ownerGone } from './claim.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
+import { WorkflowParked } from './workflow-run.js'
 
 /** Records a poll reads at once (workflow records, then runner records). */
 const READS_IN_FLIGHT = 16
@@ -63,6 +64,8 @@ export interface WorkerOptions extends RuntimeOptions {
   shutdownGraceMs?: number
   /** Stop gracefully on SIGTERM and SIGINT. Default `true`. */
   handleSignals?: boolean
+  /** Called when the worker takes a workflow on (waiting, resumable, or parked and now due). */
+  onTake?: (workflowId: string) => void
   /**
    * Called with every workflow the worker takes, and how it ended; and with every workflow it
    * skips (`skipped: true`, outcome `ERROR`): its record cannot be read (reported once until it
@@ -72,7 +75,8 @@ export interface WorkerOptions extends RuntimeOptions {
    */
   onWorkflow?: (event: {
     workflowId: string
-    outcome: 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'ERROR'
+    /** `PARKED`: it sleeps now, held by no runner; a worker takes it again when it is due. */
+    outcome: 'SUCCESSFUL' | 'FAILED' | 'CANCELED' | 'RELEASED' | 'PARKED' | 'ERROR'
     error?: unknown
     skipped?: boolean
   }) => void
@@ -104,6 +108,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     shutdownGraceMs = 10_000,
     handleSignals = true,
     onWorkflow,
+    onTake,
     ...runtimeOptions
   } = options
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -133,10 +138,15 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     resolveStopped = resolve
   })
 
-  const take = async (workflowId: string): Promise<boolean> => {
+  /** Takes a workflow on: one the index lists as waiting for a runner, or a parked one now due. */
+  const take = async (work: string | DueEntry): Promise<boolean> => {
+    const workflowId = typeof work === 'string' ? work : work.workflowId
     try {
-      const handle = await runtime.resumeAsync(workflowId)
+      const handle =
+        typeof work === 'string' ? await runtime.resumeForWorker(workflowId) : await runtime.resumeDue(work)
+      if (handle === undefined) return false
       mine.add(workflowId)
+      if (runtime.isActive(workflowId)) onTake?.(workflowId)
       handle
         .result()
         .then(
@@ -152,7 +162,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
                   ? 'CANCELED'
                   : error?.code === 'WF_RUNNER_SHUTDOWN'
                     ? 'RELEASED'
-                    : 'ERROR'
+                    : error instanceof WorkflowParked
+                      ? 'PARKED'
+                      : 'ERROR'
             if (outcome === 'ERROR') setBack(workflowId)
             else backoff.delete(workflowId)
             onWorkflow?.({ workflowId, outcome, error })
@@ -247,10 +259,18 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     })
   }
 
-  /** PENDING workflows oldest first, then RESUMABLE ones. */
-  const findWork = async (room: number): Promise<string[]> => {
+  /** Parked workflows now due, most overdue first, then PENDING workflows oldest first, then RESUMABLE ones. */
+  const findWork = async (room: number): Promise<Array<string | DueEntry>> => {
     const store = await runtime.store()
     const now = Date.now()
+    // One page of the due index, from its earliest: however many workflows are parked, an idle
+    // poll reads one listing of it.
+    const due = (await store.listDue(now)).filter(
+      (entry) =>
+        !mine.has(entry.workflowId) &&
+        !runtime.isActive(entry.workflowId) &&
+        (backoff.get(entry.workflowId)?.until ?? 0) <= now,
+    )
     const marked = new Set<string>()
     for (const status of ['PENDING', 'RUNNING'] as const) {
       const prefix = storeKeys.indexPrefix(status)
@@ -311,6 +331,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       if (expiry !== undefined && expiry < (record.leaseExpiresAt ?? Number.POSITIVE_INFINITY))
         record.leaseExpiresAt = expiry
       const status = runtime.deriveStatus(record)
+      // Parked (found through a marker a crash left behind): the due index wakes it at its time.
+      if (isParked(record)) continue
       if (status === 'PENDING') pending.push(record)
       else if (status === 'RESUMABLE') resumable.push(workflowId)
       // Records of earlier versions, with a lease of their own, are read at every poll.
@@ -318,7 +340,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         heldElsewhere.set(workflowId, { owner, rereadAt: now + rotation() })
     }
     pending.sort((a, b) => a.createdAt - b.createdAt || (a.workflowId < b.workflowId ? -1 : 1))
-    return [...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
+    return [...due, ...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
   }
 
   // Runner records of runners that died without closing stay behind: now and then a worker deletes

@@ -15,7 +15,7 @@ import { Execution, ExecutionStopped } from '../execution/execution.js'
 import { Lease } from '../leases/lease.js'
 import type { RunnerLease } from '../leases/runner-lease.js'
 import { type Codec, encodeValue, reduceError } from '../model/codec.js'
-import type { RunnerInfo, Versioned, WorkflowRecord } from '../model/records.js'
+import { type RunnerInfo, unparked, type Versioned, type WorkflowRecord } from '../model/records.js'
 import type { Plan } from '../plan/graph.js'
 import { getRegisteredStep } from '../step/step.js'
 import { type WorkflowStore, withoutOwner } from '../store/store.js'
@@ -28,6 +28,22 @@ export interface RunSettings {
   readonly maxConcurrency: number
   readonly runner: RunnerInfo
   readonly heartbeatMs: number
+  /** A run whose every running step sleeps longer than this lets the workflow go (parks it). */
+  readonly parkAfterMs: number
+}
+
+/**
+ * How a run ends when it parked its workflow: nothing failed, the workflow waits (PENDING) until
+ * `wakeAt` for a worker, or the process awaiting it, to take it on. The runtime never lets it out.
+ */
+export class WorkflowParked extends Error {
+  readonly workflowId: string
+  readonly wakeAt: number
+  constructor(workflowId: string, wakeAt: number) {
+    super(`workflow "${workflowId}" is parked until ${new Date(wakeAt).toISOString()}`)
+    this.workflowId = workflowId
+    this.wakeAt = wakeAt
+  }
 }
 
 /** A run under way. Its lease is the caller's to stop once `result` settles. */
@@ -83,6 +99,11 @@ export function prepareRun(
       abort: controller,
       beforeStart: () => parts.lease?.ensure(),
       beforeCommit: () => parts.lease?.ensure(),
+      // Every step that could run sleeps: hold the workflow for a short sleep, let it go for a long one.
+      onAllSleeping: (wakeAt, stepIds) => {
+        if (parts.lease && wakeAt - Date.now() > settings.parkAfterMs)
+          parts.execution.halt({ kind: 'parked', wakeAt, stepIds })
+      },
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
       onStoredSubGraph: (graph) =>
         checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
@@ -160,7 +181,7 @@ export function startRun(
  */
 async function writeCanceled(store: WorkflowStore, runner: RunnerInfo, lease: Lease): Promise<void> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const { rootStep: _root, resumedFrom: _from, ...rest } = withoutOwner(lease.current.record)
+    const { rootStep: _root, resumedFrom: _from, ...rest } = withoutOwner(unparked(lease.current.record))
     try {
       await lease.update({ ...rest, status: 'CANCELED', endedAt: Date.now() })
       return
@@ -252,6 +273,10 @@ async function driveToEnd(
       await acknowledging()?.catch(() => {})
       throw new WorkflowCanceledError(workflowId)
     }
+    if (failure.kind === 'parked') {
+      await parkWorkflow(store, runner, lease, base(true), failure.wakeAt, failure.stepIds)
+      throw new WorkflowParked(workflowId, failure.wakeAt)
+    }
     if (failure.kind === 'step') {
       const recorded = reduceError(
         failure.error instanceof Error ? failure.error : new Error(String(failure.error)),
@@ -280,6 +305,29 @@ async function driveToEnd(
     if (canceled) throw new WorkflowCanceledError(workflowId)
     if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
     throw failure.error
+  }
+}
+
+/**
+ * Lets the workflow go until `wakeAt`: PENDING without an owner, listed by its due marker alone
+ * (its start batch lets it go too: the batch is settled as this run ends). A cancel requested
+ * meanwhile is acknowledged instead (`WorkflowCanceledError`); a cancel of this process wins too.
+ */
+async function parkWorkflow(
+  store: WorkflowStore,
+  runner: RunnerInfo,
+  lease: Lease,
+  base: WorkflowRecord,
+  wakeAt: number,
+  stepIds: string[],
+): Promise<void> {
+  const { startBatch: _batch, ...rest } = base
+  try {
+    await lease.update({ ...rest, status: 'PENDING', parkedUntil: wakeAt, parkedSteps: stepIds })
+  } catch (error) {
+    if (await cancelRequestedNow(store, runner, lease, error))
+      throw new WorkflowCanceledError(base.workflowId)
+    throw error
   }
 }
 

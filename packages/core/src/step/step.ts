@@ -194,6 +194,20 @@ const collect: StepDefinition = Object.freeze({
 })
 registry.set(collect.name, collect)
 
+/**
+ * Registers one of wf's built-in steps (`wf:<name>`): sleep and the other nodes wf makes for its
+ * users. Their names cannot be taken by `step()`, and their code is versioned with wf itself.
+ */
+export function builtinStep(name: string, fn: (...args: never[]) => unknown): StepDefinition {
+  const definition: StepDefinition = Object.freeze({
+    name: `${BUILTIN_PREFIX}${name}`,
+    fn,
+    options: Object.freeze({}),
+  })
+  registry.set(definition.name, definition)
+  return definition
+}
+
 /** Whether `name` is one of wf's built-in steps (versioned with wf itself, so never fingerprinted). */
 export function isBuiltinStepName(name: string): boolean {
   return name.startsWith(BUILTIN_PREFIX)

@@ -2,7 +2,8 @@
 // five status prefixes are listed page by page and merged by workflow id, so each id comes out
 // once, in ascending order, with every status it has a marker under. Start batches (`starts/`,
 // the workflows a runner started together, each without a RUNNING marker of its own) are read
-// first and merged in too. Used by @wf/client's listings (through @wf/core/internal), so that
+// first and merged in too, and so are parked workflows (the due index, `due/<time>/<id>`, which
+// sorts by wake time: read whole, as start batches are). Used by @wf/client's listings (through @wf/core/internal), so that
 // the layout of the index stays known to core alone.
 
 import { STORED_STATUSES, type StoredStatus, storeKeys } from '../model/records.js'
@@ -16,6 +17,8 @@ export interface IndexEntry {
   markers: StoredStatus[]
   /** Listed by a start batch: RUNNING, or it was when the batch was written (its record says). */
   batched: boolean
+  /** Listed by the due index: PENDING and parked, or it was when listed (its record says). */
+  parked: boolean
 }
 
 interface PrefixCursor {
@@ -54,7 +57,9 @@ export async function* scanStatusIndex(
 ): AsyncGenerator<IndexEntry> {
   // Read first: a workflow leaves its batch only once it has a marker (see start-batches.ts).
   const batched = await batchedIds(store, afterId, onUnreadableBatch)
+  const parked = await parkedIds(store, afterId)
   let nextBatched = 0
+  let nextParked = 0
   const cursors: PrefixCursor[] = STORED_STATUSES.map((status) => {
     const prefix = storeKeys.indexPrefix(status)
     return {
@@ -69,6 +74,8 @@ export async function* scanStatusIndex(
   for (;;) {
     await Promise.all(cursors.map((c) => fill(store, c, pageSize)))
     let least = batched[nextBatched]
+    const parkedId = parked[nextParked]
+    if (parkedId !== undefined && (least === undefined || compareKeys(parkedId, least) < 0)) least = parkedId
     for (const c of cursors) {
       const id = c.ids[c.pos]
       // The storage's own order (UTF-8 bytes), not `<`: the streams must merge as they are sorted.
@@ -84,8 +91,19 @@ export async function* scanStatusIndex(
     }
     const inBatch = batched[nextBatched] === least
     if (inBatch) nextBatched++
-    yield { workflowId: least, markers, batched: inBatch }
+    const isParked = parked[nextParked] === least
+    if (isParked) nextParked++
+    yield { workflowId: least, markers, batched: inBatch, parked: isParked }
   }
+}
+
+/** The ids the due index lists after `afterId`, once each, in storage key order. */
+async function parkedIds(store: WorkflowStore, afterId: string | undefined): Promise<string[]> {
+  const ids = new Set<string>()
+  for (const { workflowId } of await store.allDue()) {
+    if (afterId === undefined || compareKeys(workflowId, afterId) > 0) ids.add(workflowId)
+  }
+  return [...ids].sort(compareKeys)
 }
 
 /** The ids the start batches list after `afterId`, once each, in storage key order. */

@@ -13,6 +13,7 @@ import {
 } from '../errors.js'
 import {
   fromUtf8,
+  isParked,
   jsonOfGraph,
   parseJson,
   type RunnerRecord,
@@ -77,8 +78,23 @@ const isActive = (status: StoredStatus): boolean => status === 'PENDING' || stat
 export function indexStatus(record: WorkflowRecord): StoredStatus | undefined {
   const { indexedAs, status } = record
   if (!isActive(status)) return status
-  if (record.startBatch !== undefined) return undefined
+  // A parked workflow is listed by its due marker alone (`dueKey`): workers take every workflow
+  // with a PENDING marker at once, and this one must wait until its time.
+  if (record.startBatch !== undefined || isParked(record)) return undefined
   return indexedAs !== undefined && isActive(indexedAs) ? indexedAs : status
+}
+
+/** The due marker of a parked record (`due/<wake time>/<id>`), else `undefined`. */
+export function dueKey(record: WorkflowRecord): string | undefined {
+  return isParked(record) ? storeKeys.due(record.parkedUntil as number, record.workflowId) : undefined
+}
+
+/** A parked workflow as the due index lists it. */
+export interface DueEntry {
+  workflowId: string
+  /** The wake time its marker says (ms since the epoch). */
+  wakeAt: number
+  key: string
 }
 
 /**
@@ -246,6 +262,11 @@ export class WorkflowStore {
     if (to !== listed) next.indexedAs = to
     const moved = from !== to
     if (moved && to !== undefined) await this.#mark(to, next.workflowId)
+    // A parked workflow's due marker, like a status marker: the new one before the record, the
+    // old one after it. A crash in between leaves a stale due marker, which workers drop.
+    const fromDue = dueKey(previous.record)
+    const toDue = dueKey(next)
+    if (toDue !== undefined && toDue !== fromDue) await this.#create(toDue)
     next.updatedAt = Date.now()
     let version: string
     try {
@@ -261,6 +282,7 @@ export class WorkflowStore {
       throw error
     }
     if (moved && from !== undefined) await this.storage.delete(storeKeys.index(from, next.workflowId))
+    if (fromDue !== undefined && fromDue !== toDue) await this.storage.delete(fromDue)
     return { record: next, version }
   }
 
@@ -275,7 +297,47 @@ export class WorkflowStore {
       if (status !== marker) await this.storage.delete(storeKeys.index(status, workflowId))
     }
     if (marker) await this.#mark(marker, workflowId)
+    const due = found && dueKey(found.record)
+    if (due !== undefined) await this.#create(due)
     return found?.record.status
+  }
+
+  /**
+   * The due index from its start: parked workflows by wake time, earliest first, those due at
+   * `now` or before, at most `limit` (one listing: a worker's poll reads one page of it, however
+   * many workflows are parked). A marker may be stale (its workflow woke, was deleted, or parked
+   * again): the record decides.
+   */
+  async listDue(now: number, limit = 1000): Promise<DueEntry[]> {
+    const prefix = storeKeys.duePrefix
+    const page = await this.storage.list(prefix, { limit })
+    const due: DueEntry[] = []
+    for (const key of page.keys) {
+      const slash = key.indexOf('/', prefix.length)
+      const wakeAt = Number(key.slice(prefix.length, slash))
+      if (slash === -1 || !Number.isFinite(wakeAt)) continue
+      if (wakeAt > now) break
+      due.push({ workflowId: key.slice(slash + 1), wakeAt, key })
+    }
+    return due
+  }
+
+  /** Every due marker (all parked workflows, earliest first): for listings, not for polls. */
+  async allDue(): Promise<DueEntry[]> {
+    const prefix = storeKeys.duePrefix
+    const entries: DueEntry[] = []
+    for (const key of await this.listAllKeys(prefix)) {
+      const slash = key.indexOf('/', prefix.length)
+      const wakeAt = Number(key.slice(prefix.length, slash))
+      if (slash !== -1 && Number.isFinite(wakeAt))
+        entries.push({ workflowId: key.slice(slash + 1), wakeAt, key })
+    }
+    return entries
+  }
+
+  /** Deletes a due marker that its record no longer backs (see `listDue`). */
+  async deleteDue(entry: DueEntry): Promise<void> {
+    await this.storage.delete(entry.key)
   }
 
   /** Writes an index marker for a workflow, if it has none under `status` (see `#mark`). */
@@ -289,10 +351,13 @@ export class WorkflowStore {
    * folder storage links the file in without taking the key's lock or reading its version).
    */
   #mark(status: StoredStatus, workflowId: string): Promise<void> {
+    return this.#create(storeKeys.index(status, workflowId))
+  }
+
+  /** Creates an empty marker at `key` unless one is there. */
+  #create(key: string): Promise<void> {
     // Not async: twice per workflow, and an async function costs two more promises.
-    return this.storage
-      .put(storeKeys.index(status, workflowId), new Uint8Array(), IF_ABSENT)
-      .then(ignore, ignoreConditionFailed)
+    return this.storage.put(key, new Uint8Array(), IF_ABSENT).then(ignore, ignoreConditionFailed)
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
@@ -469,6 +534,8 @@ export class WorkflowStore {
     else for (const key of keys) await this.storage.delete(key)
     await this.storage.delete(recordKey)
     for (const status of STORED_STATUSES) await this.storage.delete(storeKeys.index(status, workflowId))
+    const due = known && dueKey(known)
+    if (due !== undefined) await this.storage.delete(due)
     if (typeof batch === 'string') await this.removeFromStartBatch(batch, workflowId)
   }
 

@@ -1,0 +1,309 @@
+// Durable sleep in one process: what `sleep` and `sleepUntil` resolve to, what is committed and
+// stored while a workflow sleeps (held under its runner's lease, or parked: PENDING with a due
+// marker and no owner), and that a resume, a cancel or a worker finds it as it should. The
+// SIGKILL and many-worker tests run real processes (sleep-processes.test.ts).
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  createWorker,
+  InvalidOptionsError,
+  MemoryStorage,
+  parseDuration,
+  RunnerShutdownError,
+  Runtime,
+  sleep,
+  sleepUntil,
+  step,
+  type Worker,
+  WorkflowCanceledError,
+  WorkflowExecutionError,
+} from '../index.js'
+import type { WorkflowRecord } from '../model/records.js'
+
+const runtimes: Runtime[] = []
+const workers: Worker[] = []
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()))
+  await Promise.all(runtimes.splice(0).map((r) => r.close()))
+})
+
+function runtime(storage: MemoryStorage, parkAfterMs: number): Runtime {
+  const made = new Runtime(storage, { parkAfterMs, leaseTtlMs: 3000 })
+  runtimes.push(made)
+  return made
+}
+
+async function record(storage: MemoryStorage, workflowId: string): Promise<WorkflowRecord> {
+  const found = await storage.get(`workflows/${workflowId}/workflow`)
+  if (!found) throw new Error(`no record for ${workflowId}`)
+  return JSON.parse(Buffer.from(found.data).toString('utf8')) as WorkflowRecord
+}
+
+async function keys(storage: MemoryStorage, prefix: string): Promise<string[]> {
+  return (await storage.list(prefix)).keys
+}
+
+let made = 0
+/** Steps that count their runs, by step name and argument (new names for each test: names are registered once). */
+function counted() {
+  const runs: string[] = []
+  const tag = `sleep-test.${made++}`
+  const prepare = step(`${tag}.prepare`, (x: number) => {
+    runs.push(`prepare ${x}`)
+    return x + 1
+  })
+  const report = step(`${tag}.report`, (wokeAt: number, x: number) => {
+    runs.push(`report ${x}`)
+    return { wokeAt, startedAt: Date.now(), x }
+  })
+  return { runs, prepare, report }
+}
+
+describe('durations', () => {
+  it('parses milliseconds and the documented units, summed', () => {
+    expect(parseDuration(1500)).toBe(1500)
+    expect(parseDuration(0.2)).toBe(1)
+    expect(parseDuration('500ms')).toBe(500)
+    expect(parseDuration('90s')).toBe(90_000)
+    expect(parseDuration('90m')).toBe(5_400_000)
+    expect(parseDuration('1h30m')).toBe(5_400_000)
+    expect(parseDuration('1.5h')).toBe(5_400_000)
+    expect(parseDuration('3d')).toBe(259_200_000)
+    expect(parseDuration('2w 1d')).toBe(15 * 86_400_000)
+  })
+
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, '', 'soon', '3 days', '-5m', '5', 'm5', '1h30', {}])(
+    'refuses %s with InvalidOptionsError when the node is built',
+    (bad) => {
+      expect(() => parseDuration(bad as number)).toThrow(InvalidOptionsError)
+      expect(() => sleep(bad as number)).toThrow(InvalidOptionsError)
+    },
+  )
+
+  it('refuses invalid dates and times past what wf stores', () => {
+    expect(() => sleepUntil(new Date('not a date'))).toThrow(InvalidOptionsError)
+    expect(() => sleepUntil(Number.NaN)).toThrow(InvalidOptionsError)
+    expect(() => sleepUntil(-1)).toThrow(InvalidOptionsError)
+    expect(() => sleepUntil(1e16)).toThrow(/sleepUntil/)
+    expect(() => sleep('100000w')).toThrow(/2286/)
+  })
+})
+
+describe('sleep', () => {
+  it('resolves to its wake time, and the step after it starts no earlier', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, Number.POSITIVE_INFINITY)
+    const { report } = counted()
+    const started = Date.now()
+    const out = await rt.run(report(sleep(300), 1), { workflowId: 'short' })
+    expect(out.wokeAt).toBeGreaterThanOrEqual(started + 300)
+    expect(out.startedAt).toBeGreaterThanOrEqual(out.wokeAt)
+  })
+
+  it('commits the wake time once, as the continuation of the sleep step', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, Number.POSITIVE_INFINITY)
+    const wokeAt = await rt.run(sleep(50), { workflowId: 'committed' })
+    const stepKeys = await keys(storage, 'workflows/committed/steps/')
+    // The sleep (its continuation holds the wake time), then the timer when it ended.
+    expect(stepKeys).toEqual([
+      'workflows/committed/steps/wf:sleep',
+      'workflows/committed/steps/wf:sleep~wf:timer',
+    ])
+    const sleepRecord = JSON.parse(
+      Buffer.from((await storage.get(stepKeys[0] as string))?.data ?? []).toString('utf8'),
+    )
+    expect(sleepRecord.kind).toBe('continuation')
+    expect(JSON.stringify(sleepRecord.graph)).toContain(String(wokeAt))
+  })
+
+  it('sleepUntil a time already past completes at once with that time', async () => {
+    const rt = runtime(new MemoryStorage(), 0)
+    const past = Date.now() - 60_000
+    expect(await rt.run(sleepUntil(new Date(past)), { workflowId: 'past' })).toBe(past)
+  })
+
+  it('works inside a continuation', async () => {
+    const rt = runtime(new MemoryStorage(), Number.POSITIVE_INFINITY)
+    const { report } = counted()
+    const later = step('sleep-test.later', (x: number) => report(sleep('200ms'), x))
+    const out = await rt.run(later(7), { workflowId: 'continued' })
+    expect(out.x).toBe(7)
+    expect(out.startedAt).toBeGreaterThanOrEqual(out.wokeAt)
+  })
+
+  it('holds a short sleep under the runner lease: RUNNING, owned, no due marker', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, 60_000)
+    const handle = await rt.runAsync(sleep(800), { workflowId: 'held' })
+    await vi.waitFor(async () => expect(await keys(storage, 'workflows/held/steps/')).toHaveLength(1))
+    const held = await record(storage, 'held')
+    expect(held.status).toBe('RUNNING')
+    expect(held.owner?.runnerId).toBe(rt.runner.runnerId)
+    expect(held.parkedUntil).toBeUndefined()
+    expect(await keys(storage, 'due/')).toEqual([])
+    expect(typeof (await handle.result())).toBe('number')
+  })
+
+  it('ends at once when the workflow is canceled, without waiting for the timer', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, Number.POSITIVE_INFINITY)
+    const handle = await rt.runAsync(sleep('1h'), { workflowId: 'cancel-held' })
+    await vi.waitFor(async () => expect(await keys(storage, 'workflows/cancel-held/steps/')).toHaveLength(1))
+    expect(await rt.cancel('cancel-held')).toBe('CANCELED')
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowCanceledError)
+    expect((await record(storage, 'cancel-held')).status).toBe('CANCELED')
+  })
+
+  it('ends at once when another branch fails', async () => {
+    const rt = runtime(new MemoryStorage(), Number.POSITIVE_INFINITY)
+    const boom = step(
+      'sleep-test.boom',
+      () => {
+        throw new Error('boom')
+      },
+      { maxRetries: 0 },
+    )
+    const both = step('sleep-test.both', (a: number, b: number) => a + b)
+    await expect(rt.run(both(sleep('1h'), boom()), { workflowId: 'branch-fails' })).rejects.toBeInstanceOf(
+      WorkflowExecutionError,
+    )
+  })
+})
+
+describe('a parked workflow', () => {
+  it('is stored PENDING with its wake time, no owner, and only a due marker', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, 0)
+    const { prepare, report } = counted()
+    const handle = await rt.runAsync(report(sleep(1000), prepare(1)), { workflowId: 'parked' })
+    await vi.waitFor(async () => expect((await record(storage, 'parked')).status).toBe('PENDING'))
+    const parked = await record(storage, 'parked')
+    expect(parked.owner).toBeUndefined()
+    expect(parked.startBatch).toBeUndefined()
+    expect(parked.parkedSteps).toEqual(['wf:sleep~wf:timer'])
+    const dueKey = `due/${String(parked.parkedUntil).padStart(13, '0')}/parked`
+    expect(await keys(storage, 'due/')).toEqual([dueKey])
+    expect(await keys(storage, 'index/')).toEqual([])
+    expect(await keys(storage, 'starts/')).toEqual([])
+    expect(rt.deriveStatus(parked)).toBe('PENDING')
+    // The process that awaits it wakes it at its time.
+    const out = await handle.result()
+    expect(out.startedAt).toBeGreaterThanOrEqual(parked.parkedUntil as number)
+    expect(await keys(storage, 'due/')).toEqual([])
+    expect(await keys(storage, 'index/')).toEqual(['index/SUCCESSFUL/parked'])
+  })
+
+  it('is resumed by another runtime only once due, with the wake time it had, running nothing twice', async () => {
+    const storage = new MemoryStorage()
+    const first = runtime(storage, 0)
+    const { runs, prepare, report } = counted()
+    const handle = await first.runAsync(report(sleep(700), prepare(1)), { workflowId: 'moved' })
+    await vi.waitFor(async () => expect((await record(storage, 'moved')).status).toBe('PENDING'))
+    const { parkedUntil } = await record(storage, 'moved')
+    await first.close()
+    await expect(handle.result()).rejects.toBeInstanceOf(RunnerShutdownError)
+    const second = runtime(storage, 0)
+    const out = await second.resume<{ wokeAt: number; startedAt: number }>('moved')
+    expect(out.wokeAt).toBe(parkedUntil)
+    expect(out.startedAt).toBeGreaterThanOrEqual(parkedUntil as number)
+    expect(runs).toEqual(['prepare 1', 'report 2'])
+  })
+
+  it('is canceled at once, and the run awaiting it here rejects at once', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage, 0)
+    const handle = await rt.runAsync(sleep('1h'), { workflowId: 'cancel-parked' })
+    await vi.waitFor(async () => expect((await record(storage, 'cancel-parked')).status).toBe('PENDING'))
+    expect(await rt.cancel('cancel-parked')).toBe('CANCELED')
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowCanceledError)
+    const canceled = await record(storage, 'cancel-parked')
+    expect(canceled.status).toBe('CANCELED')
+    expect(canceled.parkedUntil).toBeUndefined()
+    expect(await keys(storage, 'due/')).toEqual([])
+  })
+
+  it('is woken by a worker once due, exactly once however many workers poll', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const { runs, report } = counted()
+    const n = 20
+    const wakeAt = Date.now() + 600
+    for (let i = 0; i < n; i++) {
+      const handle = await submitter.runAsync(report(sleepUntil(wakeAt), i), { workflowId: `many-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(n))
+    await submitter.close()
+    const outcomes: string[] = []
+    for (let w = 0; w < 3; w++) {
+      workers.push(
+        createWorker({
+          storage,
+          handleSignals: false,
+          concurrency: 8,
+          pollIntervalMs: 50,
+          onWorkflow: (event) => outcomes.push(event.outcome),
+        }),
+      )
+    }
+    await vi.waitFor(() => expect(outcomes.filter((o) => o === 'SUCCESSFUL')).toHaveLength(n), {
+      timeout: 10_000,
+    })
+    expect(runs.filter((r) => r.startsWith('report')).sort()).toEqual(
+      Array.from({ length: n }, (_, i) => `report ${i}`).sort(),
+    )
+    expect(await keys(storage, 'due/')).toEqual([])
+  })
+
+  it('is not taken by a worker before it is due, nor left RESUMABLE', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const handle = await submitter.runAsync(sleep('1h'), { workflowId: 'not-yet' })
+    handle.result().catch(() => {})
+    await vi.waitFor(async () => expect((await record(storage, 'not-yet')).status).toBe('PENDING'))
+    await submitter.close()
+    const taken: string[] = []
+    workers.push(
+      createWorker({
+        storage,
+        handleSignals: false,
+        pollIntervalMs: 20,
+        onWorkflow: (event) => taken.push(`${event.workflowId} ${event.outcome}`),
+      }),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(taken).toEqual([])
+    const parked = await record(storage, 'not-yet')
+    expect(parked.status).toBe('PENDING')
+    expect(parked.owner).toBeUndefined()
+  })
+
+  it('parks again after a worker wakes it for the next of two sleeps, and the worker lets it go', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const { report } = counted()
+    const again = step('sleep-test.again', (first: { x: number }) => report(sleep(300), first.x + 1))
+    const twice = again(report(sleep(300), 1))
+    const handle = await submitter.runAsync(twice, { workflowId: 'twice' })
+    handle.result().catch(() => {})
+    await vi.waitFor(async () => expect((await record(storage, 'twice')).status).toBe('PENDING'))
+    await submitter.close()
+    const outcomes: string[] = []
+    workers.push(
+      createWorker({
+        storage,
+        handleSignals: false,
+        pollIntervalMs: 50,
+        runtime: runtime(storage, 0),
+        onWorkflow: (event) => outcomes.push(event.outcome),
+      }),
+    )
+    await vi.waitFor(() => expect(outcomes).toContain('SUCCESSFUL'), { timeout: 5000 })
+    expect((await record(storage, 'twice')).status).toBe('SUCCESSFUL')
+  })
+
+  it('rejects a parkAfterMs that is not a non-negative number', () => {
+    expect(() => new Runtime(new MemoryStorage(), { parkAfterMs: -1 })).toThrow(InvalidOptionsError)
+    expect(() => new Runtime(new MemoryStorage(), { parkAfterMs: Number.NaN })).toThrow(InvalidOptionsError)
+  })
+})
