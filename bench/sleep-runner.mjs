@@ -1,6 +1,6 @@
 // The processes of bench/sleep.mjs, on one backend (a folder or an S3 prefix), by `job.mode`:
 // - `park`: starts `job.count` workflows `bench.sleep.mark(sleepUntil(job.wakeAt))` with
-//   parkAfterMs 0 (`job.chunk` at a time), waits until every one is parked (its due key listed),
+//   parkAfterMs 0 (`job.chunk` at a time), waits until every one is parked (its run let it go),
 //   prints `PARKED <ms taken>` and exits: nothing holds them any more.
 // - `worker`: a worker (createWorker, `job.concurrency`, `job.pollIntervalMs`); each mark step
 //   appends `<workflowId> <wake ms> <start ms>` to `job.log`, and each workflow that ends appends
@@ -73,8 +73,13 @@ if (job.mode === 'park') {
       starts.push(runtime.runAsync(mark(core.sleepUntil(job.wakeAt)), { workflowId: `${job.idPrefix}${i}` }))
     }
     await Promise.all(starts)
-    while ((await countKeys('due/')) < upTo) await new Promise((resolve) => setTimeout(resolve, 100))
+    // Parked once its run let it go (its record written PENDING with its wake time): not when its
+    // due marker is there, which is written first.
+    const ids = Array.from({ length: upTo - from }, (_, i) => `${job.idPrefix}${from + i}`)
+    while (ids.some((id) => runtime.isActive(id))) await new Promise((resolve) => setTimeout(resolve, 20))
   }
+  const due = await countKeys('due/')
+  if (due !== job.count) throw new Error(`parked ${job.count} workflows, but the due index lists ${due}`)
   process.stdout.write(`PARKED ${Date.now() - started}\n`)
   process.exit(0)
 }

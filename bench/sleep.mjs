@@ -138,8 +138,15 @@ for (const backend of backends) {
         }
         const read = () => readFileSync(log, 'utf8').split('\n').filter(Boolean)
         const deadline = wakeAt + 300_000
-        while (read().filter((l) => l.startsWith('done ')).length < count && Date.now() < deadline)
-          await pause(100)
+        // Ended: one SUCCESSFUL event per workflow (a worker that lost the race for one may report
+        // it too, having read its end).
+        const ended = () =>
+          new Set(
+            read()
+              .filter((l) => l.startsWith('done '))
+              .map((l) => l.split(' ')[1]),
+          ).size
+        while (ended() < count && Date.now() < deadline) await pause(100)
         // A duplicate wake-up would show up a poll later.
         await pause(POLL_MS + 500)
         for (const p of procs) p.child.kill('SIGTERM')
@@ -153,7 +160,10 @@ for (const backend of backends) {
         const late = marks.map(([, wake, at]) => Number(at) - Number(wake))
         const perId = new Map()
         for (const [id] of marks) perId.set(id, (perId.get(id) ?? 0) + 1)
-        const drainMs = Math.max(...dones.map(([, , , at]) => Number(at))) - wakeAt
+        // The first end of each workflow.
+        const endOf = new Map()
+        for (const [, id, , at] of dones) if (!endOf.has(id)) endOf.set(id, Number(at))
+        const drainMs = Math.max(...endOf.values()) - wakeAt
         const row = {
           backend,
           count,
@@ -165,8 +175,23 @@ for (const backend of backends) {
           claimsPerSecond: (count * 1000) / drainMs,
           ran: perId.size,
           twice: [...perId.values()].filter((n) => n > 1).length,
-          succeeded: dones.filter(([, , outcome]) => outcome === 'SUCCESSFUL').length,
+          succeeded: new Set(dones.filter(([, , outcome]) => outcome === 'SUCCESSFUL').map(([, id]) => id))
+            .size,
+          // Events for workflows already ended (a worker reporting one another worker ran).
+          extraEvents: dones.length - endOf.size,
           rssMb: results.map((r) => r.rssMb),
+          // Every request of the workers, from their start to their stop, per workflow woken.
+          requestsPerWorkflow:
+            results.reduce(
+              (sum, r) =>
+                sum +
+                r.requests.get +
+                r.requests.put +
+                r.requests.list +
+                r.requests.delete +
+                r.requests.deleteMany,
+              0,
+            ) / count,
         }
         lateness.push(row)
         console.log(JSON.stringify(row))
@@ -229,11 +254,11 @@ const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
 const minutes = ((Date.now() - started) / 60000).toFixed(1)
 const body = `## Sleep: waking parked workflows (bench/sleep.mjs)
 
-Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms) start before T. **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. A workflow's step run twice, or before T, would be a bug.
+Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms) start before T. **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
 
-| backend | parked, due at once | workers | parking took, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | run twice | run before T | SUCCESSFUL | worker RSS, MB |
-|---|---|---|---|---|---|---|---|---|---|---|
-${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.rssMb.join(', ')} |`).join('\n')}
+| backend | parked, due at once | workers | parking took, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
 
 **An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). Polls in the window: ${n(IDLE_WINDOW_MS / POLL_MS)}. ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
