@@ -20,6 +20,8 @@ const storage = await openBackend(job.root, job.backend, { ...job, syncs: { file
 // Every storage request, by method, and each listing's prefix: what a worker costs on S3.
 const requests = { get: 0, put: 0, list: 0, delete: 0, deleteMany: 0 }
 const lists = new Map()
+// Keys the listings of the due index returned: what a poll reads of it (bytes, on S3).
+let dueKeysRead = 0
 let counting = true
 for (const method of Object.keys(requests)) {
   if (typeof storage[method] !== 'function') continue
@@ -32,6 +34,11 @@ for (const method of Object.keys(requests)) {
         const segments = String(args[0]).split('/')
         const prefix = segments[0] === 'index' ? segments.slice(0, 2).join('/') : segments[0]
         lists.set(prefix, (lists.get(prefix) ?? 0) + 1)
+        if (prefix === 'due')
+          return call(...args).then((page) => {
+            dueKeysRead += page.keys.length
+            return page
+          })
       }
     }
     return call(...args)
@@ -40,8 +47,9 @@ for (const method of Object.keys(requests)) {
 const resetCounts = () => {
   for (const method of Object.keys(requests)) requests[method] = 0
   lists.clear()
+  dueKeysRead = 0
 }
-const counts = () => ({ ...requests, lists: Object.fromEntries(lists) })
+const counts = () => ({ ...requests, lists: Object.fromEntries(lists), dueKeysRead })
 const mb = () => Math.round(process.memoryUsage().rss / 1048576)
 
 const mark = core.step('bench.sleep.mark', (wakeMs) => {

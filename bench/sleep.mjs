@@ -226,7 +226,8 @@ for (const backend of backends) {
     })
     const result = JSON.parse((await idler.seen('RESULT ')).slice(7))
     await idler.exited
-    const polls = IDLE_WINDOW_MS / POLL_MS
+    // Each poll lists index/PENDING once: the polls in the window.
+    const polls = result.requests.lists['index/PENDING'] ?? 0
     const perMinute = (n) => (n * 60_000) / IDLE_WINDOW_MS
     const row = {
       backend,
@@ -238,7 +239,9 @@ for (const backend of backends) {
       listsPerMinute: Object.fromEntries(
         Object.entries(result.requests.lists).map(([k, v]) => [k, perMinute(v)]),
       ),
+      polls,
       duePagesPerPoll: (result.requests.lists.due ?? 0) / polls,
+      dueKeysPerPoll: result.requests.dueKeysRead / polls,
       rss: [result.rssStart, result.rssEnd],
     }
     idle.push(row)
@@ -260,18 +263,18 @@ Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}\` on ${when} UTC in 
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
 
-**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). Polls in the window: ${n(IDLE_WINDOW_MS / POLL_MS)}. ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
+**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a page holds up to 1,000; on S3 each costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
-| backend | parked, none due | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | RSS at the window's start / end, MB |
-|---|---|---|---|---|---|---|---|---|
+| backend | parked, none due | polls/min | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | due keys read per poll | RSS at the window's start / end, MB |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${idle
   .map(
     (r) =>
-      `| ${LABELS[r.backend]} | ${n(r.parked)} | ${n(r.perMinute.get)} | ${n(r.perMinute.put)} | ${n(r.perMinute.list)} | ${n(r.perMinute.delete + r.perMinute.deleteMany)} | ${
+      `| ${LABELS[r.backend]} | ${n(r.parked)} | ${n((r.polls * 60_000) / IDLE_WINDOW_MS)} | ${n(r.perMinute.get)} | ${n(r.perMinute.put)} | ${n(r.perMinute.list)} | ${n(r.perMinute.delete + r.perMinute.deleteMany)} | ${
         Object.entries(r.listsPerMinute)
           .map(([k, v]) => `${k}: ${n(v)}`)
           .join(', ') || '–'
-      } | ${n(r.duePagesPerPoll, 2)} | ${r.rss[0]} / ${r.rss[1]} |`,
+      } | ${n(r.duePagesPerPoll, 2)} | ${n(r.dueKeysPerPoll)} | ${r.rss[0]} / ${r.rss[1]} |`,
   )
   .join('\n')}
 `
