@@ -23,6 +23,11 @@ import { withSection } from './sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const quick = process.argv.includes('--quick')
+// `--only=lateness` or `--only=idle` measures one part again and keeps the other's rows from the
+// last run (its raw rows are kept in <tmpdir>/wf-bench-sleep-last.json).
+const only = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1]
+const rawFile = join(tmpdir(), 'wf-bench-sleep-last.json')
+const last = only && existsSync(rawFile) ? JSON.parse(readFileSync(rawFile, 'utf8')) : undefined
 const out = join(root, 'bench', 'RESULTS.md')
 const s3 = s3FromEnv()
 const COUNTS = quick ? [100] : [100, 1000]
@@ -103,150 +108,174 @@ async function park(backend, count, wakeAt, parkBackend = backend) {
 }
 
 // Milliseconds per parked workflow, per backend: the margin given to the next parking.
-const parkCost = { 'fs-fsync': 10, s3: 40 }
+const parkCost = { 'fs-fsync': 5, s3: 25 }
 
 const lateness = []
-for (const backend of backends) {
+const failures = []
+for (const backend of only === 'idle' ? [] : backends) {
   for (const count of COUNTS) {
     for (const workers of WORKERS) {
-      for (let attempt = 1; ; attempt++) {
-        const startWorkersMs = 3000 * attempt
-        const wakeAt = Date.now() + 2 * attempt * count * parkCost[backend] + startWorkersMs
-        const { place, parkMs } = await park(backend, count, wakeAt)
-        parkCost[backend] = Math.max(parkCost[backend], parkMs / count)
-        const log = join(work, `lateness-${seq}.log`)
-        writeFileSync(log, '')
-        const job = {
-          root,
-          backend,
-          ...place,
-          mode: 'worker',
-          concurrency: CONCURRENCY,
-          pollIntervalMs: POLL_MS,
-          log,
-        }
-        const procs = Array.from({ length: workers }, () => runner(job))
-        await Promise.all(procs.map((p) => p.seen('READY')))
-        const ready = Date.now()
-        if (ready >= wakeAt - 100) {
-          // Not parked and ready by T: the lateness would include the parking. Again, with more margin.
-          for (const p of procs) p.child.kill('SIGKILL')
-          console.log(
-            `${backend} ${count}×${workers}: not ready by the wake time (${ready - wakeAt} ms late), again`,
+      try {
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          const startWorkersMs = 3000 * attempt
+          const wakeAt = Date.now() + 2 * attempt * count * parkCost[backend] + startWorkersMs
+          const { place, parkMs } = await park(backend, count, wakeAt)
+          parkCost[backend] = Math.max(parkCost[backend], parkMs / count)
+          const log = join(work, `lateness-${seq}.log`)
+          writeFileSync(log, '')
+          const job = {
+            root,
+            backend,
+            ...place,
+            mode: 'worker',
+            concurrency: CONCURRENCY,
+            pollIntervalMs: POLL_MS,
+            log,
+          }
+          const procs = Array.from({ length: workers }, () => runner(job))
+          await Promise.all(procs.map((p) => p.seen('READY')))
+          const ready = Date.now()
+          if (ready >= wakeAt - 100) {
+            // Not parked and ready by T: the lateness would include the parking. Again, with more margin.
+            for (const p of procs) p.child.kill('SIGKILL')
+            console.log(
+              `${backend} ${count}×${workers}: not ready by the wake time (${ready - wakeAt} ms late), again`,
+            )
+            continue
+          }
+          const read = () => readFileSync(log, 'utf8').split('\n').filter(Boolean)
+          const deadline = wakeAt + 300_000
+          // Ended: one SUCCESSFUL event per workflow (a worker that lost the race for one may report
+          // it too, having read its end).
+          const ended = () =>
+            new Set(
+              read()
+                .filter((l) => l.startsWith('done '))
+                .map((l) => l.split(' ')[1]),
+            ).size
+          while (ended() < count && Date.now() < deadline) await pause(100)
+          // A duplicate wake-up would show up a poll later.
+          await pause(POLL_MS + 500)
+          for (const p of procs) p.child.kill('SIGTERM')
+          const results = await Promise.all(
+            procs.map((p) => p.seen('RESULT ').then((l) => JSON.parse(l.slice(7)))),
           )
-          continue
+          await Promise.all(procs.map((p) => p.exited))
+          const lines = read()
+          const marks = lines.filter((l) => !l.startsWith('done ')).map((l) => l.split(' '))
+          const dones = lines.filter((l) => l.startsWith('done ')).map((l) => l.split(' '))
+          const late = marks.map(([, wake, at]) => Number(at) - Number(wake))
+          const perId = new Map()
+          for (const [id] of marks) perId.set(id, (perId.get(id) ?? 0) + 1)
+          // The first end of each workflow.
+          const endOf = new Map()
+          for (const [, id, , at] of dones) if (!endOf.has(id)) endOf.set(id, Number(at))
+          const drainMs = Math.max(...endOf.values()) - wakeAt
+          const row = {
+            backend,
+            count,
+            workers,
+            parkMs,
+            lateness: [pct(late, 50), pct(late, 99), Math.max(...late)],
+            early: late.filter((ms) => ms < 0).length,
+            drainMs,
+            claimsPerSecond: (count * 1000) / drainMs,
+            ran: perId.size,
+            twice: [...perId.values()].filter((n) => n > 1).length,
+            succeeded: new Set(dones.filter(([, , outcome]) => outcome === 'SUCCESSFUL').map(([, id]) => id))
+              .size,
+            // Events for workflows already ended (a worker reporting one another worker ran).
+            extraEvents: dones.length - endOf.size,
+            rssMb: results.map((r) => r.rssMb),
+            // Every request of the workers, from their start to their stop, per workflow woken.
+            requestsPerWorkflow:
+              results.reduce(
+                (sum, r) =>
+                  sum +
+                  r.requests.get +
+                  r.requests.put +
+                  r.requests.list +
+                  r.requests.delete +
+                  r.requests.deleteMany,
+                0,
+              ) / count,
+          }
+          lateness.push(row)
+          console.log(JSON.stringify(row))
+          break
         }
-        const read = () => readFileSync(log, 'utf8').split('\n').filter(Boolean)
-        const deadline = wakeAt + 300_000
-        // Ended: one SUCCESSFUL event per workflow (a worker that lost the race for one may report
-        // it too, having read its end).
-        const ended = () =>
-          new Set(
-            read()
-              .filter((l) => l.startsWith('done '))
-              .map((l) => l.split(' ')[1]),
-          ).size
-        while (ended() < count && Date.now() < deadline) await pause(100)
-        // A duplicate wake-up would show up a poll later.
-        await pause(POLL_MS + 500)
-        for (const p of procs) p.child.kill('SIGTERM')
-        const results = await Promise.all(
-          procs.map((p) => p.seen('RESULT ').then((l) => JSON.parse(l.slice(7)))),
+      } catch (error) {
+        failures.push(
+          `lateness, ${LABELS[backend]}, ${count} × ${workers}: ${String(error.message).split('\n')[0]}`,
         )
-        await Promise.all(procs.map((p) => p.exited))
-        const lines = read()
-        const marks = lines.filter((l) => !l.startsWith('done ')).map((l) => l.split(' '))
-        const dones = lines.filter((l) => l.startsWith('done ')).map((l) => l.split(' '))
-        const late = marks.map(([, wake, at]) => Number(at) - Number(wake))
-        const perId = new Map()
-        for (const [id] of marks) perId.set(id, (perId.get(id) ?? 0) + 1)
-        // The first end of each workflow.
-        const endOf = new Map()
-        for (const [, id, , at] of dones) if (!endOf.has(id)) endOf.set(id, Number(at))
-        const drainMs = Math.max(...endOf.values()) - wakeAt
-        const row = {
-          backend,
-          count,
-          workers,
-          parkMs,
-          lateness: [pct(late, 50), pct(late, 99), Math.max(...late)],
-          early: late.filter((ms) => ms < 0).length,
-          drainMs,
-          claimsPerSecond: (count * 1000) / drainMs,
-          ran: perId.size,
-          twice: [...perId.values()].filter((n) => n > 1).length,
-          succeeded: new Set(dones.filter(([, , outcome]) => outcome === 'SUCCESSFUL').map(([, id]) => id))
-            .size,
-          // Events for workflows already ended (a worker reporting one another worker ran).
-          extraEvents: dones.length - endOf.size,
-          rssMb: results.map((r) => r.rssMb),
-          // Every request of the workers, from their start to their stop, per workflow woken.
-          requestsPerWorkflow:
-            results.reduce(
-              (sum, r) =>
-                sum +
-                r.requests.get +
-                r.requests.put +
-                r.requests.list +
-                r.requests.delete +
-                r.requests.deleteMany,
-              0,
-            ) / count,
-        }
-        lateness.push(row)
-        console.log(JSON.stringify(row))
-        break
+        console.log(failures.at(-1))
       }
     }
   }
 }
 
 const idle = []
-for (const backend of backends) {
+for (const backend of only === 'lateness' ? [] : backends) {
   for (const parked of [0, IDLE_PARKED]) {
-    let place = where(backend)
-    let parkMs = 0
-    if (parked > 0) {
-      // Due in a day: none is due during the window. On the folder, parked without fsync (faster;
-      // the worker reads the same files).
-      ;({ place, parkMs } = await park(
+    try {
+      let place = where(backend)
+      let parkMs = 0
+      if (parked > 0) {
+        // Due in a day: none is due during the window. On the folder, parked without fsync (faster;
+        // the worker reads the same files).
+        ;({ place, parkMs } = await park(
+          backend,
+          parked,
+          Date.now() + 86_400_000,
+          backend === 's3' ? 's3' : 'fs-none',
+        ))
+      }
+      const idler = runner({
+        root,
+        backend,
+        ...place,
+        mode: 'idle',
+        pollIntervalMs: POLL_MS,
+        windowMs: IDLE_WINDOW_MS,
+      })
+      const result = JSON.parse((await idler.seen('RESULT ')).slice(7))
+      await idler.exited
+      // Each poll lists index/PENDING once: the polls in the window.
+      const polls = result.requests.lists['index/PENDING'] ?? 0
+      const perMinute = (n) => (n * 60_000) / IDLE_WINDOW_MS
+      const row = {
         backend,
         parked,
-        Date.now() + 86_400_000,
-        backend === 's3' ? 's3' : 'fs-none',
-      ))
+        parkMs,
+        perMinute: Object.fromEntries(
+          ['get', 'put', 'list', 'delete', 'deleteMany'].map((m) => [m, perMinute(result.requests[m])]),
+        ),
+        listsPerMinute: Object.fromEntries(
+          Object.entries(result.requests.lists).map(([k, v]) => [k, perMinute(v)]),
+        ),
+        polls,
+        duePagesPerPoll: (result.requests.lists.due ?? 0) / polls,
+        dueKeysPerPoll: result.requests.dueKeysRead / polls,
+        rss: [result.rssStart, result.rssEnd],
+      }
+      idle.push(row)
+      console.log(JSON.stringify(row))
+    } catch (error) {
+      // One failed measurement (the gateway timing out under the parking) must not lose the others.
+      failures.push(`idle, ${LABELS[backend]}, ${parked} parked: ${String(error.message).split('\n')[0]}`)
+      console.log(failures.at(-1))
     }
-    const idler = runner({
-      root,
-      backend,
-      ...place,
-      mode: 'idle',
-      pollIntervalMs: POLL_MS,
-      windowMs: IDLE_WINDOW_MS,
-    })
-    const result = JSON.parse((await idler.seen('RESULT ')).slice(7))
-    await idler.exited
-    // Each poll lists index/PENDING once: the polls in the window.
-    const polls = result.requests.lists['index/PENDING'] ?? 0
-    const perMinute = (n) => (n * 60_000) / IDLE_WINDOW_MS
-    const row = {
-      backend,
-      parked,
-      parkMs,
-      perMinute: Object.fromEntries(
-        ['get', 'put', 'list', 'delete', 'deleteMany'].map((m) => [m, perMinute(result.requests[m])]),
-      ),
-      listsPerMinute: Object.fromEntries(
-        Object.entries(result.requests.lists).map(([k, v]) => [k, perMinute(v)]),
-      ),
-      polls,
-      duePagesPerPoll: (result.requests.lists.due ?? 0) / polls,
-      dueKeysPerPoll: result.requests.dueKeysRead / polls,
-      rss: [result.rssStart, result.rssEnd],
-    }
-    idle.push(row)
-    console.log(JSON.stringify(row))
   }
+}
+const measuredAt = new Date().toISOString().slice(0, 16).replace('T', ' ')
+writeFileSync(rawFile, JSON.stringify({ lateness, idle, failures, quick, measuredAt }))
+if (only === 'idle') {
+  lateness.push(...(last?.lateness ?? []))
+  failures.push(...(last?.failures ?? []).filter((f) => !f.startsWith('idle')))
+}
+if (only === 'lateness') {
+  idle.push(...(last?.idle ?? []))
+  failures.push(...(last?.failures ?? []).filter((f) => f.startsWith('idle')))
 }
 
 const n = (x, digits = 0) =>
@@ -257,7 +286,7 @@ const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
 const minutes = ((Date.now() - started) / 60000).toFixed(1)
 const body = `## Sleep: waking parked workflows (bench/sleep.mjs)
 
-Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms) start before T. **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
+Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${only}` : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms) start before T. **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
 
 | backend | parked, due at once | workers | parking took, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
@@ -278,8 +307,16 @@ ${idle
   )
   .join('\n')}
 `
+const notes = [
+  ...(only && last
+    ? [
+        `Only the ${only === 'idle' ? 'idle' : 'lateness'} part was measured in this run; the other rows are those of the run of ${last.measuredAt} UTC.`,
+      ]
+    : []),
+  ...failures.map((f) => `Not measured: ${f}.`),
+]
 const previous = existsSync(out) ? readFileSync(out, 'utf8') : ''
-writeFileSync(out, withSection(previous, 'sleep', body))
+writeFileSync(out, withSection(previous, 'sleep', notes.length ? `${body}\n${notes.join('\n\n')}\n` : body))
 rmSync(work, { recursive: true, force: true })
 console.log(`wrote the sleep section of ${out}`)
 process.exit(0)
