@@ -72,7 +72,10 @@ async function countKeys(prefix) {
 
 if (job.mode === 'park') {
   const started = Date.now()
-  const runtime = new core.Runtime(storage, { parkAfterMs: 0 })
+  // A long lease: this process follows each workflow it parked (it would wake it), reading its
+  // record once a lease period; with the default 15 s, 10,000 followed workflows are 667 reads a
+  // second, which jam the S3 client's 50 sockets and time the parking out.
+  const runtime = new core.Runtime(storage, { parkAfterMs: 0, leaseTtlMs: 600_000 })
   // A few hundred at once: 500 parallel starts made the gateway time out connections (5 s).
   const chunk = job.chunk ?? 200
   for (let from = 0; from < job.count; from += chunk) {

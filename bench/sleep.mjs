@@ -35,7 +35,7 @@ const WORKERS = [1, 3]
 const CONCURRENCY = 64
 const POLL_MS = 1000 // createWorker's default
 const IDLE_PARKED = quick ? 1000 : 10_000
-const IDLE_WINDOW_MS = quick ? 15_000 : 60_000
+const IDLE_WINDOW_MS = quick ? 15_000 : 30_000
 const work = mkdtempSync(join(tmpdir(), 'wf-bench-sleep-'))
 const started = Date.now()
 
