@@ -24,7 +24,8 @@ import { withSection } from './sections.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const quick = process.argv.includes('--quick')
 // `--only=lateness` or `--only=idle` measures one part again and keeps the other's rows from the
-// last run (its raw rows are kept in <tmpdir>/wf-bench-sleep-last.json).
+// last run (its raw rows are kept in <tmpdir>/wf-bench-sleep-last.json); `--only=report` measures
+// nothing and writes the section from them again.
 const only = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1]
 const rawFile = join(tmpdir(), 'wf-bench-sleep-last.json')
 const last = only && existsSync(rawFile) ? JSON.parse(readFileSync(rawFile, 'utf8')) : undefined
@@ -112,7 +113,7 @@ const parkCost = { 'fs-fsync': 5, s3: 25 }
 
 const lateness = []
 const failures = []
-for (const backend of only === 'idle' ? [] : backends) {
+for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
   for (const count of COUNTS) {
     for (const workers of WORKERS) {
       try {
@@ -215,7 +216,7 @@ for (const backend of only === 'idle' ? [] : backends) {
 }
 
 const idle = []
-for (const backend of only === 'lateness' ? [] : backends) {
+for (const backend of only === 'lateness' || only === 'report' ? [] : backends) {
   for (const parked of [0, IDLE_PARKED]) {
     try {
       let place = where(backend)
@@ -267,15 +268,27 @@ for (const backend of only === 'lateness' ? [] : backends) {
     }
   }
 }
-const measuredAt = new Date().toISOString().slice(0, 16).replace('T', ' ')
-writeFileSync(rawFile, JSON.stringify({ lateness, idle, failures, quick, measuredAt }))
-if (only === 'idle') {
+const now = new Date().toISOString().slice(0, 16).replace('T', ' ')
+const lastAt = (part) => (typeof last?.measuredAt === 'string' ? last.measuredAt : last?.measuredAt?.[part])
+const measuredAt = { lateness: now, idle: now }
+if (only === 'idle' || only === 'report') {
   lateness.push(...(last?.lateness ?? []))
   failures.push(...(last?.failures ?? []).filter((f) => !f.startsWith('idle')))
+  measuredAt.lateness = lastAt('lateness')
 }
-if (only === 'lateness') {
+if (only === 'lateness' || only === 'report') {
   idle.push(...(last?.idle ?? []))
   failures.push(...(last?.failures ?? []).filter((f) => f.startsWith('idle')))
+  measuredAt.idle = lastAt('idle')
+}
+writeFileSync(rawFile, JSON.stringify({ lateness, idle, failures, quick, measuredAt }))
+
+/** Issue #20's target for 100 due at once: p99 lateness within one poll interval plus 200 ms. */
+function targetLine() {
+  const rows = lateness.filter((r) => r.count === 100)
+  if (rows.length === 0) return ''
+  const bound = POLL_MS + 200
+  return `**Target** (100 due at once: p99 lateness within one poll interval plus 200 ms, ${n(bound)} ms): ${rows.map((r) => `${LABELS[r.backend]} with ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${n(r.lateness[1])} ms: ${r.lateness[1] <= bound ? 'met' : 'not met'}`).join('; ')}.`
 }
 
 const n = (x, digits = 0) =>
@@ -291,6 +304,8 @@ Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${o
 | backend | parked, due at once | workers | parking took, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
+
+${targetLine()}
 
 **An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a page holds up to 1,000; on S3 each costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
@@ -308,9 +323,9 @@ ${idle
   .join('\n')}
 `
 const notes = [
-  ...(only && last
+  ...(measuredAt.lateness !== measuredAt.idle
     ? [
-        `Only the ${only === 'idle' ? 'idle' : 'lateness'} part was measured in this run; the other rows are those of the run of ${last.measuredAt} UTC.`,
+        `The lateness rows were measured at ${measuredAt.lateness} UTC, the idle rows at ${measuredAt.idle} UTC.`,
       ]
     : []),
   ...failures.map((f) => `Not measured: ${f}.`),
