@@ -16,7 +16,7 @@ import { CancelNotAcknowledgedError, Runtime, type Storage, step, storeKeys } fr
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { type CliResult, runWf } from './test-support/cli-run.js'
-import { backends, folderStorage } from './test-support/harness.js'
+import { backends, folderStorage, gate } from './test-support/harness.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
@@ -318,6 +318,12 @@ describe.each(backends)('cancel answers with the status, on $name', (backend) =>
   })
 })
 
+let held = gate()
+const waits = step('cx.waits', async (n: number) => {
+  await held.promise
+  return n
+})
+
 describe('wf cancel', { timeout: 30_000 }, () => {
   let app: string
   let place: Place
@@ -384,5 +390,44 @@ describe('wf cancel', { timeout: 30_000 }, () => {
       code: 0,
       stdout: 'order-done is SUCCESSFUL: it had finished, nothing to cancel\n',
     })
+  })
+
+  it('getMetadata and wf show give a cancel its runner has not acknowledged yet: when, by whom, waiting for the runner', async () => {
+    held = gate()
+    // The owner looks for requests at its heartbeat, every 30 s: not within this test.
+    const owner = new Runtime(place.storage, { leaseTtlMs: 60_000, heartbeatMs: 30_000 })
+    const handle = await owner.runAsync(waits(1), { workflowId: 'order-pending' })
+    // Another runtime asks it to stop, and gives up waiting after its own lease period.
+    const canceler = new WorkflowClient({ storage: place.storage, leaseTtlMs: 100, heartbeatMs: 50 })
+    await expect(canceler.cancel('order-pending')).rejects.toBeInstanceOf(CancelNotAcknowledgedError)
+    const client = new WorkflowClient({ storage: place.storage })
+    const meta = await client.getMetadata('order-pending')
+    expect(meta).toMatchObject({
+      status: 'RUNNING',
+      runner: owner.runner,
+      cancelRequested: { at: expect.any(Number), by: canceler.runtime.runner },
+    })
+    const at = meta.cancelRequested?.at ?? 0
+    expect(Math.abs(Date.now() - at)).toBeLessThan(10_000)
+
+    const shown = await wf(['show', 'order-pending'])
+    expect(shown.code).toBe(0)
+    const by = canceler.runtime.runner
+    expect(shown.stdout).toMatch(
+      new RegExp(
+        `^cancel +requested at \\d{4}-\\d\\d-\\d\\d [\\d:]+ by ${by.host}:${by.pid}, waiting for the runner$`,
+        'm',
+      ),
+    )
+    const json = JSON.parse((await wf(['--json', 'show', 'order-pending'])).stdout)
+    expect(json.workflow.cancelRequested).toEqual({ at, by })
+
+    // Acknowledged (the step's end finds the request), it is no longer pending.
+    held.open()
+    await handle.result().catch(() => {})
+    await owner.idle()
+    await vi.waitFor(async () => expect(await client.getStatus('order-pending')).toBe('CANCELED'))
+    expect((await client.getMetadata('order-pending')).cancelRequested).toBeUndefined()
+    expect((await wf(['show', 'order-pending'])).stdout).not.toMatch(/^cancel /m)
   })
 })

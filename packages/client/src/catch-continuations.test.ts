@@ -3,10 +3,10 @@
 // depth) makes the catching step's result `{ ok: false, error }`, committed once beside it; the
 // rest of that continuation is not run, and a resume does not run it again. Memory and a folder.
 
-import { Runtime, type StepNode, type Storage, step, storeKeys, WorkflowExecutionError } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { WorkflowClient } from './index.js'
-import { backends } from './test-support/harness.js'
+import { type Runtime, type StepNode, type Storage, step, storeKeys, WorkflowExecutionError } from '@wf/core'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { WorkflowClient } from './index.js'
+import { backends, eachTestOn } from './test-support/harness.js'
 
 const runs: Record<string, number> = {}
 const ran = (name: string) => {
@@ -66,19 +66,14 @@ const report = step(
 for (const backend of backends) {
   describe(`catchExceptions across a continuation (${backend.name})`, () => {
     let storage: Storage
-    let cleanup: () => Promise<void>
     let runtime: Runtime
     let client: WorkflowClient
-    beforeEach(async () => {
-      ;({ storage, cleanup } = await backend.open())
-      runtime = new Runtime(storage)
-      client = new WorkflowClient({ runtime })
+    eachTestOn(backend, (bed) => {
+      ;({ storage, runtime, client } = bed)
+    })
+    beforeEach(() => {
       for (const key of Object.keys(runs)) delete runs[key]
       failDownstream = true
-    })
-    afterEach(async () => {
-      await runtime.idle()
-      await cleanup()
     })
 
     for (const depth of [1, 2, 5]) {

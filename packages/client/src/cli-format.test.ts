@@ -4,12 +4,12 @@
 
 import { stripVTControlCharacters } from 'node:util'
 import { MemoryStorage, Runtime, step } from '@wf/core'
+import { isJsonable } from '@wf/core/internal'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   duration,
   firstColumnWidth,
   formatValue,
-  isJsonable,
   paint,
   shorten,
   shortenQuoted,

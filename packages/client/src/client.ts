@@ -4,10 +4,13 @@
 
 import {
   CorruptRecordError,
+  type EventSummary,
   getRuntime,
   InvalidOptionsError,
   Runtime,
   type RuntimeOptions,
+  type SendEventOptions,
+  type SentEvent,
   type StorageSpec,
   validateWorkflowId,
   type WorkflowHandle,
@@ -16,10 +19,21 @@ import {
   type WorkflowStatus,
   WorkflowStillActiveError,
 } from '@wf/core'
+import { incarnationOf, listEvents } from '@wf/core/internal'
 import { type CheckStorageOptions, checkStore, type StorageReport } from './doctor.js'
+import { type ForkOptions, type ForkResult, forkWorkflow } from './fork.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
+import {
+  backfillSchedule,
+  deleteSchedule,
+  getSchedule,
+  listSchedules,
+  pauseSchedule,
+  type ScheduleInfo,
+  triggerSchedule,
+} from './schedules.js'
 import type {
   DeleteOptions,
   GetOutputOptions,
@@ -127,7 +141,7 @@ export class WorkflowClient {
    * a run in this client's runtime stops at once; a run driven by another process is asked to stop
    * and acknowledges within about one of its heartbeats, and `CancelNotAcknowledgedError` says
    * when a live runner did not within `leaseTtlMs + heartbeatMs`. Aborted steps see
-   * `currentStep().signal`; the run's `run()` rejects with `WorkflowCancelledError`. PENDING,
+   * `currentStep().signal`; the run's `run()` rejects with `WorkflowCanceledError`. PENDING,
    * FAILED and RESUMABLE workflows become CANCELED at once. Checkpoints stay until `delete`.
    */
   cancel(workflowId: string): Promise<'CANCELED' | 'SUCCESSFUL'> {
@@ -207,11 +221,96 @@ export class WorkflowClient {
   /**
    * The workflow's output. Waits while it runs (in this process, or in another one by re-reading
    * its record every `pollIntervalMs`); rejects with `WorkflowExecutionError` for a FAILED workflow,
-   * `WorkflowCancelledError` for a CANCELED one, `WorkflowOutputUnavailableError` for a RESUMABLE one.
+   * `WorkflowCanceledError` for a CANCELED one, `WorkflowOutputUnavailableError` for a RESUMABLE one.
    * With `stepId`: that step's committed result (`StepNotCommittedError` if it has none yet).
    */
   getOutput<T = unknown>(workflowId: string, options: GetOutputOptions = {}): Promise<T> {
     return workflowOutput(this.runtime, workflowId, options) as Promise<T>
+  }
+
+  /**
+   * Sends event `name` with `payload` to workflow `workflowId`, where `waitForEvent(name)` takes it
+   * (see `Runtime.sendEvent`): buffered until a waiting step takes it, taken in the order sent,
+   * each once; a parked workflow is woken. `EventRefusedError` for a SUCCESSFUL or CANCELED
+   * workflow, `WorkflowNotFoundError` for an unknown id unless `start` creates it. Resending with
+   * the same `idempotencyKey` is safe (`duplicate: true`).
+   */
+  sendEvent(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ): Promise<SentEvent> {
+    return this.runtime.sendEvent(workflowId, name, payload, options)
+  }
+
+  /**
+   * The events sent to a workflow, in the order they were accepted, with the step that took each
+   * (none yet: it waits for a `waitForEvent` of its name).
+   */
+  async listEvents(workflowId: string): Promise<EventSummary[]> {
+    validateWorkflowId(workflowId)
+    const store = await this.runtime.store()
+    const { record } = await store.requireWorkflow(workflowId)
+    return listEvents(store, workflowId, incarnationOf(record))
+  }
+
+  /**
+   * Starts a new workflow from the same graph that keeps every committed result not downstream of
+   * `fromStep` (copied, blobs too) and runs `fromStep` and what depends on it again, with the code
+   * loaded now: after a fix, rerun from the failed step. Without `fromStep`, from the first failed
+   * (or, CANCELED, unfinished) step. Runs it here as `resume` does (`detach`: PENDING for workers).
+   * `WorkflowStillActiveError` for a RUNNING or PENDING workflow, `StepNotFoundError`,
+   * `WorkflowAlreadyExistsError` for a taken `workflowId`.
+   */
+  fork<T = unknown>(workflowId: string, options: ForkOptions = {}): Promise<ForkResult<T>> {
+    return forkWorkflow<T>(this.runtime, workflowId, options)
+  }
+
+  /** Every stored schedule: spec (and in words), paused, last and next tick, skipped ticks. */
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.runtime)
+  }
+
+  /** One schedule, with its next `upcoming` fire times (default 5). `ScheduleNotFoundError` when none is stored. */
+  getSchedule(scheduleId: string, options: { upcoming?: number } = {}): Promise<ScheduleInfo> {
+    return getSchedule(this.runtime, scheduleId, options.upcoming ?? 5)
+  }
+
+  /** Pauses a schedule: no worker fires its ticks (they are recorded skipped) until `resumeSchedule`. */
+  pauseSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    return pauseSchedule(this.runtime, scheduleId, true)
+  }
+
+  /** Resumes a paused schedule from now: the ticks of the pause are not caught up. */
+  resumeSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    return pauseSchedule(this.runtime, scheduleId, false)
+  }
+
+  /**
+   * Runs a schedule now, by hand: the workflow `<id>@manual-<now ISO>`, PENDING for a worker.
+   * Needs the schedule declared in this process (`ScheduleNotDeclaredError`). Resolves to its id.
+   */
+  triggerSchedule(scheduleId: string): Promise<string> {
+    return triggerSchedule(this.runtime, scheduleId)
+  }
+
+  /**
+   * One run per tick in `[from, to]`, PENDING for workers, each with its tick's id
+   * (`<id>@<tick ISO>`): a tick that ran or was backfilled already is not run again (`existing`).
+   * Needs the schedule declared in this process. At most 1,000 ticks per call.
+   */
+  backfillSchedule(
+    scheduleId: string,
+    from: Date | number,
+    to: Date | number,
+  ): Promise<{ created: string[]; existing: string[] }> {
+    return backfillSchedule(this.runtime, scheduleId, Number(from), Number(to))
+  }
+
+  /** Deletes a schedule's record (a schedule no longer in the code). A worker that still declares it creates it again. */
+  deleteSchedule(scheduleId: string): Promise<void> {
+    return deleteSchedule(this.runtime, scheduleId)
   }
 
   /** The workflow's status, user metadata and timing; with `stepId`, that step's. */
@@ -226,7 +325,7 @@ export class WorkflowClient {
     const runtime = this.runtime
     const store = await runtime.store()
     const { record } = await store.requireWorkflow(workflowId)
-    if (options.stepId !== undefined) return stepMetadata(store, record, options.stepId)
+    if (options.stepId !== undefined) return stepMetadata(runtime, store, record, options.stepId)
     return workflowMetadata(runtime, record)
   }
 
@@ -237,7 +336,7 @@ export class WorkflowClient {
   async getGraph(workflowId: string): Promise<WorkflowGraph> {
     validateWorkflowId(workflowId)
     const store = await this.runtime.store()
-    return loadGraph(store, (await store.requireWorkflow(workflowId)).record)
+    return loadGraph(this.runtime, store, (await store.requireWorkflow(workflowId)).record)
   }
 
   /**

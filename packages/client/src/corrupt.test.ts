@@ -4,9 +4,9 @@
 // corrupt records, orphans and stale markers, and with `fix` repairs only what is safe.
 
 import { CorruptRecordError, type Storage, step, storeKeys, WorkflowNotFoundError } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { WorkflowClient } from './index.js'
-import { backends, type Probe, probeStorage } from './test-support/harness.js'
+import { describe, expect, it } from 'vitest'
+import type { WorkflowClient } from './index.js'
+import { backends, eachTestOn, type Probe } from './test-support/harness.js'
 
 const inc = step('cr-inc', (n: number) => n + 1)
 const add = step('cr-add', (a: number, b: number) => a + b)
@@ -17,16 +17,10 @@ describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
   let probe: Probe
   let client: WorkflowClient
-  let cleanup: () => Promise<void>
 
-  beforeEach(async () => {
-    const opened = await backend.open()
-    storage = opened.storage
-    cleanup = opened.cleanup
-    probe = probeStorage(storage)
-    client = new WorkflowClient({ storage: probe })
+  eachTestOn(backend, (bed) => {
+    ;({ storage, probe, client } = bed)
   })
-  afterEach(() => cleanup())
 
   /** A workflow left RESUMABLE: the storage refused its final record. */
   async function resumable(workflowId: string): Promise<void> {

@@ -10,7 +10,13 @@ import {
   type StoredStatus,
   type WorkflowStatus,
 } from '@wf/core'
-import { mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
+import {
+  mapLimit,
+  type SurveyedBatch,
+  surveyedKeys,
+  surveyStore,
+  type WorkflowStore,
+} from '@wf/core/internal'
 import { readAndRepair } from './index-scan.js'
 import type { UnreadableWorkflow } from './types.js'
 import { unreadable } from './unreadable.js'
@@ -65,14 +71,6 @@ export interface StorageReport {
   fixed: boolean
 }
 
-interface Batch {
-  name: string
-  key: string
-  runnerId: string
-  createdAt: number
-  workflowIds: string[]
-}
-
 const FINAL: ReadonlySet<StoredStatus> = new Set(['SUCCESSFUL', 'FAILED', 'CANCELED'])
 
 /**
@@ -93,25 +91,8 @@ export async function checkStore(
   const store = await runtime.store()
   const report: StorageReport = { checked: 0, corrupt: [], orphans: [], staleIndex: [], fixed: fix }
 
-  // Start batches first: a submission writes its batch (or marker) before its record, so what is
-  // listed here may be a record about to appear.
-  const batches: Batch[] = []
-  for (const name of await store.listStartBatches()) {
-    try {
-      const found = await store.readStartBatch(name)
-      if (found) {
-        const { runnerId, createdAt, workflowIds } = found.record
-        batches.push({ name, key: storeKeys.startBatch(name), runnerId, createdAt, workflowIds })
-      }
-    } catch (error) {
-      report.corrupt.push(unreadable(error))
-    }
-  }
-  const markers = await store.indexMarkers()
-  const stored = await store.storedWorkflows()
-  const ids = new Set<string>([...stored.keys(), ...markers.keys()])
-  for (const batch of batches) for (const id of batch.workflowIds) ids.add(id)
-  const sorted = [...ids].sort()
+  const survey = await surveyStore(store, (error) => report.corrupt.push(unreadable(error)))
+  const sorted = survey.workflowIds
   report.checked = sorted.length
 
   const staleMs = ORPHAN_AGE_LEASES * runtime.leaseTtlMs
@@ -127,7 +108,7 @@ export async function checkStore(
   }
 
   await mapLimit(sorted, READ_CONCURRENCY, async (workflowId) => {
-    const marked = markers.get(workflowId) ?? []
+    const marked = survey.markers.get(workflowId) ?? []
     let found: Awaited<ReturnType<WorkflowStore['readWorkflow']>>
     try {
       found = await store.readWorkflow(workflowId)
@@ -155,14 +136,10 @@ export async function checkStore(
       report.staleIndex.push(entry)
       return
     }
-    const listing = batches.filter((b) => b.workflowIds.includes(workflowId))
-    const keys = [
-      ...(stored.get(workflowId) ?? []),
-      ...marked.map((status) => storeKeys.index(status, workflowId)),
-      ...listing.map((b) => b.key),
-    ]
+    const listing = survey.batches.filter((b) => b.workflowIds.includes(workflowId))
+    const keys = surveyedKeys(survey, workflowId)
     const orphan: OrphanedWorkflow = { workflowId, keys, removable: false }
-    const lastWrittenAt = await store.lastWrittenAt(workflowId, stored.get(workflowId) ?? [])
+    const lastWrittenAt = await store.lastWrittenAt(workflowId, survey.stored.get(workflowId) ?? [])
     if (lastWrittenAt !== undefined) orphan.lastWrittenAt = lastWrittenAt
     orphan.reason = await keepReason(orphan, marked, listing, now, staleMs, gone)
     orphan.removable = orphan.reason === undefined
@@ -194,7 +171,7 @@ export async function checkStore(
 async function keepReason(
   orphan: OrphanedWorkflow,
   marked: StoredStatus[],
-  listing: Batch[],
+  listing: SurveyedBatch[],
   now: number,
   staleMs: number,
   gone: (runnerId: string) => Promise<boolean>,

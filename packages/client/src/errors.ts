@@ -39,3 +39,27 @@ export class WorkflowOutputUnavailableError extends WfError<'WF_OUTPUT_UNAVAILAB
     this.workflowId = workflowId
   }
 }
+
+/** No schedule record has this id: no worker fired it yet, or it was deleted. */
+export class ScheduleNotFoundError extends WfError<'WF_SCHEDULE_NOT_FOUND'> {
+  readonly scheduleId: string
+  constructor(scheduleId: string) {
+    super(
+      'WF_SCHEDULE_NOT_FOUND',
+      `no schedule "${scheduleId}" is stored: a worker that imports its schedule() creates its record at its first poll (\`wf schedules list\` shows the stored ones)`,
+    )
+    this.scheduleId = scheduleId
+  }
+}
+
+/** Running a schedule by hand needs its declaration (`schedule()`) in this process. */
+export class ScheduleNotDeclaredError extends WfError<'WF_SCHEDULE_NOT_DECLARED'> {
+  readonly scheduleId: string
+  constructor(scheduleId: string) {
+    super(
+      'WF_SCHEDULE_NOT_DECLARED',
+      `schedule "${scheduleId}" is not declared in this process: import the module that calls schedule("${scheduleId}", …) (\`--import\` on the command line)`,
+    )
+    this.scheduleId = scheduleId
+  }
+}

@@ -6,6 +6,7 @@
 import {
   CorruptRecordError,
   fingerprintStep,
+  type Runtime,
   type StepFailures,
   type StepRecord,
   type WorkflowRecord,
@@ -68,8 +69,12 @@ export interface WorkflowGraph {
 
 const READ_CONCURRENCY = 16
 
-/** Loads the graph of `record`'s workflow and works out each step's status. */
-export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): Promise<WorkflowGraph> {
+/** Loads the graph of `record`'s workflow and works out each step's status (as `runtime` sees it). */
+export async function loadGraph(
+  runtime: Runtime,
+  store: WorkflowStore,
+  record: WorkflowRecord,
+): Promise<WorkflowGraph> {
   const workflowId = record.workflowId
   const [stepIds, failedIds, caughtIds] = await Promise.all([
     store.listStepIds(workflowId, record),
@@ -145,8 +150,10 @@ export async function loadGraph(store: WorkflowStore, record: WorkflowRecord): P
     if (view) view.caughtContinuation = true
   }
 
-  // A FAILED workflow names the step that failed; the steps that continued into it failed too.
-  const failure = record.status === 'FAILED' || record.resumedFrom === 'FAILED' ? record.error : undefined
+  // A FAILED workflow names the step that failed; the steps that continued into it failed too. Its
+  // status is derived: a resume of it whose runner died before its first commit is FAILED again,
+  // while a live one runs that step anew.
+  const failure = runtime.deriveStatus(record) === 'FAILED' ? record.error : undefined
   let failed = failure ? byId.get(failure.stepId) : undefined
   while (failure && failed) {
     failed.status = 'FAILED'

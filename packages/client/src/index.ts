@@ -3,22 +3,39 @@
 
 export { WorkflowClient, type WorkflowClientOptions } from './client.js'
 export type { CheckStorageOptions, OrphanedWorkflow, StaleIndexEntry, StorageReport } from './doctor.js'
-export { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
+export {
+  ScheduleNotDeclaredError,
+  ScheduleNotFoundError,
+  StepNotCommittedError,
+  StepNotFoundError,
+  WorkflowOutputUnavailableError,
+} from './errors.js'
+export type { ForkOptions, ForkResult } from './fork.js'
 export type { StepView, WorkflowGraph } from './graph-view.js'
 export {
+  backfillSchedule,
   cancel,
   checkStorage,
+  deleteSchedule,
   deleteWorkflow,
   deleteWorkflow as delete,
+  fork,
   getMetadata,
   getOutput,
+  getSchedule,
   getStatus,
   listAll,
+  listSchedules,
   listWorkflows,
+  pauseSchedule,
   resume,
   resumeAll,
   resumeAsync,
+  resumeSchedule,
+  sendEvent,
+  triggerSchedule,
 } from './module-api.js'
+export { describeSpec, type ScheduleInfo } from './schedules.js'
 export type {
   DeleteOptions,
   FailureInfo,

@@ -2,6 +2,7 @@
 // runs, typed errors for each status, step results through continuations, and complete deletes.
 
 import {
+  CorruptRecordError,
   currentStep,
   InvalidOptionsError,
   Runtime,
@@ -13,14 +14,14 @@ import {
   WorkflowNotFoundError,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   StepNotCommittedError,
   StepNotFoundError,
   WorkflowClient,
   WorkflowOutputUnavailableError,
 } from './index.js'
-import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
+import { backends, eachTestOn, gate, type Probe } from './test-support/harness.js'
 
 let hold = gate()
 let flaky = 0
@@ -49,6 +50,20 @@ const retried = step(
   },
   { backoff: { initialDelayMs: 1 } },
 )
+let failOnce = true
+/** Fails its first run; run again (a resume), it waits for `hold`. */
+const once = step(
+  'in-once',
+  async (n: number) => {
+    if (failOnce) {
+      failOnce = false
+      throw new Error('first run fails')
+    }
+    await hold.promise
+    return n
+  },
+  { maxRetries: 0 },
+)
 /** A continuation: the step returns a sub-graph, whose output becomes the step's output. */
 const pair = step('in-pair', (n: number) => sum(num(n), num(n + 1)))
 const guarded = step('in-guarded', (n: number) => num(n), { catchExceptions: true })
@@ -69,18 +84,15 @@ describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
   let probe: Probe
   let client: WorkflowClient
-  let cleanup: () => Promise<void>
 
-  beforeEach(async () => {
-    const opened = await backend.open()
-    storage = opened.storage
-    cleanup = opened.cleanup
-    probe = probeStorage(storage)
-    client = new WorkflowClient({ storage: probe })
+  eachTestOn(backend, (bed) => {
+    ;({ storage, probe, client } = bed)
+  })
+  beforeEach(() => {
     hold = gate()
     flaky = 0
+    failOnce = true
   })
-  afterEach(() => cleanup())
 
   describe('getOutput', () => {
     it('returns the output of a SUCCESSFUL workflow, typed by the caller', async () => {
@@ -173,6 +185,30 @@ describe.each(backends)('on $name storage', (backend) => {
       await expect(client.getOutput('s3', { stepId: 'no-such' })).rejects.toBeInstanceOf(StepNotFoundError)
       await expect(client.getOutput('s3', { stepId: '' })).rejects.toBeInstanceOf(InvalidOptionsError)
     })
+
+    it('rejects with CorruptRecordError at the key of a record that lacks its output or sub-graph', async () => {
+      await client.runtime.run(sum(num(2), pair(10)), { workflowId: 'c1' })
+      /** Rewrites the JSON record at `key` without `field`. */
+      const strip = async (key: string, field: string) => {
+        const found = await storage.get(key)
+        const record = JSON.parse(new TextDecoder().decode(found?.data))
+        delete record[field]
+        await storage.put(key, new TextEncoder().encode(JSON.stringify(record)))
+      }
+      await strip(storeKeys.workflow('c1'), 'output')
+      await strip(storeKeys.step('c1', 'in-num'), 'output')
+      await strip(storeKeys.step('c1', 'in-pair'), 'graph')
+      const cases: [Promise<unknown>, string][] = [
+        [client.getOutput('c1'), storeKeys.workflow('c1')],
+        [client.getOutput('c1', { stepId: 'in-num' }), storeKeys.step('c1', 'in-num')],
+        [client.getOutput('c1', { stepId: 'in-pair' }), storeKeys.step('c1', 'in-pair')],
+      ]
+      for (const [output, key] of cases) {
+        const error = await output.catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(CorruptRecordError)
+        expect(error).toMatchObject({ code: 'WF_CORRUPT_RECORD', key })
+      }
+    })
   })
 
   describe('getMetadata', () => {
@@ -260,6 +296,39 @@ describe.each(backends)('on $name storage', (backend) => {
       expect(await client.getMetadata('m3', { stepId: 'in-sum' })).toMatchObject({ status: 'PENDING' })
       await expect(client.getMetadata('m3', { stepId: 'zzz' })).rejects.toBeInstanceOf(StepNotFoundError)
       await expect(client.getMetadata('nope')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('gives FAILED to the failed step of a resume whose runner died before its first commit, and not while a resume runs it again', async () => {
+      const store = await client.runtime.store()
+      await expect(client.runtime.run(sum(num(1), once(2)), { workflowId: 'm-dead' })).rejects.toThrow()
+      // As a resume leaves it when its runner dies before committing anything: it reads FAILED.
+      const found = await store.requireWorkflow('m-dead')
+      const gone = { host: 'gone-host', pid: 1, runnerId: 'gone-runner' }
+      await store.updateWorkflow(found, {
+        ...found.record,
+        status: 'RUNNING',
+        resumedFrom: 'FAILED',
+        owner: gone,
+        lease: 'runner',
+      })
+      expect(await client.getStatus('m-dead')).toBe('FAILED')
+      expect((await client.getGraph('m-dead')).byId.get('in-once')).toMatchObject({
+        status: 'FAILED',
+        error: { message: 'first run fails' },
+      })
+
+      failOnce = true
+      await expect(client.runtime.run(sum(num(1), once(2)), { workflowId: 'm-live' })).rejects.toThrow()
+      const other = new Runtime(storage)
+      const resumed = other.resume('m-live')
+      await vi.waitFor(async () => expect(await client.getStatus('m-live')).toBe('RUNNING'))
+      // Its record keeps the failure until the first commit, but the step is being run again.
+      const running = (await client.getGraph('m-live')).byId.get('in-once')
+      expect(running?.status).toBe('PENDING')
+      expect(running?.error).toBeUndefined()
+      expect(await client.getMetadata('m-live', { stepId: 'in-once' })).toMatchObject({ status: 'PENDING' })
+      hold.open()
+      expect(await resumed).toBe(3)
     })
 
     it("gives each step's failed attempts: a failed step, one that succeeded on retry, one whose error was caught", async () => {

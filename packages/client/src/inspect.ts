@@ -4,14 +4,20 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   InvalidOptionsError,
+  MAX_WAKE_TIME,
   type Runtime,
   type StepRecord,
   validateWorkflowId,
-  WfError,
-  WorkflowCancelledError,
+  WorkflowCanceledError,
   type WorkflowRecord,
 } from '@wf/core'
-import { executionErrorOf, type WorkflowStore } from '@wf/core/internal'
+import {
+  committedStepOutput,
+  committedWorkflowOutput,
+  continuationRoot,
+  executionErrorOf,
+  type WorkflowStore,
+} from '@wf/core/internal'
 import { StepNotCommittedError, StepNotFoundError, WorkflowOutputUnavailableError } from './errors.js'
 import { loadGraph, type StepView } from './graph-view.js'
 import type { GetOutputOptions, StepMetadata, WorkflowMetadata } from './types.js'
@@ -26,9 +32,15 @@ export function checkStepId(stepId: unknown): asserts stepId is string {
   }
 }
 
-async function decodeStored(runtime: Runtime, store: WorkflowStore, workflowId: string, record: StepRecord) {
-  if (!record.output) throw new WfError('WF_INTERNAL', `step record of "${workflowId}" has no output`)
-  return runtime.codec.decode(await store.loadOutput(workflowId, record.output))
+async function decodeStored(
+  runtime: Runtime,
+  store: WorkflowStore,
+  workflowId: string,
+  stepId: string,
+  record: StepRecord,
+) {
+  const output = committedStepOutput(workflowId, stepId, record)
+  return runtime.codec.decode(await store.loadOutput(workflowId, output))
 }
 
 /** The committed result of a step; a continuation's result is its sub-graph's final result. */
@@ -41,7 +53,7 @@ export async function stepOutput(
   const workflowId = record.workflowId
   const stepRecord = await store.readStep(workflowId, stepId, record)
   if (!stepRecord) {
-    const view = (await loadGraph(store, record)).byId.get(stepId)
+    const view = (await loadGraph(runtime, store, record)).byId.get(stepId)
     if (!view) throw new StepNotFoundError(workflowId, stepId)
     throw new StepNotCommittedError(
       workflowId,
@@ -49,9 +61,8 @@ export async function stepOutput(
       view.status === 'FAILED' ? `it failed (${view.error?.message})` : 'it has not run to completion yet',
     )
   }
-  if (stepRecord.kind === 'value') return decodeStored(runtime, store, workflowId, stepRecord)
-  const subRoot = stepRecord.graph?.root
-  if (subRoot === undefined) throw new WfError('WF_INTERNAL', `continuation ${stepId} has no sub-graph`)
+  if (stepRecord.kind === 'value') return decodeStored(runtime, store, workflowId, stepId, stepRecord)
+  const subRoot = continuationRoot(workflowId, stepId, stepRecord)
   let value: unknown
   try {
     value = await stepOutput(runtime, store, record, subRoot)
@@ -64,7 +75,7 @@ export async function stepOutput(
     )
   }
   // The engine wraps a continuation's output when the continued step catches exceptions.
-  const view = (await loadGraph(store, record)).byId.get(stepId)
+  const view = (await loadGraph(runtime, store, record)).byId.get(stepId)
   return view?.options.catchExceptions ? { ok: true, value } : value
 }
 
@@ -91,10 +102,10 @@ export async function workflowOutput(
     if (active) return active
     const { record } = await store.requireWorkflow(workflowId)
     if (record.status === 'SUCCESSFUL') {
-      if (!record.output) throw new WfError('WF_INTERNAL', `workflow "${workflowId}" has no stored output`)
-      return runtime.codec.decode(await store.loadOutput(workflowId, record.output))
+      const output = committedWorkflowOutput(record)
+      return runtime.codec.decode(await store.loadOutput(workflowId, output))
     }
-    if (record.status === 'CANCELED') throw new WorkflowCancelledError(workflowId)
+    if (record.status === 'CANCELED') throw new WorkflowCanceledError(workflowId)
     const status = runtime.deriveStatus(record)
     // Also a resumed failure whose runner died before it committed anything (`resumedFrom`).
     if (status === 'FAILED') throw executionErrorOf(record)
@@ -122,8 +133,17 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
     meta.error = { stepId, name, message, ...(stack === undefined ? {} : { stack }) }
   }
   if (record.owner && (status === 'RUNNING' || status === 'RESUMABLE')) meta.runner = { ...record.owner }
+  if (record.forkedFrom) meta.forkedFrom = { ...record.forkedFrom }
   if (status === 'PENDING' && typeof record.parkedUntil === 'number') {
-    meta.waitingFor = { until: record.parkedUntil, steps: [...(record.parkedSteps ?? [])] }
+    const waiting: NonNullable<WorkflowMetadata['waitingFor']> = { steps: [...(record.parkedSteps ?? [])] }
+    if (record.parkedUntil < MAX_WAKE_TIME) waiting.until = record.parkedUntil
+    if (record.parkedEvents?.length) waiting.events = [...record.parkedEvents]
+    meta.waitingFor = waiting
+  }
+  // Pending only while it can still run: a CANCELED record has acknowledged it.
+  if (record.cancelRequested && (status === 'RUNNING' || status === 'RESUMABLE')) {
+    const { at, by } = record.cancelRequested
+    meta.cancelRequested = { at, by: { ...by } }
   }
   if (record.runtime) {
     // The steps' fingerprints at submission: in the inline graph, or in the record beside it.
@@ -135,12 +155,13 @@ export function workflowMetadata(runtime: Runtime, record: WorkflowRecord): Work
 
 /** `getMetadata(workflowId, { stepId })`. */
 export async function stepMetadata(
+  runtime: Runtime,
   store: WorkflowStore,
   record: WorkflowRecord,
   stepId: string,
 ): Promise<StepMetadata> {
   checkStepId(stepId)
-  const view: StepView | undefined = (await loadGraph(store, record)).byId.get(stepId)
+  const view: StepView | undefined = (await loadGraph(runtime, store, record)).byId.get(stepId)
   if (!view) throw new StepNotFoundError(record.workflowId, stepId)
   const meta: StepMetadata = {
     workflowId: record.workflowId,

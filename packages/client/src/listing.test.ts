@@ -2,9 +2,9 @@
 // no record reads for settled statuses, paging, and the status index after a crash between writes.
 
 import { InvalidOptionsError, type Storage, type StoredStatus, step, storeKeys } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { WorkflowClient } from './index.js'
-import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
+import { describe, expect, it } from 'vitest'
+import type { WorkflowClient } from './index.js'
+import { backends, eachTestOn, gate, type Probe } from './test-support/harness.js'
 
 const double = step('ls-double', (n: number) => n * 2)
 const fail = step(
@@ -29,16 +29,10 @@ describe.each(backends)('on $name storage', (backend) => {
   let storage: Storage
   let probe: Probe
   let client: WorkflowClient
-  let cleanup: () => Promise<void>
 
-  beforeEach(async () => {
-    const opened = await backend.open()
-    storage = opened.storage
-    cleanup = opened.cleanup
-    probe = probeStorage(storage)
-    client = new WorkflowClient({ storage: probe })
+  eachTestOn(backend, (bed) => {
+    ;({ storage, probe, client } = bed)
   })
-  afterEach(() => cleanup())
 
   async function seed(): Promise<void> {
     await client.runtime.run(double(1), { workflowId: 'c-ok', metadata: { team: 'a', n: 1 } })

@@ -5,6 +5,7 @@
 import {
   InvalidOptionsError,
   type Json,
+  MAX_WAKE_TIME,
   type Runtime,
   type StoredStatus,
   type Versioned,
@@ -98,8 +99,10 @@ export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<
     const s = settled[i]
     if (s && (!statuses || statuses.has(s.status))) {
       const entry: WorkflowListEntry = { workflowId: (entries[i] as IndexEntry).workflowId, status: s.status }
-      const parkedUntil = s.found?.record.parkedUntil
-      if (s.status === 'PENDING' && typeof parkedUntil === 'number') entry.waitingUntil = parkedUntil
+      const parked = s.status === 'PENDING' ? s.found?.record : undefined
+      if (typeof parked?.parkedUntil === 'number' && parked.parkedUntil < MAX_WAKE_TIME)
+        entry.waitingUntil = parked.parkedUntil
+      if (parked?.parkedEvents?.length) entry.waitingForEvents = [...parked.parkedEvents]
       out.push(entry)
     }
   }

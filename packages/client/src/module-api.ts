@@ -1,9 +1,11 @@
 // The management API as module functions bound to the process-wide runtime (`init()` sets it),
 // Ray's style: `import { getStatus, listAll } from '@wf/client'`.
 
-import type { WorkflowHandle, WorkflowStatus } from '@wf/core'
+import type { SendEventOptions, SentEvent, WorkflowHandle, WorkflowStatus } from '@wf/core'
 import { WorkflowClient } from './client.js'
 import type { CheckStorageOptions, StorageReport } from './doctor.js'
+import type { ForkOptions, ForkResult } from './fork.js'
+import type { ScheduleInfo } from './schedules.js'
 import type {
   DeleteOptions,
   GetOutputOptions,
@@ -53,6 +55,60 @@ export function listWorkflows(options?: ListWorkflowsOptions): Promise<WorkflowP
 /** See `WorkflowClient.resumeAll`. */
 export function resumeAll<T = unknown>(options?: ResumeAllOptions): Promise<ResumedWorkflows<T>> {
   return processClient.resumeAll<T>(options)
+}
+
+/** See `WorkflowClient.fork`. */
+export function fork<T = unknown>(workflowId: string, options?: ForkOptions): Promise<ForkResult<T>> {
+  return processClient.fork<T>(workflowId, options)
+}
+
+/** See `WorkflowClient.listSchedules`. */
+export function listSchedules(): Promise<ScheduleInfo[]> {
+  return processClient.listSchedules()
+}
+
+/** See `WorkflowClient.getSchedule`. */
+export function getSchedule(scheduleId: string, options?: { upcoming?: number }): Promise<ScheduleInfo> {
+  return processClient.getSchedule(scheduleId, options)
+}
+
+/** See `WorkflowClient.pauseSchedule`. */
+export function pauseSchedule(scheduleId: string): Promise<ScheduleInfo> {
+  return processClient.pauseSchedule(scheduleId)
+}
+
+/** See `WorkflowClient.resumeSchedule`. */
+export function resumeSchedule(scheduleId: string): Promise<ScheduleInfo> {
+  return processClient.resumeSchedule(scheduleId)
+}
+
+/** See `WorkflowClient.triggerSchedule`. */
+export function triggerSchedule(scheduleId: string): Promise<string> {
+  return processClient.triggerSchedule(scheduleId)
+}
+
+/** See `WorkflowClient.backfillSchedule`. */
+export function backfillSchedule(
+  scheduleId: string,
+  from: Date | number,
+  to: Date | number,
+): Promise<{ created: string[]; existing: string[] }> {
+  return processClient.backfillSchedule(scheduleId, from, to)
+}
+
+/** See `WorkflowClient.deleteSchedule`. */
+export function deleteSchedule(scheduleId: string): Promise<void> {
+  return processClient.deleteSchedule(scheduleId)
+}
+
+/** See `WorkflowClient.sendEvent`. */
+export function sendEvent(
+  workflowId: string,
+  name: string,
+  payload: unknown,
+  options?: SendEventOptions,
+): Promise<SentEvent> {
+  return processClient.sendEvent(workflowId, name, payload, options)
 }
 
 /** See `WorkflowClient.getOutput`. */

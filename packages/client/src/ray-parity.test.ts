@@ -5,16 +5,16 @@
 
 import {
   InvalidOptionsError,
-  Runtime,
+  type Runtime,
   type StepNode,
   type Storage,
   step,
   storeKeys,
   WorkflowExecutionError,
 } from '@wf/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { WorkflowClient } from './index.js'
-import { backends } from './test-support/harness.js'
+import { describe, expect, it } from 'vitest'
+import type { WorkflowClient } from './index.js'
+import { backends, eachTestOn } from './test-support/harness.js'
 
 class Owner {
   name = 'ada'
@@ -54,17 +54,10 @@ const top = step('rp-top', (n: number) => middle(leaf(n)))
 for (const backend of backends) {
   describe(`metadata and fingerprints (${backend.name})`, () => {
     let storage: Storage
-    let cleanup: () => Promise<void>
     let runtime: Runtime
     let client: WorkflowClient
-    beforeEach(async () => {
-      ;({ storage, cleanup } = await backend.open())
-      runtime = new Runtime(storage)
-      client = new WorkflowClient({ runtime })
-    })
-    afterEach(async () => {
-      await runtime.idle()
-      await cleanup()
+    eachTestOn(backend, (bed) => {
+      ;({ storage, runtime, client } = bed)
     })
 
     for (const [kind, metadata, message] of REFUSED) {

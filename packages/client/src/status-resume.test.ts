@@ -5,7 +5,6 @@ import {
   currentStep,
   InvalidWorkflowIdError,
   type StepNode,
-  type Storage,
   step,
   WorkflowCancelledError,
   type WorkflowHandle,
@@ -15,7 +14,7 @@ import {
 } from '@wf/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
-import { backends, gate, type Probe, probeStorage } from './test-support/harness.js'
+import { backends, eachTestOn, gate, type Probe } from './test-support/harness.js'
 
 const calls: Record<string, number> = {}
 const count = (name: string) => {
@@ -56,8 +55,6 @@ const wait = step('sr-wait', async (n: number) => {
 describe.each(backends)('on $name storage', (backend) => {
   let probe: Probe
   let client: WorkflowClient
-  let cleanup: () => Promise<void>
-  let storage: Storage
   const live: WorkflowHandle<unknown>[] = []
   async function start(node: StepNode<number>, workflowId: string): Promise<WorkflowHandle<number>> {
     const handle = await client.runtime.runAsync(node, { workflowId })
@@ -65,12 +62,10 @@ describe.each(backends)('on $name storage', (backend) => {
     return handle
   }
 
-  beforeEach(async () => {
-    const opened = await backend.open()
-    storage = opened.storage
-    cleanup = opened.cleanup
-    probe = probeStorage(storage)
-    client = new WorkflowClient({ storage: probe })
+  eachTestOn(backend, (bed) => {
+    ;({ probe, client } = bed)
+  })
+  beforeEach(() => {
     for (const key of Object.keys(calls)) delete calls[key]
     hold = gate()
     aborted = 0
@@ -79,7 +74,6 @@ describe.each(backends)('on $name storage', (backend) => {
     hold.open()
     // Let live runs finish writing before their folder goes away.
     await Promise.allSettled(live.splice(0).map((h) => h.result()))
-    await cleanup()
   })
 
   /**

@@ -17,8 +17,10 @@ export type StatusFilter = WorkflowStatus | Iterable<WorkflowStatus>
 export interface WorkflowListEntry {
   workflowId: string
   status: WorkflowStatus
-  /** A parked workflow (PENDING, sleeping, held by no runner): until when it waits (ms since the epoch). */
+  /** A parked workflow (PENDING, held by no runner): until when it waits (ms since the epoch), if a time ends it. */
   waitingUntil?: number
+  /** A parked workflow: the events it waits for. */
+  waitingForEvents?: string[]
 }
 
 /**
@@ -148,14 +150,22 @@ export interface WorkflowMetadata {
   error?: FailureInfo
   /** The runner driving it (or that last drove it), for a RUNNING/RESUMABLE workflow. */
   runner?: { host: string; pid: number; runnerId: string }
+  /**
+   * A cancel not acknowledged yet, for a RUNNING/RESUMABLE workflow: `cancel()` in another runtime
+   * asked the runner driving it to stop (`at`, ms since the epoch, by the runner `by`); the runner
+   * writes CANCELED at its next heartbeat, and a runner taking it over cancels it first.
+   */
+  cancelRequested?: { at: number; by: { host: string; pid: number; runnerId: string } }
   /** What it was submitted with: Node, platform, application, lockfile hash, @wf/* versions. */
   runtime?: RuntimeInfo
   /**
-   * For a parked workflow (PENDING, every step it can run sleeping, held by no runner): until when
-   * (ms since the epoch; a worker, or the process awaiting it, wakes it then) and the ids of the
-   * sleeping steps.
+   * For a parked workflow (PENDING, every step it can run sleeping or waiting for an event, held by
+   * no runner): until when (ms since the epoch; a worker, or the process awaiting it, wakes it then;
+   * absent when only an event can), the events it waits for, and the ids of the waiting steps.
    */
-  waitingFor?: { until: number; steps: string[] }
+  waitingFor?: { until?: number; events?: string[]; steps: string[] }
+  /** A fork (`fork()`): the workflow and step it was forked from. */
+  forkedFrom?: { workflowId: string; stepId: string }
 }
 
 /**

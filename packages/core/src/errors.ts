@@ -47,6 +47,7 @@ export const WF_ERROR_CODES = {
   IsolateModuleError: 'WF_ISOLATE_MODULE',
   IsolateContinuationError: 'WF_ISOLATE_CONTINUATION',
   IsolateDecodeError: 'WF_SERIALIZATION',
+  EventRefusedError: 'WF_EVENT_REFUSED',
 } as const
 
 /** A code of an @wf/core error (`WfError.code`). */
@@ -152,6 +153,20 @@ export class InvalidStepNameError extends WfError {
 export class InvalidOptionsError extends WfError {
   constructor(message: string) {
     super('WF_INVALID_OPTIONS', message)
+  }
+}
+
+/** An event was sent to a workflow that has ended (SUCCESSFUL or CANCELED): nothing will take it. */
+export class EventRefusedError extends WfError {
+  readonly workflowId: string
+  readonly status: string
+  constructor(workflowId: string, name: string, status: string) {
+    super(
+      'WF_EVENT_REFUSED',
+      `event ${quote(name)} was not sent: workflow ${quote(workflowId)} is ${status} and will never take it`,
+    )
+    this.workflowId = workflowId
+    this.status = status
   }
 }
 

@@ -12,10 +12,13 @@ export {
 export type { Json } from './model/json.js'
 export type {
   AttemptFailure,
+  DeclarationRecord,
   RecordedError,
   RootStepRun,
   RunnerInfo,
   RuntimeInfo,
+  ScheduleRecord,
+  SkippedTick,
   StepFailures,
   StepRecord,
   StoredOutput,
@@ -25,9 +28,11 @@ export type {
   WorkflowStatus,
 } from './model/records.js'
 export { MAX_RECORDED_FAILURES, WORKFLOW_STATUSES } from './model/records.js'
+export type { ScheduleSpec, StoredScheduleSpec } from './model/schedule-spec.js'
 export type { BackoffOptions, IsolateResourceLimits } from './model/step-options.js'
 export type { CancelOutcome } from './runtime/cancel.js'
 export { CLOCK_SKEW_ALLOWANCE_MS } from './runtime/cancel.js'
+export type { ForkedFrom } from './runtime/fork.js'
 export type { InitOptions, ResumeOptions } from './runtime/runtime.js'
 export { getRuntime, init, Runtime } from './runtime/runtime.js'
 export type { CodeChangePolicy } from './runtime/runtime-info.js'
@@ -37,12 +42,25 @@ export {
   currentRuntimeInfo,
 } from './runtime/runtime-info.js'
 export type { RuntimeOptions } from './runtime/runtime-options.js'
+export type { ScheduleEvent } from './runtime/schedule-firing.js'
+export { runIdOf } from './runtime/schedule-firing.js'
+export type { SendEventOptions, SentEvent } from './runtime/send-event.js'
 export type { Worker, WorkerOptions } from './runtime/worker.js'
 export { createWorker } from './runtime/worker.js'
 export type { StepContext } from './step/context.js'
 export { currentStep } from './step/context.js'
+export type { EventResult, WaitForEventOptions } from './step/events.js'
+export { waitForEvent } from './step/events.js'
 export { fingerprintStep } from './step/fingerprint.js'
 export type { RunOptions, WorkflowHandle } from './step/runner.js'
+export type { CatchUpPolicy, OverlapPolicy, ScheduleDefinition, ScheduleOptions } from './step/schedule.js'
+export {
+  registeredSchedule,
+  registeredSchedules,
+  schedule,
+  unschedule,
+  validateScheduleId,
+} from './step/schedule.js'
 export { MAX_WAKE_TIME, sleep, sleepUntil } from './step/sleep.js'
 export type {
   Arg,
@@ -67,6 +85,7 @@ export {
   validateKey,
   validatePrefix,
 } from './storage/storage.js'
+export type { EventSummary } from './store/events.js'
 export type { Duration } from './util/duration.js'
 export { parseDuration } from './util/duration.js'
 

@@ -2,9 +2,34 @@
 // need (the store of records, the key layout, the step registry). No semver guarantees: any of it
 // may change in a minor or patch release, together with the @wf packages that use it.
 
-export { STORED_STATUSES, storeKeys } from './model/records.js'
+export { isJsonable } from './model/json.js'
+export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
+export { type ForkPlan, writeFork } from './runtime/fork.js'
+export {
+  backfillRuns,
+  deleteScheduleRecord,
+  listScheduleRecords,
+  MAX_BACKFILL,
+  readScheduleRecord,
+  type SubmitRun,
+  setSchedulePaused,
+  triggerRun,
+  upcomingTicks,
+} from './runtime/schedule-admin.js'
 export { executionErrorOf } from './runtime/workflow-run.js'
 export { getRegisteredStep } from './step/step.js'
+export {
+  committedStepOutput,
+  committedWorkflowOutput,
+  continuationRoot,
+  type StoreSurvey,
+  type SurveyedBatch,
+  surveyedKeys,
+  surveyStore,
+  workflowIdOfKey,
+} from './store/check.js'
+export { type EventSummary, listEvents } from './store/events.js'
+export { readDeclarations } from './store/schedules.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'

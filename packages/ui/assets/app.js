@@ -1,6 +1,7 @@
 // The dashboard's page: plain DOM, no framework and no build step. Every value that comes from
 // the storage (ids, metadata, errors, outputs) goes into the page through `h()`, which makes text
-// nodes: nothing is ever parsed as HTML. Routes live in the hash: `#/` (runs), `#/w/<id>`.
+// nodes: nothing is ever parsed as HTML. Routes live in the hash: `#/` (runs), `#/w/<id>`,
+// `#/schedules`.
 
 const POLL_MS = 2000
 const main = document.getElementById('main')
@@ -68,8 +69,22 @@ function duration(ms) {
 const badge = (status) => h('span', { class: `status s-${String(status).toLowerCase()}` }, status)
 const active = (status) => status === 'RUNNING' || status === 'PENDING'
 
+/** What a parked workflow waits for, in words: the events, and until when (a sleep, or an event's timeout). */
+function waitingText(waiting) {
+  if (!waiting) return null
+  const events = waiting.events ?? []
+  const until =
+    waiting.until === undefined
+      ? ''
+      : `until ${time(waiting.until)} (${waiting.until > Date.now() ? `in ${duration(waiting.until - Date.now())}` : 'due'})`
+  if (events.length) return `waiting for ${events.join(', ')}${until ? `, ${until}` : ''}`
+  return `sleeping ${until}`
+}
+
+/** Replaces the page's content; absent parts (null, false) are left out, lists are spread. */
 function show(...nodes) {
-  main.replaceChildren(...nodes)
+  // replaceChildren would turn null into the text "null" and a list into "[object …]".
+  main.replaceChildren(...nodes.flat().filter((n) => n !== undefined && n !== null && n !== false))
 }
 
 /** Whether the page that asked (at `asked`) is still the one shown. */
@@ -217,7 +232,12 @@ async function renderRuns() {
               { class: 'id' },
               h('a', { href: `#/w/${encodeURIComponent(w.workflowId)}` }, w.workflowId),
             ),
-            h('td', {}, badge(w.status)),
+            h(
+              'td',
+              {},
+              badge(w.status),
+              w.waitingFor ? h('div', { class: 'dim small' }, waitingText(w.waitingFor)) : null,
+            ),
             h('td', {}, time(w.createdAt)),
             h('td', {}, time(w.endedAt)),
             h('td', {}, w.endedAt === undefined ? '-' : duration(w.endedAt - w.createdAt)),
@@ -260,7 +280,7 @@ async function renderWorkflow(id) {
     show(h('p', {}, h('a', { href: '#/' }, '← runs')), failure(error))
     return poll(() => renderWorkflow(id), false)
   }
-  const { workflow, graph } = detail
+  const { workflow, graph, events } = detail
   const rerender = () => renderWorkflow(id)
   const act = async (button, method, path, question) => {
     if (question && !confirm(question)) return
@@ -318,6 +338,15 @@ async function renderWorkflow(id) {
     h('dt', {}, 'steps'),
     h('dd', {}, `${graph.committed} of ${graph.total} committed`),
     workflow.runner && [h('dt', {}, 'runner'), h('dd', {}, `${workflow.runner.host}:${workflow.runner.pid}`)],
+    workflow.waitingFor && [
+      h('dt', {}, 'waiting'),
+      h(
+        'dd',
+        {},
+        `parked, held by no process: ${waitingText(workflow.waitingFor)}`,
+        h('div', { class: 'dim small' }, `in ${workflow.waitingFor.steps.join(', ')}`),
+      ),
+    ],
     h('dt', {}, 'metadata'),
     h('dd', {}, h('code', {}, JSON.stringify(workflow.userMetadata))),
   )
@@ -338,6 +367,7 @@ async function renderWorkflow(id) {
     error,
     h('h2', {}, 'steps'),
     stepList(id, graph.steps, graph.rootStepId),
+    events.length ? [h('h2', {}, 'events'), eventTable(events)] : null,
     h('h2', {}, 'timeline'),
     timeline(workflow, graph.steps) ?? h('p', { class: 'dim' }, 'no step has committed yet'),
     workflow.runtime
@@ -507,6 +537,176 @@ function stepList(id, steps, rootStepId) {
   )
 }
 
+/** The events sent to a workflow, in the order accepted, with the step that took each. */
+function eventTable(events) {
+  return h(
+    'table',
+    {},
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['#', 'event', 'sent', 'taken by'].map((t) => h('th', {}, t)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      events.map((e) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, String(e.seq)),
+          h('td', {}, e.name),
+          h('td', {}, time(e.sentAt)),
+          h(
+            'td',
+            { class: e.takenBy ? 'id' : 'dim' },
+            e.takenBy ??
+              (e.foreign
+                ? 'never: sent to an earlier workflow with this id'
+                : `pending: no step has taken it yet`),
+          ),
+        ),
+      ),
+    ),
+  )
+}
+
+// ---- schedules --------------------------------------------------------------------------------
+
+/** A run of skipped ticks, in words. */
+function skippedText(s) {
+  const why = {
+    overlap: 'the previous run was still going',
+    missed: 'too late to catch up',
+    paused: 'paused',
+  }
+  const ticks = s.count > 1 ? `${s.count} ticks ${time(s.tick)} to ${time(s.until)}` : `tick ${time(s.tick)}`
+  return `${ticks}: ${why[s.reason] ?? s.reason}`
+}
+
+async function renderSchedules() {
+  where.textContent = 'schedules'
+  const asked = generation
+  let list
+  try {
+    list = await api('/api/schedules')
+    if (!current(asked)) return
+  } catch (error) {
+    if (!current(asked)) return
+    show(failure(error))
+    return poll(renderSchedules, true)
+  }
+  const act = async (button, path) => {
+    button.disabled = true
+    try {
+      await api(path, 'POST')
+      renderSchedules()
+    } catch (error) {
+      main.prepend(failure(error))
+      button.disabled = false
+    }
+  }
+  const columns = ['schedule', 'when', 'state', 'last run', 'next tick', 'skipped']
+  if (!info.readOnly) columns.push('')
+  const table = h(
+    'table',
+    {},
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        columns.map((t) => h('th', {}, t)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      list.schedules.map((s) => {
+        const path = `/api/schedules/${encodeURIComponent(s.scheduleId)}`
+        let button = null
+        if (!info.readOnly) {
+          button = h('button', { type: 'button' }, s.paused ? 'resume' : 'pause')
+          button.addEventListener('click', () => act(button, `${path}/${s.paused ? 'resume' : 'pause'}`))
+        }
+        return h(
+          'tr',
+          {},
+          h(
+            'td',
+            { class: 'id' },
+            s.scheduleId,
+            s.declaredBy
+              ? h('div', { class: 'dim small' }, `declared by ${s.declaredBy.host}:${s.declaredBy.pid}`)
+              : null,
+          ),
+          h(
+            'td',
+            {},
+            s.description,
+            h(
+              'div',
+              { class: 'dim small' },
+              `overlap ${s.overlap}, catch-up ${s.catchUp}${s.spec.cron ? ` · cron ${s.spec.cron}` : ''}`,
+            ),
+          ),
+          h('td', {}, s.paused ? h('span', { class: 'warn' }, 'paused') : 'active'),
+          h(
+            'td',
+            { class: 'id' },
+            s.lastRun ? h('a', { href: `#/w/${encodeURIComponent(s.lastRun)}` }, s.lastRun) : '-',
+            h('div', { class: 'dim small' }, `last tick ${time(s.lastTick)}`),
+          ),
+          h(
+            'td',
+            {},
+            s.paused ? '-' : time(s.nextTick),
+            s.buffered === undefined
+              ? null
+              : h('div', { class: 'dim small' }, `${time(s.buffered)} waits for the previous run`),
+          ),
+          h(
+            'td',
+            {},
+            s.skipped.length === 0
+              ? h('span', { class: 'dim' }, 'none')
+              : h(
+                  'details',
+                  {},
+                  h('summary', {}, `${s.skipped.reduce((n, k) => n + (k.count ?? 1), 0)} tick(s)`),
+                  h(
+                    'ul',
+                    { class: 'small' },
+                    s.skipped.map((k) => h('li', {}, skippedText(k))),
+                  ),
+                ),
+          ),
+          info.readOnly ? null : h('td', {}, button),
+        )
+      }),
+    ),
+  )
+  show(
+    list.schedules.length
+      ? table
+      : h(
+          'p',
+          { class: 'dim' },
+          'no schedules stored: a worker stores a schedule when it first polls with a module that declares it (schedule(…)).',
+        ),
+  )
+  // The next tick moves on, and last runs appear: refresh while any schedule is active.
+  poll(
+    renderSchedules,
+    list.schedules.some((s) => !s.paused),
+  )
+}
+
 // ---- start ------------------------------------------------------------------------------------
 
 async function render() {
@@ -514,6 +714,7 @@ async function render() {
   generation++
   const hash = location.hash || '#/'
   if (hash.startsWith('#/w/')) return renderWorkflow(decodeURIComponent(hash.slice(4)))
+  if (hash === '#/schedules') return renderSchedules()
   return renderRuns()
 }
 

@@ -2,9 +2,10 @@
 // Every route goes through the public WorkflowClient; wf's errors become HTTP statuses with their
 // stable code (`{ error: { code, message } }`).
 
-import type { WorkflowClient, WorkflowMetadata } from '@wf/client'
+import type { ScheduleInfo, WorkflowClient, WorkflowMetadata } from '@wf/client'
 import {
   CorruptRecordError,
+  type EventSummary,
   InvalidOptionsError,
   InvalidWorkflowIdError,
   type Json,
@@ -44,6 +45,8 @@ export interface WorkflowRow {
   /** When it ended (SUCCESSFUL, FAILED, CANCELED). */
   endedAt?: number
   metadata: WorkflowMetadata['userMetadata']
+  /** A parked workflow's wait: until when, for which events, in which steps (as `getMetadata`). */
+  waitingFor?: WorkflowMetadata['waitingFor']
 }
 
 const DEFAULT_LIMIT = 100
@@ -186,6 +189,7 @@ async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiRe
         metadata: meta.userMetadata,
       }
       if (meta.stats.endTime !== undefined) row.endedAt = meta.stats.endTime
+      if (meta.waitingFor) row.waitingFor = meta.waitingFor
       return row
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return undefined // deleted since the listing
@@ -222,15 +226,43 @@ async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiRe
 
 /** The body of `GET /api/workflows/:id`. */
 export interface WorkflowDetail {
+  /** `getMetadata(id)`, with `waitingFor` while it is parked. */
   workflow: WorkflowMetadata
   graph: GraphJson
+  /** The events sent to it, in the order accepted, with the step that took each (`listEvents`). */
+  events: EventSummary[]
 }
 
 async function detailRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
   const workflow = await ctx.client.getMetadata(id)
-  const graph = await ctx.client.getGraph(id)
-  const body: WorkflowDetail = { workflow, graph: graphJson(graph) }
+  const [graph, events] = await Promise.all([ctx.client.getGraph(id), ctx.client.listEvents(id)])
+  const body: WorkflowDetail = { workflow, graph: graphJson(graph), events }
   return { status: 200, body }
+}
+
+/** The body of `GET /api/schedules`. */
+export interface ScheduleList {
+  /** `listSchedules()`: spec (and in words), paused, last run, next tick, skipped ticks. */
+  schedules: ScheduleInfo[]
+}
+
+async function schedulesRoute(ctx: ApiContext): Promise<ApiResponse> {
+  const body: ScheduleList = { schedules: await ctx.client.listSchedules() }
+  return { status: 200, body }
+}
+
+/** A schedule id from the path: one segment (the client answers 404 for any id not stored). */
+function scheduleIdOf(raw: string): string {
+  const id = segment(raw)
+  if (id === '' || id.includes('/'))
+    throw new ApiError(400, API_ERROR_CODES.badRequest, `${JSON.stringify(id)} is not a schedule id`)
+  return id
+}
+
+async function pauseScheduleRoute(ctx: ApiContext, id: string, paused: boolean): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const schedule = paused ? await ctx.client.pauseSchedule(id) : await ctx.client.resumeSchedule(id)
+  return { status: 200, body: { schedule } }
 }
 
 async function outputRoute(
@@ -266,7 +298,7 @@ function refuseReadOnly(ctx: ApiContext): void {
     throw new ApiError(
       403,
       API_ERROR_CODES.readOnly,
-      'this dashboard was started read-only (--read-only): it does not cancel, resume or delete',
+      'this dashboard was started read-only (--read-only): it does not cancel, resume, delete, or pause schedules',
     )
 }
 
@@ -342,6 +374,16 @@ export async function route(
       return outputRoute(ctx, id, segment(parts[3] ?? ''), query)
     }
   }
+  if (parts[0] === 'schedules') {
+    if (parts.length === 1) {
+      if (method !== 'GET') methodNotAllowed(['GET'])
+      return schedulesRoute(ctx)
+    }
+    if (parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume')) {
+      if (method !== 'POST') methodNotAllowed(['POST'])
+      return pauseScheduleRoute(ctx, scheduleIdOf(parts[1] ?? ''), parts[2] === 'pause')
+    }
+  }
   throw new ApiError(
     404,
     API_ERROR_CODES.notFound,
@@ -367,6 +409,7 @@ function httpStatusOf(error: unknown, code: string): number {
   switch (code) {
     case 'WF_NOT_FOUND':
     case 'WF_STEP_NOT_FOUND':
+    case 'WF_SCHEDULE_NOT_FOUND':
       return 404
     case 'WF_STEP_NOT_COMMITTED':
     case 'WF_STILL_ACTIVE':

@@ -83,9 +83,19 @@ function isClient(value: unknown): value is WorkflowClient {
   return (
     typeof c === 'object' &&
     c !== null &&
-    ['listAll', 'getMetadata', 'getGraph', 'getOutput', 'cancel', 'resumeAsync', 'delete'].every(
-      (m) => typeof (c as Record<string, unknown>)[m] === 'function',
-    )
+    [
+      'listAll',
+      'getMetadata',
+      'getGraph',
+      'getOutput',
+      'cancel',
+      'resumeAsync',
+      'delete',
+      'listEvents',
+      'listSchedules',
+      'pauseSchedule',
+      'resumeSchedule',
+    ].every((m) => typeof (c as Record<string, unknown>)[m] === 'function')
   )
 }
 

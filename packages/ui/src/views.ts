@@ -5,6 +5,7 @@
 import { inspect } from 'node:util'
 import type { StepView, WorkflowGraph } from '@wf/client'
 import type { Json, StepFailures } from '@wf/core'
+import { isJsonable } from '@wf/core/internal'
 
 /** A step of `GET /api/workflows/:id`'s graph. */
 export interface StepJson {
@@ -68,21 +69,6 @@ export function graphJson(graph: WorkflowGraph): GraphJson {
     total: graph.total,
     steps: graph.steps.map(stepJson),
   }
-}
-
-/** Whether `value` survives JSON unchanged: plain objects, arrays, strings, finite numbers, booleans, null. */
-export function isJsonable(value: unknown, seen = new Set<object>()): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0)
-  if (typeof value !== 'object') return false
-  if (seen.has(value)) return false
-  seen.add(value)
-  const proto = Object.getPrototypeOf(value)
-  const ok = Array.isArray(value)
-    ? value.every((v) => isJsonable(v, seen))
-    : (proto === Object.prototype || proto === null) && Object.values(value).every((v) => isJsonable(v, seen))
-  seen.delete(value)
-  return ok
 }
 
 /** A stored value as text for the page. */

@@ -3,6 +3,7 @@
 
 import { inspect, stripVTControlCharacters, styleText } from 'node:util'
 import type { WorkflowStatus } from '@wf/core'
+import { isJsonable } from '@wf/core/internal'
 import type { StepStatus } from '../types.js'
 
 /** Where and how a command writes. */
@@ -76,21 +77,6 @@ export function time(ms: number | undefined): string {
   const d = new Date(ms)
   const pad = (n: number) => String(n).padStart(2, '0')
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-}
-
-/** Whether `value` survives JSON unchanged: plain objects, arrays, strings, finite numbers, booleans, null. */
-export function isJsonable(value: unknown, seen = new Set<object>()): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0)
-  if (typeof value !== 'object') return false
-  if (seen.has(value)) return false
-  seen.add(value)
-  const ok = Array.isArray(value)
-    ? value.every((v) => isJsonable(v, seen))
-    : (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) &&
-      Object.values(value).every((v) => isJsonable(v, seen))
-  seen.delete(value)
-  return ok
 }
 
 /** A value for a human: indented JSON when it is JSON, else util.inspect. */

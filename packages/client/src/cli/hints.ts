@@ -2,6 +2,7 @@
 // from the API (and say what to do there); these add the command's own way out.
 
 import { CorruptRecordError, StepNotRegisteredError, WorkflowNotFoundError } from '@wf/core'
+import { workflowIdOfKey } from '@wf/core/internal'
 import { shorten } from './format.js'
 
 /** A hint for `error` in the command's words, or `''`. */
@@ -10,7 +11,7 @@ export function hint(error: unknown): string {
     return ' (pass the module that registers it with --import ./path/to/steps.js, or list it under "import" in wf.config.json)'
   }
   if (error instanceof CorruptRecordError) {
-    const workflowId = /^workflows\/([^/]+)\//.exec(error.key)?.[1]
+    const workflowId = workflowIdOfKey(error.key)
     const remove =
       workflowId === undefined ? '' : `; \`wf delete ${shorten(workflowId)} --force\` removes that workflow`
     return ` (\`wf doctor\` lists every unreadable record${remove})`

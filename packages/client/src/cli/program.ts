@@ -12,6 +12,7 @@
 // from the flag, the first line on stderr says which (not with --json). The same file's
 // `import` stands in for `--import` when none is given.
 
+import { readFile } from 'node:fs/promises'
 import {
   type CancelOutcome,
   InvalidOptionsError,
@@ -22,8 +23,9 @@ import {
 } from '@wf/core'
 import { Command, CommanderError, Option } from 'commander'
 import { WorkflowClient } from '../client.js'
+import type { ScheduleInfo } from '../schedules.js'
 import { parseStatusFilter } from '../status-filter.js'
-import type { UnreadableWorkflow, WorkflowSummary } from '../types.js'
+import type { UnreadableWorkflow, WorkflowListEntry, WorkflowSummary } from '../types.js'
 import { chooseStorage, describeStorage, findConfig, type ProjectConfig } from './config.js'
 import { doctorText, problemsLeft } from './doctor.js'
 import {
@@ -177,9 +179,7 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const width = idWidth(10 + 2)
       const rows = list.map((w) => [
         fitWidth(w.workflowId, width),
-        w.waitingUntil === undefined
-          ? status(out, w.status)
-          : `${status(out, w.status)} (sleeping until ${time(w.waitingUntil)})`,
+        `${status(out, w.status)}${waitingText(w)}`,
       ])
       out.stdout(list.length ? table(['WORKFLOW ID', 'STATUS'], rows, out) : 'no workflows')
     })
@@ -209,7 +209,12 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const { client, out } = context(command)
       const meta = await client.getMetadata(id)
       const graph = await client.getGraph(id)
-      out.stdout(out.json ? JSON.stringify(showJson(meta, graph), null, 2) : showText(meta, graph, out))
+      const events = await client.listEvents(id)
+      out.stdout(
+        out.json
+          ? JSON.stringify(showJson(meta, graph, events), null, 2)
+          : showText(meta, graph, out, events),
+      )
     })
 
   program
@@ -244,6 +249,212 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       if (out.json) return out.stdout(JSON.stringify(done))
       out.stdout(cancelText(done))
     })
+
+  program
+    .command('fork')
+    .description(
+      'start a new workflow from the same graph, keeping the results not downstream of --from and running the rest with the code loaded now',
+    )
+    .argument('<id>', 'workflow id')
+    .option('--from <step>', 'the step to run again with what depends on it (default: the first failed step)')
+    .option('--id <id>', 'the new workflow id (default <id>-fork-<n>)')
+    .option('--import <module>', 'a module that defines the steps (repeatable)', collect, [])
+    .option('--detach', 'store it PENDING for the workers instead of running it here')
+    .action(
+      async (
+        id: string,
+        options: { from?: string; id?: string; import: string[]; detach?: boolean },
+        command: Command,
+      ) => {
+        await importModules(importsOf(options.import))
+        const { client, out } = context(command)
+        const forked = await client.fork(id, {
+          ...(options.from === undefined ? {} : { fromStep: options.from }),
+          ...(options.id === undefined ? {} : { workflowId: options.id }),
+          ...(options.detach ? { detach: true } : {}),
+        })
+        const head = `forked ${forked.workflowId} from ${id} at step ${forked.forkedFrom.stepId} (${forked.kept.length} results kept)`
+        if (options.detach) {
+          return out.stdout(
+            out.json
+              ? JSON.stringify({
+                  workflowId: forked.workflowId,
+                  forkedFrom: forked.forkedFrom,
+                  kept: forked.kept,
+                })
+              : head,
+          )
+        }
+        if (!out.json) io.stderr.write(`${head}\n`)
+        const output = await forked.result()
+        out.stdout(
+          out.json
+            ? JSON.stringify({ workflowId: forked.workflowId, ...jsonValue(output) })
+            : formatValue(output, out),
+        )
+      },
+    )
+
+  const schedules = program
+    .command('schedules')
+    .description(
+      'list, show, pause, resume, trigger, backfill and delete schedules (declared with schedule())',
+    )
+  const scheduleRow = (s: ScheduleInfo, out: Out) => [
+    s.scheduleId,
+    s.paused ? paint(out, 'yellow', 'paused') : paint(out, 'green', 'active'),
+    s.description,
+    s.lastRun === undefined ? '-' : time(s.lastTick),
+    s.nextTick === undefined || s.paused ? '-' : time(s.nextTick),
+  ]
+  schedules
+    .command('list')
+    .description('every stored schedule: spec in words, paused or active, last and next tick')
+    .action(async (_options: object, command: Command) => {
+      const { client, out } = context(command)
+      const all = await client.listSchedules()
+      if (out.json) return out.stdout(JSON.stringify(all, null, 2))
+      out.stdout(
+        all.length
+          ? table(
+              ['SCHEDULE', 'STATE', 'WHEN', 'LAST RUN', 'NEXT'],
+              all.map((s) => scheduleRow(s, out)),
+              out,
+            )
+          : 'no schedules (a worker that imports a schedule() stores it at its first poll)',
+      )
+    })
+  schedules
+    .command('show')
+    .description('one schedule: spec, policies, the last run, skipped ticks and the next fire times')
+    .argument('<id>', 'schedule id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      const s = await client.getSchedule(id)
+      if (out.json) return out.stdout(JSON.stringify(s, null, 2))
+      const spec = s.spec.everyMs !== undefined ? `every ${s.spec.everyMs} ms` : `cron ${s.spec.cron}`
+      const lines: [string, string][] = [
+        ['schedule', s.scheduleId],
+        ['state', s.paused ? paint(out, 'yellow', 'paused') : paint(out, 'green', 'active')],
+        ['when', `${s.description} (${spec})`],
+        ['policies', `overlap ${s.overlap}, catch-up ${s.catchUp}`],
+        ['last run', s.lastRun === undefined ? '-' : `${s.lastRun}`],
+        ['buffered', s.buffered === undefined ? '-' : time(s.buffered)],
+        ['next', (s.upcoming ?? []).map((t) => time(t)).join(', ') || '-'],
+      ]
+      if (s.declaredBy) lines.push(['declared by', `${s.declaredBy.host} pid ${s.declaredBy.pid}`])
+      const width = Math.max(...lines.map(([k]) => k.length))
+      const text = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`)
+      if (s.skipped.length > 0) {
+        text.push('', 'skipped ticks:')
+        for (const k of s.skipped) {
+          const range =
+            k.count && k.until !== undefined
+              ? `${time(k.tick)} .. ${time(k.until)} (${k.count})`
+              : time(k.tick)
+          text.push(`  ${range}  ${k.reason}`)
+        }
+      }
+      out.stdout(text.join('\n'))
+    })
+  for (const [name, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    schedules
+      .command(name)
+      .description(
+        paused
+          ? 'stop firing a schedule (its ticks are recorded skipped)'
+          : 'fire a paused schedule again, from now on (no catch-up of the pause)',
+      )
+      .argument('<id>', 'schedule id')
+      .action(async (id: string, _options: object, command: Command) => {
+        const { client, out } = context(command)
+        const s = paused ? await client.pauseSchedule(id) : await client.resumeSchedule(id)
+        out.stdout(out.json ? JSON.stringify(s) : `${s.scheduleId} ${s.paused ? 'paused' : 'active'}`)
+      })
+  }
+  schedules
+    .command('trigger')
+    .description('run a schedule now, by hand (<id>@manual-<time>, PENDING for a worker)')
+    .argument('<id>', 'schedule id')
+    .option('--import <module>', 'the module that declares the schedule (repeatable)', collect, [])
+    .action(async (id: string, options: { import: string[] }, command: Command) => {
+      await importModules(importsOf(options.import))
+      const { client, out } = context(command)
+      const workflowId = await client.triggerSchedule(id)
+      out.stdout(out.json ? JSON.stringify({ workflowId }) : `submitted ${workflowId}`)
+    })
+  schedules
+    .command('backfill')
+    .description(
+      'one run per tick in a time range, PENDING for workers; ticks that ran already are not run again',
+    )
+    .argument('<id>', 'schedule id')
+    .requiredOption('--from <time>', 'first tick (ISO 8601 time or date)', parseTime)
+    .requiredOption('--to <time>', 'last tick (ISO 8601 time or date)', parseTime)
+    .option('--import <module>', 'the module that declares the schedule (repeatable)', collect, [])
+    .action(async (id: string, options: { from: number; to: number; import: string[] }, command: Command) => {
+      await importModules(importsOf(options.import))
+      const { client, out } = context(command)
+      const done = await client.backfillSchedule(id, options.from, options.to)
+      if (out.json) return out.stdout(JSON.stringify(done))
+      out.stdout(`${done.created.length} submitted, ${done.existing.length} already there`)
+    })
+  schedules
+    .command('delete')
+    .description("delete a schedule's record (a schedule removed from the code)")
+    .argument('<id>', 'schedule id')
+    .action(async (id: string, _options: object, command: Command) => {
+      const { client, out } = context(command)
+      await client.deleteSchedule(id)
+      out.stdout(out.json ? JSON.stringify({ deleted: id }) : `deleted schedule ${id}`)
+    })
+
+  program
+    .command('send')
+    .description(
+      'send an event to a workflow, where waitForEvent(NAME) takes it (kept until a step takes it; wakes a parked workflow)',
+    )
+    .argument('<id>', 'workflow id')
+    .argument('<name>', 'event name')
+    .addOption(new Option('--data <json>', 'the payload, as JSON (default: null)').conflicts('dataFile'))
+    .option('--data-file <file>', 'read the JSON payload from a file')
+    .option('--key <key>', 'idempotency key: sends with the same key are one event (safe to retry)')
+    .action(
+      async (
+        id: string,
+        name: string,
+        options: { data?: string; dataFile?: string; key?: string },
+        command: Command,
+      ) => {
+        const { client, out } = context(command)
+        const text = options.dataFile !== undefined ? await readFile(options.dataFile, 'utf8') : options.data
+        let payload: unknown = null
+        if (text !== undefined) {
+          try {
+            payload = JSON.parse(text)
+          } catch (error) {
+            throw new InvalidOptionsError(
+              `${options.dataFile !== undefined ? `--data-file ${options.dataFile}` : '--data'} is not JSON: ${(error as Error).message}`,
+            )
+          }
+        }
+        const sent = await client.sendEvent(
+          id,
+          name,
+          payload,
+          options.key === undefined ? {} : { idempotencyKey: options.key },
+        )
+        if (out.json) return out.stdout(JSON.stringify(sent))
+        out.stdout(
+          sent.duplicate
+            ? `event ${name} was sent before with this key (#${sent.seq}): nothing new sent`
+            : `sent event ${name} to ${shorten(id)} (#${sent.seq})`,
+        )
+      },
+    )
 
   program
     .command('resume')
@@ -405,6 +616,25 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
 }
 
 /** What `wf cancel` did and what it waited for, in one line. */
+/** A time given on the command line, in ms since the epoch. */
+function parseTime(text: string): number {
+  const ms = Date.parse(text)
+  if (!Number.isFinite(ms))
+    throw new InvalidOptionsError(
+      `not a time: ${JSON.stringify(text)} (use ISO 8601, e.g. 2027-01-31T03:00Z)`,
+    )
+  return ms
+}
+
+/** What a parked workflow waits for, after its status in `wf list` ('' for any other). */
+function waitingText(entry: WorkflowListEntry): string {
+  const what = [
+    entry.waitingForEvents?.length ? `waiting for ${entry.waitingForEvents.join(', ')}` : '',
+    entry.waitingUntil === undefined ? '' : `sleeping until ${time(entry.waitingUntil)}`,
+  ].filter(Boolean)
+  return what.length === 0 ? '' : ` (${what.join(' or ')})`
+}
+
 function cancelText(done: CancelOutcome): string {
   const { workflowId, status, owner, elapsedMs } = done
   if (status === 'SUCCESSFUL') return `${workflowId} is SUCCESSFUL: it had finished, nothing to cancel`

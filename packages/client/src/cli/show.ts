@@ -3,10 +3,10 @@
 // under the step that returned it; steps planned but not run yet show as PENDING. Below the tree,
 // each step that failed an attempt: its attempts, its errors, and the stack of the one that counted.
 
-import type { AttemptFailure, StepFailures } from '@wf/core'
+import type { AttemptFailure, EventSummary, StepFailures } from '@wf/core'
 import type { StepView, WorkflowGraph } from '../graph-view.js'
 import type { WorkflowMetadata } from '../types.js'
-import { duration, type Out, paint, status, table, time } from './format.js'
+import { duration, type Out, paint, shorten, status, table, time } from './format.js'
 
 interface StepJson {
   stepId: string
@@ -61,13 +61,31 @@ function stepJson(view: StepView): StepJson {
 }
 
 /** The `--json` form of `wf show`. */
-export function showJson(meta: WorkflowMetadata, graph: WorkflowGraph): unknown {
+export function showJson(meta: WorkflowMetadata, graph: WorkflowGraph, events: EventSummary[] = []): unknown {
   return {
     workflow: meta,
     steps: graph.steps.map(stepJson),
     committed: graph.committed,
     total: graph.total,
+    events,
   }
+}
+
+/** The events sent to the workflow: who took each, and those still waiting for a step. */
+function eventLines(events: EventSummary[], out: Out): string[] {
+  const own = events.filter((event) => !event.foreign)
+  if (own.length === 0) return []
+  const rows = own.map((event) => [
+    `#${event.seq}`,
+    event.name,
+    time(event.sentAt),
+    event.takenBy === undefined ? paint(out, 'yellow', 'pending') : `taken by ${event.takenBy}`,
+  ])
+  return [
+    '',
+    `events: ${own.length} sent, ${own.filter((e) => e.takenBy === undefined).length} pending`,
+    table(['SEQ', 'EVENT', 'SENT', 'TAKEN'], rows, out),
+  ]
 }
 
 function rows(views: StepView[], indent: string, nested: boolean, out: Out): string[][] {
@@ -167,7 +185,12 @@ function failureLines(graph: WorkflowGraph, out: Out): string[] {
 }
 
 /** The human form of `wf show`. */
-export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out): string {
+export function showText(
+  meta: WorkflowMetadata,
+  graph: WorkflowGraph,
+  out: Out,
+  events: EventSummary[] = [],
+): string {
   const ended = meta.stats.endTime
   const head: [string, string][] = [
     ['workflow', meta.workflowId],
@@ -178,12 +201,28 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
   ]
   if (Object.keys(meta.userMetadata).length > 0) head.push(['metadata', JSON.stringify(meta.userMetadata)])
   if (meta.runner) head.push(['runner', `${meta.runner.host} pid ${meta.runner.pid}`])
+  if (meta.forkedFrom)
+    head.push(['forked', `from ${meta.forkedFrom.workflowId} at step ${meta.forkedFrom.stepId}`])
   if (meta.waitingFor) {
-    const left = meta.waitingFor.until - Date.now()
-    head.push([
-      'waiting',
-      `parked, sleeping until ${time(meta.waitingFor.until)} (${left > 0 ? `in ${duration(left)}` : 'due now'}; a worker wakes it): ${meta.waitingFor.steps.join(', ')}`,
-    ])
+    const { until, events, steps } = meta.waitingFor
+    const left = until === undefined ? undefined : until - Date.now()
+    const when =
+      until === undefined
+        ? ''
+        : `until ${time(until)} (${left !== undefined && left > 0 ? `in ${duration(left)}` : 'due now'})`
+    const what = events?.length
+      ? `waiting for ${events.map((e) => `event ${e}`).join(', ')}${when && `, or ${when}`}`
+      : `sleeping ${when}`
+    head.push(['waiting', `parked, ${what}; a worker wakes it: ${steps.join(', ')}`])
+  }
+  if (meta.cancelRequested) {
+    const { at, by } = meta.cancelRequested
+    // RESUMABLE: no runner left to acknowledge; `wf cancel` writes CANCELED itself then.
+    const then =
+      meta.status === 'RUNNING'
+        ? 'waiting for the runner'
+        : `its runner is gone: \`wf cancel ${shorten(meta.workflowId)}\` cancels it`
+    head.push(['cancel', `requested at ${time(at)} by ${by.host}:${by.pid}, ${then}`])
   }
   const rt = meta.runtime
   if (rt) {
@@ -207,5 +246,6 @@ export function showText(meta: WorkflowMetadata, graph: WorkflowGraph, out: Out)
     table(['STEP', 'STATUS', 'ATTEMPTS', 'DURATION', 'INPUTS'], rows(graph.steps, '', false, out), out),
   )
   lines.push(...failureLines(graph, out))
+  lines.push(...eventLines(events, out))
   return lines.join('\n')
 }

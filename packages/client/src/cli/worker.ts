@@ -94,6 +94,17 @@ export async function runWorker(
       shutdownGraceMs,
       handleSignals: false, // this command handles them, to print and to force a second time
       onTake,
+      // Ticks of the schedules the imported modules declare.
+      onSchedule: (event) => {
+        const tick = new Date(event.tick).toISOString()
+        const what =
+          event.outcome === 'FIRED'
+            ? `fired      ${event.runId}`
+            : event.outcome === 'BUFFERED'
+              ? `buffered   ${event.scheduleId} tick ${tick}`
+              : `skipped    ${event.scheduleId} tick ${tick}${event.count ? ` and ${event.count - 1} more` : ''} (${event.reason})`
+        emit({ event: 'schedule', ...event, tick }, `${clock()} ${paint(out, 'cyan', what)}`)
+      },
       onWorkflow: ({ workflowId, outcome, error, skipped }) => {
         if (workflowId === '') {
           // The worker's own loop failed (storage unreachable): it keeps polling.

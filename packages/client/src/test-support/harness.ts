@@ -1,14 +1,17 @@
 // Test support: the storages every management test runs on (memory, and a real folder through
-// @wf/storage-fs), a storage wrapper that fails or counts on demand, and gates.
+// @wf/storage-fs), a fresh one with a client for each test, a storage wrapper that fails or counts
+// on demand, and gates.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { MemoryStorage, type Storage, StorageUnavailableError } from '@wf/core'
+import { MemoryStorage, type Runtime, type Storage, StorageUnavailableError } from '@wf/core'
 // A devDependency, imported by name: when it is not built, every test file that imports this one
 // fails, instead of running without the folder backend.
 import { fromUri } from '@wf/storage-fs'
+import { afterEach, beforeEach } from 'vitest'
+import { WorkflowClient } from '../client.js'
 
 /** The folder backend on `dir`, without fsync (tests do not survive power cuts). */
 export function folderStorage(dir: string): Promise<Storage> {
@@ -43,6 +46,38 @@ const folder: Backend = {
 
 /** The backends every management test runs on. */
 export const backends: Backend[] = [memory, folder]
+
+/** One test's storage and the client on it (`eachTestOn`). */
+export interface TestBed {
+  /** The backend's storage as opened: what a test reads and writes behind wf's back. */
+  storage: Storage
+  /** `storage` behind `probeStorage`: what the client and its runtime use, to fail or count calls. */
+  probe: Probe
+  client: WorkflowClient
+  /** `client.runtime`. */
+  runtime: Runtime
+}
+
+/**
+ * Opens `backend` before each test of the enclosing `describe` and hands the test bed to `use`
+ * (which keeps what it needs in the file's variables); after each test, and after the file's own
+ * `afterEach` hooks, waits for the runtime's runs to end and removes the storage.
+ */
+export function eachTestOn(backend: Backend, use: (bed: TestBed) => void): void {
+  let opened: { runtime: Runtime; cleanup(): Promise<void> } | undefined
+  beforeEach(async () => {
+    const { storage, cleanup } = await backend.open()
+    const probe = probeStorage(storage)
+    const client = new WorkflowClient({ storage: probe })
+    opened = { runtime: client.runtime, cleanup }
+    use({ storage, probe, client, runtime: client.runtime })
+  })
+  afterEach(async () => {
+    await opened?.runtime.idle()
+    await opened?.cleanup()
+    opened = undefined
+  })
+}
 
 /** The calls an interceptor can wrap: the storage contract's methods with a body. */
 type Method = 'get' | 'put' | 'delete' | 'deleteMany' | 'list'

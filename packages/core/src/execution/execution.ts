@@ -7,9 +7,11 @@ import { InvalidOptionsError, StepNotRegisteredError, StepTimeoutError } from '.
 import { encodeValue } from '../model/codec.js'
 import { NodeState, type Plan, type PlanNode, releaseInputs, resolveArgs } from '../plan/graph.js'
 import { AttemptContext, callInContext, callWithTimeout, type StepBody } from '../step/context.js'
-import { isTimerStep } from '../step/sleep.js'
+import { isReceiveStep } from '../step/events.js'
+import { isTimerStep, MAX_WAKE_TIME } from '../step/sleep.js'
 import { collectNode, holdsStepNode, isStepNode } from '../step/step.js'
 import { StepCommitter } from './commit.js'
+import { Inbox, listenInbox } from './inbox.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
 
@@ -26,6 +28,17 @@ interface Timer {
   wakeAt: number
   handle: ReturnType<typeof setTimeout> | undefined
 }
+
+/** A step waiting for an event (`waitForEvent`). */
+interface Waiter {
+  node: PlanNode
+  name: string
+  /** When it gives up (`{ received: false }`), or `null`: it waits for ever, and resolves to the payload itself. */
+  deadline: number | null
+  handle: ReturnType<typeof setTimeout> | undefined
+}
+
+const DEFAULT_EVENT_POLL_MS = 1000
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -86,6 +99,14 @@ export class Execution extends StepCommitter {
   /** Bumped when the set of timers changes: `onAllSleeping` is called once per set. */
   #timerSet = 0
   #reported = -1
+  /** Steps waiting for an event, in the order they started waiting (who takes an event first). */
+  #waiters: Waiter[] = []
+  #inbox: Inbox | undefined
+  #checking = false
+  #checkAgain = false
+  #poll: ReturnType<typeof setInterval> | undefined
+  #unlisten: (() => void) | undefined
+  #parkTimer: ReturnType<typeof setTimeout> | undefined
 
   #begin(): void {
     if (this.aborted) this.stop({ kind: 'canceled' })
@@ -133,6 +154,11 @@ export class Execution extends StepCommitter {
       this.#sleepUntil(node, args[0] as number)
       return
     }
+    if (isReceiveStep(definition)) {
+      node.attempts = 1
+      this.#waitForEvent(node, args[0] as string, args[1] as number | null)
+      return
+    }
     this.#attempt(node, definition.fn as StepBody, args, 1)
   }
 
@@ -164,27 +190,175 @@ export class Execution extends StepCommitter {
     this.commit(node, timer.wakeAt)
   }
 
+  /**
+   * A step waiting for the next event `name`: it takes one as soon as the inbox has one for it
+   * (looked at now, at every `eventPollMs`, and when a sender in this process says so), or gives
+   * up at its deadline. Holds a slot while it waits, as a timer does.
+   */
+  #waitForEvent(node: PlanNode, name: string, deadline: number | null): void {
+    const waiter: Waiter = { node, name, deadline, handle: undefined }
+    this.#waiters.push(waiter)
+    this.sleeping++
+    this.#timerSet++
+    if (deadline !== null) this.#armDeadline(waiter)
+    if (this.#poll === undefined) {
+      this.#poll = setInterval(() => this.#check(), this.options.eventPollMs ?? DEFAULT_EVENT_POLL_MS)
+      this.#unlisten = listenInbox(this.options.workflowId, () => this.#check())
+    }
+    this.#check()
+  }
+
+  #armDeadline(waiter: Waiter): void {
+    const left = (waiter.deadline as number) - Date.now()
+    // At the deadline the inbox is read once more: an event sent just before it still wins.
+    if (left <= 0) this.#check()
+    else waiter.handle = setTimeout(() => this.#armDeadline(waiter), Math.min(left, MAX_TIMEOUT_MS))
+  }
+
+  /** Reads the inbox and hands events to the waiting steps, one read at a time. */
+  #check(): void {
+    if (this.#checking) {
+      this.#checkAgain = true
+      return
+    }
+    this.#checking = true
+    this.#assign().then(
+      () => {
+        this.#checking = false
+        if (this.#checkAgain && this.#waiters.length > 0) {
+          this.#checkAgain = false
+          this.#check()
+        } else {
+          // Nothing arrived: the execution may park now (see `allSleeping`).
+          this.pump()
+        }
+      },
+      (error: unknown) => {
+        this.#checking = false
+        this.stop({ kind: 'infrastructure', error })
+      },
+    )
+  }
+
+  async #assign(): Promise<void> {
+    this.#checkAgain = false
+    if (this.#waiters.length === 0) return
+    this.#inbox ??= new Inbox(this.options.store, this.options.workflowId, this.options.incarnation?.() ?? '')
+    await this.#inbox.refresh()
+    const now = Date.now()
+    for (const waiter of [...this.#waiters]) {
+      if (this.failure) return
+      const event = this.#inbox.pick(waiter.node.id, waiter.name)
+      if (event) {
+        this.#unwait(waiter)
+        const taking = this.#inbox.take(event, waiter.node.id)
+        taking.then(
+          (text) => {
+            if (text === undefined) {
+              // Another step's marker held it: wait on.
+              this.#rewait(waiter)
+              return
+            }
+            let value: unknown
+            try {
+              value = this.options.codec.decode(text)
+            } catch (error) {
+              this.crashed(error)
+              return
+            }
+            this.commit(waiter.node, waiter.deadline === null ? value : { received: true, value })
+          },
+          (error: unknown) => this.crashed(error),
+        )
+      } else if (waiter.deadline !== null && waiter.deadline <= now) {
+        this.#unwait(waiter)
+        this.commit(waiter.node, { received: false })
+      }
+    }
+  }
+
+  #unwait(waiter: Waiter): void {
+    this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
+    clearTimeout(waiter.handle)
+    this.sleeping--
+    this.#timerSet++
+    if (this.#waiters.length === 0) this.#stopListening()
+  }
+
+  #rewait(waiter: Waiter): void {
+    if (this.failure) {
+      this.finished()
+      return
+    }
+    this.#waitForEvent(waiter.node, waiter.name, waiter.deadline)
+  }
+
+  #stopListening(): void {
+    clearInterval(this.#poll)
+    this.#poll = undefined
+    this.#unlisten?.()
+    this.#unlisten = undefined
+  }
+
   protected override allSleeping(): void {
-    if (this.#reported === this.#timerSet || !this.options.onAllSleeping) return
-    this.#reported = this.#timerSet
-    let wakeAt = Number.POSITIVE_INFINITY
+    const parkAfterMs = this.options.parkAfterMs
+    // An inbox read in flight may hand a waiting step its event: decide once it is done.
+    if (this.#reported === this.#timerSet || parkAfterMs === undefined || this.#checking) return
+    const generation = this.#timerSet
+    this.#reported = generation
+    let wakeAt = MAX_WAKE_TIME
     const stepIds: string[] = []
+    const events: string[] = []
     for (const [node, timer] of this.#timers) {
       if (timer.wakeAt < wakeAt) wakeAt = timer.wakeAt
       stepIds.push(node.id)
     }
-    this.options.onAllSleeping(wakeAt, stepIds)
+    for (const waiter of this.#waiters) {
+      if (waiter.deadline !== null && waiter.deadline < wakeAt) wakeAt = waiter.deadline
+      stepIds.push(waiter.node.id)
+      if (!events.includes(waiter.name)) events.push(waiter.name)
+    }
+    const park = () =>
+      this.stop({ kind: 'parked', wakeAt, stepIds, events, inboxSeq: this.#inbox?.lastSeq ?? 0 })
+    // Only timers: nothing can end the wait sooner, so a long one parks at once.
+    if (events.length === 0) {
+      if (wakeAt - Date.now() > parkAfterMs) park()
+      return
+    }
+    // Waiting for an event: held for `parkAfterMs` of waiting (an event may come any moment),
+    // unless a timer or deadline ends the wait before that.
+    if (wakeAt - Date.now() <= parkAfterMs) return
+    if (parkAfterMs === 0) {
+      park()
+      return
+    }
+    clearTimeout(this.#parkTimer)
+    this.#parkTimer = setTimeout(() => {
+      if (this.#reported === generation && this.#timerSet === generation && !this.failure) park()
+    }, parkAfterMs)
   }
 
-  /** Scheduling stops (a cancel, a failure, a release, parking): the timers end without committing. */
+  /**
+   * Scheduling stops (a cancel, a failure, a release, parking): timers and steps waiting for an
+   * event end without committing.
+   */
   protected override stop(failure: ExecutionFailure): void {
     super.stop(failure)
-    if (this.#timers.size === 0) return
+    clearTimeout(this.#parkTimer)
+    if (this.#timers.size === 0 && this.#waiters.length === 0) return
     const ended = [...this.#timers.values()]
     this.#timers.clear()
+    const waiting = this.#waiters
+    this.#waiters = []
+    this.#stopListening()
     this.#timerSet++
     for (const timer of ended) {
       clearTimeout(timer.handle)
+      this.sleeping--
+      this.finished()
+    }
+    for (const waiter of waiting) {
+      clearTimeout(waiter.handle)
       this.sleeping--
       this.finished()
     }

@@ -14,8 +14,11 @@ export type ExecutionFailure =
   | { kind: 'step'; stepId: string; error: unknown }
   | { kind: 'canceled' }
   | { kind: 'released' }
-  /** Every step that could run waits on a timer: the runner lets the workflow go until `wakeAt`. */
-  | { kind: 'parked'; wakeAt: number; stepIds: string[] }
+  /**
+   * Every step that could run waits on a timer or for an event: the runner lets the workflow go
+   * until `wakeAt` (`MAX_WAKE_TIME` when only an event can wake it). `inboxSeq`: the last event read.
+   */
+  | { kind: 'parked'; wakeAt: number; stepIds: string[]; events: string[]; inboxSeq: number }
   | { kind: 'infrastructure'; error: unknown }
 
 export class ExecutionStopped extends Error {
@@ -43,11 +46,16 @@ export interface ExecutionOptions {
   /** Awaited before each commit; rejects when this runner may no longer commit (its lease is gone). */
   beforeCommit?: () => Promise<void> | undefined
   /**
-   * Called when every step running is a timer and nothing else is ready (each time that set of
-   * timers changes): the earliest wake time and the timers' step ids. The runner may park the
-   * workflow then (`halt` with `kind: 'parked'`).
+   * When every running step waits (on a timer, or for an event) and nothing else can start, the
+   * execution stops with `kind: 'parked'` so that its runner lets the workflow go: at once when
+   * the earliest wait ends more than this many ms from now (timers only), or after this many ms of
+   * waiting (for an event, unless a deadline comes first). `undefined`: never parks.
    */
-  onAllSleeping?: (wakeAt: number, stepIds: string[]) => void
+  parkAfterMs?: number
+  /** How often a step waiting for an event lists the inbox (a send in this process tells it at once). */
+  eventPollMs?: number
+  /** The workflow's incarnation: the events sent to it carry it (see `WorkflowRecord.incarnation`). */
+  incarnation?: () => string
   /** Called with each stored continuation sub-graph loaded from storage; may throw to refuse it (code changed). */
   onStoredSubGraph?: (graph: NonNullable<StepRecord['graph']>) => void
   /**
@@ -98,7 +106,7 @@ export abstract class StepScheduler {
   /** Runs one attempt (or more) of a ready node; every start ends in exactly one `finished`. */
   protected abstract start(node: PlanNode): void
 
-  /** Every running step is a timer and nothing else can start (see `ExecutionOptions.onAllSleeping`). */
+  /** Every running step waits and nothing else can start (see `ExecutionOptions.parkAfterMs`). */
   protected abstract allSleeping(): void
 
   /**

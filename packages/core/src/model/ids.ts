@@ -50,6 +50,20 @@ export function validateStepName(name: unknown): asserts name is string {
   }
 }
 
+/** Throws `InvalidOptionsError` unless `name` is a valid event name (the step-name rules). */
+export function validateEventName(name: unknown, where: string): asserts name is string {
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > MAX_STEP_NAME_LENGTH ||
+    !STEP_NAME.test(name)
+  ) {
+    throw new InvalidOptionsError(
+      `${where}: an event name has 1 to ${MAX_STEP_NAME_LENGTH} letters, digits, "_", ".", ":" and "-", starting with a letter, digit or "_", got ${JSON.stringify(name) ?? String(name)}`,
+    )
+  }
+}
+
 /** A new random workflow id: time-ordered, so listings show recent workflows last. */
 export function newWorkflowId(): string {
   return `wf-${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`

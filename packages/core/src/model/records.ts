@@ -12,6 +12,14 @@
 //   workflows/<id>/caught/<stepId>   the outcome of a catchExceptions step whose continuation failed
 //                                    ({ ok: false, error }), committed once beside its continuation record
 //   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   workflows/<id>/events/<seq>      an event sent to the workflow, at the next free sequence number
+//                                    (12 digits, create-if-absent: senders serialize on it), so events
+//                                    are taken in the order they were accepted; an idempotent send's
+//                                    event holds only its key, whose record has the payload
+//   workflows/<id>/event-keys/<hash> an idempotent send (hash of name and key), created once: a second
+//                                    send with the key finds it and changes nothing
+//   workflows/<id>/taken/<seq>       which waiting step took event <seq>, written by the workflow's
+//                                    runner before that step commits the event as its output
 //   workflows/<id>/failures/<stepId> a step's failed attempts (the last five errors, the attempt count, the
 //                                    time span), written by the runner each time an attempt fails (never when
 //                                    none does: a run without failures writes nothing here), kept after the
@@ -27,6 +35,8 @@
 //                                    `startBatch`). The runner deletes it when the last of them ends; a
 //                                    worker, once each ended or left it; a workflow deleted or taken over
 //                                    leaves it. Earlier versions wrote a RUNNING marker each.
+//   schedules/<scheduleId>           a schedule's record: its spec, paused, the last tick handled, the
+//                                    run it fired, skipped ticks; changed by compare-and-swap only
 //   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
 //                                    conditionally: only that runner writes it) before any workflow record
 //                                    names the runner as owner, renewed by its heartbeat (once half of it,
@@ -37,6 +47,7 @@
 
 import { CorruptRecordError } from '../errors.js'
 import type { Json } from './json.js'
+import type { StoredScheduleSpec } from './schedule-spec.js'
 import type { StoredGraph } from './stored-graph.js'
 
 /** The runtime a workflow was submitted with (returned by `getMetadata(id).runtime`). */
@@ -85,8 +96,103 @@ export function isParked(record: WorkflowRecord): boolean {
 
 /** The record without what parking added: a workflow taken over, canceled or ended is not parked. */
 export function unparked(record: WorkflowRecord): WorkflowRecord {
-  const { parkedUntil: _until, parkedSteps: _steps, ...rest } = record
+  const { parkedUntil: _until, parkedSteps: _steps, parkedEvents: _events, ...rest } = record
   return rest
+}
+
+/** The incarnation events sent to this record's workflow belong to (see `WorkflowRecord.incarnation`). */
+export function incarnationOf(record: WorkflowRecord): string {
+  return record.incarnation ?? `created-${record.createdAt}`
+}
+
+/** An event sent to a workflow (`workflows/<id>/events/<seq>`). */
+export interface EventRecord {
+  v: 1
+  name: string
+  /** The payload (codec text, inline or a blob); absent when `key` holds it. */
+  payload?: StoredOutput
+  /** An idempotent send: the hash its key record is stored under (which holds the payload). */
+  key?: string
+  sentAt: number
+  incarnation: string
+}
+
+/** An idempotent send (`workflows/<id>/event-keys/<hash>`): the event, once, whoever sends it again. */
+export interface EventKeyRecord {
+  v: 1
+  name: string
+  idempotencyKey: string
+  payload: StoredOutput
+  sentAt: number
+  incarnation: string
+  /** The sequence number of the event that carries it, once known. */
+  seq?: number
+}
+
+/** A tick a schedule did not run, and why (`ScheduleRecord.skipped`). */
+export interface SkippedTick {
+  /** The tick (ms since the epoch); with `count`, the first of a run of skipped ticks. */
+  tick: number
+  /** The last tick of the run, when `count` > 1. */
+  until?: number
+  count?: number
+  /** `overlap`: the previous run was still going; `missed`: too late to catch up; `paused`. */
+  reason: 'overlap' | 'missed' | 'paused'
+  at: number
+}
+
+/** A schedule's record (`schedules/<id>`): written by the workers that fire it and by management calls. */
+export interface ScheduleRecord {
+  v: 1
+  scheduleId: string
+  spec: StoredScheduleSpec
+  specHash: string
+  overlap: string
+  catchUp: string
+  createdAt: number
+  updatedAt: number
+  paused: boolean
+  /** The last tick handled (fired or skipped), ms since the epoch: ticks after it are due. */
+  lastTick: number
+  /** The id of the last run fired. */
+  lastRun?: string
+  /** Runs fired whose workflows may not be created yet (the firing worker died in between): whoever reads the record creates them. */
+  creating?: Array<{ runId: string; tick: number }>
+  /** Overlap `'buffer-one'`: a tick that runs once the previous run ends. */
+  buffered?: number
+  /** The next tick after `lastTick`, for listings. */
+  nextTick?: number
+  /** The last skipped ticks, oldest first (at most `MAX_SKIPPED`). */
+  skipped: SkippedTick[]
+  /** Who declared the spec stored here, and when (a newer declaration replaces it). */
+  declaredBy?: { runner: RunnerInfo; at: number }
+}
+
+/**
+ * The schedules a worker declares (`declarations/<runnerId>`): written when it starts firing and
+ * renewed every `DECLARATION_RENEW_LEASES` lease periods (one write however many schedules),
+ * deleted when it stops. A schedule no live declaration lists is no longer declared: nothing fires it.
+ */
+export interface DeclarationRecord {
+  v: 1
+  runner: RunnerInfo
+  /** When the worker started (a newer start's spec wins: a deploy). */
+  startedAt: number
+  updatedAt: number
+  /** Until when it counts (renewed before then). */
+  expiresAt: number
+  /** The spec hash of each schedule it declares, by id. */
+  schedules: { [scheduleId: string]: string }
+}
+
+/** How many skipped ticks a schedule record keeps. */
+export const MAX_SKIPPED = 20
+
+/** Which step took an event (`workflows/<id>/taken/<seq>`). */
+export interface TakenRecord {
+  v: 1
+  stepId: string
+  takenAt: number
 }
 
 /** An error as recorded in a FAILED workflow. */
@@ -171,6 +277,16 @@ export interface WorkflowRecord {
   parkedUntil?: number
   /** The ids of the timer steps a parked workflow waits on. */
   parkedSteps?: string[]
+  /** The names of the events a parked workflow waits for (its steps waiting in `waitForEvent`). */
+  parkedEvents?: string[]
+  /**
+   * Which life of the workflow id this is: random, new at each submission. Events carry the
+   * incarnation they were sent to, so an event a late sender writes after `delete(id)` is never
+   * taken by a new workflow under the same id. Records of earlier versions have none (`incarnationOf`).
+   */
+  incarnation?: string
+  /** A fork (@wf/client's `fork`): the workflow and the step it was forked from. */
+  forkedFrom?: { workflowId: string; stepId: string }
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }
@@ -268,9 +384,20 @@ export const storeKeys = {
   blob: (workflowId: string, sha: string): string => `workflows/${workflowId}/blobs/${sha}`,
   failuresPrefix: (workflowId: string): string => `workflows/${workflowId}/failures/`,
   failures: (workflowId: string, stepId: string): string => `workflows/${workflowId}/failures/${stepId}`,
+  eventsPrefix: (workflowId: string): string => `workflows/${workflowId}/events/`,
+  event: (workflowId: string, seq: number): string =>
+    `workflows/${workflowId}/events/${String(seq).padStart(12, '0')}`,
+  eventKey: (workflowId: string, hash: string): string => `workflows/${workflowId}/event-keys/${hash}`,
+  takenPrefix: (workflowId: string): string => `workflows/${workflowId}/taken/`,
+  taken: (workflowId: string, seq: number): string =>
+    `workflows/${workflowId}/taken/${String(seq).padStart(12, '0')}`,
   caughtPrefix: (workflowId: string): string => `workflows/${workflowId}/caught/`,
   caught: (workflowId: string, stepId: string): string => `workflows/${workflowId}/caught/${stepId}`,
   runner: (runnerId: string): string => `runners/${runnerId}`,
+  schedule: (scheduleId: string): string => `schedules/${scheduleId}`,
+  schedulesPrefix: 'schedules/',
+  declaration: (runnerId: string): string => `declarations/${runnerId}`,
+  declarationsPrefix: 'declarations/',
   runnersPrefix: 'runners/',
   startBatch: (name: string): string => `starts/${name}`,
   startBatchesPrefix: 'starts/',

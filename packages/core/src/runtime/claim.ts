@@ -104,6 +104,7 @@ export function submittedRecord(
       rootStepId: plan.root.id,
       runs: 0,
       runtime: runtimeOf(plan, graph),
+      incarnation: randomBytes(6).toString('hex'),
     }
   }
   return {
@@ -121,6 +122,7 @@ export function submittedRecord(
     lease: 'runner',
     startBatch: started.batch,
     runtime: runtimeOf(plan, graph),
+    incarnation: randomBytes(6).toString('hex'),
   }
 }
 

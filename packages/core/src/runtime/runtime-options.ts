@@ -48,6 +48,11 @@ export interface RuntimeOptions {
    * 60,000; `0` parks every sleep; `Infinity` never parks.
    */
   parkAfterMs?: number
+  /**
+   * How often a step waiting for an event (`waitForEvent`) in a workflow this runtime holds lists
+   * the workflow's inbox (one listing). A send from this process is seen at once. Default 1,000.
+   */
+  eventPollMs?: number
 }
 
 /** Every option of a runtime, checked, with the defaults filled in. */
@@ -80,6 +85,10 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
     )
   }
   const onCodeChange = validatePolicy(options.onCodeChange ?? 'warn')
+  const eventPollMs = options.eventPollMs ?? 1000
+  if (!Number.isInteger(eventPollMs) || eventPollMs < 1) {
+    throw new InvalidOptionsError(`eventPollMs must be a positive integer, got ${String(eventPollMs)}`)
+  }
   const parkAfterMs = options.parkAfterMs ?? 60_000
   if (typeof parkAfterMs !== 'number' || Number.isNaN(parkAfterMs) || parkAfterMs < 0) {
     throw new InvalidOptionsError(
@@ -104,5 +113,6 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
     maxRunningWorkflows,
     onCodeChange,
     parkAfterMs,
+    eventPollMs,
   }
 }

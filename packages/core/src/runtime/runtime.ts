@@ -16,13 +16,13 @@ import {
   WorkflowStillActiveError,
 } from '../errors.js'
 import type { Execution } from '../execution/execution.js'
+import { listenInbox } from '../execution/inbox.js'
 import { RunnerLease } from '../leases/runner-lease.js'
 import type { Codec } from '../model/codec.js'
 import { validateWorkflowId } from '../model/ids.js'
 import {
   isParked,
   type RunnerInfo,
-  storeKeys,
   type Versioned,
   type WorkflowRecord,
   type WorkflowStatus,
@@ -33,7 +33,7 @@ import { type StepNode, setGraphRunner } from '../step/step.js'
 import { resolveStorage, type StorageSpec } from '../storage/resolve.js'
 import type { Storage } from '../storage/storage.js'
 import { type BatchOutcome, StartBatches } from '../store/start-batches.js'
-import { type DueEntry, WorkflowStore } from '../store/store.js'
+import { type DueEntry, dueKey, WorkflowStore } from '../store/store.js'
 import type { LazyAbortController } from '../util/lazy-abort.js'
 import { type CancelOutcome, cancelWorkflow } from './cancel.js'
 import {
@@ -48,6 +48,7 @@ import {
 } from './claim.js'
 import { type CodeChangePolicy, validatePolicy } from './runtime-info.js'
 import { type RuntimeOptions, runtimeSettings } from './runtime-options.js'
+import { pendingEvent, type SendEventOptions, type SentEvent, sendEvent } from './send-event.js'
 import {
   decodeOutput,
   executionErrorOf,
@@ -94,6 +95,7 @@ export class Runtime {
   readonly maxRunningWorkflows: number
   readonly onCodeChange: CodeChangePolicy
   readonly parkAfterMs: number
+  readonly eventPollMs: number
   /** The one lease under which this runtime holds every workflow it drives (`runners/<runnerId>`). */
   readonly #runnerLease: RunnerLease
   /** How the workflows this runtime starts are indexed (start-batches.ts). */
@@ -124,6 +126,7 @@ export class Runtime {
     this.maxRunningWorkflows = settings.maxRunningWorkflows
     this.onCodeChange = settings.onCodeChange
     this.parkAfterMs = settings.parkAfterMs
+    this.eventPollMs = settings.eventPollMs
     this.codec = settings.codec
     this.maxConcurrency = settings.maxConcurrency
     this.runner = newRunner()
@@ -265,6 +268,8 @@ export class Runtime {
       if (!(error instanceof ConditionFailedError)) throw error
       // Another submission of this id won the race.
       if (options.resumeExisting === false) throw new WorkflowAlreadyExistsError(workflowId)
+      // Submitted for a worker: left for one, as when it was found stored before.
+      if (detached) return this.#lazyHandle<T>(workflowId)
       const found = await store.requireWorkflow(workflowId)
       return this.#join<T>(workflowId, options) ?? this.#resumeRecord<T>(store, found)
     }
@@ -311,6 +316,47 @@ export class Runtime {
     return this.#submit(node, options, true)
   }
 
+  /**
+   * Sends event `name` with `payload` (any value a step may return) to workflow `workflowId`, where
+   * `waitForEvent(name)` takes it: kept in the workflow's inbox until a waiting step takes it, in
+   * the order events were accepted, each taken once. A parked workflow is woken. Refused for an
+   * ended workflow (`EventRefusedError`) and an unknown id (`WorkflowNotFoundError`, unless
+   * `start` creates it). With `idempotencyKey`, resending is safe.
+   */
+  async sendEvent(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options: SendEventOptions = {},
+  ): Promise<SentEvent> {
+    const store = await this.#store
+    return sendEvent(
+      {
+        store,
+        codec: this.codec,
+        submit: (node, id) => this.submitIfAbsent(node, { workflowId: id }),
+      },
+      workflowId,
+      name,
+      payload,
+      options,
+    )
+  }
+
+  /**
+   * @internal Stores the workflow PENDING for a worker, as `submit` does, unless a workflow with its
+   * id exists: resolves to whether this call created it (of racing calls, one does).
+   */
+  submitIfAbsent(node: StepNode, options: RunOptions & { workflowId: string }): Promise<boolean> {
+    return this.#submit(node, { ...options, resumeExisting: false }, true).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof WorkflowAlreadyExistsError) return false
+        throw error
+      },
+    )
+  }
+
   /** Waits until the workflow ends, polling its record, and resolves to its output. */
   async waitForResult<T = unknown>(workflowId: string, pollMs = 200): Promise<T> {
     validateWorkflowId(workflowId)
@@ -348,13 +394,44 @@ export class Runtime {
 
   async #follow<T>(workflowId: string): Promise<T> {
     const store = await this.#store
-    // Waits `ms`, or less when woken (a cancel in this runtime, or `close`).
+    // Waits `ms`, or less when woken (a cancel or a send in this runtime, or `close`).
     const pause = async (ms: number) => {
       const woken = new AbortController()
       this.#wakers.set(workflowId, () => woken.abort())
       await delay(ms, undefined, { signal: woken.signal }).catch(() => {})
       this.#wakers.delete(workflowId)
     }
+    // An event sent from this process: take the workflow on now, whatever its wake time.
+    let nudged = false
+    const unlisten = listenInbox(workflowId, () => {
+      nudged = true
+      this.#wakers.get(workflowId)?.()
+    })
+    const inbox = { seq: 0 }
+    try {
+      return await this.#followLoop<T>(
+        store,
+        workflowId,
+        pause,
+        () => {
+          const was = nudged
+          nudged = false
+          return was
+        },
+        inbox,
+      )
+    } finally {
+      unlisten()
+    }
+  }
+
+  async #followLoop<T>(
+    store: WorkflowStore,
+    workflowId: string,
+    pause: (ms: number) => Promise<void>,
+    nudged: () => boolean,
+    inbox: { seq: number },
+  ): Promise<T> {
     for (;;) {
       if (this.#closed) throw new RunnerShutdownError(workflowId)
       const active = this.#active.get(workflowId)
@@ -366,13 +443,17 @@ export class Runtime {
       const status = this.deriveStatus(record)
       if (status === 'FAILED') throw executionErrorOf(record)
       const wait = isParked(record) ? (record.parkedUntil as number) - Date.now() : 0
-      if (wait > 0) {
-        await pause(Math.min(wait, this.leaseTtlMs))
+      // Woken early: a send from this process, or one from elsewhere found in the inbox.
+      const wake = wait > 0 && (nudged() || (await pendingEvent(store, record, inbox)))
+      if (wait > 0 && !wake) {
+        // Waiting for an event: its inbox is looked at as a holding runner would (one listing).
+        const every = record.parkedEvents?.length ? this.eventPollMs : this.leaseTtlMs
+        await pause(Math.min(wait, every))
         continue
       }
       if (status === 'PENDING' || status === 'RESUMABLE') {
         try {
-          return await (await this.#resumeRecord<T>(store, found)).result()
+          return await (await this.#resumeRecord<T>(store, found, this.onCodeChange, true, wake)).result()
         } catch (error) {
           // A worker took it first: follow its run.
           if (!(error instanceof WorkflowStillActiveError)) throw error
@@ -394,19 +475,18 @@ export class Runtime {
     const found = await store.readWorkflow(workflowId)
     const record = found?.record
     const stale =
-      !record ||
-      record.status === 'SUCCESSFUL' ||
-      record.status === 'FAILED' ||
-      record.status === 'CANCELED' ||
-      (isParked(record) && storeKeys.due(record.parkedUntil as number, workflowId) !== entry.key)
+      !record || record.status === 'SUCCESSFUL' || record.status === 'FAILED' || record.status === 'CANCELED'
     if (stale) {
       await store.deleteDue(entry)
       return undefined
     }
-    // Not parked (it is waking, or parking right now) or not due yet by this clock: not now.
-    if (!found || !isParked(found.record) || (found.record.parkedUntil as number) > Date.now())
-      return undefined
-    return this.#resumeRecord<T>(store, found, this.onCodeChange, false)
+    // Not parked (it is waking, or parking right now) or not due by this clock: not now.
+    if (!found || !isParked(found.record) || entry.wakeAt > Date.now()) return undefined
+    // Due: at its own wake time, or earlier by a marker a sender wrote (an event for it) or one a
+    // crash left behind. Waking early costs a look; the marker goes once the workflow is taken.
+    const handle = await this.#resumeRecord<T>(store, found, this.onCodeChange, false, true)
+    if (entry.key !== dueKey(found.record)) await store.deleteDue(entry).catch(() => {})
+    return handle
   }
 
   /**
@@ -539,6 +619,7 @@ export class Runtime {
     found: Versioned<WorkflowRecord>,
     policy: CodeChangePolicy = this.onCodeChange,
     follow = true,
+    wake = false,
   ): Promise<WorkflowHandle<T>> {
     const { record } = found
     const workflowId = record.workflowId
@@ -548,7 +629,7 @@ export class Runtime {
     }
     if (record.status === 'CANCELED') throw new WorkflowNotResumableError(workflowId, 'CANCELED')
     // Parked and not due: nothing to run before its time; the handle waits for it.
-    if (isParked(record) && (record.parkedUntil as number) > Date.now()) {
+    if (!wake && isParked(record) && (record.parkedUntil as number) > Date.now()) {
       if (!follow)
         throw new WorkflowStillActiveError(
           workflowId,

@@ -10,12 +10,14 @@ import {
   WorkflowStillActiveError,
 } from '../errors.js'
 import { isParked, type RunnerInfo, storeKeys, type WorkflowRecord } from '../model/records.js'
+import { registeredSchedules, type ScheduleDefinition } from '../step/schedule.js'
 import type { StorageSpec } from '../storage/resolve.js'
 import type { DueEntry, WorkflowStore } from '../store/store.js'
 import { mapLimit } from '../util/map-limit.js'
 import { ownerGone } from './claim.js'
 import { Runtime } from './runtime.js'
 import type { RuntimeOptions } from './runtime-options.js'
+import { type ScheduleEvent, ScheduleFiring } from './schedule-firing.js'
 import { WorkflowParked } from './workflow-run.js'
 
 /** Records a poll reads at once (workflow records, then runner records). */
@@ -64,6 +66,13 @@ export interface WorkerOptions extends RuntimeOptions {
   shutdownGraceMs?: number
   /** Stop gracefully on SIGTERM and SIGINT. Default `true`. */
   handleSignals?: boolean
+  /**
+   * The schedules this worker fires. Default: every schedule declared in this process
+   * (`schedule()` in the modules it imports), looked up at each poll.
+   */
+  schedules?: readonly ScheduleDefinition[]
+  /** Called with each tick the worker fired, skipped or buffered. */
+  onSchedule?: (event: ScheduleEvent) => void
   /** Called when the worker takes a workflow on (waiting, resumable, or parked and now due). */
   onTake?: (workflowId: string) => void
   /**
@@ -109,6 +118,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     handleSignals = true,
     onWorkflow,
     onTake,
+    schedules,
+    onSchedule,
     ...runtimeOptions
   } = options
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -388,8 +399,21 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     }
   }
 
+  const firing = new ScheduleFiring({
+    store: () => runtime.store(),
+    runner: runtime.runner,
+    leaseTtlMs: runtime.leaseTtlMs,
+    deriveStatus: (record) => runtime.deriveStatus(record),
+    submit: (node, workflowId, metadata) => runtime.submit(node, { workflowId, metadata }),
+  })
   const loop = async () => {
     while (!stopping) {
+      try {
+        // First: the runs a tick creates are taken in this same poll.
+        await firing.poll(schedules ?? registeredSchedules(), onSchedule)
+      } catch (error) {
+        onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
+      }
       try {
         const room = concurrency - mine.size
         if (room > 0) {
@@ -427,6 +451,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       // Holding nothing now: delete the runner record, so that other workers read the records of
       // the workflows given back at their next poll (they skip them while it lives).
       await runtime.retire()
+      await firing.retire()
       if (handleSignals) {
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)

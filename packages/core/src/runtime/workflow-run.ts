@@ -11,13 +11,21 @@ import {
   WorkflowCanceledError,
   WorkflowExecutionError,
 } from '../errors.js'
-import { Execution, ExecutionStopped } from '../execution/execution.js'
+import { Execution, type ExecutionFailure, ExecutionStopped } from '../execution/execution.js'
+import { notifyInbox } from '../execution/inbox.js'
 import { Lease } from '../leases/lease.js'
 import type { RunnerLease } from '../leases/runner-lease.js'
 import { type Codec, encodeValue, reduceError } from '../model/codec.js'
-import { type RunnerInfo, unparked, type Versioned, type WorkflowRecord } from '../model/records.js'
+import {
+  incarnationOf,
+  type RunnerInfo,
+  unparked,
+  type Versioned,
+  type WorkflowRecord,
+} from '../model/records.js'
 import type { Plan } from '../plan/graph.js'
 import { getRegisteredStep } from '../step/step.js'
+import { readInbox } from '../store/events.js'
 import { type WorkflowStore, withoutOwner } from '../store/store.js'
 import { LazyAbortController } from '../util/lazy-abort.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
@@ -30,6 +38,8 @@ export interface RunSettings {
   readonly heartbeatMs: number
   /** A run whose every running step sleeps longer than this lets the workflow go (parks it). */
   readonly parkAfterMs: number
+  /** How often a step waiting for an event lists the inbox. */
+  readonly eventPollMs: number
 }
 
 /**
@@ -99,11 +109,10 @@ export function prepareRun(
       abort: controller,
       beforeStart: () => parts.lease?.ensure(),
       beforeCommit: () => parts.lease?.ensure(),
-      // Every step that could run sleeps: hold the workflow for a short sleep, let it go for a long one.
-      onAllSleeping: (wakeAt, stepIds) => {
-        if (parts.lease && wakeAt - Date.now() > settings.parkAfterMs)
-          parts.execution.halt({ kind: 'parked', wakeAt, stepIds })
-      },
+      // Every step that could run waits: held for a short wait, let go (parked) for a long one.
+      ...(Number.isFinite(settings.parkAfterMs) ? { parkAfterMs: settings.parkAfterMs } : {}),
+      eventPollMs: settings.eventPollMs,
+      incarnation: () => incarnationOf(parts.lease?.current.record ?? ({ createdAt: 0 } as WorkflowRecord)),
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.
       onStoredSubGraph: (graph) =>
         checkCodeChange(workflowId, policy, compareSteps(graph.fingerprints, getRegisteredStep), undefined),
@@ -274,7 +283,13 @@ async function driveToEnd(
       throw new WorkflowCanceledError(workflowId)
     }
     if (failure.kind === 'parked') {
-      await parkWorkflow(store, runner, lease, base(true), failure.wakeAt, failure.stepIds)
+      const parked = await parkWorkflow(store, runner, lease, base(true), failure)
+      // An event sent between the last look at the inbox and the parked record: its sender read
+      // the record before it said parked, so nobody made the workflow due. Make it due now.
+      if (failure.events.length > 0 && (await eventArrived(store, parked, failure))) {
+        await store.markDue(workflowId, Date.now())
+        notifyInbox(workflowId)
+      }
       throw new WorkflowParked(workflowId, failure.wakeAt)
     }
     if (failure.kind === 'step') {
@@ -318,17 +333,35 @@ async function parkWorkflow(
   runner: RunnerInfo,
   lease: Lease,
   base: WorkflowRecord,
-  wakeAt: number,
-  stepIds: string[],
-): Promise<void> {
+  parked: Extract<ExecutionFailure, { kind: 'parked' }>,
+): Promise<WorkflowRecord> {
   const { startBatch: _batch, ...rest } = base
+  const next: WorkflowRecord = {
+    ...rest,
+    status: 'PENDING',
+    parkedUntil: parked.wakeAt,
+    parkedSteps: parked.stepIds,
+  }
+  if (parked.events.length > 0) next.parkedEvents = parked.events
   try {
-    await lease.update({ ...rest, status: 'PENDING', parkedUntil: wakeAt, parkedSteps: stepIds })
+    await lease.update(next)
+    return next
   } catch (error) {
     if (await cancelRequestedNow(store, runner, lease, error))
       throw new WorkflowCanceledError(base.workflowId)
     throw error
   }
+}
+
+/** Whether an event a parked workflow waits for was sent after `parked.inboxSeq` (read last). */
+async function eventArrived(
+  store: WorkflowStore,
+  record: WorkflowRecord,
+  parked: Extract<ExecutionFailure, { kind: 'parked' }>,
+): Promise<boolean> {
+  const fresh = await readInbox(store, record.workflowId, parked.inboxSeq, new Set())
+  const incarnation = incarnationOf(record)
+  return fresh.some((event) => event.incarnation === incarnation && parked.events.includes(event.name))
 }
 
 /**

@@ -14,13 +14,18 @@ const STACK_LINES = 12
 const ENGINE_DIR = new URL('..', import.meta.url)
 const ENGINE_MARKS = [ENGINE_DIR.href, fileURLToPath(ENGINE_DIR)]
 
-/** Whether a stack frame is in one of wf's own files: at the top or in a layer's folder, not in tests. */
+/**
+ * Whether a stack frame is in one of wf's own files: at the top or in a layer's folder, not in tests
+ * (`__tests__/`, `testing/`, `test-support/`, nor a `*.test.*` file beside its source).
+ */
 function isEngineFrame(line: string): boolean {
   for (const mark of ENGINE_MARKS) {
     const at = line.indexOf(mark)
     if (
       at !== -1 &&
-      /^(?:(?!__tests__|testing[/\\])[^/\\]+[/\\])?[^/\\]+:\d+/.test(line.slice(at + mark.length))
+      /^(?:(?!__tests__|testing[/\\]|test-support[/\\])[^/\\]+[/\\])?(?![^/\\]+\.test\.)[^/\\]+:\d+/.test(
+        line.slice(at + mark.length),
+      )
     )
       return true
   }

@@ -335,6 +335,14 @@ export class WorkflowStore {
     return entries
   }
 
+  /**
+   * Makes a parked workflow due at `at` (a send to it: its waiting steps have something to take).
+   * The marker may outlive the wake: the worker that takes the workflow on deletes it.
+   */
+  markDue(workflowId: string, at: number): Promise<void> {
+    return this.#create(storeKeys.due(at, workflowId))
+  }
+
   /** Deletes a due marker that its record no longer backs (see `listDue`). */
   async deleteDue(entry: DueEntry): Promise<void> {
     await this.storage.delete(entry.key)

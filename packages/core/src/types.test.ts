@@ -1,7 +1,7 @@
 // Compile-time checks of the public types: `pnpm typecheck` fails if inference regresses.
 // The runtime assertions only keep vitest from reporting an empty file.
 import { describe, expectTypeOf, it } from 'vitest'
-import { type StepNode, type StepResult, step } from '../index.js'
+import { type StepNode, type StepResult, step } from './index.js'
 
 const parse = step('types.parse', (text: string) => Number.parseInt(text, 10))
 const add = step('types.add', (a: number, b: number) => a + b)

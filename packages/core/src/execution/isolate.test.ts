@@ -1,6 +1,7 @@
 // Isolated steps: each attempt runs in a worker thread or a child process that imports
-// fixtures/isolated-steps.mjs through the build (build core first). The steps registered here only
-// name that module; their bodies live in the fixture and must never run in the runner.
+// test-support/fixtures/isolated-steps.mjs through the build (build core first). The steps
+// registered here only name that module; their bodies live in the fixture and must never run in
+// the runner.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,7 +21,7 @@ import {
   WorkflowExecutionError,
 } from '../index.js'
 
-const FIXTURE = new URL('./fixtures/isolated-steps.mjs', import.meta.url).href
+const FIXTURE = new URL('../test-support/fixtures/isolated-steps.mjs', import.meta.url).href
 const KINDS = ['thread', 'process'] as const
 
 const notHere = () => {

@@ -2,7 +2,7 @@
 // must still be the run's, aborted by a cancel whenever the step reads it.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { currentStep, MemoryStorage, Runtime, step } from '../index.js'
-import { LazyAbortController } from '../util/lazy-abort.js'
+import { LazyAbortController } from './lazy-abort.js'
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -1,6 +1,6 @@
 // Every core error class has its code in WF_ERROR_CODES, and the renamed classes keep their old names.
 import { describe, expect, it } from 'vitest'
-import * as core from '../index.js'
+import * as core from './index.js'
 import {
   InternalError,
   IsolateExitedError,
@@ -9,7 +9,7 @@ import {
   WorkflowCanceledError,
   WorkflowCancelledError,
   WorkflowCodeChangedError,
-} from '../index.js'
+} from './index.js'
 
 describe('errors', () => {
   it('exports every class of the code table from @wf/core, each a WfError', () => {

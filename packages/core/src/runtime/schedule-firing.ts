@@ -1,0 +1,413 @@
+// How workers fire schedules. Each worker computes a schedule's ticks locally from its spec and
+// reads the schedule's record only when a tick is due (or, paused, once a lease period), so idle
+// schedules cost nothing per poll. A due tick is decided in one compare-and-swap of the record:
+// fired (its run id listed under `creating`), skipped (overlap, missed) or buffered. Only then is
+// the run created, `<id>@<tick ISO>`, create-if-absent and PENDING for any worker to run; a worker
+// that dies in between leaves it under `creating`, and whoever reads the record next creates it.
+// Two workers racing: one compare-and-swap wins, the other reads the record again and finds the
+// tick handled.
+
+import { ConditionFailedError } from '../errors.js'
+import {
+  MAX_SKIPPED,
+  type RunnerInfo,
+  type ScheduleRecord,
+  type SkippedTick,
+  type Versioned,
+  type WorkflowRecord,
+  type WorkflowStatus,
+} from '../model/records.js'
+import { ticksOf } from '../model/schedule-spec.js'
+import type { ScheduleDefinition } from '../step/schedule.js'
+import type { StepNode } from '../step/step.js'
+import {
+  createSchedule,
+  deleteDeclaration,
+  readDeclarations,
+  readSchedule,
+  updateSchedule,
+  writeDeclaration,
+} from '../store/schedules.js'
+import type { WorkflowStore } from '../store/store.js'
+
+/** At most this many ticks of one schedule fire in one poll (catch-up `'all'`): the rest at the next. */
+const MAX_FIRED_PER_POLL = 100
+/** Missed ticks are counted up to this many (a per-second schedule down for a day misses 86,400). */
+const MAX_COUNTED = 10_000
+const MAX_ROUNDS = 16
+/** A worker renews its declarations every this many lease periods; they count for three times that. */
+export const DECLARATION_RENEW_LEASES = 10
+
+/** What happened to a tick (reported to `createWorker`'s `onSchedule`). */
+export interface ScheduleEvent {
+  scheduleId: string
+  tick: number
+  outcome: 'FIRED' | 'SKIPPED' | 'BUFFERED'
+  runId?: string
+  reason?: SkippedTick['reason']
+  count?: number
+}
+
+/** What firing needs from its runtime. */
+export interface FiringContext {
+  store(): Promise<WorkflowStore>
+  readonly runner: RunnerInfo
+  readonly leaseTtlMs: number
+  deriveStatus(record: WorkflowRecord): WorkflowStatus
+  /** Stores the run PENDING unless a workflow with its id exists. */
+  submit(node: StepNode, workflowId: string, metadata: WorkflowRecord['metadata']): Promise<unknown>
+}
+
+/** The run id of a schedule's tick: `<scheduleId>@<tick in ISO 8601 UTC>`. */
+export function runIdOf(scheduleId: string, tick: number): string {
+  return `${scheduleId}@${new Date(tick).toISOString()}`
+}
+
+interface Known {
+  lastTick: number
+  paused: boolean
+  busy: boolean
+  readAt: number
+}
+
+export class ScheduleFiring {
+  readonly #context: FiringContext
+  readonly #now: () => number
+  readonly #known = new Map<string, Known>()
+  readonly #startedAt: number
+
+  constructor(context: FiringContext, now: () => number = Date.now) {
+    this.#context = context
+    this.#now = now
+    this.#startedAt = now()
+  }
+
+  #declared: { hashes: string; at: number } | undefined
+
+  /**
+   * Writes this worker's declarations when they changed or are due for renewal (one write every
+   * `DECLARATION_RENEW_LEASES` lease periods, however many schedules).
+   */
+  async #declare(definitions: readonly ScheduleDefinition[], now: number): Promise<void> {
+    const schedules: { [id: string]: string } = {}
+    for (const d of definitions) schedules[d.id] = d.ticks.hash
+    const hashes = JSON.stringify(schedules)
+    const renewMs = DECLARATION_RENEW_LEASES * this.#context.leaseTtlMs
+    if (this.#declared && this.#declared.hashes === hashes && now - this.#declared.at < renewMs) return
+    const store = await this.#context.store()
+    await writeDeclaration(store, {
+      v: 1,
+      runner: this.#context.runner,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      expiresAt: now + 3 * renewMs,
+      schedules,
+    })
+    // Renewals are rare (every few minutes): they also clear declarations long expired.
+    if (this.#declared) await this.#sweepDeclarations(now).catch(() => {})
+    this.#declared = { hashes, at: now }
+  }
+
+  /**
+   * Ends this worker's declarations (a worker that stops): kept, expired, so that a schedule no
+   * worker declares any more still says who declared it last and until when. Best effort.
+   */
+  async retire(): Promise<void> {
+    const declared = this.#declared
+    if (!declared) return
+    this.#declared = undefined
+    const now = this.#now()
+    const store = await this.#context.store()
+    await writeDeclaration(store, {
+      v: 1,
+      runner: this.#context.runner,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      expiresAt: now,
+      schedules: JSON.parse(declared.hashes) as { [id: string]: string },
+    }).catch(() => {})
+  }
+
+  /** Deletes the declarations of workers gone for more than a day. */
+  async #sweepDeclarations(now: number): Promise<void> {
+    const store = await this.#context.store()
+    for (const record of await readDeclarations(store)) {
+      if (record.expiresAt < now - 86_400_000) await deleteDeclaration(store, record.runner.runnerId)
+    }
+  }
+
+  /** Fires the due ticks of `definitions`; reads no record of a schedule with nothing due. */
+  async poll(
+    definitions: readonly ScheduleDefinition[],
+    report?: (event: ScheduleEvent) => void,
+  ): Promise<void> {
+    if (definitions.length > 0) await this.#declare(definitions, this.#now())
+    for (const definition of definitions) {
+      const now = this.#now()
+      const known = this.#known.get(definition.id)
+      if (known && !known.busy) {
+        if (known.paused) {
+          if (now - known.readAt < this.#context.leaseTtlMs) continue
+        } else {
+          const due = definition.ticks.next(known.lastTick)
+          if (due === undefined || due > now) continue
+        }
+      }
+      await this.#fire(definition, now, report)
+    }
+  }
+
+  async #fire(
+    definition: ScheduleDefinition,
+    now: number,
+    report: ((event: ScheduleEvent) => void) | undefined,
+  ): Promise<void> {
+    const store = await this.#context.store()
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      let found = await readSchedule(store, definition.id)
+      if (!found) {
+        // A new schedule starts now: ticks before its first record are not missed ones.
+        const start = definition.ticks.previous(now) ?? now
+        try {
+          found = await createSchedule(store, this.#newRecord(definition, start, now))
+        } catch (error) {
+          if (error instanceof ConditionFailedError) continue
+          throw error
+        }
+      }
+      const outcome = await this.#decide(definition, found.record, now)
+      if (outcome === undefined) {
+        if (found.record.creating?.length) await this.#createRuns(definition, found, report)
+        this.#remember(definition.id, found.record, now)
+        return
+      }
+      let written: Versioned<ScheduleRecord>
+      try {
+        written = await updateSchedule(store, found, outcome.record)
+      } catch (error) {
+        if (error instanceof ConditionFailedError) continue
+        throw error
+      }
+      // A run is reported fired once its workflow exists.
+      for (const event of outcome.events) if (event.outcome !== 'FIRED') report?.(event)
+      await this.#createRuns(definition, written, report)
+      for (const event of outcome.events) if (event.outcome === 'FIRED') report?.(event)
+      return
+    }
+  }
+
+  #newRecord(definition: ScheduleDefinition, lastTick: number, now: number): ScheduleRecord {
+    const record: ScheduleRecord = {
+      v: 1,
+      scheduleId: definition.id,
+      spec: definition.ticks.spec,
+      specHash: definition.ticks.hash,
+      overlap: definition.overlap,
+      catchUp: definition.catchUp,
+      createdAt: now,
+      updatedAt: now,
+      paused: false,
+      lastTick,
+      skipped: [],
+      declaredBy: { runner: this.#context.runner, at: this.#startedAt },
+    }
+    const next = definition.ticks.next(lastTick)
+    if (next !== undefined) record.nextTick = next
+    return record
+  }
+
+  /**
+   * What to write for the ticks due now (`undefined`: nothing to change): the ticks to fire,
+   * those skipped (missed, overlap) or buffered, decided from this read of the record alone.
+   */
+  async #decide(
+    definition: ScheduleDefinition,
+    record: ScheduleRecord,
+    now: number,
+  ): Promise<{ record: ScheduleRecord; events: ScheduleEvent[] } | undefined> {
+    // A newer declaration than this worker's (a deploy under way, this worker the old version)
+    // decides when ticks fall: the stored spec.
+    const newer = record.specHash !== definition.ticks.hash && (record.declaredBy?.at ?? 0) > this.#startedAt
+    const ticks = newer ? ticksOf(record.spec, `schedule ${record.scheduleId}`) : definition.ticks
+    const next: ScheduleRecord = { ...record, skipped: [...record.skipped] }
+    let changed = false
+    // A newer declaration (a worker started later: a deploy) replaces the stored spec.
+    if (record.specHash !== ticks.hash && (record.declaredBy?.at ?? 0) <= this.#startedAt) {
+      next.spec = ticks.spec
+      next.specHash = ticks.hash
+      next.overlap = definition.overlap
+      next.catchUp = definition.catchUp
+      next.declaredBy = { runner: this.#context.runner, at: this.#startedAt }
+      changed = true
+    }
+    if (record.paused) return changed ? { record: next, events: [] } : undefined
+    const events: ScheduleEvent[] = []
+    const skip = (tick: number, reason: SkippedTick['reason'], until?: number, count?: number) => {
+      const entry: SkippedTick = { tick, reason, at: now }
+      if (until !== undefined && count !== undefined && count > 1) {
+        entry.until = until
+        entry.count = count
+      }
+      next.skipped.push(entry)
+      events.push({
+        scheduleId: definition.id,
+        tick,
+        outcome: 'SKIPPED',
+        reason,
+        ...(count ? { count } : {}),
+      })
+    }
+    let fire: number[] = []
+    const latest = ticks.previous(now)
+    if (latest !== undefined && latest > record.lastTick) {
+      const windowStart = now - definition.catchUpWindowMs
+      if (definition.catchUp === 'all') {
+        let missed = 0
+        let firstMissed: number | undefined
+        let lastMissed = record.lastTick
+        let t = ticks.next(record.lastTick)
+        while (t !== undefined && t <= latest && fire.length < MAX_FIRED_PER_POLL) {
+          if (t >= windowStart) fire.push(t)
+          else if (missed < MAX_COUNTED) {
+            missed++
+            firstMissed ??= t
+            lastMissed = t
+          } else {
+            t = ticks.previous(windowStart - 1) ?? t
+          }
+          t = ticks.next(t)
+        }
+        if (firstMissed !== undefined) skip(firstMissed, 'missed', lastMissed, missed)
+        next.lastTick = fire.length > 0 ? (fire[fire.length - 1] as number) : latest
+      } else {
+        // The ticks before the latest are missed; the latest runs if it is not too late.
+        const first = ticks.next(record.lastTick)
+        if (first !== undefined && first < latest) {
+          let count = 0
+          let last = first
+          for (
+            let t: number | undefined = first;
+            t !== undefined && t < latest && count < MAX_COUNTED;
+            t = ticks.next(t)
+          ) {
+            count++
+            last = t
+          }
+          skip(first, 'missed', last, count)
+        }
+        if (latest >= windowStart) fire.push(latest)
+        else skip(latest, 'missed')
+        next.lastTick = latest
+      }
+      changed = true
+    }
+    // Overlap: against the previous run, as this read of the record names it.
+    if (
+      (fire.length > 0 || record.buffered !== undefined) &&
+      definition.overlap !== 'allow' &&
+      record.lastRun
+    ) {
+      const running = await this.#stillRunning(record.lastRun, record)
+      if (running) {
+        if (definition.overlap === 'skip') {
+          for (const tick of fire) skip(tick, 'overlap')
+        } else {
+          // buffer-one: the newest tick waits for the previous run; the one it replaces is skipped.
+          const waiting = [...(record.buffered === undefined ? [] : [record.buffered]), ...fire]
+          const keep = waiting.pop() as number
+          for (const tick of waiting) skip(tick, 'overlap')
+          if (keep !== record.buffered)
+            events.push({ scheduleId: definition.id, tick: keep, outcome: 'BUFFERED' })
+          next.buffered = keep
+          changed = changed || keep !== record.buffered
+        }
+        fire = []
+      } else if (record.buffered !== undefined) {
+        // The previous run ended: the buffered tick runs now, and a tick due as well waits for it.
+        const newest = fire.pop()
+        fire = [record.buffered]
+        delete next.buffered
+        if (newest !== undefined) next.buffered = newest
+        changed = true
+      }
+    }
+    if (!changed && fire.length === 0) return undefined
+    if (fire.length > 0) {
+      next.creating = [
+        ...(record.creating ?? []),
+        ...fire.map((tick) => ({ runId: runIdOf(definition.id, tick), tick })),
+      ]
+      next.lastRun = runIdOf(definition.id, fire[fire.length - 1] as number)
+      for (const tick of fire)
+        events.push({
+          scheduleId: definition.id,
+          tick,
+          outcome: 'FIRED',
+          runId: runIdOf(definition.id, tick),
+        })
+    }
+    if (next.skipped.length > MAX_SKIPPED) next.skipped = next.skipped.slice(-MAX_SKIPPED)
+    const upcoming = ticks.next(next.lastTick)
+    if (upcoming === undefined) delete next.nextTick
+    else next.nextTick = upcoming
+    return { record: next, events }
+  }
+
+  /** Whether a run counts as still going: RUNNING, PENDING (parked too) or RESUMABLE. */
+  async #stillRunning(runId: string, record: ScheduleRecord): Promise<boolean> {
+    if (record.creating?.some((c) => c.runId === runId)) return true
+    const store = await this.#context.store()
+    const found = await store.readWorkflow(runId).catch(() => undefined)
+    if (!found) return false
+    const status = this.#context.deriveStatus(found.record)
+    return status === 'RUNNING' || status === 'PENDING' || status === 'RESUMABLE'
+  }
+
+  /** Creates the runs the record lists under `creating` (create-if-absent), then clears the list. */
+  async #createRuns(
+    definition: ScheduleDefinition,
+    found: Versioned<ScheduleRecord>,
+    _report: ((event: ScheduleEvent) => void) | undefined,
+  ): Promise<void> {
+    const creating = found.record.creating ?? []
+    if (creating.length === 0) {
+      this.#remember(definition.id, found.record, this.#now())
+      return
+    }
+    for (const { runId, tick } of creating) {
+      if (definition.jitterMs > 0)
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * definition.jitterMs))
+      await this.#context.submit(definition.build(new Date(tick)), runId, {
+        ...definition.metadata,
+        schedule: definition.id,
+        scheduledFor: new Date(tick).toISOString(),
+      })
+    }
+    const store = await this.#context.store()
+    let current: Versioned<ScheduleRecord> | undefined = found
+    // Cleared by compare-and-swap; a record that changed meanwhile is cleared by its next writer.
+    for (let round = 0; current && round < 4; round++) {
+      const left = (current.record.creating ?? []).filter((c) => !creating.some((d) => d.runId === c.runId))
+      const next: ScheduleRecord = { ...current.record }
+      if (left.length > 0) next.creating = left
+      else delete next.creating
+      try {
+        const written = await updateSchedule(store, current, next)
+        this.#remember(definition.id, written.record, this.#now())
+        return
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error
+        current = await readSchedule(store, definition.id)
+      }
+    }
+  }
+
+  #remember(scheduleId: string, record: ScheduleRecord, now: number): void {
+    this.#known.set(scheduleId, {
+      lastTick: record.lastTick,
+      paused: record.paused,
+      busy: record.buffered !== undefined || (record.creating?.length ?? 0) > 0,
+      readAt: now,
+    })
+  }
+}
