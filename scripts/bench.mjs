@@ -7,7 +7,8 @@
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
 // --no-profile, --no-peers (skips DBOS, measured in each round when PostgreSQL is installed), --no-build, --out=<file>,
 // --report-from=<raw json of a run>. The cancel section is bench/cancel.mjs's (`node bench/cancel.mjs`),
-// the events section bench/events.mjs's (`node bench/events.mjs`), carried over as they are. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
+// the events section bench/events.mjs's (`node bench/events.mjs`) and the sleep section bench/sleep.mjs's
+// (`node bench/sleep.mjs`), carried over as they are. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
