@@ -106,6 +106,26 @@ export class Runtime {
   readonly #queued = new Map<string, Promise<unknown>>()
   /** The results of runs that parked their workflow, which this runtime follows until they end. */
   readonly #following = new Map<string, Promise<unknown>>()
+  /** Reads of the runs this runtime follows that may be in flight at once (`#limited`). */
+  #followSlots = FOLLOW_READS
+  readonly #followQueue: Array<() => void> = []
+
+  /**
+   * Runs `read` once fewer than `FOLLOW_READS` reads of followed runs are in flight: a process
+   * awaiting 10,000 parked workflows must not send 10,000 requests at once.
+   */
+  async #limited<T>(read: () => Promise<T>): Promise<T> {
+    if (this.#followSlots > 0) this.#followSlots--
+    else await new Promise<void>((resolve) => this.#followQueue.push(resolve))
+    try {
+      return await read()
+    } finally {
+      const next = this.#followQueue.shift()
+      if (next) next()
+      else this.#followSlots++
+    }
+  }
+
   /** Wakes the follower of a parked workflow to read its record now (a cancel here). */
   readonly #wakers = new Map<string, () => void>()
   /** Set by `close`: the runs it follows stop waiting. */
@@ -436,7 +456,7 @@ export class Runtime {
       if (this.#closed) throw new RunnerShutdownError(workflowId)
       const active = this.#active.get(workflowId)
       if (active) return (await active.result) as T
-      const found = await store.requireWorkflow(workflowId)
+      const found = await this.#limited(() => store.requireWorkflow(workflowId))
       const { record } = found
       if (record.status === 'SUCCESSFUL') return decodeOutput<T>(store, this.codec, record)
       if (record.status === 'CANCELED') throw new WorkflowCanceledError(workflowId)
@@ -444,11 +464,12 @@ export class Runtime {
       if (status === 'FAILED') throw executionErrorOf(record)
       const wait = isParked(record) ? (record.parkedUntil as number) - Date.now() : 0
       // Woken early: a send from this process, or one from elsewhere found in the inbox.
-      const wake = wait > 0 && (nudged() || (await pendingEvent(store, record, inbox)))
+      const wake = wait > 0 && (nudged() || (await this.#limited(() => pendingEvent(store, record, inbox))))
       if (wait > 0 && !wake) {
         // Waiting for an event: its inbox is looked at as a holding runner would (one listing).
         const every = record.parkedEvents?.length ? this.eventPollMs : this.leaseTtlMs
-        await pause(Math.min(wait, every))
+        // Spread: many followed workflows must not all read at the same moment.
+        await pause(wait <= every ? wait : every * (0.5 + Math.random() / 2))
         continue
       }
       if (status === 'PENDING' || status === 'RESUMABLE') {
@@ -480,8 +501,17 @@ export class Runtime {
       await store.deleteDue(entry)
       return undefined
     }
-    // Not parked (it is waking, or parking right now) or not due by this clock: not now.
-    if (!found || !isParked(found.record) || entry.wakeAt > Date.now()) return undefined
+    if (!found || entry.wakeAt > Date.now()) return undefined
+    if (!isParked(found.record)) {
+      // Waking or parking right now (a live owner): not now. Or a marker a run left as it died
+      // between the marker and its parked record: the workflow is RESUMABLE (or waits for a
+      // runner), so it is taken on here, and the marker goes.
+      const status = this.deriveStatus(found.record)
+      if (status !== 'RESUMABLE' && status !== 'PENDING') return undefined
+      const handle = await this.#resumeRecord<T>(store, found, this.onCodeChange, false)
+      await store.deleteDue(entry).catch(() => {})
+      return handle
+    }
     // Due: at its own wake time, or earlier by a marker a sender wrote (an event for it) or one a
     // crash left behind. Waking early costs a look; the marker goes once the workflow is taken.
     const handle = await this.#resumeRecord<T>(store, found, this.onCodeChange, false, true)
@@ -748,6 +778,9 @@ export class Runtime {
 }
 
 const resultOf = <T>(handle: WorkflowHandle<T>): Promise<T> => handle.result()
+
+/** How many reads of the parked runs a runtime follows may be in flight at once. */
+const FOLLOW_READS = 16
 
 let current: Runtime | undefined
 

@@ -20,8 +20,20 @@ import type { RuntimeOptions } from './runtime-options.js'
 import { type ScheduleEvent, ScheduleFiring } from './schedule-firing.js'
 import { WorkflowParked } from './workflow-run.js'
 
-/** Records a poll reads at once (workflow records, then runner records). */
+/** Records a poll reads at once (workflow records, then runner records), and claims at once. */
 const READS_IN_FLIGHT = 16
+/** How many entries of the due index a poll lists (one page, from the earliest). */
+const DUE_PAGE = 256
+
+/** Shuffles `items` in place (Fisher–Yates). */
+function shuffle<T>(items: T[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const item = items[i] as T
+    items[i] = items[j] as T
+    items[j] = item
+  }
+}
 
 const ENDED: ReadonlySet<string> = new Set(['SUCCESSFUL', 'FAILED', 'CANCELED'])
 
@@ -276,12 +288,19 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     const now = Date.now()
     // One page of the due index, from its earliest: however many workflows are parked, an idle
     // poll reads one listing of it.
-    const due = (await store.listDue(now)).filter(
+    const due = (await store.listDue(now, DUE_PAGE)).filter(
       (entry) =>
         !mine.has(entry.workflowId) &&
         !runtime.isActive(entry.workflowId) &&
         (backoff.get(entry.workflowId)?.until ?? 0) <= now,
     )
+    // Workers polling one storage start at different places in what is due, so that they do not
+    // all race for the same workflows; and due ones take at most the room there is, leaving the
+    // rest of the list to waiting and resumable workflows.
+    shuffle(due)
+    // A workflow may be listed twice (its own marker and one a sender or a crash left).
+    const dueIds = new Set<string>()
+    const dueOnce = due.filter((entry) => !dueIds.has(entry.workflowId) && dueIds.add(entry.workflowId))
     const marked = new Set<string>()
     for (const status of ['PENDING', 'RUNNING'] as const) {
       const prefix = storeKeys.indexPrefix(status)
@@ -351,7 +370,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         heldElsewhere.set(workflowId, { owner, rereadAt: now + rotation() })
     }
     pending.sort((a, b) => a.createdAt - b.createdAt || (a.workflowId < b.workflowId ? -1 : 1))
-    return [...due, ...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
+    return [...dueOnce.slice(0, room), ...pending.map((r) => r.workflowId), ...resumable].slice(0, room * 2)
   }
 
   // Runner records of runners that died without closing stay behind: now and then a worker deletes
@@ -417,10 +436,16 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       try {
         const room = concurrency - mine.size
         if (room > 0) {
+          // Claimed side by side, as many at once as there is room (a claim is several requests:
+          // one at a time, a worker woke 20 workflows a second on S3).
           let took = 0
-          for (const workflowId of await findWork(room)) {
-            if (stopping || took >= room) break
-            if (await take(workflowId)) took++
+          const candidates = await findWork(room)
+          let next = 0
+          while (!stopping && took < room && next < candidates.length) {
+            const batch = candidates.slice(next, next + (room - took))
+            next += batch.length
+            const taken = await mapLimit(batch, READS_IN_FLIGHT, (work) => take(work))
+            took += taken.filter(Boolean).length
           }
         }
         await sweep(Date.now())
