@@ -458,9 +458,27 @@ export function jsonOfGraph(graph: StoredGraph): string {
  * record's last field: readers parse the record, so the order of its fields does not matter.
  */
 export function recordJson(record: WorkflowRecord): string {
-  const { graph } = record
-  if (typeof graph !== 'object' || graph === null) return JSON.stringify(record)
-  // `undefined` leaves the field out; the spread keeps the other fields in their order.
-  const rest = JSON.stringify({ ...record, graph: undefined })
-  return `${rest.length > 2 ? `${rest.slice(0, -1)},` : '{'}"graph":${jsonOfGraph(graph)}}`
+  const { graph, runtime } = record
+  const inlineGraph = typeof graph === 'object' && graph !== null
+  if (!inlineGraph && runtime === undefined) return JSON.stringify(record)
+  // `undefined` leaves a field out; the spread keeps the other fields in their order. The graph and
+  // the runtime info (the same object for every workflow a process submits) are written from
+  // their cached JSON, as the record's last fields.
+  const rest = JSON.stringify({ ...record, graph: inlineGraph ? undefined : graph, runtime: undefined })
+  let text = rest.length > 2 ? `${rest.slice(0, -1)},` : '{'
+  if (runtime !== undefined) text += `"runtime":${jsonOfRuntime(runtime)},`
+  if (inlineGraph) text += `"graph":${jsonOfGraph(graph)},`
+  return `${text.slice(0, -1)}}`
+}
+
+const runtimeJson = new WeakMap<RuntimeInfo, string>()
+
+/** The JSON of a runtime info, once per object (records share the process's: see `recordJson`). */
+function jsonOfRuntime(runtime: RuntimeInfo): string {
+  let json = runtimeJson.get(runtime)
+  if (json === undefined) {
+    json = JSON.stringify(runtime)
+    runtimeJson.set(runtime, json)
+  }
+  return json
 }

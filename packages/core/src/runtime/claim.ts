@@ -21,6 +21,18 @@ import { type WorkflowStore, withoutOwner } from '../store/store.js'
 import { HOST, pidAlive } from '../util/host.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps, currentRuntimeInfo } from './runtime-info.js'
 
+/** The random part of this process's incarnations, drawn once. */
+const PROCESS_NONCE = randomBytes(6).toString('hex')
+let incarnations = 0
+
+/**
+ * A new incarnation for a workflow record (see `WorkflowRecord.incarnation`): unique without a
+ * random draw per workflow (a process nonce and a counter), which the submission path would pay.
+ */
+export function newIncarnation(): string {
+  return `${PROCESS_NONCE}.${(incarnations++).toString(36)}`
+}
+
 /** A runtime's identity in the records of the workflows it drives: new for each runtime. */
 export function newRunner(): RunnerInfo {
   return { host: HOST, pid: process.pid, runnerId: randomBytes(8).toString('hex') }
@@ -76,7 +88,9 @@ export function submission(options: RunOptions): {
  */
 function runtimeOf(plan: Plan, graph: WorkflowRecord['graph']): RuntimeInfo {
   const runtime = currentRuntimeInfo()
-  if (typeof graph === 'string' && plan.stored.fingerprints) runtime.steps = plan.stored.fingerprints
+  // The process's info is one shared object (its JSON is cached: `recordJson`); with steps, a copy.
+  if (typeof graph === 'string' && plan.stored.fingerprints)
+    return { ...runtime, steps: plan.stored.fingerprints }
   return runtime
 }
 
@@ -104,7 +118,7 @@ export function submittedRecord(
       rootStepId: plan.root.id,
       runs: 0,
       runtime: runtimeOf(plan, graph),
-      incarnation: randomBytes(6).toString('hex'),
+      incarnation: newIncarnation(),
     }
   }
   return {
@@ -122,7 +136,7 @@ export function submittedRecord(
     lease: 'runner',
     startBatch: started.batch,
     runtime: runtimeOf(plan, graph),
-    incarnation: randomBytes(6).toString('hex'),
+    incarnation: newIncarnation(),
   }
 }
 

@@ -3,7 +3,6 @@
 // the rest with the code loaded now. Which steps to keep is the caller's choice (@wf/client's `fork`
 // computes it from the step graph: every committed step that does not depend on the fork point).
 
-import { randomBytes } from 'node:crypto'
 import { ConditionFailedError, WorkflowAlreadyExistsError } from '../errors.js'
 import { validateMetadata, validateWorkflowId } from '../model/ids.js'
 import { type StoredOutput, storeKeys, type WorkflowRecord } from '../model/records.js'
@@ -11,6 +10,7 @@ import type { StoredGraph } from '../model/stored-graph.js'
 import { fingerprintStep } from '../step/fingerprint.js'
 import { getRegisteredStep } from '../step/step.js'
 import type { WorkflowStore } from '../store/store.js'
+import { newIncarnation } from './claim.js'
 import { currentRuntimeInfo } from './runtime-info.js'
 
 /** What a forked workflow's record says it came from (`WorkflowRecord.forkedFrom`). */
@@ -74,8 +74,9 @@ export async function writeFork(
   }
   const now = Date.now()
   const graphRef = await store.graphRef(to, forkGraph)
-  const runtime = currentRuntimeInfo()
-  if (typeof graphRef === 'string' && forkGraph.fingerprints) runtime.steps = forkGraph.fingerprints
+  let runtime = currentRuntimeInfo()
+  if (typeof graphRef === 'string' && forkGraph.fingerprints)
+    runtime = { ...runtime, steps: forkGraph.fingerprints }
   const record: WorkflowRecord = {
     v: 1,
     workflowId: to,
@@ -87,7 +88,7 @@ export async function writeFork(
     rootStepId: source.rootStepId,
     runs: 0,
     runtime,
-    incarnation: randomBytes(6).toString('hex'),
+    incarnation: newIncarnation(),
     forkedFrom: { ...plan.forkedFrom },
   }
   try {
