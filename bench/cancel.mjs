@@ -1,21 +1,8 @@
-// `node bench/cancel.mjs [--quick]`: how long a cancel takes to stop a run driven by another
-// process, on the folder (fsync) and on S3 (when WF_S3_ENDPOINT is set), and what the heartbeat
-// costs in storage requests. Writes the "cancel" section of bench/RESULTS.md and leaves the rest
-// (`pnpm bench` carries this section over). Needs the packages built (`pnpm build`).
-//
-// Latency: a runner process (bench/cancel-runner.mjs) holds COUNT workflows, each in a step that
-// waits for its abort signal; this process cancels them one after another, each at a random moment
-// within one heartbeat, and measures when `cancel()` resolved and when the runner's step saw its
-// signal (one machine, one clock). One at a time: forty cancels polling at once would measure the
-// gateway's load (the canceler reads the record every 100 ms while it waits). The runner's
-// second step must never start. Requests: the runner holds 1 or 20 workflows for a window and
-// counts its storage calls, per heartbeat setting.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { importS3Client, openBackend, s3FromEnv } from './backends.mjs'
+import { openBackend, s3FromEnv } from './backends.mjs'
+import { benchPlaces, childProcess, LABELS, pct } from './processes.mjs'
 import { withSection } from './sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -28,67 +15,10 @@ const HEARTBEATS = [1000, 5000] // 5000: the default for the default lease (15 s
 const REQUEST_HEARTBEATS = [250, 1000, 5000]
 const REQUEST_HOLDS = [1, 20]
 const WINDOW_MS = quick ? 5000 : 30_000
-const work = mkdtempSync(join(tmpdir(), 'wf-bench-cancel-'))
 const started = Date.now()
-
-let bucket
-if (s3) {
-  const sdk = await importS3Client(root)
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: s3.credentials,
-  })
-  bucket = `wf-bench-cancel-${Date.now().toString(36)}`
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-  client.destroy()
-}
-const backends = ['fs-fsync', ...(s3 ? ['s3'] : [])]
-const LABELS = { 'fs-fsync': 'folder, fsync', s3: 'S3 (Ceph RGW)' }
-let seq = 0
-const where = (backend) => {
-  seq++
-  return backend === 's3' ? { s3, bucket, prefix: `c${seq}/` } : { dir: join(work, `c${seq}`) }
-}
-
-/** Starts the runner process; resolves once `READY`. */
-function runner(job) {
-  const child = spawn(process.execPath, [join(root, 'bench/cancel-runner.mjs'), JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const lines = []
-  let buffer = ''
-  const listeners = new Set()
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk
-    let at = buffer.indexOf('\n')
-    while (at !== -1) {
-      const line = buffer.slice(0, at)
-      buffer = buffer.slice(at + 1)
-      lines.push(line)
-      for (const listener of listeners) listener(line)
-      at = buffer.indexOf('\n')
-    }
-  })
-  const exited = new Promise((resolve) => child.once('close', resolve))
-  const seen = (prefix) =>
-    new Promise((resolve, reject) => {
-      const found = lines.find((l) => l.startsWith(prefix))
-      if (found) return resolve(found)
-      listeners.add((line) => line.startsWith(prefix) && resolve(line))
-      exited.then((code) =>
-        reject(new Error(`runner exited (${code}) before ${prefix}: ${lines.slice(-3).join(' | ')}`)),
-      )
-    })
-  return { child, lines, seen, exited }
-}
-
+const { work, backends, where } = await benchPlaces(root, s3, 'cancel')
+const runner = (job) => childProcess(join(root, 'bench/cancel-runner.mjs'), job)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
-}
 
 const latency = []
 for (const backend of backends) {

@@ -1,20 +1,8 @@
-// `node bench/events.mjs [--quick]`: events from outside (waitForEvent / sendEvent), on the folder
-// (fsync) and on S3 (when WF_S3_ENDPOINT is set). Writes the "events" section of bench/RESULTS.md
-// and leaves the rest (`pnpm bench` carries this section over). Needs the packages built.
-//
-// Latency: from `sendEvent` returning to the waiting step's successor starting (one machine, one
-// clock), one event at a time, each sent at a random moment: for workflows held by a live runner
-// process (the send from that process, or from another one, which the runner notices when it
-// lists the inbox every eventPollMs), and for parked workflows woken by a worker process (the
-// send writes a due entry, the worker's next poll takes it). Throughput: events accepted per
-// second into one workflow from 1 and from 4 sender processes (each sending one after another):
-// senders to one workflow serialize on its inbox's next sequence number.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { importS3Client, openBackend, s3FromEnv } from './backends.mjs'
+import { openBackend, s3FromEnv } from './backends.mjs'
+import { benchPlaces, childProcess, LABELS, pct } from './processes.mjs'
 import { withSection } from './sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -24,67 +12,10 @@ const s3 = s3FromEnv()
 const COUNT = quick ? 10 : 40
 const PER_SENDER = { 'fs-fsync': quick ? 50 : 250, s3: quick ? 25 : 100 }
 const POLL_MS = 1000 // the defaults of eventPollMs and of a worker's pollIntervalMs
-const work = mkdtempSync(join(tmpdir(), 'wf-bench-events-'))
 const started = Date.now()
-
-let bucket
-if (s3) {
-  const sdk = await importS3Client(root)
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: s3.credentials,
-  })
-  bucket = `wf-bench-events-${Date.now().toString(36)}`
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-  client.destroy()
-}
-const backends = ['fs-fsync', ...(s3 ? ['s3'] : [])]
-const LABELS = { 'fs-fsync': 'folder, fsync', s3: 'S3 (Ceph RGW)' }
-let seq = 0
-const where = (backend) => {
-  seq++
-  return backend === 's3' ? { s3, bucket, prefix: `e${seq}/` } : { dir: join(work, `e${seq}`) }
-}
-
-/** Starts a process of bench/events-runner.mjs; `seen(prefix)` resolves with a line it printed. */
-function runner(job) {
-  const child = spawn(process.execPath, [join(root, 'bench/events-runner.mjs'), JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const lines = []
-  let buffer = ''
-  const listeners = new Set()
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk
-    let at = buffer.indexOf('\n')
-    while (at !== -1) {
-      const line = buffer.slice(0, at)
-      buffer = buffer.slice(at + 1)
-      lines.push(line)
-      for (const listener of listeners) listener(line)
-      at = buffer.indexOf('\n')
-    }
-  })
-  const exited = new Promise((resolve) => child.once('close', resolve))
-  const seen = (prefix) =>
-    new Promise((resolve, reject) => {
-      const found = lines.find((l) => l.startsWith(prefix))
-      if (found) return resolve(found)
-      listeners.add((line) => line.startsWith(prefix) && resolve(line))
-      exited.then((code) =>
-        reject(new Error(`runner exited (${code}) before ${prefix}: ${lines.slice(-3).join(' | ')}`)),
-      )
-    })
-  return { child, lines, seen, exited }
-}
-
+const { work, backends, where } = await benchPlaces(root, s3, 'events')
+const runner = (job) => childProcess(join(root, 'bench/events-runner.mjs'), job)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
-}
 const afterOf = (run, id) => Number(run.lines.find((l) => l.startsWith(`AFTER ${id} `))?.split(' ')[2])
 
 /** Sends one event to each workflow from this process, one at a time, each at a random moment within `spreadMs`. */

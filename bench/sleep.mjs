@@ -1,24 +1,9 @@
-// `node bench/sleep.mjs [--quick]`: durable sleep with workers, on the folder (fsync) and on S3
-// (when WF_S3_ENDPOINT is set). Writes the "sleep" section of bench/RESULTS.md and leaves the rest
-// (`pnpm bench` carries this section over). Needs the packages built (`pnpm build`).
-//
-// Wake-up lateness: a process (bench/sleep-runner.mjs, mode park) parks N workflows
-// `mark(sleepUntil(T))` with parkAfterMs 0 and exits, so nothing holds them; then one or three
-// worker processes (concurrency 64, the default poll interval) start before T. `mark` records
-// Date.now() when it starts: lateness is that minus T, per workflow; drain is from T until the last
-// workflow ended, and the claim rate N / drain. T is set far enough ahead for the parking (learned
-// from the previous parkings on that backend; a run whose parking or workers were not ready by T
-// is thrown away and done again with more margin).
-// Idle cost: a worker on N parked workflows none of which is due counts its storage requests over
-// a window (after its first polls), and its listings by prefix: an idle poll should read one page
-// of the due index, however many workflows are parked. Its RSS at the window's start and end, and a
-// worker on an empty storage for comparison.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { importS3Client, s3FromEnv } from './backends.mjs'
+import { s3FromEnv } from './backends.mjs'
+import { benchPlaces, childProcess, LABELS, pct } from './processes.mjs'
 import { withSection } from './sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -37,67 +22,10 @@ const CONCURRENCY = 64
 const POLL_MS = 1000 // createWorker's default
 const IDLE_PARKED = quick ? 1000 : 10_000
 const IDLE_WINDOW_MS = quick ? 15_000 : 30_000
-const work = mkdtempSync(join(tmpdir(), 'wf-bench-sleep-'))
 const started = Date.now()
-
-let bucket
-if (s3) {
-  const sdk = await importS3Client(root)
-  const client = new sdk.S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: s3.credentials,
-  })
-  bucket = `wf-bench-sleep-${Date.now().toString(36)}`
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-  client.destroy()
-}
-const backends = ['fs-fsync', ...(s3 ? ['s3'] : [])]
-const LABELS = { 'fs-fsync': 'folder, fsync', s3: 'S3 (Ceph RGW)' }
-let seq = 0
-const where = (backend) => {
-  seq++
-  return backend === 's3' ? { s3, bucket, prefix: `s${seq}/` } : { dir: join(work, `s${seq}`) }
-}
-
-/** Starts a sleep-runner process; `seen(prefix)` resolves with the first line starting with it. */
-function runner(job) {
-  const child = spawn(process.execPath, [join(root, 'bench/sleep-runner.mjs'), JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const lines = []
-  let buffer = ''
-  const listeners = new Set()
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk
-    let at = buffer.indexOf('\n')
-    while (at !== -1) {
-      const line = buffer.slice(0, at)
-      buffer = buffer.slice(at + 1)
-      lines.push(line)
-      for (const listener of listeners) listener(line)
-      at = buffer.indexOf('\n')
-    }
-  })
-  const exited = new Promise((resolve) => child.once('close', resolve))
-  const seen = (prefix) =>
-    new Promise((resolve, reject) => {
-      const found = lines.find((l) => l.startsWith(prefix))
-      if (found) return resolve(found)
-      listeners.add((line) => line.startsWith(prefix) && resolve(line))
-      exited.then((code) =>
-        reject(new Error(`runner exited (${code}) before ${prefix}: ${lines.slice(-3).join(' | ')}`)),
-      )
-    })
-  return { child, lines, seen, exited }
-}
-
+const { work, backends, where } = await benchPlaces(root, s3, 'sleep')
+const runner = (job) => childProcess(join(root, 'bench/sleep-runner.mjs'), job)
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
-}
 
 /** Parks `count` workflows due at `wakeAt` on a fresh place; resolves to the place and the ms it took. */
 async function park(backend, count, wakeAt, parkBackend = backend) {

