@@ -16,7 +16,8 @@ const REQUEST_HEARTBEATS = [250, 1000, 5000]
 const REQUEST_HOLDS = [1, 20]
 const WINDOW_MS = quick ? 5000 : 30_000
 const started = Date.now()
-const { work, backends, where } = await benchPlaces(root, s3, 'cancel')
+const places = await benchPlaces(root, s3, 'cancel')
+const { work, backends, where } = places
 const runner = (job) => childProcess(join(root, 'bench/cancel-runner.mjs'), job)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -24,7 +25,7 @@ const latency = []
 for (const backend of backends) {
   for (const heartbeatMs of HEARTBEATS) {
     const place = where(backend)
-    const prefixId = `cancel-${seq}`
+    const prefixId = `cancel-${places.seq}`
     const job = { root, backend, ...place, leaseTtlMs: LEASE_TTL_MS, heartbeatMs, count: COUNT, prefixId }
     const run = runner({ ...job, mode: 'cancel' })
     await run.seen('READY')
@@ -76,7 +77,7 @@ if (s3) {
         leaseTtlMs: Math.max(LEASE_TTL_MS, 3 * heartbeatMs),
         heartbeatMs,
         count,
-        prefixId: `cost-${seq}`,
+        prefixId: `cost-${places.seq}`,
         mode: 'requests',
         windowMs: WINDOW_MS,
       }

@@ -13,7 +13,8 @@ const COUNT = quick ? 10 : 40
 const PER_SENDER = { 'fs-fsync': quick ? 50 : 250, s3: quick ? 25 : 100 }
 const POLL_MS = 1000 // the defaults of eventPollMs and of a worker's pollIntervalMs
 const started = Date.now()
-const { work, backends, where } = await benchPlaces(root, s3, 'events')
+const places = await benchPlaces(root, s3, 'events')
+const { work, backends, where } = places
 const runner = (job) => childProcess(join(root, 'bench/events-runner.mjs'), job)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const afterOf = (run, id) => Number(run.lines.find((l) => l.startsWith(`AFTER ${id} `))?.split(' ')[2])
@@ -47,7 +48,7 @@ for (const backend of backends) {
   ]
   for (const variant of variants) {
     const place = where(backend)
-    const prefixId = `ev-${seq}`
+    const prefixId = `ev-${places.seq}`
     const ids = Array.from({ length: COUNT }, (_, i) => `${prefixId}-${i}`)
     const job = { root, backend, ...place, prefixId, count: COUNT, ...variant }
     const run = runner({ ...job, mode: variant.kind === 'held' ? 'held' : 'worker' })
@@ -81,7 +82,7 @@ const throughput = []
 for (const backend of backends) {
   for (const senders of [1, 4]) {
     const place = where(backend)
-    const workflowId = `tp-${seq}`
+    const workflowId = `tp-${places.seq}`
     const core = await import(join(root, 'packages/core/dist/index.js'))
     const storage = await openBackend(root, backend, { ...place, syncs: { file: 0, folder: 0 } })
     const runtime = new core.Runtime(storage)

@@ -38,7 +38,16 @@ export async function benchPlaces(root, s3, name) {
       ? { s3, bucket, prefix: `${letter}${seq}/` }
       : { dir: join(work, `${letter}${seq}`) }
   }
-  return { work, bucket, backends, where }
+  // `seq`: the number of the last place given (measurements name their workflows after it).
+  return {
+    work,
+    bucket,
+    backends,
+    where,
+    get seq() {
+      return seq
+    },
+  }
 }
 
 /**

@@ -23,7 +23,8 @@ const POLL_MS = 1000 // createWorker's default
 const IDLE_PARKED = quick ? 1000 : 10_000
 const IDLE_WINDOW_MS = quick ? 15_000 : 30_000
 const started = Date.now()
-const { work, backends, where } = await benchPlaces(root, s3, 'sleep')
+const places = await benchPlaces(root, s3, 'sleep')
+const { work, backends, where } = places
 const runner = (job) => childProcess(join(root, 'bench/sleep-runner.mjs'), job)
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -50,7 +51,7 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
           const wakeAt = Date.now() + 2 * attempt * count * parkCost[backend] + startWorkersMs
           const { place, parkMs } = await park(backend, count, wakeAt)
           parkCost[backend] = Math.max(parkCost[backend], parkMs / count)
-          const log = join(work, `lateness-${seq}.log`)
+          const log = join(work, `lateness-${places.seq}.log`)
           writeFileSync(log, '')
           const job = {
             root,
