@@ -82,7 +82,7 @@ export class ScheduleFiring {
     this.#startedAt = now()
   }
 
-  #declared: { hashes: string; at: number } | undefined
+  #declared: { hashes: string; schedules: { [id: string]: string }; at: number } | undefined
 
   /**
    * Writes this worker's declarations when they changed or are due for renewal (one write every
@@ -94,18 +94,26 @@ export class ScheduleFiring {
     const hashes = JSON.stringify(schedules)
     const renewMs = DECLARATION_RENEW_LEASES * this.#context.leaseTtlMs
     if (this.#declared && this.#declared.hashes === hashes && now - this.#declared.at < renewMs) return
+    await this.#writeDeclaration(schedules, now, now + 3 * renewMs)
+    // Renewals are rare (every few minutes): they also clear declarations long expired.
+    if (this.#declared) await this.#sweepDeclarations(now).catch(() => {})
+    this.#declared = { hashes, schedules, at: now }
+  }
+
+  async #writeDeclaration(
+    schedules: { [id: string]: string },
+    now: number,
+    expiresAt: number,
+  ): Promise<void> {
     const store = await this.#context.store()
     await writeDeclaration(store, {
       v: 1,
       runner: this.#context.runner,
       startedAt: this.#startedAt,
       updatedAt: now,
-      expiresAt: now + 3 * renewMs,
+      expiresAt,
       schedules,
     })
-    // Renewals are rare (every few minutes): they also clear declarations long expired.
-    if (this.#declared) await this.#sweepDeclarations(now).catch(() => {})
-    this.#declared = { hashes, at: now }
   }
 
   /**
@@ -117,15 +125,7 @@ export class ScheduleFiring {
     if (!declared) return
     this.#declared = undefined
     const now = this.#now()
-    const store = await this.#context.store()
-    await writeDeclaration(store, {
-      v: 1,
-      runner: this.#context.runner,
-      startedAt: this.#startedAt,
-      updatedAt: now,
-      expiresAt: now,
-      schedules: JSON.parse(declared.hashes) as { [id: string]: string },
-    }).catch(() => {})
+    await this.#writeDeclaration(declared.schedules, now, now).catch(() => {})
   }
 
   /** Deletes the declarations of workers gone for more than a day. */

@@ -25,10 +25,10 @@ import {
 } from '../model/records.js'
 import type { Plan } from '../plan/graph.js'
 import { getRegisteredStep } from '../step/step.js'
-import { readInbox } from '../store/events.js'
 import { type WorkflowStore, withoutOwner } from '../store/store.js'
 import { LazyAbortController } from '../util/lazy-abort.js'
 import { type CodeChangePolicy, checkCodeChange, compareSteps } from './runtime-info.js'
+import { pendingEvent } from './send-event.js'
 
 /** What a run takes from its runtime (a `Runtime` is one). */
 export interface RunSettings {
@@ -286,7 +286,7 @@ async function driveToEnd(
       const parked = await parkWorkflow(store, runner, lease, base(true), failure)
       // An event sent between the last look at the inbox and the parked record: its sender read
       // the record before it said parked, so nobody made the workflow due. Make it due now.
-      if (failure.events.length > 0 && (await eventArrived(store, parked, failure))) {
+      if (failure.events.length > 0 && (await pendingEvent(store, parked, { seq: failure.inboxSeq }))) {
         await store.markDue(workflowId, Date.now())
         notifyInbox(workflowId)
       }
@@ -351,17 +351,6 @@ async function parkWorkflow(
       throw new WorkflowCanceledError(base.workflowId)
     throw error
   }
-}
-
-/** Whether an event a parked workflow waits for was sent after `parked.inboxSeq` (read last). */
-async function eventArrived(
-  store: WorkflowStore,
-  record: WorkflowRecord,
-  parked: Extract<ExecutionFailure, { kind: 'parked' }>,
-): Promise<boolean> {
-  const fresh = await readInbox(store, record.workflowId, parked.inboxSeq, new Set())
-  const incarnation = incarnationOf(record)
-  return fresh.some((event) => event.incarnation === incarnation && parked.events.includes(event.name))
 }
 
 /**
