@@ -198,13 +198,14 @@ describe.each(backends)('on $name storage', (backend) => {
       await strip(storeKeys.workflow('c1'), 'output')
       await strip(storeKeys.step('c1', 'in-num'), 'output')
       await strip(storeKeys.step('c1', 'in-pair'), 'graph')
-      const cases: [Promise<unknown>, string][] = [
-        [client.getOutput('c1'), storeKeys.workflow('c1')],
-        [client.getOutput('c1', { stepId: 'in-num' }), storeKeys.step('c1', 'in-num')],
-        [client.getOutput('c1', { stepId: 'in-pair' }), storeKeys.step('c1', 'in-pair')],
+      // Each call made only when awaited: a rejection made earlier would be unhandled meanwhile.
+      const cases: [() => Promise<unknown>, string][] = [
+        [() => client.getOutput('c1'), storeKeys.workflow('c1')],
+        [() => client.getOutput('c1', { stepId: 'in-num' }), storeKeys.step('c1', 'in-num')],
+        [() => client.getOutput('c1', { stepId: 'in-pair' }), storeKeys.step('c1', 'in-pair')],
       ]
       for (const [output, key] of cases) {
-        const error = await output.catch((e: unknown) => e)
+        const error = await output().catch((e: unknown) => e)
         expect(error).toBeInstanceOf(CorruptRecordError)
         expect(error).toMatchObject({ code: 'WF_CORRUPT_RECORD', key })
       }
