@@ -48,6 +48,7 @@ export const WF_ERROR_CODES = {
   IsolateContinuationError: 'WF_ISOLATE_CONTINUATION',
   IsolateDecodeError: 'WF_SERIALIZATION',
   EventRefusedError: 'WF_EVENT_REFUSED',
+  WorkflowNondeterminismError: 'WF_NONDETERMINISM',
 } as const
 
 /** A code of an @wf/core error (`WfError.code`). */
@@ -450,5 +451,39 @@ export class IsolateContinuationError extends WfError {
 export class IsolateDecodeError extends WfError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('WF_SERIALIZATION', message, options)
+  }
+}
+
+/**
+ * A durable function (`workflow()`), run again from the top to resume, asked for something else
+ * than what its earlier run recorded: another step or other arguments at a key, or it never
+ * reached a key that was recorded. The workflow becomes FAILED, not RESUMABLE (running it again
+ * with this code would fail the same way): deploy the code that started it and resume it, or
+ * fork it, or branch with `ctx.patched()`.
+ */
+export class WorkflowNondeterminismError extends WfError {
+  /** The workflow. */
+  readonly workflowId: string
+  /** The key of the call (`<functionStepId>~<n>` or `~k:<key>`) where the runs differ. */
+  readonly key: string
+  /** What the earlier run recorded at the key (`step "name" with arguments #hash`), or `undefined`. */
+  readonly recorded: string | undefined
+  /** What this code asked for there, or `undefined` when it never reached the key. */
+  readonly requested: string | undefined
+  constructor(workflowId: string, key: string, recorded: string | undefined, requested: string | undefined) {
+    const what =
+      requested === undefined
+        ? `the earlier run recorded ${recorded} at key ${quote(key)}, which this code never reached`
+        : recorded === undefined
+          ? `this code asked for ${requested} at key ${quote(key)}, where the earlier run recorded nothing`
+          : `at key ${quote(key)} the earlier run recorded ${recorded}, and this code asked for ${requested}`
+    super(
+      'WF_NONDETERMINISM',
+      `workflow ${quote(workflowId)} is not deterministic: ${what}. Deploy the code that started it and resume it, fork it, or branch with ctx.patched()`,
+    )
+    this.workflowId = workflowId
+    this.key = key
+    this.recorded = recorded
+    this.requested = requested
   }
 }

@@ -16,6 +16,10 @@ import { StepScheduler } from './scheduler.js'
 export abstract class StepCommitter extends StepScheduler {
   /** Made at the first failed attempt: a run without failures never needs it. */
   #failures: FailureLog | undefined
+  /** On resume: the ids of the steps committed when it began (a durable function replays from them). */
+  protected committedIds: Set<string> | undefined
+  /** The hash of what each durable function's call asked for, stored with its record (`StepRecord.call`). */
+  protected callHashes: Map<PlanNode, string> | undefined
 
   /**
    * Writes a failed attempt to the step's record of failures. Never rejects: the record explains a
@@ -169,11 +173,11 @@ export abstract class StepCommitter extends StepScheduler {
   /** After a lost commit of `node` (`error`): completes it with what another runner committed first. */
   async #adoptCommitted(node: PlanNode, error: unknown): Promise<void> {
     const committed = await committedStep(this.options.store, this.options.workflowId, node.id, error)
-    await this.#applyRecord(node, committed, true)
+    await this.applyRecord(node, committed, true)
   }
 
   #valueRecord(node: PlanNode, output: StoredOutput): StepRecord {
-    return {
+    const record: StepRecord = {
       v: 1,
       name: node.name,
       startTime: node.startTime,
@@ -181,6 +185,36 @@ export abstract class StepCommitter extends StepScheduler {
       attempts: node.attempts,
       kind: 'value',
       output,
+    }
+    const call = this.callHashes?.get(node)
+    if (call !== undefined) record.call = call
+    return record
+  }
+
+  /**
+   * Commits a durable function's call of a graph: a continuation record under the call's key whose
+   * graph is `sub`. Resolves to the record committed (another runner's when it won), or `undefined`
+   * when this runner may no longer commit.
+   */
+  protected async commitGraphCall(node: PlanNode, sub: Plan, hash: string): Promise<StepRecord | undefined> {
+    await this.options.beforeCommit?.()
+    if (this.aborted) return undefined
+    const now = Date.now()
+    const record: StepRecord = {
+      v: 1,
+      name: node.name,
+      startTime: now,
+      endTime: now,
+      attempts: 1,
+      kind: 'continuation',
+      graph: sub.stored,
+      call: hash,
+    }
+    this.#writing++
+    try {
+      return await this.options.store.commitStep(this.options.workflowId, node.id, record)
+    } finally {
+      this.#wrote()
     }
   }
 
@@ -206,6 +240,8 @@ export abstract class StepCommitter extends StepScheduler {
         kind: 'continuation',
         graph: sub.stored,
       }
+      const call = this.callHashes?.get(node)
+      if (call !== undefined) record.call = call
       this.#writing++
       let committed: StepRecord
       try {
@@ -214,7 +250,7 @@ export abstract class StepCommitter extends StepScheduler {
         this.#wrote()
       }
       if (committed !== record) {
-        await this.#applyRecord(node, committed, true)
+        await this.applyRecord(node, committed, true)
         return
       }
     }
@@ -276,10 +312,31 @@ export abstract class StepCommitter extends StepScheduler {
   protected async loadCommitted(plan: Plan): Promise<string | undefined> {
     const { store, workflowId } = this.options
     const committed = new Set(await store.listStepIds(workflowId))
+    this.committedIds = committed
+    const remaining = await this.loadNodes(plan.root, plan.nodes, committed, (id) =>
+      store.readStep(workflowId, id),
+    )
+    this.link(remaining)
+    return remaining.find((node) => node.definition === undefined)?.name
+  }
+
+  /**
+   * Walks down from `root` (of a plan of `nodes`), loading the committed records (`read`) that the
+   * steps left to run need, and expanding committed continuations. Resolves to the nodes left to
+   * run, upstream first, for the caller to link.
+   */
+  protected async loadNodes(
+    root: PlanNode,
+    nodes: PlanNode[],
+    committed: Set<string>,
+    read: (stepId: string) => Promise<StepRecord | undefined>,
+  ): Promise<PlanNode[]> {
+    const { store, workflowId } = this.options
     const toRun = new Set<PlanNode>()
     const order: PlanNode[] = []
-    let roots: PlanNode[] = [plan.root]
-    let plans: Plan[] = [plan]
+    let roots: PlanNode[] = [root]
+    let plans: { nodes: PlanNode[] }[] = [{ nodes }]
+    let first = true
     while (roots.length > 0) {
       for (const p of plans) order.push(...p.nodes)
       const toLoad: PlanNode[] = []
@@ -297,7 +354,10 @@ export abstract class StepCommitter extends StepScheduler {
       }
       roots = []
       plans = []
-      const records = await mapLimit(toLoad, 32, (node) => store.readStep(workflowId, node.id))
+      const records = await mapLimit(toLoad, 32, (node) =>
+        first ? read(node.id) : store.readStep(workflowId, node.id),
+      )
+      first = false
       for (let i = 0; i < toLoad.length; i++) {
         const node = toLoad[i] as PlanNode
         const record = records[i]
@@ -307,7 +367,7 @@ export abstract class StepCommitter extends StepScheduler {
           roots.push(node)
           continue
         }
-        const sub = await this.#applyRecord(node, record, false)
+        const sub = await this.applyRecord(node, record, false)
         if (sub) {
           roots.push(sub.root)
           plans.push(sub)
@@ -315,16 +375,14 @@ export abstract class StepCommitter extends StepScheduler {
       }
     }
     // Upstream before downstream, so steps start in the order a fresh run would start them.
-    const remaining = order.filter((node) => toRun.has(node))
-    this.link(remaining)
-    return remaining.find((node) => node.definition === undefined)?.name
+    return order.filter((node) => toRun.has(node))
   }
 
   /**
    * Applies a committed record to its node: a value completes it; a continuation expands it into
    * its sub-graph (returned, so the caller can plan it). With `live`, the sub-graph is linked now.
    */
-  async #applyRecord(node: PlanNode, record: StepRecord, live: boolean): Promise<Plan | undefined> {
+  protected async applyRecord(node: PlanNode, record: StepRecord, live: boolean): Promise<Plan | undefined> {
     node.attempts = record.attempts
     if (record.kind === 'value') {
       const text = await this.options.store.loadOutput(

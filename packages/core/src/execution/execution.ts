@@ -10,7 +10,7 @@ import { AttemptContext, callInContext, callWithTimeout, type StepBody } from '.
 import { isReceiveStep } from '../step/events.js'
 import { isTimerStep, MAX_WAKE_TIME } from '../step/sleep.js'
 import { collectNode, holdsStepNode, isStepNode } from '../step/step.js'
-import { StepCommitter } from './commit.js'
+import { CallLayer } from './calls.js'
 import { Inbox, listenInbox } from './inbox.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
@@ -53,7 +53,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-export class Execution extends StepCommitter {
+export class Execution extends CallLayer {
   /** Set when the root returned a value that is not committed yet (`deferRootCommit`). */
   get rootCommit(): RootCommit | undefined {
     return this.deferredRoot
@@ -99,6 +99,8 @@ export class Execution extends StepCommitter {
   /** Bumped when the set of timers changes: `onAllSleeping` is called once per set. */
   #timerSet = 0
   #reported = -1
+  /** `activity` when `allSleeping` last decided: a durable function's call since makes that stale. */
+  #reportedActivity = -1
   /** Steps waiting for an event, in the order they started waiting (who takes an event first). */
   #waiters: Waiter[] = []
   #inbox: Inbox | undefined
@@ -303,9 +305,16 @@ export class Execution extends StepCommitter {
   protected override allSleeping(): void {
     const parkAfterMs = this.options.parkAfterMs
     // An inbox read in flight may hand a waiting step its event: decide once it is done.
-    if (this.#reported === this.#timerSet || parkAfterMs === undefined || this.#checking) return
+    if (
+      (this.#reported === this.#timerSet && this.#reportedActivity === this.activity) ||
+      parkAfterMs === undefined ||
+      this.#checking
+    )
+      return
     const generation = this.#timerSet
+    const activity = this.activity
     this.#reported = generation
+    this.#reportedActivity = activity
     let wakeAt = MAX_WAKE_TIME
     const stepIds: string[] = []
     const events: string[] = []
@@ -334,7 +343,13 @@ export class Execution extends StepCommitter {
     }
     clearTimeout(this.#parkTimer)
     this.#parkTimer = setTimeout(() => {
-      if (this.#reported === generation && this.#timerSet === generation && !this.failure) park()
+      if (
+        this.#reported === generation &&
+        this.#timerSet === generation &&
+        this.activity === activity &&
+        !this.failure
+      )
+        park()
     }, parkAfterMs)
   }
 
@@ -391,8 +406,9 @@ export class Execution extends StepCommitter {
     try {
       const { workflowId, abort } = this.options
       const { timeoutMs, isolate } = node.options
-      result =
-        isolate !== undefined
+      result = node.definition?.durable
+        ? this.durableAttempt(node, args, attempt)
+        : isolate !== undefined
           ? this.#attemptIsolated(node, args, attempt)
           : timeoutMs === undefined
             ? callInContext(new AttemptContext(workflowId, node.id, attempt, abort), fn, args)

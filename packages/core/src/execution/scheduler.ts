@@ -91,6 +91,18 @@ export abstract class StepScheduler {
   protected deferredRoot: RootCommit | undefined
   /** How many of the running steps are timers waiting for their time (kept by the execution). */
   protected sleeping = 0
+  /**
+   * How many of the running steps are durable functions whose body awaits its calls: they hold no
+   * slot of `maxConcurrency` (their calls take them), and never count as work to park for.
+   */
+  protected suspended = 0
+  /**
+   * Work under way that no running step stands for (a durable function's call being stored or
+   * replayed, a body about to make its next call): the execution does not park meanwhile.
+   */
+  protected busy = 0
+  /** Bumped when a durable function makes or gets back a call: a park decided before it is stale. */
+  protected activity = 0
   #ready: PlanNode[] = []
   #readyHead = 0
   #running = 0
@@ -223,6 +235,11 @@ export abstract class StepScheduler {
       if (node !== start && node.state === NodeState.Done) break
       node.state = NodeState.Done
       node.output = output
+      const onDone = node.onDone
+      if (onDone !== undefined) {
+        node.onDone = undefined
+        onDone(output)
+      }
       const dependents = node.dependents
       if (live && dependents !== undefined) {
         for (let i = 0; i < dependents.length; i++) {
@@ -258,7 +275,7 @@ export abstract class StepScheduler {
     this.#pumping = true
     const max = this.options.maxConcurrency
     try {
-      while (!this.failure && this.#running < max && this.#readyHead < this.#ready.length) {
+      while (!this.failure && this.#running - this.suspended < max && this.#readyHead < this.#ready.length) {
         const node = this.#ready[this.#readyHead] as PlanNode
         this.#ready[this.#readyHead++] = undefined as unknown as PlanNode
         this.#running++
@@ -284,7 +301,13 @@ export abstract class StepScheduler {
     }
     if (this.#running > 0) {
       // Last: the runner may halt the execution from here, which ends the timers and settles it.
-      if (!failure && this.#running === this.sleeping && this.#readyHead >= this.#ready.length)
+      if (
+        !failure &&
+        this.sleeping > 0 &&
+        this.#running === this.sleeping + this.suspended &&
+        this.busy === 0 &&
+        this.#readyHead >= this.#ready.length
+      )
         this.allSleeping()
       return
     }

@@ -302,6 +302,11 @@ export interface StepRecord {
   startTime: number
   endTime: number
   attempts: number
+  /**
+   * On the record of a durable function's call (`ctx.run`): a hash of what was called (the step and
+   * its encoded arguments, or the whole graph), compared when the function runs again to resume.
+   */
+  call?: string
 }
 
 /** One failed attempt of a step, as recorded in its `StepFailures`. */

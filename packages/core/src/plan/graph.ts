@@ -53,6 +53,8 @@ export interface PlanNode {
   scope: PlanNode | undefined
   startTime: number
   attempts: number
+  /** Called with the node's output when it completes (a durable function's call waits so). */
+  onDone: ((output: unknown) => void) | undefined
 }
 
 /** Where a node is in its life: planned, ready to run, running, replaced by a continuation, done. */
@@ -205,7 +207,13 @@ function newPlanNode(
     // representation, and V8 throws away the code optimized for the old one.
     startTime: Number.NaN,
     attempts: 0,
+    onDone: undefined,
   }
+}
+
+/** A node with no arguments for `definition` under `id`: a durable function's call of a graph. */
+export function syntheticNode(id: string, definition: StepDefinition, options: StepOptions): PlanNode {
+  return newPlanNode(id, definition.name, definition, options, [], undefined, NO_REFS)
 }
 
 /** Forgets what a started node no longer needs: its links upstream (so finished steps can be collected). */
@@ -220,8 +228,9 @@ export function releaseInputs(node: PlanNode): void {
  * Plans the graph ending at `root`: assigns ids (under `prefix` for a continuation), encodes
  * arguments, and links nodes. Iterative, so a chain of 100,000 steps does not overflow the stack.
  * Two passes, each a small loop V8 optimizes early: the order of the nodes, then one plan node each.
+ * `rootId`, when given, is the root's id (a durable function's call: its key).
  */
-export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
+export function planGraph(root: StepNode, prefix: string, codec: Codec, rootId?: string): Plan {
   const { order, index } = upstreamFirst(root)
   const ids = new IdAllocator(prefix, order)
   const nodes: PlanNode[] = new Array(order.length)
@@ -229,7 +238,7 @@ export function planGraph(root: StepNode, prefix: string, codec: Codec): Plan {
   const found: Found = { paths: [], nodes: [], count: 0 }
   for (let i = 0; i < order.length; i++) {
     const step = order[i] as StepNode
-    const id = ids.next(step.name)
+    const id = rootId !== undefined && i === order.length - 1 ? rootId : ids.next(step.name)
     found.count = 0
     const copy = walkArgs(step.args, found)
     const count = found.count

@@ -116,6 +116,8 @@ export interface StepDefinition {
   readonly name: string
   readonly fn: (...args: never[]) => unknown
   readonly options: Readonly<StepOptions>
+  /** A durable function (`workflow()`): `fn` takes a `WorkflowContext` before its arguments. */
+  readonly durable?: true
 }
 
 /**
@@ -252,6 +254,20 @@ export function step<A extends unknown[], R>(
   fn: (...args: A) => R,
   options: StepOptions = {},
 ): StepFunction<A, StepOutput<R>, boolean> {
+  return registerStep('step', name, fn, options, false) as unknown as StepFunction<A, StepOutput<R>, boolean>
+}
+
+/**
+ * Registers a step (`step()`) or a durable function (`workflow()`, `durable`) under `name` and
+ * returns its step function. `what` names the caller in errors.
+ */
+export function registerStep(
+  what: string,
+  name: string,
+  fn: unknown,
+  options: StepOptions,
+  durable: boolean,
+): StepFunction<never[], unknown, boolean> {
   validateStepName(name)
   if (name.startsWith(BUILTIN_PREFIX)) {
     throw new InvalidStepNameError(
@@ -259,14 +275,19 @@ export function step<A extends unknown[], R>(
       `names starting with "${BUILTIN_PREFIX}" are wf's own steps: pick another`,
     )
   }
-  if (typeof fn !== 'function') throw new InvalidOptionsError(`step("${name}", fn): fn must be a function`)
+  if (typeof fn !== 'function') throw new InvalidOptionsError(`${what}("${name}", fn): fn must be a function`)
   validateStepOptions(options, name)
   validateIsolation(options, name)
   const existing = registry.get(name)
-  if (existing && existing.fn !== fn) throw new StepAlreadyRegisteredError(name)
-  const definition: StepDefinition = existing ?? { name, fn: fn as (...args: never[]) => unknown, options }
+  if (existing && (existing.fn !== fn || (existing.durable === true) !== durable))
+    throw new StepAlreadyRegisteredError(name)
+  const definition: StepDefinition =
+    existing ??
+    (durable
+      ? { name, fn: fn as (...args: never[]) => unknown, options, durable: true }
+      : { name, fn: fn as (...args: never[]) => unknown, options })
   registry.set(name, definition)
-  return makeStepFunction(definition, options) as unknown as StepFunction<A, StepOutput<R>, boolean>
+  return makeStepFunction(definition, options)
 }
 
 function makeStepFunction(definition: StepDefinition, options: Readonly<StepOptions>) {
