@@ -11,7 +11,7 @@ import {
   type StepRecord,
   type WorkflowRecord,
 } from '@wf/core'
-import { getRegisteredStep, mapLimit, type WorkflowStore } from '@wf/core/internal'
+import { continuationPrefix, getRegisteredStep, mapLimit, type WorkflowStore } from '@wf/core/internal'
 import type { FailureInfo, StepStatus, StoredGraph, StoredStepOptions } from './types.js'
 
 /** One step of a workflow's graph, with what is stored about its run. */
@@ -24,7 +24,10 @@ export interface StepView {
   dependsOn: string[]
   /** The committed record; absent when the step has not committed. */
   record?: StepRecord
-  /** For a step that returned a sub-graph: that sub-graph's steps, upstream first. */
+  /**
+   * For a step that returned a sub-graph: that sub-graph's steps, upstream first. For a durable
+   * function (`workflow()`): its committed calls, in the order they started.
+   */
   children: StepView[]
   continuationRootId?: string
   parentStepId?: string
@@ -124,6 +127,54 @@ export async function loadGraph(
 
   const steps = await build(await store.loadGraph(record), undefined)
 
+  // Durable functions' calls: committed under `<functionStepId>~<n>` (or `~k:<key>`), in no stored
+  // graph. Found by their prefix, level by level (a call may be a durable function with calls).
+  const loose = new Map<string, string[]>()
+  for (const id of committed) {
+    const cut = id.lastIndexOf('~')
+    if (cut <= 0 || byId.has(id)) continue
+    const prefix = id.slice(0, cut + 1)
+    const ids = loose.get(prefix)
+    if (ids) ids.push(id)
+    else loose.set(prefix, [id])
+  }
+  let parents = [...byId.values()]
+  while (parents.length > 0 && loose.size > 0) {
+    const known = new Set(byId.keys())
+    for (const parent of parents) {
+      const ids = loose.get(continuationPrefix(parent.stepId))?.filter((id) => !byId.has(id))
+      if (!ids || ids.length === 0) continue
+      loose.delete(continuationPrefix(parent.stepId))
+      const records = await mapLimit(ids, READ_CONCURRENCY, (id) => store.readStep(workflowId, id, record))
+      const calls: StepView[] = []
+      for (let i = 0; i < ids.length; i++) {
+        const stepRecord = records[i]
+        if (!stepRecord) continue
+        const view: StepView = {
+          stepId: ids[i] as string,
+          name: stepRecord.name,
+          status: 'PENDING',
+          options: {},
+          dependsOn: [],
+          children: [],
+          parentStepId: parent.stepId,
+          record: stepRecord,
+        }
+        byId.set(view.stepId, view)
+        if (stepRecord.kind === 'continuation' && stepRecord.graph) {
+          view.continuationRootId = stepRecord.graph.root
+          view.children = await build(stepRecord.graph, view.stepId)
+        }
+        calls.push(view)
+      }
+      calls.sort(
+        (a, b) => (a.record?.startTime ?? 0) - (b.record?.startTime ?? 0) || callOrder(a.stepId, b.stepId),
+      )
+      parent.children.push(...calls)
+    }
+    parents = [...byId.values()].filter((view) => !known.has(view.stepId))
+  }
+
   // Failures are listed once; only steps that failed an attempt have a record to read.
   const failedViews = failedIds.flatMap((id) => byId.get(id) ?? [])
   // A record of failures that cannot be read only explains less: the graph is shown without it.
@@ -169,4 +220,13 @@ export async function loadGraph(
   let done = 0
   for (const view of byId.values()) if (view.record) done++
   return { workflowId, rootStepId: record.rootStepId, steps, byId, committed: done, total: byId.size }
+}
+
+/** Calls that started in the same millisecond: numbered ones by number, then keyed ones by key. */
+function callOrder(a: string, b: string): number {
+  const number = (id: string) => {
+    const tail = id.slice(id.lastIndexOf('~') + 1)
+    return /^\d+$/.test(tail) ? Number(tail) : Number.POSITIVE_INFINITY
+  }
+  return number(a) - number(b) || (a < b ? -1 : a > b ? 1 : 0)
 }

@@ -4,6 +4,7 @@
 
 export { isJsonable } from './model/json.js'
 export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
+export { continuationPrefix } from './plan/graph.js'
 export { type ForkPlan, writeFork } from './runtime/fork.js'
 export {
   backfillRuns,

@@ -105,7 +105,10 @@ function rows(views: StepView[], indent: string, nested: boolean, out: Out): str
             'dim',
             `${view.stepId}  (${view.failures ? 'failed attempts, nothing committed' : 'not run yet'})`,
           )
-        : view.stepId) + changed
+        : view.stepId) +
+      // A durable function's call is named by its key: say which step it called.
+      (/~(\d+|[kp]:[^~]*)$/.test(view.stepId) ? paint(out, 'dim', ` (${view.name})`) : '') +
+      changed
     const caught =
       view.status === 'SUCCESSFUL' && view.failures?.caught ? lastError(view.failures) : undefined
     const state =
