@@ -85,7 +85,8 @@ for (let round = 0; round < rounds; round++) {
       for (const side of order) {
         const dir = join(work, `${id}${v}-${side}-${round}`)
         const job = { root: roots[side], scenario: id, backend, variant, quick, dir }
-        if (id === 'g' && backend !== 'memory') await worker({ ...job, phase: 'build', backend: 'fs-none' })
+        if (SCENARIOS[id].build && backend !== 'memory')
+          await worker({ ...job, phase: 'build', backend: 'fs-none' })
         const result = await worker(job)
         const us = (result.ms * 1000) / result.steps
         const cpu = (result.extra.cpuMs * 1000) / result.steps

@@ -116,9 +116,9 @@ export function report({
         '| backend | µs per step | steps/s | writes per step | bytes per step | peak RSS MB | steps/s first 10 % | steps/s last 10 % | RSS MB after first 10 % | RSS MB at end |',
         '|---|---|---|---|---|---|---|---|---|---|',
       )
-    } else if (id === 'g') {
+    } else if (id[0] === 'g') {
       lines.push(
-        "Built by running a chain whose last step throws (maxRetries 0); the folder backends build it without fsync (only the resume is measured). Measured: from `new Runtime(storage)` and `resume()` to the moment the last step's body starts, and to the end.",
+        `${id === 'g' ? 'Built by running a chain whose last step throws (maxRetries 0)' : 'Built by running the durable function until its body throws before its last call: a resume runs the body from the top, replaying 9,999 committed calls (read ahead in key order), then runs the last'}; the folder backends build it without fsync (only the resume is measured). Measured: from \`new Runtime(storage)\` and \`resume()\` to the moment the last step's body starts, and to the end.`,
         '',
         '| backend | ms until the last step starts | µs per committed step | ms until done | writes | peak RSS MB |',
         '|---|---|---|---|---|---|',
@@ -144,7 +144,7 @@ export function report({
           lines.push(
             `| ${name} | ${fmt(m.us, 1)} | ${fmt(1e6 / m.us)} | ${fmt(m.writes, 2)} | ${fmt(m.bytes)} | ${fmt(m.rss)} | ${fmt(e.firstRate)} | ${fmt(e.lastRate)} | ${fmt(e.firstRssMb)} | ${fmt(e.lastRssMb)} |`,
           )
-        } else if (id === 'g') {
+        } else if (id[0] === 'g') {
           const e = m.extra
           lines.push(
             `| ${name} | ${fmt(e.untilLastMs)} | ${fmt((e.untilLastMs * 1000) / 9999, 1)} | ${fmt(m.us / 1000)} | ${fmt(m.writes)} | ${fmt(m.rss)} |`,

@@ -12,7 +12,7 @@ export function defineSteps(core) {
     if (marks.every > 0 && x % marks.every === 0)
       marks.at.push({ x, t: performance.now(), rss: process.memoryUsage.rss() })
   }
-  return {
+  const steps = {
     marks,
     inc: step('bench.inc', (x) => {
       sampleAt(x)
@@ -31,6 +31,35 @@ export function defineSteps(core) {
       { maxRetries: 0 },
     ),
   }
+  // The durable-function rows (a-fn, b-fn, c-fn, g-fn): the same steps awaited by a function's body.
+  // A checkout from before durable functions (bench/ab.mjs --a=…) has no `workflow`.
+  if (core.workflow) {
+    const { workflow } = core
+    steps.fn = {
+      sequential: workflow('bench.fn.sequential', async (ctx, n) => {
+        let x = 0
+        for (let i = 0; i < n; i++) x = await ctx.run(steps.inc(x))
+        return x
+      }),
+      parallel: workflow('bench.fn.parallel', async (ctx, n) => {
+        const xs = await ctx.run(Array.from({ length: n }, (_, i) => steps.leaf(i)))
+        return ctx.run(steps.join(xs))
+      }),
+      // g-fn: the body stops (throws) after n - 1 calls until it is fixed, then makes the last one.
+      resumed: workflow('bench.fn.resumed', async (ctx, n) => {
+        let x = 0
+        for (let i = 0; i < n - 1; i++) x = await ctx.run(steps.inc(x))
+        if (marks.fail) throw new Error('the body stops before its last call until it is fixed')
+        return ctx.run(steps.last(x))
+      }),
+    }
+  }
+  return steps
+}
+
+function fnSteps(steps) {
+  if (!steps.fn) throw new Error('this checkout of @wf/core has no durable functions (workflow())')
+  return steps.fn
 }
 
 const strings = new Map()
@@ -89,6 +118,39 @@ export const SCENARIOS = {
         Promise.all(
           Array.from({ length: 200 }, (_, w) => rt.run(chain(steps, 10), { workflowId: `c${tag}-${w}` })),
         ),
+      )
+      return { ms, steps: 2000 }
+    },
+  },
+  'a-fn': {
+    warmUp: true,
+    title: 'a-fn: (a) as a durable function: 1,000 awaited steps in a loop',
+    floor: 'sequential',
+    async run({ storage, steps, core, tag = '' }) {
+      const rt = new core.Runtime(storage)
+      const ms = await timed(() => rt.run(fnSteps(steps).sequential(1000), { workflowId: `a-fn${tag}` }))
+      return { ms, steps: 1000 }
+    },
+  },
+  'b-fn': {
+    warmUp: true,
+    title: 'b-fn: (b) as a durable function: one call of 1,000 steps side by side, then the join',
+    floor: 'parallel',
+    async run({ storage, steps, core, tag = '' }) {
+      const rt = new core.Runtime(storage)
+      const ms = await timed(() => rt.run(fnSteps(steps).parallel(1000), { workflowId: `b-fn${tag}` }))
+      return { ms, steps: 1001 }
+    },
+  },
+  'c-fn': {
+    warmUp: true,
+    title: 'c-fn: (c) as durable functions: 200 × 10 awaited steps, started at once',
+    floor: 'parallel',
+    async run({ storage, steps, core, tag = '' }) {
+      const rt = new core.Runtime(storage)
+      const fn = fnSteps(steps).sequential
+      const ms = await timed(() =>
+        Promise.all(Array.from({ length: 200 }, (_, w) => rt.run(fn(10), { workflowId: `c-fn${tag}-${w}` }))),
       )
       return { ms, steps: 2000 }
     },
@@ -173,10 +235,28 @@ export const SCENARIOS = {
   },
 }
 
+SCENARIOS['g-fn'] = {
+  title: 'g-fn: resuming a durable function whose loop made 9,999 of its 10,000 calls',
+  floor: 'sequential',
+  /** Builds the stopped run: 9,999 committed calls, then the body threw. */
+  async build({ core, storage, steps }) {
+    steps.marks.fail = true
+    const rt = new core.Runtime(storage)
+    try {
+      await rt.run(fnSteps(steps).resumed(10_000), { workflowId: 'g' })
+    } catch (error) {
+      if (error?.code !== 'WF_EXECUTION_FAILED') throw error
+    }
+    steps.marks.fail = false
+  },
+  run: SCENARIOS.g.run,
+}
+
 /** Which backends a scenario runs on, and why some are left out. */
 export function backendsFor(id, all) {
   // d: 100,000 fsynced steps (~2 min per run at ~1.5 ms) or S3 PUTs (~4 min) do not fit a bench run.
   if (id === 'd') return all.filter((b) => b === 'memory' || b === 'fs-none')
-  if (id !== 'b' && id !== 'c' && id !== 'a') return all.filter((b) => b !== 'fs-fsync-before')
+  const base = id[0]
+  if (base !== 'b' && base !== 'c' && base !== 'a') return all.filter((b) => b !== 'fs-fsync-before')
   return all
 }

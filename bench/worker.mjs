@@ -47,7 +47,7 @@ const spareMemory = () => {
 }
 const perStep = (ms, n) => `${((ms * 1000) / n).toFixed(1)} µs/step`
 
-if (job.phase === 'build' || (job.scenario === 'g' && job.backend === 'memory')) await scenario.build(context)
+if (job.phase === 'build' || (scenario.build && job.backend === 'memory')) await scenario.build(context)
 let result = {}
 if (job.phase !== 'build') {
   let coldMs
@@ -62,7 +62,8 @@ if (job.phase !== 'build') {
   }
   // On the folder, a-c also warm up on the measured storage (its own code, the journal's segment,
   // the first folders), then run MEASURED_RUNS_DISK times under new workflow ids.
-  const onDisk = scenario.warmUp && job.backend.startsWith('fs-') && 'abc'.includes(job.scenario) && !profiled
+  const onDisk =
+    scenario.warmUp && job.backend.startsWith('fs-') && 'abc'.includes(job.scenario[0]) && !profiled
   if (onDisk) {
     await scenario.run({ ...context, tag: '-warm' })
     warmUpRuns++

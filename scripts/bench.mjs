@@ -176,7 +176,7 @@ for (let round = 0; round < rounds; round++) {
   for (const id of only) {
     const scenario = SCENARIOS[id]
     if (id === 'd' && round > 0) continue // one 100,000-step run per backend: see RESULTS.md
-    const onceOnS3 = id === 'g' && round > 0 // building its chain takes 10,000 sequential PUTs
+    const onceOnS3 = id[0] === 'g' && round > 0 // building its chain takes 10,000 sequential PUTs
     const variants = scenario.variants?.(quick) ?? [undefined]
     for (const [v, variant] of variants.entries()) {
       const order = backendsFor(id, backends).filter((b) => !(onceOnS3 && b === 's3'))
@@ -197,7 +197,7 @@ for (let round = 0; round < rounds; round++) {
         const key = `${id}|${variant?.label ?? ''}|${backend}`
         let result
         try {
-          if (id === 'g' && backend !== 'memory') {
+          if (scenario.build && backend !== 'memory') {
             // Built without fsync (or on S3 itself): only the resume is measured.
             await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
           }

@@ -6,11 +6,18 @@
 // resumed body runs again from the top: each call whose key is committed gets its record back
 // (read ahead, in key order) and is checked against what the body asks for now.
 
-import { createHash } from 'node:crypto'
+import { hash as oneShotHash } from 'node:crypto'
 import { InvalidOptionsError, quote, WorkflowNondeterminismError } from '../errors.js'
 import { validateStepName } from '../model/ids.js'
 import type { StepRecord } from '../model/records.js'
-import { continuationPrefix, type Plan, type PlanNode, planGraph, syntheticNode } from '../plan/graph.js'
+import {
+  continuationPrefix,
+  type Plan,
+  type PlanNode,
+  planGraph,
+  planLeaf,
+  syntheticNode,
+} from '../plan/graph.js'
 import { AttemptContext, callInContext, type StepBody } from '../step/context.js'
 import {
   type CallOptions,
@@ -29,6 +36,7 @@ import {
   isStepNode,
   type StepDefinition,
   StepNode,
+  type StepOptions,
   type StepResult,
 } from '../step/step.js'
 import { StepCommitter } from './commit.js'
@@ -359,15 +367,12 @@ export abstract class CallLayer extends StepCommitter {
       const userCatches = node.stepOptions.catchExceptions === true
       // A step's failure comes back as its outcome, committed at the key (timers and events cannot fail).
       const wrapped = !isTimerStep(definition) && !isReceiveStep(definition)
-      const asked =
-        wrapped && !userCatches
-          ? new StepNode(definition, node.args, { ...node.stepOptions, catchExceptions: true })
-          : node
-      const plan = planGraph(asked, '', codec, key)
-      const hash = digest(`${node.name}\0${plan.stored.nodes[0]?.args}`)
+      const options = wrapped && !userCatches ? catching(node.stepOptions) : node.stepOptions
+      const planned = planLeaf(node, key, options, codec)
+      const hash = digest(`${node.name}\0${planned.encodedArgs}`)
       return {
         key,
-        node: plan.root,
+        node: planned.node,
         graph: undefined,
         hash,
         what: `step ${quote(node.name)} (call ${hash})`,
@@ -545,7 +550,18 @@ function holdsNode(args: readonly unknown[]): boolean {
 }
 
 function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16)
+  return oneShotHash('sha256', text, 'hex').slice(0, 16)
+}
+
+/** A step's options with `catchExceptions` (made once per options object: a step function's calls share it). */
+const withCatch = new WeakMap<Readonly<StepOptions>, StepOptions>()
+function catching(options: Readonly<StepOptions>): StepOptions {
+  let made = withCatch.get(options)
+  if (made === undefined) {
+    made = { ...options, catchExceptions: true }
+    withCatch.set(options, made)
+  }
+  return made
 }
 
 /** A committed call as errors name it. */

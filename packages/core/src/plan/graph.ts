@@ -211,6 +211,21 @@ function newPlanNode(
   }
 }
 
+/**
+ * Plans a call of one step whose arguments hold no node (a durable function's call of a step) under
+ * `id`, with `options`; also returns its encoded arguments (what the call's hash is made of).
+ */
+export function planLeaf(
+  step: StepNode,
+  id: string,
+  options: StepOptions,
+  codec: Codec,
+): { node: PlanNode; encodedArgs: string } {
+  const args = step.args.slice()
+  const encodedArgs = encodeArguments(codec, args, id)
+  return { node: newPlanNode(id, step.name, step.definition, options, args, undefined, NO_REFS), encodedArgs }
+}
+
 /** A node with no arguments for `definition` under `id`: a durable function's call of a graph. */
 export function syntheticNode(id: string, definition: StepDefinition, options: StepOptions): PlanNode {
   return newPlanNode(id, definition.name, definition, options, [], undefined, NO_REFS)
