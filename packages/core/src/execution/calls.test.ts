@@ -5,6 +5,7 @@
 // durable-processes.test.ts).
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  createWorker,
   defaultCodec,
   InvalidOptionsError,
   InvalidStepNameError,
@@ -12,6 +13,7 @@ import {
   Runtime,
   step,
   type WorkflowContext,
+  WorkflowCanceledError,
   WorkflowExecutionError,
   WorkflowNondeterminismError,
   workflow,
@@ -401,5 +403,43 @@ describe('durable functions with sleeps and graphs', () => {
     const graph = add(parent(1), child(2))
     // parent(1): add(child(1)=20, 1) = 21, + child(0)=10 → 31; child(2) = 30.
     expect(await runtime().run(graph, { workflowId: 'mixed' })).toBe(61)
+  })
+
+  it('is canceled like a graph: the running call is aborted and the body makes no more calls', async () => {
+    const storage = new MemoryStorage()
+    const rt = runtime(storage)
+    const tag = `calls-test.${made++}`
+    const ran: string[] = []
+    const wait = step(`${tag}.wait`, async (i: number) => {
+      ran.push(`wait ${i}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      return i
+    })
+    const fn = workflow(`${tag}.loop`, async (ctx) => {
+      for (let i = 0; i < 100; i++) await ctx.run(wait(i))
+      return 'done'
+    })
+    const handle = await rt.runAsync(fn(), { workflowId: 'cancel-fn' })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await rt.cancel('cancel-fn')).toBe('CANCELED')
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowCanceledError)
+    const count = ran.length
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect(ran.length).toBe(count)
+    expect(count).toBeLessThan(4)
+  })
+
+  it('is run by a worker from a submission, like any node', async () => {
+    const storage = new MemoryStorage()
+    const { tag, add } = counted()
+    const fn = workflow(`${tag}.submitted`, async (ctx, x: number) => ctx.run(add(await ctx.run(add(x, 1)), 1)))
+    const submitter = runtime(storage)
+    const handle = await submitter.submit(fn(5), { workflowId: 'submitted' })
+    const worker = createWorker({ storage, handleSignals: false, pollIntervalMs: 50 })
+    try {
+      expect(await handle.result()).toBe(7)
+    } finally {
+      await worker.stop()
+    }
   })
 })
