@@ -12,12 +12,13 @@
 // --labels=<A name>,<B name>, --rounds=<n> (default 7), --only=a,b,... (default every scenario),
 // --backend=memory|fs-none|fs-fsync|fs-journal (default memory), --quick, --out=<file>,
 // --title=<the section's heading>.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from './report.mjs'
+import { runWorker } from './run-worker.mjs'
 import { SCENARIOS } from './scenarios.mjs'
 import { withSection } from './sections.mjs'
 
@@ -44,28 +45,8 @@ const quick = process.argv.includes('--quick')
 const git = (root, ...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? ''
 const revisions = roots.map((root) => git(root, 'rev-parse', '--short', 'HEAD'))
 
-/** Runs one job in a worker process of this checkout; resolves to its RESULT line. */
-function worker(job) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(here, 'bench/worker.mjs'), JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      if (code !== 0 || !line) reject(new Error(`worker exited with ${code}: ${stderr.slice(-300)}`))
-      else resolvePromise(JSON.parse(line.slice(7)))
-    })
-  })
-}
+/** Runs one job in a worker process of this checkout (the job names the root whose packages it measures). */
+const worker = (job) => runWorker(job)
 
 const work = mkdtempSync(join(tmpdir(), 'wf-ab-'))
 /** `key` (scenario and variant) → { wall, cpu }, each [A's µs per step per round, B's]. */

@@ -1,5 +1,5 @@
 // Sections of bench/RESULTS.md that a script of their own writes (bench/cancel.mjs,
-// bench/events.mjs, bench/sleep.mjs, bench/ab.mjs), between markers: `pnpm bench` rewrites the rest
+// bench/events.mjs, bench/sleep.mjs, bench/ab.mjs, bench/durable.mjs), between markers: `pnpm bench` rewrites the rest
 // of the file and carries these over unchanged.
 
 const marker = (name, end) => `<!-- ${name}:${end ? 'end' : 'begin'} -->`
@@ -21,7 +21,7 @@ export function withSection(text, name, body) {
 }
 
 /** Carries the script-written sections of `previous` over into a freshly written report. */
-export function carrySections(previous, report, names = ['cancel', 'events', 'sleep', 'ab']) {
+export function carrySections(previous, report, names = ['cancel', 'events', 'sleep', 'ab', 'durable']) {
   let text = report
   for (const name of names) {
     const old = sectionOf(previous, name)

@@ -9,7 +9,7 @@
 // --report-from=<raw json of a run>. The cancel section is bench/cancel.mjs's (`node bench/cancel.mjs`),
 // the events section bench/events.mjs's (`node bench/events.mjs`) and the sleep section bench/sleep.mjs's
 // (`node bench/sleep.mjs`), carried over as they are. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -18,6 +18,7 @@ import { importS3Client, s3FromEnv } from '../bench/backends.mjs'
 import { atomicWrites, journalAppends, s3Puts, syncCreates } from '../bench/floors.mjs'
 import { summarise } from '../bench/profile.mjs'
 import { median, report } from '../bench/report.mjs'
+import { runWorker } from '../bench/run-worker.mjs'
 import { backendsFor, SCENARIOS } from '../bench/scenarios.mjs'
 import { carrySections } from '../bench/sections.mjs'
 
@@ -102,32 +103,8 @@ if (s3) {
   await s3Client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
 }
 
-/** Runs one job in a worker process; resolves to its RESULT. */
-function worker(job, execArgv = []) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...execArgv, join(root, 'bench/worker.mjs'), JSON.stringify(job)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-      process.stderr.write(chunk)
-    })
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      const why = stderr.match(/^(\w*Error\b.*)$/m)?.[1] ?? stderr.slice(-300)
-      if (code !== 0 || !line) reject(new Error(`worker exited with ${code}: ${why}`))
-      else resolvePromise(JSON.parse(line.slice(7)))
-    })
-  })
-}
+/** Runs one job in a worker process; resolves to its RESULT (its progress lines go to our stderr). */
+const worker = (job, execArgv = []) => runWorker(job, { execArgv, echo: true })
 
 const floors = {}
 const addFloor = (name, us) => {

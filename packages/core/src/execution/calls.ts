@@ -42,8 +42,11 @@ import {
 import { StepCommitter } from './commit.js'
 import type { ExecutionFailure } from './scheduler.js'
 
-/** What the body of a stopped execution gets from a call: it never settles, and the body is let go. */
-const NEVER = new Promise<never>(() => {})
+/**
+ * What the body of a stopped execution gets from a call: a promise that never settles, so the body
+ * is let go (a new one each time: a shared one would keep every reaction to it for ever).
+ */
+const never = (): Promise<never> => new Promise<never>(() => {})
 
 /** Committed records read ahead of a replaying body: at most this many not yet taken. */
 const READ_AHEAD = 64
@@ -314,7 +317,7 @@ export abstract class CallLayer extends StepCommitter {
     options: CallOptions | undefined,
     rawKey?: string,
   ): Promise<unknown> {
-    if (run.state === 'stopped' || run.broken) return NEVER
+    if (run.state === 'stopped' || run.broken) return never()
     let key: string
     let call: Omit<Call, 'resolve' | 'reject'>
     try {
