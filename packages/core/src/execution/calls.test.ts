@@ -12,8 +12,8 @@ import {
   MemoryStorage,
   Runtime,
   step,
-  type WorkflowContext,
   WorkflowCanceledError,
+  type WorkflowContext,
   WorkflowExecutionError,
   WorkflowNondeterminismError,
   workflow,
@@ -353,6 +353,23 @@ describe('non-determinism', () => {
     expect(runs.filter((r) => r === 'add 100 0')).toHaveLength(1)
   })
 
+  it('runs a step with checkpoint: false again on resume, between replayed calls, without a false alarm', async () => {
+    const storage = new MemoryStorage()
+    const { tag, runs, add } = counted()
+    let crash = true
+    const fn = workflow(`${tag}.transient`, async (ctx) => {
+      const a = await ctx.run(add(1, 0))
+      const b = await ctx.run(add.options({ checkpoint: false })(2, 0))
+      const c = await ctx.run(add(3, 0))
+      if (crash) throw new Error('the body crashed')
+      return a + b + c
+    })
+    await expect(runtime(storage).run(fn(), { workflowId: 'transient' })).rejects.toThrow()
+    crash = false
+    expect(await runtime(storage).resume('transient')).toBe(6)
+    expect(runs).toEqual(['add 1 0', 'add 2 0', 'add 3 0', 'add 2 0'])
+  })
+
   it('records ctx.now(), ctx.random() and ctx.uuid() so a resume gets the same values', async () => {
     const storage = new MemoryStorage()
     const tag = `calls-test.${made++}`
@@ -432,7 +449,9 @@ describe('durable functions with sleeps and graphs', () => {
   it('is run by a worker from a submission, like any node', async () => {
     const storage = new MemoryStorage()
     const { tag, add } = counted()
-    const fn = workflow(`${tag}.submitted`, async (ctx, x: number) => ctx.run(add(await ctx.run(add(x, 1)), 1)))
+    const fn = workflow(`${tag}.submitted`, async (ctx, x: number) =>
+      ctx.run(add(await ctx.run(add(x, 1)), 1)),
+    )
     const submitter = runtime(storage)
     const handle = await submitter.submit(fn(5), { workflowId: 'submitted' })
     const worker = createWorker({ storage, handleSignals: false, pollIntervalMs: 50 })

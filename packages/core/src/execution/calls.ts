@@ -350,7 +350,9 @@ export abstract class CallLayer extends StepCommitter {
       this.activity++
       const replay = run.replay
       if (replay?.unconsumed.has(key)) this.#replayCall(run, made, replay)
-      else if (replay !== undefined && replay.unconsumed.size > 0) this.#startLater(run, made, replay)
+      // A step with `checkpoint: false` is never committed: it runs again, wherever it is.
+      else if (replay !== undefined && replay.unconsumed.size > 0 && made.node.options.checkpoint !== false)
+        this.#startLater(run, made, replay)
       else this.#start(run, made)
     })
   }
