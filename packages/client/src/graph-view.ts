@@ -161,6 +161,11 @@ export async function loadGraph(
           record: stepRecord,
         }
         byId.set(view.stepId, view)
+        if (stepRecord.fingerprint !== undefined) {
+          view.fingerprint = stepRecord.fingerprint
+          const definition = getRegisteredStep(stepRecord.name)
+          if (definition) view.codeChanged = fingerprintStep(definition) !== stepRecord.fingerprint
+        }
         if (stepRecord.kind === 'continuation' && stepRecord.graph) {
           view.continuationRootId = stepRecord.graph.root
           view.children = await build(stepRecord.graph, view.stepId)

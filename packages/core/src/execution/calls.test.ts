@@ -13,6 +13,7 @@ import {
   Runtime,
   step,
   WorkflowCanceledError,
+  WorkflowCodeChangedError,
   type WorkflowContext,
   WorkflowExecutionError,
   WorkflowNondeterminismError,
@@ -351,6 +352,29 @@ describe('non-determinism', () => {
     state.crash = false
     expect(await runtime(storage).resume('new-run')).toBe(103)
     expect(runs.filter((r) => r === 'add 100 0')).toHaveLength(1)
+  })
+
+  it("checks a replayed call's step code under the code-change policy", async () => {
+    const storage = new MemoryStorage()
+    const { tag, add } = counted()
+    let crash = true
+    const fn = workflow(`${tag}.changed`, async (ctx) => {
+      const a = await ctx.run(add(1, 0))
+      if (crash) throw new Error('the body crashed')
+      return a
+    })
+    await expect(runtime(storage).run(fn(), { workflowId: 'changed' })).rejects.toThrow()
+    const key = `workflows/changed/steps/${tag}.changed~0`
+    const record = await read<StepRecord>(storage, key)
+    expect(record.fingerprint).toMatch(/^[0-9a-f]{16}$/)
+    // As if the step's code had changed since it ran.
+    await storage.put(key, Buffer.from(JSON.stringify({ ...record, fingerprint: '0123456789abcdef' })))
+    crash = false
+    const error = await runtime(storage)
+      .resume('changed', { onCodeChange: 'error' })
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkflowCodeChangedError)
+    expect(await runtime(storage).resume('changed', { onCodeChange: 'ignore' })).toBe(1)
   })
 
   it('runs a step with checkpoint: false again on resume, between replayed calls, without a false alarm', async () => {

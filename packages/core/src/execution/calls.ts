@@ -29,10 +29,12 @@ import {
   type WorkflowContext,
 } from '../step/durable.js'
 import { isReceiveStep, waitForEvent } from '../step/events.js'
+import { fingerprintStep } from '../step/fingerprint.js'
 import { isTimerStep, sleep, sleepUntil } from '../step/sleep.js'
 import {
   collectNode,
   holdsStepNode,
+  isBuiltinStepName,
   isStepNode,
   type StepDefinition,
   StepNode,
@@ -407,7 +409,11 @@ export abstract class CallLayer extends StepCommitter {
     const graph = call.graph
     if (graph === undefined) {
       this.callHashes ??= new Map()
-      this.callHashes.set(node, call.hash)
+      const definition = node.definition as StepDefinition
+      this.callHashes.set(node, {
+        call: call.hash,
+        fingerprint: isBuiltinStepName(definition.name) ? undefined : fingerprintStep(definition),
+      })
       this.link([node])
       this.pump()
       return
@@ -453,6 +459,19 @@ export abstract class CallLayer extends StepCommitter {
         if (record === undefined) return this.#start(run, call)
         if (record.name !== call.node.name || (record.call !== undefined && record.call !== call.hash))
           return this.#differs(run, call, record)
+        // The step's code when it ran, under the workflow's code-change policy (as a continuation's steps are).
+        if (record.fingerprint !== undefined) {
+          try {
+            this.options.onStoredSubGraph?.({
+              v: 1,
+              root: call.key,
+              nodes: [],
+              fingerprints: { [record.name]: record.fingerprint },
+            })
+          } catch (error) {
+            return this.stop({ kind: 'infrastructure', error })
+          }
+        }
         const node = call.node
         node.scope = run.node
         node.onDone = (output) => this.#deliver(call, output)

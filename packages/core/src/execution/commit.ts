@@ -18,8 +18,11 @@ export abstract class StepCommitter extends StepScheduler {
   #failures: FailureLog | undefined
   /** On resume: the ids of the steps committed when it began (a durable function replays from them). */
   protected committedIds: Set<string> | undefined
-  /** The hash of what each durable function's call asked for, stored with its record (`StepRecord.call`). */
-  protected callHashes: Map<PlanNode, string> | undefined
+  /**
+   * What each durable function's call of one step stores with its record: the hash of what it asked
+   * for (`StepRecord.call`) and the step's fingerprint.
+   */
+  protected callHashes: Map<PlanNode, { call: string; fingerprint: string | undefined }> | undefined
 
   /**
    * Writes a failed attempt to the step's record of failures. Never rejects: the record explains a
@@ -187,7 +190,7 @@ export abstract class StepCommitter extends StepScheduler {
       output,
     }
     const call = this.callHashes?.get(node)
-    if (call !== undefined) record.call = call
+    if (call !== undefined) addCall(record, call)
     return record
   }
 
@@ -241,7 +244,7 @@ export abstract class StepCommitter extends StepScheduler {
         graph: sub.stored,
       }
       const call = this.callHashes?.get(node)
-      if (call !== undefined) record.call = call
+      if (call !== undefined) addCall(record, call)
       this.#writing++
       let committed: StepRecord
       try {
@@ -410,6 +413,11 @@ export abstract class StepCommitter extends StepScheduler {
     this.expand(node, sub, live)
     return sub
   }
+}
+
+function addCall(record: StepRecord, call: { call: string; fingerprint: string | undefined }): void {
+  record.call = call.call
+  if (call.fingerprint !== undefined) record.fingerprint = call.fingerprint
 }
 
 /**

@@ -307,6 +307,8 @@ export interface StepRecord {
    * its encoded arguments, or the whole graph), compared when the function runs again to resume.
    */
   call?: string
+  /** On the record of a durable function's call of one step: the step's fingerprint (its code and options). */
+  fingerprint?: string
 }
 
 /** One failed attempt of a step, as recorded in its `StepFailures`. */
