@@ -81,11 +81,14 @@ function waitingText(waiting) {
   return `sleeping ${until}`
 }
 
-/** Replaces the page's content; absent parts (null, false) are left out, lists are spread. */
-function show(...nodes) {
+/** Replaces `el`'s content; absent parts (null, false) are left out, lists are spread. */
+function fillWith(el, ...nodes) {
   // replaceChildren would turn null into the text "null" and a list into "[object …]".
-  main.replaceChildren(...nodes.flat().filter((n) => n !== undefined && n !== null && n !== false))
+  el.replaceChildren(...nodes.flat().filter((n) => n !== undefined && n !== null && n !== false))
 }
+
+/** Replaces the page's content. */
+const show = (...nodes) => fillWith(main, ...nodes)
 
 /** Whether the page that asked (at `asked`) is still the one shown. */
 const current = (asked) => asked === generation
@@ -483,7 +486,8 @@ function stepList(id, steps, rootStepId) {
           }
           fill()
         })
-        detail.replaceChildren(
+        fillWith(
+          detail,
           step.error
             ? h(
                 'div',
@@ -528,7 +532,12 @@ function stepList(id, steps, rootStepId) {
       fill()
       return h(
         'li',
-        { class: `s-${step.status.toLowerCase()}` },
+        {
+          class: `s-${step.status.toLowerCase()}`,
+          stepId: step.stepId,
+          stepName: step.name,
+          status: step.status,
+        },
         row,
         detail,
         step.children.length ? stepList(id, step.children, rootStepId) : null,

@@ -11,3 +11,5 @@ export declare const flaky: StepFunction<[number], number>
 export declare const markup: StepFunction<[], string>
 export declare const big: StepFunction<[number], string>
 export declare const dated: StepFunction<[], Map<string, Date>>
+export declare const sum: StepFunction<[number, number], number>
+export declare const fan: StepFunction<[number], number>
