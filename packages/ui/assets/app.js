@@ -38,16 +38,22 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, method = 'GET') {
+/** One API call; `body` (a value) is sent as JSON, `text` as it is (an event's payload, already JSON). */
+async function api(path, method = 'GET', { body, text } = {}) {
+  const sent = text ?? (body === undefined ? undefined : JSON.stringify(body))
   const res = await fetch(path, {
     method,
     credentials: 'same-origin',
-    headers: { accept: 'application/json' },
+    headers: {
+      accept: 'application/json',
+      ...(sent === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: sent,
   })
-  const body = await res.json().catch(() => ({}))
+  const answer = await res.json().catch(() => ({}))
   if (!res.ok)
-    throw new ApiFailure(res.status, body.error?.code ?? 'HTTP', body.error?.message ?? res.statusText)
-  return body
+    throw new ApiFailure(res.status, answer.error?.code ?? 'HTTP', answer.error?.message ?? res.statusText)
+  return answer
 }
 
 function time(ms) {
@@ -108,9 +114,14 @@ function failure(error) {
   return h('div', { class: 'notice error' }, h('strong', {}, error.code ?? 'error'), ' ', error.message)
 }
 
+/** Whether the user is typing in the page (a refresh would throw the input away). */
+const typing = () =>
+  main.contains(document.activeElement) &&
+  (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName) || document.activeElement.closest('form'))
+
 function poll(render, when) {
   clearTimeout(timer)
-  if (when) timer = setTimeout(render, POLL_MS)
+  if (when) timer = setTimeout(() => (typing() ? poll(render, when) : render()), POLL_MS)
 }
 
 // ---- runs -------------------------------------------------------------------------------------
@@ -285,18 +296,31 @@ async function renderWorkflow(id) {
   }
   const { workflow, graph, events } = detail
   const rerender = () => renderWorkflow(id)
-  const act = async (button, method, path, question) => {
+  const act = async (button, method, path, question, options) => {
     if (question && !confirm(question)) return
     button.disabled = true
     try {
-      await api(path, method)
+      const answer = await api(path, method, options)
       if (method === 'DELETE') location.hash = '#/'
+      else if (answer.forkedFrom) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
       else rerender()
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
     }
   }
+  // Fork from a step: offered in each step's detail once the workflow has ended.
+  const forkFrom =
+    info.readOnly || active(workflow.status)
+      ? undefined
+      : (button, stepId) =>
+          act(
+            button,
+            'POST',
+            `${path}/fork`,
+            `Fork ${id} from ${stepId}? A new workflow keeps what does not depend on it and runs it again${info.canResume ? ' here' : ' (PENDING: a worker runs it)'}.`,
+            { body: { fromStep: stepId } },
+          )
   const path = `/api/workflows/${encodeURIComponent(id)}`
   const actions = h('div', { class: 'actions' })
   if (!info.readOnly) {
@@ -318,12 +342,36 @@ async function renderWorkflow(id) {
       actions.append(b)
       if (!info.canResume) actions.append(h('span', { class: 'dim small' }, info.resumeRefusal))
     }
+    if (s === 'FAILED' || s === 'CANCELED' || s === 'RESUMABLE') {
+      const b = h(
+        'button',
+        {
+          type: 'button',
+          title: 'a new workflow from the first failed (or unfinished) step; pick another step in its detail',
+        },
+        'fork',
+      )
+      b.addEventListener('click', () =>
+        act(
+          b,
+          'POST',
+          `${path}/fork`,
+          `Fork ${id} from its failed step${info.canResume ? '' : ' (PENDING: a worker runs it)'}?`,
+          { body: {} },
+        ),
+      )
+      actions.append(b)
+    }
     if (!active(s)) {
       const b = h('button', { type: 'button', class: 'danger' }, 'delete')
       b.addEventListener('click', () => act(b, 'DELETE', path, `Delete ${id} and all its checkpoints?`))
       actions.append(b)
     }
   }
+  const sendForm =
+    info.readOnly || workflow.status === 'SUCCESSFUL' || workflow.status === 'CANCELED'
+      ? null
+      : eventForm(id, path, workflow.waitingFor?.events?.[0], rerender)
   const stats = workflow.stats
   const facts = h(
     'dl',
@@ -369,8 +417,10 @@ async function renderWorkflow(id) {
     facts,
     error,
     h('h2', {}, 'steps'),
-    stepList(id, graph.steps, graph.rootStepId),
-    events.length ? [h('h2', {}, 'events'), eventTable(events)] : null,
+    stepList(id, graph.steps, graph.rootStepId, forkFrom),
+    events.length || sendForm ? h('h2', {}, 'events') : null,
+    events.length ? eventTable(events) : null,
+    sendForm,
     h('h2', {}, 'timeline'),
     timeline(workflow, graph.steps) ?? h('p', { class: 'dim' }, 'no step has committed yet'),
     workflow.runtime
@@ -378,6 +428,49 @@ async function renderWorkflow(id) {
       : null,
   )
   poll(rerender, active(workflow.status))
+}
+
+const drafts = new Map() // workflow id → { name, payload } typed in its event form, kept across refreshes
+
+/** Sends an event: its name and a JSON payload (`POST /api/workflows/:id/events/:name`). */
+function eventForm(id, path, waitedFor, done) {
+  const draft = drafts.get(id) ?? { name: waitedFor ?? '', payload: '' }
+  drafts.set(id, draft)
+  const name = h('input', { type: 'text', placeholder: 'event name', value: draft.name })
+  const payload = h('input', {
+    type: 'text',
+    placeholder: 'payload (JSON, empty: null)',
+    value: draft.payload,
+  })
+  name.addEventListener('input', () => {
+    draft.name = name.value
+  })
+  payload.addEventListener('input', () => {
+    draft.payload = payload.value
+  })
+  const button = h('button', { type: 'submit' }, 'send event')
+  const form = h('form', { class: 'send-event' }, name, ' ', payload, ' ', button)
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const text = payload.value.trim()
+    if (name.value.trim() === '') return name.focus()
+    try {
+      if (text !== '') JSON.parse(text)
+    } catch {
+      form.prepend(h('div', { class: 'notice error' }, 'the payload must be JSON, e.g. {"ok":true} or "yes"'))
+      return
+    }
+    button.disabled = true
+    try {
+      await api(`${path}/events/${encodeURIComponent(name.value.trim())}`, 'POST', { text })
+      drafts.delete(id)
+      done()
+    } catch (error) {
+      form.prepend(failure(error))
+      button.disabled = false
+    }
+  })
+  return form
 }
 
 function outputPath(id, stepId, download = true) {
@@ -423,7 +516,7 @@ function timeline(workflow, steps) {
   )
 }
 
-function stepList(id, steps, rootStepId) {
+function stepList(id, steps, rootStepId, forkFrom) {
   return h(
     'ul',
     { class: 'steps' },
@@ -527,6 +620,7 @@ function stepList(id, steps, rootStepId) {
           ),
           h('div', { class: 'dim small' }, 'options ', h('code', {}, JSON.stringify(step.options))),
           outputNode ?? (step.kind ? load : null),
+          forkFrom ? forkButton(step.stepId, forkFrom) : null,
         )
       }
       fill()
@@ -540,10 +634,16 @@ function stepList(id, steps, rootStepId) {
         },
         row,
         detail,
-        step.children.length ? stepList(id, step.children, rootStepId) : null,
+        step.children.length ? stepList(id, step.children, rootStepId, forkFrom) : null,
       )
     }),
   )
+}
+
+function forkButton(stepId, forkFrom) {
+  const b = h('button', { type: 'button' }, 'fork from this step')
+  b.addEventListener('click', () => forkFrom(b, stepId))
+  return b
 }
 
 /** The events sent to a workflow, in the order accepted, with the step that took each. */
@@ -612,8 +712,9 @@ async function renderSchedules() {
   const act = async (button, path) => {
     button.disabled = true
     try {
-      await api(path, 'POST')
-      renderSchedules()
+      const answer = await api(path, 'POST')
+      if (answer.workflowId) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
+      else renderSchedules()
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
@@ -639,9 +740,23 @@ async function renderSchedules() {
       list.schedules.map((s) => {
         const path = `/api/schedules/${encodeURIComponent(s.scheduleId)}`
         let button = null
+        let trigger = null
         if (!info.readOnly) {
           button = h('button', { type: 'button' }, s.paused ? 'resume' : 'pause')
           button.addEventListener('click', () => act(button, `${path}/${s.paused ? 'resume' : 'pause'}`))
+          // A run by hand needs the schedule's declaration (its build function) in this process.
+          trigger = h(
+            'button',
+            {
+              type: 'button',
+              disabled: !s.declaredHere,
+              title: s.declaredHere
+                ? 'run it now: a PENDING workflow for a worker'
+                : 'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger`',
+            },
+            'trigger',
+          )
+          trigger.addEventListener('click', () => act(trigger, `${path}/trigger`))
         }
         return h(
           'tr',
@@ -695,7 +810,7 @@ async function renderSchedules() {
                   ),
                 ),
           ),
-          info.readOnly ? null : h('td', {}, button),
+          info.readOnly ? null : h('td', {}, button, ' ', trigger),
         )
       }),
     ),

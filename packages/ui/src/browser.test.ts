@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { WorkflowClient } from '@wf/client'
-import { Runtime, type Storage } from '@wf/core'
+import { Runtime, type Storage, waitForEvent } from '@wf/core'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startUi, type UiServer } from './index.js'
@@ -35,7 +35,7 @@ it.runIf(ci)('has Chromium to run in: in CI the browser tests never skip', () =>
   expect(present, `no Chromium at ${executablePath}: scripts/install-chromium.sh installs it`).toBe(true)
 })
 
-describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
+describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_000 }, () => {
   let storage: Storage
   let cleanup: () => Promise<void>
   let runtime: Runtime
@@ -64,6 +64,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
       'flaky failed on 5',
     )
     await runtime.runAsync(add(held(1)), { workflowId: 'running-1', metadata: { team: 'ops' } })
+    await runtime.runAsync(add(waitForEvent<number>('approved')), { workflowId: 'waiting-1' })
     ui = await startUi({ client: new WorkflowClient({ runtime }), port: 0 })
     browser = await chromium.launch({
       executablePath,
@@ -81,6 +82,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
       ],
     })
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    page.setDefaultTimeout(10_000)
     await page.goto(ui.url)
   }, 120_000)
 
@@ -96,13 +98,13 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
 
   it('opens the runs page from the printed URL: the token leaves the address, the table lists every workflow', async () => {
     expect(page.url()).toBe(`${ui.origin}/`)
-    await expect.poll(() => rowIds()).toHaveLength(9)
+    await expect.poll(() => rowIds()).toHaveLength(10)
     expect(await rowIds()).toContain('running-1')
-    await expect.poll(() => page.locator('nav.counts').textContent()).toMatch(/all 9/)
+    await expect.poll(() => page.locator('nav.counts').textContent()).toMatch(/all 10/)
     const counts = await page.locator('nav.counts').textContent()
     expect(counts).toMatch(/SUCCESSFUL 7/)
     expect(counts).toMatch(/FAILED 1/)
-    expect(counts).toMatch(/RUNNING 1/)
+    expect(counts).toMatch(/RUNNING 2/)
     if (screenshots) {
       mkdirSync(docs, { recursive: true })
       await page.screenshot({ path: `${docs}ui-runs.png` })
@@ -117,9 +119,11 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
       .toEqual(['daily-2026-12-01', 'daily-2026-12-02', 'daily-2026-12-03', 'daily-2026-12-04'])
     expect(page.url()).toContain('prefix=daily-')
     await page.goto(`${ui.origin}/#/`)
+    await expect.poll(() => rowIds()).toHaveLength(10)
     await page.locator('nav.counts a', { hasText: 'FAILED' }).click()
     await expect.poll(() => rowIds()).toEqual(['failed-1'])
     await page.goto(`${ui.origin}/#/`)
+    await expect.poll(() => rowIds()).toHaveLength(10) // the unfiltered page is drawn: fill its input
     await page.fill('input[placeholder^="metadata"]', '{"team":"ops"}')
     await page.press('input[placeholder^="metadata"]', 'Enter')
     await expect.poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
@@ -162,6 +166,34 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', () => {
     await page.locator('button', { hasText: 'cancel' }).click()
     await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('CANCELED')
     expect(await new WorkflowClient({ runtime }).getStatus('running-1')).toBe('CANCELED')
+  })
+
+  it('forks a failed workflow from a step chosen in its detail, and opens the fork', async () => {
+    await page.goto(`${ui.origin}/#/w/failed-1`)
+    const fork = page.locator('[data-step-name="ui-flaky"] button', { hasText: 'fork from this step' })
+    await expect.poll(() => page.locator('[data-step-name="ui-flaky"]').count()).toBeGreaterThan(0)
+    // A step's detail stays open across pages once opened (the test before opened this one).
+    if ((await fork.count()) === 0) await page.locator('[data-step-name="ui-flaky"] .step').first().click()
+    page.once('dialog', (dialog) => void dialog.accept())
+    await fork.click()
+    await expect.poll(() => page.locator('h1').textContent()).toBe('failed-1-fork-1')
+    expect(page.url()).toBe(`${ui.origin}/#/w/failed-1-fork-1`)
+    // This dashboard imported no step modules: the fork waits for a worker.
+    await expect.poll(() => page.locator('dl.facts dd .status').first().textContent()).toBe('PENDING')
+  })
+
+  it('sends an event from a waiting workflow’s page: the event is listed and the workflow ends', async () => {
+    await page.goto(`${ui.origin}/#/w/waiting-1`)
+    // The page shown before (a PENDING fork) has a form too: wait for this workflow's.
+    await expect.poll(() => page.locator('h1').textContent()).toBe('waiting-1')
+    const form = page.locator('form.send-event')
+    await form.locator('input[placeholder="event name"]').fill('approved')
+    await form.locator('input[placeholder^="payload"]').fill('41')
+    await form.locator('button', { hasText: 'send event' }).click()
+    await expect.poll(() => page.locator('main table').last().textContent()).toContain('approved')
+    const status = page.locator('dl.facts dd .status').first()
+    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('SUCCESSFUL')
+    expect(await new WorkflowClient({ runtime }).getOutput('waiting-1')).toBe(42)
   })
 
   it('shows a stored <img onerror> output as text, never as an element', async () => {
