@@ -8,6 +8,7 @@ const main = document.getElementById('main')
 const where = document.getElementById('where')
 let info = { readOnly: true, canResume: false, statuses: [] }
 let timer
+let dagre = null // the graph layout library, once loaded
 let generation = 0 // bumped by every navigation: a late answer for a page left behind is dropped
 
 /** An element with properties from a short safe list, and children as nodes or text. */
@@ -280,6 +281,7 @@ async function renderRuns() {
 // ---- one workflow -----------------------------------------------------------------------------
 
 const open = new Set() // step ids whose detail is open, kept across refreshes
+let reveal // the step whose detail a click on the graph opened: scrolled to once drawn
 const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched on demand
 
 async function renderWorkflow(id) {
@@ -417,6 +419,18 @@ async function renderWorkflow(id) {
     facts,
     error,
     h('h2', {}, 'steps'),
+    dagre && graph.steps.length
+      ? stepGraph(
+          graph.steps,
+          graph.rootStepId,
+          (stepId) => {
+            open.add(stepId)
+            reveal = stepId
+            rerender()
+          },
+          rerender,
+        )
+      : null,
     stepList(id, graph.steps, graph.rootStepId, forkFrom),
     events.length || sendForm ? h('h2', {}, 'events') : null,
     events.length ? eventTable(events) : null,
@@ -427,6 +441,12 @@ async function renderWorkflow(id) {
       ? h('details', {}, h('summary', {}, 'runtime'), h('pre', {}, JSON.stringify(workflow.runtime, null, 2)))
       : null,
   )
+  if (reveal !== undefined) {
+    // A node was clicked: bring its detail into view.
+    for (const li of main.querySelectorAll('ul.steps li'))
+      if (li.dataset.stepId === reveal) li.scrollIntoView({ block: 'nearest' })
+    reveal = undefined
+  }
   poll(rerender, active(workflow.status))
 }
 
@@ -684,6 +704,177 @@ function eventTable(events) {
   )
 }
 
+// ---- the step graph ---------------------------------------------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg'
+const collapsed = new Set() // continuation steps drawn closed, kept across refreshes
+
+/** An SVG element with attributes (numbers and names only: values from storage go in as text). */
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag)
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue
+    if (key.startsWith('data-')) el.setAttribute(key, String(value))
+    else if (key === 'class') el.setAttribute('class', value)
+    else el.setAttribute(key, String(value))
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)))
+  }
+  return el
+}
+
+const NODE_H = 40
+const CHAR_W = 7.2 // of the 12px monospace labels
+
+/**
+ * The steps drawn as a graph laid out by dagre, left to right: a node per step coloured by its
+ * status, an edge from each input to the step that takes it; a continuation's steps drawn inside a
+ * box beside the step that returned them (click the ▾ to close it). A click on a node calls `pick`.
+ */
+function stepGraph(steps, rootStepId, pick, redraw) {
+  const g = new dagre.graphlib.Graph({ compound: true, multigraph: false })
+  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 46, marginx: 8, marginy: 8 })
+  g.setDefaultEdgeLabel(() => ({}))
+  const drawn = new Map() // stepId → step
+  const clusters = new Map() // cluster id → the continuation step
+  const add = (list, parent) => {
+    for (const step of list) {
+      drawn.set(step.stepId, step)
+      const open = step.children.length > 0 && !collapsed.has(step.stepId)
+      const label = `${step.children.length ? (open ? '▾ ' : '▸ ') : ''}${step.name}`
+      const sub = step.children.length && !open ? `${countSteps(step.children)} steps inside` : step.status
+      g.setNode(step.stepId, {
+        width: Math.max(label.length, sub.length) * CHAR_W + 24,
+        height: NODE_H,
+        label,
+        sub,
+      })
+      if (parent) g.setParent(step.stepId, parent)
+      if (open) {
+        const cluster = `${step.stepId}\u0000continuation`
+        clusters.set(cluster, step)
+        g.setNode(cluster, { label: `continuation of ${step.name}` })
+        if (parent) g.setParent(cluster, parent)
+        add(step.children, cluster)
+        // The step returned the sub-graph: an edge to each of its steps that needs no other.
+        const inside = new Set(step.children.map((c) => c.stepId))
+        for (const child of step.children)
+          if (!child.dependsOn.some((d) => inside.has(d)))
+            g.setEdge(step.stepId, child.stepId, { returns: true })
+      }
+    }
+  }
+  add(steps, undefined)
+  for (const step of drawn.values())
+    for (const dep of step.dependsOn) if (drawn.has(dep)) g.setEdge(dep, step.stepId, {})
+  dagre.layout(g)
+  const { width, height } = g.graph()
+  const svg = s('svg', {
+    class: 'graph',
+    width: Math.ceil(width),
+    height: Math.ceil(height),
+    viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`,
+    role: 'img',
+    'aria-label': 'step graph',
+  })
+  svg.append(
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        {
+          id: 'arrow',
+          viewBox: '0 0 10 10',
+          refX: 10,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          orient: 'auto',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow' }),
+      ),
+    ),
+  )
+  // Boxes of continuations first (under their steps), nested as the steps are.
+  const groups = new Map()
+  const groupOf = (parent) => (parent ? groups.get(parent) : svg)
+  const order = [...clusters.keys()].sort((a, b) => depth(g, a) - depth(g, b))
+  for (const cluster of order) {
+    const n = g.node(cluster)
+    const step = clusters.get(cluster)
+    const box = s(
+      'g',
+      { class: 'cluster', 'data-continuation-of': step.stepId },
+      s('rect', { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }),
+      s('text', { x: n.x - n.width / 2 + 8, y: n.y - n.height / 2 + 14, class: 'cluster-label' }, n.label),
+    )
+    groups.set(cluster, box)
+    groupOf(g.parent(cluster)).append(box)
+  }
+  for (const e of g.edges()) {
+    const { points, returns } = g.edge(e)
+    const d = points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
+    svg.append(s('path', { d, class: returns ? 'edge returns' : 'edge', 'marker-end': 'url(#arrow)' }))
+  }
+  for (const [stepId, step] of drawn) {
+    const n = g.node(stepId)
+    const x = n.x - n.width / 2
+    const y = n.y - n.height / 2
+    const node = s(
+      'g',
+      {
+        class: `node s-${step.status.toLowerCase()}${stepId === rootStepId ? ' output' : ''}`,
+        'data-step-id': stepId,
+        'data-step-name': step.name,
+        'data-status': step.status,
+        tabindex: 0,
+      },
+      s(
+        'title',
+        {},
+        `${step.name} (${stepId}): ${step.status}${stepId === rootStepId ? ', the output' : ''}`,
+      ),
+      s('rect', { x, y, width: n.width, height: n.height, rx: 5 }),
+      s('text', { x: x + 10, y: y + 16, class: 'name' }, n.label),
+      s('text', { x: x + 10, y: y + 31, class: 'sub' }, n.sub),
+    )
+    if (step.children.length) {
+      // The ▾/▸ of a continuation opens or closes its box; anywhere else shows the step's detail.
+      const toggle = s(
+        'rect',
+        { x, y, width: 22, height: 22, class: 'toggle' },
+        s('title', {}, 'open or close'),
+      )
+      toggle.addEventListener('click', (event) => {
+        event.stopPropagation()
+        if (collapsed.has(stepId)) collapsed.delete(stepId)
+        else collapsed.add(stepId)
+        redraw()
+      })
+      node.append(toggle)
+    }
+    node.addEventListener('click', () => pick(stepId))
+    node.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') pick(stepId)
+    })
+    groupOf(g.parent(stepId)).append(node)
+  }
+  return h('div', { class: 'graph-wrap' }, svg)
+}
+
+function countSteps(list) {
+  return list.reduce((n, c) => n + 1 + countSteps(c.children), 0)
+}
+
+function depth(g, node) {
+  let d = 0
+  for (let p = g.parent(node); p; p = g.parent(p)) d++
+  return d
+}
+
 // ---- schedules --------------------------------------------------------------------------------
 
 /** A run of skipped ticks, in words. */
@@ -843,9 +1034,16 @@ async function render() {
 }
 
 window.addEventListener('hashchange', render)
+// The layout library, from this package's own files (dist/vendor, copied at build time); without
+// it (a checkout not built) the steps are shown as the list alone.
+const loading = import('/vendor/dagre.js').then(
+  (m) => m.default ?? m,
+  () => null,
+)
 try {
   info = await api('/api/info')
 } catch (error) {
   show(failure(error))
 }
+dagre = await loading
 render()

@@ -133,29 +133,42 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     await page.goto(`${ui.origin}/#/`)
     await page.locator('a', { hasText: 'report-1' }).click()
     await expect.poll(() => page.locator('h1').textContent()).toBe('report-1')
-    const statusOf = (name: string) =>
-      page.locator(`[data-step-name="${name}"]`).first().getAttribute('data-status')
-    await expect.poll(() => statusOf('ui-sum')).toBe('SUCCESSFUL')
-    expect(await statusOf('ui-fan')).toBe('SUCCESSFUL')
-    // The continuation's steps, nested under the step that returned them.
-    const nested = page.locator('[data-step-name="ui-fan"] [data-step-name="ui-double"]')
-    expect(await nested.count()).toBe(1)
+    const node = (name: string) => page.locator(`svg.graph g.node[data-step-name="${name}"]`)
+    await expect.poll(() => node('ui-sum').count()).toBe(2) // the output, and one in the continuation
+    expect(await node('ui-fan').getAttribute('data-status')).toBe('SUCCESSFUL')
+    for (const status of await node('ui-sum').evaluateAll((els) => els.map((e) => e.dataset.status)))
+      expect(status).toBe('SUCCESSFUL')
+    // Drawn by dagre: a node per step, an edge per input (add→double→sum, fan→sum, fan⇢its steps).
+    expect(await page.locator('svg.graph g.node').count()).toBe(7)
+    expect(await page.locator('svg.graph path.edge').count()).toBe(7)
+    // The continuation's steps, in a box of their own, which closes and opens.
+    const box = page.locator('svg.graph g.cluster[data-continuation-of="ui-fan"]')
+    expect(await box.locator('g.node').count()).toBe(3)
+    await node('ui-fan').locator('rect.toggle').click()
+    await expect.poll(() => box.count()).toBe(0)
+    expect(await node('ui-fan').textContent()).toContain('3 steps inside')
+    await node('ui-fan').locator('rect.toggle').click()
+    await expect.poll(() => box.locator('g.node').count()).toBe(3)
   })
 
   it('shows a failed workflow with the failed step red, what depends on it pending, and the step’s error on a click', async () => {
     await page.goto(`${ui.origin}/#/w/failed-1`)
-    const flakyNode = page.locator('[data-step-name="ui-flaky"]').first()
+    const flakyNode = page.locator('svg.graph g.node[data-step-name="ui-flaky"]')
     await expect.poll(() => flakyNode.getAttribute('data-status')).toBe('FAILED')
-    expect(await page.locator('[data-step-name="ui-sum"]').last().getAttribute('data-status')).not.toBe(
-      'SUCCESSFUL',
-    )
-    await flakyNode.locator('.step').first().click()
+    expect(await flakyNode.getAttribute('class')).toContain('s-failed')
+    const output = page.locator('svg.graph g.node.output')
+    expect(await output.getAttribute('data-step-name')).toBe('ui-sum')
+    expect(await output.getAttribute('data-status')).toBe('PENDING')
+    expect(
+      await page.locator('svg.graph g.node[data-step-name="ui-double"]').last().getAttribute('data-status'),
+    ).toBe('PENDING')
+    if (screenshots) await page.screenshot({ path: `${docs}ui-graph.png` })
+    await flakyNode.click() // opens the step's detail under the graph
     const error = page.locator('.step-detail .notice.error').first()
     await expect.poll(() => error.textContent()).toContain('RangeError: flaky failed on 5')
     expect(await error.locator('pre').textContent()).toMatch(/at /) // the stack
     // Nothing absent is written out as the word null (replaceChildren would).
     expect(await page.locator('.step-detail').first().textContent()).not.toContain('null')
-    if (screenshots) await page.screenshot({ path: `${docs}ui-graph.png`, fullPage: true })
   })
 
   it('cancels a running workflow from its page, which then turns CANCELED', async () => {

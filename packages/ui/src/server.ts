@@ -64,10 +64,14 @@ const DEFAULT_PORT = 7390
 const OUTPUT_LIMIT = 256 * 1024
 const BODY_LIMIT = 1024 * 1024
 const ASSETS = new URL('../assets/', import.meta.url)
-const STATIC: Record<string, { file: string; type: string }> = {
+// The layout library's browser build, copied there by the build (scripts/vendor.mjs); ../dist from
+// src/ (tests) and from dist/ alike.
+const VENDOR = new URL('../dist/vendor/', import.meta.url)
+const STATIC: Record<string, { file: string; type: string; base?: URL }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+  '/vendor/dagre.js': { file: 'dagre.js', type: 'text/javascript; charset=utf-8', base: VENDOR },
 }
 // The page loads only its own files, is never framed, and never sends the URL (with its token) on.
 const PAGE_HEADERS = {
@@ -239,7 +243,12 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
       res.end()
       return
     }
-    const body = await readFile(new URL(asset.file, ASSETS))
+    const body = await readFile(new URL(asset.file, asset.base ?? ASSETS)).catch((error: unknown) => {
+      // Not built (a checkout without `pnpm build`): the page draws its steps as a list instead.
+      if ((error as { code?: unknown }).code === 'ENOENT')
+        throw new ApiError(404, 'WF_UI_NOT_FOUND', `${url.pathname} is not built: run the package's build`)
+      throw error
+    })
     res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': asset.type, 'Content-Length': body.length })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
