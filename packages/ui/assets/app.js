@@ -734,6 +734,15 @@ const CHAR_W = 7.2 // of the 12px monospace labels
  * box beside the step that returned them (click the ▾ to close it). A click on a node calls `pick`.
  */
 function stepGraph(steps, rootStepId, pick, redraw) {
+  // dagre's layout grows faster than the steps: past a few hundred it would hold the page for
+  // seconds at every refresh. Closed continuations count as one node.
+  const shown = countShown(steps)
+  if (shown > GRAPH_LIMIT)
+    return h(
+      'p',
+      { class: 'notice dim' },
+      `${shown} steps: too many to draw as a graph (at most ${GRAPH_LIMIT}); the list below has them all.`,
+    )
   const g = new dagre.graphlib.Graph({ compound: true, multigraph: false })
   g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 46, marginx: 8, marginy: 8 })
   g.setDefaultEdgeLabel(() => ({}))
@@ -863,6 +872,13 @@ function stepGraph(steps, rootStepId, pick, redraw) {
     groupOf(g.parent(stepId)).append(node)
   }
   return h('div', { class: 'graph-wrap' }, svg)
+}
+
+const GRAPH_LIMIT = 400
+
+/** The nodes a graph of `list` draws: a closed continuation's steps are not drawn. */
+function countShown(list) {
+  return list.reduce((n, c) => n + 1 + (collapsed.has(c.stepId) ? 0 : countShown(c.children)), 0)
 }
 
 function countSteps(list) {

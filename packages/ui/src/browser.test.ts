@@ -16,7 +16,19 @@ import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startUi, type UiServer } from './index.js'
 import { folderBackend } from './test-support/harness.js'
-import { add, closeGate, double, fan, flags, flaky, gates, held, markup, sum } from './test-support/steps.mjs'
+import {
+  add,
+  closeGate,
+  count,
+  double,
+  fan,
+  flags,
+  flaky,
+  gates,
+  held,
+  markup,
+  sum,
+} from './test-support/steps.mjs'
 
 const executablePath = process.env.WF_CHROMIUM || '/usr/bin/chromium'
 const ci = process.env.CI === 'true' || process.env.CI === '1'
@@ -60,6 +72,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     await runtime.run(add(2), { workflowId: 'ok-2', metadata: { team: 'ops' } })
     await runtime.run(sum(fan(2), double(add(3))), { workflowId: 'report-1', metadata: { team: 'data' } })
     await runtime.run(markup(), { workflowId: 'xss' })
+    await runtime.run(count(...Array.from({ length: 400 }, (_, i) => add(i))), { workflowId: 'wide-1' })
     await expect(runtime.run(sum(fan(2), double(flaky(5))), { workflowId: 'failed-1' })).rejects.toThrow(
       'flaky failed on 5',
     )
@@ -98,11 +111,11 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
 
   it('opens the runs page from the printed URL: the token leaves the address, the table lists every workflow', async () => {
     expect(page.url()).toBe(`${ui.origin}/`)
-    await expect.poll(() => rowIds()).toHaveLength(10)
+    await expect.poll(() => rowIds()).toHaveLength(11)
     expect(await rowIds()).toContain('running-1')
-    await expect.poll(() => page.locator('nav.counts').textContent()).toMatch(/all 10/)
+    await expect.poll(() => page.locator('nav.counts').textContent()).toMatch(/all 11/)
     const counts = await page.locator('nav.counts').textContent()
-    expect(counts).toMatch(/SUCCESSFUL 7/)
+    expect(counts).toMatch(/SUCCESSFUL 8/)
     expect(counts).toMatch(/FAILED 1/)
     expect(counts).toMatch(/RUNNING 2/)
     if (screenshots) {
@@ -119,11 +132,11 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
       .toEqual(['daily-2026-12-01', 'daily-2026-12-02', 'daily-2026-12-03', 'daily-2026-12-04'])
     expect(page.url()).toContain('prefix=daily-')
     await page.goto(`${ui.origin}/#/`)
-    await expect.poll(() => rowIds()).toHaveLength(10)
+    await expect.poll(() => rowIds()).toHaveLength(11)
     await page.locator('nav.counts a', { hasText: 'FAILED' }).click()
     await expect.poll(() => rowIds()).toEqual(['failed-1'])
     await page.goto(`${ui.origin}/#/`)
-    await expect.poll(() => rowIds()).toHaveLength(10) // the unfiltered page is drawn: fill its input
+    await expect.poll(() => rowIds()).toHaveLength(11) // the unfiltered page is drawn: fill its input
     await page.fill('input[placeholder^="metadata"]', '{"team":"ops"}')
     await page.press('input[placeholder^="metadata"]', 'Enter')
     await expect.poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
@@ -149,6 +162,16 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     expect(await node('ui-fan').textContent()).toContain('3 steps inside')
     await node('ui-fan').locator('rect.toggle').click()
     await expect.poll(() => box.locator('g.node').count()).toBe(3)
+  })
+
+  it('does not draw a graph of more than 400 steps (dagre would hold the page), and lists them', async () => {
+    await page.goto(`${ui.origin}/#/w/wide-1`)
+    await expect.poll(() => page.locator('h1').textContent()).toBe('wide-1')
+    expect(await page.locator('main .notice').first().textContent()).toContain(
+      '401 steps: too many to draw as a graph',
+    )
+    expect(await page.locator('svg.graph').count()).toBe(0)
+    expect(await page.locator('ul.steps > li').count()).toBe(401)
   })
 
   it('shows a failed workflow with the failed step red, what depends on it pending, and the step’s error on a click', async () => {

@@ -13,3 +13,4 @@ export declare const big: StepFunction<[number], string>
 export declare const dated: StepFunction<[], Map<string, Date>>
 export declare const sum: StepFunction<[number, number], number>
 export declare const fan: StepFunction<[number], number>
+export declare const count: StepFunction<number[], number>
