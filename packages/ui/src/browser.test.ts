@@ -38,6 +38,9 @@ const docs = fileURLToPath(new URL('../../../docs/', import.meta.url))
 // A name no DNS answers: Chromium maps it to loopback, as a rebound DNS name would.
 const FOREIGN = 'rebound.example'
 
+// Waits for the page: generous, since CI runs the browser beside the other test files on 2 cores.
+const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 20_000, interval: 50 })
+
 if (!present && !ci)
   console.warn(
     `@wf/ui browser tests skipped: no Chromium at ${executablePath}. Install it with scripts/install-chromium.sh (as root), or set WF_CHROMIUM to a Chromium binary.`,
@@ -47,7 +50,7 @@ it.runIf(ci)('has Chromium to run in: in CI the browser tests never skip', () =>
   expect(present, `no Chromium at ${executablePath}: scripts/install-chromium.sh installs it`).toBe(true)
 })
 
-describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_000 }, () => {
+describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_000 }, () => {
   let storage: Storage
   let cleanup: () => Promise<void>
   let runtime: Runtime
@@ -95,7 +98,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
       ],
     })
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
-    page.setDefaultTimeout(10_000)
+    page.setDefaultTimeout(20_000)
     await page.goto(ui.url)
   }, 120_000)
 
@@ -111,9 +114,9 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
 
   it('opens the runs page from the printed URL: the token leaves the address, the table lists every workflow', async () => {
     expect(page.url()).toBe(`${ui.origin}/`)
-    await expect.poll(() => rowIds()).toHaveLength(11)
+    await poll(() => rowIds()).toHaveLength(11)
     expect(await rowIds()).toContain('running-1')
-    await expect.poll(() => page.locator('nav.counts').textContent()).toMatch(/all 11/)
+    await poll(() => page.locator('nav.counts').textContent()).toMatch(/all 11/)
     const counts = await page.locator('nav.counts').textContent()
     expect(counts).toMatch(/SUCCESSFUL 8/)
     expect(counts).toMatch(/FAILED 1/)
@@ -127,27 +130,30 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
   it('filters by id prefix, by status and by metadata, kept in the address', async () => {
     await page.fill('input[placeholder="id prefix"]', 'daily-')
     await page.press('input[placeholder="id prefix"]', 'Enter')
-    await expect
-      .poll(() => rowIds())
-      .toEqual(['daily-2026-12-01', 'daily-2026-12-02', 'daily-2026-12-03', 'daily-2026-12-04'])
+    await poll(() => rowIds()).toEqual([
+      'daily-2026-12-01',
+      'daily-2026-12-02',
+      'daily-2026-12-03',
+      'daily-2026-12-04',
+    ])
     expect(page.url()).toContain('prefix=daily-')
     await page.goto(`${ui.origin}/#/`)
-    await expect.poll(() => rowIds()).toHaveLength(11)
+    await poll(() => rowIds()).toHaveLength(11)
     await page.locator('nav.counts a', { hasText: 'FAILED' }).click()
-    await expect.poll(() => rowIds()).toEqual(['failed-1'])
+    await poll(() => rowIds()).toEqual(['failed-1'])
     await page.goto(`${ui.origin}/#/`)
-    await expect.poll(() => rowIds()).toHaveLength(11) // the unfiltered page is drawn: fill its input
+    await poll(() => rowIds()).toHaveLength(11) // the unfiltered page is drawn: fill its input
     await page.fill('input[placeholder^="metadata"]', '{"team":"ops"}')
     await page.press('input[placeholder^="metadata"]', 'Enter')
-    await expect.poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
+    await poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
   })
 
   it('opens a workflow from the table: its graph shows each step with its status', async () => {
     await page.goto(`${ui.origin}/#/`)
     await page.locator('a', { hasText: 'report-1' }).click()
-    await expect.poll(() => page.locator('h1').textContent()).toBe('report-1')
+    await poll(() => page.locator('h1').textContent()).toBe('report-1')
     const node = (name: string) => page.locator(`svg.graph g.node[data-step-name="${name}"]`)
-    await expect.poll(() => node('ui-sum').count()).toBe(2) // the output, and one in the continuation
+    await poll(() => node('ui-sum').count()).toBe(2) // the output, and one in the continuation
     expect(await node('ui-fan').getAttribute('data-status')).toBe('SUCCESSFUL')
     for (const status of await node('ui-sum').evaluateAll((els) => els.map((e) => e.dataset.status)))
       expect(status).toBe('SUCCESSFUL')
@@ -158,15 +164,15 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     const box = page.locator('svg.graph g.cluster[data-continuation-of="ui-fan"]')
     expect(await box.locator('g.node').count()).toBe(3)
     await node('ui-fan').locator('rect.toggle').click()
-    await expect.poll(() => box.count()).toBe(0)
+    await poll(() => box.count()).toBe(0)
     expect(await node('ui-fan').textContent()).toContain('3 steps inside')
     await node('ui-fan').locator('rect.toggle').click()
-    await expect.poll(() => box.locator('g.node').count()).toBe(3)
+    await poll(() => box.locator('g.node').count()).toBe(3)
   })
 
   it('does not draw a graph of more than 400 steps (dagre would hold the page), and lists them', async () => {
     await page.goto(`${ui.origin}/#/w/wide-1`)
-    await expect.poll(() => page.locator('h1').textContent()).toBe('wide-1')
+    await poll(() => page.locator('h1').textContent()).toBe('wide-1')
     expect(await page.locator('main .notice').first().textContent()).toContain(
       '401 steps: too many to draw as a graph',
     )
@@ -177,7 +183,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
   it('shows a failed workflow with the failed step red, what depends on it pending, and the step’s error on a click', async () => {
     await page.goto(`${ui.origin}/#/w/failed-1`)
     const flakyNode = page.locator('svg.graph g.node[data-step-name="ui-flaky"]')
-    await expect.poll(() => flakyNode.getAttribute('data-status')).toBe('FAILED')
+    await poll(() => flakyNode.getAttribute('data-status')).toBe('FAILED')
     expect(await flakyNode.getAttribute('class')).toContain('s-failed')
     const output = page.locator('svg.graph g.node.output')
     expect(await output.getAttribute('data-step-name')).toBe('ui-sum')
@@ -188,7 +194,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     if (screenshots) await page.screenshot({ path: `${docs}ui-graph.png` })
     await flakyNode.click() // opens the step's detail under the graph
     const error = page.locator('.step-detail .notice.error').first()
-    await expect.poll(() => error.textContent()).toContain('RangeError: flaky failed on 5')
+    await poll(() => error.textContent()).toContain('RangeError: flaky failed on 5')
     expect(await error.locator('pre').textContent()).toMatch(/at /) // the stack
     // Nothing absent is written out as the word null (replaceChildren would).
     expect(await page.locator('.step-detail').first().textContent()).not.toContain('null')
@@ -197,38 +203,38 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
   it('cancels a running workflow from its page, which then turns CANCELED', async () => {
     await page.goto(`${ui.origin}/#/w/running-1`)
     const status = page.locator('dl.facts dd .status').first()
-    await expect.poll(() => status.textContent()).toBe('RUNNING')
+    await poll(() => status.textContent()).toBe('RUNNING')
     page.once('dialog', (dialog) => void dialog.accept())
     await page.locator('button', { hasText: 'cancel' }).click()
-    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('CANCELED')
+    await poll(() => status.textContent()).toBe('CANCELED')
     expect(await new WorkflowClient({ runtime }).getStatus('running-1')).toBe('CANCELED')
   })
 
   it('forks a failed workflow from a step chosen in its detail, and opens the fork', async () => {
     await page.goto(`${ui.origin}/#/w/failed-1`)
     const fork = page.locator('[data-step-name="ui-flaky"] button', { hasText: 'fork from this step' })
-    await expect.poll(() => page.locator('[data-step-name="ui-flaky"]').count()).toBeGreaterThan(0)
+    await poll(() => page.locator('[data-step-name="ui-flaky"]').count()).toBeGreaterThan(0)
     // A step's detail stays open across pages once opened (the test before opened this one).
     if ((await fork.count()) === 0) await page.locator('[data-step-name="ui-flaky"] .step').first().click()
     page.once('dialog', (dialog) => void dialog.accept())
     await fork.click()
-    await expect.poll(() => page.locator('h1').textContent()).toBe('failed-1-fork-1')
+    await poll(() => page.locator('h1').textContent()).toBe('failed-1-fork-1')
     expect(page.url()).toBe(`${ui.origin}/#/w/failed-1-fork-1`)
     // This dashboard imported no step modules: the fork waits for a worker.
-    await expect.poll(() => page.locator('dl.facts dd .status').first().textContent()).toBe('PENDING')
+    await poll(() => page.locator('dl.facts dd .status').first().textContent()).toBe('PENDING')
   })
 
   it('sends an event from a waiting workflow’s page: the event is listed and the workflow ends', async () => {
     await page.goto(`${ui.origin}/#/w/waiting-1`)
     // The page shown before (a PENDING fork) has a form too: wait for this workflow's.
-    await expect.poll(() => page.locator('h1').textContent()).toBe('waiting-1')
+    await poll(() => page.locator('h1').textContent()).toBe('waiting-1')
     const form = page.locator('form.send-event')
     await form.locator('input[placeholder="event name"]').fill('approved')
     await form.locator('input[placeholder^="payload"]').fill('41')
     await form.locator('button', { hasText: 'send event' }).click()
-    await expect.poll(() => page.locator('main table').last().textContent()).toContain('approved')
+    await poll(() => page.locator('main table').last().textContent()).toContain('approved')
     const status = page.locator('dl.facts dd .status').first()
-    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('SUCCESSFUL')
+    await poll(() => status.textContent()).toBe('SUCCESSFUL')
     expect(await new WorkflowClient({ runtime }).getOutput('waiting-1')).toBe(42)
   })
 
@@ -242,7 +248,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
     await page.locator('[data-step-name="ui-markup"] .step').first().click()
     await page.locator('button', { hasText: 'show output' }).click()
     const output = page.locator('.step-detail pre').first()
-    await expect.poll(() => output.textContent()).toBe('"<img src=x onerror=alert(1)>"')
+    await poll(() => output.textContent()).toBe('"<img src=x onerror=alert(1)>"')
     expect(await page.locator('main img').count()).toBe(0)
     expect(alerted).toBe(false)
   })
@@ -255,9 +261,7 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 30_
         try {
           const p = await fresh.newPage()
           await p.goto(`${server.origin}/`)
-          await expect
-            .poll(() => p.locator('main').textContent())
-            .toContain('This dashboard needs its token.')
+          await poll(() => p.locator('main').textContent()).toContain('This dashboard needs its token.')
           const status = await p.evaluate(async () => (await fetch('/api/workflows')).status)
           expect(status).toBe(401)
           const wrong = await p.goto(`${server.origin}/?token=not-the-token`)
