@@ -8,6 +8,7 @@ const main = document.getElementById('main')
 const where = document.getElementById('where')
 let info = { readOnly: true, canResume: false, statuses: [] }
 let timer
+let dagre = null // the graph layout library, once loaded
 let generation = 0 // bumped by every navigation: a late answer for a page left behind is dropped
 
 /** An element with properties from a short safe list, and children as nodes or text. */
@@ -38,16 +39,22 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, method = 'GET') {
+/** One API call; `body` (a value) is sent as JSON, `text` as it is (an event's payload, already JSON). */
+async function api(path, method = 'GET', { body, text } = {}) {
+  const sent = text ?? (body === undefined ? undefined : JSON.stringify(body))
   const res = await fetch(path, {
     method,
     credentials: 'same-origin',
-    headers: { accept: 'application/json' },
+    headers: {
+      accept: 'application/json',
+      ...(sent === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: sent,
   })
-  const body = await res.json().catch(() => ({}))
+  const answer = await res.json().catch(() => ({}))
   if (!res.ok)
-    throw new ApiFailure(res.status, body.error?.code ?? 'HTTP', body.error?.message ?? res.statusText)
-  return body
+    throw new ApiFailure(res.status, answer.error?.code ?? 'HTTP', answer.error?.message ?? res.statusText)
+  return answer
 }
 
 function time(ms) {
@@ -81,11 +88,14 @@ function waitingText(waiting) {
   return `sleeping ${until}`
 }
 
-/** Replaces the page's content; absent parts (null, false) are left out, lists are spread. */
-function show(...nodes) {
+/** Replaces `el`'s content; absent parts (null, false) are left out, lists are spread. */
+function fillWith(el, ...nodes) {
   // replaceChildren would turn null into the text "null" and a list into "[object …]".
-  main.replaceChildren(...nodes.flat().filter((n) => n !== undefined && n !== null && n !== false))
+  el.replaceChildren(...nodes.flat().filter((n) => n !== undefined && n !== null && n !== false))
 }
+
+/** Replaces the page's content. */
+const show = (...nodes) => fillWith(main, ...nodes)
 
 /** Whether the page that asked (at `asked`) is still the one shown. */
 const current = (asked) => asked === generation
@@ -105,9 +115,14 @@ function failure(error) {
   return h('div', { class: 'notice error' }, h('strong', {}, error.code ?? 'error'), ' ', error.message)
 }
 
+/** Whether the user is typing in the page (a refresh would throw the input away). */
+const typing = () =>
+  main.contains(document.activeElement) &&
+  (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName) || document.activeElement.closest('form'))
+
 function poll(render, when) {
   clearTimeout(timer)
-  if (when) timer = setTimeout(render, POLL_MS)
+  if (when) timer = setTimeout(() => (typing() ? poll(render, when) : render()), POLL_MS)
 }
 
 // ---- runs -------------------------------------------------------------------------------------
@@ -266,6 +281,7 @@ async function renderRuns() {
 // ---- one workflow -----------------------------------------------------------------------------
 
 const open = new Set() // step ids whose detail is open, kept across refreshes
+let reveal // the step whose detail a click on the graph opened: scrolled to once drawn
 const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched on demand
 
 async function renderWorkflow(id) {
@@ -282,18 +298,31 @@ async function renderWorkflow(id) {
   }
   const { workflow, graph, events } = detail
   const rerender = () => renderWorkflow(id)
-  const act = async (button, method, path, question) => {
+  const act = async (button, method, path, question, options) => {
     if (question && !confirm(question)) return
     button.disabled = true
     try {
-      await api(path, method)
+      const answer = await api(path, method, options)
       if (method === 'DELETE') location.hash = '#/'
+      else if (answer.forkedFrom) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
       else rerender()
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
     }
   }
+  // Fork from a step: offered in each step's detail once the workflow has ended.
+  const forkFrom =
+    info.readOnly || active(workflow.status)
+      ? undefined
+      : (button, stepId) =>
+          act(
+            button,
+            'POST',
+            `${path}/fork`,
+            `Fork ${id} from ${stepId}? A new workflow keeps what does not depend on it and runs it again${info.canResume ? ' here' : ' (PENDING: a worker runs it)'}.`,
+            { body: { fromStep: stepId } },
+          )
   const path = `/api/workflows/${encodeURIComponent(id)}`
   const actions = h('div', { class: 'actions' })
   if (!info.readOnly) {
@@ -315,12 +344,36 @@ async function renderWorkflow(id) {
       actions.append(b)
       if (!info.canResume) actions.append(h('span', { class: 'dim small' }, info.resumeRefusal))
     }
+    if (s === 'FAILED' || s === 'CANCELED' || s === 'RESUMABLE') {
+      const b = h(
+        'button',
+        {
+          type: 'button',
+          title: 'a new workflow from the first failed (or unfinished) step; pick another step in its detail',
+        },
+        'fork',
+      )
+      b.addEventListener('click', () =>
+        act(
+          b,
+          'POST',
+          `${path}/fork`,
+          `Fork ${id} from its failed step${info.canResume ? '' : ' (PENDING: a worker runs it)'}?`,
+          { body: {} },
+        ),
+      )
+      actions.append(b)
+    }
     if (!active(s)) {
       const b = h('button', { type: 'button', class: 'danger' }, 'delete')
       b.addEventListener('click', () => act(b, 'DELETE', path, `Delete ${id} and all its checkpoints?`))
       actions.append(b)
     }
   }
+  const sendForm =
+    info.readOnly || workflow.status === 'SUCCESSFUL' || workflow.status === 'CANCELED'
+      ? null
+      : eventForm(id, path, workflow.waitingFor?.events?.[0], rerender)
   const stats = workflow.stats
   const facts = h(
     'dl',
@@ -366,15 +419,78 @@ async function renderWorkflow(id) {
     facts,
     error,
     h('h2', {}, 'steps'),
-    stepList(id, graph.steps, graph.rootStepId),
-    events.length ? [h('h2', {}, 'events'), eventTable(events)] : null,
+    dagre && graph.steps.length
+      ? stepGraph(
+          graph.steps,
+          graph.rootStepId,
+          (stepId) => {
+            open.add(stepId)
+            reveal = stepId
+            rerender()
+          },
+          rerender,
+        )
+      : null,
+    stepList(id, graph.steps, graph.rootStepId, forkFrom),
+    events.length || sendForm ? h('h2', {}, 'events') : null,
+    events.length ? eventTable(events) : null,
+    sendForm,
     h('h2', {}, 'timeline'),
     timeline(workflow, graph.steps) ?? h('p', { class: 'dim' }, 'no step has committed yet'),
     workflow.runtime
       ? h('details', {}, h('summary', {}, 'runtime'), h('pre', {}, JSON.stringify(workflow.runtime, null, 2)))
       : null,
   )
+  if (reveal !== undefined) {
+    // A node was clicked: bring its detail into view.
+    for (const li of main.querySelectorAll('ul.steps li'))
+      if (li.dataset.stepId === reveal) li.scrollIntoView({ block: 'nearest' })
+    reveal = undefined
+  }
   poll(rerender, active(workflow.status))
+}
+
+const drafts = new Map() // workflow id → { name, payload } typed in its event form, kept across refreshes
+
+/** Sends an event: its name and a JSON payload (`POST /api/workflows/:id/events/:name`). */
+function eventForm(id, path, waitedFor, done) {
+  const draft = drafts.get(id) ?? { name: waitedFor ?? '', payload: '' }
+  drafts.set(id, draft)
+  const name = h('input', { type: 'text', placeholder: 'event name', value: draft.name })
+  const payload = h('input', {
+    type: 'text',
+    placeholder: 'payload (JSON, empty: null)',
+    value: draft.payload,
+  })
+  name.addEventListener('input', () => {
+    draft.name = name.value
+  })
+  payload.addEventListener('input', () => {
+    draft.payload = payload.value
+  })
+  const button = h('button', { type: 'submit' }, 'send event')
+  const form = h('form', { class: 'send-event' }, name, ' ', payload, ' ', button)
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const text = payload.value.trim()
+    if (name.value.trim() === '') return name.focus()
+    try {
+      if (text !== '') JSON.parse(text)
+    } catch {
+      form.prepend(h('div', { class: 'notice error' }, 'the payload must be JSON, e.g. {"ok":true} or "yes"'))
+      return
+    }
+    button.disabled = true
+    try {
+      await api(`${path}/events/${encodeURIComponent(name.value.trim())}`, 'POST', { text })
+      drafts.delete(id)
+      done()
+    } catch (error) {
+      form.prepend(failure(error))
+      button.disabled = false
+    }
+  })
+  return form
 }
 
 function outputPath(id, stepId, download = true) {
@@ -420,7 +536,7 @@ function timeline(workflow, steps) {
   )
 }
 
-function stepList(id, steps, rootStepId) {
+function stepList(id, steps, rootStepId, forkFrom) {
   return h(
     'ul',
     { class: 'steps' },
@@ -483,7 +599,8 @@ function stepList(id, steps, rootStepId) {
           }
           fill()
         })
-        detail.replaceChildren(
+        fillWith(
+          detail,
           step.error
             ? h(
                 'div',
@@ -523,18 +640,30 @@ function stepList(id, steps, rootStepId) {
           ),
           h('div', { class: 'dim small' }, 'options ', h('code', {}, JSON.stringify(step.options))),
           outputNode ?? (step.kind ? load : null),
+          forkFrom ? forkButton(step.stepId, forkFrom) : null,
         )
       }
       fill()
       return h(
         'li',
-        { class: `s-${step.status.toLowerCase()}` },
+        {
+          class: `s-${step.status.toLowerCase()}`,
+          stepId: step.stepId,
+          stepName: step.name,
+          status: step.status,
+        },
         row,
         detail,
-        step.children.length ? stepList(id, step.children, rootStepId) : null,
+        step.children.length ? stepList(id, step.children, rootStepId, forkFrom) : null,
       )
     }),
   )
+}
+
+function forkButton(stepId, forkFrom) {
+  const b = h('button', { type: 'button' }, 'fork from this step')
+  b.addEventListener('click', () => forkFrom(b, stepId))
+  return b
 }
 
 /** The events sent to a workflow, in the order accepted, with the step that took each. */
@@ -575,6 +704,193 @@ function eventTable(events) {
   )
 }
 
+// ---- the step graph ---------------------------------------------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg'
+const collapsed = new Set() // continuation steps drawn closed, kept across refreshes
+
+/** An SVG element with attributes (numbers and names only: values from storage go in as text). */
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag)
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue
+    if (key.startsWith('data-')) el.setAttribute(key, String(value))
+    else if (key === 'class') el.setAttribute('class', value)
+    else el.setAttribute(key, String(value))
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)))
+  }
+  return el
+}
+
+const NODE_H = 40
+const CHAR_W = 7.2 // of the 12px monospace labels
+
+/**
+ * The steps drawn as a graph laid out by dagre, left to right: a node per step coloured by its
+ * status, an edge from each input to the step that takes it; a continuation's steps drawn inside a
+ * box beside the step that returned them (click the ▾ to close it). A click on a node calls `pick`.
+ */
+function stepGraph(steps, rootStepId, pick, redraw) {
+  // dagre's layout grows faster than the steps: past a few hundred it would hold the page for
+  // seconds at every refresh. Closed continuations count as one node.
+  const shown = countShown(steps)
+  if (shown > GRAPH_LIMIT)
+    return h(
+      'p',
+      { class: 'notice dim' },
+      `${shown} steps: too many to draw as a graph (at most ${GRAPH_LIMIT}); the list below has them all.`,
+    )
+  const g = new dagre.graphlib.Graph({ compound: true, multigraph: false })
+  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 46, marginx: 8, marginy: 8 })
+  g.setDefaultEdgeLabel(() => ({}))
+  const drawn = new Map() // stepId → step
+  const clusters = new Map() // cluster id → the continuation step
+  const add = (list, parent) => {
+    for (const step of list) {
+      drawn.set(step.stepId, step)
+      const open = step.children.length > 0 && !collapsed.has(step.stepId)
+      const label = `${step.children.length ? (open ? '▾ ' : '▸ ') : ''}${step.name}`
+      const sub = step.children.length && !open ? `${countSteps(step.children)} steps inside` : step.status
+      g.setNode(step.stepId, {
+        width: Math.max(label.length, sub.length) * CHAR_W + 24,
+        height: NODE_H,
+        label,
+        sub,
+      })
+      if (parent) g.setParent(step.stepId, parent)
+      if (open) {
+        const cluster = `${step.stepId}\u0000continuation`
+        clusters.set(cluster, step)
+        g.setNode(cluster, { label: `continuation of ${step.name}` })
+        if (parent) g.setParent(cluster, parent)
+        add(step.children, cluster)
+        // The step returned the sub-graph: an edge to each of its steps that needs no other.
+        const inside = new Set(step.children.map((c) => c.stepId))
+        for (const child of step.children)
+          if (!child.dependsOn.some((d) => inside.has(d)))
+            g.setEdge(step.stepId, child.stepId, { returns: true })
+      }
+    }
+  }
+  add(steps, undefined)
+  for (const step of drawn.values())
+    for (const dep of step.dependsOn) if (drawn.has(dep)) g.setEdge(dep, step.stepId, {})
+  dagre.layout(g)
+  const { width, height } = g.graph()
+  const svg = s('svg', {
+    class: 'graph',
+    width: Math.ceil(width),
+    height: Math.ceil(height),
+    viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`,
+    role: 'img',
+    'aria-label': 'step graph',
+  })
+  svg.append(
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        {
+          id: 'arrow',
+          viewBox: '0 0 10 10',
+          refX: 10,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          orient: 'auto',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow' }),
+      ),
+    ),
+  )
+  // Boxes of continuations first (under their steps), nested as the steps are.
+  const groups = new Map()
+  const groupOf = (parent) => (parent ? groups.get(parent) : svg)
+  const order = [...clusters.keys()].sort((a, b) => depth(g, a) - depth(g, b))
+  for (const cluster of order) {
+    const n = g.node(cluster)
+    const step = clusters.get(cluster)
+    const box = s(
+      'g',
+      { class: 'cluster', 'data-continuation-of': step.stepId },
+      s('rect', { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }),
+      s('text', { x: n.x - n.width / 2 + 8, y: n.y - n.height / 2 + 14, class: 'cluster-label' }, n.label),
+    )
+    groups.set(cluster, box)
+    groupOf(g.parent(cluster)).append(box)
+  }
+  for (const e of g.edges()) {
+    const { points, returns } = g.edge(e)
+    const d = points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
+    svg.append(s('path', { d, class: returns ? 'edge returns' : 'edge', 'marker-end': 'url(#arrow)' }))
+  }
+  for (const [stepId, step] of drawn) {
+    const n = g.node(stepId)
+    const x = n.x - n.width / 2
+    const y = n.y - n.height / 2
+    const node = s(
+      'g',
+      {
+        class: `node s-${step.status.toLowerCase()}${stepId === rootStepId ? ' output' : ''}`,
+        'data-step-id': stepId,
+        'data-step-name': step.name,
+        'data-status': step.status,
+        tabindex: 0,
+      },
+      s(
+        'title',
+        {},
+        `${step.name} (${stepId}): ${step.status}${stepId === rootStepId ? ', the output' : ''}`,
+      ),
+      s('rect', { x, y, width: n.width, height: n.height, rx: 5 }),
+      s('text', { x: x + 10, y: y + 16, class: 'name' }, n.label),
+      s('text', { x: x + 10, y: y + 31, class: 'sub' }, n.sub),
+    )
+    if (step.children.length) {
+      // The ▾/▸ of a continuation opens or closes its box; anywhere else shows the step's detail.
+      const toggle = s(
+        'rect',
+        { x, y, width: 22, height: 22, class: 'toggle' },
+        s('title', {}, 'open or close'),
+      )
+      toggle.addEventListener('click', (event) => {
+        event.stopPropagation()
+        if (collapsed.has(stepId)) collapsed.delete(stepId)
+        else collapsed.add(stepId)
+        redraw()
+      })
+      node.append(toggle)
+    }
+    node.addEventListener('click', () => pick(stepId))
+    node.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') pick(stepId)
+    })
+    groupOf(g.parent(stepId)).append(node)
+  }
+  return h('div', { class: 'graph-wrap' }, svg)
+}
+
+const GRAPH_LIMIT = 400
+
+/** The nodes a graph of `list` draws: a closed continuation's steps are not drawn. */
+function countShown(list) {
+  return list.reduce((n, c) => n + 1 + (collapsed.has(c.stepId) ? 0 : countShown(c.children)), 0)
+}
+
+function countSteps(list) {
+  return list.reduce((n, c) => n + 1 + countSteps(c.children), 0)
+}
+
+function depth(g, node) {
+  let d = 0
+  for (let p = g.parent(node); p; p = g.parent(p)) d++
+  return d
+}
+
 // ---- schedules --------------------------------------------------------------------------------
 
 /** A run of skipped ticks, in words. */
@@ -603,8 +919,9 @@ async function renderSchedules() {
   const act = async (button, path) => {
     button.disabled = true
     try {
-      await api(path, 'POST')
-      renderSchedules()
+      const answer = await api(path, 'POST')
+      if (answer.workflowId) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
+      else renderSchedules()
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
@@ -630,9 +947,23 @@ async function renderSchedules() {
       list.schedules.map((s) => {
         const path = `/api/schedules/${encodeURIComponent(s.scheduleId)}`
         let button = null
+        let trigger = null
         if (!info.readOnly) {
           button = h('button', { type: 'button' }, s.paused ? 'resume' : 'pause')
           button.addEventListener('click', () => act(button, `${path}/${s.paused ? 'resume' : 'pause'}`))
+          // A run by hand needs the schedule's declaration (its build function) in this process.
+          trigger = h(
+            'button',
+            {
+              type: 'button',
+              disabled: !s.declaredHere,
+              title: s.declaredHere
+                ? 'run it now: a PENDING workflow for a worker'
+                : 'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger`',
+            },
+            'trigger',
+          )
+          trigger.addEventListener('click', () => act(trigger, `${path}/trigger`))
         }
         return h(
           'tr',
@@ -686,7 +1017,7 @@ async function renderSchedules() {
                   ),
                 ),
           ),
-          info.readOnly ? null : h('td', {}, button),
+          info.readOnly ? null : h('td', {}, button, ' ', trigger),
         )
       }),
     ),
@@ -719,9 +1050,16 @@ async function render() {
 }
 
 window.addEventListener('hashchange', render)
+// The layout library, from this package's own files (dist/vendor, copied at build time); without
+// it (a checkout not built) the steps are shown as the list alone.
+const loading = import('/vendor/dagre.js').then(
+  (m) => m.default ?? m,
+  () => null,
+)
 try {
   info = await api('/api/info')
 } catch (error) {
   show(failure(error))
 }
+dagre = await loading
 render()

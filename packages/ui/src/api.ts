@@ -298,8 +298,91 @@ function refuseReadOnly(ctx: ApiContext): void {
     throw new ApiError(
       403,
       API_ERROR_CODES.readOnly,
-      'this dashboard was started read-only (--read-only): it does not cancel, resume, delete, or pause schedules',
+      'this dashboard was started read-only (--read-only): it does not cancel, resume, fork, delete, send events, or pause, resume or trigger schedules',
     )
+}
+
+/** A request body read as JSON; an empty body is `undefined`. */
+function jsonBody(body: string): unknown {
+  if (body.trim() === '') return undefined
+  try {
+    return JSON.parse(body)
+  } catch {
+    throw new ApiError(400, API_ERROR_CODES.badRequest, 'the request body must be JSON')
+  }
+}
+
+/** An optional string field of a JSON object body. */
+function stringField(body: { [key: string]: unknown }, name: string): string | undefined {
+  const value = body[name]
+  if (value === undefined || value === null || value === '') return undefined
+  if (typeof value !== 'string')
+    throw new ApiError(400, API_ERROR_CODES.badRequest, `${name} must be a string`)
+  return value
+}
+
+/**
+ * `POST /api/workflows/:id/fork` with `{ fromStep?, workflowId? }`: a new workflow that keeps what
+ * does not depend on `fromStep` and runs it again (`fork`). It runs in this process when the step
+ * modules were imported (as resume does), else it is stored PENDING for a worker.
+ */
+async function forkRoute(ctx: ApiContext, id: string, rawBody: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const body = jsonBody(rawBody) ?? {}
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      'the body must be a JSON object { fromStep?, workflowId? }',
+    )
+  const fields = body as { [key: string]: unknown }
+  const fromStep = stringField(fields, 'fromStep')
+  const workflowId = stringField(fields, 'workflowId')
+  const here = ctx.resumeRefusal === undefined
+  const handle = await ctx.client.fork(id, {
+    ...(fromStep === undefined ? {} : { fromStep }),
+    ...(workflowId === undefined ? {} : { workflowId }),
+    detach: !here,
+  })
+  if (here) ctx.track(handle.workflowId, handle.result())
+  return {
+    status: 202,
+    body: {
+      workflowId: handle.workflowId,
+      forkedFrom: handle.forkedFrom,
+      kept: handle.kept,
+      status: here ? 'RUNNING' : 'PENDING',
+    },
+  }
+}
+
+/**
+ * `POST /api/workflows/:id/events/:name`: the body (JSON; empty is null) is the event's payload,
+ * as `sendEvent` takes it; `Idempotency-Key` (header) or `?idempotencyKey=` makes a resend safe.
+ */
+async function eventRoute(
+  ctx: ApiContext,
+  id: string,
+  name: string,
+  rawBody: string,
+  query: URLSearchParams,
+  idempotencyKey: string | undefined,
+): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const payload = jsonBody(rawBody) ?? null
+  const key = query.get('idempotencyKey') ?? idempotencyKey
+  const sent = await ctx.client.sendEvent(id, name, payload, key ? { idempotencyKey: key } : undefined)
+  return {
+    status: 202,
+    body: { workflowId: sent.workflowId, name: sent.name, seq: sent.seq, duplicate: sent.duplicate },
+  }
+}
+
+/** `POST /api/schedules/:id/trigger`: runs the schedule now (PENDING for a worker), if declared here. */
+async function triggerRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const workflowId = await ctx.client.triggerSchedule(id)
+  return { status: 202, body: { scheduleId: id, workflowId } }
 }
 
 async function cancelRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
@@ -334,12 +417,21 @@ export function isStateChanging(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS'
 }
 
+/** What a request carries beside its method and path. */
+export interface RequestParts {
+  query: URLSearchParams
+  /** The body as text ('' when none); read for state-changing requests only. */
+  body: string
+  /** The `Idempotency-Key` header, for events. */
+  idempotencyKey?: string
+}
+
 /** Routes one `/api` request (already authenticated) to its handler. */
 export async function route(
   ctx: ApiContext,
   method: string,
   pathname: string,
-  query: URLSearchParams,
+  { query, body, idempotencyKey }: RequestParts,
 ): Promise<ApiResponse> {
   const parts = pathname.split('/').slice(2) // ['', 'api', …]
   if (parts.length === 1 && parts[0] === 'info') {
@@ -365,9 +457,14 @@ export async function route(
       if (method === 'DELETE') return deleteRoute(ctx, id)
       methodNotAllowed(['GET', 'DELETE'])
     }
-    if (parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'resume')) {
+    if (parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'resume' || parts[2] === 'fork')) {
       if (method !== 'POST') methodNotAllowed(['POST'])
+      if (parts[2] === 'fork') return forkRoute(ctx, id, body)
       return parts[2] === 'cancel' ? cancelRoute(ctx, id) : resumeRoute(ctx, id)
+    }
+    if (parts.length === 4 && parts[2] === 'events') {
+      if (method !== 'POST') methodNotAllowed(['POST'])
+      return eventRoute(ctx, id, segment(parts[3] ?? ''), body, query, idempotencyKey)
     }
     if (parts.length === 5 && parts[2] === 'steps' && parts[4] === 'output') {
       if (method !== 'GET') methodNotAllowed(['GET'])
@@ -379,9 +476,11 @@ export async function route(
       if (method !== 'GET') methodNotAllowed(['GET'])
       return schedulesRoute(ctx)
     }
-    if (parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume')) {
+    if (parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume' || parts[2] === 'trigger')) {
       if (method !== 'POST') methodNotAllowed(['POST'])
-      return pauseScheduleRoute(ctx, scheduleIdOf(parts[1] ?? ''), parts[2] === 'pause')
+      const scheduleId = scheduleIdOf(parts[1] ?? '')
+      if (parts[2] === 'trigger') return triggerRoute(ctx, scheduleId)
+      return pauseScheduleRoute(ctx, scheduleId, parts[2] === 'pause')
     }
   }
   throw new ApiError(
@@ -418,6 +517,8 @@ function httpStatusOf(error: unknown, code: string): number {
     case 'WF_CODE_CHANGED':
     case 'WF_STEP_NOT_REGISTERED':
     case 'WF_ALREADY_EXISTS':
+    case 'WF_EVENT_REFUSED':
+    case 'WF_SCHEDULE_NOT_DECLARED':
       return 409
     case 'WF_CANCEL_NOT_ACKNOWLEDGED':
     case 'WF_STORAGE_UNAVAILABLE':

@@ -39,8 +39,10 @@ export const API_ERROR_CODES = {
   notFound: 'WF_UI_NOT_FOUND',
   /** 405: a route that does not take this method. */
   methodNotAllowed: 'WF_UI_METHOD_NOT_ALLOWED',
-  /** 400: a query parameter or path segment that cannot be read. */
+  /** 400: a query parameter, path segment or body that cannot be read. */
   badRequest: 'WF_UI_BAD_REQUEST',
+  /** 413: a request body over the limit (1 MiB). */
+  tooLarge: 'WF_UI_BODY_TOO_LARGE',
 } as const
 
 export type ApiErrorCode = (typeof API_ERROR_CODES)[keyof typeof API_ERROR_CODES]

@@ -179,7 +179,16 @@ describe('the page', () => {
     const script = await request(ui.port, 'GET', '/app.js')
     expect(script.status).toBe(200)
     expect(script.text).not.toContain('innerHTML')
-    expect(script.text).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)/)
+    // The SVG namespace is a name, never fetched.
+    expect(script.text).not.toMatch(/https?:\/\/(?!127\.0\.0\.1|www\.w3\.org\/2000\/svg')/)
+    // The graph's layout library, from this package's build (dist/vendor), not from the internet.
+    const layout = await request(ui.port, 'GET', '/vendor/dagre.js')
+    expect(layout.status).toBe(200)
+    expect(layout.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    expect(layout.headers['content-security-policy']).toContain("default-src 'none'")
+    expect(layout.text).toContain('@dagrejs/dagre')
+    expect(layout.text).not.toMatch(/https?:\/\//)
+    expect((await request(ui.port, 'GET', '/vendor/dagre.LICENSE.txt')).status).toBe(404)
     expect((await request(ui.port, 'GET', '/../package.json')).status).toBe(404)
   })
 })

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url'
 import { WorkflowClient } from '@wf/client'
 import { InvalidOptionsError, type StorageSpec } from '@wf/core'
 import { type ApiContext, errorResponse, isStateChanging, route } from './api.js'
-import { ApiError, UiListenError } from './errors.js'
+import { API_ERROR_CODES, ApiError, UiListenError } from './errors.js'
 import {
   allowedHostNames,
   checkHost,
@@ -34,7 +34,7 @@ export interface UiOptions {
   port?: number
   /** The token every /api request needs; one is generated when not given. At least 16 characters. */
   token?: string
-  /** Serve no action: cancel, resume and delete answer 403. */
+  /** Serve no action: cancel, resume, fork, delete, events and schedule actions answer 403. */
   readOnly?: boolean
   /**
    * Modules that define the steps (paths or package names, resolved from `cwd`), imported at start:
@@ -62,11 +62,16 @@ export interface UiServer {
 
 const DEFAULT_PORT = 7390
 const OUTPUT_LIMIT = 256 * 1024
+const BODY_LIMIT = 1024 * 1024
 const ASSETS = new URL('../assets/', import.meta.url)
-const STATIC: Record<string, { file: string; type: string }> = {
+// The layout library's browser build, copied there by the build (scripts/vendor.mjs); ../dist from
+// src/ (tests) and from dist/ alike.
+const VENDOR = new URL('../dist/vendor/', import.meta.url)
+const STATIC: Record<string, { file: string; type: string; base?: URL }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+  '/vendor/dagre.js': { file: 'dagre.js', type: 'text/javascript; charset=utf-8', base: VENDOR },
 }
 // The page loads only its own files, is never framed, and never sends the URL (with its token) on.
 const PAGE_HEADERS = {
@@ -92,7 +97,10 @@ function isClient(value: unknown): value is WorkflowClient {
       'resumeAsync',
       'delete',
       'listEvents',
+      'sendEvent',
+      'fork',
       'listSchedules',
+      'triggerSchedule',
       'pauseSchedule',
       'resumeSchedule',
     ].every((m) => typeof (c as Record<string, unknown>)[m] === 'function')
@@ -138,6 +146,23 @@ function moduleUrl(spec: string, cwd: string): string {
   } catch {
     return spec // an ESM-only package: let import() resolve it
   }
+}
+
+/** A request's body as UTF-8 text, refused past BODY_LIMIT (an event's payload, a fork's options). */
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > BODY_LIMIT)
+      throw new ApiError(
+        413,
+        API_ERROR_CODES.tooLarge,
+        `the request body is over ${BODY_LIMIT} bytes: send a smaller payload (large values belong in a step's output)`,
+      )
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function send(
@@ -218,7 +243,12 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
       res.end()
       return
     }
-    const body = await readFile(new URL(asset.file, ASSETS))
+    const body = await readFile(new URL(asset.file, asset.base ?? ASSETS)).catch((error: unknown) => {
+      // Not built (a checkout without `pnpm build`): the page draws its steps as a list instead.
+      if ((error as { code?: unknown }).code === 'ENOENT')
+        throw new ApiError(404, 'WF_UI_NOT_FOUND', `${url.pathname} is not built: run the package's build`)
+      throw error
+    })
     res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': asset.type, 'Content-Length': body.length })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
@@ -230,8 +260,17 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
       const method = req.method ?? 'GET'
       if (url.pathname !== '/api' && !url.pathname.startsWith('/api/')) return await page(req, res, url)
       const credential = checkToken(req, token, cookie)
-      if (isStateChanging(method)) checkSameOrigin(req, credential)
-      const { status, body, download } = await route(ctx, method, url.pathname, url.searchParams)
+      let requestBody = ''
+      if (isStateChanging(method)) {
+        checkSameOrigin(req, credential)
+        requestBody = await readBody(req)
+      }
+      const key = req.headers['idempotency-key']
+      const { status, body, download } = await route(ctx, method, url.pathname, {
+        query: url.searchParams,
+        body: requestBody,
+        ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
+      })
       if (download) {
         res.writeHead(status, {
           'Content-Type': download.type,

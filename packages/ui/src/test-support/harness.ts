@@ -108,13 +108,14 @@ export interface Reply {
   json: any
 }
 
-/** One HTTP request with exactly these headers (Host included: default `127.0.0.1:<port>`). */
+/** One HTTP request with exactly these headers (Host included: default `127.0.0.1:<port>`) and this body. */
 export function request(
   port: number,
   method: string,
   path: string,
   headers: Record<string, string> = {},
   host = '127.0.0.1',
+  body?: string,
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -137,6 +138,6 @@ export function request(
       },
     )
     req.on('error', reject)
-    req.end()
+    req.end(body)
   })
 }

@@ -11,3 +11,6 @@ export declare const flaky: StepFunction<[number], number>
 export declare const markup: StepFunction<[], string>
 export declare const big: StepFunction<[number], string>
 export declare const dated: StepFunction<[], Map<string, Date>>
+export declare const sum: StepFunction<[number, number], number>
+export declare const fan: StepFunction<[number], number>
+export declare const count: StepFunction<number[], number>

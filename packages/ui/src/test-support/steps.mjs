@@ -31,3 +31,8 @@ export const flaky = step(
 export const markup = step('ui-markup', () => '<img src=x onerror=alert(1)>')
 export const big = step('ui-big', (n) => 'x'.repeat(n))
 export const dated = step('ui-dated', () => new Map([['at', new Date(0)]]))
+export const sum = step('ui-sum', (a, b) => a + b)
+/** Returns a sub-graph (a continuation): sum(add(n), double(n)). */
+export const fan = step('ui-fan', (n) => sum(add(n), double(n)))
+/** How many inputs it was given (a wide graph). */
+export const count = step('ui-count', (...xs) => xs.length)

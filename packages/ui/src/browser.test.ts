@@ -1,0 +1,294 @@
+// The page in a real headless Chromium (Debian's, driven by playwright-core; Playwright's own
+// browser download does not work offline): the runs page and its filters, a workflow's graph with
+// its statuses, a failed step's error, cancel of a running workflow, a stored `<img onerror>` shown
+// as text, and the guards as a browser meets them (no token, a server bound to every interface, a
+// foreign Host as DNS rebinding gives it). With WF_UI_SCREENSHOTS=1 it also writes the README's
+// screenshots, docs/ui-runs.png and docs/ui-graph.png.
+//
+// Without Chromium the tests are skipped with a message, except in CI (CI=true), where they fail:
+// scripts/install-chromium.sh installs it, and .ci/run runs that script first.
+
+import { existsSync, mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { WorkflowClient } from '@wf/client'
+import { Runtime, type Storage, waitForEvent } from '@wf/core'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startUi, type UiServer } from './index.js'
+import { folderBackend } from './test-support/harness.js'
+import {
+  add,
+  closeGate,
+  count,
+  double,
+  fan,
+  flags,
+  flaky,
+  gates,
+  held,
+  markup,
+  sum,
+} from './test-support/steps.mjs'
+
+const executablePath = process.env.WF_CHROMIUM || '/usr/bin/chromium'
+const ci = process.env.CI === 'true' || process.env.CI === '1'
+const present = existsSync(executablePath)
+const screenshots = process.env.WF_UI_SCREENSHOTS === '1'
+const docs = fileURLToPath(new URL('../../../docs/', import.meta.url))
+// A name no DNS answers: Chromium maps it to loopback, as a rebound DNS name would.
+const FOREIGN = 'rebound.example'
+
+// Waits for the page: generous, since CI runs the browser beside the other test files on 2 cores.
+const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 20_000, interval: 50 })
+
+if (!present && !ci)
+  console.warn(
+    `@wf/ui browser tests skipped: no Chromium at ${executablePath}. Install it with scripts/install-chromium.sh (as root), or set WF_CHROMIUM to a Chromium binary.`,
+  )
+
+it.runIf(ci)('has Chromium to run in: in CI the browser tests never skip', () => {
+  expect(present, `no Chromium at ${executablePath}: scripts/install-chromium.sh installs it`).toBe(true)
+})
+
+describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_000 }, () => {
+  let storage: Storage
+  let cleanup: () => Promise<void>
+  let runtime: Runtime
+  let ui: UiServer
+  let browser: Browser
+  let page: Page
+
+  beforeAll(async () => {
+    if (!present)
+      throw new Error(
+        `no Chromium at ${executablePath}: CI must install it (scripts/install-chromium.sh), the browser tests do not skip in CI`,
+      )
+    ;({ storage, cleanup } = await folderBackend.open())
+    runtime = new Runtime(storage)
+    flags.fail = true
+    closeGate()
+    for (const day of [1, 2, 3, 4])
+      await runtime.run(double(add(day)), {
+        workflowId: `daily-2026-12-0${day}`,
+        metadata: { team: 'data', day },
+      })
+    await runtime.run(add(2), { workflowId: 'ok-2', metadata: { team: 'ops' } })
+    await runtime.run(sum(fan(2), double(add(3))), { workflowId: 'report-1', metadata: { team: 'data' } })
+    await runtime.run(markup(), { workflowId: 'xss' })
+    await runtime.run(count(...Array.from({ length: 400 }, (_, i) => add(i))), { workflowId: 'wide-1' })
+    await expect(runtime.run(sum(fan(2), double(flaky(5))), { workflowId: 'failed-1' })).rejects.toThrow(
+      'flaky failed on 5',
+    )
+    await runtime.runAsync(add(held(1)), { workflowId: 'running-1', metadata: { team: 'ops' } })
+    await runtime.runAsync(add(waitForEvent<number>('approved')), { workflowId: 'waiting-1' })
+    ui = await startUi({ client: new WorkflowClient({ runtime }), port: 0 })
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      // As Debian's Chromium runs here: no sandbox as root, nothing fetched from the network.
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--host-resolver-rules=MAP ${FOREIGN} 127.0.0.1`,
+      ],
+    })
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    page.setDefaultTimeout(20_000)
+    await page.goto(ui.url)
+  }, 120_000)
+
+  afterAll(async () => {
+    gates.release()
+    await browser?.close()
+    await ui?.close()
+    await cleanup?.()
+  })
+
+  const rowIds = async (p: Page = page): Promise<string[]> =>
+    (await p.locator('main table tbody tr td.id').allTextContents()).sort()
+
+  it('opens the runs page from the printed URL: the token leaves the address, the table lists every workflow', async () => {
+    expect(page.url()).toBe(`${ui.origin}/`)
+    await poll(() => rowIds()).toHaveLength(11)
+    expect(await rowIds()).toContain('running-1')
+    await poll(() => page.locator('nav.counts').textContent()).toMatch(/all 11/)
+    const counts = await page.locator('nav.counts').textContent()
+    expect(counts).toMatch(/SUCCESSFUL 8/)
+    expect(counts).toMatch(/FAILED 1/)
+    expect(counts).toMatch(/RUNNING 2/)
+    if (screenshots) {
+      mkdirSync(docs, { recursive: true })
+      await page.screenshot({ path: `${docs}ui-runs.png` })
+    }
+  })
+
+  it('filters by id prefix, by status and by metadata, kept in the address', async () => {
+    await page.fill('input[placeholder="id prefix"]', 'daily-')
+    await page.press('input[placeholder="id prefix"]', 'Enter')
+    await poll(() => rowIds()).toEqual([
+      'daily-2026-12-01',
+      'daily-2026-12-02',
+      'daily-2026-12-03',
+      'daily-2026-12-04',
+    ])
+    expect(page.url()).toContain('prefix=daily-')
+    await page.goto(`${ui.origin}/#/`)
+    await poll(() => rowIds()).toHaveLength(11)
+    await page.locator('nav.counts a', { hasText: 'FAILED' }).click()
+    await poll(() => rowIds()).toEqual(['failed-1'])
+    await page.goto(`${ui.origin}/#/`)
+    await poll(() => rowIds()).toHaveLength(11) // the unfiltered page is drawn: fill its input
+    await page.fill('input[placeholder^="metadata"]', '{"team":"ops"}')
+    await page.press('input[placeholder^="metadata"]', 'Enter')
+    await poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
+  })
+
+  it('opens a workflow from the table: its graph shows each step with its status', async () => {
+    await page.goto(`${ui.origin}/#/`)
+    await page.locator('a', { hasText: 'report-1' }).click()
+    await poll(() => page.locator('h1').textContent()).toBe('report-1')
+    const node = (name: string) => page.locator(`svg.graph g.node[data-step-name="${name}"]`)
+    await poll(() => node('ui-sum').count()).toBe(2) // the output, and one in the continuation
+    expect(await node('ui-fan').getAttribute('data-status')).toBe('SUCCESSFUL')
+    for (const status of await node('ui-sum').evaluateAll((els) => els.map((e) => e.dataset.status)))
+      expect(status).toBe('SUCCESSFUL')
+    // Drawn by dagre: a node per step, an edge per input (add→double→sum, fan→sum, fan⇢its steps).
+    expect(await page.locator('svg.graph g.node').count()).toBe(7)
+    expect(await page.locator('svg.graph path.edge').count()).toBe(7)
+    // The continuation's steps, in a box of their own, which closes and opens.
+    const box = page.locator('svg.graph g.cluster[data-continuation-of="ui-fan"]')
+    expect(await box.locator('g.node').count()).toBe(3)
+    await node('ui-fan').locator('rect.toggle').click()
+    await poll(() => box.count()).toBe(0)
+    expect(await node('ui-fan').textContent()).toContain('3 steps inside')
+    await node('ui-fan').locator('rect.toggle').click()
+    await poll(() => box.locator('g.node').count()).toBe(3)
+  })
+
+  it('does not draw a graph of more than 400 steps (dagre would hold the page), and lists them', async () => {
+    await page.goto(`${ui.origin}/#/w/wide-1`)
+    await poll(() => page.locator('h1').textContent()).toBe('wide-1')
+    expect(await page.locator('main .notice').first().textContent()).toContain(
+      '401 steps: too many to draw as a graph',
+    )
+    expect(await page.locator('svg.graph').count()).toBe(0)
+    expect(await page.locator('ul.steps > li').count()).toBe(401)
+  })
+
+  it('shows a failed workflow with the failed step red, what depends on it pending, and the step’s error on a click', async () => {
+    await page.goto(`${ui.origin}/#/w/failed-1`)
+    const flakyNode = page.locator('svg.graph g.node[data-step-name="ui-flaky"]')
+    await poll(() => flakyNode.getAttribute('data-status')).toBe('FAILED')
+    expect(await flakyNode.getAttribute('class')).toContain('s-failed')
+    const output = page.locator('svg.graph g.node.output')
+    expect(await output.getAttribute('data-step-name')).toBe('ui-sum')
+    expect(await output.getAttribute('data-status')).toBe('PENDING')
+    expect(
+      await page.locator('svg.graph g.node[data-step-name="ui-double"]').last().getAttribute('data-status'),
+    ).toBe('PENDING')
+    if (screenshots) await page.screenshot({ path: `${docs}ui-graph.png` })
+    await flakyNode.click() // opens the step's detail under the graph
+    const error = page.locator('.step-detail .notice.error').first()
+    await poll(() => error.textContent()).toContain('RangeError: flaky failed on 5')
+    expect(await error.locator('pre').textContent()).toMatch(/at /) // the stack
+    // Nothing absent is written out as the word null (replaceChildren would).
+    expect(await page.locator('.step-detail').first().textContent()).not.toContain('null')
+  })
+
+  it('cancels a running workflow from its page, which then turns CANCELED', async () => {
+    await page.goto(`${ui.origin}/#/w/running-1`)
+    const status = page.locator('dl.facts dd .status').first()
+    await poll(() => status.textContent()).toBe('RUNNING')
+    page.once('dialog', (dialog) => void dialog.accept())
+    await page.locator('button', { hasText: 'cancel' }).click()
+    await poll(() => status.textContent()).toBe('CANCELED')
+    expect(await new WorkflowClient({ runtime }).getStatus('running-1')).toBe('CANCELED')
+  })
+
+  it('forks a failed workflow from a step chosen in its detail, and opens the fork', async () => {
+    await page.goto(`${ui.origin}/#/w/failed-1`)
+    const fork = page.locator('[data-step-name="ui-flaky"] button', { hasText: 'fork from this step' })
+    await poll(() => page.locator('[data-step-name="ui-flaky"]').count()).toBeGreaterThan(0)
+    // A step's detail stays open across pages once opened (the test before opened this one).
+    if ((await fork.count()) === 0) await page.locator('[data-step-name="ui-flaky"] .step').first().click()
+    page.once('dialog', (dialog) => void dialog.accept())
+    await fork.click()
+    await poll(() => page.locator('h1').textContent()).toBe('failed-1-fork-1')
+    expect(page.url()).toBe(`${ui.origin}/#/w/failed-1-fork-1`)
+    // This dashboard imported no step modules: the fork waits for a worker.
+    await poll(() => page.locator('dl.facts dd .status').first().textContent()).toBe('PENDING')
+  })
+
+  it('sends an event from a waiting workflow’s page: the event is listed and the workflow ends', async () => {
+    await page.goto(`${ui.origin}/#/w/waiting-1`)
+    // The page shown before (a PENDING fork) has a form too: wait for this workflow's.
+    await poll(() => page.locator('h1').textContent()).toBe('waiting-1')
+    const form = page.locator('form.send-event')
+    await form.locator('input[placeholder="event name"]').fill('approved')
+    await form.locator('input[placeholder^="payload"]').fill('41')
+    await form.locator('button', { hasText: 'send event' }).click()
+    await poll(() => page.locator('main table').last().textContent()).toContain('approved')
+    const status = page.locator('dl.facts dd .status').first()
+    await poll(() => status.textContent()).toBe('SUCCESSFUL')
+    expect(await new WorkflowClient({ runtime }).getOutput('waiting-1')).toBe(42)
+  })
+
+  it('shows a stored <img onerror> output as text, never as an element', async () => {
+    let alerted = false
+    page.on('dialog', (dialog) => {
+      alerted = true
+      void dialog.dismiss()
+    })
+    await page.goto(`${ui.origin}/#/w/xss`)
+    await page.locator('[data-step-name="ui-markup"] .step').first().click()
+    await page.locator('button', { hasText: 'show output' }).click()
+    const output = page.locator('.step-detail pre').first()
+    await poll(() => output.textContent()).toBe('"<img src=x onerror=alert(1)>"')
+    expect(await page.locator('main img').count()).toBe(0)
+    expect(alerted).toBe(false)
+  })
+
+  it('without the token the page says so and the API answers 401, on loopback and bound to every interface', async () => {
+    const wide = await startUi({ client: new WorkflowClient({ runtime }), host: '0.0.0.0', port: 0 })
+    try {
+      for (const server of [ui, wide]) {
+        const fresh = await browser.newContext() // no cookie
+        try {
+          const p = await fresh.newPage()
+          await p.goto(`${server.origin}/`)
+          await poll(() => p.locator('main').textContent()).toContain('This dashboard needs its token.')
+          const status = await p.evaluate(async () => (await fetch('/api/workflows')).status)
+          expect(status).toBe(401)
+          const wrong = await p.goto(`${server.origin}/?token=not-the-token`)
+          expect(wrong?.status()).toBe(401)
+        } finally {
+          await fresh.close()
+        }
+      }
+    } finally {
+      await wide.close()
+    }
+  })
+
+  it('refuses a page and the API under a foreign Host (a rebound DNS name), token or not', async () => {
+    const fresh = await browser.newContext({ extraHTTPHeaders: { authorization: `Bearer ${ui.token}` } })
+    try {
+      const p = await fresh.newPage()
+      const pageReply = await p.goto(`http://${FOREIGN}:${ui.port}/?token=${ui.token}`)
+      expect(pageReply?.status()).toBe(403)
+      const apiReply = await p.goto(`http://${FOREIGN}:${ui.port}/api/workflows`)
+      expect(apiReply?.status()).toBe(403)
+      expect(await apiReply?.json()).toMatchObject({ error: { code: 'WF_UI_FORBIDDEN_HOST' } })
+      // The same request under this server's own name passes.
+      const own = await p.goto(`${ui.origin}/api/workflows`)
+      expect(own?.status()).toBe(200)
+    } finally {
+      await fresh.close()
+    }
+  })
+})
