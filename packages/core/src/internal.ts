@@ -3,7 +3,15 @@
 // may change in a minor or patch release, together with the @wf packages that use it.
 
 export { isJsonable } from './model/json.js'
-export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
+// Retention (issue #24): bulk deletion of ended workflows and the workers' pass.
+export {
+  ENDED_STATUSES,
+  endedDay,
+  endedKey,
+  incarnationOf,
+  STORED_STATUSES,
+  storeKeys,
+} from './model/records.js'
 export { type ForkPlan, writeFork } from './runtime/fork.js'
 export {
   backfillRuns,
@@ -29,7 +37,19 @@ export {
   workflowIdOfKey,
 } from './store/check.js'
 export { type EventSummary, listEvents } from './store/events.js'
+export {
+  claimRetentionPass,
+  countEnded,
+  type RetentionCursor,
+  type RetentionFilter,
+  type RetentionPassOptions,
+  type RetentionProgress,
+  type RetentionResult,
+  runRetentionPass,
+  validateRetentionFilter,
+} from './store/retention.js'
 export { readDeclarations } from './store/schedules.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
+export type { EndedEntry } from './store/store.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'
