@@ -26,6 +26,7 @@ import { type ForkOptions, type ForkResult, forkWorkflow } from './fork.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
+import { type DeleteWorkflowsOptions, type DeleteWorkflowsResult, deleteWorkflows } from './retention.js'
 import {
   backfillSchedule,
   deleteSchedule,
@@ -391,6 +392,25 @@ export class WorkflowClient {
         if (!(error instanceof ConditionFailedError) || attempt >= 8) throw error
       }
     }
+  }
+
+  /**
+   * Deletes ended workflows in bulk, with every key they own (records, steps, graph, blobs, events,
+   * index entries): those of the given `status` (FAILED, CANCELED, SUCCESSFUL; never RUNNING,
+   * PENDING or RESUMABLE) that ended before `endedBefore`, with `metadata` if given. Lists the
+   * ended index by day, so it reads only the records of workflows old enough. Each deletion marks
+   * the record first by compare-and-swap: a workflow resumed meanwhile stays (`skipped`), and
+   * readers find each workflow whole or gone. `dryRun` counts and deletes nothing.
+   *
+   * ```ts
+   * const { workflows, keys } = await client.deleteWorkflows({
+   *   status: ['SUCCESSFUL', 'CANCELED'],
+   *   endedBefore: Date.now() - 30 * 86_400_000,
+   * })
+   * ```
+   */
+  deleteWorkflows(options: DeleteWorkflowsOptions): Promise<DeleteWorkflowsResult> {
+    return deleteWorkflows(this.runtime, options)
   }
 
   /**

@@ -42,6 +42,7 @@ import {
   time,
   useColor,
 } from './format.js'
+import { type GcCommandOptions, runGc } from './gc.js'
 import { hint } from './hints.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
@@ -59,6 +60,8 @@ interface GlobalOptions {
 export interface CliIO {
   stdout: NodeJS.WriteStream
   stderr: NodeJS.WriteStream
+  /** Where `wf gc` reads its confirmation (default: this process's stdin). */
+  stdin?: NodeJS.ReadStream
 }
 
 const USAGE_ERRORS = [InvalidOptionsError, InvalidWorkflowIdError, StorageConfigError]
@@ -567,6 +570,34 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const { client, out } = context(command)
       await client.delete(id, { force: options.force ?? false })
       out.stdout(out.json ? JSON.stringify({ workflowId: id, deleted: true }) : `deleted ${id}`)
+    })
+
+  program
+    .command('gc')
+    .description(
+      'delete ended workflows in bulk, with every key they own (never RUNNING, PENDING or RESUMABLE ones)',
+    )
+    .option(
+      '--status <status...>',
+      'FAILED, CANCELED, SUCCESSFUL (repeat, or separate with commas)',
+      statuses,
+    )
+    .option('--older-than <duration>', "those that ended longer ago than this: '30d', '12h', '1w'")
+    .option(
+      '--metadata <key=value>',
+      'only those with this metadata field (repeatable; JSON values)',
+      collect,
+      [],
+    )
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .option('--yes', 'delete without asking (required when stdin is not a terminal)')
+    .option(
+      '--full',
+      'also find workflows that ended before wf indexed ended workflows by day (slower, once)',
+    )
+    .action(async (options: GcCommandOptions, command: Command) => {
+      const { client, out } = context(command)
+      code = await runGc(client, options, out, { ...io, stdin: io.stdin ?? process.stdin })
     })
 
   program
