@@ -86,7 +86,7 @@ const bucket: Backend = {
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
   ended: 1_000,
   active: 50,
-  crash: 600,
+  crash: 300,
   async open() {
     process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
     process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
@@ -118,7 +118,7 @@ const broken = step(
   (_n: number): number => {
     throw new Error('broken on purpose')
   },
-  { maxRetries: 1, retryDelayMs: 1 },
+  { maxRetries: 1, backoff: { initialDelayMs: 0 } },
 )
 let held = gate()
 const holding = step('gc-holding', async (n: number) => {
@@ -375,12 +375,12 @@ describe.each([folder, bucket])('wf gc on $name', (backend) => {
       const again = await wf(['--json', 'gc', '--status', 'SUCCESSFUL', '--older-than', '30d', '--yes'])
       expect(again.code).toBe(0)
       // Every marked one is finished, whatever its status; the unmarked FAILED and CANCELED stay.
-      for (const id of ended) {
+      await mapLimit(ended, 16, async (id) => {
         const stored = await store.readStoredWorkflow(id)
         expect(stored?.record.deleting, id).toBeUndefined()
         if (stored === undefined) expect(await keysOf(store, id), id).toEqual([])
         else expect(stored.record.status).not.toBe('SUCCESSFUL')
-      }
+      })
     },
   )
 })

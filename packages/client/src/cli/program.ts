@@ -48,7 +48,13 @@ import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
 import { uiCommand } from './ui.js'
-import { CODE_CHANGE_POLICIES, runWorker, type WorkerCommandOptions, wholeNumber } from './worker.js'
+import {
+  CODE_CHANGE_POLICIES,
+  retentionFlag,
+  runWorker,
+  type WorkerCommandOptions,
+  wholeNumber,
+} from './worker.js'
 
 interface GlobalOptions {
   storage?: string
@@ -551,6 +557,15 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
         '--on-code-change <policy>',
         'a workflow submitted with other step code (default warn)',
       ).choices(CODE_CHANGE_POLICIES),
+    )
+    .option(
+      '--retention <STATUS=AGE,...>',
+      'delete ended workflows this old, e.g. SUCCESSFUL=7d,FAILED=30d,CANCELED=7d (one pass per interval across workers)',
+      retentionFlag,
+    )
+    .option(
+      '--retention-interval <duration>',
+      'how often a retention pass runs across all workers (default 1h)',
     )
     .action(async (options: WorkerCommandOptions, command: Command) => {
       const { out, opts } = output(command)
