@@ -22,7 +22,7 @@ import {
   WorkflowNotFoundError,
   type WorkflowRecord,
 } from '@wf/core'
-import { endedKey, mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
+import { mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
@@ -438,5 +438,56 @@ describe('deleteWorkflows on a folder', () => {
     // m-a as the dry run counted it, m-f's record, failures, marker and entry.
     expect(rest.keys).toBe(dry.keys - some.keys + 4)
     for (const id of ['m-a', 'm-f']) expect(await keysOf(store, id)).toEqual([])
+  })
+
+  it('checkStorage reports a deletion cut short and an ended workflow missing from the ended index; fix finishes and indexes them', async () => {
+    const runtime = client.runtime
+    const store = await runtime.store()
+    await runtime.run(add(2, 2), { workflowId: 'doc-cut' })
+    await runtime.run(add(3, 3), { workflowId: 'doc-unindexed' })
+    // As a crash would leave them: a record marked, and an end whose entry was never written.
+    const cut = await store.requireWorkflow('doc-cut')
+    await store.storage.put(
+      storeKeys.workflow('doc-cut'),
+      Buffer.from(JSON.stringify({ ...cut.record, deleting: { at: Date.now() } })),
+    )
+    const unindexed = await store.requireWorkflow('doc-unindexed')
+    const entry = (await store.listAllKeys(storeKeys.endedPrefix)).find((k) => k.endsWith('/doc-unindexed'))
+    await store.storage.delete(entry as string)
+    expect(unindexed.record.status).toBe('SUCCESSFUL')
+
+    const seen = await client.checkStorage()
+    expect(seen).toMatchObject({ unfinishedDeletions: ['doc-cut'], unindexedEnded: ['doc-unindexed'] })
+    const fixed = await client.checkStorage({ fix: true })
+    expect(fixed).toMatchObject({ unfinishedDeletions: ['doc-cut'], unindexedEnded: ['doc-unindexed'] })
+    expect(await keysOf(store, 'doc-cut')).toEqual([])
+    expect(await store.listAllKeys(storeKeys.endedPrefix)).toContain(entry)
+    expect(await client.checkStorage()).toMatchObject({ unfinishedDeletions: [], unindexedEnded: [] })
+  })
+
+  it('wf gc refuses to delete without --yes when stdin is not a terminal, and deletes nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const runtime = client.runtime
+    await runtime.run(add(4, 4), { workflowId: 'cli-kept' })
+    const cwd = await mkdtemp(join(tmpdir(), 'wf-gc-cli-'))
+    await mkdir(join(cwd, 'node_modules/@wf'), { recursive: true })
+    await symlink(join(here, '../../storage-fs'), join(cwd, 'node_modules/@wf/storage-fs'), 'dir')
+    const run = await runWf(['--storage', dir, 'gc', '--status', 'SUCCESSFUL', '--older-than', '0s'], { cwd })
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/cannot ask \(stdin is not a terminal\): add --yes/)
+    expect(await client.getStatus('cli-kept')).toBe('SUCCESSFUL')
+    const bad = await runWf(['--storage', dir, 'gc', '--status', 'RUNNING', '--older-than', '0s', '--yes'], {
+      cwd,
+    })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/RUNNING.*never/)
+    const yes = await runWf(
+      ['--storage', dir, '--json', 'gc', '--status', 'SUCCESSFUL', '--older-than', '0s', '--yes'],
+      { cwd },
+    )
+    expect(yes.code).toBe(0)
+    expect(JSON.parse(yes.stdout).workflowIds).toContain('cli-kept')
+    await rm(cwd, { recursive: true, force: true })
   })
 })
