@@ -3,7 +3,6 @@
 // may change in a minor or patch release, together with the @wf packages that use it.
 
 export { isJsonable } from './model/json.js'
-// Retention (issue #24): bulk deletion of ended workflows and the workers' pass.
 export {
   ENDED_STATUSES,
   endedDay,
@@ -37,6 +36,7 @@ export {
   workflowIdOfKey,
 } from './store/check.js'
 export { type EventSummary, listEvents } from './store/events.js'
+// Retention (issue #24): bulk deletion of ended workflows and the workers' pass.
 export {
   claimRetentionPass,
   countEnded,
