@@ -15,14 +15,17 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import {
   InvalidOptionsError,
+  type PutCondition,
   Runtime,
   type Storage,
   step,
   WorkflowExecutionError,
   WorkflowNotFoundError,
   type WorkflowRecord,
+  WorkflowStillActiveError,
 } from '@wf/core'
 import { mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
+import { interceptStorage } from '@wf/core/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
@@ -490,4 +493,107 @@ describe('deleteWorkflows on a folder', () => {
     expect(JSON.parse(yes.stdout).workflowIds).toContain('cli-kept')
     await rm(cwd, { recursive: true, force: true })
   })
+})
+
+let fixed = false
+let running = gate()
+const flaky = step(
+  'gc-flaky',
+  async (n: number) => {
+    if (!fixed) throw new Error('not fixed yet')
+    await running.promise
+    return n
+  },
+  { maxRetries: 0 },
+)
+
+describe.each([folder, bucket])('deleting beside readers and resumes, on $name', (backend) => {
+  /** A client on the backend behind `hooks`: the calls a test holds or reorders. */
+  async function open(hooks: Parameters<typeof interceptStorage>[1]) {
+    const place = await backend.open()
+    const client = new WorkflowClient({ storage: interceptStorage(place.storage, hooks) })
+    return { place, client, store: await client.runtime.store() }
+  }
+  const isRecordPut = (key: string, workflowId: string, condition?: PutCondition) =>
+    key === storeKeys.workflow(workflowId) && condition !== undefined && 'ifVersion' in condition
+
+  it.skipIf(!backend.available)(
+    'a reader during a deletion gets WorkflowNotFoundError, never part of the workflow',
+    async () => {
+      const held = gate()
+      const reached = gate()
+      let hold = false
+      const { place, client, store } = await open({
+        deleteMany: async (next, keys) => {
+          // Held once the markers went, as the step records are about to.
+          if (hold && keys.some((k) => k.includes('/steps/'))) {
+            reached.open()
+            await held.promise
+          }
+          return next(keys)
+        },
+      })
+      await client.runtime.run(add(add(1, 2), 3), { workflowId: 'reader' })
+      hold = true
+      const deleting = client.delete('reader')
+      await reached.promise
+      expect((await store.listAllKeys(storeKeys.stepsPrefix('reader'))).length).toBe(1)
+      await expect(client.getStatus('reader')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      await expect(client.getOutput('reader')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      await expect(client.getGraph('reader')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      expect((await client.listAll()).map((w) => w.workflowId)).not.toContain('reader')
+      held.open()
+      await deleting
+      expect(await keysOf(store, 'reader')).toEqual([])
+      await client.runtime.retire()
+      await place.cleanup()
+    },
+  )
+
+  it.skipIf(!backend.available)(
+    'a resume that claims first keeps the workflow (the delete then refuses it as RUNNING); one that claims second finds it gone',
+    async () => {
+      let before: (() => Promise<unknown>) | undefined
+      let when: ((key: string, data: Uint8Array, condition?: PutCondition) => boolean) | undefined
+      const { place, client, store } = await open({
+        put: async (next, key, data, condition) => {
+          if (before && when?.(key, data, condition)) {
+            const first = before
+            before = undefined
+            await first()
+          }
+          return next(key, data, condition)
+        },
+      })
+      fixed = false
+      for (const id of ['resume-first', 'delete-first'])
+        await expect(client.runtime.run(add(flaky(1), 2), { workflowId: id })).rejects.toThrow()
+      fixed = true
+      running = gate()
+
+      // The deletion's mark is about to be written: a resume claims the workflow just before.
+      let resumed: Promise<unknown> | undefined
+      when = (key, data, condition) =>
+        isRecordPut(key, 'resume-first', condition) && Buffer.from(data).toString().includes('"deleting"')
+      before = async () => {
+        resumed = client.resume('resume-first')
+        await vi.waitFor(async () => expect(await client.getStatus('resume-first')).not.toBe('FAILED'))
+      }
+      await expect(client.delete('resume-first')).rejects.toBeInstanceOf(WorkflowStillActiveError)
+      running.open()
+      await expect(resumed).resolves.toBe(3)
+      expect(await client.getStatus('resume-first')).toBe('SUCCESSFUL')
+      expect(await client.getOutput('resume-first', { stepId: 'gc-flaky' })).toBe(1)
+
+      // The resume's claim is about to be written: the deletion marks the record just before.
+      when = (key, data, condition) =>
+        isRecordPut(key, 'delete-first', condition) && Buffer.from(data).toString().includes('"RUNNING"')
+      before = () => client.delete('delete-first')
+      await expect(client.resume('delete-first')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+      expect(await keysOf(store, 'delete-first')).toEqual([])
+      await client.runtime.idle()
+      await client.runtime.retire()
+      await place.cleanup()
+    },
+  )
 })

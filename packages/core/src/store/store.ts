@@ -562,9 +562,9 @@ export class WorkflowStore {
    * record is marked `deleting` by compare-and-swap: from then on every reader finds the workflow
    * gone (`readWorkflow`), and a resume or claim that raced either wrote first (this rejects with
    * `ConditionFailedError` and removes nothing: the caller reads it again) or loses its own
-   * compare-and-swap. Then the rest goes: steps, failures, graph, blobs, events (a new workflow
-   * under this id must never find old step records), its index markers, due marker and start
-   * batch entry, then the record, then its ended index entry last (the entry is how the next pass
+   * compare-and-swap. Then the rest goes: its index markers, due marker and start batch entry
+   * (listings drop it at once), steps, failures, graph, blobs, events (a new workflow under this
+   * id must never find old step records), then the record, then its ended index entry last (the entry is how the next pass
    * finds a marked record that a crash left: it finishes the deletion). A record marked already is
    * finished without a second mark. Resolves to how many keys went (those listed under the
    * workflow, and the index entries its record names).
@@ -588,9 +588,9 @@ export class WorkflowStore {
   /** The keys of a workflow whose record is marked `deleting`, in `deleteWorkflow`'s order. */
   async #removeMarked(workflowId: string, record: WorkflowRecord): Promise<number> {
     const recordKey = storeKeys.workflow(workflowId)
-    const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
-    await this.#deleteKeys(keys)
-    // Its markers: the one it is listed under, and the others a status change may have left.
+    // Its markers first: listings of settled statuses read the index, not the record, so they
+    // stop listing it at once. The one it is listed under, and the others a status change may
+    // have left. (The ended entry stays until the record is gone: it is how a pass finds it.)
     const statuses = new Set<StoredStatus>([record.status])
     const listed = indexStatus(record)
     if (listed !== undefined) statuses.add(listed)
@@ -600,6 +600,8 @@ export class WorkflowStore {
     if (due !== undefined) markers.push(due)
     await this.#deleteKeys(markers)
     if (typeof record.startBatch === 'string') await this.removeFromStartBatch(record.startBatch, workflowId)
+    const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
+    await this.#deleteKeys(keys)
     await this.storage.delete(recordKey)
     const ended = endedKey(record)
     if (ended !== undefined) await this.storage.delete(ended)
