@@ -237,4 +237,25 @@ describe('a retention pass', () => {
     expect([...second.workflowIds, ...third.workflowIds]).toEqual(old.slice(3))
     expect(third.cursor).toBeUndefined()
   })
+
+  it('finds workflows that ended before the ended index only with full, and indexes the young ones it keeps', async () => {
+    const memory = new MemoryStorage()
+    const runtime = new Runtime(memory)
+    await runtime.run(add(1, 2), { workflowId: 'tmpl' })
+    const store = await runtime.store()
+    await copiesOf(store, 'tmpl', ['legacy-old'], 40)
+    await copiesOf(store, 'tmpl', ['legacy-young'], 2)
+    // As earlier versions of wf left them: no ended entries at all.
+    for (const key of (await memory.list(storeKeys.endedPrefix)).keys) await memory.delete(key)
+    const options = { statuses: ['SUCCESSFUL' as const], endedBefore: Date.now() - 30 * DAY }
+    expect((await runRetentionPass(store, options)).workflows).toBe(0)
+    const full = await runRetentionPass(store, { ...options, full: true })
+    expect(full.workflowIds).toEqual(['legacy-old'])
+    expect(await keysNaming(memory, 'legacy-old')).toEqual([])
+    // The young one and the template are indexed now: the next passes need no full walk.
+    expect((await memory.list(storeKeys.endedPrefix)).keys.map((k) => k.split('/')[2]).sort()).toEqual([
+      'legacy-young',
+      'tmpl',
+    ])
+  })
 })
