@@ -3,6 +3,7 @@
 // runs it cancels are stopped, by that runtime.
 
 import {
+  ConditionFailedError,
   CorruptRecordError,
   type EventSummary,
   getRuntime,
@@ -25,6 +26,7 @@ import { type ForkOptions, type ForkResult, forkWorkflow } from './fork.js'
 import { loadGraph, type WorkflowGraph } from './graph-view.js'
 import { stepMetadata, workflowMetadata, workflowOutput } from './inspect.js'
 import { listAll, listWorkflows } from './listing.js'
+import { type DeleteWorkflowsOptions, type DeleteWorkflowsResult, deleteWorkflows } from './retention.js'
 import {
   backfillSchedule,
   deleteSchedule,
@@ -357,27 +359,58 @@ export class WorkflowClient {
     if (runtime.isActive(workflowId))
       throw new WorkflowStillActiveError(workflowId, 'this process is running it')
     const store = await runtime.store()
-    let found: Awaited<ReturnType<typeof store.readWorkflow>>
-    try {
-      found = await store.readWorkflow(workflowId)
-    } catch (error) {
-      if (!(force && error instanceof CorruptRecordError)) throw error
-      await store.purgeWorkflow(workflowId)
-      return
+    // The record is marked deleted by compare-and-swap first: a resume that wrote it since it was
+    // read wins, and the status is checked again on the record it wrote.
+    for (let attempt = 0; ; attempt++) {
+      let found: Awaited<ReturnType<typeof store.readStoredWorkflow>>
+      try {
+        found = await store.readStoredWorkflow(workflowId)
+      } catch (error) {
+        if (!(force && error instanceof CorruptRecordError)) throw error
+        await store.purgeWorkflow(workflowId)
+        return
+      }
+      if (!found) {
+        if (force && (await store.purgeWorkflow(workflowId)).length > 0) return
+        throw new WorkflowNotFoundError(workflowId)
+      }
+      const { record } = found
+      // A deletion left halfway (a crash): finished here.
+      if (record.deleting === undefined) {
+        const status = runtime.deriveStatus(record)
+        if (status === 'RUNNING' || status === 'PENDING') {
+          throw new WorkflowStillActiveError(
+            workflowId,
+            `it is ${status}: cancel it (or wait for it to end) before deleting it`,
+          )
+        }
+      }
+      try {
+        await store.deleteWorkflow(workflowId, found)
+        return
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError) || attempt >= 8) throw error
+      }
     }
-    if (!found) {
-      if (force && (await store.purgeWorkflow(workflowId)).length > 0) return
-      throw new WorkflowNotFoundError(workflowId)
-    }
-    const { record } = found
-    const status = runtime.deriveStatus(record)
-    if (status === 'RUNNING' || status === 'PENDING') {
-      throw new WorkflowStillActiveError(
-        workflowId,
-        `it is ${status}: cancel it (or wait for it to end) before deleting it`,
-      )
-    }
-    await store.deleteWorkflow(workflowId, record)
+  }
+
+  /**
+   * Deletes ended workflows in bulk, with every key they own (records, steps, graph, blobs, events,
+   * index entries): those of the given `status` (FAILED, CANCELED, SUCCESSFUL; never RUNNING,
+   * PENDING or RESUMABLE) that ended before `endedBefore`, with `metadata` if given. Lists the
+   * ended index by day, so it reads only the records of workflows old enough. Each deletion marks
+   * the record first by compare-and-swap: a workflow resumed meanwhile stays (`skipped`), and
+   * readers find each workflow whole or gone. `dryRun` counts and deletes nothing.
+   *
+   * ```ts
+   * const { workflows, keys } = await client.deleteWorkflows({
+   *   status: ['SUCCESSFUL', 'CANCELED'],
+   *   endedBefore: Date.now() - 30 * 86_400_000,
+   * })
+   * ```
+   */
+  deleteWorkflows(options: DeleteWorkflowsOptions): Promise<DeleteWorkflowsResult> {
+    return deleteWorkflows(this.runtime, options)
   }
 
   /**

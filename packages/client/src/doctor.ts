@@ -11,8 +11,10 @@ import {
   type WorkflowStatus,
 } from '@wf/core'
 import {
+  endedKey,
   mapLimit,
   type SurveyedBatch,
+  storeKeys,
   surveyedKeys,
   surveyStore,
   type WorkflowStore,
@@ -67,6 +69,16 @@ export interface StorageReport {
   corrupt: UnreadableWorkflow[]
   orphans: OrphanedWorkflow[]
   staleIndex: StaleIndexEntry[]
+  /**
+   * Workflows whose deletion was cut short (a crash after their record was marked `deleting`):
+   * gone for every reader, some keys left. `fix` finishes them.
+   */
+  unfinishedDeletions: string[]
+  /**
+   * Ended workflows without their ended index entry (a crash right after the end, or ended
+   * before wf indexed ended workflows by day): retention passes miss them. `fix` adds them.
+   */
+  unindexedEnded: string[]
   /** Whether `fix` was asked for. */
   fixed: boolean
 }
@@ -89,11 +101,20 @@ export async function checkStore(
   if (typeof now !== 'number' || !Number.isFinite(now))
     throw new InvalidOptionsError('now must be milliseconds since the epoch')
   const store = await runtime.store()
-  const report: StorageReport = { checked: 0, corrupt: [], orphans: [], staleIndex: [], fixed: fix }
+  const report: StorageReport = {
+    checked: 0,
+    corrupt: [],
+    orphans: [],
+    staleIndex: [],
+    unfinishedDeletions: [],
+    unindexedEnded: [],
+    fixed: fix,
+  }
 
   const survey = await surveyStore(store, (error) => report.corrupt.push(unreadable(error)))
   const sorted = survey.workflowIds
   report.checked = sorted.length
+  const endedEntries = new Set(await store.listAllKeys(storeKeys.endedPrefix))
 
   const staleMs = ORPHAN_AGE_LEASES * runtime.leaseTtlMs
   const runnerGone = new Map<string, Promise<boolean>>()
@@ -111,13 +132,23 @@ export async function checkStore(
     const marked = survey.markers.get(workflowId) ?? []
     let found: Awaited<ReturnType<WorkflowStore['readWorkflow']>>
     try {
-      found = await store.readWorkflow(workflowId)
+      found = await store.readStoredWorkflow(workflowId)
     } catch (error) {
       if (!(error instanceof CorruptRecordError)) throw error
       report.corrupt.push(unreadable(error, workflowId))
       return
     }
+    if (found?.record.deleting !== undefined) {
+      report.unfinishedDeletions.push(workflowId)
+      if (fix) await store.deleteWorkflow(workflowId, found)
+      return
+    }
     if (found) {
+      const ended = endedKey(found.record)
+      if (ended !== undefined && !endedEntries.has(ended)) {
+        report.unindexedEnded.push(workflowId)
+        if (fix) await store.addEndedEntry(found.record)
+      }
       const expected = store.expectedMarker(found.record)
       // Listed by its start batch instead of a marker: nothing to compare.
       if (expected === undefined) return
@@ -155,6 +186,8 @@ export async function checkStore(
   report.corrupt.sort(byId)
   report.orphans.sort(byId)
   report.staleIndex.sort(byId)
+  report.unfinishedDeletions.sort()
+  report.unindexedEnded.sort()
   return report
 }
 

@@ -19,6 +19,7 @@ export {
   deleteSchedule,
   deleteWorkflow,
   deleteWorkflow as delete,
+  deleteWorkflows,
   fork,
   getMetadata,
   getOutput,
@@ -35,6 +36,7 @@ export {
   sendEvent,
   triggerSchedule,
 } from './module-api.js'
+export type { DeleteWorkflowsOptions, DeleteWorkflowsResult } from './retention.js'
 export { describeSpec, type ScheduleInfo } from './schedules.js'
 export type {
   DeleteOptions,

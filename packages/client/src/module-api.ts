@@ -5,6 +5,7 @@ import type { SendEventOptions, SentEvent, WorkflowHandle, WorkflowStatus } from
 import { WorkflowClient } from './client.js'
 import type { CheckStorageOptions, StorageReport } from './doctor.js'
 import type { ForkOptions, ForkResult } from './fork.js'
+import type { DeleteWorkflowsOptions, DeleteWorkflowsResult } from './retention.js'
 import type { ScheduleInfo } from './schedules.js'
 import type {
   DeleteOptions,
@@ -138,4 +139,9 @@ export function deleteWorkflow(workflowId: string, options?: DeleteOptions): Pro
 /** See `WorkflowClient.checkStorage`. */
 export function checkStorage(options?: CheckStorageOptions): Promise<StorageReport> {
   return processClient.checkStorage(options)
+}
+
+/** See `WorkflowClient.deleteWorkflows`. */
+export function deleteWorkflows(options: DeleteWorkflowsOptions): Promise<DeleteWorkflowsResult> {
+  return processClient.deleteWorkflows(options)
 }

@@ -106,3 +106,7 @@ export const getRegisteredStep: typeof internal.getRegisteredStep = internal.get
 export const WorkflowStore: typeof internal.WorkflowStore = internal.WorkflowStore
 /** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
 export type WorkflowStore = internal.WorkflowStore
+
+// Retention (issue #24): the workers' `retention` option.
+export type { RetentionEvent, RetentionPolicy } from './runtime/worker.js'
+export { retentionPlan } from './runtime/worker.js'

@@ -3,7 +3,14 @@
 // may change in a minor or patch release, together with the @wf packages that use it.
 
 export { isJsonable } from './model/json.js'
-export { incarnationOf, STORED_STATUSES, storeKeys } from './model/records.js'
+export {
+  ENDED_STATUSES,
+  endedDay,
+  endedKey,
+  incarnationOf,
+  STORED_STATUSES,
+  storeKeys,
+} from './model/records.js'
 export { continuationPrefix } from './plan/graph.js'
 export { type ForkPlan, writeFork } from './runtime/fork.js'
 export {
@@ -30,7 +37,20 @@ export {
   workflowIdOfKey,
 } from './store/check.js'
 export { type EventSummary, listEvents } from './store/events.js'
+// Retention (issue #24): bulk deletion of ended workflows and the workers' pass.
+export {
+  claimRetentionPass,
+  countEnded,
+  type RetentionCursor,
+  type RetentionFilter,
+  type RetentionPassOptions,
+  type RetentionProgress,
+  type RetentionResult,
+  runRetentionPass,
+  validateRetentionFilter,
+} from './store/retention.js'
 export { readDeclarations } from './store/schedules.js'
 export { type IndexEntry, scanStatusIndex } from './store/status-index.js'
+export type { EndedEntry } from './store/store.js'
 export { WorkflowStore } from './store/store.js'
 export { mapLimit } from './util/map-limit.js'

@@ -9,7 +9,8 @@ export function problemsLeft(report: StorageReport): boolean {
   return (
     report.corrupt.length > 0 ||
     report.orphans.some((o) => !o.removed) ||
-    report.staleIndex.some((s) => !s.repaired)
+    report.staleIndex.some((s) => !s.repaired) ||
+    (!report.fixed && report.unfinishedDeletions.length + report.unindexedEnded.length > 0)
   )
 }
 
@@ -18,7 +19,15 @@ const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`
 /** The report as text. */
 export function doctorText(report: StorageReport, out: Pick<Out, 'color'>): string {
   const lines = [`checked ${plural(report.checked, 'workflow id')}`]
-  if (report.corrupt.length + report.orphans.length + report.staleIndex.length === 0) {
+  const { unfinishedDeletions, unindexedEnded } = report
+  if (
+    report.corrupt.length +
+      report.orphans.length +
+      report.staleIndex.length +
+      unfinishedDeletions.length +
+      unindexedEnded.length ===
+    0
+  ) {
     lines.push(paint(out, 'green', 'no problems found'))
     return lines.join('\n')
   }
@@ -59,5 +68,23 @@ export function doctorText(report: StorageReport, out: Pick<Out, 'color'>): stri
       lines.push(`  ${shorten(s.workflowId)}: markers ${markers}, its record says ${s.expected}: ${what}`)
     }
   }
+  // Lists that may be long (every workflow of a store that ended before the ended index): a few ids.
+  const few = (ids: string[]) =>
+    ids.length <= 5
+      ? ids.map(shorten).join(', ')
+      : `${ids.slice(0, 5).map(shorten).join(', ')} and ${ids.length - 5} more`
+  const done = (text: string) => (report.fixed ? paint(out, 'green', text) : 'run `wf doctor --fix`')
+  if (unfinishedDeletions.length > 0)
+    lines.push(
+      '',
+      paint(out, 'bold', `deletions cut short (${unfinishedDeletions.length})`),
+      `  ${few(unfinishedDeletions)}: ${done('finished')}`,
+    )
+  if (unindexedEnded.length > 0)
+    lines.push(
+      '',
+      paint(out, 'bold', `ended workflows missing from the ended index (${unindexedEnded.length})`),
+      `  ${few(unindexedEnded)}: ${done('indexed')} (retention passes find them then)`,
+    )
   return lines.join('\n')
 }

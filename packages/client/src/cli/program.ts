@@ -42,12 +42,19 @@ import {
   time,
   useColor,
 } from './format.js'
+import { type GcCommandOptions, runGc } from './gc.js'
 import { hint } from './hints.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
 import { uiCommand } from './ui.js'
-import { CODE_CHANGE_POLICIES, runWorker, type WorkerCommandOptions, wholeNumber } from './worker.js'
+import {
+  CODE_CHANGE_POLICIES,
+  retentionFlag,
+  runWorker,
+  type WorkerCommandOptions,
+  wholeNumber,
+} from './worker.js'
 
 interface GlobalOptions {
   storage?: string
@@ -59,6 +66,8 @@ interface GlobalOptions {
 export interface CliIO {
   stdout: NodeJS.WriteStream
   stderr: NodeJS.WriteStream
+  /** Where `wf gc` reads its confirmation (default: this process's stdin). */
+  stdin?: NodeJS.ReadStream
 }
 
 const USAGE_ERRORS = [InvalidOptionsError, InvalidWorkflowIdError, StorageConfigError]
@@ -549,6 +558,15 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
         'a workflow submitted with other step code (default warn)',
       ).choices(CODE_CHANGE_POLICIES),
     )
+    .option(
+      '--retention <STATUS=AGE,...>',
+      'delete ended workflows this old, e.g. SUCCESSFUL=7d,FAILED=30d,CANCELED=7d (one pass per interval across workers)',
+      retentionFlag,
+    )
+    .option(
+      '--retention-interval <duration>',
+      'how often a retention pass runs across all workers (default 1h)',
+    )
     .action(async (options: WorkerCommandOptions, command: Command) => {
       const { out, opts } = output(command)
       const uri = storageOf(opts)
@@ -567,6 +585,34 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const { client, out } = context(command)
       await client.delete(id, { force: options.force ?? false })
       out.stdout(out.json ? JSON.stringify({ workflowId: id, deleted: true }) : `deleted ${id}`)
+    })
+
+  program
+    .command('gc')
+    .description(
+      'delete ended workflows in bulk, with every key they own (never RUNNING, PENDING or RESUMABLE ones)',
+    )
+    .option(
+      '--status <status...>',
+      'FAILED, CANCELED, SUCCESSFUL (repeat, or separate with commas)',
+      statuses,
+    )
+    .option('--older-than <duration>', "those that ended longer ago than this: '30d', '12h', '1w'")
+    .option(
+      '--metadata <key=value>',
+      'only those with this metadata field (repeatable; JSON values)',
+      collect,
+      [],
+    )
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .option('--yes', 'delete without asking (required when stdin is not a terminal)')
+    .option(
+      '--full',
+      'also find workflows that ended before wf indexed ended workflows by day (slower, once)',
+    )
+    .action(async (options: GcCommandOptions, command: Command) => {
+      const { client, out } = context(command)
+      code = await runGc(client, options, out, { ...io, stdin: io.stdin ?? process.stdin })
     })
 
   program

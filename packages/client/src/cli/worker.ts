@@ -6,8 +6,11 @@ import {
   type CodeChangePolicy,
   createWorker,
   InvalidOptionsError,
+  parseDuration,
+  type RetentionPolicy,
   Runtime,
   type RuntimeOptions,
+  retentionPlan,
   type StorageSpec,
 } from '@wf/core'
 import { duration, type Out, paint, type Style, shorten } from './format.js'
@@ -23,6 +26,24 @@ export interface WorkerCommandOptions {
   leaseTtl?: number
   heartbeat?: number
   onCodeChange?: CodeChangePolicy
+  retention?: RetentionPolicy
+  retentionInterval?: string
+}
+
+/**
+ * `--retention SUCCESSFUL=7d,FAILED=30d` (repeatable, or separated with commas) as a policy,
+ * checked by core's `retentionPlan` (the statuses, the durations).
+ */
+export function retentionFlag(value: string, previous: RetentionPolicy | undefined): RetentionPolicy {
+  const policy: { [status: string]: string | number | undefined } = { ...(previous ?? {}) }
+  for (const part of value.split(',').filter((p) => p.trim() !== '')) {
+    const eq = part.indexOf('=')
+    if (eq <= 0)
+      throw new InvalidOptionsError(`--retention takes STATUS=AGE, such as SUCCESSFUL=7d, got "${part}"`)
+    policy[part.slice(0, eq).trim().toUpperCase()] = part.slice(eq + 1).trim()
+  }
+  retentionPlan(policy)
+  return policy as RetentionPolicy
 }
 
 /** The values of `--on-code-change` (commander's `.choices()`). */
@@ -94,6 +115,28 @@ export async function runWorker(
       shutdownGraceMs,
       handleSignals: false, // this command handles them, to print and to force a second time
       onTake,
+      ...(options.retention === undefined
+        ? {}
+        : {
+            retention: options.retention,
+            ...(options.retentionInterval === undefined
+              ? {}
+              : {
+                  retentionIntervalMs: Math.max(
+                    1,
+                    parseDuration(options.retentionInterval, '--retention-interval'),
+                  ),
+                }),
+            onRetention: (event) => {
+              if (event.phase === 'progress') return
+              const { phase, workflows, keys } = event
+              const text =
+                phase === 'start'
+                  ? 'retention pass started'
+                  : `retention pass done: ${workflows} workflow${workflows === 1 ? '' : 's'} deleted (${keys} keys)`
+              emit({ event: 'retention', phase, workflows, keys }, `${clock()} ${paint(out, 'dim', text)}`)
+            },
+          }),
       // Ticks of the schedules the imported modules declare.
       onSchedule: (event) => {
         const tick = new Date(event.tick).toISOString()

@@ -35,6 +35,14 @@
 //                                    `startBatch`). The runner deletes it when the last of them ends; a
 //                                    worker, once each ended or left it; a workflow deleted or taken over
 //                                    leaves it. Earlier versions wrote a RUNNING marker each.
+//   ended/<yyyy-mm-dd>/<id>          the end day (UTC) of an ended workflow, written after the record that
+//                                    ends it (create-if-absent): a retention pass lists the days before its
+//                                    cutoff and never reads every record. An entry whose record no longer
+//                                    ended that day (resumed, deleted) is stale: the pass drops it.
+//                                    Workflows that ended before earlier versions wrote it have none
+//                                    (`wf gc --full`, `wf doctor --fix` add them).
+//   retention                        the last retention pass of the workers (`RetentionRecord`):
+//                                    claimed by compare-and-swap, so that one worker runs it per interval
 //   schedules/<scheduleId>           a schedule's record: its spec, paused, the last tick handled, the
 //                                    run it fired, skipped ticks; changed by compare-and-swap only
 //   runners/<runnerId>               a runner's lease, shared by every workflow it drives: written (not
@@ -285,6 +293,13 @@ export interface WorkflowRecord {
    * taken by a new workflow under the same id. Records of earlier versions have none (`incarnationOf`).
    */
   incarnation?: string
+  /**
+   * Set by compare-and-swap when a deletion starts (`WorkflowStore.deleteWorkflow`), before any
+   * other key of the workflow is removed: from then on readers treat the workflow as gone, and a
+   * resume or claim that raced loses its own compare-and-swap. A crash leaves the marked record,
+   * which the next deletion pass (`wf gc`, `wf doctor --fix`) finishes.
+   */
+  deleting?: { at: number }
   /** A fork (@wf/client's `fork`): the workflow and the step it was forked from. */
   forkedFrom?: { workflowId: string; stepId: string }
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
@@ -363,6 +378,30 @@ export interface RunnerRecord {
   updatedAt: number
 }
 
+/** The workers' last retention pass (`retention`), claimed by compare-and-swap. */
+export interface RetentionRecord {
+  v: 1
+  /** When the pass started (the claiming worker's clock, ms since the epoch). */
+  startedAt: number
+  by: RunnerInfo
+}
+
+/** The statuses a workflow no longer changes from by itself (a resume may still take a FAILED one). */
+export const ENDED_STATUSES: readonly StoredStatus[] = ['FAILED', 'CANCELED', 'SUCCESSFUL']
+
+/** The UTC day (`yyyy-mm-dd`) of a time, as the ended index names it. */
+export function endedDay(at: number): string {
+  return new Date(at).toISOString().slice(0, 10)
+}
+
+/** The ended index entry a record should have (`ended/<day>/<id>`), else `undefined`. */
+export function endedKey(record: WorkflowRecord): string | undefined {
+  const { endedAt } = record
+  if (!ENDED_STATUSES.includes(record.status) || typeof endedAt !== 'number' || !Number.isFinite(endedAt))
+    return undefined
+  return storeKeys.ended(endedDay(endedAt), record.workflowId)
+}
+
 /** A record with the version of the storage value it was read from or written as. */
 /**
  * A start batch (`starts/<name>`): workflows a runner started together, listed before their records
@@ -411,6 +450,9 @@ export const storeKeys = {
   duePrefix: 'due/',
   due: (wakeAt: number, workflowId: string): string =>
     `due/${String(Math.max(0, Math.ceil(wakeAt))).padStart(13, '0')}/${workflowId}`,
+  endedPrefix: 'ended/',
+  ended: (day: string, workflowId: string): string => `ended/${day}/${workflowId}`,
+  retention: 'retention',
   indexPrefix: (status: StoredStatus): string => `index/${status}/`,
   index: (status: StoredStatus, workflowId: string): string => `index/${status}/${workflowId}`,
   workflowsPrefix: 'workflows/',

@@ -3,7 +3,13 @@
 // only once the runner lease holds, and whether the runner a RUNNING record names is still there.
 
 import { randomBytes } from 'node:crypto'
-import { ConditionFailedError, InvalidOptionsError, quote, WorkflowStillActiveError } from '../errors.js'
+import {
+  ConditionFailedError,
+  InvalidOptionsError,
+  quote,
+  WorkflowNotFoundError,
+  WorkflowStillActiveError,
+} from '../errors.js'
 import type { RunnerLease } from '../leases/runner-lease.js'
 import { newWorkflowId, validateMetadata, validateWorkflowId } from '../model/ids.js'
 import {
@@ -217,6 +223,9 @@ export async function takeOver(
     taken = await store.updateWorkflow(found, next)
   } catch (error) {
     if (error instanceof ConditionFailedError) {
+      // A deletion marks the record first: lost to it, the workflow is gone, not taken.
+      if ((await store.readWorkflow(workflowId).catch(() => null)) === undefined)
+        throw new WorkflowNotFoundError(workflowId)
       throw new WorkflowStillActiveError(workflowId, 'another runner took it over at the same moment')
     }
     throw error

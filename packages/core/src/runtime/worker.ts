@@ -9,10 +9,19 @@ import {
   WorkflowNotResumableError,
   WorkflowStillActiveError,
 } from '../errors.js'
-import { isParked, type RunnerInfo, storeKeys, type WorkflowRecord } from '../model/records.js'
+import {
+  ENDED_STATUSES,
+  isParked,
+  type RunnerInfo,
+  type StoredStatus,
+  storeKeys,
+  type WorkflowRecord,
+} from '../model/records.js'
 import { registeredSchedules, type ScheduleDefinition } from '../step/schedule.js'
 import type { StorageSpec } from '../storage/resolve.js'
+import { claimRetentionPass, type RetentionCursor, runRetentionPass } from '../store/retention.js'
 import type { DueEntry, WorkflowStore } from '../store/store.js'
+import { type Duration, parseDuration } from '../util/duration.js'
 import { mapLimit } from '../util/map-limit.js'
 import { ownerGone } from './claim.js'
 import { Runtime } from './runtime.js'
@@ -24,6 +33,48 @@ import { WorkflowParked } from './workflow-run.js'
 const READS_IN_FLIGHT = 16
 /** How many entries of the due index a poll lists (one page, from the earliest). */
 const DUE_PAGE = 256
+
+/** Index entries a retention pass considers per poll: it goes on at the next poll, after the work. */
+const RETENTION_BATCH = 100
+/** Workflows a retention pass deletes at once (a few: the poll's claims come first). */
+const RETENTION_IN_FLIGHT = 4
+/** Default interval between two retention passes, across all workers on a storage. */
+const RETENTION_INTERVAL_MS = 3_600_000
+
+/** How long to keep ended workflows, by status (see `WorkerOptions.retention`). */
+export type RetentionPolicy = { readonly [status in 'SUCCESSFUL' | 'FAILED' | 'CANCELED']?: Duration }
+
+/** What a worker's retention pass did (`WorkerOptions.onRetention`). */
+export interface RetentionEvent {
+  /** `start`: this worker won the pass of this interval; `progress`: a poll's share; `end`: done. */
+  phase: 'start' | 'progress' | 'end'
+  /** When the pass started (ms since the epoch). */
+  startedAt: number
+  /** Workflows and keys deleted by the pass so far. */
+  workflows: number
+  keys: number
+}
+
+/** The statuses of a retention policy with their ages in ms; `InvalidOptionsError` for a bad one. */
+export function retentionPlan(policy: unknown): Array<{ status: StoredStatus; ageMs: number }> {
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy))
+    throw new InvalidOptionsError(
+      "retention must be an object of ages by status, such as { SUCCESSFUL: '7d', FAILED: '30d' }",
+    )
+  const plan: Array<{ status: StoredStatus; ageMs: number }> = []
+  for (const [status, age] of Object.entries(policy)) {
+    if (!ENDED_STATUSES.includes(status as StoredStatus))
+      throw new InvalidOptionsError(
+        `retention: ${JSON.stringify(status)} is not an ended status (SUCCESSFUL, FAILED, CANCELED): RUNNING, PENDING and RESUMABLE workflows are never deleted`,
+      )
+    if (age === undefined) continue
+    plan.push({
+      status: status as StoredStatus,
+      ageMs: parseDuration(age as Duration, `retention.${status}`),
+    })
+  }
+  return plan
+}
 
 /** Shuffles `items` in place (Fisher–Yates). */
 function shuffle<T>(items: T[]): void {
@@ -85,6 +136,17 @@ export interface WorkerOptions extends RuntimeOptions {
   schedules?: readonly ScheduleDefinition[]
   /** Called with each tick the worker fired, skipped or buffered. */
   onSchedule?: (event: ScheduleEvent) => void
+  /**
+   * Delete ended workflows once they are this old, by status: `{ SUCCESSFUL: '7d', FAILED: '30d',
+   * CANCELED: '7d' }` (a status not named is kept). At most one pass per `retentionIntervalMs`
+   * across every worker on the storage (claimed by compare-and-swap on the `retention` record), and
+   * paced: each poll deletes a bounded share after taking its work. See @wf/client's `deleteWorkflows`.
+   */
+  retention?: RetentionPolicy
+  /** How often a retention pass runs, across all workers on the storage. Default 1 hour. */
+  retentionIntervalMs?: number
+  /** Called as this worker's retention passes go (`start`, each poll's `progress`, `end`). */
+  onRetention?: (event: RetentionEvent) => void
   /** Called when the worker takes a workflow on (waiting, resumable, or parked and now due). */
   onTake?: (workflowId: string) => void
   /**
@@ -132,8 +194,17 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     onTake,
     schedules,
     onSchedule,
+    retention,
+    retentionIntervalMs = RETENTION_INTERVAL_MS,
+    onRetention,
     ...runtimeOptions
   } = options
+  const retained = retention === undefined ? [] : retentionPlan(retention)
+  if (!Number.isInteger(retentionIntervalMs) || retentionIntervalMs < 1) {
+    throw new InvalidOptionsError(
+      `retentionIntervalMs must be a positive integer, got ${String(retentionIntervalMs)}`,
+    )
+  }
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidOptionsError(`concurrency must be a positive integer, got ${String(concurrency)}`)
   }
@@ -418,6 +489,44 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     }
   }
 
+  // Retention: the pass this worker won, going on poll by poll (one status after the other).
+  let pass:
+    | { startedAt: number; at: number; cursor?: RetentionCursor; workflows: number; keys: number }
+    | undefined
+  // The `retention` record is read at most this often (one read per worker, not per poll).
+  const retentionCheckMs = Math.min(Math.max(1, Math.floor(retentionIntervalMs / 4)), 60_000)
+  let retentionCheckedAt = Number.NEGATIVE_INFINITY
+  const retain = async (now: number): Promise<void> => {
+    if (retained.length === 0) return
+    const store = await runtime.store()
+    if (pass === undefined) {
+      if (now - retentionCheckedAt < retentionCheckMs) return
+      retentionCheckedAt = now
+      if (!(await claimRetentionPass(store, runtime.runner, now, retentionIntervalMs))) return
+      pass = { startedAt: now, at: 0, workflows: 0, keys: 0 }
+      onRetention?.({ phase: 'start', startedAt: now, workflows: 0, keys: 0 })
+    }
+    const { status, ageMs } = retained[pass.at] as { status: StoredStatus; ageMs: number }
+    const done = await runRetentionPass(store, {
+      statuses: [status],
+      endedBefore: pass.startedAt - ageMs,
+      limit: RETENTION_BATCH,
+      concurrency: RETENTION_IN_FLIGHT,
+      isActive: (workflowId) => runtime.isActive(workflowId),
+      ...(pass.cursor === undefined ? {} : { cursor: pass.cursor }),
+    })
+    pass.workflows += done.workflows
+    pass.keys += done.keys
+    pass.cursor = done.cursor
+    if (done.cursor === undefined) pass.at++
+    const { startedAt, workflows, keys } = pass
+    if (pass.at < retained.length) onRetention?.({ phase: 'progress', startedAt, workflows, keys })
+    else {
+      pass = undefined
+      onRetention?.({ phase: 'end', startedAt, workflows, keys })
+    }
+  }
+
   const firing = new ScheduleFiring({
     store: () => runtime.store(),
     runner: runtime.runner,
@@ -449,6 +558,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
           }
         }
         await sweep(Date.now())
+        // After the work: a bounded share of a retention pass, never ahead of a claim.
+        if (!stopping) await retain(Date.now())
       } catch (error) {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }

@@ -7,11 +7,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import {
   ConditionFailedError,
   CorruptRecordError,
+  InvalidOptionsError,
   quote,
   StorageUnavailableError,
   WorkflowNotFoundError,
 } from '../errors.js'
 import {
+  endedKey,
   fromUtf8,
   isParked,
   jsonOfGraph,
@@ -89,6 +91,14 @@ export function dueKey(record: WorkflowRecord): string | undefined {
   return isParked(record) ? storeKeys.due(record.parkedUntil as number, record.workflowId) : undefined
 }
 
+/** A workflow as the ended index lists it (`ended/<day>/<id>`). */
+export interface EndedEntry {
+  key: string
+  /** Its end day, `yyyy-mm-dd` (UTC). */
+  day: string
+  workflowId: string
+}
+
 /** A parked workflow as the due index lists it. */
 export interface DueEntry {
   workflowId: string
@@ -142,6 +152,16 @@ export class WorkflowStore {
    * `Runtime.deriveStatus` can tell RUNNING from RESUMABLE without I/O.
    */
   async readWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
+    const found = await this.readStoredWorkflow(workflowId)
+    // Being deleted (`deleting`): gone for every reader, though some of its keys remain a while.
+    return found?.record.deleting === undefined ? found : undefined
+  }
+
+  /**
+   * The workflow record as stored, one being deleted (`deleting`) included: for deletion itself
+   * and for checks. Everything else reads `readWorkflow`.
+   */
+  async readStoredWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
     const key = storeKeys.workflow(workflowId)
     const found = await this.storage.get(key)
     if (!found) return undefined
@@ -240,6 +260,9 @@ export class WorkflowStore {
       utf8(recordJson(stored(record))),
       { ifAbsent: true },
     )
+    // A record created ended (a fork's copy, an import): its ended index entry, as for an end.
+    const ended = endedKey(record)
+    if (ended !== undefined) await this.#create(ended)
     return { record, version }
   }
 
@@ -283,6 +306,12 @@ export class WorkflowStore {
     }
     if (moved && from !== undefined) await this.storage.delete(storeKeys.index(from, next.workflowId))
     if (fromDue !== undefined && fromDue !== toDue) await this.storage.delete(fromDue)
+    // The ended index (retention lists it by day): after the record, as a small write of its own.
+    // A crash in between leaves an ended record without its entry, which `wf doctor --fix` and
+    // `wf gc --full` add; an entry left from an earlier end (a FAILED workflow resumed) is stale,
+    // and the retention pass that meets it drops it.
+    const ended = endedKey(next)
+    if (ended !== undefined && ended !== endedKey(previous.record)) await this.#create(ended)
     return { record: next, version }
   }
 
@@ -528,23 +557,98 @@ export class WorkflowStore {
   }
 
   /**
-   * Removes every key of a workflow: steps, failures, graph and blobs first (a new workflow under this id
-   * must never find old step records), then the record, then its index markers (a marker without
-   * a record is dropped by listings), then its id from its start batch.
+   * Deletes a workflow, as read in `given` (its record as stored: `readStoredWorkflow`, read here
+   * when not given; nothing is removed when there is none: see `purgeWorkflow`). First the
+   * record is marked `deleting` by compare-and-swap: from then on every reader finds the workflow
+   * gone (`readWorkflow`), and a resume or claim that raced either wrote first (this rejects with
+   * `ConditionFailedError` and removes nothing: the caller reads it again) or loses its own
+   * compare-and-swap. Then the rest goes: its index markers, due marker and start batch entry
+   * (listings drop it at once), steps, failures, graph, blobs, events (a new workflow under this
+   * id must never find old step records), then the record, then its ended index entry last (the entry is how the next pass
+   * finds a marked record that a crash left: it finishes the deletion). A record marked already is
+   * finished without a second mark. Resolves to how many keys went (those listed under the
+   * workflow, and the index entries its record names).
    */
-  async deleteWorkflow(workflowId: string, record?: WorkflowRecord): Promise<void> {
+  async deleteWorkflow(workflowId: string, given?: Versioned<WorkflowRecord>): Promise<number> {
+    const found = given ?? (await this.readStoredWorkflow(workflowId))
+    if (found === undefined) return 0
+    if (found.record.workflowId !== workflowId)
+      throw new InvalidOptionsError(`deleteWorkflow: the record given is not the one of ${quote(workflowId)}`)
+    let record = found.record
+    if (record.deleting === undefined) {
+      record = { ...record, deleting: { at: Date.now() } }
+      // Not `updateWorkflow`: the index stays as it is until the keys behind it are gone.
+      await this.storage.put(storeKeys.workflow(workflowId), utf8(recordJson(stored({ ...record }))), {
+        ifVersion: found.version,
+      })
+    }
+    return this.#removeMarked(workflowId, record)
+  }
+
+  /** The keys of a workflow whose record is marked `deleting`, in `deleteWorkflow`'s order. */
+  async #removeMarked(workflowId: string, record: WorkflowRecord): Promise<number> {
     const recordKey = storeKeys.workflow(workflowId)
-    // Its start batch, to take its id out (`record`: the caller's read of it, saving one).
-    const known = record ?? (await this.readWorkflow(workflowId).catch(() => undefined))?.record
-    const batch = known?.startBatch
+    // Its markers first: listings of settled statuses read the index, not the record, so they
+    // stop listing it at once. The one it is listed under, and the others a status change may
+    // have left. (The ended entry stays until the record is gone: it is how a pass finds it.)
+    const statuses = new Set<StoredStatus>([record.status])
+    const listed = indexStatus(record)
+    if (listed !== undefined) statuses.add(listed)
+    if (record.indexedAs !== undefined) statuses.add(record.indexedAs)
+    const markers = [...statuses].map((status) => storeKeys.index(status, workflowId))
+    const due = dueKey(record)
+    if (due !== undefined) markers.push(due)
+    await this.#deleteKeys(markers)
+    if (typeof record.startBatch === 'string') await this.removeFromStartBatch(record.startBatch, workflowId)
     const keys = (await this.listAllKeys(storeKeys.workflowPrefix(workflowId))).filter((k) => k !== recordKey)
+    await this.#deleteKeys(keys)
+    await this.storage.delete(recordKey)
+    const ended = endedKey(record)
+    if (ended !== undefined) await this.storage.delete(ended)
+    return keys.length + 1 + (listed === undefined ? 0 : 1) + (due === undefined ? 0 : 1) + (ended ? 1 : 0)
+  }
+
+  async #deleteKeys(keys: string[]): Promise<void> {
+    if (keys.length === 0) return
     if (this.storage.deleteMany) await this.storage.deleteMany(keys)
     else for (const key of keys) await this.storage.delete(key)
-    await this.storage.delete(recordKey)
-    for (const status of STORED_STATUSES) await this.storage.delete(storeKeys.index(status, workflowId))
-    const due = known && dueKey(known)
-    if (due !== undefined) await this.storage.delete(due)
-    if (typeof batch === 'string') await this.removeFromStartBatch(batch, workflowId)
+  }
+
+  /**
+   * The ended index (`ended/<day>/<id>`), day by day from the earliest, up to and including
+   * `lastDay`: one page of at most `limit` entries after the entry `after`. `next` is set when
+   * more may follow.
+   */
+  async listEnded(
+    lastDay: string,
+    options: { after?: string; limit?: number } = {},
+  ): Promise<{ entries: EndedEntry[]; next?: string }> {
+    const prefix = storeKeys.endedPrefix
+    const { after, limit = 256 } = options
+    const page = await this.storage.list(prefix, after === undefined ? { limit } : { after, limit })
+    const entries: EndedEntry[] = []
+    for (const key of page.keys) {
+      const slash = key.indexOf('/', prefix.length)
+      if (slash === -1) continue
+      const day = key.slice(prefix.length, slash)
+      // Keys sort by day: past the last day wanted, none after it is wanted either.
+      if (day > lastDay) return { entries }
+      entries.push({ key, day, workflowId: key.slice(slash + 1) })
+    }
+    const next = nextPageAfter(prefix, after, page)
+    return next === undefined ? { entries } : { entries, next }
+  }
+
+  /** Writes the ended index entry of a record that should have one (a repair). Resolves to its key. */
+  async addEndedEntry(record: WorkflowRecord): Promise<string | undefined> {
+    const key = endedKey(record)
+    if (key !== undefined) await this.#create(key)
+    return key
+  }
+
+  /** Deletes an ended index entry that its record no longer backs (see `listEnded`). */
+  async deleteEndedEntry(entry: EndedEntry): Promise<void> {
+    await this.storage.delete(entry.key)
   }
 
   /**
