@@ -296,7 +296,8 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       const runner = child(stored ? ['resume', workflowId] : args, log.path)
       if (killed < kills) {
         const ended = await Promise.race([runner.exited.then(() => true), killWhen(runner).then(() => false)])
-        if (!ended) {
+        // Gone by itself meanwhile: it ended, and its output is checked below.
+        if (!ended && runner.proc.exitCode === null && runner.proc.signalCode === null) {
           await runner.kill()
           killed++
           // The process is gone: what it committed is final, and its log lines are all written.
@@ -379,13 +380,25 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       await rounds(backend.raceRounds, backend.parallel, async (round) => {
         const workflowId = `race-${round}`
         const log = stepLog()
-        // Killed once some calls have ended (and maybe committed) and others have not.
+        // Each process is killed once some of its calls have ended (and maybe committed) and others
+        // have not; one with fewer calls left than that ends first.
         const after = 1 + Math.floor(Math.random() * (2 * RACERS - 2))
-        const ended = await untilItEnds(workflowId, ['run', workflowId, 'race', String(RACERS)], log, 2, () =>
-          vi.waitFor(
-            () => expect(log.read().filter((l) => l.what === 'end').length).toBeGreaterThanOrEqual(after),
-            { timeout: 30_000, interval: 5 },
-          ),
+        const ended = await untilItEnds(
+          workflowId,
+          ['run', workflowId, 'race', String(RACERS)],
+          log,
+          2,
+          (runner) =>
+            vi.waitFor(
+              () => {
+                // Gone by itself: nothing more to wait for (it ended, and is not killed).
+                if (runner.proc.exitCode !== null || runner.proc.signalCode !== null) return
+                expect(
+                  log.read().filter((l) => l.what === 'end' && l.pid === runner.proc.pid).length,
+                ).toBeGreaterThanOrEqual(after)
+              },
+              { timeout: 30_000, interval: 5 },
+            ),
         )
         expect(ended.killed).toBeGreaterThanOrEqual(1)
         expect(ended.output).toEqual(expected)
