@@ -48,8 +48,6 @@ interface Backend {
   loopRounds: number
   /** Rounds of the race. */
   raceRounds: number
-  /** A run of the loop from a process's start takes about this long: kills land within it. */
-  killWithinMs: number
   /** Rounds run at once (each its own workflow and processes): S3's requests mostly wait. */
   parallel: number
   open(): Promise<Place>
@@ -60,7 +58,6 @@ const folder: Backend = {
   available: true,
   loopRounds: 30,
   raceRounds: 5,
-  killWithinMs: 1200,
   parallel: 2,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-durable-'))
@@ -87,7 +84,6 @@ const bucket: Backend = {
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
   loopRounds: 10,
   raceRounds: 3,
-  killWithinMs: 4000,
   parallel: 5,
   async open() {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -321,38 +317,77 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
   }
 
   it.skipIf(!backend.available)(
-    `a loop of 20 awaited steps with a branch and calls side by side, SIGKILLed at random moments over ${backend.loopRounds} rounds and resumed by new processes: no committed call starts again, the result and every key are as an uninterrupted run's`,
+    `a loop of 20 awaited steps with a branch, calls side by side and a call of a graph, SIGKILLed at random moments over ${backend.loopRounds} rounds and resumed by new processes: no committed call starts again, the result and every key are as an uninterrupted run's`,
     { timeout: 150_000 },
     async () => {
-      const expected = { total: 1190, parts: ['x:1190', 'y:1190', 'z:1190'] }
-      const keys = Array.from({ length: 24 }, (_, n) => `${LOOP}~${n}`).sort()
-      const reference = child(['run', 'loop-reference', 'loop', '20'], stepLog().path)
+      const expected = {
+        total: 1190,
+        parts: ['x:1190', 'y:1190', 'z:1190'],
+        pair: ['p:1190', 'q:1190'],
+      }
+      const referenceLog = stepLog()
+      const reference = child(['run', 'loop-reference', 'loop', '20'], referenceLog.path)
       expect(await outputOf(reference)).toEqual(expected)
       const want = await callsOf('loop-reference', LOOP)
-      expect([...want.keys()]).toEqual(keys)
       const names = (n: number) =>
-        n === 10 ? 'durable-child.bonus' : n > 20 ? 'durable-child.part' : 'durable-child.inc'
-      for (const [n] of keys.entries()) expect(want.get(`${LOOP}~${n}`)?.name).toBe(names(n))
+        n === 24
+          ? 'wf:call'
+          : n === 10
+            ? 'durable-child.bonus'
+            : n > 20
+              ? 'durable-child.part'
+              : 'durable-child.inc'
+      const topLevel = [...want.keys()].filter((id) => id.split('~').length === 2)
+      expect(topLevel).toEqual(Array.from({ length: 25 }, (_, n) => `${LOOP}~${n}`).sort())
+      for (const [n] of topLevel.entries()) expect(want.get(`${LOOP}~${n}`)?.name).toBe(names(n))
+      // The graph call's two nodes and its collecting node.
+      expect(want.size).toBe(25 + 3)
+      // What each step was given, by its id (the loop's steps log their index, the others their label).
+      const argOf = new Map(referenceLog.read().map((line) => [line.stepId, line.arg]))
+      for (let n = 0; n < 24; n++) {
+        const arg = n === 10 ? '45' : n > 20 ? ['x', 'y', 'z'][n - 21] : String(n > 10 ? n - 1 : n)
+        expect(argOf.get(`${LOOP}~${n}`), `~${n}`).toBe(arg)
+      }
+      expect(
+        new Set([...argOf.entries()].filter(([id]) => id.startsWith(`${LOOP}~24~`)).map(([, arg]) => arg)),
+      ).toEqual(new Set(['p', 'q']))
+      expect(argOf.size).toBe(26)
 
       let kills = 0
       await rounds(backend.loopRounds, backend.parallel, async (round) => {
         const workflowId = `loop-${round}`
         const log = stepLog()
-        const ended = await untilItEnds(workflowId, ['run', workflowId, 'loop', '20'], log, 3, () =>
-          pause(Math.random() * backend.killWithinMs),
+        // Anywhere in its run, whatever the machine's speed: once its runtime is ready (a kill while
+        // Node starts would test nothing) and a random number of its steps have ended, a moment after.
+        const ended = await untilItEnds(
+          workflowId,
+          ['run', workflowId, 'loop', '20'],
+          log,
+          2,
+          async (runner) => {
+            await runner.printed('started')
+            const steps = Math.floor(Math.random() * 27)
+            await vi.waitFor(
+              () => {
+                if (runner.proc.exitCode !== null || runner.proc.signalCode !== null) return
+                expect(
+                  log.read().filter((l) => l.what === 'end' && l.pid === runner.proc.pid).length,
+                ).toBeGreaterThanOrEqual(steps)
+              },
+              { timeout: 60_000, interval: 5 },
+            )
+            await pause(Math.random() * 30)
+          },
         )
         kills += ended.killed
         expect(ended.output).toEqual(expected)
         expect(await client.getStatus(workflowId)).toBe('SUCCESSFUL')
         // Each key holds the call the body asked for there, and each body saw the arguments of its key.
         expect(await callsOf(workflowId, LOOP)).toEqual(want)
-        for (const line of ended.lines) {
-          const n = Number(line.stepId.slice(`${LOOP}~`.length))
-          const arg = n === 10 ? '45' : n > 20 ? ['x', 'y', 'z'][n - 21] : String(n > 10 ? n - 1 : n)
-          expect(line.arg, `${line.what} ${line.stepId}`).toBe(arg)
-        }
-        // Every call ran (at least its last start is in the log) and ended.
-        expect(new Set(ended.lines.filter((l) => l.what === 'end').map((l) => l.stepId)).size).toBe(24)
+        for (const line of ended.lines)
+          expect(line.arg, `${line.what} ${line.stepId}`).toBe(argOf.get(line.stepId))
+        // Every step ran (at least its last start is in the log) and ended.
+        expect(new Set(ended.lines.filter((l) => l.what === 'end').map((l) => l.stepId)).size).toBe(26)
       })
       // Random moments: most rounds were killed at least once.
       expect(kills).toBeGreaterThanOrEqual(Math.ceil(backend.loopRounds / 2))
