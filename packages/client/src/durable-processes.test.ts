@@ -48,6 +48,8 @@ interface Backend {
   loopRounds: number
   /** Rounds of the race. */
   raceRounds: number
+  /** Rounds of the function awaiting others. */
+  childRounds: number
   /** Rounds run at once (each its own workflow and processes): S3's requests mostly wait. */
   parallel: number
   open(): Promise<Place>
@@ -58,6 +60,7 @@ const folder: Backend = {
   available: true,
   loopRounds: 30,
   raceRounds: 5,
+  childRounds: 6,
   parallel: 2,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-durable-'))
@@ -84,6 +87,7 @@ const bucket: Backend = {
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
   loopRounds: 10,
   raceRounds: 3,
+  childRounds: 3,
   parallel: 5,
   async open() {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
@@ -316,6 +320,25 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
     }
   }
 
+  /**
+   * Resolves at a random point of `runner`'s run, whatever the machine's speed: once its runtime is
+   * ready (a kill while Node starts would test nothing) and 0 to `steps` of its steps have ended
+   * (or it has exited), a random moment later.
+   */
+  async function afterSomeSteps(runner: Child, log: { read(): Line[] }, steps: number): Promise<void> {
+    await runner.printed('started')
+    const ended = Math.floor(Math.random() * (steps + 1))
+    await vi.waitFor(
+      () => {
+        if (runner.proc.exitCode !== null || runner.proc.signalCode !== null) return
+        const mine = log.read().filter((l) => l.what === 'end' && l.pid === runner.proc.pid)
+        expect(mine.length).toBeGreaterThanOrEqual(ended)
+      },
+      { timeout: 60_000, interval: 5 },
+    )
+    await pause(Math.random() * 30)
+  }
+
   it.skipIf(!backend.available)(
     `a loop of 20 awaited steps with a branch, calls side by side and a call of a graph, SIGKILLed at random moments over ${backend.loopRounds} rounds and resumed by new processes: no committed call starts again, the result and every key are as an uninterrupted run's`,
     { timeout: 150_000 },
@@ -357,27 +380,8 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       await rounds(backend.loopRounds, backend.parallel, async (round) => {
         const workflowId = `loop-${round}`
         const log = stepLog()
-        // Anywhere in its run, whatever the machine's speed: once its runtime is ready (a kill while
-        // Node starts would test nothing) and a random number of its steps have ended, a moment after.
-        const ended = await untilItEnds(
-          workflowId,
-          ['run', workflowId, 'loop', '20'],
-          log,
-          2,
-          async (runner) => {
-            await runner.printed('started')
-            const steps = Math.floor(Math.random() * 27)
-            await vi.waitFor(
-              () => {
-                if (runner.proc.exitCode !== null || runner.proc.signalCode !== null) return
-                expect(
-                  log.read().filter((l) => l.what === 'end' && l.pid === runner.proc.pid).length,
-                ).toBeGreaterThanOrEqual(steps)
-              },
-              { timeout: 60_000, interval: 5 },
-            )
-            await pause(Math.random() * 30)
-          },
+        const ended = await untilItEnds(workflowId, ['run', workflowId, 'loop', '20'], log, 2, (runner) =>
+          afterSomeSteps(runner, log, 26),
         )
         kills += ended.killed
         expect(ended.output).toEqual(expected)
@@ -450,6 +454,45 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       })
       // The calls did finish out of order: their keys are not the order they came back in.
       expect(outOfOrder).toBe(true)
+    },
+  )
+
+  it.skipIf(!backend.available)(
+    `a durable function awaiting others (one, then two side by side), SIGKILLed at random moments over ${backend.childRounds} rounds: no committed call of parent or children starts again, and every key holds what an uninterrupted run's does`,
+    { timeout: 90_000 },
+    async () => {
+      const expected = [10, 15, 21]
+      const OUTER = 'durable-child.outer'
+      const referenceLog = stepLog()
+      expect(await outputOf(child(['run', 'outer-reference', 'outer', '5'], referenceLog.path))).toEqual(
+        expected,
+      )
+      const want = await callsOf('outer-reference', OUTER)
+      // Each child's calls are keyed under the parent's call of it: <parent>~<n>~<m>.
+      const keys = [
+        ...[0, 1, 2].map((n) => `${OUTER}~${n}`),
+        ...[0, 1, 2].flatMap((n) => Array.from({ length: 5 + n }, (_, m) => `${OUTER}~${n}~${m}`)),
+      ].sort()
+      expect([...want.keys()]).toEqual(keys)
+      for (const n of [0, 1, 2]) expect(want.get(`${OUTER}~${n}`)?.name).toBe('durable-child.inner')
+      const argOf = new Map(referenceLog.read().map((line) => [line.stepId, line.arg]))
+      for (const [id, arg] of argOf) expect(arg).toBe(id.slice(id.lastIndexOf('~') + 1))
+
+      let kills = 0
+      await rounds(backend.childRounds, backend.parallel, async (round) => {
+        const workflowId = `outer-${round}`
+        const log = stepLog()
+        const ended = await untilItEnds(workflowId, ['run', workflowId, 'outer', '5'], log, 2, (runner) =>
+          afterSomeSteps(runner, log, 18),
+        )
+        kills += ended.killed
+        expect(ended.output).toEqual(expected)
+        expect(await client.getStatus(workflowId)).toBe('SUCCESSFUL')
+        expect(await callsOf(workflowId, OUTER)).toEqual(want)
+        for (const line of ended.lines)
+          expect(line.arg, `${line.what} ${line.stepId}`).toBe(argOf.get(line.stepId))
+      })
+      expect(kills).toBeGreaterThanOrEqual(1)
     },
   )
 
