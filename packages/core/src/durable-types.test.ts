@@ -139,9 +139,13 @@ describe('durable function types', () => {
       await ctx.waitForEvent(1)
       return n
     })
-    // @ts-expect-error the body's first parameter is the context, not an argument
-    workflow('durable-types.noContext', async (orderId: string) => orderId)
-    // @ts-expect-error isolation is an option of steps, not of durable functions
-    workflow('durable-types.isolated', async () => 1, { isolate: true })
+    // Never called: workflow() checks its options when it is called, and would throw.
+    const misuse = () => {
+      // @ts-expect-error the body's first parameter is the context, not an argument
+      workflow('durable-types.noContext', async (orderId: string) => orderId)
+      // @ts-expect-error isolation is an option of steps, not of durable functions
+      workflow('durable-types.isolated', async () => 1, { isolate: true })
+    }
+    expectTypeOf(misuse).toBeFunction()
   })
 })
