@@ -1,7 +1,6 @@
 // What the client shows of a durable function's calls (issue #23: "`getMetadata`, `wf show` (the
 // steps in the order they were awaited)"). Each call is committed under its key
-// (`<functionStepId>~<n>`, `~k:<key>`) but the client's graph view knows only the submitted graph.
-// Marked `it.fails` until the client reads calls: remove the marks when the lead's fix lands.
+// (`<functionStepId>~<n>`, `~k:<key>`), in no stored graph: the graph view finds them by their keys.
 
 import { MemoryStorage, step, workflow } from '@wf/core'
 import { afterEach, expect, it } from 'vitest'
@@ -35,8 +34,7 @@ it('the committed calls of a durable function are stored under their keys', asyn
   )
 })
 
-// BUG (client, #23): getGraph (and so `wf show`) lists only the function's own step, not its calls.
-it.fails("getGraph lists a durable function's calls under it, in the order they were awaited", async () => {
+it("getGraph lists a durable function's calls under it, in the order they were awaited", async () => {
   const client = await ran()
   const graph = await client.getGraph('total')
   const root = graph.byId.get(fn)
@@ -44,8 +42,7 @@ it.fails("getGraph lists a durable function's calls under it, in the order they 
   expect(graph.committed).toBe(5)
 })
 
-// BUG (client, #23): getMetadata(id, { stepId }) throws StepNotFoundError for a call's key.
-it.fails("getMetadata reads a durable function's call by its key", async () => {
+it("getMetadata reads a durable function's call by its key", async () => {
   const client = await ran()
   expect(await client.getMetadata('total', { stepId: `${fn}~1` })).toMatchObject({
     stepId: `${fn}~1`,
