@@ -17,6 +17,7 @@ import { defaultCodec, type Storage } from '@wf/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { folderStorage } from './test-support/harness.js'
+import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const childScript = join(here, 'test-support/fixtures/durable-child.mjs')
@@ -58,9 +59,9 @@ interface Backend {
 const folder: Backend = {
   name: 'folder',
   available: true,
-  loopRounds: 30,
-  raceRounds: 5,
-  childRounds: 6,
+  loopRounds: atScale(30, 6),
+  raceRounds: atScale(5, 2),
+  childRounds: atScale(6, 2),
   parallel: 2,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-durable-'))
@@ -85,9 +86,9 @@ type SdkModule = {
 const bucket: Backend = {
   name: 'S3',
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-  loopRounds: 10,
-  raceRounds: 3,
-  childRounds: 3,
+  loopRounds: atScale(10, 3),
+  raceRounds: atScale(3, 1),
+  childRounds: atScale(3, 1),
   parallel: 5,
   async open() {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'

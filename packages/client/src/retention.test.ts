@@ -30,6 +30,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
 import { folderStorage, gate } from './test-support/harness.js'
+import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const storageS3Dir = join(here, '../../storage-s3')
@@ -61,9 +62,9 @@ interface Backend {
 const folder: Backend = {
   name: 'folder',
   available: true,
-  ended: 10_000,
-  active: 500,
-  crash: 3_000,
+  ended: atScale(10_000, 1_000),
+  active: atScale(500, 50),
+  crash: atScale(3_000, 300),
   async open() {
     const dir = await mkdtemp(join(tmpdir(), 'wf-gc-'))
     const storage = await folderStorage(dir)
@@ -87,9 +88,9 @@ type SdkModule = {
 const bucket: Backend = {
   name: 'S3',
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-  ended: 1_000,
-  active: 50,
-  crash: 300,
+  ended: atScale(1_000, 200),
+  active: atScale(50, 10),
+  crash: atScale(300, 60),
   async open() {
     process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
     process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
