@@ -18,6 +18,7 @@ import {
   WorkflowExecutionError,
 } from '../index.js'
 import type { WorkflowRecord } from '../model/records.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const runtimes: Runtime[] = []
 const workers: Worker[] = []
@@ -276,6 +277,60 @@ describe('a parked workflow', () => {
     const parked = await record(storage, 'not-yet')
     expect(parked.status).toBe('PENDING')
     expect(parked.owner).toBeUndefined()
+  })
+
+  it('an idle worker lists a small page of the due index per poll, however many workflows are parked', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    for (let i = 0; i < 40; i++) {
+      const handle = await submitter.runAsync(sleep('1h'), { workflowId: `idle-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(40))
+    await submitter.close()
+    const dueLists: { limit: number | undefined; keys: number }[] = []
+    let polls = 0
+    const view = interceptStorage(storage, {
+      list: async (next, prefix, options) => {
+        const page = await next(prefix, options)
+        if (prefix === 'due/') dueLists.push({ limit: options?.limit, keys: page.keys.length })
+        if (prefix === 'index/RUNNING/') polls++
+        return page
+      },
+    })
+    workers.push(createWorker({ storage: view, handleSignals: false, concurrency: 64, pollIntervalMs: 20 }))
+    await vi.waitFor(() => expect(polls).toBeGreaterThanOrEqual(5))
+    // One listing a poll, of the first few keys: the first is not due, so nothing past it is.
+    expect(dueLists.length).toBeLessThanOrEqual(polls + 1)
+    for (const list of dueLists) {
+      expect(list.limit).toBeLessThanOrEqual(16)
+      expect(list.keys).toBeLessThanOrEqual(16)
+    }
+  })
+
+  it('takes more workflows than the first page of the due index holds in one poll, when they are all due', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const wakeAt = Date.now() + 2000
+    for (let i = 0; i < 40; i++) {
+      const handle = await submitter.runAsync(sleepUntil(wakeAt), { workflowId: `busy-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(40))
+    await submitter.close()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    const taken = new Set<string>()
+    // One poll only (the next one is a minute away): it must find all 40.
+    workers.push(
+      createWorker({
+        storage,
+        handleSignals: false,
+        concurrency: 64,
+        pollIntervalMs: 60_000,
+        onTake: (workflowId) => taken.add(workflowId),
+      }),
+    )
+    await vi.waitFor(() => expect(taken.size).toBe(40), { timeout: 5000 })
   })
 
   it('parks again after a worker wakes it for the next of two sleeps, and the worker lets it go', async () => {

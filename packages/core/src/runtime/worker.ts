@@ -22,7 +22,13 @@ import { WorkflowParked } from './workflow-run.js'
 
 /** Records a poll reads at once (workflow records, then runner records), and claims at once. */
 const READS_IN_FLIGHT = 16
-/** How many entries of the due index a poll lists (one page, from the earliest). */
+/**
+ * How many entries of the due index a poll lists first (one page, from the earliest): an idle
+ * poll lists only these, the first of them not due yet. Only when all of them are due does it
+ * list `DUE_PAGE` (on S3 a listing's cost grows with the keys it returns).
+ */
+const DUE_FIRST_PAGE = 16
+/** How many entries of the due index a poll lists when its first page is all due. */
 const DUE_PAGE = 256
 
 /** Shuffles `items` in place (Fisher–Yates). */
@@ -286,9 +292,11 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   const findWork = async (room: number): Promise<Array<string | DueEntry>> => {
     const store = await runtime.store()
     const now = Date.now()
-    // One page of the due index, from its earliest: however many workflows are parked, an idle
-    // poll reads one listing of it.
-    const due = (await store.listDue(now, DUE_PAGE)).filter(
+    // One small page of the due index, from its earliest: however many workflows are parked, an
+    // idle poll reads one listing of it, of a few keys. A page all due: a larger one.
+    let listed = await store.listDue(now, DUE_FIRST_PAGE)
+    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(now, DUE_PAGE)
+    const due = listed.filter(
       (entry) =>
         !mine.has(entry.workflowId) &&
         !runtime.isActive(entry.workflowId) &&
