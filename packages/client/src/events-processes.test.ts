@@ -614,7 +614,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
           start: { kind: 'fan', n: 2 },
         }),
       )
-      const results = await Promise.all(racing.map(sends))
+      const results = await Promise.all(racing.map((c) => sends(c)))
       const sent = results.flatMap((r) => r.sent)
       expect(sent.map((e) => e.seq).sort()).toEqual([1, 2])
       expect(sent.filter((e) => e.started)).toHaveLength(1)
