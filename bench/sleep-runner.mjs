@@ -11,6 +11,8 @@
 //   its RSS at the window's start and end.
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { openBackend } from './backends.mjs'
 
 const job = JSON.parse(process.argv[2])
@@ -51,6 +53,15 @@ const resetCounts = () => {
 }
 const counts = () => ({ ...requests, lists: Object.fromEntries(lists), dueKeysRead })
 const mb = () => Math.round(process.memoryUsage().rss / 1048576)
+/**
+ * The JS heap in use after a full collection, in MB: what the worker keeps alive (RSS also counts
+ * garbage not collected yet and memory the allocator keeps, which grew 65 to 88 MB in 30 s).
+ */
+function liveHeapMb() {
+  v8.setFlagsFromString('--expose-gc')
+  vm.runInNewContext('gc')()
+  return Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10
+}
 
 const mark = core.step('bench.sleep.mark', (wakeMs) => {
   const started = Date.now()
@@ -122,11 +133,15 @@ if (job.mode === 'idle') {
   counting = true
   resetCounts()
   const rssStart = mb()
+  const heapStart = liveHeapMb()
   await new Promise((resolve) => setTimeout(resolve, job.windowMs))
   const counted = counts()
   const rssEnd = mb()
+  const heapEnd = liveHeapMb()
   counting = false
   await worker.stop()
-  process.stdout.write(`RESULT ${JSON.stringify({ requests: counted, rssStart, rssEnd })}\n`)
+  process.stdout.write(
+    `RESULT ${JSON.stringify({ requests: counted, rssStart, rssEnd, heapStart, heapEnd })}\n`,
+  )
   process.exit(0)
 }

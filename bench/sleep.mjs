@@ -187,6 +187,7 @@ for (const backend of only === 'lateness' || only === 'report' ? [] : backends) 
         duePagesPerPoll: (result.requests.lists.due ?? 0) / polls,
         dueKeysPerPoll: result.requests.dueKeysRead / polls,
         rss: [result.rssStart, result.rssEnd],
+        heap: [result.heapStart, result.heapEnd],
       }
       idle.push(row)
       console.log(JSON.stringify(row))
@@ -238,8 +239,8 @@ ${targetLine()}
 
 **An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a page holds up to 1,000; on S3 each costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
-| backend | parked, none due | polls/min | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | due keys read per poll | RSS at the window's start / end, MB |
-|---|---|---|---|---|---|---|---|---|---|---|
+| backend | parked, none due | polls/min | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | due keys read per poll | RSS at the window's start / end, MB | JS heap after a forced GC, start / end, MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${idle
   .map(
     (r) =>
@@ -247,7 +248,7 @@ ${idle
         Object.entries(r.listsPerMinute)
           .map(([k, v]) => `${k}: ${n(v)}`)
           .join(', ') || '–'
-      } | ${n(r.duePagesPerPoll, 2)} | ${n(r.dueKeysPerPoll)} | ${r.rss[0]} / ${r.rss[1]} |`,
+      } | ${n(r.duePagesPerPoll, 2)} | ${n(r.dueKeysPerPoll)} | ${r.rss[0]} / ${r.rss[1]} | ${r.heap?.[0] ?? '–'} / ${r.heap?.[1] ?? '–'} |`,
   )
   .join('\n')}
 `

@@ -104,11 +104,14 @@ async function kill(c: Child): Promise<void> {
 }
 
 /** What a `send` child printed: the events it sent and the sends refused. */
-async function sends(c: Child): Promise<{
+async function sends(
+  c: Child,
+  timeoutMs?: number,
+): Promise<{
   sent: { seq: number; n: number; duplicate: boolean; started: boolean }[]
   refused: { code: string; name: string }[]
 }> {
-  await c.line('done')
+  await c.line('done', timeoutMs)
   expect((await c.exited).code, c.err()).toBe(0)
   const parse = (prefix: string) =>
     c
@@ -184,6 +187,8 @@ interface Backend {
   perSender: number
   /** The same with the runner killed (one send at a time per sender: slower). */
   perSenderKilled: number
+  /** The time the fan-out tests are given (S3 accepts events into one workflow at tens a second). */
+  fanTimeoutMs: number
   open(): Promise<{ where: () => Where; storage: (where: Where) => Promise<Storage>; close(): Promise<void> }>
 }
 
@@ -192,6 +197,7 @@ const backends: Backend[] = [
     name: 'folder',
     perSender: 250,
     perSenderKilled: 250,
+    fanTimeoutMs: 60_000,
     open: async () => {
       const dir = await mkdtemp(join(tmpdir(), 'wf-events-processes-'))
       return {
@@ -206,8 +212,9 @@ if (s3Endpoint !== undefined) {
   const endpoint = s3Endpoint
   backends.push({
     name: 'S3',
-    perSender: 50,
-    perSenderKilled: 20,
+    perSender: 250,
+    perSenderKilled: 250,
+    fanTimeoutMs: 600_000,
     open: async () => {
       const { bucket, remove } = await s3Bucket()
       const { S3Storage } = (await import(
@@ -414,7 +421,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
     )
     const payloads: string[] = []
     for (const [from, s] of senders.entries()) {
-      const { sent, refused } = await sends(s)
+      const { sent, refused } = await sends(s, backend.fanTimeoutMs - 10_000)
       expect(refused).toEqual([])
       for (const e of sent) payloads.push(`${from}:${e.n}`)
     }
@@ -435,7 +442,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
   }
 
   it('takes every event of four concurrent senders exactly once into a fan-out of waiters', {
-    timeout: 60_000,
+    timeout: backend.fanTimeoutMs,
   }, async () => {
     const p = await place()
     const total = 4 * backend.perSender
@@ -445,7 +452,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
       const started = Date.now()
       const payloads = await fourSenders(p.where, 'fan')
       const sentMs = Date.now() - started
-      await resultOf(runner)
+      await resultOf(runner, backend.fanTimeoutMs - 10_000)
       console.log(
         `events-processes (${backend.name}): ${total} events from 4 senders in ${sentMs} ms, all taken ${Date.now() - started} ms after the first send began`,
       )
@@ -457,7 +464,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
   })
 
   it('takes every event exactly once when the waiting runner is SIGKILLed at random moments and workers resume it', {
-    timeout: 60_000,
+    timeout: backend.fanTimeoutMs,
   }, async () => {
     const p = await place()
     const total = 4 * backend.perSenderKilled
@@ -479,7 +486,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
       for (const share of [0.25, 0.5, 0.75]) {
         await until(
           async () => (await taken()) >= share * total,
-          30_000,
+          backend.fanTimeoutMs / 3,
           `${share * total} events to be taken`,
         )
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 150))
@@ -492,7 +499,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
       const payloads = await sending
       await until(
         async () => (await p.client.getStatus('fan-killed')) === 'SUCCESSFUL',
-        45_000,
+        backend.fanTimeoutMs / 2,
         'the workflow to end',
       )
       console.log(
@@ -607,7 +614,7 @@ describe.each(backends)('events across processes on $name', (backend) => {
           start: { kind: 'fan', n: 2 },
         }),
       )
-      const results = await Promise.all(racing.map(sends))
+      const results = await Promise.all(racing.map((c) => sends(c)))
       const sent = results.flatMap((r) => r.sent)
       expect(sent.map((e) => e.seq).sort()).toEqual([1, 2])
       expect(sent.filter((e) => e.started)).toHaveLength(1)

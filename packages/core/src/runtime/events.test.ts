@@ -3,6 +3,7 @@
 // incarnations, and a parked workflow woken by a send. Processes and S3 in events-processes tests.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  ConditionFailedError,
   createWorker,
   EventRefusedError,
   InvalidOptionsError,
@@ -17,6 +18,7 @@ import {
 } from '../index.js'
 import type { WorkflowRecord } from '../model/records.js'
 import { appendEvent, markTaken } from '../store/events.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const runtimes: Runtime[] = []
 const workers: Worker[] = []
@@ -217,6 +219,42 @@ describe('waitForEvent', () => {
     // A sender that knew only event 1 writes the next at 2: below 5, which the runner read.
     expect((await send('second', 1)).seq).toBe(2)
     expect(await handle.result()).toEqual(['first', 'second'])
+  })
+
+  it('lets four senders racing for one inbox lose less than one create an event (they back off, then list the tail)', async () => {
+    // Each sender keeps its own tail, as separate processes do; every write takes a few ms, as on
+    // S3, so that senders that lost together would retry together.
+    let lost = 0
+    const storage = interceptStorage(new MemoryStorage(), {
+      put: async (next, key, data, condition) => {
+        await new Promise((resolve) => setTimeout(resolve, 3))
+        try {
+          return await next(key, data, condition)
+        } catch (error) {
+          if (error instanceof ConditionFailedError && key.includes('/events/')) lost++
+          throw error
+        }
+      },
+    })
+    const rt = new Runtime(storage)
+    runtimes.push(rt)
+    const store = await rt.store()
+    await rt.submit(waitForEvent('x'), { workflowId: 'race' })
+    const { record } = (await store.readWorkflow('race')) as { record: WorkflowRecord }
+    const payload = await store.storeOutput('race', rt.codec.encode('v'))
+    const seqs: number[] = []
+    await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        let tail = 0
+        for (let n = 0; n < 25; n++) {
+          const event = { name: 'x', payload, incarnation: record.incarnation as string }
+          tail = (await appendEvent(store, 'race', event, tail)).seq
+          seqs.push(tail)
+        }
+      }),
+    )
+    expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    expect(lost).toBeLessThan(100)
   })
 
   it('takes after a crash the event an earlier run marked for it, not the first one', async () => {

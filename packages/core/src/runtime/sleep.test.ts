@@ -16,8 +16,12 @@ import {
   type Worker,
   WorkflowCanceledError,
   WorkflowExecutionError,
+  WorkflowStillActiveError,
 } from '../index.js'
 import type { WorkflowRecord } from '../model/records.js'
+import { interceptStorage } from '../testing/intercept.js'
+import { takeOver } from './claim.js'
+import { sliceOf } from './worker.js'
 
 const runtimes: Runtime[] = []
 const workers: Worker[] = []
@@ -276,6 +280,165 @@ describe('a parked workflow', () => {
     const parked = await record(storage, 'not-yet')
     expect(parked.status).toBe('PENDING')
     expect(parked.owner).toBeUndefined()
+  })
+
+  it('an idle worker lists a small page of the due index per poll, however many workflows are parked', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    for (let i = 0; i < 40; i++) {
+      const handle = await submitter.runAsync(sleep('1h'), { workflowId: `idle-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(40))
+    await submitter.close()
+    const dueLists: { limit: number | undefined; keys: number }[] = []
+    let polls = 0
+    const view = interceptStorage(storage, {
+      list: async (next, prefix, options) => {
+        const page = await next(prefix, options)
+        if (prefix === 'due/') dueLists.push({ limit: options?.limit, keys: page.keys.length })
+        if (prefix === 'index/RUNNING/') polls++
+        return page
+      },
+    })
+    workers.push(createWorker({ storage: view, handleSignals: false, concurrency: 64, pollIntervalMs: 20 }))
+    await vi.waitFor(() => expect(polls).toBeGreaterThanOrEqual(5))
+    // One listing a poll, of the first few keys: the first is not due, so nothing past it is.
+    expect(dueLists.length).toBeLessThanOrEqual(polls + 1)
+    for (const list of dueLists) {
+      expect(list.limit).toBeLessThanOrEqual(16)
+      expect(list.keys).toBeLessThanOrEqual(16)
+    }
+  })
+
+  it('takes more workflows than the first page of the due index holds in one poll, when they are all due', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const wakeAt = Date.now() + 2000
+    for (let i = 0; i < 40; i++) {
+      const handle = await submitter.runAsync(sleepUntil(wakeAt), { workflowId: `busy-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(40))
+    await submitter.close()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    const taken = new Set<string>()
+    // One poll only (the next one is a minute away): it must find all 40.
+    workers.push(
+      createWorker({
+        storage,
+        handleSignals: false,
+        concurrency: 64,
+        pollIntervalMs: 60_000,
+        onTake: (workflowId) => taken.add(workflowId),
+      }),
+    )
+    await vi.waitFor(() => expect(taken.size).toBe(40), { timeout: 5000 })
+  })
+
+  it('costs the loser of two runners claiming it at once a read, not a repair of its index', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const handle = await submitter.runAsync(sleep('1h'), { workflowId: 'raced' })
+    handle.result().catch(() => {})
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(1))
+    await submitter.close()
+    const writes: string[] = []
+    const view = interceptStorage(storage, {
+      put: (next, key, data, condition) => {
+        writes.push(`put ${key}`)
+        return next(key, data, condition)
+      },
+      delete: (next, key) => {
+        writes.push(`delete ${key}`)
+        return next(key)
+      },
+    })
+    const [a, b] = [runtime(storage, 0), new Runtime(view, { leaseTtlMs: 3000 })]
+    runtimes.push(b)
+    const found = await (await a.store()).readWorkflow('raced')
+    if (!found) throw new Error('no record')
+    await takeOver(await a.store(), found, a.runner)
+    writes.length = 0
+    // The second claims from the same read: its compare-and-swap fails.
+    await expect(takeOver(await b.store(), found, b.runner)).rejects.toThrow(WorkflowStillActiveError)
+    expect(writes).toEqual(['put index/RUNNING/raced', 'put workflows/raced/workflow'])
+    expect(await keys(storage, 'index/')).toEqual(['index/RUNNING/raced'])
+    expect(await keys(storage, 'due/')).toEqual([])
+  })
+
+  it('does not list the PENDING and RUNNING indexes while what is due fills its room twice over', async () => {
+    const storage = new MemoryStorage()
+    const submitter = runtime(storage, 0)
+    const wakeAt = Date.now() + 1000
+    for (let i = 0; i < 10; i++) {
+      const handle = await submitter.runAsync(sleepUntil(wakeAt), { workflowId: `full-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(10))
+    await submitter.close()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    const seen: string[] = []
+    const view = interceptStorage(storage, {
+      list: (next, prefix, options) => {
+        if (prefix.startsWith('index/')) seen.push(`list ${prefix}`)
+        return next(prefix, options)
+      },
+    })
+    let firstTake: string[] | undefined
+    workers.push(
+      createWorker({
+        storage: view,
+        handleSignals: false,
+        concurrency: 2,
+        pollIntervalMs: 20,
+        onTake: () => {
+          firstTake ??= [...seen]
+        },
+      }),
+    )
+    await vi.waitFor(() => expect(firstTake).toBeDefined())
+    expect(firstTake).toEqual([])
+  })
+
+  it('is taken first by the worker whose slice it falls in, of the runners on the storage', async () => {
+    const storage = new MemoryStorage()
+    // Another runner, alive (it holds a sleeping workflow under its lease): two slices.
+    const other = new Runtime(storage, { parkAfterMs: Number.POSITIVE_INFINITY, leaseTtlMs: 3000 })
+    runtimes.push(other)
+    const held = await other.runAsync(sleep('1h'), { workflowId: 'held' })
+    held.result().catch(() => {})
+    const submitter = runtime(storage, 0)
+    const wakeAt = Date.now() + 1000
+    for (let i = 0; i < 12; i++) {
+      const handle = await submitter.runAsync(sleepUntil(wakeAt), { workflowId: `slice-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await keys(storage, 'due/')).toHaveLength(12))
+    await submitter.close()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    const runners = (await keys(storage, 'runners/')).map((key) => key.slice('runners/'.length))
+    expect(runners).toContain(other.runner.runnerId)
+    const taken: string[] = []
+    const worker = createWorker({
+      storage,
+      handleSignals: false,
+      concurrency: 1,
+      pollIntervalMs: 20,
+      onTake: (workflowId) => taken.push(workflowId),
+    })
+    workers.push(worker)
+    await vi.waitFor(() => expect(taken.length).toBeGreaterThanOrEqual(4), { timeout: 5000 })
+    // The runners it counted: those with a record (the submitter's lives on while it follows
+    // the workflows it parked) and itself.
+    const ids = [...new Set([...runners, worker.runtime.runner.runnerId])].sort()
+    const own = ids.indexOf(worker.runtime.runner.runnerId)
+    const ownCount = Array.from({ length: 12 }, (_, i) => `slice-${i}`).filter(
+      (id) => sliceOf(id, ids.length) === own,
+    ).length
+    // Its own slice first, one at a time (room for one): as many as there are, then the others.
+    const first = taken.slice(0, Math.min(4, ownCount))
+    expect(first.every((id) => sliceOf(id, ids.length) === own)).toBe(true)
   })
 
   it('parks again after a worker wakes it for the next of two sleeps, and the worker lets it go', async () => {

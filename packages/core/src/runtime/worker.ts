@@ -31,7 +31,13 @@ import { WorkflowParked } from './workflow-run.js'
 
 /** Records a poll reads at once (workflow records, then runner records), and claims at once. */
 const READS_IN_FLIGHT = 16
-/** How many entries of the due index a poll lists (one page, from the earliest). */
+/**
+ * How many entries of the due index a poll lists first (one page, from the earliest): an idle
+ * poll lists only these, the first of them not due yet. Only when all of them are due does it
+ * list `DUE_PAGE` (on S3 a listing's cost grows with the keys it returns).
+ */
+const DUE_FIRST_PAGE = 16
+/** How many entries of the due index a poll lists when its first page is all due. */
 const DUE_PAGE = 256
 
 /** Index entries a retention pass considers per poll: it goes on at the next poll, after the work. */
@@ -85,6 +91,16 @@ function shuffle<T>(items: T[]): void {
     items[j] = item
   }
 }
+
+/** @internal Which of `count` slices a due workflow falls in (FNV-1a of its id): see `ownSliceFirst`. */
+export function sliceOf(workflowId: string, count: number): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < workflowId.length; i++) hash = Math.imul(hash ^ workflowId.charCodeAt(i), 0x01000193)
+  return (hash >>> 0) % count
+}
+
+/** How long a worker's list of the runners on its storage is used before it is listed again. */
+const PEERS_TTL_MS = 1000
 
 const ENDED: ReadonlySet<string> = new Set(['SUCCESSFUL', 'FAILED', 'CANCELED'])
 
@@ -353,13 +369,41 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     })
   }
 
+  // The runners on this storage (workers among them), listed when something is due, at most
+  // every PEERS_TTL_MS: workers take the due workflows of their own slice first.
+  let peers: { ids: string[]; until: number } | undefined
+  /**
+   * `due` (shuffled) with the workflows of this worker's slice first: of n runners, sorted by id,
+   * the k-th takes first the due workflows whose id hashes to k, then the others. Workers that
+   * all took every due workflow in their own random order raced for the same ones (with three
+   * workers, one claim in three lost: a dozen requests each on S3); a runner that is no worker
+   * (or is gone) leaves its slice to all, after their own.
+   */
+  const ownSliceFirst = async (store: WorkflowStore, due: DueEntry[], now: number): Promise<DueEntry[]> => {
+    if (due.length < 2) return due
+    if (!peers || peers.until <= now) {
+      const prefix = storeKeys.runnersPrefix
+      const listed = await store.listAllKeys(prefix).catch(() => [] as string[])
+      const ids = new Set(listed.map((key) => key.slice(prefix.length)))
+      ids.add(runtime.runner.runnerId)
+      peers = { ids: [...ids].sort(), until: now + PEERS_TTL_MS }
+    }
+    const count = peers.ids.length
+    if (count < 2) return due
+    const own = peers.ids.indexOf(runtime.runner.runnerId)
+    const mineFirst = due.filter((entry) => sliceOf(entry.workflowId, count) === own)
+    return [...mineFirst, ...due.filter((entry) => sliceOf(entry.workflowId, count) !== own)]
+  }
+
   /** Parked workflows now due, most overdue first, then PENDING workflows oldest first, then RESUMABLE ones. */
   const findWork = async (room: number): Promise<Array<string | DueEntry>> => {
     const store = await runtime.store()
     const now = Date.now()
-    // One page of the due index, from its earliest: however many workflows are parked, an idle
-    // poll reads one listing of it.
-    const due = (await store.listDue(now, DUE_PAGE)).filter(
+    // One small page of the due index, from its earliest: however many workflows are parked, an
+    // idle poll reads one listing of it, of a few keys. A page all due: a larger one.
+    let listed = await store.listDue(now, DUE_FIRST_PAGE)
+    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(now, DUE_PAGE)
+    const due = listed.filter(
       (entry) =>
         !mine.has(entry.workflowId) &&
         !runtime.isActive(entry.workflowId) &&
@@ -371,7 +415,15 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     shuffle(due)
     // A workflow may be listed twice (its own marker and one a sender or a crash left).
     const dueIds = new Set<string>()
-    const dueOnce = due.filter((entry) => !dueIds.has(entry.workflowId) && dueIds.add(entry.workflowId))
+    const dueOnce = await ownSliceFirst(
+      store,
+      due.filter((entry) => !dueIds.has(entry.workflowId) && dueIds.add(entry.workflowId)),
+      now,
+    )
+    // Enough due to fill the room twice over (the most a poll tries): waiting and resumable
+    // workflows come after them anyway, so the indexes and the records they list are not read
+    // (draining many due workflows, a worker read the record of each one others claimed).
+    if (dueOnce.length >= room * 2) return dueOnce.slice(0, room * 2)
     const marked = new Set<string>()
     for (const status of ['PENDING', 'RUNNING'] as const) {
       const prefix = storeKeys.indexPrefix(status)

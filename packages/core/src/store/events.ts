@@ -127,13 +127,19 @@ export async function appendEvent(
   const data = utf8(JSON.stringify(record))
   let seq = afterSeq + 1
   for (let round = 1; round <= MAX_APPEND_ROUNDS; round++) {
+    const tried = Date.now()
     try {
       await store.storage.put(storeKeys.event(workflowId, seq), data, { ifAbsent: true })
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error
-      // Taken: the next one, and after a few in a row the tail as listed now (the sender's guess
-      // was far behind: other senders appended many since).
-      seq = round % 4 === 0 ? (await tailAfter(store, workflowId, seq)) + 1 : seq + 1
+      // Taken by another sender. Senders that lost together retry together and lose again (four
+      // senders to one workflow cost 2.5 lost creates an event on S3, where requests are the
+      // cost): each first waits a random while, up to a few of the create's own durations.
+      await backOff((Date.now() - tried + 1) * 2 ** Math.min(round, 4))
+      // The first time, the tail this sender knew is stale (others appended since, often
+      // several): past the tail as listed now, from the number tried on, rather than one lost
+      // create per event they appended. After that, the next number (a listing every eighth).
+      seq = round % 8 === 1 ? (await tailAfter(store, workflowId, seq)) + 1 : seq + 1
       continue
     }
     if (keyRecord && record.key !== undefined && !duplicate) {
@@ -147,6 +153,11 @@ export async function appendEvent(
   throw new StorageUnavailableError(
     `could not append event ${quote(event.name)} to workflow ${quote(workflowId)}: ${MAX_APPEND_ROUNDS} sequence numbers in a row were taken by other senders`,
   )
+}
+
+/** Waits a random time below `maxMs` (a sender that lost a sequence number to another). */
+function backOff(maxMs: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * maxMs))
 }
 
 /** The last sequence number in the inbox from `seq` on (`seq` when nothing follows it). */

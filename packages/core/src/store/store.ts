@@ -299,9 +299,17 @@ export class WorkflowStore {
         { ifVersion: previous.version },
       ))
     } catch (error) {
-      // The marker written above may now be wrong: settle the index from whatever record won.
-      if (moved && error instanceof ConditionFailedError)
-        await this.repairIndex(next.workflowId).catch(() => {})
+      // The marker written above may now be wrong: settle the index from whatever record won,
+      // unless that record is indexed under it too (two runners claiming one workflow: the
+      // loser's marker is the winner's, and a repair would cost eight requests).
+      if (moved && error instanceof ConditionFailedError) {
+        const won =
+          to !== undefined && toDue === undefined
+            ? await this.readWorkflow(next.workflowId).catch(() => undefined)
+            : undefined
+        if (!won || indexStatus(won.record) !== to || dueKey(won.record) !== undefined)
+          await this.repairIndex(next.workflowId).catch(() => {})
+      }
       throw error
     }
     if (moved && from !== undefined) await this.storage.delete(storeKeys.index(from, next.workflowId))
