@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { fixtures } from './test-support/cli-run.js'
 import { folderStorage } from './test-support/harness.js'
+import { atScale } from './test-support/scale.js'
 
 const CHILD = join(fixtures, 'events-child.mjs')
 const s3Endpoint = process.env.WF_S3_ENDPOINT || undefined
@@ -212,8 +213,8 @@ if (s3Endpoint !== undefined) {
   const endpoint = s3Endpoint
   backends.push({
     name: 'S3',
-    perSender: 250,
-    perSenderKilled: 250,
+    perSender: atScale(250, 50),
+    perSenderKilled: atScale(250, 20),
     fanTimeoutMs: 600_000,
     open: async () => {
       const { bucket, remove } = await s3Bucket()
