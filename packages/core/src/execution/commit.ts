@@ -314,7 +314,7 @@ export abstract class StepCommitter extends StepScheduler {
    */
   protected async loadCommitted(plan: Plan): Promise<string | undefined> {
     const { store, workflowId } = this.options
-    const committed = new Set(await store.listStepIds(workflowId))
+    const committed = new Set(await store.listStepIds(workflowId, this.options.record))
     this.committedIds = committed
     const remaining = await this.loadNodes(plan.root, plan.nodes, committed, (id) =>
       store.readStep(workflowId, id),

@@ -4,7 +4,7 @@
 
 import { InternalError } from '../errors.js'
 import type { Codec } from '../model/codec.js'
-import type { RootStepRun, StepRecord, StoredOutput } from '../model/records.js'
+import type { RootStepRun, StepRecord, StoredOutput, WorkflowRecord } from '../model/records.js'
 import { NodeState, type Plan, type PlanNode } from '../plan/graph.js'
 import type { WorkflowStore } from '../store/store.js'
 import type { LazyAbortController } from '../util/lazy-abort.js'
@@ -31,6 +31,8 @@ export class ExecutionStopped extends Error {
 
 export interface ExecutionOptions {
   workflowId: string
+  /** On resume: the workflow's record as read before it (listing its committed steps needs it: not read again). */
+  record?: WorkflowRecord
   store: WorkflowStore
   codec: Codec
   maxConcurrency: number

@@ -689,7 +689,7 @@ export class Runtime {
     // (changed, or a step left to run that is not registered here) and the committed records.
     const plan = await planResume(store, record, policy)
     const fromFailed = resumesFailure(record)
-    const prepared = prepareRun(this, store, workflowId, policy, record.runs === 0, fromFailed)
+    const prepared = prepareRun(this, store, workflowId, policy, record.runs === 0, fromFailed, record)
     const missing = await prepared.execution.preload(plan)
     if (missing !== undefined) throw new StepNotRegisteredError(missing, workflowId)
     const { claimed, epoch } = await underRunnerLease(this.#runnerLease, () =>

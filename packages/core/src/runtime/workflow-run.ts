@@ -97,6 +97,7 @@ export function prepareRun(
   policy: CodeChangePolicy,
   firstRun: boolean,
   fromFailed = false,
+  stored?: WorkflowRecord,
 ): PreparedRun {
   const controller = new LazyAbortController()
   const parts: RunParts = {
@@ -107,6 +108,7 @@ export function prepareRun(
       codec: settings.codec,
       maxConcurrency: settings.maxConcurrency,
       abort: controller,
+      ...(stored ? { record: stored } : {}),
       beforeStart: () => parts.lease?.ensure(),
       beforeCommit: () => parts.lease?.ensure(),
       // Every step that could run waits: held for a short wait, let go (parked) for a long one.
