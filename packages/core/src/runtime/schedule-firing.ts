@@ -17,7 +17,7 @@ import {
   type WorkflowRecord,
   type WorkflowStatus,
 } from '../model/records.js'
-import { ticksOf } from '../model/schedule-spec.js'
+import { countTicks, ticksOf } from '../model/schedule-spec.js'
 import type { ScheduleDefinition } from '../step/schedule.js'
 import type { StepNode } from '../step/step.js'
 import {
@@ -33,7 +33,7 @@ import type { WorkflowStore } from '../store/store.js'
 /** At most this many ticks of one schedule fire in one poll (catch-up `'all'`): the rest at the next. */
 const MAX_FIRED_PER_POLL = 100
 /** Missed ticks are counted up to this many (a per-second schedule down for a day misses 86,400). */
-const MAX_COUNTED = 10_000
+export const MAX_COUNTED = 10_000
 const MAX_ROUNDS = 16
 /** A worker renews its declarations every this many lease periods; they count for three times that. */
 export const DECLARATION_RENEW_LEASES = 10
@@ -281,20 +281,8 @@ export class ScheduleFiring {
         next.lastTick = fire.length > 0 ? (fire[fire.length - 1] as number) : latest
       } else {
         // The ticks before the latest are missed; the latest runs if it is not too late.
-        const first = ticks.next(record.lastTick)
-        if (first !== undefined && first < latest) {
-          let count = 0
-          let last = first
-          for (
-            let t: number | undefined = first;
-            t !== undefined && t < latest && count < MAX_COUNTED;
-            t = ticks.next(t)
-          ) {
-            count++
-            last = t
-          }
-          skip(first, 'missed', last, count)
-        }
+        const missed = countTicks(ticks, record.lastTick, latest - 1, MAX_COUNTED)
+        if (missed) skip(missed.first, 'missed', missed.last, missed.count)
         if (latest >= windowStart) fire.push(latest)
         else skip(latest, 'missed')
         next.lastTick = latest
