@@ -7,6 +7,7 @@
 // Two workers racing: one compare-and-swap wins, the other reads the record again and finds the
 // tick handled.
 
+import { createHash } from 'node:crypto'
 import { ConditionFailedError } from '../errors.js'
 import {
   MAX_SKIPPED,
@@ -54,7 +55,10 @@ export interface FiringContext {
   readonly runner: RunnerInfo
   readonly leaseTtlMs: number
   deriveStatus(record: WorkflowRecord): WorkflowStatus
-  /** Stores the run PENDING unless a workflow with its id exists. */
+  /**
+   * Stores the run PENDING unless a workflow with its id exists; resolves to `false` when one did
+   * (another worker created it: this one does not report it fired).
+   */
   submit(node: StepNode, workflowId: string, metadata: WorkflowRecord['metadata']): Promise<unknown>
 }
 
@@ -63,11 +67,24 @@ export function runIdOf(scheduleId: string, tick: number): string {
   return `${scheduleId}@${new Date(tick).toISOString()}`
 }
 
+/**
+ * When a tick's run is created under `jitter`: its tick plus a delay below `jitterMs` drawn from
+ * the schedule id and the tick, so every worker computes the same, and the one stored in the
+ * record with the decision to fire holds however many workers die before it comes.
+ */
+export function jitteredDueAt(scheduleId: string, tick: number, jitterMs: number): number {
+  if (jitterMs <= 0) return tick
+  const digest = createHash('sha256').update(`${scheduleId}@${tick}`).digest()
+  return tick + Math.floor((digest.readUIntBE(0, 6) / 2 ** 48) * jitterMs)
+}
+
 interface Known {
   lastTick: number
   paused: boolean
   busy: boolean
   readAt: number
+  /** The earliest `dueAt` of a run waiting under `creating` (jitter): the record is read then. */
+  wakeAt?: number
 }
 
 export class ScheduleFiring {
@@ -149,8 +166,9 @@ export class ScheduleFiring {
         if (known.paused) {
           if (now - known.readAt < this.#context.leaseTtlMs) continue
         } else {
-          const due = definition.ticks.next(known.lastTick)
-          if (due === undefined || due > now) continue
+          const next = definition.ticks.next(known.lastTick)
+          const due = Math.min(next ?? Number.POSITIVE_INFINITY, known.wakeAt ?? Number.POSITIVE_INFINITY)
+          if (due > now) continue
         }
       }
       await this.#fire(definition, now, report)
@@ -188,10 +206,9 @@ export class ScheduleFiring {
         if (error instanceof ConditionFailedError) continue
         throw error
       }
-      // A run is reported fired once its workflow exists.
-      for (const event of outcome.events) if (event.outcome !== 'FIRED') report?.(event)
+      // A run is reported fired once its workflow exists, by the worker that created it.
+      for (const event of outcome.events) report?.(event)
       await this.#createRuns(definition, written, report)
-      for (const event of outcome.events) if (event.outcome === 'FIRED') report?.(event)
       return
     }
   }
@@ -323,16 +340,16 @@ export class ScheduleFiring {
     if (fire.length > 0) {
       next.creating = [
         ...(record.creating ?? []),
-        ...fire.map((tick) => ({ runId: runIdOf(definition.id, tick), tick })),
+        ...fire.map((tick) => {
+          const entry: { runId: string; tick: number; dueAt?: number } = {
+            runId: runIdOf(definition.id, tick),
+            tick,
+          }
+          if (definition.jitterMs > 0) entry.dueAt = jitteredDueAt(definition.id, tick, definition.jitterMs)
+          return entry
+        }),
       ]
       next.lastRun = runIdOf(definition.id, fire[fire.length - 1] as number)
-      for (const tick of fire)
-        events.push({
-          scheduleId: definition.id,
-          tick,
-          outcome: 'FIRED',
-          runId: runIdOf(definition.id, tick),
-        })
     }
     if (next.skipped.length > MAX_SKIPPED) next.skipped = next.skipped.slice(-MAX_SKIPPED)
     const upcoming = ticks.next(next.lastTick)
@@ -351,25 +368,29 @@ export class ScheduleFiring {
     return status === 'RUNNING' || status === 'PENDING' || status === 'RESUMABLE'
   }
 
-  /** Creates the runs the record lists under `creating` (create-if-absent), then clears the list. */
+  /**
+   * Creates the runs the record lists under `creating` whose time has come (create-if-absent),
+   * then takes them off the list; a run waiting for its jittered `dueAt` stays on it, for whoever
+   * reads the record then. Reports FIRED for each run this call created.
+   */
   async #createRuns(
     definition: ScheduleDefinition,
     found: Versioned<ScheduleRecord>,
-    _report: ((event: ScheduleEvent) => void) | undefined,
+    report: ((event: ScheduleEvent) => void) | undefined,
   ): Promise<void> {
-    const creating = found.record.creating ?? []
+    const now = this.#now()
+    const creating = (found.record.creating ?? []).filter((c) => (c.dueAt ?? c.tick) <= now)
     if (creating.length === 0) {
-      this.#remember(definition.id, found.record, this.#now())
+      this.#remember(definition.id, found.record, now)
       return
     }
     for (const { runId, tick } of creating) {
-      if (definition.jitterMs > 0)
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * definition.jitterMs))
-      await this.#context.submit(definition.build(new Date(tick)), runId, {
+      const created = await this.#context.submit(definition.build(new Date(tick)), runId, {
         ...definition.metadata,
         schedule: definition.id,
         scheduledFor: new Date(tick).toISOString(),
       })
+      if (created !== false) report?.({ scheduleId: definition.id, tick, outcome: 'FIRED', runId })
     }
     const store = await this.#context.store()
     let current: Versioned<ScheduleRecord> | undefined = found
@@ -391,11 +412,15 @@ export class ScheduleFiring {
   }
 
   #remember(scheduleId: string, record: ScheduleRecord, now: number): void {
-    this.#known.set(scheduleId, {
+    const creating = record.creating ?? []
+    const waiting = creating.filter((c) => (c.dueAt ?? c.tick) > now).map((c) => c.dueAt as number)
+    const known: Known = {
       lastTick: record.lastTick,
       paused: record.paused,
-      busy: record.buffered !== undefined || (record.creating?.length ?? 0) > 0,
+      busy: record.buffered !== undefined || creating.length > waiting.length,
       readAt: now,
-    })
+    }
+    if (waiting.length > 0) known.wakeAt = Math.min(...waiting)
+    this.#known.set(scheduleId, known)
   }
 }
