@@ -313,4 +313,34 @@ describe('firing a schedule', () => {
     ])
     expect((await record(storage, definition.id)).creating).toBeUndefined()
   })
+
+  it('fires the due ticks of several schedules side by side, not one after the other', async () => {
+    const storage = new MemoryStorage()
+    const definitions = [declare({ every: '1h' }), declare({ every: '1h' }), declare({ every: '1h' })]
+    const rt = runtime(storage)
+    let now = T0 + 1000
+    await firing(rt, () => now).poll(definitions)
+    // Each run's creation waits until all three are under way (one after the other, the first
+    // would wait for ever: it gives up after two seconds).
+    let arrived = 0
+    let all: () => void = () => {}
+    const together = new Promise<void>((resolve) => {
+      all = resolve
+    })
+    const worker = firing(
+      rt,
+      () => now,
+      async (node, workflowId, metadata) => {
+        if (++arrived === definitions.length) all()
+        await Promise.race([
+          together,
+          new Promise((_, reject) => setTimeout(() => reject(new Error('created one at a time')), 2000)),
+        ])
+        return rt.submitIfAbsent(node, { workflowId, metadata })
+      },
+    )
+    now = T0 + HOUR + 1000
+    await worker.poll(definitions)
+    for (const d of definitions) expect(await runs(storage, d.id)).toEqual([runIdOf(d.id, T0 + HOUR)])
+  })
 })
