@@ -332,10 +332,13 @@ describe('firing a schedule', () => {
       () => now,
       async (node, workflowId, metadata) => {
         if (++arrived === definitions.length) all()
+        let timer: NodeJS.Timeout | undefined
         await Promise.race([
           together,
-          new Promise((_, reject) => setTimeout(() => reject(new Error('created one at a time')), 2000)),
-        ])
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('created one at a time')), 2000)
+          }),
+        ]).finally(() => clearTimeout(timer))
         return rt.submitIfAbsent(node, { workflowId, metadata })
       },
     )
