@@ -267,7 +267,7 @@ describe.each(backends)('schedules across wf worker processes ($name)', (backend
       expect((await stopChild(first, 'SIGTERM')).code).toBe(0)
       const before = ticksOf(events(first, 'steady'), 'FIRED')
       const lastBefore = Math.max(...before)
-      // Down for 3.5 s: three or four ticks pass with no worker.
+      // Down for 3.5 s: at least two ticks pass with no worker and before the next one's first poll.
       await sleep(3500)
       const second = worker(where, 'steady', log)
       await until(() => ticksOf(events(second, 'steady'), 'FIRED').length >= 2, 20_000, 'two ticks after')
@@ -277,7 +277,8 @@ describe.each(backends)('schedules across wf worker processes ($name)', (backend
       const caughtUp = Date.parse(firstFired.tick)
       // The most recent missed tick, once; the ones before it skipped as missed, in one entry,
       // decided in the second before the next tick.
-      expect(caughtUp - lastBefore).toBeGreaterThanOrEqual(4000)
+      // (3.5 s after the first worker exited, which may have fired its last tick as it stopped.)
+      expect(caughtUp - lastBefore).toBeGreaterThanOrEqual(3000)
       const missed = after.filter((e) => e.outcome === 'SKIPPED' && e.reason === 'missed')
       expect(missed).toEqual([
         expect.objectContaining({
