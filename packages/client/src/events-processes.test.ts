@@ -3,7 +3,6 @@
 // built packages), killed with SIGKILL where a crash is the point. What the workflow took is read
 // back from storage: the step records, the taken markers and the inbox.
 
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -12,6 +11,7 @@ import { join } from 'node:path'
 import { Runtime, type Storage, step, storeKeys, type WorkflowStore } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
+import { type Child, spawnChild } from './test-support/child-process.js'
 import { fixtures } from './test-support/cli-run.js'
 import { folderStorage } from './test-support/harness.js'
 import { atScale } from './test-support/scale.js'
@@ -34,67 +34,10 @@ type Where =
       credentials: { accessKeyId: string; secretAccessKey: string }
     }
 
-interface Child {
-  proc: ChildProcessWithoutNullStreams
-  lines(): string[]
-  err(): string
-  /** Resolves with the first line starting with `prefix` (rejects when the child exits first). */
-  line(prefix: string, timeoutMs?: number): Promise<string>
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
 const children: Child[] = []
 
 function child(where: Where, job: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, JSON.stringify(job)], {
-    env: { ...process.env, WF_TEST_STORAGE: JSON.stringify(where) },
-  })
-  let out = ''
-  let err = ''
-  let ended = false
-  const waiting = new Set<() => void>()
-  const wake = () => {
-    for (const w of [...waiting]) w()
-  }
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d.toString()
-    wake()
-  })
-  proc.stderr.on('data', (d: Buffer) => {
-    err += d.toString()
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => {
-      ended = true
-      wake()
-      resolve({ code, signal })
-    }),
-  )
-  const lines = () => out.split('\n').filter(Boolean)
-  const made: Child = {
-    proc,
-    lines,
-    err: () => err,
-    exited,
-    line: (prefix, timeoutMs = 30_000) =>
-      new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiting.delete(check)
-          reject(new Error(`no line "${prefix}" after ${timeoutMs} ms: ${out}\n${err}`))
-        }, timeoutMs)
-        const check = () => {
-          const found = lines().find((l) => l.startsWith(prefix))
-          if (found !== undefined || ended) {
-            waiting.delete(check)
-            clearTimeout(timer)
-            if (found !== undefined) resolve(found)
-            else reject(new Error(`the child exited without "${prefix}": ${out}\n${err}`))
-          }
-        }
-        waiting.add(check)
-        check()
-      }),
-  }
+  const made = spawnChild([CHILD, JSON.stringify(job)], { env: { WF_TEST_STORAGE: JSON.stringify(where) } })
   children.push(made)
   return made
 }

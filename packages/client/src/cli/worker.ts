@@ -10,9 +10,11 @@ import {
   type RetentionPolicy,
   Runtime,
   type RuntimeOptions,
+  registeredSchedules,
   retentionPlan,
   type StorageSpec,
 } from '@wf/core'
+import { describeSpec } from '../schedules.js'
 import { duration, type Out, paint, type Style, shorten } from './format.js'
 import { hint } from './hints.js'
 import { importModules } from './modules.js'
@@ -195,6 +197,25 @@ export async function runWorker(
     { event: 'started', pid: process.pid, runnerId: runtime.runner.runnerId, ...settings },
     `${clock()} worker ${runtime.runner.host}:${process.pid} started (concurrency ${settings.concurrency}, lease ${settings.leaseTtlMs}ms, heartbeat ${settings.heartbeatMs}ms)`,
   )
+  // What it fires: the schedules the imported modules declare, and when each fires next.
+  const now = Date.now()
+  for (const definition of registeredSchedules()) {
+    const next = definition.ticks.next(now)
+    const nextIso = next === undefined ? undefined : new Date(next).toISOString()
+    const description = describeSpec(definition.ticks.spec)
+    emit(
+      {
+        event: 'declared',
+        scheduleId: definition.id,
+        spec: definition.ticks.spec,
+        description,
+        overlap: definition.overlap,
+        catchUp: definition.catchUp,
+        ...(nextIso === undefined ? {} : { next: nextIso }),
+      },
+      `${clock()} ${paint(out, 'cyan', 'schedule')}   ${definition.id}: ${description} (overlap ${definition.overlap}, catch-up ${definition.catchUp}), next ${nextIso ?? 'never'}`,
+    )
+  }
 
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {

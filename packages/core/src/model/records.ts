@@ -164,8 +164,11 @@ export interface ScheduleRecord {
   lastTick: number
   /** The id of the last run fired. */
   lastRun?: string
-  /** Runs fired whose workflows may not be created yet (the firing worker died in between): whoever reads the record creates them. */
-  creating?: Array<{ runId: string; tick: number }>
+  /**
+   * Runs fired whose workflows may not be created yet (the firing worker died in between, or
+   * their jittered time has not come): whoever reads the record at or after `dueAt` creates them.
+   */
+  creating?: Array<{ runId: string; tick: number; dueAt?: number }>
   /** Overlap `'buffer-one'`: a tick that runs once the previous run ends. */
   buffered?: number
   /** The next tick after `lastTick`, for listings. */

@@ -8,7 +8,8 @@
 // occurrence.
 
 import { createHash } from 'node:crypto'
-import { Cron } from 'croner'
+import { createRequire } from 'node:module'
+import type { Cron } from 'croner'
 import { InvalidOptionsError } from '../errors.js'
 import { type Duration, parseDuration } from '../util/duration.js'
 
@@ -83,6 +84,46 @@ function storedSpec(spec: ScheduleSpec | StoredScheduleSpec, where: string): Sto
   return timezone === undefined ? { cron: cron.trim() } : { cron: cron.trim(), timezone }
 }
 
+/**
+ * A run of ticks counted: the `count` ticks strictly after `after` and at or before `until`
+ * (counted up to `cap`), the first and the last of them. `undefined` when there is none.
+ */
+export interface CountedTicks {
+  first: number
+  last: number
+  count: number
+}
+
+/**
+ * Counts the ticks strictly after `after` and at or before `until`, stopping at `cap` (a
+ * per-second schedule down for a day has 86,400: the count says "at least `cap`" then).
+ */
+export function countTicks(
+  ticks: Ticks,
+  after: number,
+  until: number,
+  cap: number,
+): CountedTicks | undefined {
+  const first = ticks.next(after)
+  if (first === undefined || first > until) return undefined
+  let count = 0
+  let last = first
+  for (let t: number | undefined = first; t !== undefined && t <= until && count < cap; t = ticks.next(t)) {
+    count++
+    last = t
+  }
+  return { first, last, count }
+}
+
+// croner is loaded on the first cron expression compiled, not at start-up: a process that
+// declares no cron schedule (most workers, every client) never pays for loading it. Synchronous
+// (schedule() is), hence require rather than import(); `import type` keeps its types.
+let CronClass: typeof Cron | undefined
+function loadCron(): typeof Cron {
+  CronClass ??= (createRequire(import.meta.url)('croner') as { Cron: typeof Cron }).Cron
+  return CronClass
+}
+
 function compile(pattern: string, timezone: string | undefined, where: string): Cron {
   const fields = pattern.trim().split(/\s+/).length
   if (fields !== 5 && fields !== 6) {
@@ -90,6 +131,7 @@ function compile(pattern: string, timezone: string | undefined, where: string): 
       `${where}: a cron expression has 5 fields (minute hour day month weekday), or 6 with seconds first; ${JSON.stringify(pattern)} has ${fields}`,
     )
   }
+  const Cron = loadCron()
   try {
     return new Cron(pattern, {
       paused: true,

@@ -3,13 +3,13 @@
 // by hand (trigger, backfill), which need the schedule's declaration (`schedule()`) in the process.
 
 import { ConditionFailedError, InvalidOptionsError, StorageUnavailableError } from '../errors.js'
-import type { ScheduleRecord, Versioned } from '../model/records.js'
-import { ticksOf } from '../model/schedule-spec.js'
+import { MAX_SKIPPED, type ScheduleRecord, type Versioned } from '../model/records.js'
+import { countTicks, ticksOf } from '../model/schedule-spec.js'
 import type { ScheduleDefinition } from '../step/schedule.js'
 import type { StepNode } from '../step/step.js'
 import { deleteSchedule, listScheduleIds, readSchedule, updateSchedule } from '../store/schedules.js'
 import type { WorkflowStore } from '../store/store.js'
-import { runIdOf } from './schedule-firing.js'
+import { MAX_COUNTED, runIdOf } from './schedule-firing.js'
 
 /** The ids of every stored schedule, and their records (a record that cannot be read is `undefined`). */
 export async function listScheduleRecords(store: WorkflowStore): Promise<Array<Versioned<ScheduleRecord>>> {
@@ -49,17 +49,17 @@ export async function setSchedulePaused(
     if (!paused) {
       const ticks = ticksOf(found.record.spec, `schedule ${scheduleId}`)
       const latest = ticks.previous(now)
-      if (latest !== undefined && latest > found.record.lastTick) {
-        let count = 0
-        const first = ticks.next(found.record.lastTick) as number
-        for (
-          let t: number | undefined = first;
-          t !== undefined && t <= latest && count < 10_000;
-          t = ticks.next(t)
-        )
-          count++
-        next.skipped.push({ tick: first, until: latest, count, reason: 'paused', at: now })
-        next.skipped = next.skipped.slice(-20)
+      const missed =
+        latest === undefined ? undefined : countTicks(ticks, found.record.lastTick, latest, MAX_COUNTED)
+      if (latest !== undefined && missed) {
+        next.skipped.push({
+          tick: missed.first,
+          until: latest,
+          count: missed.count,
+          reason: 'paused',
+          at: now,
+        })
+        next.skipped = next.skipped.slice(-MAX_SKIPPED)
         next.lastTick = latest
         const upcoming = ticks.next(latest)
         if (upcoming !== undefined) next.nextTick = upcoming

@@ -7,6 +7,7 @@
 // Two workers racing: one compare-and-swap wins, the other reads the record again and finds the
 // tick handled.
 
+import { createHash } from 'node:crypto'
 import { ConditionFailedError } from '../errors.js'
 import {
   MAX_SKIPPED,
@@ -17,7 +18,7 @@ import {
   type WorkflowRecord,
   type WorkflowStatus,
 } from '../model/records.js'
-import { ticksOf } from '../model/schedule-spec.js'
+import { countTicks, ticksOf } from '../model/schedule-spec.js'
 import type { ScheduleDefinition } from '../step/schedule.js'
 import type { StepNode } from '../step/step.js'
 import {
@@ -33,8 +34,10 @@ import type { WorkflowStore } from '../store/store.js'
 /** At most this many ticks of one schedule fire in one poll (catch-up `'all'`): the rest at the next. */
 const MAX_FIRED_PER_POLL = 100
 /** Missed ticks are counted up to this many (a per-second schedule down for a day misses 86,400). */
-const MAX_COUNTED = 10_000
+export const MAX_COUNTED = 10_000
 const MAX_ROUNDS = 16
+/** At most this many schedules are fired at once in one poll. */
+const FIRE_SIDE_BY_SIDE = 8
 /** A worker renews its declarations every this many lease periods; they count for three times that. */
 export const DECLARATION_RENEW_LEASES = 10
 
@@ -54,7 +57,10 @@ export interface FiringContext {
   readonly runner: RunnerInfo
   readonly leaseTtlMs: number
   deriveStatus(record: WorkflowRecord): WorkflowStatus
-  /** Stores the run PENDING unless a workflow with its id exists. */
+  /**
+   * Stores the run PENDING unless a workflow with its id exists; resolves to `false` when one did
+   * (another worker created it: this one does not report it fired).
+   */
   submit(node: StepNode, workflowId: string, metadata: WorkflowRecord['metadata']): Promise<unknown>
 }
 
@@ -63,11 +69,24 @@ export function runIdOf(scheduleId: string, tick: number): string {
   return `${scheduleId}@${new Date(tick).toISOString()}`
 }
 
+/**
+ * When a tick's run is created under `jitter`: its tick plus a delay below `jitterMs` drawn from
+ * the schedule id and the tick, so every worker computes the same, and the one stored in the
+ * record with the decision to fire holds however many workers die before it comes.
+ */
+export function jitteredDueAt(scheduleId: string, tick: number, jitterMs: number): number {
+  if (jitterMs <= 0) return tick
+  const digest = createHash('sha256').update(`${scheduleId}@${tick}`).digest()
+  return tick + Math.floor((digest.readUIntBE(0, 6) / 2 ** 48) * jitterMs)
+}
+
 interface Known {
   lastTick: number
   paused: boolean
   busy: boolean
   readAt: number
+  /** The earliest `dueAt` of a run waiting under `creating` (jitter): the record is read then. */
+  wakeAt?: number
 }
 
 export class ScheduleFiring {
@@ -142,19 +161,37 @@ export class ScheduleFiring {
     report?: (event: ScheduleEvent) => void,
   ): Promise<void> {
     if (definitions.length > 0) await this.#declare(definitions, this.#now())
+    const due: ScheduleDefinition[] = []
+    const now = this.#now()
     for (const definition of definitions) {
-      const now = this.#now()
       const known = this.#known.get(definition.id)
       if (known && !known.busy) {
         if (known.paused) {
           if (now - known.readAt < this.#context.leaseTtlMs) continue
         } else {
-          const due = definition.ticks.next(known.lastTick)
-          if (due === undefined || due > now) continue
+          const next = definition.ticks.next(known.lastTick)
+          const at = Math.min(next ?? Number.POSITIVE_INFINITY, known.wakeAt ?? Number.POSITIVE_INFINITY)
+          if (at > now) continue
         }
       }
-      await this.#fire(definition, now, report)
+      due.push(definition)
     }
+    // Several schedules side by side: one after the other, ten per-second schedules took a poll
+    // longer than a second on S3 (a tick is four to six requests), and their ticks came late.
+    let next = 0
+    const failures: unknown[] = []
+    const lane = async () => {
+      while (next < due.length) {
+        const definition = due[next++] as ScheduleDefinition
+        try {
+          await this.#fire(definition, this.#now(), report)
+        } catch (error) {
+          failures.push(error)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(FIRE_SIDE_BY_SIDE, due.length) }, lane))
+    if (failures.length > 0) throw failures[0]
   }
 
   async #fire(
@@ -188,10 +225,9 @@ export class ScheduleFiring {
         if (error instanceof ConditionFailedError) continue
         throw error
       }
-      // A run is reported fired once its workflow exists.
-      for (const event of outcome.events) if (event.outcome !== 'FIRED') report?.(event)
+      // A run is reported fired once its workflow exists, by the worker that created it.
+      for (const event of outcome.events) report?.(event)
       await this.#createRuns(definition, written, report)
-      for (const event of outcome.events) if (event.outcome === 'FIRED') report?.(event)
       return
     }
   }
@@ -281,20 +317,8 @@ export class ScheduleFiring {
         next.lastTick = fire.length > 0 ? (fire[fire.length - 1] as number) : latest
       } else {
         // The ticks before the latest are missed; the latest runs if it is not too late.
-        const first = ticks.next(record.lastTick)
-        if (first !== undefined && first < latest) {
-          let count = 0
-          let last = first
-          for (
-            let t: number | undefined = first;
-            t !== undefined && t < latest && count < MAX_COUNTED;
-            t = ticks.next(t)
-          ) {
-            count++
-            last = t
-          }
-          skip(first, 'missed', last, count)
-        }
+        const missed = countTicks(ticks, record.lastTick, latest - 1, MAX_COUNTED)
+        if (missed) skip(missed.first, 'missed', missed.last, missed.count)
         if (latest >= windowStart) fire.push(latest)
         else skip(latest, 'missed')
         next.lastTick = latest
@@ -335,16 +359,16 @@ export class ScheduleFiring {
     if (fire.length > 0) {
       next.creating = [
         ...(record.creating ?? []),
-        ...fire.map((tick) => ({ runId: runIdOf(definition.id, tick), tick })),
+        ...fire.map((tick) => {
+          const entry: { runId: string; tick: number; dueAt?: number } = {
+            runId: runIdOf(definition.id, tick),
+            tick,
+          }
+          if (definition.jitterMs > 0) entry.dueAt = jitteredDueAt(definition.id, tick, definition.jitterMs)
+          return entry
+        }),
       ]
       next.lastRun = runIdOf(definition.id, fire[fire.length - 1] as number)
-      for (const tick of fire)
-        events.push({
-          scheduleId: definition.id,
-          tick,
-          outcome: 'FIRED',
-          runId: runIdOf(definition.id, tick),
-        })
     }
     if (next.skipped.length > MAX_SKIPPED) next.skipped = next.skipped.slice(-MAX_SKIPPED)
     const upcoming = ticks.next(next.lastTick)
@@ -363,25 +387,29 @@ export class ScheduleFiring {
     return status === 'RUNNING' || status === 'PENDING' || status === 'RESUMABLE'
   }
 
-  /** Creates the runs the record lists under `creating` (create-if-absent), then clears the list. */
+  /**
+   * Creates the runs the record lists under `creating` whose time has come (create-if-absent),
+   * then takes them off the list; a run waiting for its jittered `dueAt` stays on it, for whoever
+   * reads the record then. Reports FIRED for each run this call created.
+   */
   async #createRuns(
     definition: ScheduleDefinition,
     found: Versioned<ScheduleRecord>,
-    _report: ((event: ScheduleEvent) => void) | undefined,
+    report: ((event: ScheduleEvent) => void) | undefined,
   ): Promise<void> {
-    const creating = found.record.creating ?? []
+    const now = this.#now()
+    const creating = (found.record.creating ?? []).filter((c) => (c.dueAt ?? c.tick) <= now)
     if (creating.length === 0) {
-      this.#remember(definition.id, found.record, this.#now())
+      this.#remember(definition.id, found.record, now)
       return
     }
     for (const { runId, tick } of creating) {
-      if (definition.jitterMs > 0)
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * definition.jitterMs))
-      await this.#context.submit(definition.build(new Date(tick)), runId, {
+      const created = await this.#context.submit(definition.build(new Date(tick)), runId, {
         ...definition.metadata,
         schedule: definition.id,
         scheduledFor: new Date(tick).toISOString(),
       })
+      if (created !== false) report?.({ scheduleId: definition.id, tick, outcome: 'FIRED', runId })
     }
     const store = await this.#context.store()
     let current: Versioned<ScheduleRecord> | undefined = found
@@ -403,11 +431,15 @@ export class ScheduleFiring {
   }
 
   #remember(scheduleId: string, record: ScheduleRecord, now: number): void {
-    this.#known.set(scheduleId, {
+    const creating = record.creating ?? []
+    const waiting = creating.filter((c) => (c.dueAt ?? c.tick) > now).map((c) => c.dueAt as number)
+    const known: Known = {
       lastTick: record.lastTick,
       paused: record.paused,
-      busy: record.buffered !== undefined || (record.creating?.length ?? 0) > 0,
+      busy: record.buffered !== undefined || creating.length > waiting.length,
       readAt: now,
-    })
+    }
+    if (waiting.length > 0) known.wakeAt = Math.min(...waiting)
+    this.#known.set(scheduleId, known)
   }
 }

@@ -16,7 +16,7 @@ import {
 import type { ScheduleRecord } from '../model/records.js'
 import { ticksOf } from '../model/schedule-spec.js'
 import type { Storage } from '../storage/storage.js'
-import { type FiringContext, ScheduleFiring } from './schedule-firing.js'
+import { type FiringContext, jitteredDueAt, ScheduleFiring } from './schedule-firing.js'
 
 const declared: string[] = []
 const runtimes: Runtime[] = []
@@ -63,7 +63,8 @@ function firing(runtime: Runtime, now: () => number, submit?: FiringContext['sub
       runner: runtime.runner,
       leaseTtlMs: runtime.leaseTtlMs,
       deriveStatus: (record) => runtime.deriveStatus(record),
-      submit: submit ?? ((node, workflowId, metadata) => runtime.submit(node, { workflowId, metadata })),
+      submit:
+        submit ?? ((node, workflowId, metadata) => runtime.submitIfAbsent(node, { workflowId, metadata })),
     },
     now,
   )
@@ -272,5 +273,77 @@ describe('firing a schedule', () => {
     await firing(runtime(storage), () => now).poll([definition])
     expect(await runs(storage, definition.id)).toEqual([runIdOf(definition.id, T0 + HOUR)])
     expect((await record(storage, definition.id)).creating).toBeUndefined()
+  })
+
+  it('stores the jittered time of a tick with the decision to fire it: any worker creates the run then, once, also when the deciding one died', async () => {
+    const storage = new MemoryStorage()
+    const definition = declare({ every: '1h' }, { jitter: '10m' })
+    let now = T0 + 1000
+    const deciding = firing(runtime(storage), () => now)
+    await deciding.poll([definition])
+    now = T0 + HOUR
+    const events: ScheduleEvent[] = []
+    await deciding.poll([definition], (e) => events.push(e))
+    // Decided, not created: the run waits for its jittered time, the same on every worker.
+    const dueAt = jitteredDueAt(definition.id, T0 + HOUR, 600_000)
+    expect(dueAt).toBeGreaterThan(T0 + HOUR)
+    expect(dueAt).toBeLessThan(T0 + HOUR + 600_000)
+    expect(jitteredDueAt(definition.id, T0 + 2 * HOUR, 600_000) - T0 - 2 * HOUR).not.toBe(dueAt - T0 - HOUR)
+    expect((await record(storage, definition.id)).creating).toEqual([
+      { runId: runIdOf(definition.id, T0 + HOUR), tick: T0 + HOUR, dueAt },
+    ])
+    expect(events).toEqual([])
+    expect(await runs(storage, definition.id)).toEqual([])
+    // The deciding worker dies (it polls no more). Two others come: nothing before the due time…
+    const others = [firing(runtime(storage), () => now), firing(runtime(storage), () => now)]
+    now = dueAt - 1
+    for (const w of others) await w.poll([definition], (e) => events.push(e))
+    expect(await runs(storage, definition.id)).toEqual([])
+    // …then the run, once, reported by the worker that created it.
+    now = dueAt
+    await Promise.all(others.map((w) => w.poll([definition], (e) => events.push(e))))
+    expect(await runs(storage, definition.id)).toEqual([runIdOf(definition.id, T0 + HOUR)])
+    expect(events).toEqual([
+      {
+        scheduleId: definition.id,
+        tick: T0 + HOUR,
+        outcome: 'FIRED',
+        runId: runIdOf(definition.id, T0 + HOUR),
+      },
+    ])
+    expect((await record(storage, definition.id)).creating).toBeUndefined()
+  })
+
+  it('fires the due ticks of several schedules side by side, not one after the other', async () => {
+    const storage = new MemoryStorage()
+    const definitions = [declare({ every: '1h' }), declare({ every: '1h' }), declare({ every: '1h' })]
+    const rt = runtime(storage)
+    let now = T0 + 1000
+    await firing(rt, () => now).poll(definitions)
+    // Each run's creation waits until all three are under way (one after the other, the first
+    // would wait for ever: it gives up after two seconds).
+    let arrived = 0
+    let all: () => void = () => {}
+    const together = new Promise<void>((resolve) => {
+      all = resolve
+    })
+    const worker = firing(
+      rt,
+      () => now,
+      async (node, workflowId, metadata) => {
+        if (++arrived === definitions.length) all()
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          together,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('created one at a time')), 2000)
+          }),
+        ]).finally(() => clearTimeout(timer))
+        return rt.submitIfAbsent(node, { workflowId, metadata })
+      },
+    )
+    now = T0 + HOUR + 1000
+    await worker.poll(definitions)
+    for (const d of definitions) expect(await runs(storage, d.id)).toEqual([runIdOf(d.id, T0 + HOUR)])
   })
 })

@@ -584,7 +584,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     runner: runtime.runner,
     leaseTtlMs: runtime.leaseTtlMs,
     deriveStatus: (record) => runtime.deriveStatus(record),
-    submit: (node, workflowId, metadata) => runtime.submit(node, { workflowId, metadata }),
+    submit: (node, workflowId, metadata) => runtime.submitIfAbsent(node, { workflowId, metadata }),
   })
   const loop = async () => {
     while (!stopping) {

@@ -32,7 +32,11 @@ export interface ScheduleOptions {
   catchUpWindow?: Duration
   /** Metadata of every run (the tick time is added as `scheduledFor`). */
   metadata?: { [key: string]: Json }
-  /** Start each run up to this much later than its tick, at random (its id keeps the nominal tick). */
+  /**
+   * Start each run up to this much later than its tick (its id keeps the nominal tick). The delay
+   * is drawn from the schedule id and the tick, the same on every worker, and stored with the
+   * decision to fire: a worker that dies before it is over neither loses nor doubles the run.
+   */
   jitter?: Duration
 }
 
