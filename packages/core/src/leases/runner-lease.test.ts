@@ -299,36 +299,3 @@ describe('records of earlier versions, with a lease of their own', () => {
     expect(record.owner).toBeUndefined()
   })
 })
-
-describe('the sweep of dead runners', () => {
-  it('does not hold up the first workflow: it lists runners/ after the first steps, then still deletes a dead runner', async () => {
-    const inner = new MemoryStorage()
-    const dead = {
-      v: 1,
-      runner: { host: 'gone-host', pid: 1, runnerId: 'deadrunner1' },
-      leaseExpiresAt: 1,
-      updatedAt: 0,
-    }
-    await inner.put(storeKeys.runner('deadrunner1'), new TextEncoder().encode(JSON.stringify(dead)))
-    const calls: string[] = []
-    const storage = interceptStorage(inner, {
-      put: (next, key, data, condition) => {
-        calls.push(`put ${key}`)
-        return next(key, data, condition)
-      },
-      list: (next, prefix, options) => {
-        calls.push(`list ${prefix}`)
-        return next(prefix, options)
-      },
-    })
-    const inc = step('rl.sweep-inc', (n: number) => n + 1)
-    const runtime = new Runtime(storage)
-    expect(await runtime.run(inc(inc(inc(0))), { workflowId: 'sweep-later' })).toBe(3)
-    await vi.waitFor(async () => expect(await inner.get(storeKeys.runner('deadrunner1'))).toBeUndefined())
-    const sweep = calls.indexOf(`list ${storeKeys.runnersPrefix}`)
-    const firstStep = calls.findIndex((call) => call.startsWith('put workflows/sweep-later/steps/'))
-    expect(firstStep).toBeGreaterThan(-1)
-    expect(sweep).toBeGreaterThan(firstStep)
-    await runtime.close()
-  })
-})
