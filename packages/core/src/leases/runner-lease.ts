@@ -147,14 +147,9 @@ export class RunnerLease {
     this.#deadline = leaseExpiresAt
     this.#written = true
     if (!this.#swept) {
-      // Once per runner, in the background: records of runners that died without closing. From the
-      // next turn of the event loop, so that it does not hold up the claim this write is for (on a
-      // storage that answers within the turn, such as memory, it ran between the first steps).
+      // Once per runner, in the background: records of runners that died without closing.
       this.#swept = true
-      const staleMs = 10 * this.#timing.ttlMs
-      setImmediate(() => {
-        store.sweepRunners(this.#runner.runnerId, startedAt, staleMs).catch(() => {})
-      })
+      store.sweepRunners(this.#runner.runnerId, startedAt, 10 * this.#timing.ttlMs).catch(() => {})
     }
   }
 }
