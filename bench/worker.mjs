@@ -37,9 +37,12 @@ const WARM_UP_STEPS = profiled ? 0 : 50_000
 const WARM_UP_RUNS = profiled ? 1 : 3
 const MEASURED_RUNS_MEMORY = profiled ? 1 : 5
 const MEASURED_RUNS_DISK = 3
-// `gc` without --expose-gc on the command line (bench/ab.mjs and report.mjs start workers plainly).
-setFlagsFromString('--expose-gc')
-const collectGarbage = runInNewContext('gc')
+/** A full collection (`gc` without --expose-gc on the command line: ab.mjs and report.mjs start workers plainly). */
+function collectGarbage() {
+  // Only in the processes that measure a single run: V8 flags set after start stay out of the rest.
+  setFlagsFromString('--expose-gc')
+  runInNewContext('gc')()
+}
 
 const job = JSON.parse(process.argv[2])
 const core = await import(join(job.root, 'packages/core/dist/index.js'))
