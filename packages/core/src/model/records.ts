@@ -465,16 +465,10 @@ export function recordJson(record: WorkflowRecord): string {
   // the runtime info (the same object for every workflow a process submits) are written from
   // their cached JSON, as the record's last fields.
   const rest = JSON.stringify({ ...record, graph: inlineGraph ? undefined : graph, runtime: undefined })
-  // Pieces joined without cutting the joined text again: a slice of a joined string copies all of
-  // it (an inline output or graph of up to the blob threshold), once more than encoding it does.
-  let text = rest.slice(0, -1)
-  let comma = rest.length > 2 ? ',' : ''
-  if (runtime !== undefined) {
-    text += `${comma}"runtime":${jsonOfRuntime(runtime)}`
-    comma = ','
-  }
-  if (inlineGraph) text += `${comma}"graph":${jsonOfGraph(graph)}`
-  return `${text}}`
+  let text = rest.length > 2 ? `${rest.slice(0, -1)},` : '{'
+  if (runtime !== undefined) text += `"runtime":${jsonOfRuntime(runtime)},`
+  if (inlineGraph) text += `"graph":${jsonOfGraph(graph)},`
+  return `${text.slice(0, -1)}}`
 }
 
 const runtimeJson = new WeakMap<RuntimeInfo, string>()
