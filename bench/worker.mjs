@@ -17,11 +17,18 @@
 //   sees), `firstMs` (the first measured run), `warmUpRuns`, `cpuMs` (the median CPU time of the
 //   process over the measured runs) and, on memory, `minMs` and `maxMs`.
 //   They are also printed to stderr.
-// Scenario d (one long run) and f, g are measured once, without warm-up. Peak RSS is the whole
-// process's, warm-up included.
+// Scenario d (one long run) and f, g are measured once, without warm-up, each after a full garbage
+// collection: a run of f at 1 KB takes ~17 ms, and whether one or two scavenges of the young
+// generation (1.5-3 ms each) land in it depended on what the process had allocated before, loading
+// the engine's modules included (measured: a334fb6 started f with 0.6 MB of young garbage and had
+// one scavenge in the run, the layered core of #18, with twice the modules, started with 1.4 MB and
+// had two, for the same 3.5 MB allocated by the run itself). Peak RSS is the whole process's,
+// warm-up included.
 // Under `--cpu-prof` (the profile rows of the report), the worker keeps to one warm-up run and one
 // measured run: the report divides the whole process's CPU time by twice the scenario's steps.
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { countWrites, openBackend } from './backends.mjs'
 import { defineSteps, SCENARIOS } from './scenarios.mjs'
 
@@ -30,6 +37,12 @@ const WARM_UP_STEPS = profiled ? 0 : 50_000
 const WARM_UP_RUNS = profiled ? 1 : 3
 const MEASURED_RUNS_MEMORY = profiled ? 1 : 5
 const MEASURED_RUNS_DISK = 3
+/** A full collection (`gc` without --expose-gc on the command line: ab.mjs and report.mjs start workers plainly). */
+function collectGarbage() {
+  // Only in the processes that measure a single run: V8 flags set after start stay out of the rest.
+  setFlagsFromString('--expose-gc')
+  runInNewContext('gc')()
+}
 
 const job = JSON.parse(process.argv[2])
 const core = await import(join(job.root, 'packages/core/dist/index.js'))
@@ -69,6 +82,8 @@ if (job.phase !== 'build') {
     warmUpRuns++
   }
   counter.reset()
+  // A run measured once starts with an empty young generation (see the top of this file).
+  if (!scenario.warmUp) collectGarbage()
   // CPU time of the process per measured run too (all threads: GC and V8's helpers included): on a
   // machine shared with other work, it moves less than the wall time (bench/ab.mjs compares both).
   const cpuMs = []

@@ -15,6 +15,8 @@ import {
 } from './storage.js'
 
 const MAX_STRING_LENGTH = constants.MAX_STRING_LENGTH
+/** Up to this many keys created since the last listing are put in place one by one (see `#keysInOrder`). */
+const FEW_NEW_KEYS = 16
 
 /**
  * A stored value. Bytes are kept as a Latin-1 string (one character per byte, the exact bytes):
@@ -45,7 +47,13 @@ function bytesOf(bytes: string | Uint8Array): Uint8Array {
 /** Keeps every value in memory. Nothing survives the process. */
 export class MemoryStorage implements Storage {
   readonly #values = new Map<string, Entry>()
+  /** Every key in `compareKeys` order as of the last listing, or `undefined` (none yet, or a delete since). */
   #sortedKeys: string[] | undefined
+  /**
+   * Keys created since `#sortedKeys` was made, merged in by the next listing: a listing after a
+   * few new keys (a runner record among a workflow's 10,000 steps) does not sort every key again.
+   */
+  #newKeys: string[] = []
   #counter = 0
 
   async get(key: string): Promise<StoredValue | undefined> {
@@ -65,7 +73,7 @@ export class MemoryStorage implements Storage {
     }
     const version = String(++this.#counter)
     if (current === undefined) {
-      this.#sortedKeys = undefined
+      this.#added(key)
       this.#values.set(key, { bytes: keep(data), version })
     } else {
       current.bytes = keep(data)
@@ -76,7 +84,10 @@ export class MemoryStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     validateKey(key)
-    if (this.#values.delete(key)) this.#sortedKeys = undefined
+    if (this.#values.delete(key)) {
+      this.#sortedKeys = undefined
+      this.#newKeys = []
+    }
   }
 
   async deleteMany(keys: string[]): Promise<void> {
@@ -85,8 +96,7 @@ export class MemoryStorage implements Storage {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     validatePrefix(prefix)
-    this.#sortedKeys ??= [...this.#values.keys()].sort(compareKeys)
-    const keys = this.#sortedKeys
+    const keys = this.#keysInOrder()
     const start = lowerBound(
       keys,
       options.after !== undefined && compareKeys(options.after, prefix) >= 0 ? options.after : prefix,
@@ -104,6 +114,34 @@ export class MemoryStorage implements Storage {
     return more && page.length > 0 ? { keys: page, next: page[page.length - 1] as string } : { keys: page }
   }
 
+  #added(key: string): void {
+    if (this.#sortedKeys === undefined) return
+    // Past as many new keys as sorted ones, a sort of them all costs no more than the merge.
+    if (this.#newKeys.length < this.#sortedKeys.length) this.#newKeys.push(key)
+    else {
+      this.#sortedKeys = undefined
+      this.#newKeys = []
+    }
+  }
+
+  /** Every key in `compareKeys` order: sorted once, then kept so by merging the keys created since. */
+  #keysInOrder(): string[] {
+    const sorted = this.#sortedKeys
+    const added = this.#newKeys
+    if (sorted === undefined) {
+      this.#newKeys = []
+      this.#sortedKeys = [...this.#values.keys()].sort(compareKeys)
+    } else if (added.length > 0) {
+      this.#newKeys = []
+      added.sort(compareKeys)
+      // A few keys go in by binary search (a native move of the rest); many, by one merge pass.
+      if (added.length <= FEW_NEW_KEYS)
+        for (const key of added) sorted.splice(lowerBound(sorted, key), 0, key)
+      else this.#sortedKeys = mergeSorted(sorted, added)
+    }
+    return this.#sortedKeys as string[]
+  }
+
   /** Number of keys stored (for tests and benchmarks). */
   get size(): number {
     return this.#values.size
@@ -119,4 +157,17 @@ function lowerBound(sorted: string[], target: string): number {
     else hi = mid
   }
   return lo
+}
+
+/** The keys of two sorted lists without common keys, in order. */
+function mergeSorted(a: string[], b: string[]): string[] {
+  const out: string[] = []
+  let i = 0
+  let j = 0
+  while (i < a.length && j < b.length) {
+    out.push(compareKeys(a[i] as string, b[j] as string) < 0 ? (a[i++] as string) : (b[j++] as string))
+  }
+  while (i < a.length) out.push(a[i++] as string)
+  while (j < b.length) out.push(b[j++] as string)
+  return out
 }
