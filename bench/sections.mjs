@@ -21,7 +21,11 @@ export function withSection(text, name, body) {
 }
 
 /** Carries the script-written sections of `previous` over into a freshly written report. */
-export function carrySections(previous, report, names = ['cancel', 'events', 'sleep', 'ab', 'durable', 'ui', 'schedules']) {
+export function carrySections(
+  previous,
+  report,
+  names = ['cancel', 'events', 'sleep', 'ab', 'durable', 'ui', 'schedules'],
+) {
   let text = report
   for (const name of names) {
     const old = sectionOf(previous, name)
