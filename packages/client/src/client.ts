@@ -1,6 +1,7 @@
 // `WorkflowClient`: the management API (Ray's get_status, resume, cancel, list_all, resume_all,
 // get_output, get_metadata, delete) over one core `Runtime`, so runs it resumes are driven, and
 // runs it cancels are stopped, by that runtime.
+// Over 400 lines: WorkflowClient has one method per management operation, each with its TSDoc.
 
 import {
   ConditionFailedError,

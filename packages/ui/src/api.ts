@@ -1,6 +1,7 @@
 // The JSON API under /api, which the page uses and scripts may too (documented in the README).
 // Every route goes through the public WorkflowClient; wf's errors become HTTP statuses with their
 // stable code (`{ error: { code, message } }`).
+// Over 400 lines: every JSON route of the dashboard with its validation.
 
 import type { ScheduleInfo, WorkflowClient, WorkflowMetadata } from '@wf/client'
 import {

@@ -11,6 +11,7 @@
 // of package.json) found from the working directory up, else the default folder; unless it came
 // from the flag, the first line on stderr says which (not with --json). The same file's
 // `import` stands in for `--import` when none is given.
+// Over 400 lines: every `wf` command's definition (commander options, help, parsers) in one place.
 
 import { readFile } from 'node:fs/promises'
 import {

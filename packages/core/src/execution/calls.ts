@@ -5,6 +5,8 @@
 // an array or object of nodes) is committed at the key as a continuation into that graph. A
 // resumed body runs again from the top: each call whose key is committed gets its record back
 // (read ahead, in key order) and is checked against what the body asks for now.
+// Over 400 lines: keying, replaying and checking calls share one run's state; Replay and DurableRun
+// could move to a file of their own if it grows.
 
 import { hash as oneShotHash } from 'node:crypto'
 import { InvalidOptionsError, quote, WorkflowNondeterminismError } from '../errors.js'

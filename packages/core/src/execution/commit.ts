@@ -2,6 +2,8 @@
 // exactly once (a value inline or as a blob, a continuation as its sub-graph), failed attempts
 // recorded beside it (failures.ts), and committed records read back, on resume and when another
 // runner committed a step first.
+// Over 400 lines: values, continuations, caught outcomes, graph calls and resume loading share the
+// per-step state of this layer.
 
 import { SerializationError } from '../errors.js'
 import { encodeValue, serializationError } from '../model/codec.js'

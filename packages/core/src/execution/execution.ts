@@ -2,6 +2,7 @@
 // ready step's body (in context, with a time limit, or in an isolate) and retries it with backoff;
 // scheduler.ts decides which node runs when, and commit.ts commits each result once and, on
 // resume, loads only the committed records the remaining steps need.
+// Over 400 lines: attempts, timers, event waiters and parking; the waiting could become a layer of its own.
 
 import { InvalidOptionsError, StepNotRegisteredError, StepTimeoutError } from '../errors.js'
 import { encodeValue } from '../model/codec.js'

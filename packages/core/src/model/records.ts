@@ -52,6 +52,7 @@
 //                                    idle. A record left by a dead runner is small and harmless. Workflow
 //                                    records owned under it say `lease: 'runner'` and are not rewritten to
 //                                    renew; records of earlier versions carry their own `leaseExpiresAt`.
+// Over 400 lines: every stored shape with its TSDoc, so the storage layout reads in one file.
 
 import { CorruptRecordError } from '../errors.js'
 import type { Json } from './json.js'

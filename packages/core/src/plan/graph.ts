@@ -1,6 +1,7 @@
 // Turns a graph of StepNodes into a plan: deterministic step ids computed locally (the name, then
 // `_1`, `_2`… for repeats, in a fixed depth-first order), each node's arguments with the upstream
 // nodes cut out as references, and the stored form of all that, so a new process can rebuild it.
+// Over 400 lines: planning, the stored form and its rebuild, with the types they share.
 
 import { createHash } from 'node:crypto'
 import { CorruptRecordError } from '../errors.js'

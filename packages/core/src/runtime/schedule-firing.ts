@@ -6,6 +6,7 @@
 // that dies in between leaves it under `creating`, and whoever reads the record next creates it.
 // Two workers racing: one compare-and-swap wins, the other reads the record again and finds the
 // tick handled.
+// Over 400 lines: deciding, creating and declaring ticks share the firing state of a worker.
 
 import { createHash } from 'node:crypto'
 import { ConditionFailedError } from '../errors.js'

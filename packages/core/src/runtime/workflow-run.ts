@@ -3,6 +3,7 @@
 // another runner to resume), written by compare-and-swap so that a run never overwrites another's
 // end. A cancel (of this process, or a request in the record) stops the run at once, in memory, and
 // is acknowledged by the CANCELED record, written once no step record is being written.
+// Over 400 lines: preparing, driving and ending a run (success, failure, cancel, park) in one place.
 
 import {
   ConditionFailedError,
