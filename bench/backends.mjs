@@ -72,10 +72,12 @@ export async function openBackend(root, name, where) {
 
 /** `storage` with `ms` added before each of its requests (the real server answers them). */
 function withLatency(storage, ms) {
-  const later = (call) => async (...args) => {
-    await new Promise((resolve) => setTimeout(resolve, ms))
-    return call(...args)
-  }
+  const later =
+    (call) =>
+    async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      return call(...args)
+    }
   return {
     get: later((key) => storage.get(key)),
     put: later((key, data, condition) => storage.put(key, data, condition)),

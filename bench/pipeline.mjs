@@ -56,7 +56,14 @@ for (let round = 0; round < rounds; round++) {
         const dir = join(work, `${scenario}-${backend}-${mode}-${round}`)
         const place = backend.startsWith('s3') ? { s3, bucket, prefix: `p${seq}/` } : { dir }
         loads.push(loadavg()[0])
-        const result = await runWorker({ root, scenario, backend, quick, ...place, runtimeOptions: MODES[mode] })
+        const result = await runWorker({
+          root,
+          scenario,
+          backend,
+          quick,
+          ...place,
+          runtimeOptions: MODES[mode],
+        })
         const key = `${scenario}|${backend}|${mode}`
         if (!results.has(key)) results.set(key, { us: [], cpu: [] })
         const into = results.get(key)
@@ -108,7 +115,7 @@ const body = [
   '',
   `Written by \`node bench/pipeline.mjs${quick ? ' --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${minutes} min: Node ${process.version}, ${cpus().length} cores (shared; load average ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} while it ran). ` +
     `${rounds} round(s); in each, on each backend, a scenario runs with strict checkpoints (the default) and with \`pipelineCheckpoints: true\` back to back in fresh worker processes (the order alternates over rounds), with bench/worker.mjs's warm-up and measured runs. ` +
-    'µs per step (wall, and the CPU time of the worker process per step), medians over rounds. With the journal, a pipelined record is written as soon as its input was accepted (`putStaged`): the chain shares the journal\'s group commit as a fan-out does. On S3 a record can only be written once its input\'s PUT answered, so a chain still pays one request per step: pipelining only overlaps the steps\' own work with it.',
+    "µs per step (wall, and the CPU time of the worker process per step), medians over rounds. With the journal, a pipelined record is written as soon as its input was accepted (`putStaged`): the chain shares the journal's group commit as a fan-out does. On S3 a record can only be written once its input's PUT answered, so a chain still pays one request per step: pipelining only overlaps the steps' own work with it.",
   '',
   '| scenario | backend | strict µs/step | pipelined µs/step | speed-up | strict CPU µs/step | pipelined CPU µs/step |',
   '|---|---|---:|---:|---:|---:|---:|',
