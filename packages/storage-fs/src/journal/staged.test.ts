@@ -58,7 +58,12 @@ function gatedJournal() {
 describe("putStaged with durability: 'journal'", () => {
   it('accepts a put, visible and decided, before its journal entry is written, and makes it durable after', async () => {
     const journal = gatedJournal()
-    const storage = await createFileSystemStorage({ root: '/s', fs: journal.fs, durability: 'journal', bootId: 'b1' })
+    const storage = await createFileSystemStorage({
+      root: '/s',
+      fs: journal.fs,
+      durability: 'journal',
+      bootId: 'b1',
+    })
     let durable = false
     const first = storage.putStaged('a/one', encode('1'), { ifAbsent: true })
     first.durable.then(() => {
