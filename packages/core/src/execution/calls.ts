@@ -56,6 +56,9 @@ const never = (): Promise<never> => new Promise<never>(() => {})
 const READ_AHEAD = 64
 
 /** One call of a body (`ctx.run`). */
+/** A call's `resolve`/`reject` until its promise exists. */
+const unset = (): void => {}
+
 interface Call {
   key: string
   /** The node whose id is the key: the step itself, or the call of a graph (`wf:call`). */
@@ -307,11 +310,13 @@ export abstract class CallLayer extends StepCommitter {
     }
     const keys = this.#committedCalls?.get(prefix)
     if (keys === undefined) return undefined
-    const number = (key: string) => {
+    // Each key's number once (explicit and patch keys last, by name), then one sort.
+    const numbered = keys.map((key) => {
       const tail = key.slice(prefix.length)
-      return /^\d+$/.test(tail) ? Number(tail) : Number.POSITIVE_INFINITY
-    }
-    return keys.sort((a, b) => number(a) - number(b) || (a < b ? -1 : a > b ? 1 : 0))
+      return { key, n: /^\d+$/.test(tail) ? Number(tail) : Number.POSITIVE_INFINITY }
+    })
+    numbered.sort((a, b) => a.n - b.n || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return numbered.map((entry) => entry.key)
   }
 
   /** `ctx.run(target, options)` of `run` (or a marker's call at `rawKey`). */
@@ -323,7 +328,7 @@ export abstract class CallLayer extends StepCommitter {
   ): Promise<unknown> {
     if (run.state === 'stopped' || run.broken) return never()
     let key: string
-    let call: Omit<Call, 'resolve' | 'reject'>
+    let call: Call
     try {
       if (run.state === 'returned') {
         throw new InvalidOptionsError(
@@ -350,19 +355,20 @@ export abstract class CallLayer extends StepCommitter {
       return Promise.reject(error)
     }
     return new Promise((resolve, reject) => {
-      const made: Call = { ...call, resolve, reject }
+      call.resolve = resolve
+      call.reject = reject
       this.activity++
       const replay = run.replay
-      if (replay?.unconsumed.has(key)) this.#replayCall(run, made, replay)
+      if (replay?.unconsumed.has(key)) this.#replayCall(run, call, replay)
       // A step with `checkpoint: false` is never committed: it runs again, wherever it is.
-      else if (replay !== undefined && replay.unconsumed.size > 0 && made.node.options.checkpoint !== false)
-        this.#startLater(run, made, replay)
-      else this.#start(run, made)
+      else if (replay !== undefined && replay.unconsumed.size > 0 && call.node.options.checkpoint !== false)
+        this.#startLater(run, call, replay)
+      else this.#start(run, call)
     })
   }
 
-  /** Plans what `target` asks for under `key`. */
-  #plan(key: string, target: unknown): Omit<Call, 'resolve' | 'reject'> {
+  /** Plans what `target` asks for under `key` (its `resolve` and `reject` are set by the caller). */
+  #plan(key: string, target: unknown): Call {
     let node: StepNode
     if (isStepNode(target)) node = target
     else if (holdsStepNode(target)) node = collectNode(target)
@@ -387,6 +393,8 @@ export abstract class CallLayer extends StepCommitter {
         what: `step ${quote(node.name)} (call ${hash})`,
         wrapped,
         userCatches,
+        resolve: unset,
+        reject: unset,
       }
     }
     const graph = planGraph(node, continuationPrefix(key), codec)
@@ -399,6 +407,8 @@ export abstract class CallLayer extends StepCommitter {
       what: `a graph ending in step ${quote(node.name)} (call ${hash})`,
       wrapped: true,
       userCatches: false,
+      resolve: unset,
+      reject: unset,
     }
   }
 
@@ -481,7 +491,7 @@ export abstract class CallLayer extends StepCommitter {
         const loaded =
           record.kind === 'value'
             ? this.applyRecord(node, record, false).then(() => [])
-            : this.loadNodes(node, [node], replay.committed, () => Promise.resolve(record))
+            : this.loadNodes(node, [node], replay.committed, record)
         loaded.then(
           (remaining) => {
             this.busy--

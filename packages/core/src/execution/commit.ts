@@ -346,11 +346,9 @@ export abstract class StepCommitter extends StepScheduler {
    * graph is `sub`. Resolves to the record committed (another runner's when it won), or `undefined`
    * when this runner may no longer commit.
    */
-  protected async commitGraphCall(node: PlanNode, sub: Plan, hash: string): Promise<StepRecord | undefined> {
-    await this.options.beforeCommit?.()
-    if (this.aborted) return undefined
+  protected commitGraphCall(node: PlanNode, sub: Plan, hash: string): Promise<StepRecord | undefined> {
     const now = Date.now()
-    const record: StepRecord = {
+    return this.#writeContinuation(node, {
       v: 1,
       name: node.name,
       startTime: now,
@@ -359,7 +357,16 @@ export abstract class StepCommitter extends StepScheduler {
       kind: 'continuation',
       graph: sub.stored,
       call: hash,
-    }
+    })
+  }
+
+  /**
+   * Writes a continuation record (create-if-absent) once the lease allows: resolves to the record
+   * committed (another runner's when it won), or `undefined` when this runner may no longer commit.
+   */
+  async #writeContinuation(node: PlanNode, record: StepRecord): Promise<StepRecord | undefined> {
+    await this.options.beforeCommit?.()
+    if (this.aborted) return undefined
     this.#writing++
     try {
       return await this.options.store.commitStep(this.options.workflowId, node.id, record)
@@ -382,8 +389,6 @@ export abstract class StepCommitter extends StepScheduler {
       // The sub-graph may hold values made from its inputs: their records first.
       const inputs = whenAccepted(node.durable)
       if (inputs !== undefined && !(await inputs)) return
-      await this.options.beforeCommit?.()
-      if (this.aborted) return
       const record: StepRecord = {
         v: 1,
         name: node.name,
@@ -395,13 +400,8 @@ export abstract class StepCommitter extends StepScheduler {
       }
       const call = this.callHashes?.get(node)
       if (call !== undefined) addCall(record, call)
-      this.#writing++
-      let committed: StepRecord
-      try {
-        committed = await this.options.store.commitStep(this.options.workflowId, node.id, record)
-      } finally {
-        this.#wrote()
-      }
+      const committed = await this.#writeContinuation(node, record)
+      if (committed === undefined) return
       if (committed !== record) {
         await this.applyRecord(node, committed, true)
         return
@@ -466,30 +466,28 @@ export abstract class StepCommitter extends StepScheduler {
     const { store, workflowId } = this.options
     const committed = new Set(await store.listStepIds(workflowId, this.options.record))
     this.committedIds = committed
-    const remaining = await this.loadNodes(plan.root, plan.nodes, committed, (id) =>
-      store.readStep(workflowId, id),
-    )
+    const remaining = await this.loadNodes(plan.root, plan.nodes, committed)
     this.link(remaining)
     return remaining.find((node) => node.definition === undefined)?.name
   }
 
   /**
-   * Walks down from `root` (of a plan of `nodes`), loading the committed records (`read`) that the
-   * steps left to run need, and expanding committed continuations. Resolves to the nodes left to
-   * run, upstream first, for the caller to link.
+   * Walks down from `root` (of a plan of `nodes`), loading the committed records that the steps
+   * left to run need, and expanding committed continuations. `rootRecord`: the root's record when
+   * the caller has read it already. Resolves to the nodes left to run, upstream first, for the
+   * caller to link.
    */
   protected async loadNodes(
     root: PlanNode,
     nodes: PlanNode[],
     committed: Set<string>,
-    read: (stepId: string) => Promise<StepRecord | undefined>,
+    rootRecord?: StepRecord,
   ): Promise<PlanNode[]> {
     const { store, workflowId } = this.options
     const toRun = new Set<PlanNode>()
     const order: PlanNode[] = []
     let roots: PlanNode[] = [root]
     let plans: { nodes: PlanNode[] }[] = [{ nodes }]
-    let first = true
     while (roots.length > 0) {
       for (const p of plans) order.push(...p.nodes)
       const toLoad: PlanNode[] = []
@@ -508,9 +506,10 @@ export abstract class StepCommitter extends StepScheduler {
       roots = []
       plans = []
       const records = await mapLimit(toLoad, 32, (node) =>
-        first ? read(node.id) : store.readStep(workflowId, node.id),
+        node === root && rootRecord !== undefined
+          ? Promise.resolve(rootRecord)
+          : store.readStep(workflowId, node.id),
       )
-      first = false
       for (let i = 0; i < toLoad.length; i++) {
         const node = toLoad[i] as PlanNode
         const record = records[i]
