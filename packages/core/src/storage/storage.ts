@@ -69,6 +69,20 @@ export interface Storage {
   deleteMany?(keys: string[]): Promise<void>
   /** Optional: release connections, timers and file handles. */
   close?(): Promise<void>
+  /** Optional: what this storage is and how it keeps data, for `wf info` and logs. */
+  describe?(): StorageDescription
+}
+
+/** What a storage says about itself (`Storage.describe`). */
+export interface StorageDescription {
+  /** The backend, e.g. `'@wf/storage-fs'`. */
+  backend: string
+  /** Where the data lives: a folder, a bucket and prefix. */
+  location: string
+  /** How a completed write is made durable, in the backend's words (`'journal'`, `'fsync'`). */
+  durability?: string
+  /** Why the storage has this durability, in words. */
+  durabilityReason?: string
 }
 
 /** Longest key core accepts, in UTF-8 bytes (S3 allows 1024; leave room for a prefix). */
