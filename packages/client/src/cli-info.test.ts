@@ -54,7 +54,7 @@ describe('wf info', { timeout: 30_000 }, () => {
     expect(info.durability).toBe(recorded.durability)
     expect(['journal', 'fsync']).toContain(info.durability)
     expect(info.durabilityReason).toBe(
-      `the folder's mode (recorded now, as this process opened the new folder first): ${recorded.reason}`,
+      `the folder's mode (recorded now, by this process): ${recorded.reason}`,
     )
   })
 

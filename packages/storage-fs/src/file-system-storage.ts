@@ -356,9 +356,7 @@ function positive(value: number | undefined, fallback: number, name: string): nu
 
 /** Why this process writes in `durability`, for `describe()`. */
 function reasonOf(folder: FolderMode, durability: Durability): string {
-  const when = folder.created
-    ? 'recorded now, as this process opened the new folder first'
-    : `recorded ${folder.recordedAt}`
+  const when = folder.created ? 'recorded now, by this process' : `recorded ${folder.recordedAt}`
   const mode = `the folder's mode (${when}): ${folder.reason}`
   return durability === 'none'
     ? `durability 'none' was asked for: this process does not sync its writes; ${folder.durability} is ${mode}`
