@@ -77,8 +77,6 @@ export interface FileSystemStorageOptions {
   bootId?: string
 }
 
-export type { Durability } from './durability.js'
-
 /** What a storage needs once its folder's mode is known: files, writer, and how to read. */
 interface Engine {
   files: ValueFiles
