@@ -160,6 +160,19 @@ describe("a folder's recorded durability", () => {
     await reopened.close()
   })
 
+  it("refuses durability 'journal' on NFS before a new folder records it", async () => {
+    const root = await tempRoot()
+    const error = await rejection(
+      createFileSystemStorage({ root, fs: on(0x6969), bootId: 'b1', durability: 'journal' }),
+    )
+    expect(error).toMatchObject({ code: 'WF_STORAGE_CONFIG' })
+    expect(error.message).toMatch(/needs a local disk, and .* is on NFS/)
+    await expect(readFile(join(root, MODE_FILE))).rejects.toMatchObject({ code: 'ENOENT' })
+    const fsync = await createFileSystemStorage({ root, fs: on(0x6969), bootId: 'b1' })
+    expect(fsync.durability).toBe('fsync')
+    await fsync.close()
+  })
+
   it('records an explicit durability in a new folder instead of detecting one', async () => {
     const root = await tempRoot()
     const storage = await createFileSystemStorage({ root, fs: on(0xef53), bootId: 'b1', durability: 'fsync' })

@@ -32,7 +32,7 @@ import { whyMissing } from './folders.js'
 import { readFileSyncIfAny } from './fs.js'
 import { errnoOf, unavailable } from './fs-errors.js'
 import { FsyncWriter } from './fsync-writer.js'
-import { JournaledWriter } from './journal/journaled-writer.js'
+import { JournaledWriter, refuseNetworkFilesystem } from './journal/journaled-writer.js'
 import { listKeys } from './list.js'
 import { KeyLocks } from './lock.js'
 import { decodeRecord, encodeHeader } from './record.js'
@@ -252,6 +252,8 @@ export class FileSystemStorage implements Storage {
     // power loss could undo would let the folder change modes.
     const setup = new ValueFiles({ fs, root, locks: this.#locks, syncEach: true })
     await this.#prepareRoot(setup)
+    // Before a new folder could record 'journal' where the journal cannot work.
+    if (this.#requested === 'journal') await refuseNetworkFilesystem(fs, root)
     const folder = await settleFolderMode(setup, this.#requested, () =>
       detectDurability(root, fs, { platform: process.platform, boot: this.#boot }),
     )

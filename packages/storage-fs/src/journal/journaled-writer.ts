@@ -271,19 +271,27 @@ export class JournaledWriter implements Writer {
 
   /** The journal's guarantees rest on one machine owning the disk: refuse it on a network filesystem. */
   async #checkFilesystem(): Promise<void> {
-    if (this.#fs.statfs === undefined) return
-    const root = this.#files.root
-    let type: number
-    try {
-      type = Number((await this.#fs.statfs(root)).type)
-    } catch {
-      return
-    }
-    const name = NETWORK_FILESYSTEMS.get(type >>> 0)
-    if (name !== undefined) {
-      throw new StorageConfigError(
-        `durability 'journal' needs a local disk, and ${root} is on ${name}: use durability 'fsync' for a new folder there (it works across machines); a folder whose .wf-storage.json records 'journal' must be opened on the machine whose disk holds it (or changed: see "Changing a folder's durability" in the README of @wf/storage-fs)`,
-      )
-    }
+    await refuseNetworkFilesystem(this.#fs, this.#files.root)
+  }
+}
+
+/**
+ * Throws a `StorageConfigError` when `root` is on a network filesystem, where the journal's
+ * guarantees do not hold (a machine that reboots must be the only writer of its keys). The front
+ * calls it before a new folder records 'journal' too, so such a folder is never recorded so.
+ */
+export async function refuseNetworkFilesystem(fs: FileSystem, root: string): Promise<void> {
+  if (fs.statfs === undefined) return
+  let type: number
+  try {
+    type = Number((await fs.statfs(root)).type)
+  } catch {
+    return
+  }
+  const name = NETWORK_FILESYSTEMS.get(type >>> 0)
+  if (name !== undefined) {
+    throw new StorageConfigError(
+      `durability 'journal' needs a local disk, and ${root} is on ${name}: use durability 'fsync' for a new folder there (it works across machines); a folder whose .wf-storage.json records 'journal' must be opened on the machine whose disk holds it (or changed: see "Changing a folder's durability" in the README of @wf/storage-fs)`,
+    )
   }
 }
