@@ -117,3 +117,6 @@ export type WorkflowStore = internal.WorkflowStore
 // Retention (issue #24): the workers' `retention` option.
 export type { RetentionEvent, RetentionPolicy } from './runtime/worker.js'
 export { retentionPlan } from './runtime/worker.js'
+
+// Storage self-description (issue #26, the folder's durability shown by `wf info`).
+export type { StorageDescription } from './storage/storage.js'

@@ -9,6 +9,7 @@ import { join, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { CorruptRecordError, StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, describe, expect, it } from 'vitest'
+import { MODE_FILE } from './durability.js'
 import type { FileSystem } from './file-system.js'
 import { nodeFileSystem } from './file-system.js'
 import { createFileSystemStorage, FileSystemStorage, fromUri } from './index.js'
@@ -27,10 +28,13 @@ afterAll(async () => {
   await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })))
 })
 
-/** Every path under `dir`, relative, with '/' separators. */
+/** Every path under `dir`, relative, with '/' separators; not the folders' mode files (see durability.test.ts). */
 async function tree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true })
-  return entries.map((entry) => entry.split(sep).join('/')).sort()
+  return entries
+    .map((entry) => entry.split(sep).join('/'))
+    .filter((path) => path !== MODE_FILE && !path.endsWith(`/${MODE_FILE}`))
+    .sort()
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -63,7 +67,7 @@ describe('on-disk layout', () => {
 
   it('stores key segments as folders and the value in "<segment>~", with a header and the bytes', async () => {
     const root = await tempRoot()
-    const storage = await createFileSystemStorage({ root })
+    const storage = await createFileSystemStorage({ root, durability: 'fsync' })
     await storage.put('workflows/order-1/state', utf8('hello'))
     expect(await tree(root)).toEqual(['workflows', 'workflows/order-1', 'workflows/order-1/state~'])
     const file = await readFile(join(root, 'workflows', 'order-1', 'state~'))
@@ -73,7 +77,7 @@ describe('on-disk layout', () => {
 
   it('percent-encodes characters outside [A-Za-z0-9._-], a leading or trailing ".", and the marker characters, and reads them back', async () => {
     const root = await tempRoot()
-    const storage = await createFileSystemStorage({ root })
+    const storage = await createFileSystemStorage({ root, durability: 'fsync' })
     const keys = ['.hidden', 'x~', 'x+', '.lk.x~', '.tmp.1.2.3', 'a:b*c?', 'CON', 'ends.', 'ü/日本', '100%']
     for (const key of keys) await storage.put(key, utf8(key))
     for (const name of await tree(root)) {
@@ -102,7 +106,7 @@ describe('on-disk layout', () => {
 
   it('removes folders left empty by delete, but never the root', async () => {
     const root = await tempRoot()
-    const storage = await createFileSystemStorage({ root })
+    const storage = await createFileSystemStorage({ root, durability: 'fsync' })
     await storage.put('a/b/c/d', utf8('x'))
     await storage.put('a/other', utf8('y'))
     await storage.delete('a/b/c/d')
@@ -132,7 +136,7 @@ describe('keys aimed outside the root', () => {
     async (key) => {
       const parent = await tempRoot()
       const root = join(parent, 'root')
-      const storage = await createFileSystemStorage({ root })
+      const storage = await createFileSystemStorage({ root, durability: 'fsync' })
       for (const call of [
         () => storage.put(key, utf8('x')),
         () => storage.put(key, utf8('x'), { ifAbsent: true }),
@@ -204,7 +208,7 @@ describe('errors', () => {
         return { ...handle, writev: () => Promise.reject(errno('ENOSPC')), close: () => handle.close() }
       },
     })
-    const storage = await createFileSystemStorage({ root, fs })
+    const storage = await createFileSystemStorage({ root, fs, durability: 'fsync' })
     await storage.put('k', utf8('old'))
     full = true
     for (const condition of [undefined, { ifAbsent: true as const }]) {
@@ -355,7 +359,9 @@ describe('locks', () => {
 describe('fromUri and options', () => {
   it('opens a plain path, a relative path and a file:// URL', async () => {
     const root = await tempRoot()
-    for (const uri of [join(root, 'plain'), pathToFileURL(join(root, 'url')).href]) {
+    // A plain path opens a folder in its recorded mode: make 'plain' an fsync folder first.
+    await (await createFileSystemStorage({ root: join(root, 'plain'), durability: 'fsync' })).close()
+    for (const uri of [join(root, 'plain'), `${pathToFileURL(join(root, 'url')).href}?durability=fsync`]) {
       const storage = await fromUri(uri)
       await storage.put('k', utf8(uri))
       expect(text((await storage.get('k'))?.data)).toBe(uri)

@@ -47,6 +47,11 @@ export interface FileSystem {
   stat(path: string): Promise<StatsLike>
   lstat(path: string): Promise<StatsLike>
   /**
+   * Which filesystem holds `path` (`f_type` of statfs(2), as `node:fs/promises` gives it).
+   * Optional: without it, a new folder's durability is not detected and stays `'fsync'`.
+   */
+  statfs?(path: string): Promise<{ type: number | bigint }>
+  /**
    * Synchronous calls, shaped like `node:fs`; required by `durability: 'journal'`, where gets,
    * deletes and puts of small values make their few calls (stat, read; create, write, link, unlock)
    * with these, on a local disk: each takes microseconds in the kernel, far less than a round
@@ -85,6 +90,7 @@ export const nodeFileSystem: FileSystem = {
   readdir: (path) => nodeFs.readdir(path),
   stat: (path) => nodeFs.stat(path),
   lstat: (path) => nodeFs.lstat(path),
+  statfs: (path) => nodeFs.statfs(path),
   // node:fs has every call of SyncFileSystem, with compatible signatures.
   sync: nodeSyncFs,
 }

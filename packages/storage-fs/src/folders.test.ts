@@ -157,7 +157,7 @@ function faulty(overrides: (real: FileSystem) => Partial<FileSystem>, sync?: Par
 describe('every retry loop ends with a typed error', () => {
   it('a temp file whose folder keeps vanishing after it was made: StorageUnavailableError after a bounded number of tries', async () => {
     const root = await tempRoot()
-    const storage = await createFileSystemStorage({ root })
+    const storage = await createFileSystemStorage({ root, durability: 'fsync' })
     let opens = 0
     const fs = faulty((real) => ({
       open: async (path, flags, mode) => {
@@ -208,7 +208,7 @@ describe('every retry loop ends with a typed error', () => {
         throw errno(path === `${root}/w` ? 'EEXIST' : 'ENOENT')
       },
     }))
-    const storage = await createFileSystemStorage({ root, fs })
+    const storage = await createFileSystemStorage({ root, fs, durability: 'fsync' })
     const error = await rejection(within(5_000, storage.put('w/a/b', utf8('x'))))
     expect(error).toBeInstanceOf(StorageConfigError)
     expect(error.message).toContain(`cannot create the folder ${root}/w/a`)

@@ -2,6 +2,13 @@
 
 import { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 
+export type { Durability } from './durability.js'
+export {
+  DurabilityMismatchError,
+  DurabilityRecordError,
+  STORAGE_FS_ERROR_CODES,
+  type StorageFsErrorCode,
+} from './errors.js'
 export type { FileHandleLike, FileSystem, StatsLike, SyncFileSystem } from './file-system.js'
 export { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 export { fromUri } from './uri.js'

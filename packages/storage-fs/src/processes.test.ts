@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MODE_FILE } from './durability.js'
 import { createFileSystemStorage, type FileSystemStorage } from './index.js'
 import { JOURNAL_FOLDER } from './journal/format.js'
 import { ensureBuilt } from './test-support/build-once.js'
@@ -35,6 +36,7 @@ async function internalFiles(dir: string): Promise<string[]> {
   const found: string[] = []
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (entry.name === JOURNAL_FOLDER) continue // the journal's own files, checked apart
+    if (entry.name === MODE_FILE) continue // the folder's durability mode, kept for life
     if (entry.name.startsWith('.')) found.push(join(dir, entry.name))
     else if (entry.isDirectory()) found.push(...(await internalFiles(join(dir, entry.name))))
   }
@@ -148,7 +150,8 @@ describe('cross-process races', () => {
   // 20 processes started once; each race sends one command to all of them at the same moment.
   beforeAll(async () => {
     root = await freshRoot()
-    storage = await createFileSystemStorage({ root })
+    // An fsync folder: the children open it in its recorded mode (and leave no owner links).
+    storage = await createFileSystemStorage({ root, durability: 'fsync' })
     children = Array.from({ length: 20 }, (_, i) =>
       spawn(process.execPath, [raceWriter, root, String(i)], { stdio: ['pipe', 'pipe', 'inherit'] }),
     )

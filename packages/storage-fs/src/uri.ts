@@ -6,9 +6,10 @@ import { type Storage, StorageConfigError } from '@wf/core'
 import { FileSystemStorage, type FileSystemStorageOptions } from './file-system-storage.js'
 
 /**
- * Opens the storage named by a plain path or a `file://` URL. `?durability=journal` (faster, same
- * guarantee on a local disk) or `?durability=none` (no fsync: tests, scratch data) is accepted on
- * a file URL.
+ * Opens the storage named by a plain path or a `file://` URL, in the folder's recorded durability
+ * mode (a new folder records the default: the journal on a local Linux disk, else fsync).
+ * `?durability=fsync|journal` (which must match an existing folder's mode) or `?durability=none`
+ * (this process does not sync: tests, scratch data) is accepted on a file URL.
  *
  * @example
  * const storage = await fromUri('file:///var/lib/myapp/workflow_data')

@@ -45,6 +45,7 @@ import {
 } from './format.js'
 import { type GcCommandOptions, runGc } from './gc.js'
 import { hint } from './hints.js'
+import { infoReport, infoText } from './info.js'
 import { importModules } from './modules.js'
 import { showProgress } from './progress.js'
 import { showJson, showText } from './show.js'
@@ -630,6 +631,17 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
       const report = await client.checkStorage({ fix: options.fix ?? false })
       if (problemsLeft(report) && code === 0) code = UNREADABLE_EXIT
       out.stdout(out.json ? JSON.stringify(report, null, 2) : doctorText(report, out))
+    })
+
+  program
+    .command('info')
+    .description(
+      'show the storage (where its URI came from), its backend and durability mode with the reason, and the wf versions',
+    )
+    .action(async (_options: object, command: Command) => {
+      const { client, out, opts } = context(command)
+      const info = infoReport(await client.runtime.storage(), chooseStorage(opts.storage, project()))
+      out.stdout(out.json ? JSON.stringify(info, null, 2) : infoText(info, out))
     })
 
   program.addCommand(uiCommand({ context, importsOf }))

@@ -80,12 +80,26 @@ export interface Storage {
    * commit (`@wf/storage-fs`'s `durability: 'journal'`).
    */
   putStaged?(key: string, data: Uint8Array, condition?: PutCondition): StagedPut
+  /** Optional: what this storage is and how it keeps data, for `wf info` and logs. */
+  describe?(): StorageDescription
 }
 
 /** What `Storage.putStaged` returns: the write's outcome, then its durability. */
 export interface StagedPut {
   accepted: Promise<{ version: string }>
   durable: Promise<void>
+}
+
+/** What a storage says about itself (`Storage.describe`). */
+export interface StorageDescription {
+  /** The backend, e.g. `'@wf/storage-fs'`. */
+  backend: string
+  /** Where the data lives: a folder, a bucket and prefix. */
+  location: string
+  /** How a completed write is made durable, in the backend's words (`'journal'`, `'fsync'`). */
+  durability?: string
+  /** Why the storage has this durability, in words. */
+  durabilityReason?: string
 }
 
 /** Longest key core accepts, in UTF-8 bytes (S3 allows 1024; leave room for a prefix). */

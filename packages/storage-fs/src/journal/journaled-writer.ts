@@ -5,12 +5,11 @@
 // meanwhile. Small values go through synchronous calls (tens of microseconds on a local disk,
 // less than a round trip through the thread pool); large ones are synced in their own file.
 
-import { statfs } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ConditionFailedError, type PutCondition, StorageConfigError } from '@wf/core'
 import { mapLimit } from '@wf/core/internal'
 import { NETWORK_FILESYSTEMS, syncFileSystem } from '../boot.js'
-import { type FileSystem, nodeFileSystem, type SyncFileSystem } from '../file-system.js'
+import type { FileSystem, SyncFileSystem } from '../file-system.js'
 import { cannotCreateFolder, FolderLoopError } from '../folders.js'
 import { fsyncFile, fsyncFolder, readVersion, readVersionSync, unlinkQuiet, unlinkQuietSync } from '../fs.js'
 import { errnoOf, unavailable } from '../fs-errors.js'
@@ -298,19 +297,27 @@ export class JournaledWriter implements Writer {
 
   /** The journal's guarantees rest on one machine owning the disk: refuse it on a network filesystem. */
   async #checkFilesystem(): Promise<void> {
-    if (this.#fs !== nodeFileSystem) return
-    const root = this.#files.root
-    let type: number
-    try {
-      type = Number((await statfs(root)).type)
-    } catch {
-      return
-    }
-    const name = NETWORK_FILESYSTEMS.get(type >>> 0)
-    if (name !== undefined) {
-      throw new StorageConfigError(
-        `durability 'journal' needs a local disk, and ${root} is on ${name}: use durability 'fsync' there (it works across machines)`,
-      )
-    }
+    await refuseNetworkFilesystem(this.#fs, this.#files.root)
+  }
+}
+
+/**
+ * Throws a `StorageConfigError` when `root` is on a network filesystem, where the journal's
+ * guarantees do not hold (a machine that reboots must be the only writer of its keys). The front
+ * calls it before a new folder records 'journal' too, so such a folder is never recorded so.
+ */
+export async function refuseNetworkFilesystem(fs: FileSystem, root: string): Promise<void> {
+  if (fs.statfs === undefined) return
+  let type: number
+  try {
+    type = Number((await fs.statfs(root)).type)
+  } catch {
+    return
+  }
+  const name = NETWORK_FILESYSTEMS.get(type >>> 0)
+  if (name !== undefined) {
+    throw new StorageConfigError(
+      `durability 'journal' needs a local disk, and ${root} is on ${name}: use durability 'fsync' for a new folder there (it works across machines); a folder whose .wf-storage.json records 'journal' must be opened on the machine whose disk holds it (or changed: see "Changing a folder's durability" in the README of @wf/storage-fs)`,
+    )
   }
 }
