@@ -208,14 +208,20 @@ export class FileSystemStorage implements Storage {
    * modes both at once.
    */
   putStaged(key: string, data: Uint8Array, condition?: PutCondition): StagedPut {
+    const engine = this.#engine
+    if (engine === undefined) {
+      // Not open yet (its first call): a plain put, which opens it.
+      const put = this.put(key, data, condition)
+      return { accepted: put, durable: quiet(put.then(() => undefined)) }
+    }
     try {
       validateKey(key)
       if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
       const { header, version } = encodeHeader(data)
-      const at = this.#files.locate(key)
-      const staged = this.#writer.putStaged?.(key, at, header, data, condition)
+      const at = engine.files.locate(key)
+      const staged = engine.writer.putStaged?.(key, at, header, data, condition)
       if (staged === undefined) {
-        const put = this.#writer.put(key, at, header, data, condition).then(() => ({ version }))
+        const put = engine.writer.put(key, at, header, data, condition).then(() => ({ version }))
         return { accepted: put, durable: quiet(put.then(() => undefined)) }
       }
       return { accepted: staged.accepted.then(() => ({ version })), durable: staged.durable }
