@@ -206,11 +206,11 @@ function targets(get, floor, only, compareFs, results, floors, peers) {
           `${fmt(us(id, backend))} µs: ${fmt(dbos / us(id, backend), 1)}× DBOS`,
           us(id, backend) <= dbos / 5,
         )
-      const times = peers?.dbos && dbosTimes(results, peers.dbos, id, backend)
+      const times = peers?.dbos && peerTimes(results, peers.dbos, id, backend)
       if (only.includes(id) && times)
         row(
           `(${id}) ${label} ≥ 5× faster per step than DBOS ${peers.dbos.version} measured in this run`,
-          `${fmt(times.wf)} µs vs DBOS ${fmt(times.dbos)} µs (medians); ${fmt(times.ratio, 1)}× (median of each round's ratio)`,
+          `${fmt(times.wf)} µs vs DBOS ${fmt(times.peer)} µs (medians); ${fmt(times.ratio, 1)}× (median of each round's ratio)`,
           times.ratio >= 5,
         )
     }
@@ -356,49 +356,102 @@ function limits(get, floor, only, peers) {
 }
 
 /**
- * wf and DBOS in the same rounds: medians of µs per step, and the median over rounds of DBOS's
- * time per step over wf's (how many times faster wf was); undefined when either is missing.
+ * wf and a peer (DBOS, Restate) in the same rounds: medians of µs per step, and the median over
+ * rounds of the peer's time per step over wf's (how many times faster wf was); undefined when either
+ * is missing.
  */
-function dbosTimes(results, dbos, id, backend) {
+function peerTimes(results, peer, id, backend) {
   const perStep = (r) => (r.ms * 1000) / r.steps
-  const pairs = dbos.rounds.flatMap(({ round, results: peer }) => {
+  const pairs = peer.rounds.flatMap(({ round, results: measured }) => {
     const ours = (results[`${id}||${backend}`] ?? []).find((r) => r.round === round)
-    const theirs = peer[id]
-    return ours && theirs && theirs.error === undefined ? [{ wf: perStep(ours), dbos: perStep(theirs) }] : []
+    const theirs = measured[id]
+    return ours && theirs && theirs.error === undefined ? [{ wf: perStep(ours), peer: perStep(theirs) }] : []
   })
   if (pairs.length === 0) return undefined
   return {
     wf: median(pairs.map((p) => p.wf)),
-    dbos: median(pairs.map((p) => p.dbos)),
-    ratio: median(pairs.map((p) => p.dbos / p.wf)),
+    peer: median(pairs.map((p) => p.peer)),
+    ratio: median(pairs.map((p) => p.peer / p.wf)),
   }
 }
 
+/** How each peer was run, for the section's text (bench/peers/). */
+const PEER_TEXT = {
+  dbos: (version) =>
+    `DBOS ${version} (\`@dbos-inc/dbos-sdk\`, installed on demand outside the workspace) on a throwaway PostgreSQL cluster of this machine (fsync and synchronous_commit on, the defaults): every step a DBOS step, checkpointed to PostgreSQL.`,
+  restate: (version) =>
+    `Restate ${version}: \`@restatedev/restate-server\` (its binary from npm) and \`@restatedev/restate-sdk\` (the newest SDK that runs on Node 20), installed on demand outside the workspace; a new single-node server per scenario with its data in the run's folder, at its default durability: every journal entry is appended to the log, whose RocksDB write-ahead log is fsynced before the append is acknowledged (appends waiting together share one fsync, like wf's journal); every step a \`ctx.run\` of a Restate workflow served by the SDK's HTTP/2 endpoint, started through the server's ingress with a request that waits for the result (the client and the endpoint share one Node process, as DBOS's client and steps do).`,
+}
+const PEER_NAMES = { dbos: 'DBOS', restate: 'Restate' }
+
 function peerSection(results, only, peers) {
-  if (peers?.dbos === undefined) return []
-  const { dbos } = peers
-  const lines = ['## DBOS in the same run', '']
-  if (dbos.rounds.length === 0) {
-    lines.push(`Not measured: ${dbos.error ?? 'no round measured it'}.`, '')
-    return lines
+  const present = ['dbos', 'restate'].filter((name) => peers?.[name] !== undefined)
+  if (present.length === 0) return []
+  const title = present.map((name) => PEER_NAMES[name]).join(' and ')
+  const lines = [`## ${title} in the same run`, '']
+  const measured = present.filter((name) => peers[name].rounds.length > 0)
+  for (const name of present) {
+    const peer = peers[name]
+    if (peer.rounds.length === 0)
+      lines.push(`${PEER_NAMES[name]}: not measured: ${peer.error ?? 'no round measured it'}.`, '')
   }
+  if (measured.length === 0) return lines
   lines.push(
-    `DBOS ${dbos.version} (\`@dbos-inc/dbos-sdk\`, installed on demand outside the workspace) on a throwaway PostgreSQL cluster of this machine (fsync and synchronous_commit on, the defaults), measured in each round after wf's scenarios, the same scenarios with the same trivial steps: every step a DBOS step, checkpointed to PostgreSQL (bench/peers/). The issue's figures for DBOS were measured on another day: this machine's disk speed changes from day to day (compare the floors above with the issue's), so these are the ones measured beside wf. Ratio: the median over rounds of DBOS's time per step over wf's in the same round.${dbos.error ? ` A later round failed: ${dbos.error}.` : ''}`,
+    `${measured.map((name) => PEER_TEXT[name](peers[name].version) + (peers[name].error ? ` A later round of ${PEER_NAMES[name]} failed: ${peers[name].error}.` : '')).join(' ')} Each measured in each round after wf's scenarios, the same scenarios with the same trivial steps, in a process of its own: the median of 3 runs after 3 warm-up runs (1 after 1 with --quick), each timed from starting the workflow(s) to having every result (bench/peers/). The issue's figures for the peers were measured on another day: this machine's disk speed changes from day to day (compare the floors above with the issue's), so these are the ones measured beside wf. Ratio (×${measured.map((name) => ` ${PEER_NAMES[name]}`).join(', ×')}): the median over rounds of the peer's time per step over wf's in the same round (how many times faster wf was).`,
     '',
-    '| scenario | DBOS µs per step | folder, journal µs per step | ratio | folder, fsync µs per step | ratio | memory µs per step |',
-    '|---|---|---|---|---|---|---|',
   )
+  const backendColumns = [
+    ['fs-journal', 'folder, journal'],
+    ['fs-fsync', 'folder, fsync'],
+  ]
+  const header = [
+    'scenario',
+    ...measured.map((name) => `${PEER_NAMES[name]} µs per step`),
+    ...backendColumns.flatMap(([, label]) => [
+      `${label} µs per step`,
+      ...measured.map((name) => `× ${PEER_NAMES[name]}`),
+    ]),
+    'memory µs per step',
+  ]
+  lines.push(`| ${header.join(' | ')} |`, `|${'---|'.repeat(header.length)}`)
   for (const id of ['a', 'b', 'c'].filter((s) => only.includes(s))) {
-    const journal = dbosTimes(results, dbos, id, 'fs-journal')
-    const fsync = dbosTimes(results, dbos, id, 'fs-fsync')
-    const memory = dbosTimes(results, dbos, id, 'memory')
-    const any = journal ?? fsync ?? memory
-    if (any === undefined) continue
-    const cell = (t) => (t ? fmt(t.wf) : '–')
-    const ratio = (t) => (t ? `${fmt(t.ratio, 1)}×` : '–')
+    const times = (name, backend) => peerTimes(results, peers[name], id, backend)
+    const peerCells = measured.map((name) => {
+      const any = times(name, 'fs-journal') ?? times(name, 'fs-fsync') ?? times(name, 'memory')
+      return any ? fmt(any.peer) : '–'
+    })
+    if (peerCells.every((cell) => cell === '–')) continue
+    const wfCell = (backend) => {
+      const any = measured.map((name) => times(name, backend)).find(Boolean)
+      return any ? fmt(any.wf) : '–'
+    }
+    const ratio = (name, backend) => {
+      const t = times(name, backend)
+      return t ? `${fmt(t.ratio, 1)}×` : '–'
+    }
+    const memory = measured.map((name) => times(name, 'memory')).find(Boolean)
     lines.push(
-      `| ${SCENARIOS[id].title} | ${fmt(any.dbos)} | ${cell(journal)} | ${ratio(journal)} | ${cell(fsync)} | ${ratio(fsync)} | ${memory ? fmt(memory.wf, 1) : '–'} |`,
+      `| ${[
+        SCENARIOS[id].title,
+        ...peerCells,
+        ...backendColumns.flatMap(([backend]) => [
+          wfCell(backend),
+          ...measured.map((name) => ratio(name, backend)),
+        ]),
+        memory ? fmt(memory.wf, 1) : '–',
+      ].join(' | ')} |`,
     )
+  }
+  // A scenario that failed in a round is missing from its medians: say so, with the first reason.
+  for (const name of measured) {
+    for (const id of ['a', 'b', 'c'].filter((s) => only.includes(s))) {
+      const failed = peers[name].rounds.filter(({ results: r }) => r[id]?.error !== undefined)
+      if (failed.length > 0)
+        lines.push(
+          '',
+          `${PEER_NAMES[name]} (${id}) failed in ${failed.length} of ${peers[name].rounds.length} round(s): ${failed[0].results[id].error.split('\n')[0].replaceAll('|', '/')}`,
+        )
+    }
   }
   lines.push('')
   return lines

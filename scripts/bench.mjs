@@ -5,7 +5,8 @@
 //
 // Flags: --quick, --only=a,b,..., --backends=memory,fs-fsync,fs-journal,fs-none,s3, --compare-fs=<an older
 // storage-fs dist/index.js> (adds "folder, fsync (before)" to a–c) and --compare-label=<its name>,
-// --no-profile, --no-peers (skips DBOS, measured in each round when PostgreSQL is installed), --no-build, --out=<file>,
+// --no-profile, --peers=dbos,restate (the peers measured on a-c in each round: DBOS when PostgreSQL is installed,
+// Restate when npm can install it; both by default), --no-peers (neither), --no-build, --out=<file>,
 // --report-from=<raw json of a run>. The cancel section is bench/cancel.mjs's (`node bench/cancel.mjs`),
 // the events section bench/events.mjs's (`node bench/events.mjs`) and the sleep section bench/sleep.mjs's
 // (`node bench/sleep.mjs`), carried over as they are. S3 runs when WF_S3_ENDPOINT (+ WF_S3_ACCESS_KEY_ID / WF_S3_SECRET_ACCESS_KEY) is set.
@@ -142,11 +143,21 @@ async function measureFloors() {
 
 const results = {}
 const failures = {}
-// DBOS on a throwaway local PostgreSQL, measured in every round like the floors, so the issue's
-// "faster than DBOS" targets are also checked against DBOS on this machine on the same day.
+// DBOS on a throwaway local PostgreSQL and Restate on a server of its own, measured in every round
+// like the floors, so the issue's "faster than DBOS" targets are also checked against DBOS on this
+// machine on the same day, and Restate is compared on the same day too.
+const PEER_MEASURES = {
+  dbos: async (args) => (await import('../bench/peers/dbos.mjs')).measureDbos(args),
+  restate: async (args) => (await import('../bench/peers/restate.mjs')).measureRestate(args),
+}
 const peerScenarios = ['a', 'b', 'c'].filter((id) => only.includes(id))
+const peerNames = (flag('peers')?.split(',') ?? Object.keys(PEER_MEASURES)).filter(Boolean)
+for (const name of peerNames)
+  if (!PEER_MEASURES[name]) throw new Error(`--peers: unknown peer ${name} (dbos, restate)`)
 const peers =
-  process.argv.includes('--no-peers') || peerScenarios.length === 0 ? undefined : { dbos: { rounds: [] } }
+  process.argv.includes('--no-peers') || peerScenarios.length === 0 || peerNames.length === 0
+    ? undefined
+    : Object.fromEntries(peerNames.map((name) => [name, { rounds: [] }]))
 const started = Date.now()
 for (let round = 0; round < rounds; round++) {
   await measureFloors()
@@ -197,24 +208,24 @@ for (let round = 0; round < rounds; round++) {
       }
     }
   }
-  if (peers && peers.dbos.error === undefined) {
+  for (const [name, peer] of Object.entries(peers ?? {})) {
+    if (peer.error !== undefined) continue // it could not be set up in an earlier round
     spawnSync('sync')
     try {
-      const { measureDbos } = await import('../bench/peers/dbos.mjs')
-      const measuredDbos = await measureDbos({
+      const measuredPeer = await PEER_MEASURES[name]({
         root,
-        work: join(work, `dbos-${round}`),
+        work: join(work, `${name}-${round}`),
         quick,
         scenarios: peerScenarios,
       })
-      peers.dbos.version = measuredDbos.version
-      peers.dbos.rounds.push({ round, results: measuredDbos.results })
-      for (const [id, r] of Object.entries(measuredDbos.results))
-        console.log(`${id} DBOS: ${r.error ?? `${((r.ms * 1000) / r.steps).toFixed(1)} µs/step`}`)
+      peer.version = measuredPeer.version
+      peer.rounds.push({ round, results: measuredPeer.results })
+      for (const [id, r] of Object.entries(measuredPeer.results))
+        console.log(`${id} ${name}: ${r.error ?? `${((r.ms * 1000) / r.steps).toFixed(1)} µs/step`}`)
     } catch (error) {
-      // No PostgreSQL here, or the install failed: the report says why, the rest stands.
-      peers.dbos.error = String(error.message).split('\n')[0]
-      console.log(`DBOS: not measured: ${peers.dbos.error}`)
+      // No PostgreSQL here, or an install failed: the report says why, the rest stands.
+      peer.error = String(error.message).split('\n')[0]
+      console.log(`${name}: not measured: ${peer.error}`)
     }
   }
 }
