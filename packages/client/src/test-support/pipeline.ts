@@ -129,3 +129,16 @@ export const CARRY_TOKEN: string[] = (() => {
   for (const id of STEP_IDS) if ((INPUTS[id] ?? []).some((input) => downstream.has(input))) downstream.add(id)
   return [...downstream]
 })()
+
+/** The workflow's record and its steps' records as `storage` holds them now (for `committedSteps`). */
+export async function readState(storage: Storage, workflowId: string): Promise<Map<string, Uint8Array>> {
+  const state = new Map<string, Uint8Array>()
+  const keys = [storeKeys.workflow(workflowId), ...STEP_IDS.map((id) => storeKeys.step(workflowId, id))]
+  await Promise.all(
+    keys.map(async (key) => {
+      const value = await storage.get(key)
+      if (value !== undefined) state.set(key, value.data)
+    }),
+  )
+  return state
+}
