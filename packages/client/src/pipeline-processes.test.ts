@@ -260,7 +260,6 @@ describe.each([folder('journal'), folder('fsync'), bucket])(
             if (strict) failures.push(`${where}: ${STRICT} started with ${strict.split('\n').join(', ')}`)
           })
           expect(failures).toEqual([])
-          console.log(backend.name, mode, 'midway', midway, 'of', count)
           expect(midway).toBeGreaterThan(0)
         },
         170_000,
