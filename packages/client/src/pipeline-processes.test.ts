@@ -31,8 +31,10 @@ import {
   CARRY_TOKEN,
   causalViolations,
   committedSteps,
+  IN_FLIGHT,
   pipeliningAvailable,
   readState,
+  WIDTH,
 } from './test-support/pipeline.js'
 import { atScale } from './test-support/scale.js'
 
@@ -47,11 +49,6 @@ const s3 = {
   accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
   secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
 }
-
-/** `maxCheckpointsInFlight` of the children. */
-const IN_FLIGHT = 4
-/** The most steps of the workflow that can run at once (its fan-out). */
-const WIDTH = 6
 
 interface Place {
   uri: string

@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
 import {
   hooks,
+  INPUTS,
   NONDET,
   type PipelineValue,
   pipeline,
@@ -27,10 +28,12 @@ import {
   CARRY_TOKEN,
   causalViolations,
   committedSteps,
+  IN_FLIGHT,
   pipelineOptions,
   pipeliningAvailable,
   recordWrites,
   stateAfter,
+  WIDTH,
   type Write,
 } from './test-support/pipeline.js'
 
@@ -81,6 +84,7 @@ const backends: { name: string; open(): Promise<Place> }[] = [
 async function runToEnd(
   storage: Storage,
   on: boolean,
+  onStart: (stepId: string) => void = () => {},
 ): Promise<{
   output: PipelineValue
   starts: string[]
@@ -88,7 +92,10 @@ async function runToEnd(
   tokens: Map<string, string>
 }> {
   const starts: string[] = []
-  hooks.onStart = (id) => starts.push(id)
+  hooks.onStart = (id) => {
+    starts.push(id)
+    onStart(id)
+  }
   hooks.storage = storage
   hooks.workflowId = WORKFLOW_ID
   hooks.strictMissing = []
@@ -108,13 +115,32 @@ async function runToEnd(
   }
 }
 
-/** One run, recorded: its writes in completion order and its output. */
-async function recordRun(on: boolean): Promise<{ writes: Write[]; output: PipelineValue }> {
+/** One run, recorded: its writes in completion order, its output, and how its steps overlapped checkpoints. */
+interface Recorded {
+  writes: Write[]
+  output: PipelineValue
+  /** Steps that started before the checkpoint of one of their inputs was durable. */
+  early: string[]
+  /** The most steps started whose checkpoints were not yet durable, at any step start. */
+  mostUndurable: number
+}
+
+async function recordRun(on: boolean): Promise<Recorded> {
   const { storage, writes } = recordWrites(new MemoryStorage(), 3)
+  const early: string[] = []
+  const started: string[] = []
+  let mostUndurable = 0
+  const durable = () => committedSteps(stateAfter(writes), WORKFLOW_ID)
+  const onStart = (id: string) => {
+    const now = durable()
+    if ((INPUTS[id] ?? []).some((input) => !now.has(input))) early.push(id)
+    started.push(id)
+    mostUndurable = Math.max(mostUndurable, started.filter((s) => !now.has(s)).length)
+  }
   hooks.delayMs = 1
   try {
-    const { output } = await runToEnd(storage, on)
-    return { writes: [...writes], output }
+    const { output } = await runToEnd(storage, on, onStart)
+    return { writes: [...writes], output, early, mostUndurable }
   } finally {
     hooks.delayMs = 0
   }
@@ -125,7 +151,7 @@ describe.each([
   { mode: 'on', on: true },
 ])('every prefix of a run’s writes, pipelining $mode', ({ on }) => {
   const skip = on && !pipelining
-  let recorded: { writes: Write[]; output: PipelineValue } | undefined
+  let recorded: Recorded | undefined
   const record = async () => {
     if (!recorded) {
       recorded = await recordRun(on)
@@ -145,6 +171,23 @@ describe.each([
     expect(STEP_IDS.length).toBeGreaterThanOrEqual(30)
     expect(causalViolations(committedSteps(state, WORKFLOW_ID), state, WORKFLOW_ID)).toEqual([])
   })
+
+  it.skipIf(skip)(
+    on
+      ? 'steps started before their inputs were durable, never the strict one, and at most maxCheckpointsInFlight (+ the fan-out) steps were not durable at once'
+      : 'no step started before its inputs were durable',
+    async () => {
+      const { early, mostUndurable } = await record()
+      if (on) {
+        expect(early.length).toBeGreaterThan(0)
+        expect(early).not.toContain(STRICT)
+        // The running steps (the fan-out's) and the checkpoints in flight.
+        expect(mostUndurable).toBeLessThanOrEqual(IN_FLIGHT + WIDTH)
+      } else {
+        expect(early).toEqual([])
+      }
+    },
+  )
 
   for (const backend of backends) {
     it.skipIf(skip)(

@@ -29,9 +29,19 @@ export function pipeliningAvailable(): boolean {
   }
 }
 
+/** `maxCheckpointsInFlight` of the tests' runs. */
+export const IN_FLIGHT = 4
+/** The most steps of the workflow that can run at once (its fan-out). */
+export const WIDTH = 6
+
 /** The runtime options of a run with pipelining on or off (leases short enough to take a dead run over). */
 export function pipelineOptions(pipelining: boolean): RuntimeOptions {
-  const options: PipelineOptions = { pipelineCheckpoints: pipelining, leaseTtlMs: 1000, heartbeatMs: 300 }
+  const options: PipelineOptions = {
+    pipelineCheckpoints: pipelining,
+    maxCheckpointsInFlight: IN_FLIGHT,
+    leaseTtlMs: 1000,
+    heartbeatMs: 300,
+  }
   return options
 }
 
