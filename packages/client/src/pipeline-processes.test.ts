@@ -68,7 +68,7 @@ interface Backend {
 const folder = (durability: 'journal' | 'fsync'): Backend => ({
   name: `folder (${durability})`,
   available: true,
-  rounds: { on: atScale(30, 6), off: atScale(5, 2) },
+  rounds: { on: atScale(30, 6), off: atScale(3, 2) },
   parallel: 2,
   async open() {
     const dir = await mkdtemp(join(tmpdir(), `wf-pipe-kill-${durability}-`))
@@ -93,8 +93,8 @@ type SdkModule = {
 const bucket: Backend = {
   name: 'S3',
   available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-  rounds: { on: atScale(10, 3), off: atScale(3, 1) },
-  parallel: 4,
+  rounds: { on: atScale(10, 3), off: atScale(2, 1) },
+  parallel: 5,
   async open() {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
     const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
