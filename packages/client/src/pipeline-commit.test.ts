@@ -95,3 +95,120 @@ describe.each([
     20_000,
   )
 })
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Resolves once `condition()` holds; rejects with `what` after `timeoutMs`. */
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await pause(5)
+  }
+}
+
+describe.each([
+  { mode: 'off', on: false },
+  { mode: 'on', on: true },
+])('two runtimes racing one workflow across a lease takeover, pipelining $mode', ({ mode, on }) => {
+  it.skipIf(on && !pipelining)(
+    'the stale runner’s value of the non-deterministic step loses, and no record is computed from it',
+    async () => {
+      const workflowId = `takeover-${mode}`
+      const inner = new MemoryStorage()
+      const short = { leaseTtlMs: 150, heartbeatMs: 30 }
+      const key = storeKeys.step(workflowId, NONDET)
+      const consumerKey = storeKeys.step(workflowId, CONSUMER)
+      // Runner A stalls (every call waits) as its checkpoint of the non-deterministic step is sent:
+      // a paused process, past its lease.
+      let thawA: () => void = () => {}
+      let frozen: Promise<void> | undefined
+      let consumerStarted = false
+      hooks.onStart = (id) => {
+        if (id === CONSUMER) consumerStarted = true
+      }
+      hooks.storage = undefined
+      const gate = async () => {
+        if (frozen) await frozen
+      }
+      const storageA = interceptStorage(inner, {
+        get: async (next, k) => {
+          await gate()
+          return next(k)
+        },
+        list: async (next, prefix, options) => {
+          await gate()
+          return next(prefix, options)
+        },
+        delete: async (next, k) => {
+          await gate()
+          return next(k)
+        },
+        put: async (next, k, data, condition) => {
+          if (k === key && !frozen) {
+            // Pipelined: A's consumer starts on A's value first.
+            if (on) await until(() => consumerStarted, `${CONSUMER} starts in A`, 3000).catch(() => {})
+            frozen = new Promise((resolve) => {
+              thawA = resolve
+            })
+          }
+          await gate()
+          return next(k, data, condition)
+        },
+      })
+      // Runner B holds its checkpoint of the consumer back until A has thawed.
+      let releaseB: () => void = () => {}
+      const bHeld = new Promise<void>((resolve) => {
+        releaseB = resolve
+      })
+      let bHolding = false
+      const storageB = interceptStorage(inner, {
+        put: async (next, k, data, condition) => {
+          if (k === consumerKey) {
+            bHolding = true
+            await bHeld
+          }
+          return next(k, data, condition)
+        },
+      })
+      const a = new Runtime(storageA, { ...pipelineOptions(on), ...short })
+      const b = new Runtime(storageB, { ...pipelineOptions(on), ...short })
+      try {
+        const runA = a.run(pipeline(3), { workflowId }).then(
+          (output) => ({ output }),
+          (error: unknown) => ({ error }),
+        )
+        await until(() => frozen !== undefined, `A sends its checkpoint of ${NONDET}`)
+        // A's lease runs out; B takes the workflow over and commits its own draw.
+        await pause(short.leaseTtlMs * 3)
+        const runB = b.resume<PipelineValue>(workflowId)
+        runB.catch(() => {})
+        await until(async () => (await inner.get(key)) !== undefined && bHolding, `B commits ${NONDET}`)
+        thawA()
+        const endA = await runA
+        releaseB()
+        const output = await runB
+        const client = new WorkflowClient({ runtime: b })
+        const drawn = (await client.getOutput<PipelineValue>(workflowId, { stepId: NONDET })).token
+        expect(output.token).toBe(drawn)
+        for (const id of CARRY_TOKEN.slice(0, -1)) {
+          expect((await client.getOutput<PipelineValue>(workflowId, { stepId: id })).token, id).toBe(drawn)
+        }
+        // A either stopped (fenced) or ended on the committed value.
+        if ('output' in endA) expect(endA.output.token).toBe(drawn)
+        else expect((endA.error as { code?: string }).code).toBe('WF_LEASE_LOST')
+      } finally {
+        thawA()
+        releaseB()
+        hooks.onStart = () => {}
+        await a.close().catch(() => {})
+        await b.close()
+      }
+    },
+    20_000,
+  )
+})
