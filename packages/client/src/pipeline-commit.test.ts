@@ -5,6 +5,9 @@
 // that successor must be discarded and run again on the committed value. Another runner's commit
 // at that exact moment cannot be produced on demand, so an interceptor writes it (the winner's
 // record: this runner's with another token) just before this runner's put reaches the storage.
+// Then the same race between two real runtimes: runner A stalls past its lease while its
+// checkpoint of the non-deterministic step is on the way, B takes the workflow over and commits
+// its own draw, A wakes: whatever A computed from its draw must not reach a record.
 
 import { randomUUID } from 'node:crypto'
 import { MemoryStorage, Runtime, storeKeys } from '@wf/core'
