@@ -123,6 +123,8 @@ interface Recorded {
   early: string[]
   /** The most steps started whose checkpoints were not yet durable, at any step start. */
   mostUndurable: number
+  /** The strict step's inputs that had no record when it started. */
+  strictMissing: string[]
 }
 
 async function recordRun(on: boolean): Promise<Recorded> {
@@ -139,8 +141,8 @@ async function recordRun(on: boolean): Promise<Recorded> {
   }
   hooks.delayMs = 1
   try {
-    const { output } = await runToEnd(storage, on, onStart)
-    return { writes: [...writes], output, early, mostUndurable }
+    const { output, strictMissing } = await runToEnd(storage, on, onStart)
+    return { writes: [...writes], output, early, mostUndurable, strictMissing }
   } finally {
     hooks.delayMs = 0
   }
@@ -177,7 +179,8 @@ describe.each([
       ? 'steps started before their inputs were durable, never the strict one nor its successors, and at most maxCheckpointsInFlight (+ the fan-out) steps were not durable at once'
       : 'no step started before its inputs were durable',
     async () => {
-      const { early, mostUndurable } = await record()
+      const { early, mostUndurable, strictMissing } = await record()
+      expect(strictMissing).toEqual([])
       if (on) {
         expect(early.length).toBeGreaterThan(0)
         expect(early).not.toContain(STRICT)
