@@ -14,7 +14,11 @@ export const BACKEND_LABELS = {
   'fs-journal': 'folder, journal',
   'fs-none': 'folder, no fsync',
   s3: 'S3 (Ceph RGW)',
+  's3-20ms': 'S3 (Ceph RGW) + 20 ms per request',
 }
+
+/** Milliseconds `s3-20ms` adds before each request: a round trip to a distant region. */
+const S3_ADDED_LATENCY_MS = 20
 
 /** The S3 settings from the environment, or undefined when no gateway is configured. */
 export function s3FromEnv() {
@@ -49,6 +53,7 @@ export async function openBackend(root, name, where) {
       fs: syncCountingFs(where.syncs),
     })
   }
+  if (name === 's3-20ms') return withLatency(await openBackend(root, 's3', where), S3_ADDED_LATENCY_MS)
   if (name === 's3') {
     const { createS3Storage } = await import(join(root, 'packages/storage-s3/dist/index.js'))
     const storage = createS3Storage({
@@ -63,6 +68,24 @@ export async function openBackend(root, name, where) {
     return storage
   }
   throw new Error(`unknown backend ${name}`)
+}
+
+/** `storage` with `ms` added before each of its requests (the real server answers them). */
+function withLatency(storage, ms) {
+  const later =
+    (call) =>
+    async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      return call(...args)
+    }
+  return {
+    get: later((key) => storage.get(key)),
+    put: later((key, data, condition) => storage.put(key, data, condition)),
+    delete: later((key) => storage.delete(key)),
+    deleteMany: later((keys) => storage.deleteMany(keys)),
+    list: later((prefix, options) => storage.list(prefix, options)),
+    close: () => storage.close(),
+  }
 }
 
 /**

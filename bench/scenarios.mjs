@@ -91,8 +91,8 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'a: 1 workflow, 1,000 sequential steps',
     floor: 'sequential',
-    async run({ core, storage, steps, tag = '' }) {
-      const rt = new core.Runtime(storage)
+    async run({ core, storage, steps, tag = '', runtimeOptions }) {
+      const rt = new core.Runtime(storage, runtimeOptions)
       const ms = await timed(() => rt.run(chain(steps, 1000), { workflowId: `a${tag}` }))
       return { ms, steps: 1000 }
     },
@@ -101,8 +101,8 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'b: 1 workflow, 1,000 parallel steps + join',
     floor: 'parallel',
-    async run({ core, storage, steps, tag = '' }) {
-      const rt = new core.Runtime(storage)
+    async run({ core, storage, steps, tag = '', runtimeOptions }) {
+      const rt = new core.Runtime(storage, runtimeOptions)
       const node = steps.join(Array.from({ length: 1000 }, (_, i) => steps.leaf(i)))
       const ms = await timed(() => rt.run(node, { workflowId: `b${tag}` }))
       return { ms, steps: 1001 }
@@ -112,8 +112,8 @@ export const SCENARIOS = {
     warmUp: true,
     title: 'c: 200 workflows × 10 sequential steps, started at once',
     floor: 'parallel',
-    async run({ core, storage, steps, tag = '' }) {
-      const rt = new core.Runtime(storage)
+    async run({ core, storage, steps, tag = '', runtimeOptions }) {
+      const rt = new core.Runtime(storage, runtimeOptions)
       const ms = await timed(() =>
         Promise.all(
           Array.from({ length: 200 }, (_, w) => rt.run(chain(steps, 10), { workflowId: `c${tag}-${w}` })),

@@ -24,7 +24,7 @@ export function withSection(text, name, body) {
 export function carrySections(
   previous,
   report,
-  names = ['cancel', 'events', 'sleep', 'ab', 'durable', 'ui', 'schedules'],
+  names = ['cancel', 'events', 'sleep', 'ab', 'durable', 'ui', 'schedules', 'pipeline'],
 ) {
   let text = report
   for (const name of names) {

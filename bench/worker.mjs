@@ -51,7 +51,14 @@ const scenario = SCENARIOS[job.scenario]
 const syncs = { file: 0, folder: 0 }
 const storage = await openBackend(job.root, job.backend, { ...job, syncs })
 const counter = countWrites(storage, syncs)
-const context = { core, storage, steps, quick: job.quick, variant: job.variant }
+const context = {
+  core,
+  storage,
+  steps,
+  quick: job.quick,
+  variant: job.variant,
+  runtimeOptions: job.runtimeOptions,
+}
 /** A MemoryStorage wrapped like the measured storage (so the engine's call sites see one shape). */
 const spareMemory = () => {
   const spare = new core.MemoryStorage()

@@ -78,7 +78,14 @@ export { isStepNode, StepNode, step } from './step/step.js'
 export { MemoryStorage } from './storage/memory-storage.js'
 export type { StorageFactory, StorageSpec } from './storage/resolve.js'
 export { defaultStoragePath, registerStorageScheme, resolveStorage } from './storage/resolve.js'
-export type { ListOptions, ListPage, PutCondition, Storage, StoredValue } from './storage/storage.js'
+export type {
+  ListOptions,
+  ListPage,
+  PutCondition,
+  StagedPut,
+  Storage,
+  StoredValue,
+} from './storage/storage.js'
 export {
   compareKeys,
   MAX_KEY_BYTES,

@@ -10,6 +10,7 @@ import {
   type ListOptions,
   type ListPage,
   type PutCondition,
+  type StagedPut,
   type Storage,
   StorageConfigError,
   type StoredValue,
@@ -173,6 +174,29 @@ export class FileSystemStorage implements Storage {
     return { version }
   }
 
+  /**
+   * `put` in two steps (see `Storage.putStaged`): with `durability: 'journal'`, accepted once the
+   * file is in place and its journal entry queued, durable once the entry is synced; in the other
+   * modes both at once.
+   */
+  putStaged(key: string, data: Uint8Array, condition?: PutCondition): StagedPut {
+    try {
+      validateKey(key)
+      if (!(data instanceof Uint8Array)) throw new TypeError('put() takes the value as a Uint8Array')
+      const { header, version } = encodeHeader(data)
+      const at = this.#files.locate(key)
+      const staged = this.#writer.putStaged?.(key, at, header, data, condition)
+      if (staged === undefined) {
+        const put = this.#writer.put(key, at, header, data, condition).then(() => ({ version }))
+        return { accepted: put, durable: quiet(put.then(() => undefined)) }
+      }
+      return { accepted: staged.accepted.then(() => ({ version })), durable: staged.durable }
+    } catch (error) {
+      const failed = Promise.reject(error)
+      return { accepted: failed, durable: quiet(failed.then(() => undefined)) }
+    }
+  }
+
   async delete(key: string): Promise<void> {
     validateKey(key)
     await this.#writer.delete(key, this.#files.locate(key))
@@ -249,4 +273,10 @@ function positive(value: number | undefined, fallback: number, name: string): nu
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/** A staged put's `durable` that fails when `accepted` does: the caller hears of it there. */
+function quiet(durable: Promise<void>): Promise<void> {
+  durable.catch(() => undefined)
+  return durable
 }

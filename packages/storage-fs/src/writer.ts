@@ -20,6 +20,17 @@ export interface Writer {
     data: Uint8Array,
     condition?: PutCondition,
   ): Promise<void>
+  /**
+   * Optional (`Storage.putStaged`): `put` in two steps, `accepted` when decided and `durable` when
+   * synced, a put accepted before another starts being durable no later than it.
+   */
+  putStaged?(
+    key: string,
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    condition?: PutCondition,
+  ): { accepted: Promise<void>; durable: Promise<void> }
   /** Removes the key's file if there is one. */
   delete(key: string, at: Location): Promise<void>
   /** How many deletes of a `deleteMany` run at once (the journal's share its fdatasyncs). */

@@ -11,8 +11,9 @@ import type { StepRecord, StoredOutput } from '../model/records.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from '../plan/graph.js'
 import { isCollectNode, isStepNode, type StepNode } from '../step/step.js'
 import { FailureLog } from '../store/failures.js'
-import { committedStep, writeStep } from '../store/store.js'
+import { committedStep, writeStep, writeStepStaged } from '../store/store.js'
 import { mapLimit } from '../util/map-limit.js'
+import { Checkpoint, whenAccepted } from './checkpoints.js'
 import { StepScheduler } from './scheduler.js'
 
 export abstract class StepCommitter extends StepScheduler {
@@ -95,13 +96,16 @@ export abstract class StepCommitter extends StepScheduler {
         return
       }
       if (node.options.checkpoint === false) {
+        // Its value stands on its inputs' records: `durable` keeps theirs (set at its start).
         this.done(node, result)
         return
       }
       const then =
         node === this.root && this.options.deferRootCommit
           ? (output: StoredOutput) => this.#deferRoot(node, result, output)
-          : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
+          : this.#pipelines(node)
+            ? (output: StoredOutput) => this.#pipeline(node, result, output)
+            : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
       const output = this.options.store.inlineOutput(text)
       if (output !== undefined) then(output)
       else {
@@ -131,11 +135,152 @@ export abstract class StepCommitter extends StepScheduler {
     this.done(node, result)
   }
 
+  /** Whether `node`'s dependents start before its record is durable (`pipelineCheckpoints`). */
+  #pipelines(node: PlanNode): boolean {
+    const own = node.options.pipelineCheckpoints
+    if (own === false || (own === undefined && this.options.pipelineCheckpoints !== true)) return false
+    return (
+      node !== this.root &&
+      // A durable function's call is awaited by its body, which must see only durable values.
+      node.onDone === undefined &&
+      this.checkpointsInFlight < (this.options.maxCheckpointsInFlight ?? 32)
+    )
+  }
+
+  /**
+   * Completes `node` now, so that its dependents start, and writes its record once its inputs'
+   * records are accepted; ends in `finished` at once (the write is counted by `checkpointsInFlight`
+   * until it is durable).
+   */
+  #pipeline(node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (this.aborted) {
+      this.finished()
+      return
+    }
+    this.pipelinedAny = true
+    const checkpoint = new Checkpoint()
+    const endTime = Date.now()
+    const inputs = whenAccepted(node.durable)
+    node.durable = checkpoint
+    this.checkpointsInFlight++
+    this.#writing++
+    if (inputs === undefined) this.#writePipelined(node, output, endTime, checkpoint)
+    else
+      inputs.then((accepted) => {
+        if (accepted) this.#writePipelined(node, output, endTime, checkpoint)
+        else this.#landed(node, checkpoint, false)
+      })
+    try {
+      this.complete(node, result, true)
+    } catch (error) {
+      this.stop({ kind: 'infrastructure', error })
+    }
+    this.finished()
+  }
+
+  #writePipelined(node: PlanNode, output: StoredOutput, endTime: number, checkpoint: Checkpoint): void {
+    if (this.aborted) {
+      this.#landed(node, checkpoint, false)
+      return
+    }
+    const write = () => {
+      const record = this.#valueRecord(node, output)
+      record.endTime = endTime
+      const { accepted, durable } = writeStepStaged(
+        this.options.store,
+        this.options.workflowId,
+        node.id,
+        record,
+      )
+      let won = false
+      accepted.then(
+        () => {
+          won = true
+          checkpoint.accept()
+        },
+        (error: unknown) => this.#lostPipelined(node, output, checkpoint, error),
+      )
+      durable.then(
+        () => this.#landed(node, checkpoint, true),
+        (error: unknown) => {
+          // Lost at `accepted`: handled there. Accepted but not made durable: a storage failure.
+          if (!won) return
+          this.stop({ kind: 'infrastructure', error })
+          this.#landed(node, checkpoint, false)
+        },
+      )
+    }
+    let leaseCheck: Promise<void> | undefined
+    try {
+      leaseCheck = this.options.beforeCommit?.()
+    } catch (error) {
+      this.stop({ kind: 'infrastructure', error })
+      this.#landed(node, checkpoint, false)
+      return
+    }
+    if (leaseCheck === undefined) write()
+    else
+      leaseCheck.then(
+        () => {
+          if (this.aborted) this.#landed(node, checkpoint, false)
+          else write()
+        },
+        (error: unknown) => {
+          this.stop({ kind: 'infrastructure', error })
+          this.#landed(node, checkpoint, false)
+        },
+      )
+  }
+
+  /**
+   * A pipelined record was not written: another runner committed the step first. The same value
+   * changes nothing; another one stops this run (`superseded`): what ran on our value is never
+   * committed (its records wait for this one), and the run that committed goes on from its value.
+   */
+  #lostPipelined(node: PlanNode, output: StoredOutput, checkpoint: Checkpoint, error: unknown): void {
+    committedStep(this.options.store, this.options.workflowId, node.id, error).then(
+      (committed) => {
+        const same = committed.kind === 'value' && sameOutput(committed.output as StoredOutput, output)
+        if (!same) this.stop({ kind: 'superseded', stepId: node.id })
+        this.#landed(node, checkpoint, same)
+      },
+      (readError: unknown) => {
+        this.stop({ kind: 'infrastructure', error: readError })
+        this.#landed(node, checkpoint, false)
+      },
+    )
+  }
+
+  #landed(node: PlanNode, checkpoint: Checkpoint, durable: boolean): void {
+    this.checkpointsInFlight--
+    this.#wrote()
+    checkpoint.settle(durable)
+    if (durable) {
+      try {
+        this.options.onStepDone?.(node)
+      } catch (error) {
+        this.stop({ kind: 'infrastructure', error })
+      }
+    }
+    this.pump()
+  }
+
   /** Waits for the lease check when there is one (`beforeCommit`), then writes; ends in `finished`. */
   #checkAndWrite(node: PlanNode, result: unknown, output: StoredOutput): void {
     if (this.aborted) {
       this.finished()
       return
+    }
+    if (this.pipelinedAny) {
+      // Its inputs' records first: a record never stands on a value that was not committed.
+      const inputs = whenAccepted(node.durable)
+      if (inputs !== undefined) {
+        inputs.then((durable) => {
+          if (durable) this.#checkAndWrite(node, result, output)
+          else this.finished()
+        })
+        return
+      }
     }
     let leaseCheck: Promise<void> | undefined
     try {
@@ -234,6 +379,9 @@ export abstract class StepCommitter extends StepScheduler {
       return
     }
     if (node.options.checkpoint !== false) {
+      // The sub-graph may hold values made from its inputs: their records first.
+      const inputs = whenAccepted(node.durable)
+      if (inputs !== undefined && !(await inputs)) return
       await this.options.beforeCommit?.()
       if (this.aborted) return
       const record: StepRecord = {
@@ -415,6 +563,11 @@ export abstract class StepCommitter extends StepScheduler {
     this.expand(node, sub, live)
     return sub
   }
+}
+
+function sameOutput(a: StoredOutput, b: StoredOutput): boolean {
+  if ('inline' in a) return 'inline' in b && a.inline === b.inline
+  return 'blob' in b && a.blob === b.blob
 }
 
 function addCall(record: StepRecord, call: { call: string; fingerprint: string | undefined }): void {

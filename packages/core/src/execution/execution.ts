@@ -12,6 +12,7 @@ import { isReceiveStep } from '../step/events.js'
 import { isTimerStep, MAX_WAKE_TIME } from '../step/sleep.js'
 import { collectNode, holdsStepNode, isStepNode } from '../step/step.js'
 import { CallLayer } from './calls.js'
+import { inputsCheckpoint, whenDurable } from './checkpoints.js'
 import { Inbox, listenInbox } from './inbox.js'
 import { runIsolated } from './isolate.js'
 import type { ExecutionFailure, RootCommit } from './scheduler.js'
@@ -122,6 +123,19 @@ export class Execution extends CallLayer {
   }
 
   protected override start(node: PlanNode): void {
+    if (this.pipelinedAny) {
+      // What its inputs' records still wait for: its own record (or a strict start) waits too.
+      const inputs = inputsCheckpoint(node)
+      node.durable = inputs
+      const waiting = node.options.pipelineCheckpoints === false ? whenDurable(inputs) : undefined
+      if (waiting !== undefined) {
+        waiting.then((durable) => {
+          if (durable) this.start(node)
+          else this.finished()
+        })
+        return
+      }
+    }
     node.state = NodeState.Running
     // In the continuation of a step that caught a failure there: not run, its outcome stands.
     if (this.abandoned(node)) {

@@ -179,7 +179,7 @@ describe.each(KINDS)('a step isolated in a %s', (kind) => {
     const runtime = newRuntime()
     const dir = newDir()
     // Long enough for a process to start on a loaded machine and spin before it times out.
-    const timeoutMs = kind === 'process' ? 2_000 : 300
+    const timeoutMs = kind === 'process' ? 5_000 : 300
     const error = await failureOf(
       runtime.run(spins.options({ ...options, timeoutMs, maxRetries: 0 })(dir), {
         workflowId: `spin-${kind}`,
@@ -187,7 +187,7 @@ describe.each(KINDS)('a step isolated in a %s', (kind) => {
     )
     expect(error.cause).toBeInstanceOf(StepTimeoutError)
     if (kind === 'process') expect(isAlive(Number(readFileSync(join(dir, 'pid'), 'utf8')))).toBe(false)
-  })
+  }, 30_000)
 
   it('fails the step, not the runner, on process.exit(), and retries it', async () => {
     const runtime = newRuntime()

@@ -15,6 +15,11 @@ export type ExecutionFailure =
   | { kind: 'canceled' }
   | { kind: 'released' }
   /**
+   * Another runner committed a pipelined step first, with another value: what ran here on ours is
+   * discarded (never committed), and the workflow goes on from the committed value elsewhere.
+   */
+  | { kind: 'superseded'; stepId: string }
+  /**
    * Every step that could run waits on a timer or for an event: the runner lets the workflow go
    * until `wakeAt` (`MAX_WAKE_TIME` when only an event can wake it). `inboxSeq`: the last event read.
    */
@@ -66,6 +71,14 @@ export interface ExecutionOptions {
    * with it uncommitted and leaves its stored form in `rootCommit`.
    */
   deferRootCommit?: boolean
+  /**
+   * Pipelined checkpoints: a step's dependents start while its record is being written (see
+   * execution/checkpoints.ts). A step with `pipelineCheckpoints: false` stays strict either way,
+   * and one with `true` is pipelined even when this is off.
+   */
+  pipelineCheckpoints?: boolean
+  /** With pipelined checkpoints: at most this many records of the workflow not yet durable; above it, a step waits for its own. */
+  maxCheckpointsInFlight?: number
 }
 
 /** A root step's value that the final workflow record must commit (`ExecutionOptions.deferRootCommit`). */
@@ -105,6 +118,13 @@ export abstract class StepScheduler {
   protected busy = 0
   /** Bumped when a durable function makes or gets back a call: a park decided before it is stale. */
   protected activity = 0
+  /**
+   * Pipelined step records being written, whose dependents may already run. The workflow ends,
+   * parks or settles only once there are none (every checkpoint it reports is durable).
+   */
+  protected checkpointsInFlight = 0
+  /** Set once a step was pipelined: from then on, nodes carry their inputs' checkpoints (`PlanNode.durable`). */
+  protected pipelinedAny = false
   #ready: PlanNode[] = []
   #readyHead = 0
   #running = 0
@@ -232,15 +252,27 @@ export abstract class StepScheduler {
   protected complete(start: PlanNode, startOutput: unknown, live: boolean): void {
     let node: PlanNode | undefined = start
     let output = startOutput
+    // A pipelined record still being written: the steps this value completes wait for it too.
+    const durable = start.durable
     while (node) {
       // A step that caught a failure of its continuation is done already: the rest is unused.
       if (node !== start && node.state === NodeState.Done) break
       node.state = NodeState.Done
       node.output = output
+      if (durable !== undefined) node.durable = durable
       const onDone = node.onDone
       if (onDone !== undefined) {
         node.onDone = undefined
-        onDone(output)
+        // A durable function's body goes on only from durable values: a replay must meet the same.
+        if (durable?.pending) {
+          const value = output
+          this.busy++ // not parked meanwhile
+          durable.wait().then((ok) => {
+            this.busy--
+            if (ok) onDone(value)
+            else this.pump()
+          })
+        } else onDone(output)
       }
       const dependents = node.dependents
       if (live && dependents !== undefined) {
@@ -294,6 +326,7 @@ export abstract class StepScheduler {
     const failure = this.failure
     if (
       this.root.state === NodeState.Done &&
+      this.checkpointsInFlight === 0 &&
       (!failure || (failure.kind === 'released' && this.deferredRoot !== undefined))
     ) {
       this.#settled = true
@@ -301,10 +334,11 @@ export abstract class StepScheduler {
       this.#resolve(this.root.output)
       return
     }
-    if (this.#running > 0) {
+    if (this.#running > 0 || this.checkpointsInFlight > 0) {
       // Last: the runner may halt the execution from here, which ends the timers and settles it.
       if (
         !failure &&
+        this.checkpointsInFlight === 0 &&
         this.sleeping > 0 &&
         this.#running === this.sleeping + this.suspended &&
         this.busy === 0 &&

@@ -306,6 +306,8 @@ export interface WorkflowRecord {
   deleting?: { at: number }
   /** A fork (@wf/client's `fork`): the workflow and the step it was forked from. */
   forkedFrom?: { workflowId: string; stepId: string }
+  /** Submitted with `RunOptions.pipelineCheckpoints`: every run of it, on any runner, keeps that choice. */
+  pipelineCheckpoints?: boolean
   /** Free-form fields later versions add (runtime fingerprints, leases…); kept on rewrite. */
   [extra: string]: unknown
 }

@@ -44,6 +44,13 @@ export interface StoredStepOptions {
   timeoutMs?: number
   /** Store the result (default `true`). With `false` the step runs again on resume when its result is needed. */
   checkpoint?: boolean
+  /**
+   * With pipelined checkpoints (`RuntimeOptions.pipelineCheckpoints`): `false` keeps this step
+   * strict, for a step with side effects that uses its `stepId` as an idempotency key: it starts
+   * only once its inputs' records are durable, and its dependents wait for its own record. `true`
+   * pipelines it even in a workflow that does not pipeline.
+   */
+  pipelineCheckpoints?: boolean
   /** Your data about the step, returned by `getMetadata(id, { stepId })`. */
   metadata?: { [key: string]: Json }
   /**

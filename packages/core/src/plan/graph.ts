@@ -56,6 +56,24 @@ export interface PlanNode {
   attempts: number
   /** Called with the node's output when it completes (a durable function's call waits so). */
   onDone: ((output: unknown) => void) | undefined
+  /**
+   * With pipelined checkpoints: the write of this node's record (or of the records its value
+   * comes from), while it is not known to be durable. `undefined`: durable, or nothing pipelined.
+   */
+  durable: NodeCheckpoint | undefined
+}
+
+/** A step record being written while its dependents already run (execution/checkpoints.ts). */
+export interface NodeCheckpoint {
+  /** Not durable yet, and not lost. */
+  readonly pending: boolean
+  /** Not accepted yet (its create-if-absent undecided), and not lost. */
+  readonly undecided: boolean
+  readonly lost: boolean
+  /** Resolves to whether the record became durable. */
+  wait(): Promise<boolean>
+  /** Resolves to whether the record's write was accepted. */
+  waitAccepted(): Promise<boolean>
 }
 
 /** Where a node is in its life: planned, ready to run, running, replaced by a continuation, done. */
@@ -209,6 +227,7 @@ function newPlanNode(
     startTime: Number.NaN,
     attempts: 0,
     onDone: undefined,
+    durable: undefined,
   }
 }
 

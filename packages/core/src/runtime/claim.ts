@@ -78,6 +78,7 @@ export function ownerGone(owner: RunnerInfo, leaseExpiresAt: number | undefined)
 export function submission(options: RunOptions): {
   workflowId: string
   metadata: WorkflowRecord['metadata']
+  pipelineCheckpoints: boolean | undefined
 } {
   if (typeof options !== 'object' || options === null)
     throw new InvalidOptionsError('run options must be an object')
@@ -85,7 +86,12 @@ export function submission(options: RunOptions): {
   validateWorkflowId(workflowId)
   const metadata = options.metadata ?? {}
   validateMetadata(metadata, `the run options of workflow ${quote(workflowId)}`)
-  return { workflowId, metadata: metadata as WorkflowRecord['metadata'] }
+  const { pipelineCheckpoints } = options
+  if (pipelineCheckpoints !== undefined && typeof pipelineCheckpoints !== 'boolean')
+    throw new InvalidOptionsError(
+      `the run options of workflow ${quote(workflowId)}: pipelineCheckpoints must be a boolean, got ${JSON.stringify(pipelineCheckpoints)}`,
+    )
+  return { workflowId, metadata: metadata as WorkflowRecord['metadata'], pipelineCheckpoints }
 }
 
 /**
@@ -105,6 +111,20 @@ function runtimeOf(plan: Plan, graph: WorkflowRecord['graph']): RuntimeInfo {
  * slot), else RUNNING, held by `owner` under its runner lease and listed by its start `batch`.
  */
 export function submittedRecord(
+  workflowId: string,
+  metadata: WorkflowRecord['metadata'],
+  plan: Plan,
+  graph: WorkflowRecord['graph'],
+  now: number,
+  started?: { owner: RunnerInfo; batch: string },
+  pipelineCheckpoints?: boolean,
+): WorkflowRecord {
+  const record = newRecord(workflowId, metadata, plan, graph, now, started)
+  if (pipelineCheckpoints !== undefined) record.pipelineCheckpoints = pipelineCheckpoints
+  return record
+}
+
+function newRecord(
   workflowId: string,
   metadata: WorkflowRecord['metadata'],
   plan: Plan,

@@ -53,6 +53,21 @@ export interface RuntimeOptions {
    * the workflow's inbox (one listing). A send from this process is seen at once. Default 1,000.
    */
   eventPollMs?: number
+  /**
+   * Pipelined checkpoints (default `false`): a step's dependents start as soon as it returned,
+   * while its record is being written, instead of after the write. A chain then waits for no
+   * storage write per step. What stays true: a record is written only after the records of the
+   * step's inputs; a workflow ends (its output, `getOutput`) only once every record is durable.
+   * What changes: after a crash, the steps whose records were not yet durable run again (at most
+   * `maxCheckpointsInFlight` of them), so a step may run again under the same `stepId` with a
+   * different input when a non-deterministic step before it was not durable: `stepId` is then
+   * no idempotency key. Give a step with side effects `pipelineCheckpoints: false` (it starts only
+   * once its inputs are durable, and its dependents wait for its own record); per workflow, see
+   * `RunOptions.pipelineCheckpoints`. A durable function's body always sees durable values.
+   */
+  pipelineCheckpoints?: boolean
+  /** With pipelined checkpoints: at most this many records of one workflow in flight; above it, a step waits for its own. Default 32. */
+  maxCheckpointsInFlight?: number
 }
 
 /** Every option of a runtime, checked, with the defaults filled in. */
@@ -95,6 +110,16 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
       `parkAfterMs must be a non-negative number of milliseconds (or Infinity), got ${String(parkAfterMs)}`,
     )
   }
+  const pipelineCheckpoints = options.pipelineCheckpoints ?? false
+  if (typeof pipelineCheckpoints !== 'boolean') {
+    throw new InvalidOptionsError(`pipelineCheckpoints must be a boolean, got ${String(pipelineCheckpoints)}`)
+  }
+  const maxCheckpointsInFlight = options.maxCheckpointsInFlight ?? DEFAULT_MAX_CHECKPOINTS_IN_FLIGHT
+  if (!Number.isInteger(maxCheckpointsInFlight) || maxCheckpointsInFlight < 1) {
+    throw new InvalidOptionsError(
+      `maxCheckpointsInFlight must be a positive integer, got ${String(maxCheckpointsInFlight)}`,
+    )
+  }
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
     throw new InvalidOptionsError(`maxConcurrency must be a positive integer, got ${String(maxConcurrency)}`)
   }
@@ -114,5 +139,10 @@ export function runtimeSettings(options: RuntimeOptions): RuntimeSettings {
     onCodeChange,
     parkAfterMs,
     eventPollMs,
+    pipelineCheckpoints,
+    maxCheckpointsInFlight,
   }
 }
+
+/** How many pipelined records of one workflow may be in flight at once (`maxCheckpointsInFlight`). */
+const DEFAULT_MAX_CHECKPOINTS_IN_FLIGHT = 32

@@ -96,6 +96,8 @@ export class Runtime {
   readonly onCodeChange: CodeChangePolicy
   readonly parkAfterMs: number
   readonly eventPollMs: number
+  readonly pipelineCheckpoints: boolean
+  readonly maxCheckpointsInFlight: number
   /** The one lease under which this runtime holds every workflow it drives (`runners/<runnerId>`). */
   readonly #runnerLease: RunnerLease
   /** How the workflows this runtime starts are indexed (start-batches.ts). */
@@ -147,6 +149,8 @@ export class Runtime {
     this.onCodeChange = settings.onCodeChange
     this.parkAfterMs = settings.parkAfterMs
     this.eventPollMs = settings.eventPollMs
+    this.pipelineCheckpoints = settings.pipelineCheckpoints
+    this.maxCheckpointsInFlight = settings.maxCheckpointsInFlight
     this.codec = settings.codec
     this.maxConcurrency = settings.maxConcurrency
     this.runner = newRunner()
@@ -249,7 +253,7 @@ export class Runtime {
   }
 
   async #submit<T>(node: StepNode<T>, options: RunOptions, detached: boolean): Promise<WorkflowHandle<T>> {
-    const { workflowId, metadata } = submission(options)
+    const { workflowId, metadata, pipelineCheckpoints } = submission(options)
     const joined = this.#join<T>(workflowId, options)
     if (joined) return joined
     const store = this.#readyStore ?? (await this.#store)
@@ -265,14 +269,25 @@ export class Runtime {
     const plan = planGraph(node, '', this.codec)
     const graph = store.inlineGraph(plan.stored) ?? (await store.graphRef(workflowId, plan.stored))
     const create = async () => {
-      if (queued) return store.createWorkflow(submittedRecord(workflowId, metadata, plan, graph, Date.now()))
+      if (queued)
+        return store.createWorkflow(
+          submittedRecord(workflowId, metadata, plan, graph, Date.now(), undefined, pipelineCheckpoints),
+        )
       const batch = await this.#batches.join(workflowId)
       // The batch may have waited behind another one's write: the runner lease must still hold.
       const ready = this.#runnerLease.ready()
       if (ready) await ready
       try {
         return await store.createWorkflow(
-          submittedRecord(workflowId, metadata, plan, graph, Date.now(), { owner: this.runner, batch }),
+          submittedRecord(
+            workflowId,
+            metadata,
+            plan,
+            graph,
+            Date.now(),
+            { owner: this.runner, batch },
+            pipelineCheckpoints,
+          ),
         )
       } catch (error) {
         await this.#batches.settle(batch, await this.#lostCreate(store, workflowId, batch, error))
@@ -295,7 +310,16 @@ export class Runtime {
     }
     if (detached) return this.#lazyHandle<T>(workflowId)
     if (queued) return this.#enqueue<T>(workflowId)
-    const prepared = prepareRun(this, store, workflowId, this.onCodeChange, true)
+    const prepared = prepareRun(
+      this,
+      store,
+      workflowId,
+      this.onCodeChange,
+      true,
+      false,
+      undefined,
+      created.record,
+    )
     return this.#start<T>(store, created, epoch, plan, false, prepared)
   }
 

@@ -8,9 +8,11 @@
 import {
   ConditionFailedError,
   InternalError,
+  quote,
   RunnerShutdownError,
   WorkflowCanceledError,
   WorkflowExecutionError,
+  WorkflowLeaseLostError,
 } from '../errors.js'
 import { Execution, type ExecutionFailure, ExecutionStopped } from '../execution/execution.js'
 import { notifyInbox } from '../execution/inbox.js'
@@ -41,6 +43,9 @@ export interface RunSettings {
   readonly parkAfterMs: number
   /** How often a step waiting for an event lists the inbox. */
   readonly eventPollMs: number
+  /** Pipelined checkpoints for workflows that do not choose (`RunOptions.pipelineCheckpoints`). */
+  readonly pipelineCheckpoints: boolean
+  readonly maxCheckpointsInFlight: number
 }
 
 /**
@@ -89,7 +94,8 @@ interface RunParts extends PreparedRun {
 /**
  * Makes the Execution of one run of `workflowId`. `firstRun`: no runner drove it before (its root
  * step may be committed by the final record). `fromFailed`: a resume of a FAILED workflow, whose
- * record keeps its error until the first step commits.
+ * record keeps its error until the first step commits. `stored`: on resume, the record read;
+ * `submitted`: on a first run, the record just written.
  */
 export function prepareRun(
   settings: RunSettings,
@@ -99,6 +105,7 @@ export function prepareRun(
   firstRun: boolean,
   fromFailed = false,
   stored?: WorkflowRecord,
+  submitted?: WorkflowRecord,
 ): PreparedRun {
   const controller = new LazyAbortController()
   const parts: RunParts = {
@@ -110,6 +117,8 @@ export function prepareRun(
       maxConcurrency: settings.maxConcurrency,
       abort: controller,
       ...(stored ? { record: stored } : {}),
+      pipelineCheckpoints: (stored ?? submitted)?.pipelineCheckpoints ?? settings.pipelineCheckpoints,
+      maxCheckpointsInFlight: settings.maxCheckpointsInFlight,
       beforeStart: () => parts.lease?.ensure(),
       beforeCommit: () => parts.lease?.ensure(),
       // Every step that could run waits: held for a short wait, let go (parked) for a long one.
@@ -274,12 +283,7 @@ async function driveToEnd(
   } catch (error) {
     lease.stop()
     if (parts.cleared) await parts.cleared
-    const failure =
-      error instanceof ExecutionStopped
-        ? error.failure
-        : error instanceof WorkflowCanceledError
-          ? ({ kind: 'canceled' } as const)
-          : ({ kind: 'infrastructure', error } as const)
+    const failure = failureOf(error, workflowId)
     if (failure.kind === 'canceled') {
       // `run()` rejects once the CANCELED record is written (or known to be impossible).
       await acknowledging()?.catch(() => {})
@@ -324,6 +328,19 @@ async function driveToEnd(
     if (failure.kind === 'released') throw new RunnerShutdownError(workflowId)
     throw failure.error
   }
+}
+
+/** How a run's execution ended, from what it rejected with. */
+function failureOf(error: unknown, workflowId: string): Exclude<ExecutionFailure, { kind: 'superseded' }> {
+  if (error instanceof ExecutionStopped) {
+    const failure = error.failure
+    if (failure.kind !== 'superseded') return failure
+    // Another runner drives the workflow now: this one lost it, as when its lease is lost.
+    const detail = `another runner committed step ${quote(failure.stepId)} first, with another value`
+    return { kind: 'infrastructure', error: new WorkflowLeaseLostError(workflowId, detail) }
+  }
+  if (error instanceof WorkflowCanceledError) return { kind: 'canceled' }
+  return { kind: 'infrastructure', error }
 }
 
 /**

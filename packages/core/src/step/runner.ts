@@ -14,6 +14,12 @@ export interface RunOptions {
    * this graph (a `SUCCESSFUL` one returns its stored output). `false`: throw `WorkflowAlreadyExistsError`.
    */
   resumeExisting?: boolean
+  /**
+   * Pipelined checkpoints for this workflow, whichever runner drives it (stored with it): a step's
+   * dependents start while its record is being written. Default: the runtime's
+   * `pipelineCheckpoints`. See `RuntimeOptions.pipelineCheckpoints` for what it changes.
+   */
+  pipelineCheckpoints?: boolean
 }
 
 /** A submitted workflow. */

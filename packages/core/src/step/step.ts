@@ -340,7 +340,7 @@ export function validateStepOptions(options: StepOptions, where: string): void {
   if (options.retryOn !== undefined && typeof options.retryOn !== 'function') {
     throw new InvalidOptionsError(`${where}: retryOn must be a function (error) => boolean`)
   }
-  for (const flag of ['catchExceptions', 'checkpoint'] as const) {
+  for (const flag of ['catchExceptions', 'checkpoint', 'pipelineCheckpoints'] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
       throw new InvalidOptionsError(`${where}: ${flag} must be a boolean`)
     }

@@ -69,6 +69,23 @@ export interface Storage {
   deleteMany?(keys: string[]): Promise<void>
   /** Optional: release connections, timers and file handles. */
   close?(): Promise<void>
+  /**
+   * Optional: a `put` whose outcome is known before it is durable, for pipelined checkpoints (a
+   * step's record is written right after its input's, without waiting for that one's sync).
+   * `accepted` settles as `put` would (the version, or `ConditionFailedError`) once the write is
+   * decided; `durable` resolves once it is durable as `put`'s result is, and rejects if it cannot
+   * be. The promise a backend makes by having it: **a write accepted before another write starts
+   * is durable no later than that one**, so that a crash keeps, of the accepted writes, a prefix in
+   * order. Without it, core waits for each `put` instead. Example: a write-ahead journal with group
+   * commit (`@wf/storage-fs`'s `durability: 'journal'`).
+   */
+  putStaged?(key: string, data: Uint8Array, condition?: PutCondition): StagedPut
+}
+
+/** What `Storage.putStaged` returns: the write's outcome, then its durability. */
+export interface StagedPut {
+  accepted: Promise<{ version: string }>
+  durable: Promise<void>
 }
 
 /** Longest key core accepts, in UTF-8 bytes (S3 allows 1024; leave room for a prefix). */

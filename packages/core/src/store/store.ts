@@ -882,6 +882,31 @@ export function writeStep(
   }
 }
 
+/**
+ * `writeStep` for a pipelined checkpoint: `accepted` when the create-if-absent is decided,
+ * `durable` when it is durable (the same moment on a storage without `putStaged`).
+ */
+export function writeStepStaged(
+  store: WorkflowStore,
+  workflowId: string,
+  stepId: string,
+  record: StepRecord,
+): { accepted: Promise<unknown>; durable: Promise<unknown> } {
+  const storage = store.storage
+  try {
+    const key = storeKeys.step(workflowId, stepId)
+    const data = utf8(JSON.stringify(record))
+    if (storage.putStaged === undefined) {
+      const put = storage.put(key, data, IF_ABSENT)
+      return { accepted: put, durable: put }
+    }
+    return storage.putStaged(key, data, IF_ABSENT)
+  } catch (error) {
+    const failed = Promise.reject(error)
+    return { accepted: failed, durable: failed }
+  }
+}
+
 /** After a lost create-if-absent of a step record (`error`): the record that won. */
 export async function committedStep(
   store: WorkflowStore,

@@ -303,6 +303,10 @@ export class Journal {
 
   #flush(segment: Segment): void {
     if (segment.writing || segment.queue.length === 0 || segment.handle === undefined) return
+    // Entries reach the disk in the order they were queued, across segments too: a write accepted
+    // before another is durable no later than it (`putStaged`). An older segment still writing
+    // goes first; its end flushes this one.
+    if (segment === this.#current && this.#olderBusy(segment)) return
     const batch = segment.queue
     segment.queue = []
     if (segment.failed !== undefined) {
@@ -332,7 +336,18 @@ export class Journal {
         segment.writing = false
         if (segment.queue.length > 0) this.#flush(segment)
         else this.#maybeClose(segment)
+        const current = this.#current
+        if (segment.retired && current !== undefined && !this.#olderBusy(current)) this.#flush(current)
       })
+  }
+
+  /** Whether a retired segment older than `segment` still has entries to write. */
+  #olderBusy(segment: Segment): boolean {
+    for (const other of this.#retired) {
+      if (other !== segment && other.start <= segment.start && (other.writing || other.queue.length > 0))
+        return true
+    }
+    return false
   }
 
   #maybeClose(segment: Segment): void {

@@ -86,7 +86,8 @@ export class JournaledWriter implements Writer {
     condition?: PutCondition,
   ): Promise<void> {
     if (header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE) {
-      return this.#putSync(key, at, header, data, condition)
+      const { appended } = await this.#stageSync(key, at, header, data, condition)
+      return appended
     }
     // A large value is synced in its own file, and only its header journaled (for order).
     const files = this.#files
@@ -139,19 +140,43 @@ export class JournaledWriter implements Writer {
   }
 
   /**
+   * A put whose outcome is known before it is durable (`Storage.putStaged`): `accepted` once the
+   * file is in place and its entry queued, `durable` once the entry is synced. Entries reach the
+   * disk in the order they were queued (journal.ts), so a put accepted before another starts is
+   * durable no later than it. A large value is synced in its own file: accepted when durable.
+   */
+  putStaged(
+    key: string,
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    condition?: PutCondition,
+  ): { accepted: Promise<void>; durable: Promise<void> } {
+    if (header.byteLength + data.byteLength > JOURNAL_MAX_VALUE) {
+      const put = this.put(key, at, header, data, condition)
+      return { accepted: put, durable: put }
+    }
+    const staged = this.#stageSync(key, at, header, data, condition)
+    const durable = staged.then(({ appended }) => appended)
+    // Refused or failed before acceptance: the caller hears of it from `accepted`.
+    durable.catch(() => undefined)
+    return { accepted: staged.then(() => undefined), durable }
+  }
+
+  /**
    * The put of a small value with synchronous calls: temp file, lock, link or rename, unlock, all
    * without a round trip through the thread pool (tens of microseconds of the event loop on a
    * local disk). Only the journal's append and fdatasync are asynchronous, shared with every put
    * made meanwhile, and so are a rename over an existing value and the wait for a lock someone
    * else holds.
    */
-  async #putSync(
+  async #stageSync(
     key: string,
     at: Location,
     header: Uint8Array,
     data: Uint8Array,
     condition: PutCondition | undefined,
-  ): Promise<void> {
+  ): Promise<{ appended: Promise<void> }> {
     const sync = this.#sync
     const journal = this.#journal
     const locks = this.#files.locks
@@ -207,7 +232,8 @@ export class JournaledWriter implements Writer {
       journal.release(ticket)
       throw new ConditionFailedError(key)
     }
-    await appended
+    // Resolved once accepted; the append is the caller's to await (wrapped: not flattened).
+    return { appended }
   }
 
   /**

@@ -1,0 +1,108 @@
+// `putStaged` (pipelined checkpoints): with the journal, a put is accepted — visible, its condition
+// decided — before its entry is synced, and entries reach the disk in the order puts were accepted.
+// In the other modes a staged put is simply a put.
+
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConditionFailedError, Runtime, step } from '@wf/core'
+import { describe, expect, it } from 'vitest'
+import type { FileHandleLike, FileSystem } from '../file-system.js'
+import { createFileSystemStorage } from '../index.js'
+import { memoryFileSystem } from '../test-support/memory-file-system.js'
+
+const encode = (value: string) => new TextEncoder().encode(value)
+const text = (data: Uint8Array | undefined) => (data === undefined ? '-' : new TextDecoder().decode(data))
+
+/** memfs whose journal appends wait until `release()`; `appended` holds what reached the segments. */
+function gatedJournal() {
+  const base = memoryFileSystem()
+  let open = false
+  let waiting: (() => void)[] = []
+  const appended: string[] = []
+  const gate = () => (open ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve)))
+  const fs: FileSystem = {
+    ...base,
+    open: async (path, flags, mode) => {
+      const handle = await base.open(path, flags, mode)
+      if (!path.includes('/.journal/') && !path.includes('/journal')) return handle
+      const gated: FileHandleLike = {
+        ...handle,
+        writev: handle.writev.bind(handle),
+        read: handle.read.bind(handle),
+        datasync: handle.datasync.bind(handle),
+        sync: handle.sync.bind(handle),
+        close: handle.close.bind(handle),
+        write: async (buffer, offset, length, position) => {
+          // The segment's magic number (at 0) goes through: entries wait.
+          if (position > 0) await gate()
+          const written = await handle.write(buffer, offset, length, position)
+          appended.push(new TextDecoder().decode(buffer.subarray(offset, offset + length)))
+          return written
+        },
+      }
+      return gated
+    },
+  }
+  return {
+    fs,
+    appended,
+    release() {
+      open = true
+      for (const resolve of waiting) resolve()
+      waiting = []
+    },
+  }
+}
+
+describe("putStaged with durability: 'journal'", () => {
+  it('accepts a put, visible and decided, before its journal entry is written, and makes it durable after', async () => {
+    const journal = gatedJournal()
+    const storage = await createFileSystemStorage({ root: '/s', fs: journal.fs, durability: 'journal', bootId: 'b1' })
+    let durable = false
+    const first = storage.putStaged('a/one', encode('1'), { ifAbsent: true })
+    first.durable.then(() => {
+      durable = true
+    })
+    const { version } = await first.accepted
+    expect(typeof version).toBe('string')
+    expect(text((await storage.get('a/one'))?.data)).toBe('1')
+    // The condition is decided at acceptance: a second create of the key is refused at once.
+    await expect(storage.putStaged('a/one', encode('2'), { ifAbsent: true }).accepted).rejects.toBeInstanceOf(
+      ConditionFailedError,
+    )
+    const second = storage.putStaged('a/two', encode('2'), { ifAbsent: true })
+    await second.accepted
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(durable).toBe(false)
+    journal.release()
+    await Promise.all([first.durable, second.durable])
+    // Both entries reached the segment, the first one first.
+    const joined = journal.appended.join('')
+    expect(joined.indexOf('a/one')).toBeGreaterThanOrEqual(0)
+    expect(joined.indexOf('a/one')).toBeLessThan(joined.indexOf('a/two'))
+    await storage.close()
+  })
+
+  it('is a plain put in fsync mode: accepted once durable', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'wf-staged-'))
+    const storage = await createFileSystemStorage({ root, durability: 'fsync' })
+    const staged = storage.putStaged('k', encode('v'), { ifAbsent: true })
+    const [accepted] = await Promise.all([staged.accepted, staged.durable])
+    expect((await storage.get('k'))?.version).toBe(accepted.version)
+    await expect(storage.putStaged('bad//key', encode('v')).accepted).rejects.toThrow()
+  })
+
+  it('runs a pipelined workflow to the end with every record durable on a real folder', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'wf-staged-'))
+    const storage = await createFileSystemStorage({ root, durability: 'journal' })
+    const inc = step('staged.inc', (x: number) => x + 1)
+    let node = inc(0)
+    for (let i = 1; i < 200; i++) node = inc(node)
+    const runtime = new Runtime(storage, { pipelineCheckpoints: true })
+    expect(await runtime.run(node, { workflowId: 'chain' })).toBe(200)
+    const { keys } = await storage.list('workflows/chain/steps/')
+    expect(keys).toHaveLength(199) // the root's value is in the workflow record
+    await storage.close()
+  })
+})
