@@ -12,9 +12,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StorageConfigError, StorageUnavailableError } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { FileSystem } from '../file-system.js'
+import { type FileSystem, nodeFileSystem } from '../file-system.js'
 import { createFileSystemStorage, type FileSystemStorage } from '../index.js'
 import { keyToParts } from '../key-path.js'
+import { PROCESS_TOKEN } from '../owner.js'
 import { ensureBuilt } from '../test-support/build-once.js'
 import { memoryFileSystem } from '../test-support/memory-file-system.js'
 import { decodeSegment, EntryKind, JOURNAL_FOLDER } from './format.js'
@@ -264,6 +265,33 @@ describe('journal', () => {
     const rebooted = await createFileSystemStorage({ root, fs, durability: 'journal', bootId: 'b2' })
     expect(await stateOf(rebooted, 'before')).toBe('1')
     expect(await stateOf(rebooted, 'after')).toBe('3')
+  })
+
+  it('opens while another process deletes the segment of a dead process it is covering (both checkpoint it)', async () => {
+    const root = await freshRoot()
+    const first = await createFileSystemStorage({ root, durability: 'journal', bootId: 'b1' })
+    await first.put('k', encode('v'))
+    const [name] = await segments(root)
+    const bytes = await readFile(join(root, JOURNAL_FOLDER, name as string))
+    await first.close()
+    // The same segment as left by a process of this boot killed before its checkpoint.
+    const dead = (name as string).replace(PROCESS_TOKEN, 'xdeadx')
+    await writeFile(join(root, JOURNAL_FOLDER, dead), bytes)
+    let raced = 0
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      // Another process opening the folder checkpoints first and deletes the dead segment
+      // between this one's listing and its read.
+      readFile: async (path) => {
+        if (path.endsWith(dead) && raced++ === 0) await rm(path)
+        return nodeFileSystem.readFile(path)
+      },
+    }
+    const second = await createFileSystemStorage({ root, durability: 'journal', bootId: 'b1', fs })
+    expect(raced).toBeGreaterThan(0)
+    expect(text((await second.get('k'))?.data ?? new Uint8Array())).toBe('v')
+    expect(await segments(root)).not.toContain(dead)
+    await second.close()
   })
 
   it('rejects bad journal options with StorageConfigError', async () => {

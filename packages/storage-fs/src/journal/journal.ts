@@ -221,8 +221,15 @@ export class Journal {
     }
     for (const other of await listSegments(fs, this.dir)) {
       if (other.owner === OWNER_STAMP || other.boot !== boot || !isOwnerDead(other.owner)) continue
-      const entries = decodeSegment(join(this.dir, other.name), await fs.readFile(join(this.dir, other.name)))
-      if (entries.every((entry) => entry.at < at)) await unlinkIfPresent(fs, join(this.dir, other.name))
+      const path = join(this.dir, other.name)
+      // Another process opening the folder may cover and delete the same dead segment first.
+      const bytes = await fs.readFile(path).catch((error: unknown) => {
+        if (errnoOf(error) === 'ENOENT') return undefined
+        throw error
+      })
+      if (bytes === undefined) continue
+      const entries = decodeSegment(path, bytes)
+      if (entries.every((entry) => entry.at < at)) await unlinkIfPresent(fs, path)
     }
     // Older marks of this boot are superseded by the one just made durable.
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
