@@ -1,0 +1,87 @@
+// The bytes of a blob. Format 1 (every blob written before byte parts, and still every blob of
+// plain codec text): the codec text as UTF-8, nothing else. Format 2 (a value with byte parts, see
+// `Codec.encodeParts`): a first line `wf-blob/2`, a JSON line with the byte lengths of the text and
+// of each part, then the text and the parts' raw bytes, so 1 MB of bytes is 1 MB stored, not 1.33
+// MB of base64. Codec text never starts with `w` (devalue writes `[` or a negative number), so
+// the first bytes tell the formats apart; the step record also says `v: 2`, which readers from
+// before format 2 refuse (as not written by their version) instead of misreading the bytes.
+
+import { CorruptRecordError } from '../errors.js'
+import { type Encoded, EncodedParts } from '../model/codec.js'
+import { fromUtf8 } from '../model/records.js'
+
+const MAGIC = 'wf-blob/'
+const FORMAT = 2
+
+interface BlobHeader {
+  text: number
+  parts: number[]
+}
+
+/** The bytes of a format-2 blob holding `encoded`: one buffer, each part copied into it once. */
+export function encodeBlob(encoded: EncodedParts): Uint8Array {
+  const text = Buffer.from(encoded.text, 'utf8')
+  const header: BlobHeader = { text: text.byteLength, parts: encoded.parts.map((p) => p.byteLength) }
+  const head = Buffer.from(`${MAGIC}${FORMAT}\n${JSON.stringify(header)}\n`, 'latin1')
+  let size = head.byteLength + text.byteLength
+  for (const part of encoded.parts) size += part.byteLength
+  const out = Buffer.allocUnsafeSlow(size)
+  out.set(head, 0)
+  let at = head.byteLength
+  out.set(text, at)
+  at += text.byteLength
+  for (const part of encoded.parts) {
+    out.set(part, at)
+    at += part.byteLength
+  }
+  return out
+}
+
+/** Whether `data` starts like a blob of format 2 or later. */
+function isFramed(data: Uint8Array): boolean {
+  if (data.byteLength < MAGIC.length) return false
+  for (let i = 0; i < MAGIC.length; i++) if (data[i] !== MAGIC.charCodeAt(i)) return false
+  return true
+}
+
+/**
+ * What a blob at `key` holds: the codec text (format 1), or text and parts (format 2; the parts
+ * are views into `data`). A `CorruptRecordError` for a format this version cannot read.
+ */
+export function decodeBlob(key: string, data: Uint8Array): Encoded {
+  if (!isFramed(data)) return fromUtf8(data)
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const firstLine = bytes.indexOf(10)
+  const version = Number(bytes.toString('latin1', MAGIC.length, firstLine))
+  if (version !== FORMAT) {
+    throw new CorruptRecordError(
+      key,
+      `it is a blob of format ${JSON.stringify(bytes.toString('latin1', MAGIC.length, Math.max(firstLine, MAGIC.length)).slice(0, 20))}, which this version of wf cannot read (it reads formats 1 and 2): upgrade @wf/core`,
+    )
+  }
+  const secondLine = bytes.indexOf(10, firstLine + 1)
+  let header: BlobHeader
+  try {
+    header = JSON.parse(bytes.toString('latin1', firstLine + 1, secondLine)) as BlobHeader
+  } catch (error) {
+    throw new CorruptRecordError(key, 'the header of the blob is not JSON', { cause: error })
+  }
+  if (
+    secondLine < 0 ||
+    !Number.isSafeInteger(header?.text) ||
+    !Array.isArray(header.parts) ||
+    !header.parts.every((n) => Number.isSafeInteger(n) && n >= 0) ||
+    secondLine + 1 + header.text + header.parts.reduce((a, b) => a + b, 0) !== bytes.byteLength
+  ) {
+    throw new CorruptRecordError(key, 'the blob is cut short, or its header does not match its size')
+  }
+  let at = secondLine + 1
+  const text = fromUtf8(bytes.subarray(at, at + header.text))
+  at += header.text
+  const parts = header.parts.map((n) => {
+    const part = bytes.subarray(at, at + n)
+    at += n
+    return part
+  })
+  return new EncodedParts(text, parts)
+}
