@@ -1,10 +1,11 @@
-// `node bench/large.mjs [--rounds=3] [--backends=memory,fs-fsync,fs-journal,s3]`: scenario f's
+// `node bench/large.mjs [--rounds=3] [--backends=memory,fs-fsync,fs-journal,s3] [--root=<checkout>]`: scenario f's
 // 1 MB and 10 MB results alone, on each backend, against their floors measured in the same rounds
 // (the codec's encode of the same value; a durable write of that many bytes; one S3 PUT), without
-// the rest of `pnpm bench`. Prints the table `pnpm bench` adds under f. Needs `pnpm build`.
+// the rest of `pnpm bench`. Prints the table `pnpm bench` adds under f. Needs `pnpm build` (in
+// `--root`, another built checkout whose packages are measured with this harness).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { importS3Client, s3FromEnv } from './backends.mjs'
 import { codecEncodes, largeWrites, s3LargePuts } from './floors.mjs'
@@ -12,8 +13,8 @@ import { largeFloorTable, median } from './report.mjs'
 import { runWorker } from './run-worker.mjs'
 import { SCENARIOS, sizedString } from './scenarios.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const flag = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const root = resolve(flag('root') ?? join(dirname(fileURLToPath(import.meta.url)), '..'))
 const rounds = Number(flag('rounds') ?? 3)
 const s3 = s3FromEnv()
 const backends = (flag('backends') ?? `memory,fs-fsync,fs-journal${s3 ? ',s3' : ''}`).split(',')

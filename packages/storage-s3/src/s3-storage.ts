@@ -52,7 +52,7 @@ const PART_QUEUE = 4
  * body is signed as UNSIGNED-PAYLOAD, as the SDK's multipart uploads are). Measured on the local
  * RGW, 10 MB: 80 ms and 8 ms of CPU per PUT, against 150-250 ms and 30 ms with one buffer; a
  * multipart upload of 5 MiB parts, 4 at once, took 150-550 ms. Conditional puts (records) keep
- * the signed single buffer.
+ * the signed single buffer, and so does a client passed in (see `#putSingle`).
  */
 const STREAM_FROM_BYTES = 1024 * 1024
 
@@ -307,7 +307,9 @@ export class S3Storage implements Storage {
     for (;;) {
       const token = newToken()
       tokens.add(token)
-      const streamed = condition === undefined && data.byteLength >= STREAM_FROM_BYTES
+      // Only with a client of ours: a stream cannot be sent again by the SDK's own retries, which
+      // a client passed in may have on.
+      const streamed = this.#ownsClient && condition === undefined && data.byteLength >= STREAM_FROM_BYTES
       const result = await this.#attempt(
         () =>
           this.client.send(
