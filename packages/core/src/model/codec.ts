@@ -30,11 +30,15 @@ export interface Codec {
   decodeParts?(text: string, parts: Uint8Array[]): unknown
 }
 
-/** Codec text plus the raw byte parts it refers to (see `Codec.encodeParts`). */
+/**
+ * Codec text plus the raw byte parts it refers to (see `Codec.encodeParts`). A part given as a
+ * string is stored as its UTF-8 (and read back as those bytes): the blob writer encodes it straight
+ * into the blob, which saves a copy of the largest values.
+ */
 export class EncodedParts {
   constructor(
     readonly text: string,
-    readonly parts: Uint8Array[],
+    readonly parts: Array<Uint8Array | string>,
   ) {}
 }
 
@@ -65,7 +69,7 @@ const BINARY_CLASSES: Record<string, new (buffer: ArrayBuffer) => ArrayBufferVie
 }
 
 /** Where `takePart` puts parts: set by `encodeParts` around its (synchronous) `stringify`. */
-let sink: Uint8Array[] = []
+let sink: Array<Uint8Array | string> = []
 
 /**
  * The reducer that takes large strings and binary data out of the text into `sink`: each becomes
@@ -76,7 +80,8 @@ let sink: Uint8Array[] = []
 function takePart(value: unknown): unknown {
   if (typeof value === 'string') {
     if (value.length < MIN_PART_SIZE) return false
-    sink.push(Buffer.from(value, 'utf8'))
+    // Kept as the string: the blob writer encodes it once, into the blob itself.
+    sink.push(value)
     return ['s', sink.length - 1]
   }
   if (typeof value !== 'object' || value === null) return false
@@ -194,7 +199,7 @@ export function createCodec(options: CodecOptions = {}): Codec {
   const encodeParts = (value: unknown): Encoded => {
     const plain = extra.length === 0 ? encodePlain(value, MIN_PART_SIZE) : undefined
     if (plain !== undefined) return plain
-    const parts: Uint8Array[] = []
+    const parts: Array<Uint8Array | string> = []
     const outer = sink
     sink = parts
     let text: string

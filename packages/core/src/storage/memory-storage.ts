@@ -36,7 +36,8 @@ function keep(data: Uint8Array): string | Uint8Array {
   // A copy either way: a caller mutating its bytes later must not change what is stored.
   return data.byteLength < KEEP_AS_BYTES && data.byteLength <= MAX_STRING_LENGTH
     ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
-    : data.slice()
+    : // Not `data.slice()`: a Buffer's `slice` is a view, not a copy.
+      new Uint8Array(data)
 }
 
 function bytesOf(bytes: string | Uint8Array): Uint8Array {

@@ -105,6 +105,26 @@ describe('large results with byte parts', () => {
     ).toBe('wf-blob/2\n')
   })
 
+  it('stores ASCII and non-ASCII long strings as their exact UTF-8 and reads them back', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    // All ASCII (the Latin-1 fast path), Latin-1 but not ASCII, and one astral character at the end.
+    const texts = ['a'.repeat(100_000), 'ÿ'.repeat(100_000), `${'b'.repeat(100_000)}😀`]
+    const pair = step('large.texts', () => texts)
+    const count = step('large.count', (back: string[]) => back.length)
+    await expect(runtime.run(count(pair()), { workflowId: 'texts' })).resolves.toBe(3)
+    const store = await runtime.store()
+    const record = await store.readStep('texts', 'large.texts')
+    const back = await store.loadValue('texts', record?.output ?? { inline: '' }, runtime.codec)
+    expect((back as string[]).map((t, i) => t === texts[i])).toEqual([true, true, true])
+    const stored = [...(await blobs(storage, 'texts')).values()]
+    expect(stored).toHaveLength(1)
+    const utf8 = texts.reduce((n, t) => n + Buffer.byteLength(t), 0)
+    expect(stored[0]?.byteLength).toBeGreaterThan(utf8)
+    expect(stored[0]?.byteLength).toBeLessThan(utf8 + 500)
+    expect(Buffer.from(stored[0] as Uint8Array).includes(Buffer.from(`${'b'.repeat(10)}😀`))).toBe(true)
+  })
+
   it('reads Buffer, typed arrays, ArrayBuffer and long strings back on resume', async () => {
     const storage = new MemoryStorage()
     const runtime = new Runtime(storage)
@@ -181,7 +201,10 @@ describe('large results with byte parts', () => {
     expect(typeof codec.encodeParts?.('x'.repeat(1000))).toBe('string')
     const encoded = codec.encodeParts?.(['x'.repeat(70_000), new Uint8Array(70_000)])
     expect(encoded).toBeInstanceOf(EncodedParts)
-    expect((encoded as EncodedParts).parts.map((p) => p.byteLength)).toEqual([70_000, 70_000])
+    // The string stays a string (written into the blob as its UTF-8), the bytes a view of them.
+    const [text, bytes] = (encoded as EncodedParts).parts
+    expect(text).toBe('x'.repeat(70_000))
+    expect((bytes as Uint8Array).byteLength).toBe(70_000)
     expect(storeKeys.blob('w', 'b')).toBe('workflows/w/blobs/b')
   })
 })

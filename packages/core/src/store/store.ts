@@ -33,7 +33,7 @@ import {
 } from '../model/records.js'
 import type { StoredGraph } from '../model/stored-graph.js'
 import { compareKeys, nextPageAfter, type Storage } from '../storage/storage.js'
-import { decodeBlob, encodeBlob } from './blob-format.js'
+import { decodeBlob, encodeBlob, type StoredEncoded } from './blob-format.js'
 import { RunnerRecords } from './runner-records.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
@@ -441,7 +441,7 @@ export class WorkflowStore {
   }
 
   /** The codec text of an output, with its byte parts when it has some (see `Codec.encodeParts`). */
-  async loadEncoded(workflowId: string, output: StoredOutput): Promise<Encoded> {
+  async loadEncoded(workflowId: string, output: StoredOutput): Promise<StoredEncoded> {
     if ('inline' in output) return output.inline
     const key = storeKeys.blob(workflowId, output.blob)
     const found = await this.storage.get(key)
