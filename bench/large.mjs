@@ -49,7 +49,11 @@ const add = (table, key, value) => {
 }
 for (let round = 0; round < rounds; round++) {
   for (const variant of variants) {
-    add(floors, `f-encode ${variant.label}`, codecEncodes(core.defaultCodec, sizedString(variant.bytes, 1)))
+    add(
+      floors,
+      `f-encode ${variant.label}`,
+      codecEncodes(core.defaultCodec, (i) => sizedString(variant.bytes, i)),
+    )
     add(floors, `f-write ${variant.label}`, await largeWrites(work, variant.bytes))
     if (client)
       add(floors, `f-s3 ${variant.label}`, await s3LargePuts(client, client.Put, bucket, variant.bytes))

@@ -476,7 +476,7 @@ export function largeFloorTable(get, floor, variants, backends) {
   }
   if (rows.length === 0) return []
   return [
-    "Large results against their floors (issue #26 part 3: within 2×): the codec's `encode` of the same string alone (the text a codec without byte parts stores), a durable write of that many bytes on the folder (temp file, write, fdatasync, rename, folder fsync, as a blob is written with fsync), one S3 PUT of that many bytes (a sized stream). Medians over rounds. wf CPU: the worker process's CPU time per step (every thread), steadier than wall time on a loaded machine; set against the encode floor, it is the engine's own cost.",
+    "Large results against their floors (issue #26 part 3: within 2×): the codec's `encode` of the same string alone (the text a codec without byte parts stores; a fresh string each time, as each step returns one), a durable write of that many bytes on the folder (temp file, write, fdatasync, rename, folder fsync, as a blob is written with fsync), one S3 PUT of that many bytes (a sized stream). Medians over rounds. wf CPU: the worker process's CPU time per step (every thread), steadier than wall time on a loaded machine; set against the encode floor, it is the engine's own cost.",
     '',
     '| backend | result size | wf ms per step | wf CPU ms per step | floor: encode ms | floor: write ms | floor ms | ratio (wall) |',
     '|---|---|---|---|---|---|---|---|',

@@ -146,7 +146,10 @@ async function measureFloors() {
   if (only.includes('f')) {
     const core = await import(join(root, 'packages/core/dist/index.js'))
     for (const variant of SCENARIOS.f.variants(quick).filter((v) => v.bytes >= 1_000_000)) {
-      addFloor(`f-encode ${variant.label}`, codecEncodes(core.defaultCodec, sizedString(variant.bytes, 1)))
+      addFloor(
+        `f-encode ${variant.label}`,
+        codecEncodes(core.defaultCodec, (i) => sizedString(variant.bytes, i)),
+      )
       addFloor(`f-write ${variant.label}`, await largeWrites(work, variant.bytes))
       if (s3Client)
         addFloor(
