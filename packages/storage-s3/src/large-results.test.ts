@@ -78,7 +78,7 @@ describeS3('large results on S3', () => {
     await again.close()
   })
 
-  it('writes a large unconditional value with one streamed PUT, and reads back the same bytes', {
+  it('writes an unconditional value of 256 KiB or more with one streamed PUT, and reads back the same bytes', {
     timeout: 60_000,
   }, async () => {
     // A client of its own (SDK retries off): a client passed in gets one buffer instead.
@@ -96,14 +96,17 @@ describeS3('large results on S3', () => {
       },
       { step: 'deserialize' },
     )
-    const value = Uint8Array.from({ length: 3 * MB + 1 }, (_, i) => (i * 31) % 251)
-    const { version } = await storage.put('blob', value)
-    expect(counts.get('PutObjectCommand')).toBe(1)
+    // From 256 KiB on (a blob of a 1 MB result too), up to the multipart limit.
+    for (const size of [300_000, 3 * MB + 1]) {
+      const value = Uint8Array.from({ length: size }, (_, i) => (i * 31) % 251)
+      const { version } = await storage.put(`blob-${size}`, value)
+      const back = await storage.get(`blob-${size}`)
+      expect(back?.version).toBe(version)
+      expect(Buffer.from(back?.data as Uint8Array).equals(Buffer.from(value))).toBe(true)
+    }
+    expect(counts.get('PutObjectCommand')).toBe(2)
     expect(counts.get('CreateMultipartUploadCommand')).toBeUndefined()
-    expect(payloadHashes).toEqual(['UNSIGNED-PAYLOAD'])
-    const back = await storage.get('blob')
-    expect(back?.version).toBe(version)
-    expect(Buffer.from(back?.data as Uint8Array).equals(Buffer.from(value))).toBe(true)
+    expect(payloadHashes).toEqual(['UNSIGNED-PAYLOAD', 'UNSIGNED-PAYLOAD'])
     await storage.close()
   })
 })
