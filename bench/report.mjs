@@ -40,6 +40,17 @@ const FLOOR_TEXT = {
   's3-par': 'S3 PUT of 100 bytes, 32 in flight, per PUT',
 }
 
+/** The text of scenario f's floors (`f-encode 10 MB`, …). */
+function largeFloorText(name) {
+  const [kind, ...size] = name.split(' ')
+  const what = {
+    'f-encode': "encoding f's result with the default codec alone (`codec.encode`)",
+    'f-write': "a durable write of f's result size (temp + write + fdatasync + rename + folder fsync)",
+    'f-s3': "one S3 PUT of f's result size",
+  }[kind]
+  return what ? `${what}, ${size.join(' ')}` : name
+}
+
 /** Medians of each numeric field (and of `extra`'s fields) over the runs of one measurement. */
 function medianResult(runs, floors, floorName) {
   const pick = (get) => median(runs.map(get).filter((x) => typeof x === 'number'))
@@ -101,7 +112,7 @@ export function report({
     '|---|---|---|',
   ]
   for (const [name, us] of Object.entries(floor))
-    lines.push(`| ${FLOOR_TEXT[name]} | ${fmt(us)} | ${fmt(1e6 / us)} |`)
+    lines.push(`| ${FLOOR_TEXT[name] ?? largeFloorText(name)} | ${fmt(us)} | ${fmt(1e6 / us)} |`)
   lines.push('')
 
   for (const id of only) {
@@ -159,6 +170,7 @@ export function report({
       }
     }
     lines.push('')
+    if (id === 'f') lines.push(...largeFloorTable(get, floor, variants, backends))
   }
 
   lines.push(...targets(get, floor, only, compareFs, results, floors, peers))
@@ -485,4 +497,43 @@ function profileSection(profiles) {
     lines.push('')
   }
   return lines
+}
+
+/**
+ * Scenario f's 1 MB and 10 MB rows against their own floors: encoding the same value with the
+ * codec alone (memory), plus a durable write of that many bytes (the folder) or one PUT (S3).
+ * `floor` holds the medians of `f-encode <size>`, `f-write <size>`, `f-s3 <size>` in µs.
+ */
+export function largeFloorTable(get, floor, variants, backends) {
+  const rows = []
+  for (const variant of variants) {
+    const encode = floor[`f-encode ${variant.label}`]
+    if (encode === undefined) continue
+    for (const backend of backends) {
+      const m = get('f', backend, variant.label)
+      if (!m) continue
+      const io =
+        backend === 's3'
+          ? floor[`f-s3 ${variant.label}`]
+          : backend.startsWith('fs-')
+            ? floor[`f-write ${variant.label}`]
+            : 0
+      if (io === undefined) continue
+      const what =
+        backend === 's3' ? 'encode + PUT' : backend.startsWith('fs-') ? 'encode + durable write' : 'encode'
+      const cpuMs = m.cpuUs === undefined ? m.extra?.cpuMs / m.steps : m.cpuUs / 1000
+      rows.push(
+        `| ${BACKEND_LABELS[backend]} | ${variant.label} | ${fmt(m.us / 1000, 1)} | ${fmt(cpuMs, 1)} | ${fmt(encode / 1000, 1)} | ${io ? fmt(io / 1000, 1) : '–'} | ${what}: ${fmt((encode + io) / 1000, 1)} | ${fmt(m.us / (encode + io), 2)} |`,
+      )
+    }
+  }
+  if (rows.length === 0) return []
+  return [
+    "Large results against their floors (issue #26 part 3: within 2×): the codec's `encode` of the same string alone (the text a codec without byte parts stores; a fresh string each time, as each step returns one), a durable write of that many bytes on the folder (temp file, write, fdatasync, rename, folder fsync, as a blob is written with fsync), one S3 PUT of that many bytes (a sized stream). Medians over rounds. wf CPU: the worker process's CPU time per step (every thread), steadier than wall time on a loaded machine; set against the encode floor, it is the engine's own cost.",
+    '',
+    '| backend | result size | wf ms per step | wf CPU ms per step | floor: encode ms | floor: write ms | floor ms | ratio (wall) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ]
 }

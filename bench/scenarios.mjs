@@ -64,7 +64,8 @@ function fnSteps(steps) {
 
 const strings = new Map()
 /** A string of `bytes` characters, different per `i` (so content-addressed blobs do not repeat). */
-function sizedString(bytes, i) {
+/** The result of scenario f's step `i`: a string of `bytes` ASCII characters (its floors encode the same). */
+export function sizedString(bytes, i) {
   let base = strings.get(bytes)
   if (base === undefined) {
     base = 'x'.repeat(bytes)

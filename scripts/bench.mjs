@@ -16,11 +16,19 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { importS3Client, s3FromEnv } from '../bench/backends.mjs'
-import { atomicWrites, journalAppends, s3Puts, syncCreates } from '../bench/floors.mjs'
+import {
+  atomicWrites,
+  codecEncodes,
+  journalAppends,
+  largeWrites,
+  s3LargePuts,
+  s3Puts,
+  syncCreates,
+} from '../bench/floors.mjs'
 import { summarise } from '../bench/profile.mjs'
 import { median, report } from '../bench/report.mjs'
 import { runWorker } from '../bench/run-worker.mjs'
-import { backendsFor, SCENARIOS } from '../bench/scenarios.mjs'
+import { backendsFor, SCENARIOS, sizedString } from '../bench/scenarios.mjs'
 import { carrySections } from '../bench/sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -135,6 +143,22 @@ async function measureFloors() {
   addFloor('fs-create-sync-nolock', median(creates.nolock))
   addFloor('journal', await journalAppends(work, n))
   addFloor('journal-dsync', await journalAppends(work, n, { dsync: true }))
+  // Scenario f's large results: their own floors (bench/report.mjs `largeFloorTable`).
+  if (only.includes('f')) {
+    const core = await import(join(root, 'packages/core/dist/index.js'))
+    for (const variant of SCENARIOS.f.variants(quick).filter((v) => v.bytes >= 1_000_000)) {
+      addFloor(
+        `f-encode ${variant.label}`,
+        codecEncodes(core.defaultCodec, (i) => sizedString(variant.bytes, i)),
+      )
+      addFloor(`f-write ${variant.label}`, await largeWrites(work, variant.bytes))
+      if (s3Client)
+        addFloor(
+          `f-s3 ${variant.label}`,
+          await s3LargePuts(s3Client, s3Client.PutObjectCommand, bucket, variant.bytes),
+        )
+    }
+  }
   if (s3Client) {
     addFloor('s3-seq', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, quick ? 100 : 300, 1))
     addFloor('s3-par', await s3Puts(s3Client, s3Client.PutObjectCommand, bucket, 1000, 32))

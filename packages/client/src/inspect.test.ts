@@ -27,6 +27,8 @@ let hold = gate()
 let flaky = 0
 const num = step('in-num', (n: number) => n, { metadata: { owner: 'numbers' } })
 const sum = step('in-sum', (a: number, b: number) => a + b)
+const bytes = step('in-bytes', (n: number) => new Uint8Array(n).fill(7))
+const sizeOf = step('in-size-of', (b: Uint8Array) => b.byteLength)
 const held = step('in-held', async (n: number) => {
   const { signal } = currentStep()
   await new Promise<void>((resolve, reject) => {
@@ -146,6 +148,14 @@ describe.each(backends)('on $name storage', (backend) => {
       probe.failWrites = () => false
       await expect(client.getOutput('o7')).rejects.toBeInstanceOf(WorkflowOutputUnavailableError)
       await expect(client.getOutput('o8')).rejects.toBeInstanceOf(WorkflowNotFoundError)
+    })
+
+    it('returns a committed step result stored with byte parts (a large Uint8Array)', async () => {
+      await client.runtime.run(sizeOf(bytes(200_000)), { workflowId: 's3' })
+      const back = (await client.getOutput('s3', { stepId: 'in-bytes' })) as Uint8Array
+      expect(back).toBeInstanceOf(Uint8Array)
+      expect(back.byteLength).toBe(200_000)
+      expect(back[199_999]).toBe(7)
     })
 
     it('returns a committed step result, following a continuation to its sub-graph result', async () => {

@@ -40,7 +40,7 @@ async function decodeStored(
   record: StepRecord,
 ) {
   const output = committedStepOutput(workflowId, stepId, record)
-  return runtime.codec.decode(await store.loadOutput(workflowId, output))
+  return store.loadValue(workflowId, output, runtime.codec)
 }
 
 /** The committed result of a step; a continuation's result is its sub-graph's final result. */

@@ -114,6 +114,9 @@ export const WorkflowStore: typeof internal.WorkflowStore = internal.WorkflowSto
 /** @deprecated Use `WorkflowStore` from `@wf/core/internal` (no semver guarantees). */
 export type WorkflowStore = internal.WorkflowStore
 
+// Large results as bytes (issue #26, part 3): a codec's optional byte parts.
+export type { Encoded } from './model/codec.js'
+export { EncodedParts, MIN_PART_SIZE } from './model/codec.js'
 // Retention (issue #24): the workers' `retention` option.
 export type { RetentionEvent, RetentionPolicy } from './runtime/worker.js'
 export { retentionPlan } from './runtime/worker.js'

@@ -46,6 +46,16 @@ const LIST_PAGE = 1000
 // retried part cheap.
 const PART_BYTES = 8 * 1024 * 1024
 const PART_QUEUE = 4
+/**
+ * Unconditional values from this size on (blobs) are sent as a sized stream of the header and
+ * the value: no copy into one buffer, and no SHA-256 of the body for the signature (a streamed
+ * body is signed as UNSIGNED-PAYLOAD, as the SDK's multipart uploads are). Measured on the local
+ * RGW, 10 MB: 80 ms and 8 ms of CPU per PUT, against 150-250 ms and 30 ms with one buffer; a
+ * multipart upload of 5 MiB parts, 4 at once, took 150-550 ms. 1 MB: 18-26 ms and 3.2-4.4 ms
+ * of CPU per PUT, against 23-43 ms and 5-7 ms. Conditional puts (records) keep the signed single
+ * buffer, and so does a client passed in (see `#putSingle`).
+ */
+const STREAM_FROM_BYTES = 256 * 1024
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; failure: Failure }
 
@@ -298,14 +308,22 @@ export class S3Storage implements Storage {
     for (;;) {
       const token = newToken()
       tokens.add(token)
-      const body = encodeObject(token, data)
+      // Only with a client of ours: a stream cannot be sent again by the SDK's own retries, which
+      // a client passed in may have on.
+      const streamed = this.#ownsClient && condition === undefined && data.byteLength >= STREAM_FROM_BYTES
       const result = await this.#attempt(
         () =>
           this.client.send(
             new PutObjectCommand({
               Bucket: this.bucket,
               Key: s3Key,
-              Body: body,
+              // A new stream per attempt: the SDK itself makes one attempt only (maxAttempts 1).
+              ...(streamed
+                ? {
+                    Body: Readable.from([encodeHeader(token), data], { objectMode: false }),
+                    ContentLength: HEADER_BYTES + data.byteLength,
+                  }
+                : { Body: encodeObject(token, data) }),
               ContentType: 'application/octet-stream',
               ...header,
             }),

@@ -6,7 +6,7 @@
 // per-step state of this layer.
 
 import { SerializationError } from '../errors.js'
-import { encodeValue, serializationError } from '../model/codec.js'
+import { type Encoded, encodeResult, encodeValue, serializationError } from '../model/codec.js'
 import type { StepRecord, StoredOutput } from '../model/records.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from '../plan/graph.js'
 import { isCollectNode, isStepNode, type StepNode } from '../step/step.js'
@@ -87,9 +87,13 @@ export abstract class StepCommitter extends StepScheduler {
         this.track(this.#commitContinuation(node, result))
         return
       }
-      let text: string
+      let text: Encoded
       try {
-        text = encodeValue(this.options.codec, result, 'result', node.id)
+        // The root's deferred output goes in the workflow record, which stays codec text.
+        text =
+          node === this.root && this.options.deferRootCommit
+            ? encodeValue(this.options.codec, result, 'result', node.id)
+            : encodeResult(this.options.codec, result, node.id)
       } catch (error) {
         // Not retried: the same value would fail the same way.
         this.#unstorable(node, error)
@@ -537,11 +541,12 @@ export abstract class StepCommitter extends StepScheduler {
   protected async applyRecord(node: PlanNode, record: StepRecord, live: boolean): Promise<Plan | undefined> {
     node.attempts = record.attempts
     if (record.kind === 'value') {
-      const text = await this.options.store.loadOutput(
+      const value = await this.options.store.loadValue(
         this.options.workflowId,
-        record.output as { inline: string },
+        record.output as StoredOutput,
+        this.options.codec,
       )
-      this.complete(node, this.options.codec.decode(text), live)
+      this.complete(node, value, live)
       return undefined
     }
     if (node.options.catchExceptions) {

@@ -20,6 +20,100 @@ export interface CodecType<T = unknown, D = unknown> {
 export interface Codec {
   encode(value: unknown): string
   decode(text: string): unknown
+  /**
+   * Optional: encodes `value` for a blob, with its large strings and binary data (typed arrays,
+   * `ArrayBuffer`, `Buffer`) as raw byte parts the text refers to, so bytes are stored as bytes
+   * (not base64) and long strings skip JSON escaping. Plain text when nothing is large.
+   */
+  encodeParts?(value: unknown): Encoded
+  /** Optional, with `encodeParts`: the value of text and parts written by `encodeParts`. */
+  decodeParts?(text: string, parts: Uint8Array[]): unknown
+}
+
+/**
+ * Codec text plus the raw byte parts it refers to (see `Codec.encodeParts`). A part given as a
+ * string is stored as its UTF-8 (and read back as those bytes): the blob writer encodes it straight
+ * into the blob, which saves a copy of the largest values.
+ */
+export class EncodedParts {
+  constructor(
+    readonly text: string,
+    readonly parts: Array<Uint8Array | string>,
+  ) {}
+}
+
+/** What a codec wrote: text, or text with byte parts. */
+export type Encoded = string | EncodedParts
+
+/**
+ * Strings of at least this many UTF-16 code units, and binary data of at least this many bytes,
+ * become parts in `encodeParts`: below it, JSON escaping and base64 cost little, and a part would
+ * put a value that fits a record inline into a blob of its own (one write more).
+ */
+export const MIN_PART_SIZE = 64 * 1024
+
+/** The classes a part of binary data is revived as, by the name stored with it. */
+const BINARY_CLASSES: Record<string, new (buffer: ArrayBuffer) => ArrayBufferView> = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+}
+
+/** Where `takePart` puts parts: set by `encodeParts` around its (synchronous) `stringify`. */
+let sink: Array<Uint8Array | string> = []
+
+/**
+ * The reducer that takes large strings and binary data out of the text into `sink`: each becomes
+ * `[kind, index]` (kind `s` for a string, else the class name). A view's own bytes are stored, not
+ * its whole buffer, so views sharing one large buffer (or a view and that buffer) come back with
+ * buffers of their own. One function for every call: no closure or table is made per value.
+ */
+function takePart(value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (value.length < MIN_PART_SIZE) return false
+    // Kept as the string: the blob writer encodes it once, into the blob itself.
+    sink.push(value)
+    return ['s', sink.length - 1]
+  }
+  if (typeof value !== 'object' || value === null) return false
+  if (value instanceof ArrayBuffer) {
+    if (value.byteLength < MIN_PART_SIZE) return false
+    sink.push(new Uint8Array(value))
+    return ['ArrayBuffer', sink.length - 1]
+  }
+  // A view whose buffer is large, even when the view is not: devalue would store the whole
+  // buffer and insists that it be stored its own way, which this reducer would take over.
+  if (!ArrayBuffer.isView(value) || value.buffer.byteLength < MIN_PART_SIZE) return false
+  const name = Object.getPrototypeOf(value)?.constructor?.name as string
+  // A subclass (Buffer is handled before this) or a SharedArrayBuffer view: devalue's own way.
+  if (BINARY_CLASSES[name] === undefined || !(value.buffer instanceof ArrayBuffer)) return false
+  sink.push(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+  return [name, sink.length - 1]
+}
+
+/** The reviver of `partReducer`'s entries. Each binary value gets its own copy of its bytes. */
+function partReviver(parts: Uint8Array[]): (value: unknown) => unknown {
+  return (value) => {
+    const [kind, index] = value as [string, number]
+    const part = parts[index]
+    if (part === undefined) throw new Error(`the text refers to part ${index}, which is not stored`)
+    if (kind === 's') return Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('utf8')
+    // A copy of its own (`new Uint8Array(view)` copies; a Buffer's `slice` would not).
+    const buffer = new Uint8Array(part).buffer
+    if (kind === 'ArrayBuffer') return buffer
+    const Class = BINARY_CLASSES[kind]
+    if (Class === undefined) throw new Error(`unknown kind of part ${JSON.stringify(kind)}`)
+    return new Class(buffer)
+  }
 }
 
 /** Options of `createCodec`. */
@@ -99,7 +193,40 @@ export function createCodec(options: CodecOptions = {}): Codec {
     extra.length === 0
       ? (value: unknown) => encodePlain(value) ?? stringify(value, reducers)
       : (value: unknown) => stringify(value, reducers)
-  return { encode, decode: (text) => parse(text, revivers) }
+  // Parts are taken last, so a Buffer (its reducer makes a Uint8Array) and the extra types
+  // come first; `wf:p` cannot clash with an extra type's name (those start with `x:`).
+  const partReducers = { ...reducers, 'wf:p': takePart }
+  const encodeParts = (value: unknown): Encoded => {
+    const plain = extra.length === 0 ? encodePlain(value, MIN_PART_SIZE) : undefined
+    if (plain !== undefined) return plain
+    const parts: Array<Uint8Array | string> = []
+    const outer = sink
+    sink = parts
+    let text: string
+    try {
+      text = stringify(value, partReducers)
+    } finally {
+      // An extra type's `reduce` may encode with this codec again, inside this call.
+      sink = outer
+    }
+    return parts.length === 0 ? text : new EncodedParts(text, parts)
+  }
+  const decodeParts = (text: string, parts: Uint8Array[]): unknown =>
+    parse(text, { ...revivers, 'wf:p': partReviver(parts) })
+  return { encode, decode: (text) => parse(text, revivers), encodeParts, decodeParts }
+}
+
+/**
+ * Encodes a step's result for a record or a blob: with the codec's `encodeParts` when it has one
+ * (large strings and bytes as raw parts), else its text. A `SerializationError` on failure.
+ */
+export function encodeResult(codec: Codec, value: unknown, stepId: string): Encoded {
+  if (codec.encodeParts === undefined) return encodeValue(codec, value, 'result', stepId)
+  try {
+    return codec.encodeParts(value)
+  } catch (error) {
+    throw serializationError(error, 'result', stepId)
+  }
 }
 
 /**
@@ -108,8 +235,8 @@ export function createCodec(options: CodecOptions = {}): Codec {
  * builds its tables and closures every time). `undefined` when the value needs the general path.
  * `parse` reads both forms alike (these arrays just do not share repeated values).
  */
-export function encodePlain(value: unknown): string | undefined {
-  const single = plainIndexValue(value)
+export function encodePlain(value: unknown, maxString = Number.POSITIVE_INFINITY): string | undefined {
+  const single = plainIndexValue(value, maxString)
   if (single !== undefined) return single === UNDEFINED ? '-1' : `[${single}]`
   if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype || value.length > 64)
     return undefined
@@ -120,7 +247,7 @@ export function encodePlain(value: unknown): string | undefined {
   let nullIndex = 0
   for (let i = 0; i < value.length; i++) {
     if (!(i in value)) return undefined
-    const item = plainIndexValue(value[i])
+    const item = plainIndexValue(value[i], maxString)
     if (item === undefined) return undefined
     const comma = i === 0 ? '' : ','
     if (item === UNDEFINED) indexes += `${comma}-1`
@@ -136,14 +263,17 @@ export function encodePlain(value: unknown): string | undefined {
 
 const UNDEFINED = 'u'
 
-/** The JSON of a primitive devalue stores as itself, `UNDEFINED` for undefined, else `undefined`. */
-function plainIndexValue(value: unknown): string | undefined {
+/**
+ * The JSON of a primitive devalue stores as itself, `UNDEFINED` for undefined, else `undefined`
+ * (a string longer than `maxString` too: it is left to the general path).
+ */
+function plainIndexValue(value: unknown, maxString: number): string | undefined {
   switch (typeof value) {
     case 'number':
       // NaN, ±Infinity and -0 have codes of their own in devalue.
       return Number.isFinite(value) && !Object.is(value, -0) ? String(value) : undefined
     case 'string':
-      return JSON.stringify(value)
+      return value.length < maxString ? JSON.stringify(value) : undefined
     case 'boolean':
       return value ? 'true' : 'false'
     case 'undefined':

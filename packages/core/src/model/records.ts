@@ -11,7 +11,7 @@
 //                                    record commits it (`rootStep`, `output`). Earlier versions wrote it too.
 //   workflows/<id>/caught/<stepId>   the outcome of a catchExceptions step whose continuation failed
 //                                    ({ ok: false, error }), committed once beside its continuation record
-//   workflows/<id>/blobs/<sha256>    large outputs, content-addressed, written once
+//   workflows/<id>/blobs/<name>      large outputs, written once (a sha256 before, a random name now)
 //   workflows/<id>/events/<seq>      an event sent to the workflow, at the next free sequence number
 //                                    (12 digits, create-if-absent: senders serialize on it), so events
 //                                    are taken in the order they were accepted; an idempotent send's
@@ -215,8 +215,11 @@ export interface RecordedError {
   stepId: string
 }
 
-/** A stored output: inline codec text, or a reference to a blob. */
-export type StoredOutput = { inline: string } | { blob: string }
+/**
+ * A stored output: inline codec text, or a reference to a blob (`format: 2`: a blob with byte
+ * parts, see store/blob-format.ts; only in step records of `v: 2`).
+ */
+export type StoredOutput = { inline: string } | { blob: string; format?: 2 }
 
 /** The authoritative record of one workflow. */
 export interface WorkflowRecord {
@@ -314,7 +317,8 @@ export interface WorkflowRecord {
 
 /** The record of one committed step. */
 export interface StepRecord {
-  v: 1
+  /** 2 when `output` is a blob with byte parts (`format: 2`), which earlier versions of wf refuse. */
+  v: 1 | 2
   name: string
   /** `value`: `output` holds the result; `continuation`: the step returned a sub-graph, stored in `graph`. */
   kind: 'value' | 'continuation'

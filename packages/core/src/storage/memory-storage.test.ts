@@ -76,3 +76,14 @@ describe('MemoryStorage listings between writes', () => {
     expect(await listAll(storage, 'x/')).toEqual(['x/\ue000', 'x/\uffff', 'x/\u{1f600}'])
   })
 })
+
+describe('MemoryStorage values kept as bytes', () => {
+  it('keeps its own copy of a large Buffer, so changing the Buffer after put changes nothing stored', async () => {
+    const storage = new MemoryStorage()
+    const data = Buffer.alloc(100_000, 1)
+    await storage.put('blob', data)
+    data.fill(2)
+    const back = await storage.get('blob')
+    expect(back?.data.every((b) => b === 1)).toBe(true)
+  })
+})

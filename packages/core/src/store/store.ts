@@ -3,7 +3,7 @@
 // status changes with their index markers, inline or separate graphs and outputs.
 // Over 400 lines: one class with one method per record operation; split by record kind when it grows.
 
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import {
   ConditionFailedError,
   CorruptRecordError,
@@ -12,9 +12,9 @@ import {
   StorageUnavailableError,
   WorkflowNotFoundError,
 } from '../errors.js'
+import type { Codec, Encoded } from '../model/codec.js'
 import {
   endedKey,
-  fromUtf8,
   isParked,
   jsonOfGraph,
   parseJson,
@@ -33,6 +33,7 @@ import {
 } from '../model/records.js'
 import type { StoredGraph } from '../model/stored-graph.js'
 import { compareKeys, nextPageAfter, type Storage } from '../storage/storage.js'
+import { decodeBlob, encodeBlob, type StoredEncoded } from './blob-format.js'
 import { RunnerRecords } from './runner-records.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
@@ -406,30 +407,59 @@ export class WorkflowStore {
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
-  inlineOutput(text: string): StoredOutput | undefined {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    return text.length < this.blobThreshold / 3 ? { inline: text } : undefined
+  inlineOutput(text: Encoded): StoredOutput | undefined {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8. Text with byte parts always goes to a blob.
+    return typeof text === 'string' && text.length < this.blobThreshold / 3 ? { inline: text } : undefined
   }
 
-  /** Encodes an output for a record: inline, or as a blob when large. */
-  async storeOutput(workflowId: string, text: string): Promise<StoredOutput> {
+  /** Stores an output for a record: inline, or as a blob when large or when it has byte parts. */
+  async storeOutput(workflowId: string, text: Encoded): Promise<StoredOutput> {
     const inline = this.inlineOutput(text)
     if (inline) return inline
-    const bytes = utf8(text)
-    if (bytes.length <= this.blobThreshold) return { inline: text }
-    const sha = createHash('sha256').update(bytes).digest('hex')
-    // Unconditional: the key is the hash of the bytes, so every writer writes the same value, and
-    // backends may use multipart uploads (which carry no conditions) for large blobs.
-    await this.storage.put(storeKeys.blob(workflowId, sha), bytes)
-    return { blob: sha }
+    let bytes: Uint8Array
+    if (typeof text === 'string') {
+      bytes = utf8(text)
+      if (bytes.length <= this.blobThreshold) return { inline: text }
+    } else bytes = encodeBlob(text)
+    // A random name, not a hash of the bytes: hashing 10 MB cost 10 ms, and nothing needs the
+    // content's address (two runners of one step write two blobs; the record that wins names one,
+    // and the other goes with the workflow's keys). Unconditional: backends may use multipart
+    // uploads (which carry no conditions) for large blobs.
+    const name = randomBytes(16).toString('hex')
+    await this.storage.put(storeKeys.blob(workflowId, name), bytes)
+    return typeof text === 'string' ? { blob: name } : { blob: name, format: 2 }
   }
 
+  /** The codec text of an output without byte parts (a workflow's output, an event's payload). */
   async loadOutput(workflowId: string, output: StoredOutput): Promise<string> {
+    const loaded = await this.loadEncoded(workflowId, output)
+    if (typeof loaded === 'string') return loaded
+    throw new CorruptRecordError(
+      storeKeys.blob(workflowId, (output as { blob: string }).blob),
+      'it holds byte parts where only codec text is written',
+    )
+  }
+
+  /** The codec text of an output, with its byte parts when it has some (see `Codec.encodeParts`). */
+  async loadEncoded(workflowId: string, output: StoredOutput): Promise<StoredEncoded> {
     if ('inline' in output) return output.inline
     const key = storeKeys.blob(workflowId, output.blob)
     const found = await this.storage.get(key)
     if (!found) throw new CorruptRecordError(key, 'a step record refers to a blob that is not stored')
-    return fromUtf8(found.data)
+    return decodeBlob(key, found.data)
+  }
+
+  /** The value of a step's output, decoded with `codec` (byte parts included). */
+  async loadValue(workflowId: string, output: StoredOutput, codec: Codec): Promise<unknown> {
+    const loaded = await this.loadEncoded(workflowId, output)
+    if (typeof loaded === 'string') return codec.decode(loaded)
+    if (codec.decodeParts === undefined) {
+      throw new CorruptRecordError(
+        storeKeys.blob(workflowId, (output as { blob: string }).blob),
+        "it holds byte parts written by wf's default codec, and this runtime's codec has no decodeParts to read them: open the workflow with the default codec (or one built by createCodec)",
+      )
+    }
+    return codec.decodeParts(loaded.text, loaded.parts)
   }
 
   /**
@@ -495,7 +525,7 @@ export class WorkflowStore {
       return read && rootStepRecord(read.record, stepId)
     }
     const record = parseJson<StepRecord>(key, found.data)
-    if (record?.v !== 1 || (record.kind !== 'value' && record.kind !== 'continuation')) {
+    if ((record?.v !== 1 && record?.v !== 2) || (record.kind !== 'value' && record.kind !== 'continuation')) {
       throw new CorruptRecordError(key, 'not a step record written by this version of wf')
     }
     return record
@@ -876,6 +906,9 @@ export function writeStep(
   record: StepRecord,
 ): Promise<unknown> {
   try {
+    // A record whose output has byte parts says v 2: readers from before refuse it by its version.
+    const output = record.output as { format?: number } | undefined
+    if (output?.format === 2) record.v = 2
     return store.storage.put(storeKeys.step(workflowId, stepId), utf8(JSON.stringify(record)), IF_ABSENT)
   } catch (error) {
     return Promise.reject(error)
