@@ -5,18 +5,16 @@
 
 import type { ScheduleInfo, WorkflowClient, WorkflowMetadata } from '@wf/client'
 import {
-  CorruptRecordError,
   type EventSummary,
   InvalidOptionsError,
   InvalidWorkflowIdError,
   type Json,
   WfError,
   WORKFLOW_STATUSES,
-  WorkflowNotFoundError,
   type WorkflowStatus,
 } from '@wf/core'
-import { mapLimit } from '@wf/core/internal'
 import { API_ERROR_CODES, ApiError } from './errors.js'
+import { keyOfCursor, type Runs } from './runs.js'
 import { type GraphJson, graphJson, type ValueText, valueText } from './views.js'
 
 /** What the routes need from the server. */
@@ -29,6 +27,8 @@ export interface ApiContext {
   outputLimit: number
   /** Runs this server resumed, so their failures are kept, not thrown into the process. */
   track(workflowId: string, result: Promise<unknown>): void
+  /** The runs listing with its caches (counts, rows that cannot change). */
+  runs: Runs
 }
 
 export interface ApiResponse {
@@ -38,21 +38,10 @@ export interface ApiResponse {
   download?: { filename: string; type: string }
 }
 
-/** One row of `GET /api/workflows`. */
-export interface WorkflowRow {
-  workflowId: string
-  status: WorkflowStatus
-  createdAt: number
-  /** When it ended (SUCCESSFUL, FAILED, CANCELED). */
-  endedAt?: number
-  metadata: WorkflowMetadata['userMetadata']
-  /** A parked workflow's wait: until when, for which events, in which steps (as `getMetadata`). */
-  waitingFor?: WorkflowMetadata['waitingFor']
-}
+export type { WorkflowRow } from './runs.js'
 
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 1000
-const READ_CONCURRENCY = 16
 
 /** Decodes one path segment; a malformed escape is a 400, not a crash. */
 function segment(raw: string): string {
@@ -93,14 +82,14 @@ function limitOf(query: URLSearchParams): number {
   return n
 }
 
-/** The cursor is the last id of the previous page, base64url-encoded (ids are ordered). */
+/** The cursor is the creation-time key of the last workflow the previous page examined. */
 function cursorOf(query: URLSearchParams): string | undefined {
   const raw = query.get('cursor')
   if (raw === null || raw === '') return undefined
-  const id = Buffer.from(raw, 'base64url').toString('utf8')
-  if (Buffer.from(id, 'utf8').toString('base64url') !== raw)
+  const key = keyOfCursor(raw)
+  if (key === undefined)
     throw new ApiError(400, API_ERROR_CODES.badRequest, 'cursor is not one returned by GET /api/workflows')
-  return id
+  return key
 }
 
 /** `createdAfter` / `createdBefore`: milliseconds since the epoch, or a date `Date.parse` reads. */
@@ -136,92 +125,24 @@ function metadataOf(query: URLSearchParams): [string, Json][] {
   return Object.entries(parsed as { [key: string]: Json })
 }
 
-function jsonEqual(a: Json | undefined, b: Json): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  const ra = a as { [key: string]: Json }
-  const rb = b as { [key: string]: Json }
-  return ka.every((k) => Object.hasOwn(rb, k) && jsonEqual(ra[k], rb[k] as Json))
-}
-
-/** Records read at once when filters on the record may drop some (enough to fill a page quickly). */
-const FILTERED_BATCH = 64
-
 /**
  * `GET /api/workflows`: counts per status over the whole storage, and one page of the workflows
- * passing the filters, by id. One scan of the status index (listAll) gives the counts and the ids
- * passing the status, prefix and cursor filters; then records are read only until the page is
- * full (for creation and end times and metadata, and the time and metadata filters).
+ * passing the filters, newest first, from the creation-time index (see runs.ts).
  */
 async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiResponse> {
   const statuses = statusesOf(query)
-  const prefix = query.get('prefix') ?? ''
-  const limit = limitOf(query)
-  const after = cursorOf(query)
   const createdAfter = timeOf(query, 'createdAfter')
   const createdBefore = timeOf(query, 'createdBefore')
-  const metadata = metadataOf(query)
-  const filtered = createdAfter !== undefined || createdBefore !== undefined || metadata.length > 0
-  const passes = (row: WorkflowRow): boolean =>
-    (createdAfter === undefined || row.createdAt >= createdAfter) &&
-    (createdBefore === undefined || row.createdAt < createdBefore) &&
-    metadata.every(([k, v]) => jsonEqual(row.metadata[k], v))
-
-  const all = await ctx.client.listAll()
-  const counts: Record<string, number> = Object.fromEntries(WORKFLOW_STATUSES.map((s) => [s, 0]))
-  for (const w of all) counts[w.status] = (counts[w.status] ?? 0) + 1
-  const matching = all.filter(
-    (w) =>
-      (!statuses || statuses.has(w.status)) &&
-      w.workflowId.startsWith(prefix) &&
-      (after === undefined || w.workflowId > after),
-  )
-  const errors = [...all.errors]
-  const readRow = async (w: { workflowId: string }): Promise<WorkflowRow | undefined> => {
-    try {
-      const meta = await ctx.client.getMetadata(w.workflowId)
-      const row: WorkflowRow = {
-        workflowId: w.workflowId,
-        status: meta.status,
-        createdAt: meta.stats.startTime,
-        metadata: meta.userMetadata,
-      }
-      if (meta.stats.endTime !== undefined) row.endedAt = meta.stats.endTime
-      if (meta.waitingFor) row.waitingFor = meta.waitingFor
-      return row
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined // deleted since the listing
-      if (error instanceof CorruptRecordError) {
-        errors.push({ workflowId: w.workflowId, key: error.key, code: error.code, message: error.message })
-        return undefined
-      }
-      throw error
-    }
-  }
-  const workflows: WorkflowRow[] = []
-  let next = 0 // index in `matching` of the first id not examined yet
-  while (workflows.length < limit && next < matching.length) {
-    const batch = matching.slice(next, next + (filtered ? FILTERED_BATCH : limit - workflows.length))
-    const rows = await mapLimit(batch, READ_CONCURRENCY, readRow)
-    for (const row of rows) {
-      next++
-      if (row && passes(row)) workflows.push(row)
-      if (workflows.length === limit) break
-    }
-  }
-  const body: {
-    counts: Record<string, number>
-    total: number
-    workflows: WorkflowRow[]
-    cursor?: string
-    errors: unknown[]
-  } = { counts, total: all.length, workflows, errors }
-  // The cursor is the last id examined: the next page goes on after it.
-  const last = matching[next - 1]
-  if (next < matching.length && last) body.cursor = Buffer.from(last.workflowId, 'utf8').toString('base64url')
+  const after = cursorOf(query)
+  const body = await ctx.runs.page({
+    ...(statuses === undefined ? {} : { statuses }),
+    prefix: query.get('prefix') ?? '',
+    limit: limitOf(query),
+    ...(after === undefined ? {} : { after }),
+    ...(createdAfter === undefined ? {} : { createdAfter }),
+    ...(createdBefore === undefined ? {} : { createdBefore }),
+    metadata: metadataOf(query),
+  })
   return { status: 200, body }
 }
 
@@ -429,6 +350,22 @@ export interface RequestParts {
 
 /** Routes one `/api` request (already authenticated) to its handler. */
 export async function route(
+  ctx: ApiContext,
+  method: string,
+  pathname: string,
+  parts: RequestParts,
+): Promise<ApiResponse> {
+  if (!isStateChanging(method)) return dispatch(ctx, method, pathname, parts)
+  try {
+    return await dispatch(ctx, method, pathname, parts)
+  } finally {
+    // Whatever it changed (even in part, on a failure) shows in the next counts and rows.
+    ctx.runs.invalidate()
+    if (method === 'DELETE') ctx.runs.forget(segment(pathname.split('/')[3] ?? ''))
+  }
+}
+
+async function dispatch(
   ctx: ApiContext,
   method: string,
   pathname: string,
