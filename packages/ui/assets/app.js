@@ -283,6 +283,7 @@ async function renderRuns() {
 const open = new Set() // step ids whose detail is open, kept across refreshes
 let reveal // the step whose detail a click on the graph opened: scrolled to once drawn
 const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched on demand
+const argsShown = new Map() // `${workflowId}\n${stepId}` → arguments text, fetched on demand
 
 async function renderWorkflow(id) {
   where.textContent = id
@@ -493,9 +494,27 @@ function eventForm(id, path, waitedFor, done) {
   return form
 }
 
-function outputPath(id, stepId, download = true) {
-  const path = `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(stepId)}/output`
+function outputPath(id, stepId, download = true, what = 'output') {
+  const path = `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(stepId)}/${what}`
   return download ? `${path}?download=1` : path
+}
+
+/** A value the API sent as text (an output, a step's arguments), cut with a link to the whole. */
+function valueBlock(label, value, href) {
+  return h(
+    'div',
+    { class: `value-${label}` },
+    h('div', { class: 'dim small' }, value.json ? `${label} (JSON)` : `${label} (inspected: not JSON)`),
+    h('pre', {}, value.text),
+    value.truncated
+      ? h(
+          'p',
+          { class: 'dim small' },
+          `cut at ${value.text.length} of ${value.length} characters: `,
+          h('a', { href, download: true }, 'download it whole'),
+        )
+      : null,
+  )
 }
 
 /** When each step ran, as bars along the workflow's span (a step without a committed run has none). */
@@ -570,35 +589,24 @@ function stepList(id, steps, rootStepId, forkFrom) {
         if (!open.has(step.stepId)) return detail.replaceChildren()
         const key = `${id}\n${step.stepId}`
         const output = outputs.get(key)
-        const outputNode = output
-          ? h(
-              'div',
-              {},
-              h(
-                'div',
-                { class: 'dim small' },
-                output.json ? 'output (JSON)' : 'output (inspected: not JSON)',
-              ),
-              h('pre', {}, output.text),
-              output.truncated
-                ? h(
-                    'p',
-                    { class: 'dim small' },
-                    `cut at ${output.text.length} of ${output.length} characters: `,
-                    h('a', { href: outputPath(id, step.stepId), download: true }, 'download it whole'),
-                  )
-                : null,
-            )
-          : null
-        const load = h('button', { type: 'button' }, 'show output')
-        load.addEventListener('click', async () => {
-          try {
-            outputs.set(key, await api(outputPath(id, step.stepId, false)))
-          } catch (error) {
-            outputs.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
-          }
-          fill()
-        })
+        const outputNode = output ? valueBlock('output', output, outputPath(id, step.stepId)) : null
+        const loader = (label, what, cache) => {
+          const b = h('button', { type: 'button' }, `show ${label}`)
+          b.addEventListener('click', async () => {
+            try {
+              cache.set(key, await api(outputPath(id, step.stepId, false, what)))
+            } catch (error) {
+              cache.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
+            }
+            fill()
+          })
+          return b
+        }
+        const load = loader('output', 'output', outputs)
+        const args = argsShown.get(key)
+        const argsNode = args
+          ? valueBlock('arguments', args, outputPath(id, step.stepId, true, 'args'))
+          : loader('arguments', 'args', argsShown)
         fillWith(
           detail,
           step.error
@@ -639,6 +647,7 @@ function stepList(id, steps, rootStepId, forkFrom) {
             `started ${time(step.startTime)} · ended ${time(step.endTime)} · depends on ${step.dependsOn.join(', ') || 'nothing'}`,
           ),
           h('div', { class: 'dim small' }, 'options ', h('code', {}, JSON.stringify(step.options))),
+          argsNode,
           outputNode ?? (step.kind ? load : null),
           forkFrom ? forkButton(step.stepId, forkFrom) : null,
         )

@@ -12,6 +12,7 @@ import {
   add,
   big,
   closeGate,
+  count,
   dated,
   double,
   flags,
@@ -336,5 +337,28 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     expect(reply.status).toBe(405)
     expect(reply.headers.allow).toBe('GET')
     void auth
+  })
+  it("gives a step's arguments as text, the places upstream outputs fill marked, cut when large with the whole as a download", async () => {
+    const steps = (await get('/api/workflows/ok-1')).json.graph.steps as { stepId: string; name: string }[]
+    const addStep = steps.find((s) => s.name === 'ui-add') as { stepId: string }
+    const doubleStep = steps.find((s) => s.name === 'ui-double') as { stepId: string }
+    const plain = await get(`/api/workflows/ok-1/steps/${addStep.stepId}/args`)
+    expect(plain.status).toBe(200)
+    expect(plain.json).toMatchObject({ json: true, truncated: false, text: '[\n  1\n]', refs: [] })
+    const fed = await get(`/api/workflows/ok-1/steps/${doubleStep.stepId}/args`)
+    expect(fed.json.refs).toEqual([{ path: [0], stepId: addStep.stepId }])
+    expect(JSON.parse(fed.json.text)).toEqual([`<output of ${addStep.stepId}>`])
+    await runtime.run(count('<b>x</b>'.repeat(40_000)), { workflowId: 'long-args' })
+    const root = (await get('/api/workflows/long-args')).json.graph.rootStepId as string
+    const long = await get(`/api/workflows/long-args/steps/${root}/args`)
+    expect(long.json.truncated).toBe(true)
+    expect(long.json.text.length).toBe(256 * 1024)
+    const whole = await get(`/api/workflows/long-args/steps/${root}/args?download=1`)
+    expect(whole.headers['content-disposition']).toMatch(
+      /^attachment; filename="long-args-[\w.-]+-args\.json"$/,
+    )
+    expect(JSON.parse(whole.text)).toEqual(['<b>x</b>'.repeat(40_000)])
+    const unknown = await get('/api/workflows/ok-1/steps/no-such-step/args')
+    expect(unknown.status).toBe(404)
   })
 })

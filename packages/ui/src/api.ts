@@ -13,6 +13,7 @@ import {
   WORKFLOW_STATUSES,
   type WorkflowStatus,
 } from '@wf/core'
+import { stepArguments } from './args.js'
 import { API_ERROR_CODES, ApiError } from './errors.js'
 import { keyOfCursor, type Runs } from './runs.js'
 import { type GraphJson, graphJson, type ValueText, valueText } from './views.js'
@@ -215,6 +216,38 @@ async function outputRoute(
   return { status: 200, body }
 }
 
+/**
+ * `GET /api/workflows/:id/steps/:stepId/args`: the step's arguments as stored in its graph, as text
+ * (a place an upstream output fills reads `<output of <step id>>`); `?download=1` for the whole text.
+ */
+async function argsRoute(
+  ctx: ApiContext,
+  id: string,
+  stepId: string,
+  query: URLSearchParams,
+): Promise<ApiResponse> {
+  const { args, refs } = await stepArguments(ctx.client, id, stepId)
+  if (query.get('download') === '1') {
+    const whole = valueText(args, Number.POSITIVE_INFINITY)
+    const safe = `${id}-${stepId}-args`.replace(/[^\w.-]+/g, '_').slice(0, 120)
+    return {
+      status: 200,
+      body: whole.text,
+      download: {
+        filename: `${safe}.${whole.json ? 'json' : 'txt'}`,
+        type: `${whole.json ? 'application/json' : 'text/plain'}; charset=utf-8`,
+      },
+    }
+  }
+  const body: { workflowId: string; stepId: string; refs: typeof refs } & ValueText = {
+    workflowId: id,
+    stepId,
+    refs,
+    ...valueText(args, ctx.outputLimit),
+  }
+  return { status: 200, body }
+}
+
 function refuseReadOnly(ctx: ApiContext): void {
   if (ctx.readOnly)
     throw new ApiError(
@@ -404,8 +437,9 @@ async function dispatch(
       if (method !== 'POST') methodNotAllowed(['POST'])
       return eventRoute(ctx, id, segment(parts[3] ?? ''), body, query, idempotencyKey)
     }
-    if (parts.length === 5 && parts[2] === 'steps' && parts[4] === 'output') {
+    if (parts.length === 5 && parts[2] === 'steps' && (parts[4] === 'output' || parts[4] === 'args')) {
       if (method !== 'GET') methodNotAllowed(['GET'])
+      if (parts[4] === 'args') return argsRoute(ctx, id, segment(parts[3] ?? ''), query)
       return outputRoute(ctx, id, segment(parts[3] ?? ''), query)
     }
   }
