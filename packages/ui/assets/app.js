@@ -913,6 +913,10 @@ function skippedText(s) {
   return `${ticks}: ${why[s.reason] ?? s.reason}`
 }
 
+const undeclared =
+  'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger` / `wf schedules backfill`'
+let backfilled // what the last backfill made, shown once
+
 async function renderSchedules() {
   where.textContent = 'schedules'
   const asked = generation
@@ -925,16 +929,43 @@ async function renderSchedules() {
     show(failure(error))
     return poll(renderSchedules, true)
   }
-  const act = async (button, path) => {
+  const act = async (button, path, method = 'POST', options = {}) => {
+    if (options.confirm && !confirm(options.confirm)) return
     button.disabled = true
     try {
-      const answer = await api(path, 'POST')
+      const answer = await api(path, method, options.body === undefined ? undefined : { body: options.body })
       if (answer.workflowId) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
-      else renderSchedules()
+      else {
+        // A backfill: say what it made (PENDING runs, for a worker), once.
+        if (answer.created)
+          backfilled = `backfill: ${answer.created.length} run(s) created (PENDING, for a worker), ${answer.existing.length} tick(s) had one already`
+        renderSchedules()
+      }
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
     }
+  }
+  /** A form for `POST /api/schedules/:id/backfill`: the ticks from … to … (local time). */
+  const backfillForm = (s, path) => {
+    const from = h('input', { type: 'datetime-local', name: 'from', title: 'first tick' })
+    const to = h('input', { type: 'datetime-local', name: 'to', title: 'last tick' })
+    const go = h('button', { type: 'submit' }, 'backfill')
+    const form = h('form', { class: 'backfill' }, from, ' to ', to, ' ', go)
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      act(go, `${path}/backfill`, 'POST', { body: { from: toIso(from.value), to: toIso(to.value) } })
+    })
+    return h(
+      'details',
+      {},
+      h(
+        'summary',
+        { title: s.declaredHere ? 'one PENDING run per tick of a range' : undeclared },
+        'backfill',
+      ),
+      s.declaredHere ? form : h('span', { class: 'dim small' }, undeclared),
+    )
   }
   const columns = ['schedule', 'when', 'state', 'last run', 'next tick', 'skipped']
   if (!info.readOnly) columns.push('')
@@ -957,6 +988,7 @@ async function renderSchedules() {
         const path = `/api/schedules/${encodeURIComponent(s.scheduleId)}`
         let button = null
         let trigger = null
+        let remove = null
         if (!info.readOnly) {
           button = h('button', { type: 'button' }, s.paused ? 'resume' : 'pause')
           button.addEventListener('click', () => act(button, `${path}/${s.paused ? 'resume' : 'pause'}`))
@@ -966,13 +998,17 @@ async function renderSchedules() {
             {
               type: 'button',
               disabled: !s.declaredHere,
-              title: s.declaredHere
-                ? 'run it now: a PENDING workflow for a worker'
-                : 'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger`',
+              title: s.declaredHere ? 'run it now: a PENDING workflow for a worker' : undeclared,
             },
             'trigger',
           )
           trigger.addEventListener('click', () => act(trigger, `${path}/trigger`))
+          remove = h('button', { type: 'button', class: 'danger' }, 'delete')
+          remove.addEventListener('click', () =>
+            act(remove, path, 'DELETE', {
+              confirm: `Delete schedule ${s.scheduleId}? A worker that still declares it stores it again.`,
+            }),
+          )
         }
         return h(
           'tr',
@@ -1026,12 +1062,15 @@ async function renderSchedules() {
                   ),
                 ),
           ),
-          info.readOnly ? null : h('td', {}, button, ' ', trigger),
+          info.readOnly ? null : h('td', {}, button, ' ', trigger, ' ', remove, backfillForm(s, path)),
         )
       }),
     ),
   )
+  const said = backfilled ? h('p', { class: 'notice' }, backfilled) : null
+  backfilled = undefined
   show(
+    said,
     list.schedules.length
       ? table
       : h(

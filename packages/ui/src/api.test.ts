@@ -12,9 +12,9 @@ import {
   add,
   big,
   closeGate,
-  count,
   dated,
   double,
+  echo,
   flags,
   flaky,
   gates,
@@ -348,7 +348,7 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     const fed = await get(`/api/workflows/ok-1/steps/${doubleStep.stepId}/args`)
     expect(fed.json.refs).toEqual([{ path: [0], stepId: addStep.stepId }])
     expect(JSON.parse(fed.json.text)).toEqual([`<output of ${addStep.stepId}>`])
-    await runtime.run(count('<b>x</b>'.repeat(40_000)), { workflowId: 'long-args' })
+    await runtime.run(echo('<b>x</b>'.repeat(40_000)), { workflowId: 'long-args' })
     const root = (await get('/api/workflows/long-args')).json.graph.rootStepId as string
     const long = await get(`/api/workflows/long-args/steps/${root}/args`)
     expect(long.json.truncated).toBe(true)

@@ -253,7 +253,7 @@ function refuseReadOnly(ctx: ApiContext): void {
     throw new ApiError(
       403,
       API_ERROR_CODES.readOnly,
-      'this dashboard was started read-only (--read-only): it does not cancel, resume, fork, delete, send events, or pause, resume or trigger schedules',
+      'this dashboard was started read-only (--read-only): it does not cancel, resume, fork, delete, send events, or pause, resume, trigger, backfill or delete schedules',
     )
 }
 
@@ -333,6 +333,44 @@ async function eventRoute(
   }
 }
 
+/** A time of a JSON body: milliseconds since the epoch, or a date `Date.parse` reads. */
+function timeField(body: { [key: string]: unknown }, name: string): number {
+  const value = body[name]
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN
+  if (!Number.isFinite(ms))
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(value)}`,
+    )
+  return ms
+}
+
+/**
+ * `POST /api/schedules/:id/backfill` with `{ from, to }`: one PENDING run per tick in the range that
+ * has none yet (`backfillSchedule`: the schedule must be declared in this process).
+ */
+async function backfillRoute(ctx: ApiContext, id: string, rawBody: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const body = jsonBody(rawBody)
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(400, API_ERROR_CODES.badRequest, 'the body must be a JSON object { from, to }')
+  const fields = body as { [key: string]: unknown }
+  const { created, existing } = await ctx.client.backfillSchedule(
+    id,
+    timeField(fields, 'from'),
+    timeField(fields, 'to'),
+  )
+  return { status: 202, body: { scheduleId: id, created, existing } }
+}
+
+/** `DELETE /api/schedules/:id`: its record goes (a worker that still declares it stores it again). */
+async function deleteScheduleRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  await ctx.client.deleteSchedule(id)
+  return { status: 200, body: { scheduleId: id, deleted: true } }
+}
+
 /** `POST /api/schedules/:id/trigger`: runs the schedule now (PENDING for a worker), if declared here. */
 async function triggerRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
   refuseReadOnly(ctx)
@@ -394,7 +432,14 @@ export async function route(
   } finally {
     // Whatever it changed (even in part, on a failure) shows in the next counts and rows.
     ctx.runs.invalidate()
-    if (method === 'DELETE') ctx.runs.forget(segment(pathname.split('/')[3] ?? ''))
+    const [, , kind, raw] = pathname.split('/')
+    if (method === 'DELETE' && kind === 'workflows' && raw !== undefined) {
+      try {
+        ctx.runs.forget(decodeURIComponent(raw))
+      } catch {
+        // A malformed id was refused already: nothing was deleted.
+      }
+    }
   }
 }
 
@@ -448,11 +493,20 @@ async function dispatch(
       if (method !== 'GET') methodNotAllowed(['GET'])
       return schedulesRoute(ctx)
     }
-    if (parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume' || parts[2] === 'trigger')) {
+    if (parts.length === 2) {
+      if (method !== 'DELETE') methodNotAllowed(['DELETE'])
+      return deleteScheduleRoute(ctx, scheduleIdOf(parts[1] ?? ''))
+    }
+    const action = parts[2]
+    if (
+      parts.length === 3 &&
+      (action === 'pause' || action === 'resume' || action === 'trigger' || action === 'backfill')
+    ) {
       if (method !== 'POST') methodNotAllowed(['POST'])
       const scheduleId = scheduleIdOf(parts[1] ?? '')
-      if (parts[2] === 'trigger') return triggerRoute(ctx, scheduleId)
-      return pauseScheduleRoute(ctx, scheduleId, parts[2] === 'pause')
+      if (action === 'trigger') return triggerRoute(ctx, scheduleId)
+      if (action === 'backfill') return backfillRoute(ctx, scheduleId, body)
+      return pauseScheduleRoute(ctx, scheduleId, action === 'pause')
     }
   }
   throw new ApiError(
