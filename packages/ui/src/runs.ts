@@ -42,16 +42,21 @@ export interface WorkflowRow {
 }
 
 const READ_CONCURRENCY = 16
-/** Counts younger than this are served as they are. */
+/** Counts younger than this are served as they are (or younger than 4 scans took: see `#counts`). */
 const COUNTS_FRESH_MS = 2_000
+/** A background scan waits this many times as long as the last one took, so it never takes over a core. */
+const SCAN_SPACING = 4
 /** Counts older than this are not served: the request waits for a new scan. */
 const COUNTS_MAX_AGE_MS = 15_000
 /** How often the creation-time index is checked against the status index (a whole listing of both). */
 const CHECK_EVERY_MS = 10 * 60_000
 /** Rows kept (of workflows that cannot change any more). */
 const MAX_CACHED_ROWS = 100_000
-/** Keys listed at once when filters on the record may drop many. */
-const FILTERED_BATCH = 128
+/**
+ * Keys listed at once when filters may drop many: a listing costs about the same for 1,000 keys
+ * as for 100 (S3 pages are 1,000 keys; the folder storage reads the whole folder each time).
+ */
+const FILTERED_BATCH = 1000
 
 const FINAL: ReadonlySet<WorkflowStatus> = new Set(['SUCCESSFUL', 'CANCELED'])
 
@@ -85,6 +90,8 @@ export interface RunsPage {
 
 interface Scan {
   at: number
+  /** How long the scan took (ms). */
+  took: number
   counts: Record<string, number>
   total: number
   errors: UnreadableRow[]
@@ -137,7 +144,8 @@ export class Runs {
   async #counts(): Promise<Scan> {
     const now = Date.now()
     const scan = this.#scan
-    if (scan && now - scan.at < COUNTS_FRESH_MS) return scan
+    const fresh = Math.min(COUNTS_MAX_AGE_MS, Math.max(COUNTS_FRESH_MS, SCAN_SPACING * (scan?.took ?? 0)))
+    if (scan && now - scan.at < fresh) return scan
     const refreshing = this.#scanning ?? this.#startScan()
     if (scan && now - scan.at < COUNTS_MAX_AGE_MS) {
       refreshing.catch(() => {}) // its failure shows in the request that waits for it
@@ -157,7 +165,14 @@ export class Runs {
         counts[w.status] = (counts[w.status] ?? 0) + 1
         statusById.set(w.workflowId, w.status)
       }
-      const scan: Scan = { at, counts, total: all.length, errors: [...all.errors], statusById }
+      const scan: Scan = {
+        at,
+        took: Date.now() - at,
+        counts,
+        total: all.length,
+        errors: [...all.errors],
+        statusById,
+      }
       if (epoch === this.#epoch) this.#scan = scan
       return scan
     })().finally(() => {
