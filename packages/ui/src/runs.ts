@@ -158,7 +158,14 @@ export class Runs {
     const epoch = this.#epoch
     const scanning = (async () => {
       const at = Date.now()
-      const [all] = await Promise.all([this.#client.listAll(), this.#check(at)])
+      const listing = this.#client.listAll()
+      // The check takes the ids from this same scan of the status index (one scan, not two).
+      const ids = listing.then((all) => [
+        ...all.map((w) => w.workflowId),
+        ...all.errors.flatMap((e) => (e.workflowId === undefined ? [] : [e.workflowId])),
+      ])
+      ids.catch(() => {}) // a failed listing fails this scan below, not the process (when no check runs)
+      const [all] = await Promise.all([listing, this.#check(at, ids)])
       const counts: Record<string, number> = Object.fromEntries(WORKFLOW_STATUSES.map((s) => [s, 0]))
       const statusById = new Map<string, WorkflowStatus>()
       for (const w of all) {
@@ -183,12 +190,12 @@ export class Runs {
   }
 
   /** Checks the creation-time index when it was not checked for a while (see the top of the file). */
-  #check(now: number): Promise<void> {
+  #check(now: number, indexed: Promise<string[]>): Promise<void> {
     if (this.#checking) return this.#checking
     if (this.#checkedAt !== undefined && now - this.#checkedAt < CHECK_EVERY_MS) return Promise.resolve()
     const checking = (async () => {
       const store = await this.#client.runtime.store()
-      const report = await checkCreatedIndex(store, { fix: !this.#readOnly })
+      const report = await checkCreatedIndex(store, { fix: !this.#readOnly, indexed })
       // Once fixed, the index lists them itself.
       this.#unindexed = this.#readOnly
         ? report.missing.map(({ workflowId, createdAt }) => ({

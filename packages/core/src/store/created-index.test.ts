@@ -8,6 +8,7 @@ import {
   createdKey,
   listCreated,
   parseCreatedKey,
+  storeKeys,
   type WorkflowStore,
 } from '../internal.js'
 
@@ -125,5 +126,26 @@ describe('the creation-time index', () => {
     const fixed = await checkCreatedIndex(store, { fix: true, now: 100_000, graceMs: 1_000 })
     expect(fixed.dropped).toBe(2)
     expect(await ids(store)).toEqual(['won'])
+  })
+
+  it('leaves the entries of a record it cannot read, and takes the ids of a status scan the caller made', async () => {
+    const storage = new MemoryStorage()
+    const runtime = new Runtime(storage)
+    await runAt(runtime, [
+      ['fine', 1_000],
+      ['broken', 2_000],
+    ])
+    const store = await runtime.store()
+    // A second entry makes `broken` a suspect (its record is read), and the record is not JSON.
+    await storage.put(createdKey(1_500, 'broken'), new Uint8Array())
+    await storage.put(storeKeys.workflow('broken'), new TextEncoder().encode('{not json'))
+    const fixed = await checkCreatedIndex(store, { fix: true, now: 100_000, graceMs: 1_000 })
+    expect(fixed).toMatchObject({ stale: [], dropped: 0 })
+    expect(await ids(store)).toEqual(['broken', 'broken', 'fine'])
+    // Given the status index's ids (here one it lacks an entry for), no scan of its own.
+    await storage.delete(createdKey(1_000, 'fine'))
+    const given = await checkCreatedIndex(store, { indexed: Promise.resolve(['fine', 'broken']) })
+    expect(given.missing).toEqual([{ workflowId: 'fine', createdAt: 1_000 }])
+    expect(await checkCreatedIndex(store)).toEqual(given)
   })
 })

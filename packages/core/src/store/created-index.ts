@@ -101,6 +101,11 @@ export interface CheckCreatedOptions {
   now?: number
   /** Entries without a record younger than this are left (a submission in flight). Default one hour. */
   graceMs?: number
+  /**
+   * The ids the status index lists, when the caller scans it anyway (the dashboard's counts): saves
+   * a second scan, and the creation-time index is listed meanwhile. Default: scanned here.
+   */
+  indexed?: Iterable<string> | Promise<Iterable<string>>
 }
 
 export interface CreatedIndexReport {
@@ -114,17 +119,30 @@ export interface CreatedIndexReport {
 }
 
 /**
- * Compares the creation-time index with the status index (both listed whole: a tool and a
- * one-time repair, not a poll). The records of ids that have no entry are read, for their creation
- * time. With `fix`, missing entries are written and stale ones (older than `graceMs`) deleted.
+ * Compares the creation-time index with the status index (both listed whole, at once: a tool and a
+ * one-time repair, not a poll; `indexed` when the caller scanned the status index already). The
+ * records of ids that have no entry are read, for their creation time. With `fix`, missing entries
+ * are written and stale ones (older than `graceMs`) deleted; the entries of a record that cannot be
+ * read (corrupt, or the storage failing) are left.
  */
 export async function checkCreatedIndex(
   store: WorkflowStore,
   options: CheckCreatedOptions = {},
 ): Promise<CreatedIndexReport> {
   const { fix = false, now = Date.now(), graceMs = 60 * 60 * 1000 } = options
+  const scanned = async (): Promise<Set<string>> => {
+    const ids = new Set<string>()
+    // An unreadable start batch is `wf doctor`'s to report: the other workflows are still checked.
+    for await (const indexed of scanStatusIndex(store, undefined, 1000, () => {})) ids.add(indexed.workflowId)
+    return ids
+  }
+  // Both listings at once: on S3 and on a folder each is a run of listing round trips.
+  const [keys, indexedIds] = await Promise.all([
+    store.listAllKeys(CREATED_PREFIX),
+    options.indexed === undefined ? scanned() : Promise.resolve(options.indexed).then((ids) => new Set(ids)),
+  ])
   const entries = new Map<string, CreatedEntry[]>()
-  for (const key of await store.listAllKeys(CREATED_PREFIX)) {
+  for (const key of keys) {
     const entry = parseCreatedKey(key)
     if (entry === undefined) continue
     const list = entries.get(entry.workflowId)
@@ -132,22 +150,20 @@ export async function checkCreatedIndex(
     else entries.set(entry.workflowId, [entry])
   }
   const report: CreatedIndexReport = { missing: [], stale: [], added: 0, dropped: 0 }
-  const unlisted: string[] = []
-  const indexedIds = new Set<string>()
-  // An unreadable start batch is `wf doctor`'s to report: the other workflows are still checked.
-  for await (const indexed of scanStatusIndex(store, undefined, 1000, () => {})) {
-    indexedIds.add(indexed.workflowId)
-    if (!entries.has(indexed.workflowId)) unlisted.push(indexed.workflowId)
-  }
+  const unlisted = [...indexedIds].filter((id) => !entries.has(id))
   // An id the status index lists may still have an entry of another time: read those records too.
   const suspects = [...entries.entries()].filter(([, list]) => list.length > 1).map(([id]) => id)
-  const read = async (workflowId: string) => {
-    const found = await store.readWorkflow(workflowId).catch(() => undefined)
-    return found?.record
+  // `null`: the record could not be read (corrupt, or the storage failed): its entries are left be.
+  const read = async (workflowId: string): Promise<WorkflowRecord | undefined | null> => {
+    try {
+      return (await store.readWorkflow(workflowId))?.record
+    } catch {
+      return null
+    }
   }
   await mapLimit(unlisted, 16, async (workflowId) => {
     const record = await read(workflowId)
-    if (record === undefined) return
+    if (!record) return
     report.missing.push({ workflowId, createdAt: record.createdAt })
     if (fix) {
       await store.addCreatedEntry(record)
@@ -156,6 +172,7 @@ export async function checkCreatedIndex(
   })
   const checkEntries = async (workflowId: string, list: CreatedEntry[]) => {
     const record = await read(workflowId)
+    if (record === null) return
     for (const entry of list) {
       if (createdEntryHolds(entry, record) || now - entry.createdAt < graceMs) continue
       report.stale.push(entry.key)
