@@ -119,6 +119,24 @@ export interface CreatedIndexReport {
 }
 
 /**
+ * Every key of the index, in pages of up to 10,000: S3 gives 1,000 a page whatever is asked, but
+ * the folder storage reads the whole folder for each page, so 10,000 entries cost one read, not ten.
+ */
+async function allCreatedKeys(store: WorkflowStore): Promise<string[]> {
+  const keys: string[] = []
+  let after: string | undefined
+  for (;;) {
+    const page = await store.storage.list(
+      CREATED_PREFIX,
+      after === undefined ? { limit: 10_000 } : { after, limit: 10_000 },
+    )
+    keys.push(...page.keys)
+    after = nextPageAfter(CREATED_PREFIX, after, page)
+    if (after === undefined) return keys
+  }
+}
+
+/**
  * Compares the creation-time index with the status index (both listed whole, at once: a tool and a
  * one-time repair, not a poll; `indexed` when the caller scanned the status index already). The
  * records of ids that have no entry are read, for their creation time. With `fix`, missing entries
@@ -138,7 +156,7 @@ export async function checkCreatedIndex(
   }
   // Both listings at once: on S3 and on a folder each is a run of listing round trips.
   const [keys, indexedIds] = await Promise.all([
-    store.listAllKeys(CREATED_PREFIX),
+    allCreatedKeys(store),
     options.indexed === undefined ? scanned() : Promise.resolve(options.indexed).then((ids) => new Set(ids)),
   ])
   const entries = new Map<string, CreatedEntry[]>()
