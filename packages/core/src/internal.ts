@@ -36,6 +36,19 @@ export {
   surveyStore,
   workflowIdOfKey,
 } from './store/check.js'
+// The creation-time index (issue #25, the dashboard's newest-first runs page): `created/` keys.
+export {
+  type CheckCreatedOptions,
+  type CreatedEntry,
+  type CreatedIndexReport,
+  checkCreatedIndex,
+  createdEntryHolds,
+  createdKey,
+  createdKeyOf,
+  type ListCreatedOptions,
+  listCreated,
+  parseCreatedKey,
+} from './store/created-index.js'
 export { type EventSummary, listEvents } from './store/events.js'
 // Retention (issue #24): bulk deletion of ended workflows and the workers' pass.
 export {

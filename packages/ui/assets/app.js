@@ -283,6 +283,7 @@ async function renderRuns() {
 const open = new Set() // step ids whose detail is open, kept across refreshes
 let reveal // the step whose detail a click on the graph opened: scrolled to once drawn
 const outputs = new Map() // `${workflowId}\n${stepId}` → output text, fetched on demand
+const argsShown = new Map() // `${workflowId}\n${stepId}` → arguments text, fetched on demand
 
 async function renderWorkflow(id) {
   where.textContent = id
@@ -493,9 +494,27 @@ function eventForm(id, path, waitedFor, done) {
   return form
 }
 
-function outputPath(id, stepId, download = true) {
-  const path = `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(stepId)}/output`
+function outputPath(id, stepId, download = true, what = 'output') {
+  const path = `/api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(stepId)}/${what}`
   return download ? `${path}?download=1` : path
+}
+
+/** A value the API sent as text (an output, a step's arguments), cut with a link to the whole. */
+function valueBlock(label, value, href) {
+  return h(
+    'div',
+    { class: `value-${label}` },
+    h('div', { class: 'dim small' }, value.json ? `${label} (JSON)` : `${label} (inspected: not JSON)`),
+    h('pre', {}, value.text),
+    value.truncated
+      ? h(
+          'p',
+          { class: 'dim small' },
+          `cut at ${value.text.length} of ${value.length} characters: `,
+          h('a', { href, download: true }, 'download it whole'),
+        )
+      : null,
+  )
 }
 
 /** When each step ran, as bars along the workflow's span (a step without a committed run has none). */
@@ -570,35 +589,24 @@ function stepList(id, steps, rootStepId, forkFrom) {
         if (!open.has(step.stepId)) return detail.replaceChildren()
         const key = `${id}\n${step.stepId}`
         const output = outputs.get(key)
-        const outputNode = output
-          ? h(
-              'div',
-              {},
-              h(
-                'div',
-                { class: 'dim small' },
-                output.json ? 'output (JSON)' : 'output (inspected: not JSON)',
-              ),
-              h('pre', {}, output.text),
-              output.truncated
-                ? h(
-                    'p',
-                    { class: 'dim small' },
-                    `cut at ${output.text.length} of ${output.length} characters: `,
-                    h('a', { href: outputPath(id, step.stepId), download: true }, 'download it whole'),
-                  )
-                : null,
-            )
-          : null
-        const load = h('button', { type: 'button' }, 'show output')
-        load.addEventListener('click', async () => {
-          try {
-            outputs.set(key, await api(outputPath(id, step.stepId, false)))
-          } catch (error) {
-            outputs.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
-          }
-          fill()
-        })
+        const outputNode = output ? valueBlock('output', output, outputPath(id, step.stepId)) : null
+        const loader = (label, what, cache) => {
+          const b = h('button', { type: 'button' }, `show ${label}`)
+          b.addEventListener('click', async () => {
+            try {
+              cache.set(key, await api(outputPath(id, step.stepId, false, what)))
+            } catch (error) {
+              cache.set(key, { json: false, text: `${error.code}: ${error.message}`, truncated: false })
+            }
+            fill()
+          })
+          return b
+        }
+        const load = loader('output', 'output', outputs)
+        const args = argsShown.get(key)
+        const argsNode = args
+          ? valueBlock('arguments', args, outputPath(id, step.stepId, true, 'args'))
+          : loader('arguments', 'args', argsShown)
         fillWith(
           detail,
           step.error
@@ -639,6 +647,7 @@ function stepList(id, steps, rootStepId, forkFrom) {
             `started ${time(step.startTime)} · ended ${time(step.endTime)} · depends on ${step.dependsOn.join(', ') || 'nothing'}`,
           ),
           h('div', { class: 'dim small' }, 'options ', h('code', {}, JSON.stringify(step.options))),
+          argsNode,
           outputNode ?? (step.kind ? load : null),
           forkFrom ? forkButton(step.stepId, forkFrom) : null,
         )
@@ -904,6 +913,10 @@ function skippedText(s) {
   return `${ticks}: ${why[s.reason] ?? s.reason}`
 }
 
+const undeclared =
+  'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger` / `wf schedules backfill`'
+let backfilled // what the last backfill made, shown once
+
 async function renderSchedules() {
   where.textContent = 'schedules'
   const asked = generation
@@ -916,16 +929,43 @@ async function renderSchedules() {
     show(failure(error))
     return poll(renderSchedules, true)
   }
-  const act = async (button, path) => {
+  const act = async (button, path, method = 'POST', options = {}) => {
+    if (options.confirm && !confirm(options.confirm)) return
     button.disabled = true
     try {
-      const answer = await api(path, 'POST')
+      const answer = await api(path, method, options.body === undefined ? undefined : { body: options.body })
       if (answer.workflowId) location.hash = `#/w/${encodeURIComponent(answer.workflowId)}`
-      else renderSchedules()
+      else {
+        // A backfill: say what it made (PENDING runs, for a worker), once.
+        if (answer.created)
+          backfilled = `backfill: ${answer.created.length} run(s) created (PENDING, for a worker), ${answer.existing.length} tick(s) had one already`
+        renderSchedules()
+      }
     } catch (error) {
       main.prepend(failure(error))
       button.disabled = false
     }
+  }
+  /** A form for `POST /api/schedules/:id/backfill`: the ticks from … to … (local time). */
+  const backfillForm = (s, path) => {
+    const from = h('input', { type: 'datetime-local', name: 'from', title: 'first tick' })
+    const to = h('input', { type: 'datetime-local', name: 'to', title: 'last tick' })
+    const go = h('button', { type: 'submit' }, 'backfill')
+    const form = h('form', { class: 'backfill' }, from, ' to ', to, ' ', go)
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      act(go, `${path}/backfill`, 'POST', { body: { from: toIso(from.value), to: toIso(to.value) } })
+    })
+    return h(
+      'details',
+      {},
+      h(
+        'summary',
+        { title: s.declaredHere ? 'one PENDING run per tick of a range' : undeclared },
+        'backfill',
+      ),
+      s.declaredHere ? form : h('span', { class: 'dim small' }, undeclared),
+    )
   }
   const columns = ['schedule', 'when', 'state', 'last run', 'next tick', 'skipped']
   if (!info.readOnly) columns.push('')
@@ -948,6 +988,7 @@ async function renderSchedules() {
         const path = `/api/schedules/${encodeURIComponent(s.scheduleId)}`
         let button = null
         let trigger = null
+        let remove = null
         if (!info.readOnly) {
           button = h('button', { type: 'button' }, s.paused ? 'resume' : 'pause')
           button.addEventListener('click', () => act(button, `${path}/${s.paused ? 'resume' : 'pause'}`))
@@ -957,13 +998,17 @@ async function renderSchedules() {
             {
               type: 'button',
               disabled: !s.declaredHere,
-              title: s.declaredHere
-                ? 'run it now: a PENDING workflow for a worker'
-                : 'not declared in the dashboard process: restart it with --import <module that declares the schedule>, or use `wf schedules trigger`',
+              title: s.declaredHere ? 'run it now: a PENDING workflow for a worker' : undeclared,
             },
             'trigger',
           )
           trigger.addEventListener('click', () => act(trigger, `${path}/trigger`))
+          remove = h('button', { type: 'button', class: 'danger' }, 'delete')
+          remove.addEventListener('click', () =>
+            act(remove, path, 'DELETE', {
+              confirm: `Delete schedule ${s.scheduleId}? A worker that still declares it stores it again.`,
+            }),
+          )
         }
         return h(
           'tr',
@@ -1017,12 +1062,15 @@ async function renderSchedules() {
                   ),
                 ),
           ),
-          info.readOnly ? null : h('td', {}, button, ' ', trigger),
+          info.readOnly ? null : h('td', {}, button, ' ', trigger, ' ', remove, backfillForm(s, path)),
         )
       }),
     ),
   )
+  const said = backfilled ? h('p', { class: 'notice' }, backfilled) : null
+  backfilled = undefined
   show(
+    said,
     list.schedules.length
       ? table
       : h(

@@ -190,4 +190,48 @@ describe.each(backends.filter((b) => b.available))('waiting and schedules in the
     expect(wrongMethod.headers.allow).toBe('POST')
     expect((await post('/api/schedules/a%2Fb/pause')).status).toBe(400)
   })
+  it('backfills the ticks of a range as PENDING runs (once), deletes a schedule, and refuses both read-only or from another origin', async () => {
+    const send = (method: string, path: string, server = ui, body?: unknown, origin = server.origin) =>
+      request(
+        server.port,
+        method,
+        path,
+        { authorization: `Bearer ${server.token}`, origin, 'content-type': 'application/json' },
+        '127.0.0.1',
+        body === undefined ? undefined : JSON.stringify(body),
+      )
+    const to = Date.now()
+    const range = { from: new Date(to - 3 * 86_400_000).toISOString(), to }
+    for (const [method, path, body] of [
+      ['POST', `/api/schedules/${nightlyId}/backfill`, range],
+      ['DELETE', `/api/schedules/${everyId}`, undefined],
+    ] as const) {
+      const refused = await send(method, path, readOnly, body)
+      expect(refused.status, path).toBe(403)
+      expect(refused.json.error.code).toBe('WF_UI_READ_ONLY')
+      const crossOrigin = await send(method, path, ui, body, 'http://evil.example')
+      expect(crossOrigin.status, path).toBe(403)
+    }
+    const filled = await send('POST', `/api/schedules/${nightlyId}/backfill`, ui, range)
+    expect(filled.status).toBe(202)
+    // 03:00 in Berlin, three times in three days.
+    expect(filled.json.created).toHaveLength(3)
+    expect(filled.json.existing).toEqual([])
+    const pending = (await get('/api/workflows?status=PENDING')).json.workflows.map(
+      (w: { workflowId: string }) => w.workflowId,
+    )
+    for (const id of filled.json.created) expect(pending).toContain(id)
+    const again = await send('POST', `/api/schedules/${nightlyId}/backfill`, ui, range)
+    expect(again.json).toMatchObject({ created: [], existing: filled.json.created })
+    const bad = await send('POST', `/api/schedules/${nightlyId}/backfill`, ui, { from: 'yesterday', to })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.message).toMatch(/from must be/)
+    for (const id of filled.json.created) await client.cancel(id)
+
+    const deleted = await send('DELETE', `/api/schedules/${everyId}`)
+    expect(deleted.status).toBe(200)
+    expect(deleted.json).toEqual({ scheduleId: everyId, deleted: true })
+    const ids = (await get('/api/schedules')).json.schedules.map((s: { scheduleId: string }) => s.scheduleId)
+    expect(ids).toEqual([nightlyId])
+  })
 })

@@ -14,12 +14,20 @@ import {
   closeGate,
   dated,
   double,
+  echo,
   flags,
   flaky,
   gates,
   held,
   markup,
 } from './test-support/steps.mjs'
+
+/** The ids of rows in the order the API must give them: newest first, then by id. */
+function newestFirst(rows: { workflowId: string; createdAt: number }[]): string[] {
+  return [...rows]
+    .sort((a, b) => b.createdAt - a.createdAt || (a.workflowId < b.workflowId ? -1 : 1))
+    .map((r) => r.workflowId)
+}
 
 const stepsModule = new URL('./test-support/steps.mjs', import.meta.url).href
 
@@ -68,7 +76,11 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     expect(reply.json.counts).toMatchObject({ SUCCESSFUL: 5, FAILED: 1, RUNNING: 1, CANCELED: 0 })
     expect(reply.json.total).toBe(7)
     const ids = reply.json.workflows.map((w: { workflowId: string }) => w.workflowId)
-    expect(ids).toEqual(['big', 'dated', 'failed-1', 'ok-1', 'ok-2', 'running-1', 'xss'])
+    expect([...ids].sort()).toEqual(['big', 'dated', 'failed-1', 'ok-1', 'ok-2', 'running-1', 'xss'])
+    // Newest first (the creation-time index), the last started at the top.
+    expect(ids).toEqual(newestFirst(reply.json.workflows))
+    expect(ids[0]).toBe('running-1')
+    expect(ids.at(-1)).toBe('ok-1')
     const ok1 = reply.json.workflows.find((w: { workflowId: string }) => w.workflowId === 'ok-1')
     expect(ok1).toMatchObject({ status: 'SUCCESSFUL', metadata: { team: 'data' } })
     expect(ok1.endedAt).toBeGreaterThanOrEqual(ok1.createdAt)
@@ -80,22 +92,26 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
   it('filters by status and id prefix, and pages with a cursor', async () => {
     const failed = await get('/api/workflows?status=FAILED,RUNNING')
     expect(failed.json.workflows.map((w: { workflowId: string }) => w.workflowId)).toEqual([
-      'failed-1',
       'running-1',
+      'failed-1',
     ])
     // Counts stay those of the whole storage, for the status tabs.
     expect(failed.json.counts.SUCCESSFUL).toBe(5)
     const prefixed = await get('/api/workflows?prefix=ok-')
-    expect(prefixed.json.workflows.map((w: { workflowId: string }) => w.workflowId)).toEqual(['ok-1', 'ok-2'])
+    expect(prefixed.json.workflows.map((w: { workflowId: string }) => w.workflowId).sort()).toEqual([
+      'ok-1',
+      'ok-2',
+    ])
+    const all = (await get('/api/workflows')).json.workflows.map((w: { workflowId: string }) => w.workflowId)
     const first = await get('/api/workflows?limit=4')
     expect(first.json.workflows).toHaveLength(4)
     expect(first.json.cursor).toEqual(expect.any(String))
     const second = await get(`/api/workflows?limit=4&cursor=${first.json.cursor}`)
-    expect(second.json.workflows.map((w: { workflowId: string }) => w.workflowId)).toEqual([
-      'ok-2',
-      'running-1',
-      'xss',
-    ])
+    // The next page goes on where the first stopped: the three oldest.
+    expect(
+      [...first.json.workflows, ...second.json.workflows].map((w: { workflowId: string }) => w.workflowId),
+    ).toEqual(all)
+    expect(second.json.workflows).toHaveLength(3)
     expect(second.json.cursor).toBeUndefined()
   })
 
@@ -118,7 +134,46 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
       `/api/workflows?limit=1&createdAfter=${okOne.createdAt + 1}&cursor=${first.json.cursor}`,
     )
     expect(second.json.workflows).toHaveLength(1)
-    expect(second.json.workflows[0].workflowId > first.json.workflows[0].workflowId).toBe(true)
+    expect(second.json.workflows[0].workflowId).not.toBe(first.json.workflows[0].workflowId)
+    expect(second.json.workflows[0].createdAt).toBeLessThanOrEqual(first.json.workflows[0].createdAt)
+  })
+
+  it('lists a workflow without a creation-time entry (made before the index): read-only merges it in, a writable server adds the entry', async () => {
+    const key = (await storage.list('created/')).keys.find((k) => k.endsWith('-dated')) as string
+    expect(key).toBeDefined()
+    await storage.delete(key)
+    const order = async (server: UiServer) => {
+      const reply = await get('/api/workflows', server)
+      expect(reply.status).toBe(200)
+      return reply.json.workflows as { workflowId: string; createdAt: number }[]
+    }
+    const lookOnly = await startUi({ client: new WorkflowClient({ storage }), port: 0, readOnly: true })
+    try {
+      const rows = await order(lookOnly)
+      expect(rows.map((r) => r.workflowId)).toContain('dated')
+      expect(rows.map((r) => r.workflowId)).toEqual(newestFirst(rows))
+      // Merged on its own page too: a page of one, then on after it.
+      const dated = rows.findIndex((r) => r.workflowId === 'dated')
+      let cursor: string | undefined
+      const paged: string[] = []
+      do {
+        const page = await get(`/api/workflows?limit=1${cursor ? `&cursor=${cursor}` : ''}`, lookOnly)
+        paged.push(...page.json.workflows.map((w: { workflowId: string }) => w.workflowId))
+        cursor = page.json.cursor
+      } while (cursor)
+      expect(paged).toEqual(rows.map((r) => r.workflowId))
+      expect(paged[dated]).toBe('dated')
+      expect((await storage.list('created/')).keys).not.toContain(key)
+    } finally {
+      await lookOnly.close()
+    }
+    const fixing = await startUi({ client: new WorkflowClient({ storage }), port: 0 })
+    try {
+      expect((await order(fixing)).map((r) => r.workflowId)).toContain('dated')
+      expect((await storage.list('created/')).keys).toContain(key)
+    } finally {
+      await fixing.close()
+    }
   })
 
   it('refuses an unknown status, a bad limit and a forged cursor with 400', async () => {
@@ -282,5 +337,28 @@ describe.each(backends.filter((b) => b.available))('the API on $name', (backend)
     expect(reply.status).toBe(405)
     expect(reply.headers.allow).toBe('GET')
     void auth
+  })
+  it("gives a step's arguments as text, the places upstream outputs fill marked, cut when large with the whole as a download", async () => {
+    const steps = (await get('/api/workflows/ok-1')).json.graph.steps as { stepId: string; name: string }[]
+    const addStep = steps.find((s) => s.name === 'ui-add') as { stepId: string }
+    const doubleStep = steps.find((s) => s.name === 'ui-double') as { stepId: string }
+    const plain = await get(`/api/workflows/ok-1/steps/${addStep.stepId}/args`)
+    expect(plain.status).toBe(200)
+    expect(plain.json).toMatchObject({ json: true, truncated: false, text: '[\n  1\n]', refs: [] })
+    const fed = await get(`/api/workflows/ok-1/steps/${doubleStep.stepId}/args`)
+    expect(fed.json.refs).toEqual([{ path: [0], stepId: addStep.stepId }])
+    expect(JSON.parse(fed.json.text)).toEqual([`<output of ${addStep.stepId}>`])
+    await runtime.run(echo('<b>x</b>'.repeat(40_000)), { workflowId: 'long-args' })
+    const root = (await get('/api/workflows/long-args')).json.graph.rootStepId as string
+    const long = await get(`/api/workflows/long-args/steps/${root}/args`)
+    expect(long.json.truncated).toBe(true)
+    expect(long.json.text.length).toBe(256 * 1024)
+    const whole = await get(`/api/workflows/long-args/steps/${root}/args?download=1`)
+    expect(whole.headers['content-disposition']).toMatch(
+      /^attachment; filename="long-args-[\w.-]+-args\.json"$/,
+    )
+    expect(JSON.parse(whole.text)).toEqual(['<b>x</b>'.repeat(40_000)])
+    const unknown = await get('/api/workflows/ok-1/steps/no-such-step/args')
+    expect(unknown.status).toBe(404)
   })
 })

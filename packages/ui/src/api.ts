@@ -5,18 +5,17 @@
 
 import type { ScheduleInfo, WorkflowClient, WorkflowMetadata } from '@wf/client'
 import {
-  CorruptRecordError,
   type EventSummary,
   InvalidOptionsError,
   InvalidWorkflowIdError,
   type Json,
   WfError,
   WORKFLOW_STATUSES,
-  WorkflowNotFoundError,
   type WorkflowStatus,
 } from '@wf/core'
-import { mapLimit } from '@wf/core/internal'
+import { stepArguments } from './args.js'
 import { API_ERROR_CODES, ApiError } from './errors.js'
+import { keyOfCursor, type Runs } from './runs.js'
 import { type GraphJson, graphJson, type ValueText, valueText } from './views.js'
 
 /** What the routes need from the server. */
@@ -29,6 +28,8 @@ export interface ApiContext {
   outputLimit: number
   /** Runs this server resumed, so their failures are kept, not thrown into the process. */
   track(workflowId: string, result: Promise<unknown>): void
+  /** The runs listing with its caches (counts, rows that cannot change). */
+  runs: Runs
 }
 
 export interface ApiResponse {
@@ -38,21 +39,10 @@ export interface ApiResponse {
   download?: { filename: string; type: string }
 }
 
-/** One row of `GET /api/workflows`. */
-export interface WorkflowRow {
-  workflowId: string
-  status: WorkflowStatus
-  createdAt: number
-  /** When it ended (SUCCESSFUL, FAILED, CANCELED). */
-  endedAt?: number
-  metadata: WorkflowMetadata['userMetadata']
-  /** A parked workflow's wait: until when, for which events, in which steps (as `getMetadata`). */
-  waitingFor?: WorkflowMetadata['waitingFor']
-}
+export type { WorkflowRow } from './runs.js'
 
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 1000
-const READ_CONCURRENCY = 16
 
 /** Decodes one path segment; a malformed escape is a 400, not a crash. */
 function segment(raw: string): string {
@@ -93,14 +83,14 @@ function limitOf(query: URLSearchParams): number {
   return n
 }
 
-/** The cursor is the last id of the previous page, base64url-encoded (ids are ordered). */
+/** The cursor is the creation-time key of the last workflow the previous page examined. */
 function cursorOf(query: URLSearchParams): string | undefined {
   const raw = query.get('cursor')
   if (raw === null || raw === '') return undefined
-  const id = Buffer.from(raw, 'base64url').toString('utf8')
-  if (Buffer.from(id, 'utf8').toString('base64url') !== raw)
+  const key = keyOfCursor(raw)
+  if (key === undefined)
     throw new ApiError(400, API_ERROR_CODES.badRequest, 'cursor is not one returned by GET /api/workflows')
-  return id
+  return key
 }
 
 /** `createdAfter` / `createdBefore`: milliseconds since the epoch, or a date `Date.parse` reads. */
@@ -136,92 +126,24 @@ function metadataOf(query: URLSearchParams): [string, Json][] {
   return Object.entries(parsed as { [key: string]: Json })
 }
 
-function jsonEqual(a: Json | undefined, b: Json): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  const ra = a as { [key: string]: Json }
-  const rb = b as { [key: string]: Json }
-  return ka.every((k) => Object.hasOwn(rb, k) && jsonEqual(ra[k], rb[k] as Json))
-}
-
-/** Records read at once when filters on the record may drop some (enough to fill a page quickly). */
-const FILTERED_BATCH = 64
-
 /**
  * `GET /api/workflows`: counts per status over the whole storage, and one page of the workflows
- * passing the filters, by id. One scan of the status index (listAll) gives the counts and the ids
- * passing the status, prefix and cursor filters; then records are read only until the page is
- * full (for creation and end times and metadata, and the time and metadata filters).
+ * passing the filters, newest first, from the creation-time index (see runs.ts).
  */
 async function listRoute(ctx: ApiContext, query: URLSearchParams): Promise<ApiResponse> {
   const statuses = statusesOf(query)
-  const prefix = query.get('prefix') ?? ''
-  const limit = limitOf(query)
-  const after = cursorOf(query)
   const createdAfter = timeOf(query, 'createdAfter')
   const createdBefore = timeOf(query, 'createdBefore')
-  const metadata = metadataOf(query)
-  const filtered = createdAfter !== undefined || createdBefore !== undefined || metadata.length > 0
-  const passes = (row: WorkflowRow): boolean =>
-    (createdAfter === undefined || row.createdAt >= createdAfter) &&
-    (createdBefore === undefined || row.createdAt < createdBefore) &&
-    metadata.every(([k, v]) => jsonEqual(row.metadata[k], v))
-
-  const all = await ctx.client.listAll()
-  const counts: Record<string, number> = Object.fromEntries(WORKFLOW_STATUSES.map((s) => [s, 0]))
-  for (const w of all) counts[w.status] = (counts[w.status] ?? 0) + 1
-  const matching = all.filter(
-    (w) =>
-      (!statuses || statuses.has(w.status)) &&
-      w.workflowId.startsWith(prefix) &&
-      (after === undefined || w.workflowId > after),
-  )
-  const errors = [...all.errors]
-  const readRow = async (w: { workflowId: string }): Promise<WorkflowRow | undefined> => {
-    try {
-      const meta = await ctx.client.getMetadata(w.workflowId)
-      const row: WorkflowRow = {
-        workflowId: w.workflowId,
-        status: meta.status,
-        createdAt: meta.stats.startTime,
-        metadata: meta.userMetadata,
-      }
-      if (meta.stats.endTime !== undefined) row.endedAt = meta.stats.endTime
-      if (meta.waitingFor) row.waitingFor = meta.waitingFor
-      return row
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined // deleted since the listing
-      if (error instanceof CorruptRecordError) {
-        errors.push({ workflowId: w.workflowId, key: error.key, code: error.code, message: error.message })
-        return undefined
-      }
-      throw error
-    }
-  }
-  const workflows: WorkflowRow[] = []
-  let next = 0 // index in `matching` of the first id not examined yet
-  while (workflows.length < limit && next < matching.length) {
-    const batch = matching.slice(next, next + (filtered ? FILTERED_BATCH : limit - workflows.length))
-    const rows = await mapLimit(batch, READ_CONCURRENCY, readRow)
-    for (const row of rows) {
-      next++
-      if (row && passes(row)) workflows.push(row)
-      if (workflows.length === limit) break
-    }
-  }
-  const body: {
-    counts: Record<string, number>
-    total: number
-    workflows: WorkflowRow[]
-    cursor?: string
-    errors: unknown[]
-  } = { counts, total: all.length, workflows, errors }
-  // The cursor is the last id examined: the next page goes on after it.
-  const last = matching[next - 1]
-  if (next < matching.length && last) body.cursor = Buffer.from(last.workflowId, 'utf8').toString('base64url')
+  const after = cursorOf(query)
+  const body = await ctx.runs.page({
+    ...(statuses === undefined ? {} : { statuses }),
+    prefix: query.get('prefix') ?? '',
+    limit: limitOf(query),
+    ...(after === undefined ? {} : { after }),
+    ...(createdAfter === undefined ? {} : { createdAfter }),
+    ...(createdBefore === undefined ? {} : { createdBefore }),
+    metadata: metadataOf(query),
+  })
   return { status: 200, body }
 }
 
@@ -294,12 +216,44 @@ async function outputRoute(
   return { status: 200, body }
 }
 
+/**
+ * `GET /api/workflows/:id/steps/:stepId/args`: the step's arguments as stored in its graph, as text
+ * (a place an upstream output fills reads `<output of <step id>>`); `?download=1` for the whole text.
+ */
+async function argsRoute(
+  ctx: ApiContext,
+  id: string,
+  stepId: string,
+  query: URLSearchParams,
+): Promise<ApiResponse> {
+  const { args, refs } = await stepArguments(ctx.client, id, stepId)
+  if (query.get('download') === '1') {
+    const whole = valueText(args, Number.POSITIVE_INFINITY)
+    const safe = `${id}-${stepId}-args`.replace(/[^\w.-]+/g, '_').slice(0, 120)
+    return {
+      status: 200,
+      body: whole.text,
+      download: {
+        filename: `${safe}.${whole.json ? 'json' : 'txt'}`,
+        type: `${whole.json ? 'application/json' : 'text/plain'}; charset=utf-8`,
+      },
+    }
+  }
+  const body: { workflowId: string; stepId: string; refs: typeof refs } & ValueText = {
+    workflowId: id,
+    stepId,
+    refs,
+    ...valueText(args, ctx.outputLimit),
+  }
+  return { status: 200, body }
+}
+
 function refuseReadOnly(ctx: ApiContext): void {
   if (ctx.readOnly)
     throw new ApiError(
       403,
       API_ERROR_CODES.readOnly,
-      'this dashboard was started read-only (--read-only): it does not cancel, resume, fork, delete, send events, or pause, resume or trigger schedules',
+      'this dashboard was started read-only (--read-only): it does not cancel, resume, fork, delete, send events, or pause, resume, trigger, backfill or delete schedules',
     )
 }
 
@@ -379,6 +333,44 @@ async function eventRoute(
   }
 }
 
+/** A time of a JSON body: milliseconds since the epoch, or a date `Date.parse` reads. */
+function timeField(body: { [key: string]: unknown }, name: string): number {
+  const value = body[name]
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN
+  if (!Number.isFinite(ms))
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.badRequest,
+      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(value)}`,
+    )
+  return ms
+}
+
+/**
+ * `POST /api/schedules/:id/backfill` with `{ from, to }`: one PENDING run per tick in the range that
+ * has none yet (`backfillSchedule`: the schedule must be declared in this process).
+ */
+async function backfillRoute(ctx: ApiContext, id: string, rawBody: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  const body = jsonBody(rawBody)
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(400, API_ERROR_CODES.badRequest, 'the body must be a JSON object { from, to }')
+  const fields = body as { [key: string]: unknown }
+  const { created, existing } = await ctx.client.backfillSchedule(
+    id,
+    timeField(fields, 'from'),
+    timeField(fields, 'to'),
+  )
+  return { status: 202, body: { scheduleId: id, created, existing } }
+}
+
+/** `DELETE /api/schedules/:id`: its record goes (a worker that still declares it stores it again). */
+async function deleteScheduleRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
+  refuseReadOnly(ctx)
+  await ctx.client.deleteSchedule(id)
+  return { status: 200, body: { scheduleId: id, deleted: true } }
+}
+
 /** `POST /api/schedules/:id/trigger`: runs the schedule now (PENDING for a worker), if declared here. */
 async function triggerRoute(ctx: ApiContext, id: string): Promise<ApiResponse> {
   refuseReadOnly(ctx)
@@ -432,6 +424,29 @@ export async function route(
   ctx: ApiContext,
   method: string,
   pathname: string,
+  parts: RequestParts,
+): Promise<ApiResponse> {
+  if (!isStateChanging(method)) return dispatch(ctx, method, pathname, parts)
+  try {
+    return await dispatch(ctx, method, pathname, parts)
+  } finally {
+    // Whatever it changed (even in part, on a failure) shows in the next counts and rows.
+    ctx.runs.invalidate()
+    const [, , kind, raw] = pathname.split('/')
+    if (method === 'DELETE' && kind === 'workflows' && raw !== undefined) {
+      try {
+        ctx.runs.forget(decodeURIComponent(raw))
+      } catch {
+        // A malformed id was refused already: nothing was deleted.
+      }
+    }
+  }
+}
+
+async function dispatch(
+  ctx: ApiContext,
+  method: string,
+  pathname: string,
   { query, body, idempotencyKey }: RequestParts,
 ): Promise<ApiResponse> {
   const parts = pathname.split('/').slice(2) // ['', 'api', …]
@@ -467,8 +482,9 @@ export async function route(
       if (method !== 'POST') methodNotAllowed(['POST'])
       return eventRoute(ctx, id, segment(parts[3] ?? ''), body, query, idempotencyKey)
     }
-    if (parts.length === 5 && parts[2] === 'steps' && parts[4] === 'output') {
+    if (parts.length === 5 && parts[2] === 'steps' && (parts[4] === 'output' || parts[4] === 'args')) {
       if (method !== 'GET') methodNotAllowed(['GET'])
+      if (parts[4] === 'args') return argsRoute(ctx, id, segment(parts[3] ?? ''), query)
       return outputRoute(ctx, id, segment(parts[3] ?? ''), query)
     }
   }
@@ -477,11 +493,20 @@ export async function route(
       if (method !== 'GET') methodNotAllowed(['GET'])
       return schedulesRoute(ctx)
     }
-    if (parts.length === 3 && (parts[2] === 'pause' || parts[2] === 'resume' || parts[2] === 'trigger')) {
+    if (parts.length === 2) {
+      if (method !== 'DELETE') methodNotAllowed(['DELETE'])
+      return deleteScheduleRoute(ctx, scheduleIdOf(parts[1] ?? ''))
+    }
+    const action = parts[2]
+    if (
+      parts.length === 3 &&
+      (action === 'pause' || action === 'resume' || action === 'trigger' || action === 'backfill')
+    ) {
       if (method !== 'POST') methodNotAllowed(['POST'])
       const scheduleId = scheduleIdOf(parts[1] ?? '')
-      if (parts[2] === 'trigger') return triggerRoute(ctx, scheduleId)
-      return pauseScheduleRoute(ctx, scheduleId, parts[2] === 'pause')
+      if (action === 'trigger') return triggerRoute(ctx, scheduleId)
+      if (action === 'backfill') return backfillRoute(ctx, scheduleId, body)
+      return pauseScheduleRoute(ctx, scheduleId, action === 'pause')
     }
   }
   throw new ApiError(

@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { WorkflowClient } from '@wf/client'
-import { Runtime, type Storage, waitForEvent } from '@wf/core'
+import { createWorker, Runtime, type Storage, schedule, unschedule, waitForEvent } from '@wf/core'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startUi, type UiServer } from './index.js'
@@ -127,6 +127,45 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
     }
   })
 
+  it('lists the newest workflow first', async () => {
+    await page.goto(`${ui.origin}/#/`)
+    await poll(() => page.locator('main table tbody tr td.id').allTextContents()).toHaveLength(11)
+    const shown = await page.locator('main table tbody tr td.id').allTextContents()
+    // The last two were started without waiting for each other (maybe in one millisecond).
+    expect(shown.slice(0, 2).sort()).toEqual(['running-1', 'waiting-1'])
+    expect(shown.slice(2)).toEqual([
+      'failed-1',
+      'wide-1',
+      'xss',
+      'report-1',
+      'ok-2',
+      'daily-2026-12-04',
+      'daily-2026-12-03',
+      'daily-2026-12-02',
+      'daily-2026-12-01',
+    ])
+  })
+
+  it('filters by creation time, kept in the address and shown in its inputs', async () => {
+    const client = new WorkflowClient({ runtime })
+    const at = (await client.getMetadata('ok-2')).stats.startTime
+    // Up to ok-2: the four dailies and ok-2, created first.
+    await page.goto(`${ui.origin}/#/?createdBefore=${encodeURIComponent(new Date(at + 1).toISOString())}`)
+    await poll(() => page.locator('main table tbody tr td.id').allTextContents()).toEqual([
+      'ok-2',
+      'daily-2026-12-04',
+      'daily-2026-12-03',
+      'daily-2026-12-02',
+      'daily-2026-12-01',
+    ])
+    expect(await page.locator('input[type="datetime-local"]').last().inputValue()).not.toBe('')
+    await page.goto(`${ui.origin}/#/?createdAfter=${encodeURIComponent(new Date(at + 1).toISOString())}`)
+    await poll(() => page.locator('main table tbody tr td.id').allTextContents()).toHaveLength(6)
+    expect(await rowIds()).not.toContain('ok-2')
+    await page.goto(`${ui.origin}/#/`)
+    await poll(() => rowIds()).toHaveLength(11)
+  })
+
   it('filters by id prefix, by status and by metadata, kept in the address', async () => {
     await page.fill('input[placeholder="id prefix"]', 'daily-')
     await page.press('input[placeholder="id prefix"]', 'Enter')
@@ -168,6 +207,21 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
     expect(await node('ui-fan').textContent()).toContain('3 steps inside')
     await node('ui-fan').locator('rect.toggle').click()
     await poll(() => box.locator('g.node').count()).toBe(3)
+  })
+
+  it("shows a step's arguments in its detail, an upstream output marked by its step", async () => {
+    await page.goto(`${ui.origin}/#/w/daily-2026-12-03`)
+    await poll(() => page.locator('h1').textContent()).toBe('daily-2026-12-03')
+    for (const [name, expected] of [
+      ['ui-add', /^\[\s*3\s*\]$/],
+      ['ui-double', /<output of ui-add[^>]*>/],
+    ] as const) {
+      const item = page.locator(`ul.steps li[data-step-name="${name}"]`).first()
+      if ((await item.locator('button', { hasText: 'show arguments' }).count()) === 0)
+        await item.locator('.step').first().click()
+      await item.locator('button', { hasText: 'show arguments' }).click()
+      await poll(() => item.locator('.value-arguments pre').textContent()).toMatch(expected)
+    }
   })
 
   it('does not draw a graph of more than 400 steps (dagre would hold the page), and lists them', async () => {
@@ -289,6 +343,36 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
       expect(own?.status()).toBe(200)
     } finally {
       await fresh.close()
+    }
+  })
+  it('pauses a schedule from the schedules page and deletes it after a confirmation', async () => {
+    const id = 'ui-browser-nightly'
+    const nightly = schedule(id, { cron: '0 3 * * *', timezone: 'UTC' }, () => add(1))
+    try {
+      // A worker stores the schedule's record at its first poll.
+      const worker = createWorker({
+        runtime: new Runtime(storage),
+        schedules: [nightly],
+        handleSignals: false,
+        pollIntervalMs: 50,
+      })
+      const client = new WorkflowClient({ runtime })
+      await poll(async () => (await client.listSchedules()).map((s) => s.scheduleId)).toContain(id)
+      await worker.stop()
+      await page.goto(`${ui.origin}/#/schedules`)
+      const row = page.locator('main table tbody tr', { hasText: id })
+      await poll(() => row.locator('td').nth(2).textContent()).toBe('active')
+      await row.locator('button', { hasText: 'pause' }).click()
+      await poll(() => row.locator('td').nth(2).textContent()).toBe('paused')
+      expect((await client.getSchedule(id)).paused).toBe(true)
+      // The confirmation (the XSS test before dismisses every dialog: not this one).
+      page.removeAllListeners('dialog')
+      page.once('dialog', (dialog) => void dialog.accept())
+      await row.locator('button', { hasText: 'delete' }).click()
+      await poll(() => row.count()).toBe(0)
+      expect((await client.listSchedules()).map((s) => s.scheduleId)).not.toContain(id)
+    } finally {
+      unschedule(id)
     }
   })
 })

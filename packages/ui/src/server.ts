@@ -11,6 +11,7 @@ import { WorkflowClient } from '@wf/client'
 import { InvalidOptionsError, type StorageSpec } from '@wf/core'
 import { type ApiContext, errorResponse, isStateChanging, route } from './api.js'
 import { API_ERROR_CODES, ApiError, UiListenError } from './errors.js'
+import { Runs } from './runs.js'
 import {
   allowedHostNames,
   checkHost,
@@ -205,6 +206,7 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
   const owned = options.client === undefined
   const client = options.client ?? new WorkflowClient({ storage: options.storage })
   const resumed = new Map<string, Promise<unknown>>()
+  const runs = new Runs(client, readOnly)
   const ctx: ApiContext = {
     client,
     readOnly,
@@ -213,6 +215,7 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
         ? undefined
         : 'resume runs the steps in the dashboard process, which has not imported them: restart it with --import <module that defines the steps> (or resume with `wf resume <id> --import …`, or a worker)',
     outputLimit: OUTPUT_LIMIT,
+    runs,
     track: (workflowId, result) => {
       // The run's outcome is in the storage; a failure must not end the dashboard's process.
       const settled = result.then(
@@ -220,7 +223,10 @@ export async function startUi(options: UiOptions = {}): Promise<UiServer> {
         () => undefined,
       )
       resumed.set(workflowId, settled)
-      void settled.then(() => resumed.delete(workflowId))
+      void settled.then(() => {
+        resumed.delete(workflowId)
+        runs.invalidate() // it ended: the counts change
+      })
     },
   }
   const allowed = allowedHostNames(host, options.allowedHosts ?? [])

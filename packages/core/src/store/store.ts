@@ -34,6 +34,7 @@ import {
 import type { StoredGraph } from '../model/stored-graph.js'
 import { compareKeys, nextPageAfter, type Storage } from '../storage/storage.js'
 import { decodeBlob, encodeBlob, type StoredEncoded } from './blob-format.js'
+import { createdKeyOf } from './created-keys.js'
 import { RunnerRecords } from './runner-records.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
@@ -255,12 +256,17 @@ export class WorkflowStore {
    */
   async createWorkflow(record: WorkflowRecord): Promise<Versioned<WorkflowRecord>> {
     const marker = indexStatus(record)
+    // The creation-time entry goes with the first write (the marker, else the record), never after
+    // it: no round trip more per start. Best effort: readers skip an entry without its record, and
+    // `checkCreatedIndex` adds one a failure or a crash left out (see created-index.ts).
+    const created = this.#create(createdKeyOf(record)).catch(ignore)
     if (marker !== undefined) await this.#mark(marker, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
       utf8(recordJson(stored(record))),
       { ifAbsent: true },
     )
+    await created
     // A record created ended (a fork's copy, an import): its ended index entry, as for an end.
     const ended = endedKey(record)
     if (ended !== undefined) await this.#create(ended)
@@ -634,6 +640,9 @@ export class WorkflowStore {
     if (listed !== undefined) statuses.add(listed)
     if (record.indexedAs !== undefined) statuses.add(record.indexedAs)
     const markers = [...statuses].map((status) => storeKeys.index(status, workflowId))
+    // Its creation-time entry (not counted in the result: a workflow created by an earlier version
+    // has none). Listings by creation time read the record anyway and skip it.
+    markers.push(createdKeyOf(record))
     const due = dueKey(record)
     if (due !== undefined) markers.push(due)
     await this.#deleteKeys(markers)
@@ -681,6 +690,13 @@ export class WorkflowStore {
   async addEndedEntry(record: WorkflowRecord): Promise<string | undefined> {
     const key = endedKey(record)
     if (key !== undefined) await this.#create(key)
+    return key
+  }
+
+  /** Writes the creation-time index entry of a record (a repair: see created-index.ts). Resolves to its key. */
+  async addCreatedEntry(record: WorkflowRecord): Promise<string> {
+    const key = createdKeyOf(record)
+    await this.#create(key)
     return key
   }
 

@@ -29,7 +29,7 @@ const slow = step('writes.slow', async (x: number) => {
 })
 
 describe('writes per workflow', () => {
-  it('a run of 10 sequential steps writes its record twice, a start batch, its final marker, its ended index entry and one record per step but the root, which the final record commits', async () => {
+  it('a run of 10 sequential steps writes its record twice, a start batch, its creation-time entry, its final marker, its ended index entry and one record per step but the root, which the final record commits', async () => {
     const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     await runtime.run(chain(10), { workflowId: 'ten' })
@@ -38,6 +38,7 @@ describe('writes per workflow', () => {
     expect(steps).not.toContain(storeKeys.step('ten', 'writes.inc_9'))
     // And the runner's lease, once for the runtime (not per workflow).
     expect(puts.filter((k) => !steps.includes(k)).sort()).toEqual([
+      expect.stringMatching(/^created\/\d{13}-ten$/),
       expect.stringMatching(/^ended\/\d{4}-\d\d-\d\d\/ten$/),
       storeKeys.index('SUCCESSFUL', 'ten'),
       storeKeys.runner(runtime.runner.runnerId),
@@ -50,7 +51,7 @@ describe('writes per workflow', () => {
     expect((await storage.list('index/')).keys).toEqual([storeKeys.index('SUCCESSFUL', 'ten')])
   })
 
-  it('workflows started at the same moment share start batches: 13 writes per 10-step workflow', async () => {
+  it('workflows started at the same moment share start batches: 14 writes per 10-step workflow', async () => {
     const { storage, puts } = recordingPuts()
     const runtime = new Runtime(storage)
     const ids = Array.from({ length: 50 }, (_, i) => `many-${i}`)
@@ -60,10 +61,14 @@ describe('writes per workflow', () => {
     expect(puts.filter((k) => k.startsWith('index/RUNNING/'))).toEqual([])
     for (const workflowId of ids) {
       const own = puts.filter(
-        (k) => k.startsWith(storeKeys.workflowPrefix(workflowId)) || k.endsWith(`/${workflowId}`),
+        (k) =>
+          k.startsWith(storeKeys.workflowPrefix(workflowId)) ||
+          k.endsWith(`/${workflowId}`) ||
+          k.endsWith(`-${workflowId}`),
       )
-      // The record twice, 9 steps, the SUCCESSFUL marker, the ended index entry.
-      expect(own).toHaveLength(13)
+      // The record twice, 9 steps, the creation-time entry (written with the first record), the
+      // SUCCESSFUL marker, the ended index entry.
+      expect(own).toHaveLength(14)
     }
     expect((await storage.list(storeKeys.startBatchesPrefix)).keys).toEqual([])
   })
@@ -74,6 +79,7 @@ describe('writes per workflow', () => {
     await runtime.submit(chain(3), { workflowId: 'queued' })
     await runtime.resume('queued')
     expect(puts.filter((k) => !k.startsWith(storeKeys.stepsPrefix('queued'))).sort()).toEqual([
+      expect.stringMatching(/^created\/\d{13}-queued$/),
       expect.stringMatching(/^ended\/\d{4}-\d\d-\d\d\/queued$/),
       storeKeys.index('PENDING', 'queued'),
       storeKeys.index('SUCCESSFUL', 'queued'),

@@ -14,3 +14,4 @@ export declare const dated: StepFunction<[], Map<string, Date>>
 export declare const sum: StepFunction<[number, number], number>
 export declare const fan: StepFunction<[number], number>
 export declare const count: StepFunction<number[], number>
+export declare const echo: StepFunction<[string], string>

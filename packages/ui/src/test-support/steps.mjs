@@ -36,3 +36,5 @@ export const sum = step('ui-sum', (a, b) => a + b)
 export const fan = step('ui-fan', (n) => sum(add(n), double(n)))
 /** How many inputs it was given (a wide graph). */
 export const count = step('ui-count', (...xs) => xs.length)
+/** Its argument back (a step whose arguments the tests read). */
+export const echo = step('ui-echo', (x) => x)
