@@ -39,6 +39,8 @@ const READS_IN_FLIGHT = 16
 const DUE_FIRST_PAGE = 16
 /** How many entries of the due index a poll lists when its first page is all due. */
 const DUE_PAGE = 256
+/** Default `wakeAheadMs` (at least two poll intervals): a hundred claims take about 4 s on S3. */
+const WAKE_AHEAD_MS = 5000
 
 /** Index entries a retention pass considers per poll: it goes on at the next poll, after the work. */
 const RETENTION_BATCH = 100
@@ -141,6 +143,15 @@ export interface WorkerOptions extends RuntimeOptions {
   concurrency?: number
   /** How often to look for work when idle. Default 1,000 ms. */
   pollIntervalMs?: number
+  /**
+   * Claim parked workflows this long before they are due, and hold each one under this worker's
+   * lease until its wake time, when a local timer wakes it: the claim (several storage requests,
+   * seconds for a hundred workflows on S3) is then no part of its lateness. Each claimed workflow
+   * takes one of the `concurrency` slots while it waits. Capped by `parkAfterMs` (a workflow
+   * claimed further ahead would park again); `0` claims a workflow only once it is due. Default
+   * 5,000 ms, or two poll intervals when that is longer.
+   */
+  wakeAheadMs?: number
   /** On stop, how long running steps may take to finish before they are aborted. Default 10,000 ms. */
   shutdownGraceMs?: number
   /** Stop gracefully on SIGTERM and SIGINT. Default `true`. */
@@ -204,6 +215,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     runtime: given,
     concurrency = 4,
     pollIntervalMs = 1000,
+    wakeAheadMs,
     shutdownGraceMs = 10_000,
     handleSignals = true,
     onWorkflow,
@@ -227,12 +239,19 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
     throw new InvalidOptionsError(`pollIntervalMs must be a positive integer, got ${String(pollIntervalMs)}`)
   }
+  if (wakeAheadMs !== undefined && (!Number.isInteger(wakeAheadMs) || wakeAheadMs < 0)) {
+    throw new InvalidOptionsError(
+      `wakeAheadMs must be a non-negative integer of milliseconds (0: claim parked workflows only once due), got ${String(wakeAheadMs)}`,
+    )
+  }
   if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw new InvalidOptionsError(
       `shutdownGraceMs must be a non-negative integer, got ${String(shutdownGraceMs)}`,
     )
   }
   const runtime = given ?? new Runtime(storage, runtimeOptions)
+  // No further ahead than the runtime holds a sleeping workflow: claimed earlier, it would park again.
+  const aheadMs = Math.min(wakeAheadMs ?? Math.max(WAKE_AHEAD_MS, 2 * pollIntervalMs), runtime.parkAfterMs)
   const mine = new Set<string>()
   // Workflows that could not run here (a step not registered, code changed under 'error', storage
   // trouble) are retried with a growing delay, not at every poll.
@@ -253,7 +272,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     const workflowId = typeof work === 'string' ? work : work.workflowId
     try {
       const handle =
-        typeof work === 'string' ? await runtime.resumeForWorker(workflowId) : await runtime.resumeDue(work)
+        typeof work === 'string'
+          ? await runtime.resumeForWorker(workflowId)
+          : await runtime.resumeDue(work, Date.now() + aheadMs)
       if (handle === undefined) return false
       mine.add(workflowId)
       if (runtime.isActive(workflowId)) onTake?.(workflowId)
@@ -395,14 +416,18 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     return [...mineFirst, ...due.filter((entry) => sliceOf(entry.workflowId, count) !== own)]
   }
 
-  /** Parked workflows now due, most overdue first, then PENDING workflows oldest first, then RESUMABLE ones. */
+  /**
+   * Parked workflows now due, then those due within `aheadMs` (claimed ahead: see `wakeAheadMs`)
+   * by wake time, then PENDING workflows oldest first, then RESUMABLE ones.
+   */
   const findWork = async (room: number): Promise<Array<string | DueEntry>> => {
     const store = await runtime.store()
     const now = Date.now()
     // One small page of the due index, from its earliest: however many workflows are parked, an
-    // idle poll reads one listing of it, of a few keys. A page all due: a larger one.
-    let listed = await store.listDue(now, DUE_FIRST_PAGE)
-    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(now, DUE_PAGE)
+    // idle poll reads one listing of it, of a few keys. A page all due (or soon due): a larger one.
+    const horizon = now + aheadMs
+    let listed = await store.listDue(horizon, DUE_FIRST_PAGE)
+    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(horizon, DUE_PAGE)
     const due = listed.filter(
       (entry) =>
         !mine.has(entry.workflowId) &&
@@ -420,6 +445,10 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       due.filter((entry) => !dueIds.has(entry.workflowId) && dueIds.add(entry.workflowId)),
       now,
     )
+    // What is due already first, then what is due soonest: a worker with little room holds the
+    // workflows that wake first (a stable sort: each worker's own slice first among equals).
+    const order = (entry: DueEntry) => (entry.wakeAt <= now ? 0 : entry.wakeAt)
+    dueOnce.sort((a, b) => order(a) - order(b))
     // Enough due to fill the room twice over (the most a poll tries): waiting and resumable
     // workflows come after them anyway, so the indexes and the records they list are not read
     // (draining many due workflows, a worker read the record of each one others claimed).
