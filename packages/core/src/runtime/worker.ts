@@ -262,6 +262,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   }
   let stopping = false
   let wake: (() => void) | undefined
+  // A run ended while the loop was busy (no `wake` to call): see the loop.
+  let freedWhileBusy = false
   let resolveStopped!: () => void
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve
@@ -303,7 +305,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         )
         .finally(() => {
           mine.delete(workflowId)
-          wake?.()
+          if (wake) wake()
+          else freedWhileBusy = true
         })
       return true
     } catch (error) {
@@ -617,6 +620,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   })
   const loop = async () => {
     while (!stopping) {
+      freedWhileBusy = false
+      // Every slot taken (by this poll or before it): more work may be waiting for room.
+      let full = false
       try {
         // First: the runs a tick creates are taken in this same poll.
         await firing.poll(schedules ?? registeredSchedules(), onSchedule)
@@ -637,7 +643,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
             const taken = await mapLimit(batch, READS_IN_FLIGHT, (work) => take(work))
             took += taken.filter(Boolean).length
           }
-        }
+          full = took >= room
+        } else full = true
         await sweep(Date.now())
         // After the work: a bounded share of a retention pass, never ahead of a claim.
         if (!stopping) await retain(Date.now())
@@ -645,13 +652,16 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }
       if (stopping) break
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs)
-        wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      // Slots freed while this poll claimed into full ones: poll again now, not a poll interval
+      // later (100 workflows due at once with 64 slots: the 36 left waited for the next poll).
+      if (!(full && freedWhileBusy))
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollIntervalMs)
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
       wake = undefined
       // Woken by a run that ended: still let timers and I/O run first, so a storage that answers
       // in microtasks (MemoryStorage) and a workflow that fails at once cannot spin this loop.
