@@ -17,6 +17,7 @@ import {
   type WorkerOptions,
 } from '../index.js'
 import type { WorkflowRecord } from '../model/records.js'
+import { interceptStorage } from '../testing/intercept.js'
 
 const runtimes: Runtime[] = []
 const workers: Worker[] = []
@@ -185,6 +186,66 @@ describe('a worker claiming ahead', () => {
       expect(started.get(id)).toHaveLength(1)
       expect(started.get(id)?.[0]).toBeGreaterThanOrEqual(wakeAt)
     }
+  })
+
+  it('polls again at once when its runs end while it claims into its last free slots, not a poll interval later', async () => {
+    const storage = new MemoryStorage()
+    const opens = new Map<number, () => void>()
+    const ended: number[] = []
+    const gate = step(`wake-ahead-test.gate.${made++}`, async (_wakeAt: number, i: number) => {
+      await new Promise<void>((resolve) => opens.set(i, resolve))
+      ended.push(i)
+      return i
+    })
+    const parker = new Runtime(storage, { parkAfterMs: 0 })
+    const wakeAt = Date.now() + 300
+    for (let i = 0; i < 4; i++) {
+      const handle = await parker.runAsync(gate(sleepUntil(wakeAt), i), { workflowId: `busy-${i}` })
+      handle.result().catch(() => {})
+    }
+    await vi.waitFor(async () => expect(await dueKeys(storage)).toHaveLength(4))
+    await parker.close()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    // The due listing of a poll can be held, to end a run while that poll is busy.
+    let hold: Promise<void> | undefined
+    let held = false
+    const view = interceptStorage(storage, {
+      list: async (next, prefix, options) => {
+        if (prefix === 'due/' && hold) {
+          held = true
+          await hold
+        }
+        return next(prefix, options)
+      },
+    })
+    // Polls only when woken by a run that ends (the interval is a minute).
+    workers.push(
+      createWorker({
+        storage: view,
+        handleSignals: false,
+        concurrency: 2,
+        pollIntervalMs: 60_000,
+        wakeAheadMs: 0,
+      }),
+    )
+    await vi.waitFor(() => expect(opens.size).toBe(2))
+    const first = [...opens.keys()]
+    let release!: () => void
+    hold = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // One run ends: the worker polls for its slot, and holds at the due listing.
+    opens.get(first[0] as number)?.()
+    await vi.waitFor(() => expect(held).toBe(true))
+    // The other ends while that poll is busy; then the poll takes one workflow into the slot it had.
+    opens.get(first[1] as number)?.()
+    await vi.waitFor(() => expect(ended).toHaveLength(2))
+    hold = undefined
+    release()
+    // The fourth is taken by a poll right after, not a minute later.
+    await vi.waitFor(() => expect(opens.size).toBe(4), { timeout: 3000 })
+    for (const open of opens.values()) open()
+    await vi.waitFor(() => expect(ended).toHaveLength(4))
   })
 
   it('rejects a wakeAheadMs that is not a non-negative integer', () => {
