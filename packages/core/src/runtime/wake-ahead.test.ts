@@ -98,6 +98,36 @@ describe('a worker claiming ahead', () => {
     expect(started.get('soon')?.[0]).toBeGreaterThanOrEqual(wakeAt)
   })
 
+  it('claims further ahead than wakeAheadMs when its storage answers slowly, to have claimed by the wake time', async () => {
+    const storage = new MemoryStorage()
+    const { started, mark } = marking()
+    const wakeAt = Date.now() + 2500
+    await park(storage, mark, ['slow'], wakeAt)
+    // Every listing of the due index takes 150 ms: claiming 16 workflows, 6 requests each with
+    // 16 at once, would take about 0.9 s, so the window grows to about 1.8 s.
+    const slow = interceptStorage(storage, {
+      list: async (next, prefix, options) => {
+        if (prefix === 'due/') await new Promise((resolve) => setTimeout(resolve, 150))
+        return next(prefix, options)
+      },
+    })
+    const taken = new Map<string, number>()
+    workers.push(
+      createWorker({
+        storage: slow,
+        handleSignals: false,
+        pollIntervalMs: 20,
+        concurrency: 16,
+        wakeAheadMs: 300,
+        onTake: (workflowId) => taken.set(workflowId, Date.now()),
+      }),
+    )
+    await vi.waitFor(() => expect(taken.has('slow')).toBe(true), { timeout: 3000 })
+    expect(taken.get('slow')).toBeLessThan(wakeAt - 700)
+    await vi.waitFor(() => expect(started.get('slow')).toHaveLength(1), { timeout: 3000 })
+    expect(started.get('slow')?.[0]).toBeGreaterThanOrEqual(wakeAt)
+  })
+
   it('claims ahead no more workflows than its concurrency leaves room for, the earliest first, and the rest once room frees', async () => {
     const storage = new MemoryStorage()
     const { started, mark } = marking()

@@ -41,6 +41,8 @@ const DUE_FIRST_PAGE = 16
 const DUE_PAGE = 256
 /** Default `wakeAheadMs` (at least two poll intervals): a hundred claims take about 4 s on S3. */
 const WAKE_AHEAD_MS = 5000
+/** Storage requests a claim makes one after the other, about (its reads, then its writes). */
+const CLAIM_REQUESTS = 6
 
 /** Index entries a retention pass considers per poll: it goes on at the next poll, after the work. */
 const RETENTION_BATCH = 100
@@ -147,9 +149,11 @@ export interface WorkerOptions extends RuntimeOptions {
    * Claim parked workflows this long before they are due, and hold each one under this worker's
    * lease until its wake time, when a local timer wakes it: the claim (several storage requests,
    * seconds for a hundred workflows on S3) is then no part of its lateness. Each claimed workflow
-   * takes one of the `concurrency` slots while it waits. Capped by `parkAfterMs` (a workflow
-   * claimed further ahead would park again); `0` claims a workflow only once it is due. Default
-   * 5,000 ms, or two poll intervals when that is longer.
+   * takes one of the `concurrency` slots while it waits. On a slow storage the window grows, to
+   * twice the time claiming as many workflows as there are free slots takes (estimated from how
+   * long the poll's listing took). Capped by `parkAfterMs` (a workflow claimed further ahead would
+   * park again); `0` claims a workflow only once it is due. Default 5,000 ms, or two poll intervals
+   * when that is longer.
    */
   wakeAheadMs?: number
   /** On stop, how long running steps may take to finish before they are aborted. Default 10,000 ms. */
@@ -251,7 +255,24 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   }
   const runtime = given ?? new Runtime(storage, runtimeOptions)
   // No further ahead than the runtime holds a sleeping workflow: claimed earlier, it would park again.
-  const aheadMs = Math.min(wakeAheadMs ?? Math.max(WAKE_AHEAD_MS, 2 * pollIntervalMs), runtime.parkAfterMs)
+  const baseAheadMs = Math.min(
+    wakeAheadMs ?? Math.max(WAKE_AHEAD_MS, 2 * pollIntervalMs),
+    runtime.parkAfterMs,
+  )
+  // How long a listing of the due index took lately (a moving average of each poll's first): a
+  // claim is several requests one after the other, so a slow storage (a busy S3 gateway) claims
+  // fewer workflows a second. The window then grows to twice what claiming `room` workflows would
+  // take, up to `parkAfterMs`: with 64 slots and listings of 300 ms, about 14 s.
+  let listMs = 0
+  const aheadFor = (room: number): number =>
+    baseAheadMs === 0
+      ? 0
+      : Math.min(
+          runtime.parkAfterMs,
+          Math.max(baseAheadMs, Math.ceil((2 * room * CLAIM_REQUESTS * listMs) / READS_IN_FLIGHT)),
+        )
+  // The window of the last poll: its claims take what falls in it.
+  let aheadMs = baseAheadMs
   const mine = new Set<string>()
   // Workflows that could not run here (a step not registered, code changed under 'error', storage
   // trouble) are retried with a growing delay, not at every poll.
@@ -428,8 +449,11 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     const now = Date.now()
     // One small page of the due index, from its earliest: however many workflows are parked, an
     // idle poll reads one listing of it, of a few keys. A page all due (or soon due): a larger one.
+    aheadMs = aheadFor(room)
     const horizon = now + aheadMs
     let listed = await store.listDue(horizon, DUE_FIRST_PAGE)
+    const tookMs = Date.now() - now
+    listMs = listMs === 0 ? tookMs : 0.7 * listMs + 0.3 * tookMs
     if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(horizon, DUE_PAGE)
     const due = listed.filter(
       (entry) =>
