@@ -128,6 +128,45 @@ describe('a worker claiming ahead', () => {
     expect(started.get('slow')?.[0]).toBeGreaterThanOrEqual(wakeAt)
   })
 
+  it('claims the next workflows further ahead than wakeAheadMs after claims that took long, though its listings are quick', async () => {
+    const storage = new MemoryStorage()
+    const { started, mark } = marking()
+    const firstAt = Date.now() + 1000
+    const burst = Array.from({ length: 16 }, (_, i) => `burst-${i}`)
+    await park(storage, mark, burst, firstAt)
+    const nextAt = firstAt + 2500
+    await park(storage, mark, ['next'], nextAt)
+    // Each write and delete takes 150 ms (a busy gateway), listings answer at once: a claim is a
+    // few of them one after the other, so 16 side by side take about 600 ms.
+    const slow = interceptStorage(storage, {
+      put: async (next, key, data, condition) => {
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        return next(key, data, condition)
+      },
+      delete: async (next, key) => {
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        return next(key)
+      },
+    })
+    const taken = new Map<string, number>()
+    workers.push(
+      createWorker({
+        storage: slow,
+        handleSignals: false,
+        pollIntervalMs: 20,
+        concurrency: 16,
+        wakeAheadMs: 300,
+        onTake: (workflowId) => taken.set(workflowId, Date.now()),
+      }),
+    )
+    await vi.waitFor(() => expect(started.size).toBe(16), { timeout: 5000 })
+    await vi.waitFor(() => expect(taken.has('next')).toBe(true), { timeout: 5000 })
+    // Claimed with a window of about twice what the 16 claims took (over a second), not 300 ms.
+    expect(taken.get('next')).toBeLessThan(nextAt - 500)
+    await vi.waitFor(() => expect(started.get('next')).toHaveLength(1), { timeout: 3000 })
+    expect(started.get('next')?.[0]).toBeGreaterThanOrEqual(nextAt)
+  })
+
   it('claims ahead no more workflows than its concurrency leaves room for, the earliest first, and the rest once room frees', async () => {
     const storage = new MemoryStorage()
     const { started, mark } = marking()

@@ -151,9 +151,9 @@ export interface WorkerOptions extends RuntimeOptions {
    * seconds for a hundred workflows on S3) is then no part of its lateness. Each claimed workflow
    * takes one of the `concurrency` slots while it waits. On a slow storage the window grows, to
    * twice the time claiming as many workflows as there are free slots takes (estimated from how
-   * long the poll's listing took). Capped by `parkAfterMs` (a workflow claimed further ahead would
-   * park again); `0` claims a workflow only once it is due. Default 5,000 ms, or two poll intervals
-   * when that is longer.
+   * long the poll's listing took, and from how long this worker's last claims took). Capped by
+   * `parkAfterMs` (a workflow claimed further ahead would park again); `0` claims a workflow only
+   * once it is due. Default 5,000 ms, or two poll intervals when that is longer.
    */
   wakeAheadMs?: number
   /** On stop, how long running steps may take to finish before they are aborted. Default 10,000 ms. */
@@ -264,12 +264,22 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   // fewer workflows a second. The window then grows to twice what claiming `room` workflows would
   // take, up to `parkAfterMs`: with 64 slots and listings of 300 ms, about 14 s.
   let listMs = 0
+  // How long a claim took lately at this worker's pace (a moving average over its claim batches:
+  // a batch's time over its size, or over the claims in flight when it was smaller). A listing is
+  // one request on a quiet gateway; claims are many at once, and a gateway that serves a few
+  // hundred requests a second (shared with other workers) claims fewer than the listing suggests:
+  // after a first burst, a worker claims the next one early enough.
+  let claimMs = 0
   const aheadFor = (room: number): number =>
     baseAheadMs === 0
       ? 0
       : Math.min(
           runtime.parkAfterMs,
-          Math.max(baseAheadMs, Math.ceil((2 * room * CLAIM_REQUESTS * listMs) / READS_IN_FLIGHT)),
+          Math.max(
+            baseAheadMs,
+            Math.ceil((2 * room * CLAIM_REQUESTS * listMs) / READS_IN_FLIGHT),
+            Math.ceil(2 * room * claimMs),
+          ),
         )
   // The window of the last poll: its claims take what falls in it.
   let aheadMs = baseAheadMs
@@ -664,8 +674,13 @@ export function createWorker(options: WorkerOptions = {}): Worker {
           while (!stopping && took < room && next < candidates.length) {
             const batch = candidates.slice(next, next + (room - took))
             next += batch.length
+            const claimedAt = Date.now()
             const taken = await mapLimit(batch, READS_IN_FLIGHT, (work) => take(work))
             took += taken.filter(Boolean).length
+            if (batch.some((work) => typeof work !== 'string')) {
+              const ms = (Date.now() - claimedAt) / Math.max(batch.length, READS_IN_FLIGHT)
+              claimMs = claimMs === 0 ? ms : 0.7 * claimMs + 0.3 * ms
+            }
           }
           full = took >= room
         } else full = true
