@@ -248,7 +248,7 @@ ${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × 
 
 ${targetLine()}
 
-**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a page holds up to 1,000; on S3 each costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
+**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a poll asks for a first page of 16 keys, and for 256 only when those 16 are all due or within its claim window; on S3 each key costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
 | backend | parked, none due | polls/min | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | due keys read per poll | RSS at the window's start / end, MB | JS heap after a forced GC, start / end, MB |
 |---|---|---|---|---|---|---|---|---|---|---|---|
