@@ -3,7 +3,8 @@
 //   parkAfterMs 0 (`job.chunk` at a time), waits until every one is parked (its run let it go),
 //   prints `PARKED <ms taken>` and exits: nothing holds them any more.
 // - `worker`: a worker (createWorker, `job.concurrency`, `job.pollIntervalMs`); each mark step
-//   appends `<workflowId> <wake ms> <start ms>` to `job.log`, and each workflow that ends appends
+//   appends `<workflowId> <wake ms> <start ms>` to `job.log`, each workflow it takes on (claims)
+//   `took <workflowId> <ms>`, and each workflow that ends appends
 //   `done <workflowId> <outcome> <ms>`. Prints `READY`; on SIGTERM stops and prints
 //   `RESULT <json>` (RSS, storage requests).
 // - `idle`: a worker on parked workflows none of which is due: counts its storage requests (by
@@ -113,6 +114,7 @@ if (job.mode === 'worker') {
     concurrency: job.concurrency,
     pollIntervalMs: job.pollIntervalMs,
     handleSignals: false,
+    onTake: (workflowId) => appendFileSync(job.log, `took ${workflowId} ${Date.now()}\n`),
     onWorkflow: ({ workflowId, outcome }) => {
       if (workflowId) appendFileSync(job.log, `done ${workflowId} ${outcome} ${Date.now()}\n`)
     },

@@ -20,6 +20,9 @@ const COUNTS = quick ? [100] : [100, 1000]
 const WORKERS = [1, 3]
 const CONCURRENCY = 64
 const POLL_MS = 1000 // createWorker's default
+// createWorker's default wakeAheadMs (5 s, or two polls): workers are up this long before T, as
+// long-running workers are, so that they claim the workflows ahead as they would.
+const AHEAD_MS = Math.max(5000, 2 * POLL_MS)
 const IDLE_PARKED = quick ? 1000 : 10_000
 const IDLE_WINDOW_MS = quick ? 15_000 : 30_000
 const started = Date.now()
@@ -47,7 +50,7 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
     for (const workers of WORKERS) {
       try {
         for (let attempt = 1; attempt <= 3; attempt++) {
-          const startWorkersMs = 3000 * attempt
+          const startWorkersMs = 3000 * attempt + AHEAD_MS
           const wakeAt = Date.now() + 2 * attempt * count * parkCost[backend] + startWorkersMs
           const { place, parkMs } = await park(backend, count, wakeAt)
           parkCost[backend] = Math.max(parkCost[backend], parkMs / count)
@@ -65,8 +68,9 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
           const procs = Array.from({ length: workers }, () => runner(job))
           await Promise.all(procs.map((p) => p.seen('READY')))
           const ready = Date.now()
-          if (ready >= wakeAt - 100) {
-            // Not parked and ready by T: the lateness would include the parking. Again, with more margin.
+          if (ready >= wakeAt - AHEAD_MS - 100) {
+            // Not parked and ready a claim window before T: the lateness would include the parking
+            // or a window cut short. Again, with more margin.
             for (const p of procs) p.child.kill('SIGKILL')
             console.log(
               `${backend} ${count}×${workers}: not ready by the wake time (${ready - wakeAt} ms late), again`,
@@ -92,7 +96,13 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
           )
           await Promise.all(procs.map((p) => p.exited))
           const lines = read()
-          const marks = lines.filter((l) => !l.startsWith('done ')).map((l) => l.split(' '))
+          const marks = lines
+            .filter((l) => !l.startsWith('done ') && !l.startsWith('took '))
+            .map((l) => l.split(' '))
+          // When a worker first took each workflow on (claimed it): before T when claimed ahead.
+          const tookAt = new Map()
+          for (const [, id, at] of lines.filter((l) => l.startsWith('took ')).map((l) => l.split(' ')))
+            if (!tookAt.has(id)) tookAt.set(id, Number(at))
           const dones = lines.filter((l) => l.startsWith('done ')).map((l) => l.split(' '))
           const late = marks.map(([, wake, at]) => Number(at) - Number(wake))
           const perId = new Map()
@@ -109,6 +119,14 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
             lateness: [pct(late, 50), pct(late, 99), Math.max(...late)],
             early: late.filter((ms) => ms < 0).length,
             drainMs,
+            claimedAhead: [...tookAt.values()].filter((at) => at < wakeAt).length,
+            // The lateness of those claimed ahead alone: what is left once the claim is not in it.
+            aheadLateness: (() => {
+              const ahead = marks
+                .filter(([id]) => tookAt.get(id) < wakeAt)
+                .map(([, wake, at]) => Number(at) - Number(wake))
+              return ahead.length === 0 ? undefined : [pct(ahead, 50), pct(ahead, 99)]
+            })(),
             claimsPerSecond: (count * 1000) / drainMs,
             ran: perId.size,
             twice: [...perId.values()].filter((n) => n > 1).length,
@@ -229,15 +247,15 @@ const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
 const minutes = ((Date.now() - started) / 60000).toFixed(1)
 const body = `## Sleep: waking parked workflows (bench/sleep.mjs)
 
-Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${only}` : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms) start before T. **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
+Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${only}` : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms, default \`wakeAheadMs\`: ${n(AHEAD_MS)} ms) are up at least that window before T, as long-running workers are. **Claimed ahead**: the workflows a worker took on (claimed) before T, to hold until a local timer wakes them at T; **their lateness** is theirs alone (the claim is no part of it: what is left is the wake, the commit of the timer's result and the start of the step). **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
 
-| backend | parked, due at once | workers | parking took, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
-${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
+| backend | parked, due at once | workers | parking took, ms | claimed ahead | their lateness p50 / p99, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${r.claimedAhead === undefined ? '–' : n(r.claimedAhead)} | ${r.aheadLateness === undefined ? '–' : `${n(r.aheadLateness[0])} / ${n(r.aheadLateness[1])}`} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
 
 ${targetLine()}
 
-**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a page holds up to 1,000; on S3 each costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
+**An idle worker.** A worker on N parked workflows, none due for a day, counted over ${IDLE_WINDOW_MS / 1000} s after its first polls (nothing else running), per minute, and its listings by prefix (a listing is one request, one page). A poll lists each of the prefixes below once (its polls counted by its listings of \`index/PENDING\`), then waits ${n(POLL_MS)} ms. **Due keys read per poll**: the keys its listing of the due index returned (a poll asks for a first page of 16 keys, and for 256 only when those 16 are all due or within its claim window; on S3 each key costs about 150 bytes of XML). ${backends.includes('fs-fsync') ? 'On the folder the workflows were parked without fsync (the same files; faster to make). ' : ''}
 
 | backend | parked, none due | polls/min | GET/min | PUT/min | LIST/min | DELETE/min | listings/min by prefix | due-index pages per poll | due keys read per poll | RSS at the window's start / end, MB | JS heap after a forced GC, start / end, MB |
 |---|---|---|---|---|---|---|---|---|---|---|---|

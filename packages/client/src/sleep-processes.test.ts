@@ -462,6 +462,62 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
   )
 
   it.skipIf(!backend.available)(
+    'a worker SIGKILLed while it holds workflows it claimed ahead of their wake time: another worker wakes each exactly once, at its time and late by at most the lease',
+    { timeout: 60_000 },
+    async () => {
+      const COUNT = 20
+      const ids = Array.from({ length: COUNT }, (_, i) => `ahead-${i}`)
+      const log = stepLog((workflowId) => workflowId.startsWith('ahead-'))
+      const wakeAt = Date.now() + (backend.name === 'S3' ? 12_000 : 8000)
+      const parker = child(['park', String(COUNT), String(wakeAt), 'ahead-'], log.path)
+      await parker.printed('parked', wakeAt - Date.now() - 3000)
+      await parker.kill()
+      // Claims everything it lists (its window reaches past the wake time), and holds it.
+      const first = child(['worker', String(POLL_MS), '64', '60000'], log.path)
+      await vi.waitFor(
+        () =>
+          expect(
+            first
+              .out()
+              .split('\n')
+              .filter((l) => l.startsWith('took ahead-')),
+          ).toHaveLength(COUNT),
+        { timeout: Math.max(1000, wakeAt - Date.now() - 1000), interval: 20 },
+      )
+      const store = await client.runtime.store()
+      const held = await Promise.all(ids.map(async (id) => (await store.requireWorkflow(id)).record))
+      expect(held.filter((r) => r.status !== 'RUNNING' || r.owner?.pid !== first.proc.pid)).toEqual([])
+      expect(await dueOf((w) => w.startsWith('ahead-'))).toEqual([])
+      await first.kill()
+      expect(Date.now()).toBeLessThan(wakeAt)
+      expect(log.read()).toEqual([])
+
+      const second = child(['worker', String(POLL_MS), '64'], log.path)
+      await vi.waitFor(() => expect(log.read().length).toBeGreaterThanOrEqual(COUNT), {
+        timeout: backend.name === 'S3' ? 40_000 : 20_000,
+        interval: 100,
+      })
+      // A duplicate would come a poll later.
+      await pause(2 * POLL_MS + 500)
+      const ran = log.read()
+      const perId = new Map<string, number>()
+      for (const r of ran) perId.set(r.workflowId, (perId.get(r.workflowId) ?? 0) + 1)
+      expect([...perId.entries()].filter(([, n]) => n !== 1)).toEqual([])
+      expect([...perId.keys()].sort()).toEqual([...ids].sort())
+      for (const r of ran) {
+        expect(r.pid).toBe(second.proc.pid)
+        expect(r.wake).toBe(wakeAt)
+        expect(r.at).toBeGreaterThanOrEqual(wakeAt)
+        // The children's lease is 3 s (the killed worker's runs out by then at the latest), and a
+        // claim, a poll and a loaded gateway's commits on top.
+        expect(r.at - wakeAt).toBeLessThan(backend.name === 'S3' ? 10_000 : 5000)
+      }
+      for (const id of ids) expect(await client.runtime.waitForResult(id, 50)).toBe(wakeAt)
+      await second.kill()
+    },
+  )
+
+  it.skipIf(!backend.available)(
     'three worker processes and 200 workflows parked until one moment: the step after the sleep runs exactly once for each, and all end SUCCESSFUL',
     { timeout: 150_000 },
     async () => {

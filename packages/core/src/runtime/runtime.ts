@@ -512,8 +512,9 @@ export class Runtime {
    * @internal For workers: takes on a parked workflow listed due by `entry` if its record says it
    * is due, resolving to its handle; `undefined` when it is not to be taken now. A due marker that
    * its record no longer backs (the workflow woke, parked again, ended or was deleted) is deleted.
+   * `until`: taken if due by then (a worker claiming ahead); the run holds it until its wake time.
    */
-  async resumeDue<T = unknown>(entry: DueEntry): Promise<WorkflowHandle<T> | undefined> {
+  async resumeDue<T = unknown>(entry: DueEntry, until = Date.now()): Promise<WorkflowHandle<T> | undefined> {
     const { workflowId } = entry
     if (this.#active.has(workflowId) || this.#following.has(workflowId)) return undefined
     const store = await this.#store
@@ -525,7 +526,7 @@ export class Runtime {
       await store.deleteDue(entry)
       return undefined
     }
-    if (!found || entry.wakeAt > Date.now()) return undefined
+    if (!found || entry.wakeAt > until) return undefined
     if (!isParked(found.record)) {
       // Waking or parking right now (a live owner): not now. Or a marker a run left as it died
       // between the marker and its parked record: the workflow is RESUMABLE (or waits for a

@@ -39,6 +39,10 @@ const READS_IN_FLIGHT = 16
 const DUE_FIRST_PAGE = 16
 /** How many entries of the due index a poll lists when its first page is all due. */
 const DUE_PAGE = 256
+/** Default `wakeAheadMs` (at least two poll intervals): a hundred claims take about 4 s on S3. */
+const WAKE_AHEAD_MS = 5000
+/** Storage requests a claim makes one after the other, about (its reads, then its writes). */
+const CLAIM_REQUESTS = 6
 
 /** Index entries a retention pass considers per poll: it goes on at the next poll, after the work. */
 const RETENTION_BATCH = 100
@@ -141,6 +145,17 @@ export interface WorkerOptions extends RuntimeOptions {
   concurrency?: number
   /** How often to look for work when idle. Default 1,000 ms. */
   pollIntervalMs?: number
+  /**
+   * Claim parked workflows this long before they are due, and hold each one under this worker's
+   * lease until its wake time, when a local timer wakes it: the claim (several storage requests,
+   * seconds for a hundred workflows on S3) is then no part of its lateness. Each claimed workflow
+   * takes one of the `concurrency` slots while it waits. On a slow storage the window grows, to
+   * twice the time claiming as many workflows as there are free slots takes (estimated from how
+   * long the poll's listing took, and from how long this worker's last claims took). Capped by
+   * `parkAfterMs` (a workflow claimed further ahead would park again); `0` claims a workflow only
+   * once it is due. Default 5,000 ms, or two poll intervals when that is longer.
+   */
+  wakeAheadMs?: number
   /** On stop, how long running steps may take to finish before they are aborted. Default 10,000 ms. */
   shutdownGraceMs?: number
   /** Stop gracefully on SIGTERM and SIGINT. Default `true`. */
@@ -204,6 +219,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     runtime: given,
     concurrency = 4,
     pollIntervalMs = 1000,
+    wakeAheadMs,
     shutdownGraceMs = 10_000,
     handleSignals = true,
     onWorkflow,
@@ -227,12 +243,46 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
     throw new InvalidOptionsError(`pollIntervalMs must be a positive integer, got ${String(pollIntervalMs)}`)
   }
+  if (wakeAheadMs !== undefined && (!Number.isInteger(wakeAheadMs) || wakeAheadMs < 0)) {
+    throw new InvalidOptionsError(
+      `wakeAheadMs must be a non-negative integer of milliseconds (0: claim parked workflows only once due), got ${String(wakeAheadMs)}`,
+    )
+  }
   if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw new InvalidOptionsError(
       `shutdownGraceMs must be a non-negative integer, got ${String(shutdownGraceMs)}`,
     )
   }
   const runtime = given ?? new Runtime(storage, runtimeOptions)
+  // No further ahead than the runtime holds a sleeping workflow: claimed earlier, it would park again.
+  const baseAheadMs = Math.min(
+    wakeAheadMs ?? Math.max(WAKE_AHEAD_MS, 2 * pollIntervalMs),
+    runtime.parkAfterMs,
+  )
+  // How long a listing of the due index took lately (a moving average of each poll's first): a
+  // claim is several requests one after the other, so a slow storage (a busy S3 gateway) claims
+  // fewer workflows a second. The window then grows to twice what claiming `room` workflows would
+  // take, up to `parkAfterMs`: with 64 slots and listings of 300 ms, about 14 s.
+  let listMs = 0
+  // How long a claim took lately at this worker's pace (a moving average over its claim batches:
+  // a batch's time over its size, or over the claims in flight when it was smaller). A listing is
+  // one request on a quiet gateway; claims are many at once, and a gateway that serves a few
+  // hundred requests a second (shared with other workers) claims fewer than the listing suggests:
+  // after a first burst, a worker claims the next one early enough.
+  let claimMs = 0
+  const aheadFor = (room: number): number =>
+    baseAheadMs === 0
+      ? 0
+      : Math.min(
+          runtime.parkAfterMs,
+          Math.max(
+            baseAheadMs,
+            Math.ceil((2 * room * CLAIM_REQUESTS * listMs) / READS_IN_FLIGHT),
+            Math.ceil(2 * room * claimMs),
+          ),
+        )
+  // The window of the last poll: its claims take what falls in it.
+  let aheadMs = baseAheadMs
   const mine = new Set<string>()
   // Workflows that could not run here (a step not registered, code changed under 'error', storage
   // trouble) are retried with a growing delay, not at every poll.
@@ -243,6 +293,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   }
   let stopping = false
   let wake: (() => void) | undefined
+  // A run ended while the loop was busy (no `wake` to call): see the loop.
+  let freedWhileBusy = false
   let resolveStopped!: () => void
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve
@@ -253,7 +305,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     const workflowId = typeof work === 'string' ? work : work.workflowId
     try {
       const handle =
-        typeof work === 'string' ? await runtime.resumeForWorker(workflowId) : await runtime.resumeDue(work)
+        typeof work === 'string'
+          ? await runtime.resumeForWorker(workflowId)
+          : await runtime.resumeDue(work, Date.now() + aheadMs)
       if (handle === undefined) return false
       mine.add(workflowId)
       if (runtime.isActive(workflowId)) onTake?.(workflowId)
@@ -282,7 +336,8 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         )
         .finally(() => {
           mine.delete(workflowId)
-          wake?.()
+          if (wake) wake()
+          else freedWhileBusy = true
         })
       return true
     } catch (error) {
@@ -395,14 +450,21 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     return [...mineFirst, ...due.filter((entry) => sliceOf(entry.workflowId, count) !== own)]
   }
 
-  /** Parked workflows now due, most overdue first, then PENDING workflows oldest first, then RESUMABLE ones. */
+  /**
+   * Parked workflows now due, then those due within `aheadMs` (claimed ahead: see `wakeAheadMs`)
+   * by wake time, then PENDING workflows oldest first, then RESUMABLE ones.
+   */
   const findWork = async (room: number): Promise<Array<string | DueEntry>> => {
     const store = await runtime.store()
     const now = Date.now()
     // One small page of the due index, from its earliest: however many workflows are parked, an
-    // idle poll reads one listing of it, of a few keys. A page all due: a larger one.
-    let listed = await store.listDue(now, DUE_FIRST_PAGE)
-    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(now, DUE_PAGE)
+    // idle poll reads one listing of it, of a few keys. A page all due (or soon due): a larger one.
+    aheadMs = aheadFor(room)
+    const horizon = now + aheadMs
+    let listed = await store.listDue(horizon, DUE_FIRST_PAGE)
+    const tookMs = Date.now() - now
+    listMs = listMs === 0 ? tookMs : 0.7 * listMs + 0.3 * tookMs
+    if (listed.length === DUE_FIRST_PAGE) listed = await store.listDue(horizon, DUE_PAGE)
     const due = listed.filter(
       (entry) =>
         !mine.has(entry.workflowId) &&
@@ -420,6 +482,10 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       due.filter((entry) => !dueIds.has(entry.workflowId) && dueIds.add(entry.workflowId)),
       now,
     )
+    // What is due already first, then what is due soonest: a worker with little room holds the
+    // workflows that wake first (a stable sort: each worker's own slice first among equals).
+    const order = (entry: DueEntry) => (entry.wakeAt <= now ? 0 : entry.wakeAt)
+    dueOnce.sort((a, b) => order(a) - order(b))
     // Enough due to fill the room twice over (the most a poll tries): waiting and resumable
     // workflows come after them anyway, so the indexes and the records they list are not read
     // (draining many due workflows, a worker read the record of each one others claimed).
@@ -588,6 +654,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   })
   const loop = async () => {
     while (!stopping) {
+      freedWhileBusy = false
+      // Every slot taken (by this poll or before it): more work may be waiting for room.
+      let full = false
       try {
         // First: the runs a tick creates are taken in this same poll.
         await firing.poll(schedules ?? registeredSchedules(), onSchedule)
@@ -605,10 +674,16 @@ export function createWorker(options: WorkerOptions = {}): Worker {
           while (!stopping && took < room && next < candidates.length) {
             const batch = candidates.slice(next, next + (room - took))
             next += batch.length
+            const claimedAt = Date.now()
             const taken = await mapLimit(batch, READS_IN_FLIGHT, (work) => take(work))
             took += taken.filter(Boolean).length
+            if (batch.some((work) => typeof work !== 'string')) {
+              const ms = (Date.now() - claimedAt) / Math.max(batch.length, READS_IN_FLIGHT)
+              claimMs = claimMs === 0 ? ms : 0.7 * claimMs + 0.3 * ms
+            }
           }
-        }
+          full = took >= room
+        } else full = true
         await sweep(Date.now())
         // After the work: a bounded share of a retention pass, never ahead of a claim.
         if (!stopping) await retain(Date.now())
@@ -616,13 +691,16 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }
       if (stopping) break
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs)
-        wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      // Slots freed while this poll claimed into full ones: poll again now, not a poll interval
+      // later (100 workflows due at once with 64 slots: the 36 left waited for the next poll).
+      if (!(full && freedWhileBusy))
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollIntervalMs)
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
       wake = undefined
       // Woken by a run that ended: still let timers and I/O run first, so a storage that answers
       // in microtasks (MemoryStorage) and a workflow that fails at once cannot spin this loop.
