@@ -89,7 +89,9 @@ export async function listAll(runtime: Runtime, filter?: StatusFilter): Promise<
   const store = await runtime.store()
   const entries: IndexEntry[] = []
   const errors: UnreadableWorkflow[] = []
-  for await (const entry of scanIndex(store, undefined, undefined, errors))
+  // listAll reads the whole index anyway: large pages (the folder reads its whole folder per page;
+  // S3 caps a page at 1,000 keys).
+  for await (const entry of scanIndex(store, undefined, 10_000, errors))
     if (mayMatch(entry, statuses)) entries.push(entry)
   const settled = await mapLimit(entries, READ_CONCURRENCY, (e) =>
     settleOrReport(runtime, store, e, false, errors),
