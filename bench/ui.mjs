@@ -1,4 +1,4 @@
-// The dashboard with many workflows (issue #25): 10,000 workflows on a folder (fsync, the default),
+// The dashboard with many workflows (issue #25): 10,000 workflows on a folder (its default durability),
 // then the time of the API call behind the runs page (`GET /api/workflows?limit=200`, what the page
 // asks for; first call and the median of the next ones), of a filtered call, and the runs page's
 // first paint in Debian's headless Chromium (driven by playwright-core): first contentful paint and
@@ -168,7 +168,7 @@ try {
       .map(([status, n]) => `${n.toLocaleString('en-US')} ${status}`)
       .join(
         ', ',
-      )}; 2 steps each, metadata \`{ team, n }\`) on a folder with fsync; ${cpus().length} cores, Node ${process.versions.node}; ${ROUNDS} rounds after the first.`,
+      )}; 2 steps each, metadata \`{ team, n }\`) on a folder; ${cpus().length} cores, Node ${process.versions.node}; ${ROUNDS} rounds after the first.`,
     '',
     '| what | first | median of the next |',
     '| --- | ---: | ---: |',
