@@ -236,7 +236,8 @@ export abstract class CallLayer extends StepCommitter {
         const run = new DurableRun(node, workflowId, replay, (r, target, options, rawKey) =>
           this.#call(r, target, options, rawKey),
         )
-        ;(this.#runs ??= new Set()).add(run)
+        this.#runs ??= new Set()
+        this.#runs.add(run)
         this.suspended++
         let result: unknown
         try {

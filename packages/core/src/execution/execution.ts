@@ -189,7 +189,8 @@ export class Execution extends CallLayer {
       return
     }
     const timer: Timer = { wakeAt, handle: undefined }
-    ;(this.#timers ??= new Map()).set(node, timer)
+    this.#timers ??= new Map()
+    this.#timers.set(node, timer)
     this.sleeping++
     this.#timerSet++
     this.#arm(node, timer)

@@ -241,7 +241,8 @@ export abstract class StepScheduler {
       this.stop({ kind: 'step', stepId: node.id, error })
       return
     }
-    ;(this.#caught ??= new Set()).add(catcher)
+    this.#caught ??= new Set()
+    this.#caught.add(catcher)
     this.#running++ // the commit of the caught outcome, ended by `track`
     this.catchFailure(catcher, error)
   }
