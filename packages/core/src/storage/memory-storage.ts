@@ -31,9 +31,11 @@ interface Entry {
 
 function keep(data: Uint8Array): string | Uint8Array {
   // A copy either way: a caller mutating its bytes later must not change what is stored.
-  return data.byteLength <= MAX_STRING_LENGTH
-    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
-    : data.slice()
+  if (data.byteLength > MAX_STRING_LENGTH) return data.slice()
+  // A Buffer (what wf's records are) is read as it is: a view over it costs an object per write.
+  return Buffer.isBuffer(data)
+    ? data.toString('latin1')
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
 }
 
 function bytesOf(bytes: string | Uint8Array): Uint8Array {
