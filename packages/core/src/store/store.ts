@@ -37,6 +37,8 @@ import { RunnerRecords } from './runner-records.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
 const ignore = (): void => {}
+/** The value of every marker (markers are empty): one array for all, as nothing can change an empty one. */
+const NO_BYTES = new Uint8Array(0)
 const ignoreConditionFailed = (error: unknown): void => {
   if (!(error instanceof ConditionFailedError)) throw error
 }
@@ -325,7 +327,15 @@ export class WorkflowStore {
     // `wf gc --full` add; an entry left from an earlier end (a FAILED workflow resumed) is stale,
     // and the retention pass that meets it drops it.
     const ended = endedKey(next)
-    if (ended !== undefined && ended !== endedKey(previous.record)) await this.#create(ended)
+    if (ended !== undefined && ended !== endedKey(previous.record)) {
+      // Awaited in place, not through `#create`: once per workflow, and each promise (and each
+      // reaction) pays the AsyncLocalStorage hooks.
+      try {
+        await this.storage.put(ended, NO_BYTES, IF_ABSENT)
+      } catch (error) {
+        ignoreConditionFailed(error)
+      }
+    }
     return { record: next, version }
   }
 
@@ -408,7 +418,7 @@ export class WorkflowStore {
   /** Creates an empty marker at `key` unless one is there. */
   #create(key: string): Promise<void> {
     // Not async: twice per workflow, and an async function costs two more promises.
-    return this.storage.put(key, new Uint8Array(), IF_ABSENT).then(ignore, ignoreConditionFailed)
+    return this.storage.put(key, NO_BYTES, IF_ABSENT).then(ignore, ignoreConditionFailed)
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
