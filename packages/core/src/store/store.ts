@@ -37,8 +37,6 @@ import { RunnerRecords } from './runner-records.js'
 
 const IF_ABSENT = Object.freeze({ ifAbsent: true } as const)
 const ignore = (): void => {}
-/** The value of every marker (markers are empty): one array for all, as nothing can change an empty one. */
-const NO_BYTES = new Uint8Array(0)
 const ignoreConditionFailed = (error: unknown): void => {
   if (!(error instanceof ConditionFailedError)) throw error
 }
@@ -331,7 +329,7 @@ export class WorkflowStore {
       // Awaited in place, not through `#create`: once per workflow, and each promise (and each
       // reaction) pays the AsyncLocalStorage hooks.
       try {
-        await this.storage.put(ended, NO_BYTES, IF_ABSENT)
+        await this.storage.put(ended, new Uint8Array(), IF_ABSENT)
       } catch (error) {
         ignoreConditionFailed(error)
       }
@@ -418,7 +416,7 @@ export class WorkflowStore {
   /** Creates an empty marker at `key` unless one is there. */
   #create(key: string): Promise<void> {
     // Not async: twice per workflow, and an async function costs two more promises.
-    return this.storage.put(key, NO_BYTES, IF_ABSENT).then(ignore, ignoreConditionFailed)
+    return this.storage.put(key, new Uint8Array(), IF_ABSENT).then(ignore, ignoreConditionFailed)
   }
 
   /** The inline form of an output small enough to need no blob for sure (no I/O: the hot path's check). */
