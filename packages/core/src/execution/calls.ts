@@ -211,8 +211,8 @@ class DurableRun {
 }
 
 export abstract class CallLayer extends StepCommitter {
-  /** Bodies running now: a stop lets them go. */
-  readonly #runs = new Set<DurableRun>()
+  /** Bodies running now: a stop lets them go. Made at the first durable function (most runs have none). */
+  #runs: Set<DurableRun> | undefined
   /** The committed call keys of each function, by its prefix (built once from `committedIds`). */
   #committedCalls: Map<string, string[]> | undefined
   #committedFrom: Set<string> | undefined
@@ -236,6 +236,7 @@ export abstract class CallLayer extends StepCommitter {
         const run = new DurableRun(node, workflowId, replay, (r, target, options, rawKey) =>
           this.#call(r, target, options, rawKey),
         )
+        this.#runs ??= new Set()
         this.#runs.add(run)
         this.suspended++
         let result: unknown
@@ -276,14 +277,14 @@ export abstract class CallLayer extends StepCommitter {
     // A broken run stays running until the stop that follows ends it.
     if (run.state !== 'running' || run.broken) return false
     run.state = 'returned'
-    this.#runs.delete(run)
+    this.#runs?.delete(run)
     this.suspended--
     return true
   }
 
   protected override stop(failure: ExecutionFailure): void {
     super.stop(failure)
-    if (this.#runs.size === 0) return
+    if (this.#runs === undefined || this.#runs.size === 0) return
     const runs = [...this.#runs]
     this.#runs.clear()
     for (const run of runs) {

@@ -16,6 +16,10 @@ import { mapLimit } from '../util/map-limit.js'
 import { Checkpoint, whenAccepted } from './checkpoints.js'
 import { StepScheduler } from './scheduler.js'
 
+/** How a step's value is committed once its output is stored (see `commit`). */
+const CommitHow = { Write: 0, Pipeline: 1, DeferRoot: 2 } as const
+type CommitHow = (typeof CommitHow)[keyof typeof CommitHow]
+
 export abstract class StepCommitter extends StepScheduler {
   /** Made at the first failed attempt: a run without failures never needs it. */
   #failures: FailureLog | undefined
@@ -104,23 +108,31 @@ export abstract class StepCommitter extends StepScheduler {
         this.done(node, result)
         return
       }
-      const then =
+      // Decided now, applied to the stored output: no closure made for the usual inline value.
+      const how: CommitHow =
         node === this.root && this.options.deferRootCommit
-          ? (output: StoredOutput) => this.#deferRoot(node, result, output)
+          ? CommitHow.DeferRoot
           : this.#pipelines(node)
-            ? (output: StoredOutput) => this.#pipeline(node, result, output)
-            : (output: StoredOutput) => this.#checkAndWrite(node, result, output)
+            ? CommitHow.Pipeline
+            : CommitHow.Write
       const output = this.options.store.inlineOutput(text)
-      if (output !== undefined) then(output)
+      if (output !== undefined) this.#commitOutput(how, node, result, output)
       else {
         // Too large to inline: stored as a blob first.
-        this.options.store
-          .storeOutput(this.options.workflowId, text)
-          .then(then, (error: unknown) => this.crashed(error))
+        this.options.store.storeOutput(this.options.workflowId, text).then(
+          (stored) => this.#commitOutput(how, node, result, stored),
+          (error: unknown) => this.crashed(error),
+        )
       }
     } catch (error) {
       this.crashed(error)
     }
+  }
+
+  #commitOutput(how: CommitHow, node: PlanNode, result: unknown, output: StoredOutput): void {
+    if (how === CommitHow.DeferRoot) this.#deferRoot(node, result, output)
+    else if (how === CommitHow.Pipeline) this.#pipeline(node, result, output)
+    else this.#checkAndWrite(node, result, output)
   }
 
   /**

@@ -96,8 +96,8 @@ export class Execution extends CallLayer {
   }
 
   #preloaded = false
-  /** Timer steps waiting here, by node. */
-  readonly #timers = new Map<PlanNode, Timer>()
+  /** Timer steps waiting here, by node. Made at the first timer (most runs have none). */
+  #timers: Map<PlanNode, Timer> | undefined
   /** Bumped when the set of timers changes: `onAllSleeping` is called once per set. */
   #timerSet = 0
   #reported = -1
@@ -189,6 +189,7 @@ export class Execution extends CallLayer {
       return
     }
     const timer: Timer = { wakeAt, handle: undefined }
+    this.#timers ??= new Map()
     this.#timers.set(node, timer)
     this.sleeping++
     this.#timerSet++
@@ -201,7 +202,7 @@ export class Execution extends CallLayer {
       timer.handle = setTimeout(() => this.#arm(node, timer), Math.min(left, MAX_TIMEOUT_MS))
       return
     }
-    this.#timers.delete(node)
+    this.#timers?.delete(node)
     this.sleeping--
     this.#timerSet++
     this.commit(node, timer.wakeAt)
@@ -333,7 +334,7 @@ export class Execution extends CallLayer {
     let wakeAt = MAX_WAKE_TIME
     const stepIds: string[] = []
     const events: string[] = []
-    for (const [node, timer] of this.#timers) {
+    for (const [node, timer] of this.#timers ?? []) {
       if (timer.wakeAt < wakeAt) wakeAt = timer.wakeAt
       stepIds.push(node.id)
     }
@@ -375,9 +376,10 @@ export class Execution extends CallLayer {
   protected override stop(failure: ExecutionFailure): void {
     super.stop(failure)
     clearTimeout(this.#parkTimer)
-    if (this.#timers.size === 0 && this.#waiters.length === 0) return
-    const ended = [...this.#timers.values()]
-    this.#timers.clear()
+    const timers = this.#timers
+    if ((timers === undefined || timers.size === 0) && this.#waiters.length === 0) return
+    const ended = timers === undefined ? [] : [...timers.values()]
+    timers?.clear()
     const waiting = this.#waiters
     this.#waiters = []
     this.#stopListening()

@@ -209,7 +209,7 @@ export abstract class StepScheduler {
    * `catchExceptions` steps whose continuation failed and were completed with the caught outcome:
    * nothing more of their continuations starts, and what finishes there is kept but not used.
    */
-  readonly #caught = new Set<PlanNode>()
+  #caught: Set<PlanNode> | undefined
 
   /** The nearest step up `node`'s continuations that catches their failures, if any. */
   protected catcherOf(node: PlanNode): PlanNode | undefined {
@@ -221,9 +221,10 @@ export abstract class StepScheduler {
 
   /** Whether `node` belongs to the continuation of a step that caught a failure in it. */
   protected abandoned(node: PlanNode): boolean {
-    if (this.#caught.size === 0) return false
+    const caught = this.#caught
+    if (caught === undefined) return false
     for (let scope = node.scope; scope !== undefined; scope = scope.scope) {
-      if (this.#caught.has(scope)) return true
+      if (caught.has(scope)) return true
     }
     return false
   }
@@ -240,6 +241,7 @@ export abstract class StepScheduler {
       this.stop({ kind: 'step', stepId: node.id, error })
       return
     }
+    this.#caught ??= new Set()
     this.#caught.add(catcher)
     this.#running++ // the commit of the caught outcome, ended by `track`
     this.catchFailure(catcher, error)

@@ -84,8 +84,10 @@ export function submission(options: RunOptions): {
     throw new InvalidOptionsError('run options must be an object')
   const workflowId = options.workflowId ?? newWorkflowId()
   validateWorkflowId(workflowId)
+  // No metadata given (most runs): nothing to check, and no message made for nothing.
   const metadata = options.metadata ?? {}
-  validateMetadata(metadata, `the run options of workflow ${quote(workflowId)}`)
+  if (options.metadata !== undefined)
+    validateMetadata(metadata, `the run options of workflow ${quote(workflowId)}`)
   const { pipelineCheckpoints } = options
   if (pipelineCheckpoints !== undefined && typeof pipelineCheckpoints !== 'boolean')
     throw new InvalidOptionsError(

@@ -108,6 +108,8 @@ export function prepareRun(
   submitted?: WorkflowRecord,
 ): PreparedRun {
   const controller = new LazyAbortController()
+  // One closure for both checks; the options are one literal (no spreads: a workflow each).
+  const ensure = () => parts.lease?.ensure()
   const parts: RunParts = {
     controller,
     execution: new Execution({
@@ -116,13 +118,13 @@ export function prepareRun(
       codec: settings.codec,
       maxConcurrency: settings.maxConcurrency,
       abort: controller,
-      ...(stored ? { record: stored } : {}),
+      record: stored,
       pipelineCheckpoints: (stored ?? submitted)?.pipelineCheckpoints ?? settings.pipelineCheckpoints,
       maxCheckpointsInFlight: settings.maxCheckpointsInFlight,
-      beforeStart: () => parts.lease?.ensure(),
-      beforeCommit: () => parts.lease?.ensure(),
+      beforeStart: ensure,
+      beforeCommit: ensure,
       // Every step that could run waits: held for a short wait, let go (parked) for a long one.
-      ...(Number.isFinite(settings.parkAfterMs) ? { parkAfterMs: settings.parkAfterMs } : {}),
+      parkAfterMs: Number.isFinite(settings.parkAfterMs) ? settings.parkAfterMs : undefined,
       eventPollMs: settings.eventPollMs,
       incarnation: () => incarnationOf(parts.lease?.current.record ?? ({ createdAt: 0 } as WorkflowRecord)),
       // Continuations stored by an earlier run carry their steps' fingerprints: check them too.

@@ -34,10 +34,14 @@ const KEEP_AS_BYTES = 64 * 1024
 
 function keep(data: Uint8Array): string | Uint8Array {
   // A copy either way: a caller mutating its bytes later must not change what is stored.
-  return data.byteLength < KEEP_AS_BYTES && data.byteLength <= MAX_STRING_LENGTH
-    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
-    : // Not `data.slice()`: a Buffer's `slice` is a view, not a copy.
-      new Uint8Array(data)
+  if (data.byteLength >= KEEP_AS_BYTES || data.byteLength > MAX_STRING_LENGTH) {
+    // Not `data.slice()`: a Buffer's `slice` is a view, not a copy.
+    return new Uint8Array(data)
+  }
+  // A Buffer (what wf's records are) is read as it is: a view over it costs an object per write.
+  return Buffer.isBuffer(data)
+    ? data.toString('latin1')
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
 }
 
 function bytesOf(bytes: string | Uint8Array): Uint8Array {

@@ -153,17 +153,22 @@ export class WorkflowStore {
    * comes with `leaseExpiresAt` filled in from the runner record (see `fillRunnerLease`), so that
    * `Runtime.deriveStatus` can tell RUNNING from RESUMABLE without I/O.
    */
-  async readWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
-    const found = await this.readStoredWorkflow(workflowId)
+  readWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
     // Being deleted (`deleting`): gone for every reader, though some of its keys remain a while.
-    return found?.record.deleting === undefined ? found : undefined
+    // One async function, not one awaiting the other: each submission reads, and every promise
+    // (an await's too) pays the AsyncLocalStorage hooks.
+    return this.#readWorkflow(workflowId, false)
   }
 
   /**
    * The workflow record as stored, one being deleted (`deleting`) included: for deletion itself
    * and for checks. Everything else reads `readWorkflow`.
    */
-  async readStoredWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
+  readStoredWorkflow(workflowId: string): Promise<Versioned<WorkflowRecord> | undefined> {
+    return this.#readWorkflow(workflowId, true)
+  }
+
+  async #readWorkflow(workflowId: string, deleting: boolean): Promise<Versioned<WorkflowRecord> | undefined> {
     const key = storeKeys.workflow(workflowId)
     const found = await this.storage.get(key)
     if (!found) return undefined
@@ -172,6 +177,7 @@ export class WorkflowStore {
       throw new CorruptRecordError(key, 'not a workflow record written by this version of wf')
     }
     if (record.lease === 'runner') await this.fillRunnerLease(record)
+    if (!deleting && record.deleting !== undefined) return undefined
     return { record, version: found.version }
   }
 
@@ -326,7 +332,15 @@ export class WorkflowStore {
     // `wf gc --full` add; an entry left from an earlier end (a FAILED workflow resumed) is stale,
     // and the retention pass that meets it drops it.
     const ended = endedKey(next)
-    if (ended !== undefined && ended !== endedKey(previous.record)) await this.#create(ended)
+    if (ended !== undefined && ended !== endedKey(previous.record)) {
+      // Awaited in place, not through `#create`: once per workflow, and each promise (and each
+      // reaction) pays the AsyncLocalStorage hooks.
+      try {
+        await this.storage.put(ended, new Uint8Array(), IF_ABSENT)
+      } catch (error) {
+        ignoreConditionFailed(error)
+      }
+    }
     return { record: next, version }
   }
 
