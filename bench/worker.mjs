@@ -35,7 +35,10 @@ import { defineSteps, SCENARIOS } from './scenarios.mjs'
 const profiled = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'))
 const WARM_UP_STEPS = profiled ? 0 : 50_000
 const WARM_UP_RUNS = profiled ? 1 : 3
-const MEASURED_RUNS_MEMORY = profiled ? 1 : 5
+// 15, not 5: a run of b allocates ~3.7 MB, so about one run in four holds a young-generation GC that
+// doubles its time, and with 5 runs whether the median is such a run depended on how full the young
+// generation was when measuring began (set by module loading and the warm-up, not by the code measured).
+const MEASURED_RUNS_MEMORY = profiled ? 1 : 15
 const MEASURED_RUNS_DISK = 3
 /** A full collection (`gc` without --expose-gc on the command line: ab.mjs and report.mjs start workers plainly). */
 function collectGarbage() {
