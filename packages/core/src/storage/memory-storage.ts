@@ -33,6 +33,8 @@ interface Entry {
 const KEEP_AS_BYTES = 64 * 1024
 
 function keep(data: Uint8Array): string | Uint8Array {
+  // An empty marker (the index entries, a few per workflow): no Buffer view over it to make.
+  if (data.byteLength === 0) return ''
   // A copy either way: a caller mutating its bytes later must not change what is stored.
   if (data.byteLength >= KEEP_AS_BYTES || data.byteLength > MAX_STRING_LENGTH) {
     // Not `data.slice()`: a Buffer's `slice` is a view, not a copy.

@@ -265,7 +265,11 @@ export class WorkflowStore {
     // The creation-time entry goes with the first write (the marker, else the record), never after
     // it: no round trip more per start. Best effort: readers skip an entry without its record, and
     // `checkCreatedIndex` adds one a failure or a crash left out (see created-index.ts).
-    const created = this.#create(createdKeyOf(record)).catch(ignore)
+    // One reaction that drops any failure, not `#create`'s and then a catch: once per workflow, and
+    // each promise pays the AsyncLocalStorage hooks.
+    const created = this.storage
+      .put(createdKeyOf(record), new Uint8Array(), IF_ABSENT)
+      .then(undefined, ignore)
     if (marker !== undefined) await this.#mark(marker, record.workflowId)
     const { version } = await this.storage.put(
       storeKeys.workflow(record.workflowId),
