@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { measureRuns } from './common.mjs'
 
 const job = JSON.parse(process.argv[2])
 const WARM_UP_RUNS = job.quick ? 1 : 3
@@ -112,18 +113,10 @@ DBOS.setConfig({
 })
 await DBOS.launch()
 
-const timed = async (tag) => {
-  const t = performance.now()
-  await scenario.run(tag)
-  return performance.now() - t
-}
-for (let i = 0; i < WARM_UP_RUNS; i++) await timed(`-warm${i + 1}`)
-const runs = []
-for (let i = 0; i < MEASURED_RUNS; i++) runs.push(await timed(`-${i + 1}`))
-const sorted = [...runs].sort((x, y) => x - y)
+const { ms, runs } = await measureRuns((tag) => scenario.run(tag), WARM_UP_RUNS, MEASURED_RUNS)
 
 await DBOS.shutdown()
 for (const line of new Set(logged)) process.stderr.write(`  dbos ${line}\n`)
-const result = { ms: sorted[sorted.length >> 1], steps: scenario.steps, runs, version: versionOf(job.entry) }
+const result = { ms, steps: scenario.steps, runs, version: versionOf(job.entry) }
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
 process.exit(0)

@@ -4,55 +4,15 @@
 // in a dbos-worker.mjs process of its own, on a database of its own (DBOS creates it).
 //
 // Alone: `node bench/peers/dbos.mjs [--quick]` prints the µs per step of a, b and c.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runPeerWorker } from './common.mjs'
 import { DBOS_VERSION, ensureDbos } from './install-dbos.mjs'
 import { startPostgres } from './postgres.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** A worker that has not printed its result by then is stuck: (a) takes seconds, not minutes. */
-const WORKER_TIMEOUT_MS = 10 * 60_000
-
-/** Runs one dbos-worker process and resolves to its RESULT line, parsed. */
-function runWorker(job) {
-  return new Promise((resolveResult, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--no-warnings', join(here, 'dbos-worker.mjs'), JSON.stringify(job)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      if (code === 0 && line) {
-        if (stderr.trim()) process.stderr.write(stderr) // DBOS's warnings, if any
-        return resolveResult(JSON.parse(line.slice('RESULT '.length)))
-      }
-      const why =
-        signal === 'SIGKILL' ? `killed after ${WORKER_TIMEOUT_MS / 60_000} min` : `exit ${code ?? signal}`
-      reject(
-        new Error(
-          `dbos-worker ${job.scenario} failed (${why}): ${stderr.trim().slice(-1500) || stdout.slice(-500)}`,
-        ),
-      )
-    })
-  })
-}
 
 /**
  * Measures DBOS on scenarios `scenarios` (default a, b, c), one worker process each, one after the
@@ -75,7 +35,14 @@ export async function measureDbos({ root, work, quick = false, scenarios = ['a',
       // A database per scenario: DBOS's tables do not carry one scenario's rows into the next.
       const url = pg.url.replace(/\/postgres$/, `/dbos_bench_${scenario}`)
       try {
-        const { ms, steps, runs, version: reported } = await runWorker({ scenario, url, entry, quick })
+        const {
+          ms,
+          steps,
+          runs,
+          version: reported,
+        } = await runPeerWorker(join(here, 'dbos-worker.mjs'), { scenario, url, entry, quick }, [
+          '--no-warnings',
+        ])
         results[scenario] = { ms, steps, runs }
         version = reported
       } catch (error) {

@@ -5,10 +5,10 @@
 // here), and the TypeScript SDK the steps run in. SDK 1.14.5 is the newest that runs on Node 20:
 // from 1.15 its Node endpoint calls Promise.withResolvers (Node 22) on every request, and the
 // invocation hangs. Server 1.7 accepts its service protocol.
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { arch, platform } from 'node:os'
 import { join, resolve } from 'node:path'
+import { npmInstall } from './common.mjs'
 
 export const RESTATE_SERVER_PACKAGE = '@restatedev/restate-server'
 export const RESTATE_SERVER_VERSION = '1.7.12'
@@ -36,33 +36,17 @@ export function ensureRestate(cacheDir) {
     versionOf(platformPackage) === RESTATE_SERVER_VERSION &&
     existsSync(server)
   if (!installed()) {
-    mkdirSync(prefix, { recursive: true })
-    // --prefix without a package.json of its own would make npm walk up to the workspace's: an
-    // empty one pins the install to this folder.
-    if (!existsSync(join(prefix, 'package.json')))
-      writeFileSync(join(prefix, 'package.json'), '{ "name": "wf-bench-peer-restate", "private": true }\n')
-    const npm = spawnSync(
-      'npm',
+    npmInstall(
+      prefix,
+      'wf-bench-peer-restate',
       [
-        'install',
-        '--no-save',
-        '--no-audit',
-        '--no-fund',
-        '--no-package-lock',
-        // The server package depends on @scarf/scarf, whose postinstall reports the download: the
-        // binary needs no install script.
-        '--ignore-scripts',
-        '--prefix',
-        prefix,
         `${RESTATE_SERVER_PACKAGE}@${RESTATE_SERVER_VERSION}`,
         `${RESTATE_SDK_PACKAGE}@${RESTATE_SDK_VERSION}`,
       ],
-      { cwd: prefix, encoding: 'utf8' },
+      // The server package depends on @scarf/scarf, whose postinstall reports the download: the
+      // binary needs no install script.
+      ['--ignore-scripts'],
     )
-    if (npm.status !== 0)
-      throw new Error(
-        `npm could not install ${RESTATE_SERVER_PACKAGE}@${RESTATE_SERVER_VERSION} and ${RESTATE_SDK_PACKAGE}@${RESTATE_SDK_VERSION} into ${prefix} (exit ${npm.status}): ${(npm.stderr || npm.error?.message || '').trim().slice(-2000)}`,
-      )
     if (!installed())
       throw new Error(
         `npm installed ${RESTATE_SERVER_PACKAGE} into ${prefix} but not its binary package ${platformPackage}@${RESTATE_SERVER_VERSION} (Restate ships binaries for linux and darwin, x64 and arm64 only; npm skips optional dependencies with --omit=optional)`,

@@ -4,8 +4,8 @@
 // synchronous_commit and full_page_writes on), as in the "local PostgreSQL 15 (fsync on)".
 import { execFileSync, spawnSync } from 'node:child_process'
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
+import { freePort } from './common.mjs'
 
 const DEBIAN_BIN = '/usr/lib/postgresql/15/bin'
 
@@ -26,18 +26,6 @@ function findBinaries() {
 
 function realPath(file) {
   return execFileSync('readlink', ['-f', file], { encoding: 'utf8' }).trim()
-}
-
-/** A TCP port free on 127.0.0.1 right now (PostgreSQL binds it a moment later: start retries). */
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolvePort(port))
-    })
-  })
 }
 
 /**

@@ -13,6 +13,7 @@
 // its own, as DBOS's PostgreSQL is. A workflow is started by a request to the ingress that waits for
 // its result (`POST /<workflow>/<key>/run`).
 import { createServer } from 'node:http2'
+import { measureRuns } from './common.mjs'
 
 const job = JSON.parse(process.argv[2])
 const WARM_UP_RUNS = job.quick ? 1 : 3
@@ -134,16 +135,8 @@ const SCENARIOS = {
 const scenario = SCENARIOS[job.scenario]
 if (!scenario) throw new Error(`unknown scenario ${job.scenario} (a, b or c)`)
 
-const timed = async (tag) => {
-  const t = performance.now()
-  await scenario.run(tag)
-  return performance.now() - t
-}
-for (let i = 0; i < WARM_UP_RUNS; i++) await timed(`-warm${i + 1}`)
-const runs = []
-for (let i = 0; i < MEASURED_RUNS; i++) runs.push(await timed(`-${i + 1}`))
-const sorted = [...runs].sort((x, y) => x - y)
+const { ms, runs } = await measureRuns((tag) => scenario.run(tag), WARM_UP_RUNS, MEASURED_RUNS)
 
-const result = { ms: sorted[sorted.length >> 1], steps: scenario.steps, runs, version: job.version }
+const result = { ms, steps: scenario.steps, runs, version: job.version }
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
 process.exit(0)

@@ -14,29 +14,15 @@
 // Alone: `node bench/peers/restate.mjs [--quick]` prints the µs per step of a, b and c.
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort, runPeerWorker } from './common.mjs'
 import { ensureRestate } from './install-restate.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** A worker that has not printed its result by then is stuck: (a) takes seconds, not minutes. */
-const WORKER_TIMEOUT_MS = 10 * 60_000
 /** How long a new server may take to report healthy (creating its RocksDB stores, electing leaders). */
 const START_TIMEOUT_MS = 90_000
-
-/** A TCP port free on 127.0.0.1 right now (the server binds it a moment later: start retries). */
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolvePort(port))
-    })
-  })
-}
 
 /** The server's configuration: one node on 127.0.0.1, its data in `data`, durability spelled out. */
 function configFor({ data, node, ingress, admin }) {
@@ -138,40 +124,6 @@ export async function startRestate(binary, dir) {
   }
 }
 
-/** Runs one restate-worker process and resolves to its RESULT line, parsed. */
-function runWorker(job) {
-  return new Promise((resolveResult, reject) => {
-    const child = spawn(process.execPath, [join(here, 'restate-worker.mjs'), JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      if (code === 0 && line) {
-        if (stderr.trim()) process.stderr.write(stderr) // the SDK's errors, if any
-        return resolveResult(JSON.parse(line.slice('RESULT '.length)))
-      }
-      const why =
-        signal === 'SIGKILL' ? `killed after ${WORKER_TIMEOUT_MS / 60_000} min` : `exit ${code ?? signal}`
-      reject(
-        new Error(
-          `restate-worker ${job.scenario} failed (${why}): ${stderr.trim().slice(-1500) || stdout.slice(-500)}`,
-        ),
-      )
-    })
-  })
-}
-
 /**
  * Measures Restate on scenarios `scenarios` (default a, b, c), one server and one worker process
  * each, one after the other, in new folders under `work` (left there: the caller deletes `work`).
@@ -193,7 +145,7 @@ export async function measureRestate({ root, work, quick = false, scenarios = ['
     let restate
     try {
       restate = await startRestate(server, mkdtempSync(join(work, `restate-${scenario}-`)))
-      const { ms, steps, runs } = await runWorker({
+      const { ms, steps, runs } = await runPeerWorker(join(here, 'restate-worker.mjs'), {
         scenario,
         sdk,
         admin: restate.admin,

@@ -96,13 +96,24 @@ function cursorOf(query: URLSearchParams): string | undefined {
 /** `createdAfter` / `createdBefore`: milliseconds since the epoch, or a date `Date.parse` reads. */
 function timeOf(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name)
-  if (raw === null || raw === '') return undefined
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw)
+  return raw === null || raw === '' ? undefined : timeFrom(raw, name)
+}
+
+/** A time given as milliseconds since the epoch (a number or its digits) or a date `Date.parse` reads. */
+function timeFrom(value: unknown, name: string): number {
+  const ms =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string'
+        ? /^\d+$/.test(value)
+          ? Number(value)
+          : Date.parse(value)
+        : Number.NaN
   if (!Number.isFinite(ms))
     throw new ApiError(
       400,
       API_ERROR_CODES.badRequest,
-      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(raw)}`,
+      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(value)}`,
     )
   return ms
 }
@@ -333,19 +344,6 @@ async function eventRoute(
   }
 }
 
-/** A time of a JSON body: milliseconds since the epoch, or a date `Date.parse` reads. */
-function timeField(body: { [key: string]: unknown }, name: string): number {
-  const value = body[name]
-  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN
-  if (!Number.isFinite(ms))
-    throw new ApiError(
-      400,
-      API_ERROR_CODES.badRequest,
-      `${name} must be milliseconds since the epoch or a date such as 2026-11-26T08:00:00Z, got ${JSON.stringify(value)}`,
-    )
-  return ms
-}
-
 /**
  * `POST /api/schedules/:id/backfill` with `{ from, to }`: one PENDING run per tick in the range that
  * has none yet (`backfillSchedule`: the schedule must be declared in this process).
@@ -358,8 +356,8 @@ async function backfillRoute(ctx: ApiContext, id: string, rawBody: string): Prom
   const fields = body as { [key: string]: unknown }
   const { created, existing } = await ctx.client.backfillSchedule(
     id,
-    timeField(fields, 'from'),
-    timeField(fields, 'to'),
+    timeFrom(fields.from, 'from'),
+    timeFrom(fields.to, 'to'),
   )
   return { status: 202, body: { scheduleId: id, created, existing } }
 }
