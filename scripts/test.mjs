@@ -10,7 +10,7 @@
 // (.wf-test/vitest-node22.json); the last line sums them all. The first version runs the long
 // process tests at the issues' scale, the others at a reduced one (WF_TEST_SCALE=reduced).
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { prepareNativeAddons, restoreNativeAddons } from './native-addons.mjs'
@@ -19,6 +19,8 @@ import { S3_TEST_CREDENTIALS, startGateway } from './s3/server.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = join(root, '.wf-test')
 mkdirSync(outDir, { recursive: true })
+// Reports of an earlier run would be read as this one's by scripts/failed-tests.mjs.
+for (const f of readdirSync(outDir)) if (/^vitest(-.+)?\.json$/.test(f)) rmSync(join(outDir, f))
 const run = (cmd, args, env = process.env) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env }).status ?? 1
 
