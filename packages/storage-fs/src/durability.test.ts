@@ -293,7 +293,7 @@ describe('two processes opening a new folder at once', () => {
         child.stdout?.on('data', (chunk: string) => {
           text += chunk
         })
-        child.once('exit', () => resolve(text.trim().split('\n')))
+        child.once('close', () => resolve(text.trim().split('\n'))) // 'close': stdout drained
       })
     })
     await Promise.all(

@@ -43,8 +43,10 @@ export function spawnChild(
   proc.stderr.on('data', (d: Buffer) => {
     err += d.toString()
   })
+  // 'close', not 'exit': it comes once stdout and stderr are drained too, so what the child
+  // printed last is in `lines()` and `err()` when `exited` resolves or a `line()` rejects.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => {
+    proc.once('close', (code, signal) => {
       ended = true
       children.delete(made)
       wake()

@@ -9,6 +9,7 @@ import { SerializationError } from '../errors.js'
 import { type Encoded, encodeResult, encodeValue, serializationError } from '../model/codec.js'
 import type { StepRecord, StoredOutput } from '../model/records.js'
 import { continuationPrefix, type Plan, type PlanNode, planFromStored, planGraph } from '../plan/graph.js'
+import { isTimerStep } from '../step/sleep.js'
 import { isCollectNode, isStepNode, type StepNode } from '../step/step.js'
 import { FailureLog } from '../store/failures.js'
 import { committedStep, writeStep, writeStepStaged } from '../store/store.js'
@@ -151,10 +152,21 @@ export abstract class StepCommitter extends StepScheduler {
     this.done(node, result)
   }
 
-  /** Whether `node`'s dependents start before its record is durable (`pipelineCheckpoints`). */
+  /**
+   * Whether `node`'s dependents start before its record is durable: with `pipelineCheckpoints`,
+   * and always for a timer. A timer's value is its wake time, an argument already committed (in
+   * the graph, or in the record of the `sleep` it continues), so a crash before its record lands
+   * runs its dependents again with that same value, as a crash during them would: pipelining it
+   * weakens nothing, and the step after a sleep starts at the wake time instead of one write later.
+   */
   #pipelines(node: PlanNode): boolean {
     const own = node.options.pipelineCheckpoints
-    if (own === false || (own === undefined && this.options.pipelineCheckpoints !== true)) return false
+    if (
+      own === false ||
+      (own === undefined && this.options.pipelineCheckpoints !== true && !isTimerStep(node.definition))
+    ) {
+      return false
+    }
     return (
       node !== this.root &&
       // A durable function's call is awaited by its body, which must see only durable values.

@@ -135,6 +135,79 @@ describe('sleep', () => {
     expect(out.startedAt).toBeGreaterThanOrEqual(out.wokeAt)
   })
 
+  it("starts the step after a sleep at the wake time, while the timer's record is still being written, and writes its record after that one", async () => {
+    const inner = new MemoryStorage()
+    const landed: string[] = []
+    let releaseTimer: () => void = () => {}
+    const timerHeld = new Promise<void>((resolve) => {
+      releaseTimer = resolve
+    })
+    const storage = interceptStorage(inner, {
+      put: async (next, key, data, condition) => {
+        if (key.endsWith('/steps/wf:sleep~wf:timer')) await timerHeld
+        const result = await next(key, data, condition)
+        if (key.includes('/steps/')) landed.push(key.slice(key.indexOf('/steps/') + 7))
+        return result
+      },
+    })
+    const rt = new Runtime(storage, { parkAfterMs: Number.POSITIVE_INFINITY })
+    runtimes.push(rt)
+    const seen: { timerStored: boolean; wokeAt: number; startedAt: number }[] = []
+    const afterTimer = step('sleep-test.after-timer', async (wokeAt: number) => {
+      const timerStored = (await inner.get('workflows/held-timer/steps/wf:sleep~wf:timer')) !== undefined
+      seen.push({ timerStored, wokeAt, startedAt: Date.now() })
+      return wokeAt
+    })
+    // Not the root: the root's value goes in the workflow's final record, not a step record.
+    const last = step('sleep-test.after-timer.last', (wokeAt: number) => wokeAt)
+    const handle = await rt.runAsync(last(afterTimer(sleep(200))), { workflowId: 'held-timer' })
+    await vi.waitFor(() => expect(seen).toHaveLength(1))
+    // It ran on the wake time with the timer's record not written yet, and its own record waits.
+    expect(seen[0]?.timerStored).toBe(false)
+    expect(seen[0]?.startedAt).toBeGreaterThanOrEqual(seen[0]?.wokeAt as number)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(landed).toEqual(['wf:sleep'])
+    releaseTimer()
+    expect(await handle.result()).toBe(seen[0]?.wokeAt)
+    expect(landed).toEqual(['wf:sleep', 'wf:sleep~wf:timer', 'sleep-test.after-timer'])
+  })
+
+  it("runs the step after a sleep again with the same wake time when its runner stops before the timer's record lands", async () => {
+    const inner = new MemoryStorage()
+    // The first runner freezes at the timer's record: that write and every write after it hang,
+    // as in a process stopped there (its lease is not renewed either).
+    let frozen = false
+    const stopped = interceptStorage(inner, {
+      put: async (next, key, data, condition) => {
+        if (key.endsWith('/steps/wf:sleep~wf:timer')) frozen = true
+        if (frozen) return new Promise<never>(() => {})
+        return next(key, data, condition)
+      },
+    })
+    const first = new Runtime(stopped, { parkAfterMs: Number.POSITIVE_INFINITY, leaseTtlMs: 600 })
+    runtimes.push(first)
+    const seen: number[] = []
+    const afterTimer = step('sleep-test.after-frozen-timer', (wokeAt: number) => {
+      seen.push(wokeAt)
+      return wokeAt
+    })
+    void first
+      .runAsync(afterTimer(sleep(100)), { workflowId: 'frozen-timer' })
+      .then((h) => h.result().catch(() => {}))
+    await vi.waitFor(() => expect(seen).toHaveLength(1))
+    expect(await inner.get('workflows/frozen-timer/steps/wf:sleep~wf:timer')).toBeUndefined()
+    const second = new Runtime(inner, { parkAfterMs: Number.POSITIVE_INFINITY, leaseTtlMs: 600 })
+    runtimes.push(second)
+    const out = await vi.waitFor(() => second.resume<number>('frozen-timer'), {
+      timeout: 10_000,
+      interval: 200,
+    })
+    // The wake time was committed with the sleep: the run after the stop sees the same one.
+    expect(out).toBe(seen[0])
+    expect(seen).toEqual([seen[0], seen[0]])
+    expect(await inner.get('workflows/frozen-timer/steps/wf:sleep~wf:timer')).toBeDefined()
+  })
+
   it('holds a short sleep under the runner lease: RUNNING, owned, no due marker', async () => {
     const storage = new MemoryStorage()
     const rt = runtime(storage, 60_000)
