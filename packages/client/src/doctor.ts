@@ -11,6 +11,7 @@ import {
   type WorkflowStatus,
 } from '@wf/core'
 import {
+  checkCreatedIndex,
   endedKey,
   mapLimit,
   type SurveyedBatch,
@@ -79,6 +80,17 @@ export interface StorageReport {
    * before wf indexed ended workflows by day): retention passes miss them. `fix` adds them.
    */
   unindexedEnded: string[]
+  /**
+   * Workflows missing from the creation-time index (a crash between a workflow's first record and
+   * its entry, or a store from before the index): the dashboard's runs list does not show them.
+   * `fix` adds them.
+   */
+  unindexedCreated: string[]
+  /**
+   * Creation-time entries no record backs (its workflow is gone, or was created at another time),
+   * older than an hour: `fix` deletes them.
+   */
+  staleCreated: string[]
   /** Whether `fix` was asked for. */
   fixed: boolean
 }
@@ -108,6 +120,8 @@ export async function checkStore(
     staleIndex: [],
     unfinishedDeletions: [],
     unindexedEnded: [],
+    unindexedCreated: [],
+    staleCreated: [],
     fixed: fix,
   }
 
@@ -181,6 +195,10 @@ export async function checkStore(
     }
     report.orphans.push(orphan)
   })
+  // After the workflows above: a deletion finished here leaves its entry to be found stale.
+  const created = await checkCreatedIndex(store, { fix, now, indexed: sorted })
+  report.unindexedCreated = created.missing.map((m) => m.workflowId).sort()
+  report.staleCreated = created.stale
   const byId = <T extends { workflowId?: string; key?: string }>(a: T, b: T) =>
     (a.workflowId ?? a.key ?? '') < (b.workflowId ?? b.key ?? '') ? -1 : 1
   report.corrupt.sort(byId)

@@ -24,9 +24,10 @@ import {
   type WorkflowRecord,
   WorkflowStillActiveError,
 } from '@wf/core'
-import { mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
+import { createdKey, createdKeyOf, mapLimit, storeKeys, type WorkflowStore } from '@wf/core/internal'
 import { interceptStorage } from '@wf/core/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { doctorText, problemsLeft } from './cli/doctor.js'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
 import { folderStorage, gate } from './test-support/harness.js'
@@ -467,6 +468,36 @@ describe('deleteWorkflows on a folder', () => {
     expect(await keysOf(store, 'doc-cut')).toEqual([])
     expect(await store.listAllKeys(storeKeys.endedPrefix)).toContain(entry)
     expect(await client.checkStorage()).toMatchObject({ unfinishedDeletions: [], unindexedEnded: [] })
+  })
+
+  it('checkStorage reports a workflow missing from the creation-time index and an entry of no workflow; fix adds and deletes them', async () => {
+    const runtime = client.runtime
+    const store = await runtime.store()
+    await runtime.run(add(4, 4), { workflowId: 'doc-uncreated' })
+    const { record } = await store.requireWorkflow('doc-uncreated')
+    // As a crash between the first record and its entry leaves it, and an entry whose workflow is gone.
+    const entry = createdKeyOf(record)
+    await store.storage.delete(entry)
+    const old = Date.now() - 2 * 60 * 60 * 1000
+    const stray = createdKey(old, 'doc-gone')
+    await store.storage.put(stray, new Uint8Array(0))
+
+    const seen = await client.checkStorage()
+    expect(seen.unindexedCreated).toContain('doc-uncreated')
+    expect(seen.staleCreated).toContain(stray)
+    const stored = await store.listAllKeys('created/')
+    expect(stored).not.toContain(entry)
+    expect(stored).toContain(stray)
+    expect(doctorText(seen, { color: false })).toContain('missing from the creation-time index')
+    expect(problemsLeft(seen)).toBe(true)
+
+    const fixed = await client.checkStorage({ fix: true })
+    expect(fixed.unindexedCreated).toContain('doc-uncreated')
+    const after = await store.listAllKeys('created/')
+    expect(after).toContain(entry)
+    expect(after).not.toContain(stray)
+    const again = await client.checkStorage()
+    expect(again).toMatchObject({ unindexedCreated: [], staleCreated: [] })
   })
 
   it('wf gc refuses to delete without --yes when stdin is not a terminal, and deletes nothing', {

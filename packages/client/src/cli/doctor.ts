@@ -10,7 +10,12 @@ export function problemsLeft(report: StorageReport): boolean {
     report.corrupt.length > 0 ||
     report.orphans.some((o) => !o.removed) ||
     report.staleIndex.some((s) => !s.repaired) ||
-    (!report.fixed && report.unfinishedDeletions.length + report.unindexedEnded.length > 0)
+    (!report.fixed &&
+      report.unfinishedDeletions.length +
+        report.unindexedEnded.length +
+        report.unindexedCreated.length +
+        report.staleCreated.length >
+        0)
   )
 }
 
@@ -19,13 +24,15 @@ const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`
 /** The report as text. */
 export function doctorText(report: StorageReport, out: Pick<Out, 'color'>): string {
   const lines = [`checked ${plural(report.checked, 'workflow id')}`]
-  const { unfinishedDeletions, unindexedEnded } = report
+  const { unfinishedDeletions, unindexedEnded, unindexedCreated, staleCreated } = report
   if (
     report.corrupt.length +
       report.orphans.length +
       report.staleIndex.length +
       unfinishedDeletions.length +
-      unindexedEnded.length ===
+      unindexedEnded.length +
+      unindexedCreated.length +
+      staleCreated.length ===
     0
   ) {
     lines.push(paint(out, 'green', 'no problems found'))
@@ -85,6 +92,18 @@ export function doctorText(report: StorageReport, out: Pick<Out, 'color'>): stri
       '',
       paint(out, 'bold', `ended workflows missing from the ended index (${unindexedEnded.length})`),
       `  ${few(unindexedEnded)}: ${done('indexed')} (retention passes find them then)`,
+    )
+  if (unindexedCreated.length > 0)
+    lines.push(
+      '',
+      paint(out, 'bold', `workflows missing from the creation-time index (${unindexedCreated.length})`),
+      `  ${few(unindexedCreated)}: ${done('indexed')} (the dashboard lists them then)`,
+    )
+  if (staleCreated.length > 0)
+    lines.push(
+      '',
+      paint(out, 'bold', `creation-time entries of no workflow (${staleCreated.length})`),
+      `  ${few(staleCreated)}: ${done('deleted')}`,
     )
   return lines.join('\n')
 }
