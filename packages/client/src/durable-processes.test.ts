@@ -6,41 +6,32 @@
 // uninterrupted run of the same function.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { defaultCodec, type Storage } from '@wf/core'
+import { fileURLToPath } from 'node:url'
+import { defaultCodec } from '@wf/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
-import { folderStorage } from './test-support/harness.js'
+import {
+  openFolderPlace,
+  openS3Place,
+  type Place,
+  s3Available,
+  s3ChildEnv,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const childScript = join(here, 'test-support/fixtures/durable-child.mjs')
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
-
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
 
 const LOOP = 'durable-child.loop'
 const RACE = 'durable-child.race'
 const NAP = 'durable-child.nap'
 /** The calls side by side of each round of the race. */
 const RACERS = 6
-
-interface Place {
-  uri: string
-  storage: Storage
-  cleanup(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -63,59 +54,20 @@ const folder: Backend = {
   raceRounds: atScale(5, 2),
   childRounds: atScale(6, 2),
   parallel: 2,
-  async open() {
-    const dir = await mkdtemp(join(tmpdir(), 'wf-durable-'))
-    const storage = await folderStorage(dir)
-    return {
-      uri: `${pathToFileURL(dir).href}?durability=none`,
-      storage,
-      async cleanup() {
-        await storage.close?.()
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 })
-      },
-    }
-  },
-}
-
-/** The S3 SDK, from @wf/storage-s3's dependencies (the client does not depend on it). */
-type SdkModule = {
-  S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-  CreateBucketCommand: new (input: object) => unknown
+  open: () => openFolderPlace('wf-durable-'),
 }
 
 const bucket: Backend = {
   name: 'S3',
-  available: s3.endpoint !== undefined && existsSync(storageS3Dist),
+  available: s3Available,
   loopRounds: atScale(10, 3),
   raceRounds: atScale(3, 1),
   childRounds: atScale(3, 1),
   parallel: 5,
-  async open() {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
-    const client = new sdk.S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    })
-    const name = `wf-durable-${randomBytes(4).toString('hex')}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: name }))
-    client.destroy()
-    const uri = `s3://${name}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-    const mod = (await import(pathToFileURL(storageS3Dist).href)) as { fromUri(u: string): Promise<Storage> }
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-    const storage = await mod.fromUri(uri)
-    // The bucket is left to the gateway's test space: its keys are tiny.
-    return { uri, storage, cleanup: async () => storage.close?.() }
-  },
+  open: () => openS3Place('wf-durable'),
 }
 
-if (!bucket.available)
-  console.warn(
-    'durable-processes.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped',
-  )
+warnIfS3Skipped('durable-processes.test.ts')
 
 interface Child {
   proc: ChildProcess
@@ -178,7 +130,7 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
   afterAll(async () => {
     if (!backend.available) return
     await client.close()
-    await place.cleanup()
+    await place.close()
     await rm(work, { recursive: true, force: true })
   })
 
@@ -207,9 +159,7 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       env: {
         ...process.env,
         WF_DURABLE_LOG: log,
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...s3ChildEnv,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,9 +3,7 @@
 // built packages), killed with SIGKILL where a crash is the point. What the workflow took is read
 // back from storage: the step records, the taken markers and the inbox.
 
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Runtime, type Storage, step, storeKeys, type WorkflowStore } from '@wf/core'
@@ -14,15 +12,17 @@ import { WorkflowClient } from './client.js'
 import { type Child, spawnChild } from './test-support/child-process.js'
 import { fixtures } from './test-support/cli-run.js'
 import { folderStorage } from './test-support/harness.js'
+import {
+  createS3Bucket,
+  importStorageS3,
+  s3Available,
+  s3Env,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const CHILD = join(fixtures, 'events-child.mjs')
-const s3Endpoint = process.env.WF_S3_ENDPOINT || undefined
-const s3Credentials = {
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+const s3Credentials = { accessKeyId: s3Env.accessKeyId, secretAccessKey: s3Env.secretAccessKey }
 
 type Where =
   | { kind: 'folder'; dir: string }
@@ -76,55 +76,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   }
 }
 
-interface S3Module {
-  S3Storage: new (options: {
-    bucket: string
-    prefix: string
-    endpoint: string
-    credentials: { accessKeyId: string; secretAccessKey: string }
-  }) => Storage
-}
-
-type Command = new (input: object) => object
-/** The few parts of `@aws-sdk/client-s3` used here (not a dependency of this package). */
-interface S3Sdk {
-  S3Client: new (
-    config: object,
-  ) => { send(command: object): Promise<{ Contents?: { Key?: string }[] }>; destroy(): void }
-  CreateBucketCommand: Command
-  ListObjectsV2Command: Command
-  DeleteObjectsCommand: Command
-  DeleteBucketCommand: Command
-}
-
-/** A bucket of its own on the test gateway, and how to remove it with everything in it. */
-async function s3Bucket(): Promise<{ bucket: string; remove(): Promise<void> }> {
-  // @wf/client does not depend on @wf/storage-s3: its SDK is resolved from that package.
-  const require = createRequire(new URL('../../storage-s3/package.json', import.meta.url))
-  const sdk = (await import(require.resolve('@aws-sdk/client-s3'))) as S3Sdk
-  const client = new sdk.S3Client({
-    region: 'us-east-1',
-    endpoint: s3Endpoint,
-    forcePathStyle: true,
-    credentials: s3Credentials,
-  })
-  const bucket = `wf-events-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
-  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-  return {
-    bucket,
-    remove: async () => {
-      for (;;) {
-        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }))
-        const keys = (page.Contents ?? []).map((o: { Key?: string }) => ({ Key: o.Key as string }))
-        if (keys.length === 0) break
-        await client.send(new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }))
-      }
-      await client.send(new sdk.DeleteBucketCommand({ Bucket: bucket }))
-      client.destroy()
-    },
-  }
-}
-
 interface Backend {
   name: string
   /** Events per sender in the fan-out (four senders). */
@@ -152,18 +103,16 @@ const backends: Backend[] = [
     },
   },
 ]
-if (s3Endpoint !== undefined) {
-  const endpoint = s3Endpoint
+if (s3Available) {
+  const endpoint = s3Env.endpoint as string
   backends.push({
     name: 'S3',
     perSender: atScale(250, 50),
     perSenderKilled: atScale(250, 20),
     fanTimeoutMs: 600_000,
     open: async () => {
-      const { bucket, remove } = await s3Bucket()
-      const { S3Storage } = (await import(
-        new URL('../../storage-s3/dist/index.js', import.meta.url).href
-      )) as S3Module
+      const { bucket, remove } = await createS3Bucket('wf-events')
+      const { S3Storage } = await importStorageS3()
       let prefix = 0
       return {
         // A prefix per test: each test sees only its own workflows.
@@ -179,9 +128,8 @@ if (s3Endpoint !== undefined) {
       }
     },
   })
-} else {
-  console.warn('events-processes: no WF_S3_ENDPOINT, the S3 cases are skipped')
 }
+warnIfS3Skipped('events-processes.test.ts')
 
 const done = step('events-processes.done', () => 'done')
 const fails = step(

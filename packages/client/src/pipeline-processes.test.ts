@@ -8,15 +8,11 @@
 // strict step found its inputs durable. Step starts are counted per process from an append-only
 // side file, which a SIGKILL cannot take back.
 
-import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { Storage } from '@wf/core'
-import { fromUri } from '@wf/storage-fs'
+import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { killAll, spawnChild, stopChild } from './test-support/child-process.js'
@@ -36,25 +32,19 @@ import {
   readState,
   WIDTH,
 } from './test-support/pipeline.js'
+import {
+  openFolderPlace,
+  openS3Place,
+  type Place,
+  s3Available,
+  s3ChildEnv,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const childScript = join(here, 'test-support/fixtures/pipeline-child.mjs')
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
 const pipelining = pipeliningAvailable()
-
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
-
-interface Place {
-  uri: string
-  storage: Storage
-  cleanup(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -70,57 +60,18 @@ const folder = (durability: 'journal' | 'fsync'): Backend => ({
   available: true,
   rounds: { on: atScale(30, 6), off: atScale(3, 2) },
   parallel: 2,
-  async open() {
-    const dir = await mkdtemp(join(tmpdir(), `wf-pipe-kill-${durability}-`))
-    const uri = `${pathToFileURL(dir).href}?durability=${durability}`
-    const storage = await fromUri(uri)
-    return {
-      uri,
-      storage,
-      async cleanup() {
-        await storage.close?.()
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 })
-      },
-    }
-  },
+  open: () => openFolderPlace(`wf-pipe-kill-${durability}-`, { durability }),
 })
-
-type SdkModule = {
-  S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-  CreateBucketCommand: new (input: object) => unknown
-}
 
 const bucket: Backend = {
   name: 'S3',
-  available: s3.endpoint !== undefined && existsSync(storageS3Dist),
+  available: s3Available,
   rounds: { on: atScale(10, 3), off: atScale(2, 1) },
   parallel: 5,
-  async open() {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
-    const client = new sdk.S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    })
-    const name = `wf-pipe-${randomBytes(4).toString('hex')}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: name }))
-    client.destroy()
-    const uri = `s3://${name}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-    const mod = (await import(pathToFileURL(storageS3Dist).href)) as { fromUri(u: string): Promise<Storage> }
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-    const storage = await mod.fromUri(uri)
-    // The bucket is left to the gateway's test space: its keys are tiny.
-    return { uri, storage, cleanup: async () => storage.close?.() }
-  },
+  open: () => openS3Place('wf-pipe'),
 }
 
-if (!bucket.available)
-  console.warn(
-    'pipeline-processes.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped',
-  )
+warnIfS3Skipped('pipeline-processes.test.ts')
 
 /** A child's run that threw: its error's code and message, as it printed them. */
 class RunError extends Error {
@@ -156,7 +107,7 @@ describe.each([folder('journal'), folder('fsync'), bucket])(
     afterAll(async () => {
       if (!client) return
       await client.close()
-      await place.cleanup()
+      await place.close()
       await rm(work, { recursive: true, force: true })
     })
 
@@ -171,9 +122,7 @@ describe.each([folder('journal'), folder('fsync'), bucket])(
       PIPE_STARTS: join(work, `${round}.starts`),
       PIPE_STRICT: join(work, `${round}.strict`),
       PIPE_WORKFLOW_ID: round,
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...s3ChildEnv,
     })
 
     /** Runs the workflow `workflowId` in a child to its end: its output and how long the run took. */

@@ -6,18 +6,14 @@
 // running each: 10,000 runs one by one would take minutes on a folder.
 
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import {
   InvalidOptionsError,
   type PutCondition,
   Runtime,
-  type Storage,
   step,
   WorkflowExecutionError,
   WorkflowNotFoundError,
@@ -31,24 +27,18 @@ import { doctorText, problemsLeft } from './cli/doctor.js'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
 import { folderStorage, gate } from './test-support/harness.js'
+import {
+  openFolderPlace,
+  openS3Place,
+  type Place,
+  s3Available,
+  storageS3Dir,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
 const DAY = 86_400_000
-
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
-
-interface Place {
-  uri: string
-  storage: Storage
-  cleanup(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -66,55 +56,20 @@ const folder: Backend = {
   ended: atScale(10_000, 1_000),
   active: atScale(500, 50),
   crash: atScale(3_000, 300),
-  async open() {
-    const dir = await mkdtemp(join(tmpdir(), 'wf-gc-'))
-    const storage = await folderStorage(dir)
-    return {
-      uri: `${pathToFileURL(dir).href}?durability=none`,
-      storage,
-      async cleanup() {
-        await storage.close?.()
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 })
-      },
-    }
-  },
-}
-
-type SdkModule = {
-  S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-  CreateBucketCommand: new (input: object) => unknown
+  open: () => openFolderPlace('wf-gc-'),
 }
 
 // 1,000 and 50 on S3: every deletion is several requests to the gateway, which CI shares.
 const bucket: Backend = {
   name: 'S3',
-  available: s3.endpoint !== undefined && existsSync(storageS3Dist),
+  available: s3Available,
   ended: atScale(1_000, 200),
   active: atScale(50, 10),
   crash: atScale(300, 60),
-  async open() {
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
-    const client = new sdk.S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    })
-    const name = `wf-gc-${randomBytes(4).toString('hex')}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: name }))
-    client.destroy()
-    const uri = `s3://${name}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-    const mod = (await import(pathToFileURL(storageS3Dist).href)) as { fromUri(u: string): Promise<Storage> }
-    const storage = await mod.fromUri(uri)
-    return { uri, storage, cleanup: async () => storage.close?.() }
-  },
+  open: () => openS3Place('wf-gc'),
 }
 
-if (!bucket.available)
-  console.warn('retention.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped')
+warnIfS3Skipped('retention.test.ts')
 
 const add = step('gc-add', (a: number, b: number) => a + b)
 const big = step('gc-big', (n: number) => 'x'.repeat(300 * 1024) + String(n))
@@ -224,7 +179,7 @@ describe.each([folder, bucket])('wf gc on $name', (backend) => {
     if (!backend.available) return
     await runtime.idle()
     await runtime.retire()
-    await place.cleanup()
+    await place.close()
     await rm(app, { recursive: true, force: true })
   })
 
@@ -578,7 +533,7 @@ describe.each([folder, bucket])('deleting beside readers and resumes, on $name',
       await deleting
       expect(await keysOf(store, 'reader')).toEqual([])
       await client.runtime.retire()
-      await place.cleanup()
+      await place.close()
     },
   )
 
@@ -625,7 +580,7 @@ describe.each([folder, bucket])('deleting beside readers and resumes, on $name',
       expect(await keysOf(store, 'delete-first')).toEqual([])
       await client.runtime.idle()
       await client.runtime.retire()
-      await place.cleanup()
+      await place.close()
     },
   )
 })

@@ -4,38 +4,27 @@
 // another process. Per-second schedules (fixtures/schedule-policies.mjs): a few seconds each. The
 // runs' steps log when they start and end, so the test sees which runs overlapped.
 
-import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { Storage } from '@wf/core'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { type Child, killAll, spawnChild, stopChild } from './test-support/child-process.js'
 import { bin, fixtures, runWf } from './test-support/cli-run.js'
-import { folderStorage } from './test-support/harness.js'
+import {
+  openFolderPlace,
+  openS3Place,
+  type Place,
+  s3Available,
+  storageS3Dir,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const module = join(fixtures, 'schedule-policies.mjs')
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
-
-interface Place {
-  /** What `wf --storage` is given. */
-  uri: string
-  /** The same storage, opened here. */
-  storage: Storage
-  close(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -48,46 +37,15 @@ const backends: Backend[] = [
     name: 'folder',
     available: true,
     async place(app) {
-      const dir = await mkdtemp(join(app, 'data-'))
-      const storage = await folderStorage(dir)
-      return { uri: dir, storage, close: async () => storage.close?.() }
+      // `wf --storage` is given the folder's plain path here, not a file URL.
+      const place = await openFolderPlace('data-', { parent: app })
+      return { ...place, uri: place.dir }
     },
   },
-  {
-    name: 'S3',
-    available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-    async place() {
-      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-      process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-      process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-      const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as {
-        S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-        CreateBucketCommand: new (input: object) => unknown
-      }
-      const client = new sdk.S3Client({
-        region: 'us-east-1',
-        endpoint: s3.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      })
-      const bucket = `wf-sched-${randomBytes(4).toString('hex')}`
-      await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-      client.destroy()
-      const uri = `s3://${bucket}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-      const mod = (await import(pathToFileURL(storageS3Dist).href)) as {
-        fromUri(u: string): Promise<Storage>
-      }
-      const storage = await mod.fromUri(uri)
-      // The bucket is left to the gateway's test space: its keys are tiny.
-      return { uri, storage, close: async () => storage.close?.() }
-    },
-  },
+  { name: 'S3', available: s3Available, place: () => openS3Place('wf-sched') },
 ]
 
-if (!backends[1]?.available)
-  console.warn(
-    'schedules-processes.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped',
-  )
+warnIfS3Skipped('schedules-processes.test.ts')
 
 interface ScheduleLine {
   event: string
@@ -154,7 +112,7 @@ describe.each(backends)('schedules across wf worker processes ($name)', (backend
     app = await mkdtemp(join(tmpdir(), 'wf-schedules-processes-'))
     await mkdir(join(app, 'node_modules/@wf'), { recursive: true })
     await symlink(join(here, '../../storage-fs'), join(app, 'node_modules/@wf/storage-fs'), 'dir')
-    await symlink(join(here, '../../storage-s3'), join(app, 'node_modules/@wf/storage-s3'), 'dir')
+    await symlink(storageS3Dir, join(app, 'node_modules/@wf/storage-s3'), 'dir')
   })
   afterAll(async () => {
     await killAll()

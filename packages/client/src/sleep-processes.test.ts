@@ -6,41 +6,30 @@
 // (fixtures/sleep-child.mjs), so the test sees which process ran what, and when.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { type Storage, storeKeys } from '@wf/core'
+import { fileURLToPath } from 'node:url'
+import { storeKeys } from '@wf/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
-import { folderStorage } from './test-support/harness.js'
+import {
+  openFolderPlace,
+  openS3Place,
+  type Place,
+  s3Available,
+  s3ChildEnv,
+  warnIfS3Skipped,
+} from './test-support/places.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const childScript = join(here, 'test-support/fixtures/sleep-child.mjs')
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
-
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
 
 /** How long the workflows of the kill tests sleep: long enough for a worker process to start. */
 const SLEEP_MS = 4000
 /** The workers' poll interval. */
 const POLL_MS = 200
-
-interface Place {
-  /** The URI the child processes open. */
-  uri: string
-  /** The same storage, opened in this process. */
-  storage: Storage
-  cleanup(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -48,58 +37,10 @@ interface Backend {
   open(): Promise<Place>
 }
 
-const folder: Backend = {
-  name: 'folder',
-  available: true,
-  async open() {
-    const dir = await mkdtemp(join(tmpdir(), 'wf-sleep-'))
-    const storage = await folderStorage(dir)
-    return {
-      uri: `${pathToFileURL(dir).href}?durability=none`,
-      storage,
-      async cleanup() {
-        await storage.close?.()
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 })
-      },
-    }
-  },
-}
+const folder: Backend = { name: 'folder', available: true, open: () => openFolderPlace('wf-sleep-') }
+const bucket: Backend = { name: 'S3', available: s3Available, open: () => openS3Place('wf-sleep') }
 
-/** The S3 SDK, from @wf/storage-s3's dependencies (the client does not depend on it). */
-type SdkModule = {
-  S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-  CreateBucketCommand: new (input: object) => unknown
-}
-
-const bucket: Backend = {
-  name: 'S3',
-  available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-  async open() {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
-    const client = new sdk.S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    })
-    const name = `wf-sleep-${randomBytes(4).toString('hex')}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: name }))
-    client.destroy()
-    const uri = `s3://${name}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-    const mod = (await import(pathToFileURL(storageS3Dist).href)) as { fromUri(u: string): Promise<Storage> }
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-    const storage = await mod.fromUri(uri)
-    // The bucket is left to the gateway's test space: its keys are tiny.
-    return { uri, storage, cleanup: async () => storage.close?.() }
-  },
-}
-
-if (!bucket.available)
-  console.warn(
-    'sleep-processes.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped',
-  )
+warnIfS3Skipped('sleep-processes.test.ts')
 
 interface Child {
   proc: ChildProcess
@@ -152,7 +93,7 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
   afterAll(async () => {
     if (!backend.available) return
     await client.close()
-    await place.cleanup()
+    await place.close()
     await rm(work, { recursive: true, force: true })
   })
 
@@ -186,9 +127,7 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
         ...process.env,
         WF_SLEEP_LOG: log,
         WF_SLEEP_MS: String(SLEEP_MS),
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...s3ChildEnv,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
