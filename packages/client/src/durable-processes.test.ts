@@ -14,14 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { defaultCodec } from '@wf/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
-import {
-  openFolderPlace,
-  openS3Place,
-  type Place,
-  s3Available,
-  s3ChildEnv,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -59,7 +52,7 @@ const folder: Backend = {
 
 const bucket: Backend = {
   name: 'S3',
-  available: s3Available,
+  available: s3.available,
   loopRounds: atScale(10, 3),
   raceRounds: atScale(3, 1),
   childRounds: atScale(3, 1),
@@ -159,7 +152,7 @@ describe.each([folder, bucket])('durable functions across processes, on $name', 
       env: {
         ...process.env,
         WF_DURABLE_LOG: log,
-        ...s3ChildEnv,
+        ...s3.childEnv,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

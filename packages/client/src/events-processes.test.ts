@@ -12,17 +12,11 @@ import { WorkflowClient } from './client.js'
 import { type Child, spawnChild } from './test-support/child-process.js'
 import { fixtures } from './test-support/cli-run.js'
 import { folderStorage } from './test-support/harness.js'
-import {
-  createS3Bucket,
-  importStorageS3,
-  s3Available,
-  s3Env,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { createS3Bucket, importStorageS3, s3, warnIfS3Skipped } from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const CHILD = join(fixtures, 'events-child.mjs')
-const s3Credentials = { accessKeyId: s3Env.accessKeyId, secretAccessKey: s3Env.secretAccessKey }
+const s3Credentials = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
 
 type Where =
   | { kind: 'folder'; dir: string }
@@ -103,8 +97,8 @@ const backends: Backend[] = [
     },
   },
 ]
-if (s3Available) {
-  const endpoint = s3Env.endpoint as string
+if (s3.available) {
+  const endpoint = s3.endpoint as string
   backends.push({
     name: 'S3',
     perSender: atScale(250, 50),

@@ -32,14 +32,7 @@ import {
   readState,
   WIDTH,
 } from './test-support/pipeline.js'
-import {
-  openFolderPlace,
-  openS3Place,
-  type Place,
-  s3Available,
-  s3ChildEnv,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -65,7 +58,7 @@ const folder = (durability: 'journal' | 'fsync'): Backend => ({
 
 const bucket: Backend = {
   name: 'S3',
-  available: s3Available,
+  available: s3.available,
   rounds: { on: atScale(10, 3), off: atScale(2, 1) },
   parallel: 5,
   open: () => openS3Place('wf-pipe'),
@@ -122,7 +115,7 @@ describe.each([folder('journal'), folder('fsync'), bucket])(
       PIPE_STARTS: join(work, `${round}.starts`),
       PIPE_STRICT: join(work, `${round}.strict`),
       PIPE_WORKFLOW_ID: round,
-      ...s3ChildEnv,
+      ...s3.childEnv,
     })
 
     /** Runs the workflow `workflowId` in a child to its end: its output and how long the run took. */

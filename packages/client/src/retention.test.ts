@@ -27,14 +27,7 @@ import { doctorText, problemsLeft } from './cli/doctor.js'
 import { WorkflowClient } from './client.js'
 import { bin, type CliResult, runWf } from './test-support/cli-run.js'
 import { folderStorage, gate } from './test-support/harness.js'
-import {
-  openFolderPlace,
-  openS3Place,
-  type Place,
-  s3Available,
-  storageS3Dir,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 import { atScale } from './test-support/scale.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -62,7 +55,7 @@ const folder: Backend = {
 // 1,000 and 50 on S3: every deletion is several requests to the gateway, which CI shares.
 const bucket: Backend = {
   name: 'S3',
-  available: s3Available,
+  available: s3.available,
   ended: atScale(1_000, 200),
   active: atScale(50, 10),
   crash: atScale(300, 60),
@@ -170,7 +163,7 @@ describe.each([folder, bucket])('wf gc on $name', (backend) => {
     app = await mkdtemp(join(tmpdir(), 'wf-gc-app-'))
     await mkdir(join(app, 'node_modules/@wf'), { recursive: true })
     await symlink(join(here, '../../storage-fs'), join(app, 'node_modules/@wf/storage-fs'), 'dir')
-    await symlink(storageS3Dir, join(app, 'node_modules/@wf/storage-s3'), 'dir')
+    await symlink(s3.packageDir, join(app, 'node_modules/@wf/storage-s3'), 'dir')
     place = await backend.open()
     runtime = new Runtime(place.storage)
     store = await runtime.store()

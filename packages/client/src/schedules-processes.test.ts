@@ -14,14 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { type Child, killAll, spawnChild, stopChild } from './test-support/child-process.js'
 import { bin, fixtures, runWf } from './test-support/cli-run.js'
-import {
-  openFolderPlace,
-  openS3Place,
-  type Place,
-  s3Available,
-  storageS3Dir,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const module = join(fixtures, 'schedule-policies.mjs')
@@ -42,7 +35,7 @@ const backends: Backend[] = [
       return { ...place, uri: place.dir }
     },
   },
-  { name: 'S3', available: s3Available, place: () => openS3Place('wf-sched') },
+  { name: 'S3', available: s3.available, place: () => openS3Place('wf-sched') },
 ]
 
 warnIfS3Skipped('schedules-processes.test.ts')
@@ -112,7 +105,7 @@ describe.each(backends)('schedules across wf worker processes ($name)', (backend
     app = await mkdtemp(join(tmpdir(), 'wf-schedules-processes-'))
     await mkdir(join(app, 'node_modules/@wf'), { recursive: true })
     await symlink(join(here, '../../storage-fs'), join(app, 'node_modules/@wf/storage-fs'), 'dir')
-    await symlink(storageS3Dir, join(app, 'node_modules/@wf/storage-s3'), 'dir')
+    await symlink(s3.packageDir, join(app, 'node_modules/@wf/storage-s3'), 'dir')
   })
   afterAll(async () => {
     await killAll()

@@ -14,14 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { storeKeys } from '@wf/core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
-import {
-  openFolderPlace,
-  openS3Place,
-  type Place,
-  s3Available,
-  s3ChildEnv,
-  warnIfS3Skipped,
-} from './test-support/places.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const childScript = join(here, 'test-support/fixtures/sleep-child.mjs')
@@ -38,7 +31,7 @@ interface Backend {
 }
 
 const folder: Backend = { name: 'folder', available: true, open: () => openFolderPlace('wf-sleep-') }
-const bucket: Backend = { name: 'S3', available: s3Available, open: () => openS3Place('wf-sleep') }
+const bucket: Backend = { name: 'S3', available: s3.available, open: () => openS3Place('wf-sleep') }
 
 warnIfS3Skipped('sleep-processes.test.ts')
 
@@ -127,7 +120,7 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
         ...process.env,
         WF_SLEEP_LOG: log,
         WF_SLEEP_MS: String(SLEEP_MS),
-        ...s3ChildEnv,
+        ...s3.childEnv,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

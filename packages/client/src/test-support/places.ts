@@ -13,30 +13,33 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Storage } from '@wf/core'
 import { fromUri } from '@wf/storage-fs'
 
-export const storageS3Dir = fileURLToPath(new URL('../../../storage-s3', import.meta.url))
+const storageS3Dir = fileURLToPath(new URL('../../../storage-s3', import.meta.url))
 const storageS3Dist = join(storageS3Dir, 'dist/index.js')
+const endpoint = process.env.WF_S3_ENDPOINT || undefined
+const accessKeyId = process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER'
+const secretAccessKey = process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER'
 
 /** The S3 gateway the tests use, from the environment (the credentials default to S3rver's). */
-export const s3Env = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
+export const s3 = {
+  endpoint,
+  accessKeyId,
+  secretAccessKey,
+  /** Whether the S3 cases run: a gateway is named and @wf/storage-s3 is built. */
+  available: endpoint !== undefined && existsSync(storageS3Dist),
+  /** What a child process needs in its environment to open an `s3://` URI on the gateway. */
+  childEnv: {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  },
+  /** @wf/storage-s3's folder, for a test app's node_modules. */
+  packageDir: storageS3Dir,
 }
-
-/** Whether the S3 cases run: a gateway is named and @wf/storage-s3 is built. */
-export const s3Available = s3Env.endpoint !== undefined && existsSync(storageS3Dist)
 
 /** Says once, for the test file `file`, that its S3 cases are skipped (when they are). */
 export function warnIfS3Skipped(file: string): void {
-  if (!s3Available)
+  if (!s3.available)
     console.warn(`${file}: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped`)
-}
-
-/** What a child process needs in its environment to open an `s3://` URI on the gateway. */
-export const s3ChildEnv = {
-  AWS_ACCESS_KEY_ID: s3Env.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3Env.secretAccessKey,
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 }
 
 /** A storage as the child processes open it (`uri`) and as the test opened it (`storage`). */
@@ -90,14 +93,14 @@ export interface StorageS3Module {
   }) => Storage
 }
 
-/** @wf/storage-s3's dist (check `s3Available` first). */
+/** @wf/storage-s3's dist (check `s3.available` first). */
 export async function importStorageS3(): Promise<StorageS3Module> {
   return (await import(pathToFileURL(storageS3Dist).href)) as StorageS3Module
 }
 
 /** Sets this process's AWS credentials to the gateway's (the SDK and `fromUri` read them). */
 function useS3Credentials(): void {
-  Object.assign(process.env, s3ChildEnv)
+  Object.assign(process.env, s3.childEnv)
 }
 
 function s3Client(): { sdk: S3Sdk; client: InstanceType<S3Sdk['S3Client']> } {
@@ -105,9 +108,9 @@ function s3Client(): { sdk: S3Sdk; client: InstanceType<S3Sdk['S3Client']> } {
   const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as S3Sdk
   const client = new sdk.S3Client({
     region: 'us-east-1',
-    endpoint: s3Env.endpoint,
+    endpoint: s3.endpoint,
     forcePathStyle: true,
-    credentials: { accessKeyId: s3Env.accessKeyId, secretAccessKey: s3Env.secretAccessKey },
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
   })
   return { sdk, client }
 }
@@ -147,7 +150,7 @@ export async function createS3Bucket(prefix: string): Promise<{ bucket: string; 
  */
 export async function openS3Place(prefix: string): Promise<Place & { bucket: string }> {
   const { bucket } = await createS3Bucket(prefix)
-  const uri = `s3://${bucket}/p?region=us-east-1&endpoint=${encodeURIComponent(s3Env.endpoint as string)}&forcePathStyle=true`
+  const uri = `s3://${bucket}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
   const storage = await (await importStorageS3()).fromUri(uri)
   return { uri, storage, bucket, close: async () => storage.close?.() }
 }
