@@ -5,38 +5,21 @@
 // by cancel() itself.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { CancelNotAcknowledgedError, Runtime, type Storage, step, storeKeys } from '@wf/core'
+import { fileURLToPath } from 'node:url'
+import { CancelNotAcknowledgedError, Runtime, step, storeKeys } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './client.js'
 import { type CliResult, runWf } from './test-support/cli-run.js'
-import { backends, folderStorage, gate } from './test-support/harness.js'
+import { backends, gate } from './test-support/harness.js'
+import { openFolderPlace, openS3Place, type Place, s3, warnIfS3Skipped } from './test-support/places.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const _bin = join(here, '../bin/wf.js')
 const runnerScript = join(here, 'test-support/fixtures/cancel-runner.mjs')
-const storageS3Dir = join(here, '../../storage-s3')
-const storageS3Dist = join(storageS3Dir, 'dist/index.js')
-
-const s3 = {
-  endpoint: process.env.WF_S3_ENDPOINT || undefined,
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
-
-interface Place {
-  /** The URI the runner process opens. */
-  uri: string
-  /** The same storage, opened in this process. */
-  storage: Storage
-  cleanup(): Promise<void>
-}
 
 interface Backend {
   name: string
@@ -44,57 +27,10 @@ interface Backend {
   open(): Promise<Place>
 }
 
-const folder: Backend = {
-  name: 'folder',
-  available: true,
-  async open() {
-    const dir = await mkdtemp(join(tmpdir(), 'wf-cancel-'))
-    const uri = `${pathToFileURL(dir).href}?durability=none`
-    const storage = await folderStorage(dir)
-    return {
-      uri,
-      storage,
-      async cleanup() {
-        await storage.close?.()
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 })
-      },
-    }
-  },
-}
+const folder: Backend = { name: 'folder', available: true, open: () => openFolderPlace('wf-cancel-') }
+const bucket: Backend = { name: 'S3', available: s3.available, open: () => openS3Place('wf-cancel') }
 
-/** The S3 SDK, from @wf/storage-s3's dependencies (the client does not depend on it). */
-type SdkModule = {
-  S3Client: new (config: object) => { send(command: unknown): Promise<unknown>; destroy(): void }
-  CreateBucketCommand: new (input: object) => unknown
-}
-
-const bucket: Backend = {
-  name: 'S3',
-  available: s3.endpoint !== undefined && existsSync(storageS3Dist),
-  async open() {
-    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const sdk = createRequire(join(storageS3Dir, 'package.json'))('@aws-sdk/client-s3') as SdkModule
-    const client = new sdk.S3Client({
-      region: 'us-east-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    })
-    const name = `wf-cancel-${randomBytes(4).toString('hex')}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: name }))
-    client.destroy()
-    const uri = `s3://${name}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
-    const mod = (await import(pathToFileURL(storageS3Dist).href)) as { fromUri(u: string): Promise<Storage> }
-    const storage = await mod.fromUri(uri)
-    // The bucket is left to the gateway's test space: its few keys are tiny.
-    return { uri, storage, cleanup: async () => storage.close?.() }
-  },
-}
-
-if (!bucket.available)
-  console.warn('cancel.test.ts: no WF_S3_ENDPOINT (or no storage-s3 build): the S3 cases are skipped')
+warnIfS3Skipped('cancel.test.ts')
 
 interface Runner {
   proc: ChildProcess
@@ -124,7 +60,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
     if (!backend.available) return
     // A failed test may leave its runner waiting for a release that never comes.
     for (const proc of spawned) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
-    await place.cleanup()
+    await place.close()
     await rm(work, { recursive: true, force: true })
   })
 
@@ -145,9 +81,7 @@ describe.each([folder, bucket])('cancel with the runner in another process, on $
         WF_CANCEL_RELEASE: release,
         WF_LEASE_TTL_MS: String(leaseTtlMs),
         WF_HEARTBEAT_MS: String(heartbeatMs),
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...s3.childEnv,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
@@ -334,7 +268,7 @@ describe('wf cancel', { timeout: 30_000 }, () => {
     place = await folder.open()
   })
   afterAll(async () => {
-    await place.cleanup()
+    await place.close()
     await rm(app, { recursive: true, force: true })
   })
 
