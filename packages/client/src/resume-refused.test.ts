@@ -6,7 +6,6 @@
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -28,14 +27,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WorkflowClient } from './index.js'
 import { first, pay, second } from './test-support/fixtures/resume-steps.mjs'
 import { type Backend, backends } from './test-support/harness.js'
+import { openS3Place, s3 } from './test-support/places.js'
 
 const child = fileURLToPath(new URL('./test-support/fixtures/resume-child.mjs', import.meta.url))
-const s3Dist = fileURLToPath(new URL('../../storage-s3/dist/index.js', import.meta.url))
-const s3Endpoint = process.env.WF_S3_ENDPOINT
-const s3Credentials = {
-  accessKeyId: process.env.WF_S3_ACCESS_KEY_ID || 'S3RVER',
-  secretAccessKey: process.env.WF_S3_SECRET_ACCESS_KEY || 'S3RVER',
-}
 
 interface Opened {
   storage: Storage
@@ -44,44 +38,16 @@ interface Opened {
   cleanup(): Promise<void>
 }
 
-/** A fresh bucket on the test gateway, through the S3 backend's build and its SDK. */
-const s3: Backend & { open(): Promise<Opened> } = {
+/** A fresh bucket on the test gateway, through the S3 backend's build; removed by cleanup. */
+const s3Backend: Backend & { open(): Promise<Opened> } = {
   name: 's3',
   open: async () => {
-    // fromUri takes credentials from the SDK's chain, as an application's would.
-    process.env.AWS_ACCESS_KEY_ID = s3Credentials.accessKeyId
-    process.env.AWS_SECRET_ACCESS_KEY = s3Credentials.secretAccessKey
-    const sdk = createRequire(s3Dist)('@aws-sdk/client-s3')
-    const client = new sdk.S3Client({
-      endpoint: s3Endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: s3Credentials,
-    })
-    const bucket = `wf-resume-${Math.random().toString(36).slice(2, 10)}`
-    await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
-    const uri = `s3://${bucket}/wf?region=us-east-1&forcePathStyle=true&endpoint=${encodeURIComponent(s3Endpoint ?? '')}`
-    const mod = (await import(pathToFileURL(s3Dist).href)) as { fromUri(uri: string): Promise<Storage> }
-    const storage = await mod.fromUri(uri)
-    return {
-      storage,
-      uri,
-      cleanup: async () => {
-        await storage.close?.()
-        for (;;) {
-          const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket }))
-          const keys = (page.Contents ?? []).map((o: { Key: string }) => ({ Key: o.Key }))
-          if (keys.length === 0) break
-          await client.send(new sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }))
-        }
-        await client.send(new sdk.DeleteBucketCommand({ Bucket: bucket }))
-        client.destroy()
-      },
-    }
+    const { storage, uri, close } = await openS3Place('wf-resume', { keys: 'wf', removeBucket: true })
+    return { storage, uri, cleanup: close }
   },
 }
 
-const withS3 = s3Endpoint !== undefined && existsSync(s3Dist)
+const withS3 = s3.available
 if (!withS3 && process.env.WF_S3_REQUIRED === '1') {
   it('has an S3 endpoint and a built @wf/storage-s3 to test against', () => {
     throw new Error('WF_S3_REQUIRED=1 but WF_S3_ENDPOINT is not set or @wf/storage-s3 is not built')
@@ -111,8 +77,7 @@ async function resumeInChild(
       ...process.env,
       RF_HANG: marker,
       RF_HANG_AT: hangAt,
-      AWS_ACCESS_KEY_ID: s3Credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3Credentials.secretAccessKey,
+      ...s3.childEnv,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
@@ -133,7 +98,7 @@ async function kill(proc: ChildProcess): Promise<void> {
   await gone
 }
 
-for (const backend of withS3 ? [...backends, s3] : backends) {
+for (const backend of withS3 ? [...backends, s3Backend] : backends) {
   describe(`a resume that cannot go on (${backend.name})`, () => {
     let opened: Opened
     let runtime: Runtime

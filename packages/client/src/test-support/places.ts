@@ -144,13 +144,25 @@ export async function createS3Bucket(prefix: string): Promise<{ bucket: string; 
 }
 
 /**
- * A place in a new bucket named `<prefix>-<random>` (keys under `p/`), opened through
- * @wf/storage-s3's `fromUri`. `close` only closes the storage: the bucket is left to the gateway's
- * test space, its keys are tiny.
+ * A place in a new bucket named `<prefix>-<random>` (keys under `keys`, default 'p'), opened through
+ * @wf/storage-s3's `fromUri`. `close` closes the storage and, with `removeBucket`, removes the
+ * bucket; without it the bucket is left to the gateway's test space (its keys are tiny).
  */
-export async function openS3Place(prefix: string): Promise<Place & { bucket: string }> {
-  const { bucket } = await createS3Bucket(prefix)
-  const uri = `s3://${bucket}/p?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
+export async function openS3Place(
+  prefix: string,
+  options: { keys?: string; removeBucket?: boolean } = {},
+): Promise<Place & { bucket: string }> {
+  const { bucket, remove } = await createS3Bucket(prefix)
+  const uri = `s3://${bucket}/${options.keys ?? 'p'}?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint as string)}&forcePathStyle=true`
+  // fromUri takes the credentials from the SDK's chain (the environment), as an application's would.
   const storage = await (await importStorageS3()).fromUri(uri)
-  return { uri, storage, bucket, close: async () => storage.close?.() }
+  return {
+    uri,
+    storage,
+    bucket,
+    async close() {
+      await storage.close?.()
+      if (options.removeBucket) await remove()
+    },
+  }
 }
