@@ -268,7 +268,9 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
     async () => {
       const id = 'parked-live'
       const log = stepLog((workflowId) => workflowId === id)
-      const worker = child(['worker', String(POLL_MS), '4'], log.path)
+      // wakeAheadMs 0: a worker claiming ahead would take the workflow as soon as it parked (it is
+      // due within the default window), and the test could miss it parked.
+      const worker = child(['worker', String(POLL_MS), '4', '0'], log.path)
       await worker.printed('ready')
       const first = child(['run', id, '0', 'node'], log.path)
       const store = await client.runtime.store()
@@ -295,7 +297,8 @@ describe.each([folder, bucket])('durable sleep across processes, on $name', (bac
     async (parkAfterMs) => {
       const id = `cancel-${parkAfterMs}`
       const log = stepLog((workflowId) => workflowId === id)
-      const worker = child(['worker', String(POLL_MS), '4'], log.path)
+      // wakeAheadMs 0: the workflow stays parked (not claimed ahead by the worker) until it is canceled.
+      const worker = child(['worker', String(POLL_MS), '4', '0'], log.path)
       await worker.printed('ready')
       const first = child(['run', id, parkAfterMs, 'continuation'], log.path)
       const store = await client.runtime.store()
