@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from './report.mjs'
 import { runWorker } from './run-worker.mjs'
-import { SCENARIOS } from './scenarios.mjs'
+import { buildBackendFor, SCENARIOS } from './scenarios.mjs'
 import { withSection } from './sections.mjs'
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -67,7 +67,7 @@ for (let round = 0; round < rounds; round++) {
         const dir = join(work, `${id}${v}-${side}-${round}`)
         const job = { root: roots[side], scenario: id, backend, variant, quick, dir }
         if (SCENARIOS[id].build && backend !== 'memory')
-          await worker({ ...job, phase: 'build', backend: 'fs-none' })
+          await worker({ ...job, phase: 'build', backend: buildBackendFor(backend) })
         const result = await worker(job)
         const us = (result.ms * 1000) / result.steps
         const cpu = (result.extra.cpuMs * 1000) / result.steps

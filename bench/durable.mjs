@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from './report.mjs'
 import { runWorker } from './run-worker.mjs'
-import { SCENARIOS } from './scenarios.mjs'
+import { buildBackendFor, SCENARIOS } from './scenarios.mjs'
 import { withSection } from './sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -34,7 +34,7 @@ for (let round = 0; round < rounds; round++) {
         const dir = join(work, `${id}-${backend}-${round}`)
         const job = { root, scenario: id, backend, quick, dir }
         if (SCENARIOS[id].build && backend !== 'memory')
-          await runWorker({ ...job, phase: 'build', backend: 'fs-none' })
+          await runWorker({ ...job, phase: 'build', backend: buildBackendFor(backend) })
         const result = await runWorker(job)
         const key = `${id}|${backend}`
         if (!results.has(key)) results.set(key, { us: [], cpu: [], untilLast: [] })

@@ -253,6 +253,15 @@ SCENARIOS['g-fn'] = {
   run: SCENARIOS.g.run,
 }
 
+/**
+ * The backend a scenario's build phase (g: the committed chain) writes with, for a measurement on
+ * `backend`: the folder without fsync, which is faster to make (only the resume is measured), except
+ * for the journal, since a folder keeps the durability family it was made with; S3 itself.
+ */
+export function buildBackendFor(backend) {
+  return backend === 's3' || backend === 'fs-journal' ? backend : 'fs-none'
+}
+
 /** Which backends a scenario runs on, and why some are left out. */
 export function backendsFor(id, all) {
   // d: 100,000 fsynced steps (~2 min per run at ~1.5 ms) or S3 PUTs (~4 min) do not fit a bench run.

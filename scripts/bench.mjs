@@ -28,7 +28,7 @@ import {
 import { summarise } from '../bench/profile.mjs'
 import { median, report } from '../bench/report.mjs'
 import { runWorker } from '../bench/run-worker.mjs'
-import { backendsFor, SCENARIOS, sizedString } from '../bench/scenarios.mjs'
+import { backendsFor, buildBackendFor, SCENARIOS, sizedString } from '../bench/scenarios.mjs'
 import { carrySections } from '../bench/sections.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -205,13 +205,15 @@ for (let round = 0; round < rounds; round++) {
           s3,
           bucket,
           prefix: `${id}${v}-${round}/`,
+          // f's floors are measured warm: its one measured run follows one on a MemoryStorage.
+          warm: id === 'f',
         }
         const key = `${id}|${variant?.label ?? ''}|${backend}`
         let result
         try {
           if (scenario.build && backend !== 'memory') {
-            // Built without fsync (or on S3 itself): only the resume is measured.
-            await worker({ ...job, phase: 'build', backend: backend === 's3' ? 's3' : 'fs-none' })
+            // Built without fsync, in the journal or on S3 itself: only the resume is measured.
+            await worker({ ...job, phase: 'build', backend: buildBackendFor(backend) })
           }
           // Every measurement starts with the disk's write-back done: files an earlier one left
           // unsynced (no fsync, the journal's value files) are otherwise written out during it.
