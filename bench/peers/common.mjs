@@ -1,9 +1,10 @@
 // What the peers of the benchmark (DBOS, Restate) share: installing pinned npm packages into a cache
 // folder outside the workspace, a free local port for their servers, running one worker process per
 // scenario and reading its RESULT line, and a worker's warm-up and measured runs.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { runForResult } from '../run-worker.mjs'
 
 /** A worker that has not printed its result by then is stuck: (a) takes seconds, not minutes. */
 export const WORKER_TIMEOUT_MS = 10 * 60_000
@@ -55,41 +56,24 @@ export function freePort() {
  * Runs `node [nodeArgs] script <job as JSON>` and resolves to its `RESULT <json>` line, parsed;
  * rejects with the end of its stderr when it fails or outlives WORKER_TIMEOUT_MS.
  */
-export function runPeerWorker(script, job, nodeArgs = []) {
+export async function runPeerWorker(script, job, nodeArgs = []) {
   const name = script
     .split('/')
     .pop()
     .replace(/\.mjs$/, '')
-  return new Promise((resolveResult, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, script, JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_TIMEOUT_MS)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = stdout.split('\n').find((l) => l.startsWith('RESULT '))
-      if (code === 0 && line) {
-        if (stderr.trim()) process.stderr.write(stderr) // the peer's warnings, if any
-        return resolveResult(JSON.parse(line.slice('RESULT '.length)))
-      }
-      const why =
-        signal === 'SIGKILL' ? `killed after ${WORKER_TIMEOUT_MS / 60_000} min` : `exit ${code ?? signal}`
-      reject(
-        new Error(
-          `${name} ${job.scenario} failed (${why}): ${stderr.trim().slice(-1500) || stdout.slice(-500)}`,
-        ),
-      )
-    })
+  const { code, signal, stdout, stderr, result } = await runForResult(script, job, {
+    execArgv: nodeArgs,
+    timeoutMs: WORKER_TIMEOUT_MS,
   })
+  if (code === 0 && result !== undefined) {
+    if (stderr.trim()) process.stderr.write(stderr) // the peer's warnings, if any
+    return result
+  }
+  const why =
+    signal === 'SIGKILL' ? `killed after ${WORKER_TIMEOUT_MS / 60_000} min` : `exit ${code ?? signal}`
+  throw new Error(
+    `${name} ${job.scenario} failed (${why}): ${stderr.trim().slice(-1500) || stdout.slice(-500)}`,
+  )
 }
 
 /**
