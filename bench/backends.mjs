@@ -136,7 +136,10 @@ function syncCountingFs(syncs) {
   }
 }
 
-/** Wraps `storage.put` and `storage.delete` to count writes and bytes; `reset()` zeroes them. */
+/**
+ * Wraps `storage.put`, `storage.putStaged` (a write too: pipelined records, and blobs on the
+ * folder) and `storage.delete` to count writes and bytes; `reset()` zeroes them.
+ */
 export function countWrites(storage, syncs) {
   const stats = { puts: 0, deletes: 0, bytes: 0 }
   const put = storage.put.bind(storage)
@@ -145,6 +148,14 @@ export function countWrites(storage, syncs) {
     stats.puts++
     stats.bytes += data.byteLength
     return put(key, data, condition)
+  }
+  if (storage.putStaged !== undefined) {
+    const putStaged = storage.putStaged.bind(storage)
+    storage.putStaged = (key, data, condition) => {
+      stats.puts++
+      stats.bytes += data.byteLength
+      return putStaged(key, data, condition)
+    }
   }
   storage.delete = (key) => {
     stats.deletes++

@@ -104,15 +104,17 @@ describe('on-disk layout', () => {
     )
   })
 
-  it('removes folders left empty by delete, but never the root', async () => {
+  it('removes folders left empty by delete, but never the root nor a folder right under it', async () => {
     const root = await tempRoot()
     const storage = await createFileSystemStorage({ root, durability: 'fsync' })
     await storage.put('a/b/c/d', utf8('x'))
     await storage.put('a/other', utf8('y'))
     await storage.delete('a/b/c/d')
     expect(await tree(root)).toEqual(['a', 'a/other~'])
+    // A top-level prefix (wf's `starts/`, `index/`…) is used again: its folder stays.
     await storage.delete('a/other')
-    expect(await tree(root)).toEqual([])
+    expect(await tree(root)).toEqual(['a'])
+    expect((await storage.list('a/')).keys).toEqual([])
     await storage.put('again/here', utf8('z'))
     expect(text((await storage.get('again/here'))?.data)).toBe('z')
   })

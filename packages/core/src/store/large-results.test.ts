@@ -1,14 +1,16 @@
 // Large step results with byte parts (issue #26 part 3): bytes stored as bytes, long strings as
 // their UTF-8, read back on resume; blobs written before (format 1) stay readable.
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   type Codec,
   CorruptRecordError,
   createCodec,
   EncodedParts,
   MemoryStorage,
+  type PutCondition,
   Runtime,
+  type Storage,
   step,
   storeKeys,
 } from '../index.js'
@@ -88,6 +90,59 @@ describe('large results with byte parts', () => {
     const record = await (await runtime.store()).readStep('mb', 'large.megabyte')
     expect(record?.v).toBe(2)
     expect(record?.output).toMatchObject({ format: 2 })
+  })
+
+  it('writes the record naming a blob once the blob is accepted, not durable, on a storage with putStaged', async () => {
+    // A storage like the folder journal: a write is accepted at once and made durable in order
+    // (a write accepted before another is durable no later than it). Here durability holds from
+    // the blob's write on, until the test lets it go.
+    const inner = new MemoryStorage()
+    const log: string[] = []
+    const queue: (() => void)[] = []
+    let holding = false
+    const drain = () => {
+      while (!holding && queue.length > 0) queue.shift()?.()
+    }
+    const putStaged = (key: string, data: Uint8Array, condition?: PutCondition) => {
+      const kind = key.split('/')[2] ?? key
+      if (kind === 'blobs') holding = true
+      const accepted = inner.put(key, data, condition)
+      const durable = accepted.then(
+        () =>
+          new Promise<void>((resolve) => {
+            queue.push(() => {
+              log.push(`durable ${kind}`)
+              resolve()
+            })
+            drain()
+          }),
+      )
+      accepted.then(() => log.push(`accepted ${kind}`))
+      return { accepted, durable }
+    }
+    const storage: Storage = {
+      get: (key) => inner.get(key),
+      put: (key, data, condition) => {
+        const { accepted, durable } = putStaged(key, data, condition)
+        return durable.then(() => accepted)
+      },
+      delete: (key) => inner.delete(key),
+      list: (prefix, options) => inner.list(prefix, options),
+      putStaged,
+    }
+    const big = step('large.staged', () => 'x'.repeat(MB))
+    const after = step('large.after', (text: string) => text.length)
+    const run = new Runtime(storage).run(after(big()), { workflowId: 'staged' })
+    // The step's record is written while its blob is not durable yet …
+    await vi.waitFor(() => expect(log).toContain('accepted steps'))
+    expect(log).toContain('accepted blobs')
+    expect(log).not.toContain('durable blobs')
+    holding = false
+    drain()
+    await expect(run).resolves.toBe(MB)
+    // … and is durable after it.
+    expect(log.indexOf('durable blobs')).toBeGreaterThanOrEqual(0)
+    expect(log.indexOf('durable blobs')).toBeLessThan(log.indexOf('durable steps'))
   })
 
   it('stores a long string as its UTF-8, without JSON escaping', async () => {

@@ -450,7 +450,17 @@ export class WorkflowStore {
     // and the other goes with the workflow's keys). Unconditional: backends may use multipart
     // uploads (which carry no conditions) for large blobs.
     const name = randomBytes(16).toString('hex')
-    await this.storage.put(storeKeys.blob(workflowId, name), bytes)
+    const key = storeKeys.blob(workflowId, name)
+    const storage = this.storage
+    if (storage.putStaged === undefined) await storage.put(key, bytes)
+    else {
+      // Accepted is enough: the record that names the blob is written after it, so it is durable
+      // no later than the blob (`putStaged`'s promise). The folder journal syncs a large value's
+      // file before accepting it, and its entry shares one fdatasync with the record's.
+      const staged = storage.putStaged(key, bytes)
+      staged.durable.catch(ignore) // the record's write is the one awaited
+      await staged.accepted
+    }
     return typeof text === 'string' ? { blob: name } : { blob: name, format: 2 }
   }
 

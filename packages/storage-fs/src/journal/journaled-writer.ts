@@ -84,11 +84,25 @@ export class JournaledWriter implements Writer {
     data: Uint8Array,
     condition?: PutCondition,
   ): Promise<void> {
-    if (header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE) {
-      const { appended } = await this.#stageSync(key, at, header, data, condition)
-      return appended
-    }
-    // A large value is synced in its own file, and only its header journaled (for order).
+    const { appended } =
+      header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE
+        ? await this.#stageSync(key, at, header, data, condition)
+        : await this.#stageLarge(key, at, header, data, condition)
+    return appended
+  }
+
+  /**
+   * The put of a large value: synced in its own file, moved into place under the key's lock, its
+   * folder synced, then only its header journaled (for order). Resolves once the entry is queued:
+   * the file is durable then, and a write queued after it is durable no later than its entry.
+   */
+  async #stageLarge(
+    key: string,
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    condition: PutCondition | undefined,
+  ): Promise<{ appended: Promise<void> }> {
     const files = this.#files
     const journal = this.#journal
     const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
@@ -134,15 +148,25 @@ export class JournaledWriter implements Writer {
       throw new ConditionFailedError(key)
     }
     // The file must be in place for good before its entry says so.
-    await files.groupSyncFolder(at.dir)
-    await journal.append(ticket, entry)
+    try {
+      await files.groupSyncFolder(at.dir)
+    } catch (error) {
+      journal.release(ticket)
+      throw unavailable(error, 'syncing the folder of', at.file)
+    }
+    const appended = journal.append(ticket, entry)
+    appended.catch(() => undefined) // the caller's to await; this only keeps it from being "unhandled"
+    // Wrapped: not flattened into the promise of the entry being queued.
+    return { appended }
   }
 
   /**
    * A put whose outcome is known before it is durable (`Storage.putStaged`): `accepted` once the
    * file is in place and its entry queued, `durable` once the entry is synced. Entries reach the
    * disk in the order they were queued (journal.ts), so a put accepted before another starts is
-   * durable no later than it. A large value is synced in its own file: accepted when durable.
+   * durable no later than it. A large value is synced in its own file first: accepted once that
+   * file and its folder are synced and its entry queued, so the record that names it (written
+   * next) shares the entry's fdatasync instead of waiting for one of its own.
    */
   putStaged(
     key: string,
@@ -151,11 +175,10 @@ export class JournaledWriter implements Writer {
     data: Uint8Array,
     condition?: PutCondition,
   ): { accepted: Promise<void>; durable: Promise<void> } {
-    if (header.byteLength + data.byteLength > JOURNAL_MAX_VALUE) {
-      const put = this.put(key, at, header, data, condition)
-      return { accepted: put, durable: put }
-    }
-    const staged = this.#stageSync(key, at, header, data, condition)
+    const staged =
+      header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE
+        ? this.#stageSync(key, at, header, data, condition)
+        : this.#stageLarge(key, at, header, data, condition)
     const durable = staged.then(({ appended }) => appended)
     // Refused or failed before acceptance: the caller hears of it from `accepted`.
     durable.catch(() => undefined)

@@ -89,6 +89,54 @@ describe("putStaged with durability: 'journal'", () => {
     await storage.close()
   })
 
+  it('accepts a large value once its own file is synced, before its journal entry is written; a put made after it reaches the segment after it', async () => {
+    const journal = gatedJournal()
+    // Which value files were synced (fdatasync of their temp file), in order.
+    const synced: string[] = []
+    const fs: FileSystem = {
+      ...journal.fs,
+      open: async (path, flags, mode) => {
+        const handle = await journal.fs.open(path, flags, mode)
+        if (path.includes('/.journal/') || path.includes('/journal')) return handle
+        return {
+          ...handle,
+          writev: handle.writev.bind(handle),
+          write: handle.write.bind(handle),
+          read: handle.read.bind(handle),
+          sync: handle.sync.bind(handle),
+          close: handle.close.bind(handle),
+          datasync: async () => {
+            await handle.datasync()
+            synced.push(path.split('/').slice(2, -1).join('/'))
+          },
+        }
+      },
+    }
+    const storage = await createFileSystemStorage({ root: '/s', fs, durability: 'journal', bootId: 'b1' })
+    synced.length = 0 // the folder's own settings file
+    // Above the journal's 256 KiB: written and synced in a file of its own.
+    const big = new Uint8Array(300 * 1024).fill(7)
+    let durable = false
+    const large = storage.putStaged('blobs/big', big)
+    large.durable.then(() => {
+      durable = true
+    })
+    await large.accepted
+    expect(synced).toEqual(['blobs'])
+    expect((await storage.get('blobs/big'))?.data).toEqual(big)
+    // The record naming it, written next, shares the entry's wait: neither is durable yet.
+    const record = storage.putStaged('steps/one', encode('names big'), { ifAbsent: true })
+    await record.accepted
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(durable).toBe(false)
+    journal.release()
+    await Promise.all([large.durable, record.durable])
+    const joined = journal.appended.join('')
+    expect(joined.indexOf('blobs/big')).toBeGreaterThanOrEqual(0)
+    expect(joined.indexOf('blobs/big')).toBeLessThan(joined.indexOf('steps/one'))
+    await storage.close()
+  })
+
   it('is a plain put in fsync mode: accepted once durable', async () => {
     const root = mkdtempSync(join(tmpdir(), 'wf-staged-'))
     const storage = await createFileSystemStorage({ root, durability: 'fsync' })
