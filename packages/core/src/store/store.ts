@@ -329,22 +329,19 @@ export class WorkflowStore {
       }
       throw error
     }
-    if (moved && from !== undefined) await this.storage.delete(storeKeys.index(from, next.workflowId))
-    if (fromDue !== undefined && fromDue !== toDue) await this.storage.delete(fromDue)
-    // The ended index (retention lists it by day): after the record, as a small write of its own.
-    // A crash in between leaves an ended record without its entry, which `wf doctor --fix` and
-    // `wf gc --full` add; an entry left from an earlier end (a FAILED workflow resumed) is stale,
-    // and the retention pass that meets it drops it.
+    // After the record, side by side (none orders another; on S3 each is a round trip): the old
+    // markers go, and the ended index entry (retention lists it by day) comes. A crash in between
+    // leaves a stale marker, which `repairIndex` and workers settle, or an ended record without
+    // its entry, which `wf doctor --fix` and `wf gc --full` add; an entry left from an earlier end
+    // (a FAILED workflow resumed) is stale, and the retention pass that meets it drops it.
+    const after: Promise<unknown>[] = []
+    if (moved && from !== undefined) after.push(this.storage.delete(storeKeys.index(from, next.workflowId)))
+    if (fromDue !== undefined && fromDue !== toDue) after.push(this.storage.delete(fromDue))
     const ended = endedKey(next)
-    if (ended !== undefined && ended !== endedKey(previous.record)) {
-      // Awaited in place, not through `#create`: once per workflow, and each promise (and each
-      // reaction) pays the AsyncLocalStorage hooks.
-      try {
-        await this.storage.put(ended, new Uint8Array(), IF_ABSENT)
-      } catch (error) {
-        ignoreConditionFailed(error)
-      }
-    }
+    if (ended !== undefined && ended !== endedKey(previous.record))
+      after.push(this.storage.put(ended, new Uint8Array(), IF_ABSENT).then(undefined, ignoreConditionFailed))
+    if (after.length === 1) await after[0]
+    else if (after.length > 1) await Promise.all(after)
     return { record: next, version }
   }
 
