@@ -268,8 +268,13 @@ describe('a worker claiming ahead', () => {
     })
     const parker = new Runtime(storage, { parkAfterMs: 0 })
     const wakeAt = Date.now() + 300
+    // The last two are due a little later: the first poll does not list them (no backlog of due
+    // workflows to claim from as slots free), so each slot that frees is filled by a poll.
+    const later = wakeAt + 300
     for (let i = 0; i < 4; i++) {
-      const handle = await parker.runAsync(gate(sleepUntil(wakeAt), i), { workflowId: `busy-${i}` })
+      const handle = await parker.runAsync(gate(sleepUntil(i < 2 ? wakeAt : later), i), {
+        workflowId: `busy-${i}`,
+      })
       handle.result().catch(() => {})
     }
     await vi.waitFor(async () => expect(await dueKeys(storage)).toHaveLength(4))
@@ -299,6 +304,8 @@ describe('a worker claiming ahead', () => {
     )
     await vi.waitFor(() => expect(opens.size).toBe(2))
     const first = [...opens.keys()]
+    expect(first.sort()).toEqual([0, 1])
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, later - Date.now() + 20)))
     let release!: () => void
     hold = new Promise<void>((resolve) => {
       release = resolve
@@ -315,6 +322,38 @@ describe('a worker claiming ahead', () => {
     await vi.waitFor(() => expect(opens.size).toBe(4), { timeout: 3000 })
     for (const open of opens.values()) open()
     await vi.waitFor(() => expect(ended).toHaveLength(4))
+  })
+
+  it('takes the next due workflow into a slot as soon as it frees, without listing the due index again', async () => {
+    const storage = new MemoryStorage()
+    const { started, mark } = marking()
+    const wakeAt = Date.now() + 300
+    const ids = ['queued-1', 'queued-2', 'queued-3', 'queued-4']
+    await park(storage, mark, ids, wakeAt)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wakeAt - Date.now() + 20)))
+    let dueListings = 0
+    const view = interceptStorage(storage, {
+      list: (next, prefix, options) => {
+        if (prefix === 'due/') dueListings++
+        return next(prefix, options)
+      },
+    })
+    // One slot, and a poll a minute: each workflow after the first waits for the slot alone.
+    workers.push(
+      createWorker({
+        storage: view,
+        handleSignals: false,
+        concurrency: 1,
+        pollIntervalMs: 60_000,
+        wakeAheadMs: 0,
+      }),
+    )
+    await vi.waitFor(() => expect(started.size).toBe(4), { timeout: 3000 })
+    // The first poll listed all four, each freed slot took the next, and the slot the last one
+    // freed found none left: a poll (a poll for each slot would have listed five times).
+    expect(dueListings).toBeLessThanOrEqual(2)
+    for (const workflowId of ids) expect(started.get(workflowId)).toHaveLength(1)
+    await vi.waitFor(async () => expect(await dueKeys(storage)).toEqual([]))
   })
 
   it('rejects a wakeAheadMs that is not a non-negative integer', () => {

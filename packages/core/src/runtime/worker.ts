@@ -295,6 +295,16 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   let wake: (() => void) | undefined
   // A run ended while the loop was busy (no `wake` to call): see the loop.
   let freedWhileBusy = false
+  // The due workflows the last poll listed, earliest first, for a slot that frees before the next
+  // poll: it claims the next of them at once, without a poll and its listings (100 due at once
+  // with 64 slots: the 36 left were claimed a few at a time, by polls one after the other).
+  // Valid until the next poll, and for one poll interval at most.
+  let backlog: { entries: DueEntry[]; until: number } | undefined
+  // Claims in flight from the backlog: they take slots the loop must not give away meanwhile, and
+  // `stop` waits for them before it gives back what the worker holds.
+  const backlogClaims = new Set<Promise<void>>()
+  // Workflows a claim is in flight for (a poll's or the backlog's): not claimed twice at once.
+  const claiming = new Set<string>()
   let resolveStopped!: () => void
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve
@@ -303,6 +313,56 @@ export function createWorker(options: WorkerOptions = {}): Worker {
   /** Takes a workflow on: one the index lists as waiting for a runner, or a parked one now due. */
   const take = async (work: string | DueEntry): Promise<boolean> => {
     const workflowId = typeof work === 'string' ? work : work.workflowId
+    if (claiming.has(workflowId)) return false
+    claiming.add(workflowId)
+    try {
+      return await claim(work, workflowId)
+    } finally {
+      claiming.delete(workflowId)
+    }
+  }
+
+  /** A freed slot: the next due workflow of the backlog, else a poll now. */
+  const slotFreed = () => {
+    if (!stopping && fromBacklog()) return
+    if (wake) wake()
+    else freedWhileBusy = true
+  }
+
+  /** Claims the next due workflow of the backlog into a free slot; false when there is none. */
+  const fromBacklog = (): boolean => {
+    if (backlog === undefined) return false
+    if (Date.now() > backlog.until) {
+      backlog = undefined
+      return false
+    }
+    if (mine.size + backlogClaims.size >= concurrency) return false
+    let entry: DueEntry | undefined
+    for (;;) {
+      entry = backlog.entries.shift()
+      if (entry === undefined) {
+        backlog = undefined
+        return false
+      }
+      const id = entry.workflowId
+      if (!mine.has(id) && !claiming.has(id) && !runtime.isActive(id)) break
+    }
+    const claimed: Promise<void> = take(entry).then(
+      (taken) => {
+        backlogClaims.delete(claimed)
+        // Taken by another worker meanwhile (or ended): the next one, or a poll.
+        if (!taken) slotFreed()
+      },
+      () => {
+        backlogClaims.delete(claimed)
+        slotFreed()
+      },
+    )
+    backlogClaims.add(claimed)
+    return true
+  }
+
+  const claim = async (work: string | DueEntry, workflowId: string): Promise<boolean> => {
     try {
       const handle =
         typeof work === 'string'
@@ -336,8 +396,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         )
         .finally(() => {
           mine.delete(workflowId)
-          if (wake) wake()
-          else freedWhileBusy = true
+          slotFreed()
         })
       return true
     } catch (error) {
@@ -486,6 +545,9 @@ export function createWorker(options: WorkerOptions = {}): Worker {
     // workflows that wake first (a stable sort: each worker's own slice first among equals).
     const order = (entry: DueEntry) => (entry.wakeAt <= now ? 0 : entry.wakeAt)
     dueOnce.sort((a, b) => order(a) - order(b))
+    // More due than this poll has room for: the rest wait for slots as they free.
+    backlog =
+      dueOnce.length > room ? { entries: dueOnce.slice(room), until: now + pollIntervalMs } : undefined
     // Enough due to fill the room twice over (the most a poll tries): waiting and resumable
     // workflows come after them anyway, so the indexes and the records they list are not read
     // (draining many due workflows, a worker read the record of each one others claimed).
@@ -664,7 +726,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
         onWorkflow?.({ workflowId: '', outcome: 'ERROR', error })
       }
       try {
-        const room = concurrency - mine.size
+        const room = concurrency - mine.size - backlogClaims.size
         if (room > 0) {
           // Claimed side by side, as many at once as there is room (a claim is several requests:
           // one at a time, a worker woke 20 workflows a second on S3).
@@ -713,6 +775,7 @@ export function createWorker(options: WorkerOptions = {}): Worker {
       stopping = true
       wake?.()
       await running
+      await Promise.all(backlogClaims)
       await Promise.all([...mine].map((workflowId) => runtime.release(workflowId, shutdownGraceMs)))
       // Holding nothing now: delete the runner record, so that other workers read the records of
       // the workflows given back at their next poll (they skip them while it lives).
