@@ -119,8 +119,20 @@ if (job.mode === 'worker') {
       if (workflowId) appendFileSync(job.log, `done ${workflowId} ${outcome} ${Date.now()}\n`)
     },
   })
+  // The process's CPU time (every thread) now and then: the bench takes what it used from T until
+  // the drain ended, to tell a worker bound by its own CPU (the S3 client's per request) from one
+  // that waits on its storage.
+  const cpu = () => {
+    const used = process.cpuUsage()
+    appendFileSync(
+      job.log,
+      `cpu ${process.pid} ${Date.now()} ${Math.round((used.user + used.system) / 1000)}\n`,
+    )
+  }
+  const sampling = setInterval(cpu, 50)
   process.stdout.write('READY\n')
   process.once('SIGTERM', async () => {
+    clearInterval(sampling)
     await worker.stop()
     process.stdout.write(`RESULT ${JSON.stringify({ rssMb: mb(), requests: counts() })}\n`)
     process.exit(0)

@@ -97,7 +97,7 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
           await Promise.all(procs.map((p) => p.exited))
           const lines = read()
           const marks = lines
-            .filter((l) => !l.startsWith('done ') && !l.startsWith('took '))
+            .filter((l) => !l.startsWith('done ') && !l.startsWith('took ') && !l.startsWith('cpu '))
             .map((l) => l.split(' '))
           // When a worker first took each workflow on (claimed it): before T when claimed ahead.
           const tookAt = new Map()
@@ -111,6 +111,17 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
           const endOf = new Map()
           for (const [, id, , at] of dones) if (!endOf.has(id)) endOf.set(id, Number(at))
           const drainMs = Math.max(...endOf.values()) - wakeAt
+          // Each worker's CPU time from T until the drain ended (its samples nearest both, 50 ms apart).
+          const samples = new Map()
+          for (const [, pid, at, ms] of lines.filter((l) => l.startsWith('cpu ')).map((l) => l.split(' '))) {
+            if (!samples.has(pid)) samples.set(pid, [])
+            samples.get(pid).push([Number(at), Number(ms)])
+          }
+          const cpuAt = (list, t) =>
+            list.reduce((best, s) => (Math.abs(s[0] - t) < Math.abs(best[0] - t) ? s : best))[1]
+          const drainCpuMs = [...samples.values()].map(
+            (list) => cpuAt(list, wakeAt + drainMs) - cpuAt(list, wakeAt),
+          )
           const row = {
             backend,
             count,
@@ -135,6 +146,7 @@ for (const backend of only === 'idle' || only === 'report' ? [] : backends) {
             // Events for workflows already ended (a worker reporting one another worker ran).
             extraEvents: dones.length - endOf.size,
             rssMb: results.map((r) => r.rssMb),
+            drainCpuMs,
             // Every request of the workers, from their start to their stop, per workflow woken.
             requestsPerWorkflow:
               results.reduce(
@@ -247,11 +259,11 @@ const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
 const minutes = ((Date.now() - started) / 60000).toFixed(1)
 const body = `## Sleep: waking parked workflows (bench/sleep.mjs)
 
-Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${only}` : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms, default \`wakeAheadMs\`: ${n(AHEAD_MS)} ms) are up at least that window before T, as long-running workers are. **Claimed ahead**: the workflows a worker took on (claimed) before T, to hold until a local timer wakes them at T; **their lateness** is theirs alone (the claim is no part of it: what is left is the wake, the commit of the timer's result and the start of the step). **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
+Written by \`node bench/sleep.mjs${quick ? ' --quick' : ''}${only ? ` --only=${only}` : ''}\` on ${when} UTC in ${minutes} min (Node ${process.version}${s3 ? `; S3: ${s3.endpoint}` : '; no S3 endpoint: folder only'}), on a machine of 2 cores shared with other work: one run each, no medians. A process parks N workflows \`mark(sleepUntil(T))\` (parkAfterMs 0: each is stored PENDING with its wake time and a \`due/\` key, no owner) and exits; then one or three worker processes (\`createWorker\`, concurrency ${CONCURRENCY}, poll interval ${n(POLL_MS)} ms, default \`wakeAheadMs\`: ${n(AHEAD_MS)} ms) are up at least that window before T, as long-running workers are. **Claimed ahead**: the workflows a worker took on (claimed) before T, to hold until a local timer wakes them at T; **their lateness** is theirs alone (the claim is no part of it: what is left is the wake, the commit of the timer's result and the start of the step). **Lateness**: from T until \`mark\` started (its body records Date.now(); same machine, same clock), per workflow. **Drain**: from T until the last workflow ended (its worker's \`onWorkflow\`); the claim rate is N / drain. **Worker CPU in the drain**: each worker process's CPU time (every thread) over the drain, from samples 50 ms apart: near the drain itself, the worker was bound by its own CPU. **Requests per workflow**: every storage request of the workers from their start to their stop (polls included), divided by N. A workflow's step run twice, or before T, would be a bug; an **extra end event** is a worker's \`onWorkflow\` reporting SUCCESSFUL a workflow another worker ran (it lost the race, then read the end).
 
-| backend | parked, due at once | workers | parking took, ms | claimed ahead | their lateness p50 / p99, ms | lateness p50 / p99 / max, ms | drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${r.claimedAhead === undefined ? '–' : n(r.claimedAhead)} | ${r.aheadLateness === undefined ? '–' : `${n(r.aheadLateness[0])} / ${n(r.aheadLateness[1])}`} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
+| backend | parked, due at once | workers | parking took, ms | claimed ahead | their lateness p50 / p99, ms | lateness p50 / p99 / max, ms | drain, ms | worker CPU in the drain, ms | claims/s | requests per workflow | run twice | run before T | SUCCESSFUL | extra end events | worker RSS, MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${lateness.map((r) => `| ${LABELS[r.backend]} | ${n(r.count)} | ${r.workers} × ${CONCURRENCY} | ${n(r.parkMs)} | ${r.claimedAhead === undefined ? '–' : n(r.claimedAhead)} | ${r.aheadLateness === undefined ? '–' : `${n(r.aheadLateness[0])} / ${n(r.aheadLateness[1])}`} | ${n(r.lateness[0])} / ${n(r.lateness[1])} / ${n(r.lateness[2])} | ${n(r.drainMs)} | ${r.drainCpuMs === undefined ? '–' : r.drainCpuMs.map((ms) => n(ms)).join(', ')} | ${n(r.claimsPerSecond)} | ${n(r.requestsPerWorkflow, 1)} | ${r.twice} | ${r.early} | ${r.succeeded} of ${r.count} | ${r.extraEvents} | ${r.rssMb.join(', ')} |`).join('\n')}
 
 ${targetLine()}
 
