@@ -19,6 +19,8 @@ import { type Entry, EntryKind, monotonicNow } from './format.js'
 import { Journal } from './journal.js'
 import { recover } from './recovery.js'
 
+const DONE = Promise.resolve()
+
 /** Values bigger than this skip the journal (written twice they would cost more than their own fsync). */
 const JOURNAL_MAX_VALUE = 256 * 1024
 /** A journal segment is also checkpointed once it holds this many bytes. */
@@ -93,8 +95,12 @@ export class JournaledWriter implements Writer {
 
   /**
    * The put of a large value: synced in its own file, moved into place under the key's lock, its
-   * folder synced, then only its header journaled (for order). Resolves once the entry is queued:
-   * the file is durable then, and a write queued after it is durable no later than its entry.
+   * folder synced, then only its header journaled. Durable without that entry: replay never
+   * restores a large value (the entry has no bytes), it only learns the value's version from it,
+   * and a file whose version replay does not know is left alone. The entry reaches the disk with
+   * the next synced append (entries go in order), which is soon enough: it only matters beside a
+   * later entry of the same key, and those come after it. So the put does not wait for a
+   * fdatasync of the journal of its own (a step with a large result waited for two).
    */
   async #stageLarge(
     key: string,
@@ -154,19 +160,17 @@ export class JournaledWriter implements Writer {
       journal.release(ticket)
       throw unavailable(error, 'syncing the folder of', at.file)
     }
-    const appended = journal.append(ticket, entry)
-    appended.catch(() => undefined) // the caller's to await; this only keeps it from being "unhandled"
-    // Wrapped: not flattened into the promise of the entry being queued.
-    return { appended }
+    // A failed append fails the segment, and the puts after this one hear of it.
+    journal.append(ticket, entry).catch(() => undefined)
+    return { appended: DONE }
   }
 
   /**
    * A put whose outcome is known before it is durable (`Storage.putStaged`): `accepted` once the
    * file is in place and its entry queued, `durable` once the entry is synced. Entries reach the
    * disk in the order they were queued (journal.ts), so a put accepted before another starts is
-   * durable no later than it. A large value is synced in its own file first: accepted once that
-   * file and its folder are synced and its entry queued, so the record that names it (written
-   * next) shares the entry's fdatasync instead of waiting for one of its own.
+   * durable no later than it. A large value is synced in its own file and folder: accepted and
+   * durable then (see `#stageLarge`).
    */
   putStaged(
     key: string,

@@ -52,6 +52,10 @@ function gatedJournal() {
       for (const resolve of waiting) resolve()
       waiting = []
     },
+    /** Holds the appends made from now on (until `release`). */
+    hold() {
+      open = false
+    },
   }
 }
 
@@ -89,7 +93,7 @@ describe("putStaged with durability: 'journal'", () => {
     await storage.close()
   })
 
-  it('accepts a large value once its own file is synced, before its journal entry is written; a put made after it reaches the segment after it', async () => {
+  it('makes a large value durable once its own file and folder are synced, without waiting for its journal entry; a put made after it reaches the segment after it', async () => {
     const journal = gatedJournal()
     // Which value files were synced (fdatasync of their temp file), in order.
     const synced: string[] = []
@@ -116,25 +120,54 @@ describe("putStaged with durability: 'journal'", () => {
     synced.length = 0 // the folder's own settings file
     // Above the journal's 256 KiB: written and synced in a file of its own.
     const big = new Uint8Array(300 * 1024).fill(7)
-    let durable = false
     const large = storage.putStaged('blobs/big', big)
-    large.durable.then(() => {
+    await large.accepted
+    await large.durable
+    // Its file was synced; its entry is not written yet (the journal's appends are held).
+    expect(synced).toEqual(['blobs'])
+    expect(journal.appended.join('')).not.toContain('blobs/big')
+    expect((await storage.get('blobs/big'))?.data).toEqual(big)
+    // The record naming it, written next, waits for its own entry, written after the blob's.
+    let durable = false
+    const record = storage.putStaged('steps/one', encode('names big'), { ifAbsent: true })
+    record.durable.then(() => {
       durable = true
     })
-    await large.accepted
-    expect(synced).toEqual(['blobs'])
-    expect((await storage.get('blobs/big'))?.data).toEqual(big)
-    // The record naming it, written next, shares the entry's wait: neither is durable yet.
-    const record = storage.putStaged('steps/one', encode('names big'), { ifAbsent: true })
     await record.accepted
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(durable).toBe(false)
     journal.release()
-    await Promise.all([large.durable, record.durable])
+    await record.durable
     const joined = journal.appended.join('')
     expect(joined.indexOf('blobs/big')).toBeGreaterThanOrEqual(0)
     expect(joined.indexOf('blobs/big')).toBeLessThan(joined.indexOf('steps/one'))
     await storage.close()
+  })
+
+  it('keeps a large value acknowledged before its journal entry reached the disk through a power loss: replay leaves it alone', async () => {
+    const journal = gatedJournal()
+    journal.release()
+    const before = await createFileSystemStorage({
+      root: '/s',
+      fs: journal.fs,
+      durability: 'journal',
+      bootId: 'b1',
+    })
+    await before.put('k', encode('small, journaled'))
+    // From now on nothing more reaches the journal: the large put is acknowledged anyway.
+    journal.hold()
+    const big = new Uint8Array(300 * 1024).fill(3)
+    await before.putStaged('k', big).durable
+    // The machine stops here. On the next boot, replay finds the small value's entry as the key's
+    // newest, and a file in a state it never journaled: written since, so it is left alone.
+    const after = await createFileSystemStorage({
+      root: '/s',
+      fs: journal.fs,
+      durability: 'journal',
+      bootId: 'b2',
+    })
+    expect((await after.get('k'))?.data).toEqual(big)
+    await after.close()
   })
 
   it('is a plain put in fsync mode: accepted once durable', async () => {
