@@ -152,6 +152,7 @@ describe.each(KINDS)('a step isolated in a %s', (kind) => {
     const runtime = newRuntime()
     const dir = newDir()
     const running = runtime.run(hangs.options(options)(dir, true), { workflowId: `cancel-${kind}` })
+    running.catch(() => {}) // it may reject while cancel() is awaited: asserted below
     const pid = Number(await waitForFile(join(dir, 'pid')))
     await waitForFile(join(dir, 'beat')) // expectStopped compares beats: let the first one land
     await runtime.cancel(`cancel-${kind}`)
@@ -165,6 +166,7 @@ describe.each(KINDS)('a step isolated in a %s', (kind) => {
     const runtime = newRuntime()
     const dir = newDir()
     const running = runtime.run(hangs.options(options)(dir, false), { workflowId: `ignore-${kind}` })
+    running.catch(() => {}) // it may reject while cancel() is awaited: asserted below
     const pid = Number(await waitForFile(join(dir, 'pid')))
     await waitForFile(join(dir, 'beat'))
     const t = Date.now()
