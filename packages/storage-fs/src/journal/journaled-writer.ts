@@ -86,11 +86,21 @@ export class JournaledWriter implements Writer {
     data: Uint8Array,
     condition?: PutCondition,
   ): Promise<void> {
-    const { appended } =
-      header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE
-        ? await this.#stageSync(key, at, header, data, condition)
-        : await this.#stageLarge(key, at, header, data, condition)
+    const { appended } = await this.#stage(key, at, header, data, condition)
     return appended
+  }
+
+  /** A small value goes through the journal with synchronous calls, a large one through its own synced file. */
+  #stage(
+    key: string,
+    at: Location,
+    header: Uint8Array,
+    data: Uint8Array,
+    condition: PutCondition | undefined,
+  ): Promise<{ appended: Promise<void> }> {
+    return header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE
+      ? this.#stageSync(key, at, header, data, condition)
+      : this.#stageLarge(key, at, header, data, condition)
   }
 
   /**
@@ -111,8 +121,7 @@ export class JournaledWriter implements Writer {
   ): Promise<{ appended: Promise<void> }> {
     const files = this.#files
     const journal = this.#journal
-    const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
-    const create = condition !== undefined && 'ifAbsent' in condition
+    const { swap, create } = conditionOf(condition)
     const ticket = await journal.ticket()
     let entry: Entry | undefined
     let temp: string | undefined
@@ -179,10 +188,7 @@ export class JournaledWriter implements Writer {
     data: Uint8Array,
     condition?: PutCondition,
   ): { accepted: Promise<void>; durable: Promise<void> } {
-    const staged =
-      header.byteLength + data.byteLength <= JOURNAL_MAX_VALUE
-        ? this.#stageSync(key, at, header, data, condition)
-        : this.#stageLarge(key, at, header, data, condition)
+    const staged = this.#stage(key, at, header, data, condition)
     const durable = staged.then(({ appended }) => appended)
     // Refused or failed before acceptance: the caller hears of it from `accepted`.
     durable.catch(() => undefined)
@@ -206,8 +212,7 @@ export class JournaledWriter implements Writer {
     const sync = this.#sync
     const journal = this.#journal
     const locks = this.#files.locks
-    const swap = condition !== undefined && 'ifVersion' in condition ? condition.ifVersion : undefined
-    const create = condition !== undefined && 'ifAbsent' in condition
+    const { swap, create } = conditionOf(condition)
     const ticket = await journal.ticket()
     let appended: Promise<void> | undefined
     let temp: string | undefined
@@ -347,4 +352,12 @@ export async function refuseNetworkFilesystem(fs: FileSystem, root: string): Pro
       `durability 'journal' needs a local disk, and ${root} is on ${name}: use durability 'fsync' for a new folder there (it works across machines); a folder whose .wf-storage.json records 'journal' must be opened on the machine whose disk holds it (or changed: see "Changing a folder's durability" in the README of @wf/storage-fs)`,
     )
   }
+}
+
+/** What a put's condition asks: replace only the version `swap`, or `create` only if absent. */
+function conditionOf(condition: PutCondition | undefined): { swap: string | undefined; create: boolean } {
+  if (condition === undefined) return { swap: undefined, create: false }
+  return 'ifVersion' in condition
+    ? { swap: condition.ifVersion, create: false }
+    : { swap: undefined, create: 'ifAbsent' in condition }
 }
