@@ -4,6 +4,7 @@
 // Step bodies log when they start, so the test sees that no call whose record was committed before
 // a kill starts again; what each key holds is read back from storage and compared with an
 // uninterrupted run of the same function.
+// Over 400 lines: each case needs its own fixture, kill schedule and read-back on both backends.
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'

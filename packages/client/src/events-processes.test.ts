@@ -2,6 +2,7 @@
 // is set): a runner, a worker and senders are child processes (fixtures/events-child.mjs, on the
 // built packages), killed with SIGKILL where a crash is the point. What the workflow took is read
 // back from storage: the step records, the taken markers and the inbox.
+// Over 400 lines: nine process scenarios on two backends, each with its children and read-back.
 
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

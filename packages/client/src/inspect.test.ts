@@ -1,5 +1,6 @@
 // getOutput, getMetadata, getGraph and delete on memory and on a real folder: waiting for live
 // runs, typed errors for each status, step results through continuations, and complete deletes.
+// Over 400 lines: one test per status and per read call, on both backends, kept side by side.
 
 import {
   CorruptRecordError,

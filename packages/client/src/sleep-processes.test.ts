@@ -4,6 +4,7 @@
 // (no process holds it) is woken by a worker at its time; 200 parked workflows due at one moment
 // and three workers polling them: each wakes exactly once. Step bodies log to a file
 // (fixtures/sleep-child.mjs), so the test sees which process ran what, and when.
+// Over 400 lines: each process scenario with its children, log reading and timing checks.
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'

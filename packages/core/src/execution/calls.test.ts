@@ -3,6 +3,7 @@
 // committed, every kind of non-determinism found, `ctx.patched`, recorded values, sleeps that park,
 // and functions mixed with graphs. The SIGKILL tests run real processes (client
 // durable-processes.test.ts).
+// Over 400 lines: one test per kind of call and per kind of non-determinism, read best together.
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createWorker,

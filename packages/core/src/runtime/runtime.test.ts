@@ -1,3 +1,6 @@
+// The runtime in one process: running a graph, retries and options, workflow ids, resume, cancel,
+// values through storage and the writes a run makes.
+// Over 400 lines: one describe per part of the runtime, each a few short tests.
 import { describe, expect, it } from 'vitest'
 import {
   ConditionFailedError,

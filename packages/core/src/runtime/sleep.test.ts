@@ -2,6 +2,7 @@
 // stored while a workflow sleeps (held under its runner's lease, or parked: PENDING with a due
 // marker and no owner), and that a resume, a cancel or a worker finds it as it should. The
 // SIGKILL and many-worker tests run real processes (sleep-processes.test.ts).
+// Over 400 lines: what is stored while held and while parked, checked record by record.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   createWorker,
