@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest'
 import {
   InvalidOptionsError,
   MemoryStorage,
-  type PutCondition,
   Runtime,
   type RuntimeOptions,
   type Storage,
   step,
   workflow,
 } from '../index.js'
+import { stagedStorage as durableWhen } from '../test-support/staged-storage.js'
 import { interceptStorage } from '../testing/index.js'
 
 const STEP_KEY = /^workflows\/([^/]+)\/steps\/(.+)$/
@@ -53,32 +53,17 @@ function slowSteps(delayMs: number) {
  * decided) and made durable `syncMs` later, in order.
  */
 function stagedStorage(syncMs: number) {
-  const inner = new MemoryStorage()
   let notDurable = 0
   let maxNotDurable = 0
   let lastSync: Promise<void> = Promise.resolve()
-  const putStaged = (key: string, data: Uint8Array, condition?: PutCondition) => {
-    const accepted = inner.put(key, data, condition)
-    const durable = accepted.then(() => {
-      notDurable++
-      maxNotDurable = Math.max(maxNotDurable, notDurable)
-      lastSync = lastSync.then(() => new Promise((resolve) => setTimeout(resolve, syncMs)))
-      return lastSync.then(() => {
-        notDurable--
-      })
+  const storage = durableWhen(() => {
+    notDurable++
+    maxNotDurable = Math.max(maxNotDurable, notDurable)
+    lastSync = lastSync.then(() => new Promise((resolve) => setTimeout(resolve, syncMs)))
+    return lastSync.then(() => {
+      notDurable--
     })
-    return { accepted, durable }
-  }
-  const storage: Storage = {
-    get: (key) => inner.get(key),
-    put: (key, data, condition) => {
-      const { accepted, durable } = putStaged(key, data, condition)
-      return durable.then(() => accepted)
-    },
-    delete: (key) => inner.delete(key),
-    list: (prefix, options) => inner.list(prefix, options),
-    putStaged,
-  }
+  })
   return {
     storage,
     get maxNotDurable() {

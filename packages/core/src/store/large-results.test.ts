@@ -8,12 +8,11 @@ import {
   createCodec,
   EncodedParts,
   MemoryStorage,
-  type PutCondition,
   Runtime,
-  type Storage,
   step,
   storeKeys,
 } from '../index.js'
+import { stagedStorage } from '../test-support/staged-storage.js'
 
 const MB = 1_000_000
 
@@ -96,40 +95,24 @@ describe('large results with byte parts', () => {
     // A storage like the folder journal: a write is accepted at once and made durable in order
     // (a write accepted before another is durable no later than it). Here durability holds from
     // the blob's write on, until the test lets it go.
-    const inner = new MemoryStorage()
     const log: string[] = []
     const queue: (() => void)[] = []
     let holding = false
     const drain = () => {
       while (!holding && queue.length > 0) queue.shift()?.()
     }
-    const putStaged = (key: string, data: Uint8Array, condition?: PutCondition) => {
-      const kind = key.split('/')[2] ?? key
-      if (kind === 'blobs') holding = true
-      const accepted = inner.put(key, data, condition)
-      const durable = accepted.then(
-        () =>
-          new Promise<void>((resolve) => {
-            queue.push(() => {
-              log.push(`durable ${kind}`)
-              resolve()
-            })
-            drain()
-          }),
-      )
-      accepted.then(() => log.push(`accepted ${kind}`))
-      return { accepted, durable }
-    }
-    const storage: Storage = {
-      get: (key) => inner.get(key),
-      put: (key, data, condition) => {
-        const { accepted, durable } = putStaged(key, data, condition)
-        return durable.then(() => accepted)
-      },
-      delete: (key) => inner.delete(key),
-      list: (prefix, options) => inner.list(prefix, options),
-      putStaged,
-    }
+    const kindOf = (key: string) => key.split('/')[2] ?? key
+    const storage = stagedStorage((key) => {
+      log.push(`accepted ${kindOf(key)}`)
+      if (kindOf(key) === 'blobs') holding = true
+      return new Promise<void>((resolve) => {
+        queue.push(() => {
+          log.push(`durable ${kindOf(key)}`)
+          resolve()
+        })
+        drain()
+      })
+    })
     const big = step('large.staged', () => 'x'.repeat(MB))
     const after = step('large.after', (text: string) => text.length)
     const run = new Runtime(storage).run(after(big()), { workflowId: 'staged' })
