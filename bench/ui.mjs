@@ -1,10 +1,12 @@
-// The dashboard with many workflows (issue #25): 10,000 workflows on a folder (its default durability),
-// then the time of the API call behind the runs page (`GET /api/workflows?limit=200`, what the page
-// asks for; first call and the median of the next ones), of a filtered call, and the runs page's
-// first paint in Debian's headless Chromium (driven by playwright-core): first contentful paint and
-// the moment the table is drawn, from the start of the navigation, each in a new browser context.
+// The dashboard with many workflows (issue #25): 10,000 workflows on a folder (its default durability)
+// or in an S3 bucket (--backend=s3: the gateway of WF_S3_ENDPOINT, a new bucket), then the time of the
+// API call behind the runs page (`GET /api/workflows?limit=200`, what the page asks for; first call
+// and the median of the next ones), of the page after it (its cursor), of filtered calls, and the
+// runs page's first paint in Debian's headless Chromium (driven by playwright-core): first
+// contentful paint and the moment the table is drawn, from the start of the navigation, each in a
+// new browser context.
 //
-//   node bench/ui.mjs [--count=10000] [--rounds=5] [--quick]   (after `pnpm build`)
+//   node bench/ui.mjs [--backend=folder|s3] [--count=10000] [--rounds=5] [--quick]   (after `pnpm build`)
 //
 // Prints a Markdown table and writes the raw numbers to <tmpdir>/wf-bench-ui-last.json. Needs
 // /usr/bin/chromium (scripts/install-chromium.sh) or WF_CHROMIUM for the page's part.
@@ -24,10 +26,13 @@ const COUNT = arg('count', quick ? 1000 : 10_000)
 const ROUNDS = arg('rounds', quick ? 3 : 5)
 const FAILED_EVERY = 20 // 5 % FAILED
 const PENDING_EVERY = 50 // 2 % PENDING (stored for a worker, never run)
+const backend = process.argv.find((a) => a.startsWith('--backend='))?.slice('--backend='.length) ?? 'folder'
+if (backend !== 'folder' && backend !== 's3') throw new Error(`--backend=${backend}: folder or s3`)
 const dist = (pkg) => import(pathToFileURL(join(root, 'packages', pkg, 'dist/index.js')).href)
 const core = await dist('core')
 const { createFileSystemStorage } = await dist('storage-fs')
 const { WorkflowClient } = await dist('client')
+const { s3FromEnv, openBackend, importS3Client } = await import('./backends.mjs')
 const { startUi } = await dist('ui')
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: a benchmark script, not a turbo task.
 const executablePath = process.env.WF_CHROMIUM || '/usr/bin/chromium'
@@ -39,11 +44,30 @@ const median = (xs) => {
 const ms = (x) => (x === undefined ? '-' : `${Math.round(x).toLocaleString('en-US')} ms`)
 
 const dir = mkdtempSync(join(tmpdir(), 'wf-bench-ui-'))
+/** The storage the workflows live in: the folder (filled without fsync, read with it) or a new bucket. */
+let open
+if (backend === 's3') {
+  const s3 = s3FromEnv()
+  if (!s3)
+    throw new Error('--backend=s3 needs WF_S3_ENDPOINT (and WF_S3_ACCESS_KEY_ID, WF_S3_SECRET_ACCESS_KEY)')
+  const sdk = await importS3Client(root)
+  const bucket = `wf-bench-ui-${Date.now().toString(36)}`
+  const client = new sdk.S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: s3.credentials,
+  })
+  await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }))
+  open = () => openBackend(root, 's3', { s3, bucket, prefix: 'wf/' })
+} else {
+  open = (fill) => createFileSystemStorage({ root: dir, ...(fill ? { durability: 'none' } : {}) })
+}
 try {
-  // ---- the workflows: filled without fsync (fast), read below with it (the default) ------------
+  // ---- the workflows: on the folder filled without fsync (fast), read below with it (the default)
   const fillStarted = Date.now()
   {
-    const storage = createFileSystemStorage({ root: dir, durability: 'none' })
+    const storage = await open(true)
     const runtime = new core.Runtime(storage)
     const ok = core.step('bench-ui.ok', (n) => n + 1)
     const bad = core.step(
@@ -68,7 +92,7 @@ try {
   const fillMs = Date.now() - fillStarted
   console.log(`filled ${COUNT} workflows in ${ms(fillMs)}`)
 
-  const storage = createFileSystemStorage({ root: dir })
+  const storage = await open(false)
   const ui = await startUi({ client: new WorkflowClient({ storage }), port: 0 })
   const auth = { authorization: `Bearer ${ui.token}` }
   const timeCall = async (path) => {
@@ -80,6 +104,7 @@ try {
   }
   const api = {}
   let counts
+  let cursor
   for (const [label, path] of [
     ['runs page (limit 200)', '/api/workflows?limit=200'],
     ['FAILED only (limit 200)', '/api/workflows?status=FAILED&limit=200'],
@@ -92,6 +117,7 @@ try {
     const next = []
     for (let r = 0; r < ROUNDS; r++) next.push((await timeCall(path)).ms)
     counts ??= first.body.counts
+    cursor ??= first.body.cursor
     api[label] = {
       first: first.ms,
       median: median(next),
@@ -101,6 +127,23 @@ try {
     }
     console.log(
       `${label}: first ${ms(first.ms)}, then median ${ms(median(next))} (${first.body.workflows.length} rows of ${first.body.total})`,
+    )
+  }
+
+  // The page after the first (the "more" button), from the first page's cursor.
+  if (cursor !== undefined) {
+    const path = `/api/workflows?limit=200&cursor=${encodeURIComponent(cursor)}`
+    const first = await timeCall(path)
+    const next = []
+    for (let r = 0; r < ROUNDS; r++) next.push((await timeCall(path)).ms)
+    api['the next page (limit 200, its cursor)'] = {
+      first: first.ms,
+      median: median(next),
+      runs: next,
+      rows: first.body.workflows.length,
+    }
+    console.log(
+      `next page: first ${ms(first.ms)}, then median ${ms(median(next))} (${first.body.workflows.length} rows)`,
     )
   }
 
@@ -161,14 +204,14 @@ try {
   await storage.close?.()
 
   const lines = [
-    `### The dashboard with ${COUNT.toLocaleString('en-US')} workflows on the folder (bench/ui.mjs)`,
+    `### The dashboard with ${COUNT.toLocaleString('en-US')} workflows ${backend === 's3' ? 'in an S3 bucket (Ceph RGW)' : 'on the folder'} (bench/ui.mjs)`,
     '',
     `${COUNT.toLocaleString('en-US')} workflows (${Object.entries(counts)
       .filter(([, n]) => n > 0)
       .map(([status, n]) => `${n.toLocaleString('en-US')} ${status}`)
       .join(
         ', ',
-      )}; 2 steps each, metadata \`{ team, n }\`) on a folder; ${cpus().length} cores, Node ${process.versions.node}; ${ROUNDS} rounds after the first.`,
+      )}; 2 steps each, metadata \`{ team, n }\`) ${backend === 's3' ? 'in a new bucket of the local gateway' : 'on a folder'}; ${cpus().length} cores, Node ${process.versions.node}; ${ROUNDS} rounds after the first.`,
     '',
     '| what | first | median of the next |',
     '| --- | ---: | ---: |',
@@ -186,7 +229,7 @@ try {
   writeFileSync(
     raw,
     JSON.stringify(
-      { count: COUNT, rounds: ROUNDS, fillMs, api, paint, at: new Date().toISOString() },
+      { backend, count: COUNT, rounds: ROUNDS, fillMs, api, paint, at: new Date().toISOString() },
       null,
       2,
     ),
