@@ -158,6 +158,58 @@ describe('group commit of folder fsyncs', () => {
     await storage.put('f/after', utf8('ok'))
     expect(new TextDecoder().decode((await storage.get('f/after'))?.data)).toBe('ok')
   })
+
+  it('syncs the parents of the folders a put makes side by side, before the put resolves', async () => {
+    const root = await tempRoot()
+    const log = loggingFileSystem(20)
+    const storage = await createFileSystemStorage({ root, fs: log.fs, durability: 'fsync' })
+    log.folderSyncs.length = 0
+    await storage.put('a/b/c/k', utf8('v'))
+    const resolvedAt = log.tick()
+    const parents = [root, join(root, 'a'), join(root, 'a', 'b')].map((dir) =>
+      log.folderSyncs.find((event) => event.dir === dir),
+    )
+    for (const sync of parents) {
+      expect(sync, 'a parent of a folder the put made was not synced').toBeDefined()
+      expect(sync?.end).toBeLessThan(resolvedAt)
+    }
+    // Side by side: each of them started before any of them ended (one after another before).
+    const firstEnd = Math.min(...parents.map((sync) => sync?.end as number))
+    for (const sync of parents) expect(sync?.start).toBeLessThan(firstEnd)
+    expect(log.folderSyncs.find((event) => event.dir === join(root, 'a', 'b', 'c'))?.end).toBeLessThan(
+      resolvedAt,
+    )
+  })
+
+  it('syncs every folder above a large journaled value up to the root, once per folder', async () => {
+    const root = await tempRoot()
+    const log = loggingFileSystem(1)
+    const storage = await createFileSystemStorage({ root, fs: log.fs, durability: 'journal' })
+    // The journal's own puts make folders without an fsync (replay makes them again): here
+    // workflows/w. A large value is not replayed, so its folders must be durable when it is.
+    await storage.put('workflows/w/steps/s', utf8('small'))
+    log.folderSyncs.length = 0
+    const big = new Uint8Array(300 * 1024).fill(7)
+    await storage.put('workflows/w/blobs/one', big)
+    const resolvedAt = log.tick()
+    const chain = [
+      root,
+      join(root, 'workflows'),
+      join(root, 'workflows', 'w'),
+      join(root, 'workflows', 'w', 'blobs'),
+    ]
+    for (const dir of chain) {
+      const sync = log.folderSyncs.find((event) => event.dir === dir)
+      expect(sync, `${dir} was not synced before the large put resolved`).toBeDefined()
+      expect(sync?.end).toBeLessThan(resolvedAt)
+    }
+    // The next large value in that folder syncs only the folder itself.
+    log.folderSyncs.length = 0
+    await storage.put('workflows/w/blobs/two', big)
+    expect(log.folderSyncs.map((event) => event.dir)).toEqual([join(root, 'workflows', 'w', 'blobs')])
+    expect((await storage.get('workflows/w/blobs/two'))?.data).toEqual(big)
+    await storage.close()
+  })
 })
 
 describe('FolderSyncs', () => {

@@ -21,6 +21,7 @@ export const TEMP_PREFIX = '.tmp.'
  * one folder in one process must not pick the same temp name.
  */
 let tempCounter = 0
+const DONE = Promise.resolve()
 /** Retries when a folder is created and a concurrent delete removes it again before we use it. */
 const FOLDER_RETRIES = 16
 
@@ -58,6 +59,11 @@ export class ValueFiles {
   readonly syncEach: boolean
   /** Folders the journal's synchronous puts wrote to lately. */
   readonly knownFolders = new KnownFolders()
+  /**
+   * Folders whose entries up to the root this process synced (`writeTemp`): a hint, bounded; a
+   * folder it no longer names costs its chain's fsyncs again.
+   */
+  readonly #durableFolders = new KnownFolders()
   readonly #folderSyncs: FolderSyncs
 
   constructor(options: ValueFilesOptions) {
@@ -79,6 +85,14 @@ export class ValueFiles {
    * Writes header and data to a new temp file next to the target (same folder, so the rename is
    * atomic) and syncs it (when `sync`). Returns its path, or `undefined` when the folder is
    * missing and `createFolders` is false. On failure nothing is left behind.
+   *
+   * A synced file's folders are made durable too, side by side with the file's write (a
+   * workflow's first write in a new folder used to wait for the parent's fsync, then for its own
+   * file): with `'fsync'`, the parents of the folders it makes (every folder above was made so);
+   * otherwise (the journal's large values, which replay cannot make again, and its marks) every
+   * folder from the file's folder's parent up to the root, once per folder (`#durableFolders`),
+   * since the journal's own puts make folders without an fsync. The caller syncs the file's folder
+   * after moving the file into place.
    */
   async writeTemp(
     at: Location,
@@ -87,6 +101,8 @@ export class ValueFiles {
     createFolders: boolean,
     sync = this.syncEach,
   ): Promise<string | undefined> {
+    let parentsSynced: Promise<void> | undefined
+    let madeFolders = false
     for (let attempt = 0; ; attempt++) {
       const temp = tempPath(at.dir)
       let handle: FileHandleLike
@@ -95,10 +111,22 @@ export class ValueFiles {
       } catch (error) {
         if (errnoOf(error) === 'ENOENT' && attempt < FOLDER_RETRIES) {
           if (!createFolders) return undefined
-          await this.makeFolders(at.dir)
+          const { synced: syncing } = await this.#makeFolders(at.dir, sync && this.syncEach)
+          madeFolders = true
+          // Awaited below, with the file; only keeps a failure from going unhandled meanwhile.
+          syncing.catch(() => undefined)
+          parentsSynced =
+            parentsSynced === undefined ? syncing : Promise.all([parentsSynced, syncing]).then(() => {})
           continue
         }
+        await parentsSynced?.catch(() => undefined)
         throw unavailable(error, 'creating', temp)
+      }
+      const chain = sync && !this.syncEach && (madeFolders || !this.#durableFolders.has(at.dir))
+      if (chain) {
+        const syncing = this.#syncChain(at.dir)
+        syncing.catch(() => undefined) // awaited below, with the file
+        parentsSynced = syncing
       }
       try {
         await writeAll(handle, header, data)
@@ -107,8 +135,18 @@ export class ValueFiles {
         await handle.close()
       } catch (error) {
         await handle.close().catch(() => undefined)
+        await parentsSynced?.catch(() => undefined)
         await unlinkQuiet(this.fs, temp)
         throw unavailable(error, 'writing', temp)
+      }
+      if (parentsSynced !== undefined) {
+        try {
+          await parentsSynced
+        } catch (error) {
+          await unlinkQuiet(this.fs, temp)
+          throw error
+        }
+        if (chain) this.#durableFolders.add(at.dir)
       }
       return temp
     }
@@ -180,9 +218,20 @@ export class ValueFiles {
 
   /** Creates `dir` and missing parents, then syncs the parents so the new folders survive a crash. */
   async makeFolders(dir: string): Promise<void> {
+    await await this.#makeFolders(dir, this.syncEach)
+  }
+
+  /**
+   * Creates `dir` and missing parents; resolves once they exist, with `synced`, the promise of their
+   * parents' fsyncs (when `sync`), side by side: each new folder's entry is in its parent.
+   */
+  async #makeFolders(dir: string, sync: boolean): Promise<{ synced: Promise<void> }> {
     const created: string[] = []
     await makeFolder(this.fs, dir, created)
-    for (const folder of created) await this.syncFolder(dirname(folder))
+    if (!sync || created.length === 0) return { synced: DONE }
+    return {
+      synced: Promise.all(created.map((folder) => this.groupSyncFolder(dirname(folder)))).then(() => {}),
+    }
   }
 
   /** `'fsync'` only: makes the renames and links in `dir` durable (see `groupSyncFolder`). */
@@ -197,6 +246,16 @@ export class ValueFiles {
    */
   async groupSyncFolder(dir: string): Promise<void> {
     await this.#folderSyncs.sync(dir)
+  }
+
+  /** fsyncs every folder from `dir`'s parent up to the root, side by side (group commits). */
+  #syncChain(dir: string): Promise<void> {
+    const folders: string[] = []
+    for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
+      folders.push(folder)
+      if (folder === this.root) break
+    }
+    return Promise.all(folders.map((folder) => this.groupSyncFolder(folder))).then(() => {})
   }
 
   /** fsyncs every folder from `dir`'s parent up to the root (after a replay recreated some of them). */
@@ -220,6 +279,7 @@ export class ValueFiles {
         return // not empty (or already gone): parents are not empty either
       }
       this.knownFolders.forget(folder)
+      this.#durableFolders.forget(folder)
       folder = dirname(folder)
     }
   }
@@ -243,6 +303,7 @@ export class ValueFiles {
         return // not empty (or already gone): parents are not empty either
       }
       this.knownFolders.forget(folder)
+      this.#durableFolders.forget(folder)
     }
   }
 }
