@@ -152,30 +152,72 @@ const toLocal = (iso) => {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`
 }
 
+/** Rows a page of the runs table asks for; the API takes at most MAX_LIMIT. */
+const PAGE = 200
+const MAX_LIMIT = 1000
+/**
+ * The runs table as this visit of the page shows it, kept across its refreshes: how many rows are
+ * shown ("more" included: a refresh loads as many again), and why the last "more" failed.
+ */
+let runsShown = { generation: -1, count: 0, failure: undefined }
+let runsLoad = 0 // bumped by every load of rows: a refresh under way when "more" is clicked is dropped
+
 async function renderRuns() {
   const filters = runsQuery()
   const { status } = filters
   where.textContent = 'runs'
-  const params = new URLSearchParams({ limit: '200' })
+  const params = new URLSearchParams()
   for (const f of FILTERS) if (filters[f]) params.set(f, filters[f])
+  const pageOf = (cursor, limit = PAGE) => {
+    const q = new URLSearchParams(params)
+    q.set('limit', String(Math.min(MAX_LIMIT, Math.max(PAGE, limit))))
+    if (cursor) q.set('cursor', cursor)
+    return api(`/api/workflows?${q}`)
+  }
   const asked = generation
+  if (runsShown.generation !== asked) runsShown = { generation: asked, count: 0, failure: undefined }
+  const shown = runsShown
+  const load = ++runsLoad
   let page
+  let rows
+  let cursor
   try {
-    page = await api(`/api/workflows?${params}`)
-    if (!current(asked)) return
+    page = await pageOf(undefined, shown.count)
+    rows = [...page.workflows]
+    cursor = page.cursor
+    // A refresh reloads as many rows as are shown, those "more" added too, not the first page alone.
+    while (cursor && rows.length < shown.count) {
+      const next = await pageOf(cursor, shown.count - rows.length)
+      rows.push(...next.workflows)
+      cursor = next.cursor
+    }
+    if (!current(asked) || load !== runsLoad) return
   } catch (error) {
-    if (!current(asked)) return
+    if (!current(asked) || load !== runsLoad) return
     // A filter the API refused: say so and offer a way back; anything else may pass (retry).
     const refused = error instanceof ApiFailure && error.status === 400
     show(failure(error), refused ? h('p', {}, h('a', { href: '#/' }, 'clear the filters')) : null)
     return poll(renderRuns, !refused)
   }
-  const rows = [...page.workflows]
-  const more = async (cursor, button) => {
+  const live = (page.counts.RUNNING ?? 0) + (page.counts.PENDING ?? 0) > 0
+  const more = async (after, button) => {
     button.disabled = true
-    const next = await api(`/api/workflows?${params}&cursor=${encodeURIComponent(cursor)}`)
-    rows.push(...next.workflows)
-    draw(next.cursor)
+    // No refresh while the next page loads (one under way is dropped): it would draw the rows without it.
+    clearTimeout(timer)
+    const mine = ++runsLoad
+    try {
+      const next = await pageOf(after)
+      if (!current(asked) || mine !== runsLoad) return
+      rows.push(...next.workflows)
+      shown.failure = undefined
+      draw(next.cursor)
+    } catch (error) {
+      if (!current(asked) || mine !== runsLoad) return
+      // Said above the button, which is drawn again enabled: another click tries again.
+      shown.failure = error
+      draw(after)
+    }
+    poll(renderRuns, live)
   }
   const counts = h(
     'nav',
@@ -221,8 +263,8 @@ async function renderRuns() {
     input('metadata', { type: 'search', placeholder: 'metadata {"team":"data"}', value: filters.metadata }),
   )
   const draw = (cursor) => {
-    // Newest first, over what has been loaded (the API pages by id).
-    rows.sort((a, b) => b.createdAt - a.createdAt)
+    shown.count = rows.length
+    // In the API's order: newest first.
     const table = h(
       'table',
       {},
@@ -271,11 +313,12 @@ async function renderRuns() {
       filterBar,
       unreadable,
       rows.length ? table : h('p', { class: 'dim' }, 'no workflows'),
+      cursor && shown.failure ? failure(shown.failure) : null,
       moreButton,
     )
   }
-  draw(page.cursor)
-  poll(renderRuns, (page.counts.RUNNING ?? 0) + (page.counts.PENDING ?? 0) > 0)
+  draw(cursor)
+  poll(renderRuns, live)
 }
 
 // ---- one workflow -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 // The page in a real headless Chromium (Debian's, driven by playwright-core; Playwright's own
-// browser download does not work offline): the runs page and its filters, a workflow's graph with
-// its statuses, a failed step's error, cancel of a running workflow, a stored `<img onerror>` shown
-// as text, and the guards as a browser meets them (no token, a server bound to every interface, a
-// foreign Host as DNS rebinding gives it). With WF_UI_SCREENSHOTS=1 it also writes the README's
+// browser download does not work offline): the runs page, its filters and its "more" rows kept by
+// its refresh, a workflow's graph with its statuses, a failed step's error, cancel of a running
+// workflow, a stored `<img onerror>` shown as text, and the guards as a browser meets them (no
+// token, a server bound to every interface, a foreign Host as DNS rebinding gives it). With WF_UI_SCREENSHOTS=1 it also writes the README's
 // screenshots, docs/ui-runs.png and docs/ui-graph.png.
 //
 // Without Chromium the tests are skipped with a message, except in CI (CI=true), where they fail:
@@ -185,6 +185,67 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
     await page.fill('input[placeholder^="metadata"]', '{"team":"ops"}')
     await page.press('input[placeholder^="metadata"]', 'Enter')
     await poll(() => rowIds()).toEqual(['ok-2', 'running-1'])
+  })
+
+  it('keeps the rows "more" loaded when it refreshes while a workflow waits, and says why a "more" failed', async () => {
+    // A storage of its own: more than a page of workflows (200 rows), one of them parked.
+    const bed = await folderBackend.open()
+    const busy = new Runtime(bed.storage, { parkAfterMs: 0 })
+    const server = await startUi({ client: new WorkflowClient({ runtime: busy }), port: 0 })
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+    let parked: { result(): Promise<unknown> } | undefined
+    try {
+      for (let i = 0; i < 205; i += 15)
+        await Promise.all(
+          Array.from({ length: Math.min(15, 205 - i) }, (_, j) =>
+            busy.run(add(i + j), { workflowId: `bulk-${String(i + j).padStart(3, '0')}` }),
+          ),
+        )
+      parked = await busy.runAsync(add(waitForEvent<number>('never')), { workflowId: 'bulk-waiting' })
+      const p = await context.newPage()
+      p.setDefaultTimeout(20_000)
+      await p.goto(server.url)
+      const rows = p.locator('main table tbody tr')
+      const more = p.locator('main > button', { hasText: 'more' })
+      await poll(() => rows.count()).toBe(200)
+      // The next page fails once: the page says why, and the button can be clicked again.
+      let failed = 0
+      await p.route(
+        (url) => url.pathname === '/api/workflows' && url.searchParams.has('cursor') && failed === 0,
+        async (route) => {
+          failed++
+          await route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: JSON.stringify({
+              error: { code: 'WF_STORAGE_UNAVAILABLE', message: 'the storage did not answer' },
+            }),
+          })
+        },
+      )
+      await more.click()
+      await poll(() => p.locator('main .notice.error').textContent()).toContain('the storage did not answer')
+      expect(await more.isEnabled()).toBe(true)
+      expect(await rows.count()).toBe(200)
+      await more.click()
+      await poll(() => rows.count()).toBe(206)
+      expect(await more.count()).toBe(0)
+      expect(await p.locator('main .notice.error').count()).toBe(0)
+      // The refresh (every 2 s while a workflow waits) shows a new workflow, and as many rows as
+      // were shown: the oldest one moves to the next page.
+      const ids = p.locator('main table tbody tr td.id')
+      const shown = await ids.allTextContents()
+      await busy.run(add(1), { workflowId: 'bulk-late' })
+      await poll(() => ids.first().textContent()).toBe('bulk-late')
+      expect(await ids.allTextContents()).toEqual(['bulk-late', ...shown.slice(0, -1)])
+      expect(await more.count()).toBe(1)
+    } finally {
+      await context.close()
+      await server.close()
+      await busy.close()
+      await parked?.result().catch(() => {})
+      await bed.cleanup()
+    }
   })
 
   it('opens a workflow from the table: its graph shows each step with its status', async () => {
