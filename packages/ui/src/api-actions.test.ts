@@ -7,14 +7,14 @@ import { WorkflowClient } from '@wf/client'
 import { Runtime, type Storage, schedule, step, unschedule, waitForEvent } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startUi, type UiServer } from './index.js'
-import { backends, type Reply, request } from './test-support/harness.js'
+import { type Reply, request, testedBackends } from './test-support/harness.js'
 import { add, double, flags, flaky } from './test-support/steps.mjs'
 
 const stepsModule = new URL('./test-support/steps.mjs', import.meta.url).href
 const echo = step('ui-act.echo', (payload: unknown) => payload)
 const beat = step('ui-act.beat', (tick: string) => tick)
 
-describe.each(backends.filter((b) => b.available))(
+describe.each(testedBackends('api-actions.test.ts'))(
   'fork, events and schedule triggers in the API on $name',
   (backend) => {
     let storage: Storage

@@ -17,13 +17,15 @@ import {
 } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startUi, type UiServer } from './index.js'
-import { backends, type Reply, request } from './test-support/harness.js'
+import { type Reply, request, testedBackends } from './test-support/harness.js'
 
 const pick = step('ui-wait.pick', (first: { n: number }, second: { n: number }) => first.n + second.n)
 const label = step('ui-wait.label', (wokeAt: number) => `woke at ${wokeAt}`)
 const beat = step('ui-wait.beat', (tick: string) => tick)
 
-describe.each(backends.filter((b) => b.available))('waiting and schedules in the API on $name', (backend) => {
+const tested = testedBackends('api-waiting.test.ts')
+
+describe.each(tested)('waiting and schedules in the API on $name', (backend) => {
   let storage: Storage
   let cleanup: () => Promise<void>
   let runtime: Runtime

@@ -7,7 +7,7 @@ import { WorkflowClient } from '@wf/client'
 import { Runtime, type Storage } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startUi, type UiServer } from './index.js'
-import { backends, type Reply, request } from './test-support/harness.js'
+import { type Reply, request, testedBackends } from './test-support/harness.js'
 import {
   add,
   big,
@@ -31,7 +31,7 @@ function newestFirst(rows: { workflowId: string; createdAt: number }[]): string[
 
 const stepsModule = new URL('./test-support/steps.mjs', import.meta.url).href
 
-describe.each(backends.filter((b) => b.available))('the API on $name', (backend) => {
+describe.each(testedBackends('api.test.ts'))('the API on $name', (backend) => {
   let storage: Storage
   let cleanup: () => Promise<void>
   let runtime: Runtime
