@@ -1,6 +1,7 @@
 // The README's test command: builds every package, makes sure a real S3 server is there for the
-// S3 suite (starting a throwaway Ceph RADOS Gateway when WF_S3_ENDPOINT is not set), runs every
-// test once with vitest, and ends with one line: "N passed, N failed".
+// S3 suite (starting a throwaway Ceph RADOS Gateway when WF_S3_ENDPOINT is not set) and, as root,
+// Debian's Chromium for the dashboard's browser tests, runs every test once with vitest, and ends
+// with one line: "N passed, N failed".
 //
 // WF_TEST_NODES=20,22,24 runs the whole suite once per listed Node major (or exact version) instead,
 // one after the other, against the same build and the same gateway; .ci/run sets it. Each version
@@ -10,7 +11,7 @@
 // (.wf-test/vitest-node22.json); the last line sums them all. The first version runs the long
 // process tests at the issues' scale, the others at a reduced one (WF_TEST_SCALE=reduced).
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { prepareNativeAddons, restoreNativeAddons } from './native-addons.mjs'
@@ -144,6 +145,15 @@ and setting WF_S3_ENDPOINT=http://127.0.0.1:PORT, or run this command as root so
   }
 }
 if (ci) env.WF_S3_REQUIRED = '1'
+// The dashboard's browser tests need Debian's Chromium: installed as the gateway is, when this runs
+// as root and it is missing (scripts/install-chromium.sh; .ci/run runs it too, and a second run is
+// a no-op). Without it those tests are skipped, or fail in CI.
+if (!env.WF_CHROMIUM && !existsSync('/usr/bin/chromium') && process.getuid?.() === 0) {
+  if (run('bash', [join(root, 'scripts', 'install-chromium.sh')]) !== 0) {
+    const notice = `NO CHROMIUM: scripts/install-chromium.sh failed. The dashboard's browser tests ${ci ? 'will FAIL (CI=true)' : 'are SKIPPED'}.`
+    console.error(`\n${'!'.repeat(100)}\n${notice}\n${'!'.repeat(100)}\n`)
+  }
+}
 
 const runs = []
 try {
