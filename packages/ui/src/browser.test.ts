@@ -1,12 +1,13 @@
 // The page in a real headless Chromium (Debian's, driven by playwright-core; Playwright's own
-// browser download does not work offline): the runs page, its filters and its "more" rows kept by
-// its refresh, a workflow's graph with its statuses, a failed step's error, cancel of a running
-// workflow, a stored `<img onerror>` shown as text, and the guards as a browser meets them (no
-// token, a server bound to every interface, a foreign Host as DNS rebinding gives it). With WF_UI_SCREENSHOTS=1 it also writes the README's
-// screenshots, docs/ui-runs.png and docs/ui-graph.png.
+// browser download does not work offline): the runs page, its filters, its "more" rows kept by the
+// refresh, a workflow's graph with its statuses, a failed step's error, the actions (cancel, resume
+// offered only with the steps imported, fork, an event, delete after a confirmation) and none of
+// them read-only, a stored `<img onerror>` shown as text, and the guards as a browser meets them (no
+// token, a server bound to every interface, a foreign Host as DNS rebinding gives it). With
+// WF_UI_SCREENSHOTS=1 it also writes the README's screenshots, docs/ui-runs.png and docs/ui-graph.png.
 //
 // Without Chromium the tests are skipped with a message, except in CI (CI=true), where they fail:
-// scripts/install-chromium.sh installs it, and .ci/run runs that script first.
+// scripts/install-chromium.sh installs it, and .ci/run runs that script first (pnpm test too, as root).
 
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -315,6 +316,43 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
     expect(await page.locator('.step-detail').first().textContent()).not.toContain('null')
   })
 
+  it('offers resume disabled, saying why, when the dashboard imported no step modules', async () => {
+    await page.goto(`${ui.origin}/#/w/failed-1`)
+    await poll(() => page.locator('h1').textContent()).toBe('failed-1')
+    const resume = page.locator('.actions button', { hasText: 'resume' })
+    await poll(() => resume.count()).toBe(1)
+    expect(await resume.isDisabled()).toBe(true)
+    expect(await resume.getAttribute('title')).toContain('restart it with --import')
+    expect(await page.locator('.actions').textContent()).toContain('restart it with --import')
+    // The other actions of a failed workflow are there, and its event form.
+    for (const action of ['cancel', 'fork', 'delete'])
+      expect(await page.locator('.actions button', { hasText: action }).isEnabled(), action).toBe(true)
+    expect(await page.locator('form.send-event').count()).toBe(1)
+  })
+
+  it('shows no action on a read-only server: no buttons, no event form, no fork from a step', async () => {
+    const readOnly = await startUi({ client: new WorkflowClient({ runtime }), port: 0, readOnly: true })
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+    try {
+      const p = await context.newPage()
+      p.setDefaultTimeout(20_000)
+      await p.goto(readOnly.url)
+      await p.goto(`${readOnly.origin}/#/w/failed-1`)
+      await poll(() => p.locator('h1').textContent()).toBe('failed-1')
+      await poll(() => p.locator('svg.graph g.node').count()).toBeGreaterThan(0)
+      expect(await p.locator('.actions button').count()).toBe(0)
+      expect(await p.locator('form.send-event').count()).toBe(0)
+      // A step's detail has no "fork from this step" either.
+      await p.locator('[data-step-name="ui-flaky"] .step').first().click()
+      const detail = p.locator('[data-step-name="ui-flaky"] .step-detail').first()
+      await poll(() => detail.textContent()).toContain('flaky failed on 5')
+      expect(await p.locator('main button', { hasText: 'fork' }).count()).toBe(0)
+    } finally {
+      await context.close()
+      await readOnly.close()
+    }
+  })
+
   it('cancels a running workflow from its page, which then turns CANCELED', async () => {
     await page.goto(`${ui.origin}/#/w/running-1`)
     const status = page.locator('dl.facts dd .status').first()
@@ -406,6 +444,35 @@ describe.skipIf(!present && !ci)('the page in headless Chromium', { timeout: 60_
       await fresh.close()
     }
   })
+  it('deletes a workflow only after a confirmation: dismissed, it stays; accepted, it goes', async () => {
+    const client = new WorkflowClient({ runtime })
+    await runtime.run(add(5), { workflowId: 'to-delete' })
+    page.removeAllListeners('dialog') // the XSS test dismisses every dialog
+    await page.goto(`${ui.origin}/#/w/to-delete`)
+    await poll(() => page.locator('h1').textContent()).toBe('to-delete')
+    const remove = page.locator('.actions button', { hasText: 'delete' })
+    const asked: string[] = []
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message())
+      void dialog.dismiss()
+    })
+    await remove.click()
+    await poll(() => asked).toHaveLength(1)
+    expect(asked[0]).toBe('Delete to-delete and all its checkpoints?')
+    expect(await remove.isEnabled()).toBe(true)
+    expect(page.url()).toBe(`${ui.origin}/#/w/to-delete`)
+    expect(await client.getStatus('to-delete')).toBe('SUCCESSFUL')
+    page.once('dialog', (dialog) => void dialog.accept())
+    await remove.click()
+    // Back on the runs page, which lists the others and not it.
+    await poll(() => page.url()).toBe(`${ui.origin}/#/`)
+    await poll(async () => {
+      const ids = await rowIds()
+      return ids.includes('ok-2') && !ids.includes('to-delete')
+    }).toBe(true)
+    await expect(client.getStatus('to-delete')).rejects.toMatchObject({ code: 'WF_NOT_FOUND' })
+  })
+
   it('pauses a schedule from the schedules page and deletes it after a confirmation', async () => {
     const id = 'ui-browser-nightly'
     const nightly = schedule(id, { cron: '0 3 * * *', timezone: 'UTC' }, () => add(1))
