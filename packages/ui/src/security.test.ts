@@ -1,7 +1,9 @@
 // The guards of every request, on a real server over a real folder: /api needs the token (Bearer
-// or the cookie the printed URL sets), on loopback and when bound to every interface; a foreign
-// Host is refused (DNS rebinding); a state-changing request from another origin is refused (CSRF).
+// or the cookie the printed URL sets), on loopback, when bound to every interface and when bound to
+// another address of this machine; a foreign Host is refused (DNS rebinding); a state-changing
+// request from another origin is refused (CSRF).
 
+import { networkInterfaces } from 'node:os'
 import { InvalidOptionsError, Runtime, type Storage } from '@wf/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startUi, UiListenError, type UiServer } from './index.js'
@@ -125,6 +127,55 @@ describe('the Host header', () => {
       expect(reply.status).toBe(200)
     } finally {
       await named.close()
+    }
+  })
+})
+
+// This machine's first IPv4 address that is not loopback (a LAN's, a container's eth0).
+const external = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address
+
+describe('bound to an address of this machine other than loopback, reached through it', () => {
+  let bound: UiServer | undefined
+  const get = (path: string, headers: Record<string, string>) =>
+    request(bound?.port ?? 0, 'GET', path, headers, external)
+
+  beforeAll(async () => {
+    if (external !== undefined) bound = await startUi({ storage, host: external, port: 0 })
+  })
+
+  afterAll(async () => {
+    await bound?.close()
+  })
+
+  it('needs the token: none or a wrong one gets 401, the right one is served', async (ctx) => {
+    if (bound === undefined) return ctx.skip('this machine has no IPv4 address other than loopback')
+    expect(bound.url).toBe(`http://${external}:${bound.port}/?token=${bound.token}`)
+    const own = { host: `${external}:${bound.port}` }
+    const none = await get('/api/workflows', own)
+    expect(none.status).toBe(401)
+    expect(none.json.error.code).toBe('WF_UI_UNAUTHORIZED')
+    expect((await get('/api/workflows', { ...own, authorization: 'Bearer not-the-token' })).status).toBe(401)
+    expect((await get('/?token=not-the-token', own)).status).toBe(401)
+    const ok = await get('/api/workflows', { ...own, authorization: `Bearer ${bound.token}` })
+    expect(ok.status).toBe(200)
+    expect(ok.json.workflows.map((w: { workflowId: string }) => w.workflowId)).toEqual(['one'])
+  })
+
+  it('refuses a Host it was not given with 403, on the API and the page, token or not', async (ctx) => {
+    if (bound === undefined) return ctx.skip('this machine has no IPv4 address other than loopback')
+    const foreign = `evil.example:${bound.port}`
+    for (const path of ['/api/workflows', '/']) {
+      const attempts: Record<string, string>[] = [
+        { host: foreign },
+        { host: foreign, authorization: `Bearer ${bound.token}` },
+      ]
+      for (const headers of attempts) {
+        const reply = await get(path, headers)
+        expect(reply.status, `${path} ${JSON.stringify(headers)}`).toBe(403)
+        expect(reply.json.error.code).toBe('WF_UI_FORBIDDEN_HOST')
+      }
     }
   })
 })
