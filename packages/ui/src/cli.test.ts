@@ -133,6 +133,21 @@ describe('wf ui', () => {
     }
   })
 
+  it('says in its help that --read-only leaves out every action: fork, events and schedules too', async () => {
+    const help = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [wfBin, 'ui', '--help'],
+        { cwd: app, env: { ...process.env, NO_COLOR: '1' } },
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      )
+    })
+    // Commander wraps the help to the terminal's width.
+    expect(help.replace(/\s+/g, ' ')).toContain(
+      '--read-only no actions: no cancel, resume, fork, delete or event, no pause, resume, trigger, backfill or delete of a schedule',
+    )
+  })
+
   it('says how to install @wf/ui, and exits 1, where it is not installed', async () => {
     const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
       execFile(

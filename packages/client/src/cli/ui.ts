@@ -91,7 +91,10 @@ export function uiCommand(ctx: UiCommandContext): Command {
     .option('--port <n>', 'the port (default 7390; 0 for any free port)', wholeNumber('--port', 0))
     .option('--token <token>', 'the token the API needs (default: a random one, printed in the URL)')
     .option('--open', 'open the dashboard in the browser')
-    .option('--read-only', 'no cancel, resume or delete')
+    .option(
+      '--read-only',
+      'no actions: no cancel, resume, fork, delete or event, no pause, resume, trigger, backfill or delete of a schedule',
+    )
     .option(
       '--import <module>',
       'modules that define the steps, so the dashboard can resume (repeatable)',
