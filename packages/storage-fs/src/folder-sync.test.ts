@@ -11,6 +11,8 @@ import type { FileHandleLike, FileSystem } from './file-system.js'
 import { nodeFileSystem } from './file-system.js'
 import { FolderSyncs } from './folder-sync.js'
 import { createFileSystemStorage } from './index.js'
+import { KeyLocks } from './lock.js'
+import { ValueFiles } from './value-files.js'
 
 const roots: string[] = []
 afterAll(async () => {
@@ -179,6 +181,24 @@ describe('group commit of folder fsyncs', () => {
     expect(log.folderSyncs.find((event) => event.dir === join(root, 'a', 'b', 'c'))?.end).toBeLessThan(
       resolvedAt,
     )
+  })
+
+  it('makes folders only once their parents are synced (makeFolders, as opening a new root does)', async () => {
+    const base = await tempRoot()
+    const log = loggingFileSystem(50)
+    const files = new ValueFiles({
+      fs: log.fs,
+      root: base,
+      locks: new KeyLocks(log.fs, { staleMs: 60_000, timeoutMs: 5_000, ownerDir: base }),
+      syncEach: true,
+    })
+    await files.makeFolders(join(base, 'x', 'y'))
+    const madeAt = log.tick()
+    for (const dir of [base, join(base, 'x')]) {
+      const sync = log.folderSyncs.find((event) => event.dir === dir)
+      expect(sync, `${dir} was not synced`).toBeDefined()
+      expect(sync?.end).toBeLessThan(madeAt)
+    }
   })
 
   it('syncs every folder above a large journaled value up to the root, once per folder', async () => {

@@ -124,7 +124,7 @@ export class ValueFiles {
       }
       const chain = sync && !this.syncEach && (madeFolders || !this.#durableFolders.has(at.dir))
       if (chain) {
-        const syncing = this.#syncChain(at.dir)
+        const syncing = this.syncParents(at.dir)
         syncing.catch(() => undefined) // awaited below, with the file
         parentsSynced = syncing
       }
@@ -218,7 +218,8 @@ export class ValueFiles {
 
   /** Creates `dir` and missing parents, then syncs the parents so the new folders survive a crash. */
   async makeFolders(dir: string): Promise<void> {
-    await await this.#makeFolders(dir, this.syncEach)
+    const { synced } = await this.#makeFolders(dir, this.syncEach)
+    await synced
   }
 
   /**
@@ -248,22 +249,17 @@ export class ValueFiles {
     await this.#folderSyncs.sync(dir)
   }
 
-  /** fsyncs every folder from `dir`'s parent up to the root, side by side (group commits). */
-  #syncChain(dir: string): Promise<void> {
+  /**
+   * fsyncs every folder from `dir`'s parent up to the root, side by side (group commits): above a
+   * file the journal syncs (`writeTemp`), and after a replay made some of them again.
+   */
+  syncParents(dir: string): Promise<void> {
     const folders: string[] = []
     for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
       folders.push(folder)
       if (folder === this.root) break
     }
     return Promise.all(folders.map((folder) => this.groupSyncFolder(folder))).then(() => {})
-  }
-
-  /** fsyncs every folder from `dir`'s parent up to the root (after a replay recreated some of them). */
-  async syncParents(dir: string): Promise<void> {
-    for (let folder = dirname(dir); folder.startsWith(this.root); folder = dirname(folder)) {
-      await fsyncFolder(this.fs, folder)
-      if (folder === this.root) return
-    }
   }
 
   /**
